@@ -1,0 +1,47 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install demo serve test lint check messages bench-ledger clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# A fresh SQLite database with the demo banks, then the server at http://$(HOST):$(PORT)
+demo: install
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy timebank tests bench
+
+check: install
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run -v0
+
+test: lint check
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Rebuild the compiled translations after editing a .po file (the .mo files are committed).
+messages: install
+	$(PY) -m timebank.lib.compilemessages
+
+bench-ledger: install
+	$(PY) bench/ledger.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache

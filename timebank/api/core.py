@@ -1,0 +1,103 @@
+"""The one django-ninja API under /api/v1/: auth, the contract's error body, and the routers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
+from ninja.security import HttpBearer, django_auth
+
+from timebank.lib.errors import ApiError
+from timebank.orgs.actions import user_for_token
+from timebank.orgs.models import User
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+        user = user_for_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class LocalTimeEncoder(NinjaJSONEncoder):
+    """Times go out with the +08:00 offset people read, not UTC."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, dt.datetime) and timezone.is_aware(o):
+            o = timezone.localtime(o)
+        return super().default(o)
+
+
+class Renderer(JSONRenderer):
+    encoder_class = LocalTimeEncoder
+    json_dumps_params = {"ensure_ascii": False}
+
+
+api = NinjaAPI(
+    renderer=Renderer(),
+    title="时间银行 Time Bank API",
+    version="1",
+    description="互助养老时间银行的公开接口 / The public API of the mutual-aid elderly-care time bank.",
+    auth=[BearerToken(), django_auth],
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def error_body(code: str, message: Any, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": str(message), "fields": fields or {}}}
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return api.create_response(request, error_body(exc.code, exc.message, exc.fields), status=exc.status)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    fields: dict[str, Any] = {}
+    for err in exc.errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query", "path")]
+        fields[".".join(loc) or "body"] = err.get("type", "invalid")
+    return api.create_response(
+        request, error_body("validation_error", _("输入有误，请检查标出的字段。"), fields), status=422
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(request, error_body("not_authenticated", _("请先登录。")), status=401)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:
+        return api.create_response(request, error_body("malformed_request", _("请求格式无法解析。")), status=400)
+    return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return api.create_response(request, error_body("not_found", _("找不到。")), status=404)
+
+
+def _mount() -> None:
+    from timebank.ledger.api import router as ledger_router
+    from timebank.members.api import router as members_router
+    from timebank.orgs.api import router as orgs_router
+
+    api.add_router("/", orgs_router)
+    api.add_router("/", members_router)
+    api.add_router("/", ledger_router)
+
+
+_mount()

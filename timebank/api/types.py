@@ -1,0 +1,75 @@
+"""Input types shared by every endpoint: bounded, strict, and safe for PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any, Generic, TypeVar
+
+from django.db.models import Model, QuerySet
+from django.utils.translation import gettext_lazy as _
+from ninja import Schema
+from pydantic import AfterValidator, Field, StringConstraints
+
+from timebank.lib.errors import Invalid
+
+MAX_ID = 2**62  # ids beyond this would overflow a bigint column
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; refuse it here rather than fail in the database.
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+def Text(max_length: int, min_length: int = 0) -> Any:
+    return Annotated[
+        str, StringConstraints(strict=True, max_length=max_length, min_length=min_length), AfterValidator(_no_nul)
+    ]
+
+
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+PathId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Minutes = Annotated[int, Field(strict=True, ge=-(2**62), le=2**62)]
+IdempotencyKey = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64), AfterValidator(_no_nul)]
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+
+
+class Page(Schema, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(pk: int) -> str:
+    return base64.urlsafe_b64encode(f"k{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("k"):
+            raise ValueError(raw)
+        value = int(raw[1:])
+        if not 0 < value <= MAX_ID:
+            raise ValueError(raw)
+        return value
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid(_("翻页参数无效。"), fields={"cursor": "invalid"}) from None
+
+
+def paginate(
+    qs: QuerySet[M], limit: int, cursor: str | None, *, newest_first: bool = False
+) -> tuple[list[M], str | None]:
+    """Keyset pagination on the primary key: stable under inserts, cheap at any depth."""
+    if not 1 <= limit <= 200:
+        raise Invalid(_("每页条数应在 1 到 200 之间。"), fields={"limit": "out_of_range"})
+    if cursor:
+        after = decode_cursor(cursor)
+        qs = qs.filter(pk__lt=after) if newest_first else qs.filter(pk__gt=after)
+    rows = list(qs.order_by("-pk" if newest_first else "pk")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (encode_cursor(rows[-1].pk) if more and rows else None)

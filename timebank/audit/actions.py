@@ -1,0 +1,45 @@
+"""The audit trail. `record` is called by every action, inside its transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from timebank.audit.chain import audit_payload, lock_head, scope_for
+from timebank.audit.models import AuditEntry
+from timebank.lib.hashchain import link
+from timebank.orgs.models import User
+
+
+def record(
+    actor: User | None,
+    action: str,
+    obj: Any,
+    *,
+    bank_id: int | None,
+    data: dict[str, Any] | None = None,
+    object_type: str | None = None,
+) -> AuditEntry:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record must run inside the action's transaction")
+    scope = scope_for(bank_id)
+    head = lock_head(scope)
+    entry = AuditEntry(
+        scope=scope,
+        seq=head.audit_seq + 1,
+        actor=actor if actor is not None and actor.pk else None,
+        action=action,
+        object_type=object_type or type(obj)._meta.model_name,
+        object_id=str(getattr(obj, "pk", obj)),
+        data=data or {},
+        created_at=timezone.now(),
+        prev_hash=head.audit_hash,
+    )
+    entry.hash = link(entry.prev_hash, audit_payload(entry))
+    entry.save(force_insert=True)
+    head.audit_seq = entry.seq
+    head.audit_hash = entry.hash
+    head.save(update_fields=["audit_seq", "audit_hash"])
+    return entry

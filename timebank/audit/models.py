@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from timebank.lib.hashchain import GENESIS
+
+
+class ChainHead(models.Model):
+    """The tip of one bank's two hash chains (ledger and audit).
+
+    Appending locks this row, so writes within one bank take their turn while banks stay independent.
+    """
+
+    scope = models.CharField(max_length=40, unique=True)  # "bank:<id>" or "global"
+    ledger_seq = models.BigIntegerField(default=0)
+    ledger_hash = models.CharField(max_length=64, default=GENESIS)
+    audit_seq = models.BigIntegerField(default=0)
+    audit_hash = models.CharField(max_length=64, default=GENESIS)
+
+    def __str__(self) -> str:
+        return self.scope
+
+
+class AuditEntry(models.Model):
+    scope = models.CharField(max_length=40)
+    seq = models.BigIntegerField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=60)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=40)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "seq"], name="audit_scope_seq_unique")]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.scope}#{self.seq} {self.action}"

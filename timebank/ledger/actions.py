@@ -1,0 +1,354 @@
+"""Credit-moving actions. Each is atomic, idempotent per (caller, key), and audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+from timebank.audit.actions import record
+from timebank.ledger.models import (
+    MEMBER_BUCKETS,
+    SYSTEM_KINDS,
+    Account,
+    AccountKind,
+    Transaction,
+    TransactionKind,
+)
+from timebank.ledger.posting import (
+    check_key,
+    check_minutes,
+    fingerprint,
+    lock_accounts,
+    post,
+    run_idempotent,
+)
+from timebank.lib.errors import Conflict, Invalid
+from timebank.members.models import Member, MemberStatus, RelativeLink
+from timebank.orgs.models import Org, Rules, User
+
+
+def open_system_accounts(bank: Org) -> None:
+    Account.objects.bulk_create([Account(bank=bank, kind=k) for k in SYSTEM_KINDS])
+
+
+def open_member_accounts(member: Member) -> None:
+    Account.objects.bulk_create([Account(bank_id=member.bank_id, member=member, kind=k) for k in MEMBER_BUCKETS])
+
+
+def system_account_id(bank_id: int, kind: str) -> int:
+    return Account.objects.values_list("pk", flat=True).get(bank_id=bank_id, member__isnull=True, kind=kind)
+
+
+@dataclass
+class Buckets:
+    earned: Account
+    goods: Account
+    reserve: Account
+
+    @property
+    def spendable(self) -> int:
+        return self.earned.balance_minutes + self.reserve.balance_minutes
+
+
+def member_account_ids(member_id: int) -> dict[str, int]:
+    return dict(Account.objects.filter(member_id=member_id).values_list("kind", "pk"))
+
+
+def _buckets(locked: dict[int, Account], ids: dict[str, int]) -> Buckets:
+    return Buckets(*(locked[ids[k]] for k in MEMBER_BUCKETS))
+
+
+def _floor(bank_id: int, *, overdraft: bool) -> int:
+    if not overdraft:
+        return 0
+    return -Rules.objects.values_list("overdraft_minutes", flat=True).get(head_office_id=bank_id)
+
+
+def _pay_legs(b: Buckets, minutes: int, floor: int) -> list[tuple[Account, int]]:
+    """Debit `minutes` from reserve first, then earned; never from goods."""
+    if b.spendable - minutes < floor:
+        raise Conflict(
+            _("时间余额不足。"), code="insufficient_balance", fields={"available_minutes": b.spendable - floor}
+        )
+    from_reserve = min(minutes, max(b.reserve.balance_minutes, 0))
+    return [(b.reserve, -from_reserve), (b.earned, -(minutes - from_reserve))]
+
+
+def _require_active(member: Member, field: str) -> None:
+    if member.status != MemberStatus.ACTIVE:
+        raise Conflict(_("会员不是正常状态，不能办理。"), code="member_not_active", fields={field: member.status})
+
+
+def do_deposit(
+    actor: User | None,
+    *,
+    volunteer: Member,
+    minutes: int,
+    payer: str,
+    payer_member: Member | None = None,
+    kind: str = TransactionKind.DEPOSIT,
+    memo: str = "",
+    idempotency_key: str | None = None,
+) -> tuple[Transaction, bool]:
+    """Credit a volunteer's `earned`, paid by issuance (`subsidy`), a member (`recipient`) or the pool."""
+    check_minutes(minutes)
+    key = check_key(idempotency_key)
+    fp = fingerprint(
+        "deposit",
+        {
+            "v": volunteer.pk,
+            "m": minutes,
+            "payer": payer,
+            "pm": payer_member.pk if payer_member else None,
+            "kind": kind,
+            "memo": memo,
+        },
+    )
+
+    def body() -> Transaction:
+        _require_active(volunteer, "volunteer_id")
+        v_ids = member_account_ids(volunteer.pk)
+        ids = [v_ids[AccountKind.EARNED]]
+        p_ids: dict[str, int] = {}
+        if payer == "recipient":
+            if payer_member is None:
+                raise Invalid(_("请指定付款人。"), fields={"payer": "required"})
+            p_ids = member_account_ids(payer_member.pk)
+            ids += p_ids.values()
+        elif payer == "subsidy":
+            ids.append(system_account_id(volunteer.bank_id, AccountKind.ISSUANCE))
+        elif payer == "pool":
+            ids.append(system_account_id(volunteer.bank_id, AccountKind.DONATION_POOL))
+        else:
+            raise Invalid(_("付款方式只能是 subsidy、recipient 或 pool。"), fields={"payer": "invalid"})
+        locked = lock_accounts(ids)
+        earned = locked[v_ids[AccountKind.EARNED]]
+        if payer == "recipient":
+            assert payer_member is not None
+            legs = _pay_legs(_buckets(locked, p_ids), minutes, _floor(volunteer.bank_id, overdraft=True))
+        else:
+            source = locked[ids[1]]
+            if payer == "pool" and source.balance_minutes < minutes:
+                raise Conflict(_("捐赠池余额不足。"), code="insufficient_pool")
+            legs = [(source, -minutes)]
+        tx = post(
+            bank_id=volunteer.bank_id,
+            kind=kind,
+            legs=[*legs, (earned, minutes)],
+            actor=actor,
+            memo=memo,
+            key=key,
+            fp=fp,
+        )
+        record(
+            actor,
+            f"ledger.{kind}",
+            tx,
+            bank_id=volunteer.bank_id,
+            data={"volunteer": volunteer.pk, "minutes": minutes, "payer": payer},
+        )
+        return tx
+
+    return run_idempotent(actor, key, fp, body)
+
+
+def do_withdrawal(
+    actor: User | None, *, member: Member, minutes: int, memo: str = "", idempotency_key: str | None = None
+) -> tuple[Transaction, bool]:
+    """A service received and paid from stored time outside an order (credits go back to issuance)."""
+    check_minutes(minutes)
+    key = check_key(idempotency_key)
+    fp = fingerprint("withdrawal", {"member": member.pk, "m": minutes, "memo": memo})
+
+    def body() -> Transaction:
+        _require_active(member, "member_id")
+        ids = member_account_ids(member.pk)
+        issuance = system_account_id(member.bank_id, AccountKind.ISSUANCE)
+        locked = lock_accounts([*ids.values(), issuance])
+        legs = _pay_legs(_buckets(locked, ids), minutes, _floor(member.bank_id, overdraft=True))
+        tx = post(
+            bank_id=member.bank_id,
+            kind=TransactionKind.WITHDRAWAL,
+            legs=[*legs, (locked[issuance], minutes)],
+            actor=actor,
+            memo=memo,
+            key=key,
+            fp=fp,
+        )
+        record(actor, "ledger.withdrawal", tx, bank_id=member.bank_id, data={"member": member.pk, "minutes": minutes})
+        return tx
+
+    return run_idempotent(actor, key, fp, body)
+
+
+def do_transfer(
+    actor: User | None,
+    *,
+    from_member: Member,
+    to_member: Member | None,
+    minutes: int,
+    kind: str,
+    memo: str = "",
+    idempotency_key: str | None = None,
+) -> tuple[Transaction, bool]:
+    """Give time to a linked relative, or donate it (to a member or the bank's pool). Never overdraws."""
+    check_minutes(minutes)
+    key = check_key(idempotency_key)
+    if len(memo) > 500:
+        raise Invalid(_("备注太长。"), fields={"memo": "too_long"})
+    if kind not in ("relative", "donation"):
+        raise Invalid(_("类型只能是 relative 或 donation。"), fields={"kind": "invalid"})
+    if to_member is not None and to_member.pk == from_member.pk:
+        raise Invalid(_("不能转给自己。"), fields={"to_member_id": "self"})
+    if to_member is not None and to_member.bank_id != from_member.bank_id:
+        raise Invalid(_("收款人属于另一家时间银行。"), fields={"to_member_id": "other_bank"})
+    if kind == "relative":
+        if to_member is None:
+            raise Invalid(_("请选择接收的亲属。"), fields={"to_member_id": "required"})
+        if not RelativeLink.objects.filter(member=from_member, relative=to_member).exists():
+            raise Invalid(_("只能转赠给已登记的亲属。"), code="not_a_relative", fields={"to_member_id": "not_linked"})
+    fp = fingerprint(
+        "transfer",
+        {"from": from_member.pk, "to": to_member.pk if to_member else None, "m": minutes, "kind": kind, "memo": memo},
+    )
+    tx_kind = TransactionKind.TRANSFER if kind == "relative" else TransactionKind.DONATION
+
+    def body() -> Transaction:
+        _require_active(from_member, "from_member_id")
+        if to_member is not None:
+            _require_active(to_member, "to_member_id")
+        ids = member_account_ids(from_member.pk)
+        target = (
+            member_account_ids(to_member.pk)[AccountKind.RESERVE]
+            if to_member
+            else system_account_id(from_member.bank_id, AccountKind.DONATION_POOL)
+        )
+        locked = lock_accounts([*ids.values(), target])
+        legs = _pay_legs(_buckets(locked, ids), minutes, 0)
+        tx = post(
+            bank_id=from_member.bank_id,
+            kind=tx_kind,
+            legs=[*legs, (locked[target], minutes)],
+            actor=actor,
+            memo=memo,
+            key=key,
+            fp=fp,
+        )
+        record(
+            actor,
+            f"ledger.{tx_kind}",
+            tx,
+            bank_id=from_member.bank_id,
+            data={"from": from_member.pk, "to": to_member.pk if to_member else "pool", "minutes": minutes},
+        )
+        return tx
+
+    return run_idempotent(actor, key, fp, body)
+
+
+def do_adjustment(
+    actor: User | None,
+    *,
+    member: Member,
+    minutes: int,
+    bucket: str,
+    reason: str,
+    idempotency_key: str | None = None,
+) -> tuple[Transaction, bool]:
+    """Opening balances from paper records, and corrections. The counterpart is issuance."""
+    check_minutes(minutes, allow_negative=True)
+    key = check_key(idempotency_key)
+    if bucket not in MEMBER_BUCKETS:
+        raise Invalid(_("账户只能是 earned、goods 或 reserve。"), fields={"bucket": "invalid"})
+    reason = reason.strip()
+    if not reason or len(reason) > 500:
+        raise Invalid(_("请填写调整原因（500 字以内）。"), fields={"reason": "required"})
+    fp = fingerprint("adjustment", {"member": member.pk, "m": minutes, "bucket": bucket, "reason": reason})
+
+    def body() -> Transaction:
+        ids = member_account_ids(member.pk)
+        issuance = system_account_id(member.bank_id, AccountKind.ISSUANCE)
+        locked = lock_accounts([*ids.values(), issuance])
+        b = _buckets(locked, ids)
+        account = locked[ids[bucket]]
+        if minutes < 0:
+            if bucket == AccountKind.GOODS and account.balance_minutes + minutes < 0:
+                raise Conflict(_("可兑换物品的时间不足。"), code="insufficient_balance")
+            if bucket != AccountKind.GOODS and b.spendable + minutes < _floor(member.bank_id, overdraft=True):
+                raise Conflict(_("调整后余额将低于下限。"), code="insufficient_balance")
+        tx = post(
+            bank_id=member.bank_id,
+            kind=TransactionKind.ADJUSTMENT,
+            legs=[(account, minutes), (locked[issuance], -minutes)],
+            actor=actor,
+            memo=reason,
+            key=key,
+            fp=fp,
+        )
+        record(
+            actor,
+            "ledger.adjustment",
+            tx,
+            bank_id=member.bank_id,
+            data={"member": member.pk, "minutes": minutes, "bucket": bucket, "reason": reason},
+        )
+        return tx
+
+    return run_idempotent(actor, key, fp, body)
+
+
+def do_reversal(
+    actor: User | None, *, original: Transaction, reason: str, idempotency_key: str | None = None
+) -> tuple[Transaction, bool]:
+    """Undo a transaction by posting its legs negated. Postings themselves never change."""
+    key = check_key(idempotency_key)
+    reason = reason.strip()
+    if not reason or len(reason) > 500:
+        raise Invalid(_("请填写冲正原因（500 字以内）。"), fields={"reason": "required"})
+    fp = fingerprint("reversal", {"tx": original.pk, "reason": reason})
+
+    def body() -> Transaction:
+        if original.kind == TransactionKind.REVERSAL:
+            raise Conflict(_("冲正交易不能再冲正，请做调整。"), code="cannot_reverse_reversal")
+        if Transaction.objects.filter(reverses=original).exists():
+            raise Conflict(_("这笔交易已经冲正过了。"), code="already_reversed")
+        legs = list(original.legs.values_list("account_id", "minutes"))
+        member_ids = set(
+            Account.objects.filter(pk__in=[a for a, _m in legs], member__isnull=False).values_list(
+                "member_id", flat=True
+            )
+        )
+        all_ids = {a for a, _m in legs}
+        per_member = {m: member_account_ids(m) for m in member_ids}
+        for ids in per_member.values():
+            all_ids |= set(ids.values())
+        locked = lock_accounts(all_ids)
+        new_legs = [(locked[a], -m) for a, m in legs]
+        after = {a.pk: a.balance_minutes for a in locked.values()}
+        for a, m in legs:
+            after[a] -= m
+        floor = _floor(original.bank_id, overdraft=True)
+        for ids in per_member.values():
+            if (
+                after[ids[AccountKind.GOODS]] < 0
+                or after[ids[AccountKind.EARNED]] + after[ids[AccountKind.RESERVE]] < floor
+            ):
+                raise Conflict(_("冲正后会员余额将低于下限，请改用调整。"), code="insufficient_balance")
+        for a in locked.values():
+            if a.kind == AccountKind.DONATION_POOL and after[a.pk] < 0:
+                raise Conflict(_("捐赠池余额不足，无法冲正。"), code="insufficient_pool")
+        tx = post(
+            bank_id=original.bank_id,
+            kind=TransactionKind.REVERSAL,
+            legs=new_legs,
+            actor=actor,
+            memo=reason,
+            key=key,
+            fp=fp,
+            reverses=original,
+        )
+        record(actor, "ledger.reversal", tx, bank_id=original.bank_id, data={"reverses": original.pk, "reason": reason})
+        return tx
+
+    return run_idempotent(actor, key, fp, body)

@@ -1,0 +1,266 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Schema
+
+from timebank.api.types import Id, IdempotencyKey, Minutes, Page, PathId, Text, paginate
+from timebank.ledger import actions
+from timebank.ledger.models import Account, Leg, Transaction
+from timebank.ledger.verify import verify
+from timebank.lib.errors import Forbidden, Invalid, NotFound
+from timebank.members.access import access_member, access_member_to_manage, access_own_member, member_of
+from timebank.orgs.access import access_bank_admin, has_role
+from timebank.orgs.api import caller
+from timebank.orgs.models import MANAGING_ROLES, Role, User
+
+router = Router(tags=["ledger"])
+
+
+class LegOut(Schema):
+    bucket: str
+    member_id: int | None
+    minutes: int
+
+
+class TransactionOut(Schema):
+    transaction_id: int
+    kind: str
+    minutes: int
+    created_at: dt.datetime
+    memo: str
+    reverses_id: int | None
+    legs: list[LegOut]
+
+
+def transaction_out(tx: Transaction) -> dict[str, Any]:
+    legs = Leg.objects.filter(transaction=tx).select_related("account").order_by("pk")
+    return {
+        "transaction_id": tx.pk,
+        "kind": tx.kind,
+        "minutes": tx.minutes,
+        "created_at": tx.created_at,
+        "memo": tx.memo,
+        "reverses_id": tx.reverses_id,
+        "legs": [{"bucket": lg.account.kind, "member_id": lg.account.member_id, "minutes": lg.minutes} for lg in legs],
+    }
+
+
+def _answer(response: HttpResponse, tx: Transaction, replayed: bool) -> tuple[int, dict[str, Any]]:
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return 201, transaction_out(tx)
+
+
+class BalanceOut(Schema):
+    member_id: int
+    total_minutes: int
+    buckets: dict[str, int]
+
+
+@router.get("/members/{member_id}/balance", response=BalanceOut, tags=["ledger", "members"])
+def balance(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
+    member = access_member(caller(request), member_id)
+    buckets = dict(Account.objects.filter(member=member).values_list("kind", "balance_minutes"))
+    return {
+        "member_id": member.pk,
+        "total_minutes": sum(buckets.values()),
+        "buckets": {k: buckets.get(k, 0) for k in ("earned", "goods", "reserve")},
+    }
+
+
+class StatementEntry(Schema):
+    transaction_id: int
+    kind: str
+    bucket: str
+    minutes: int
+    balance_after_minutes: int
+    created_at: dt.datetime
+    memo: str
+
+
+@router.get("/members/{member_id}/statement", response=Page[StatementEntry], tags=["ledger", "members"])
+def statement(
+    request: HttpRequest,
+    member_id: PathId,
+    limit: int = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,  # type: ignore[type-arg]
+    bucket: Literal["earned", "goods", "reserve"] | None = None,
+) -> dict[str, Any]:
+    """One entry per ledger leg of the member, newest first."""
+    member = access_member(caller(request), member_id)
+    qs = Leg.objects.filter(account__member=member).select_related("transaction", "account")
+    if bucket:
+        qs = qs.filter(account__kind=bucket)
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {
+        "items": [
+            {
+                "transaction_id": lg.transaction_id,
+                "kind": lg.transaction.kind,
+                "bucket": lg.account.kind,
+                "minutes": lg.minutes,
+                "balance_after_minutes": lg.balance_after_minutes,
+                "created_at": lg.transaction.created_at,
+                "memo": lg.transaction.memo,
+            }
+            for lg in rows
+        ],
+        "next_cursor": nxt,
+    }
+
+
+class TransferIn(Schema):
+    from_member_id: Id
+    to_member_id: Id | None = None
+    minutes: Minutes
+    kind: Literal["relative", "donation"]
+    memo: Text(500) = ""  # type: ignore[valid-type]
+    idempotency_key: IdempotencyKey
+
+
+@router.post("/transfers", response={201: TransactionOut})
+def transfer(request: HttpRequest, response: HttpResponse, payload: TransferIn) -> tuple[int, dict[str, Any]]:
+    """Give time to a linked relative, or donate it (no `to_member_id`: to the bank's donation pool)."""
+    user = caller(request)
+    actions.check_minutes(payload.minutes)
+    source = access_own_member(user, payload.from_member_id)
+    target = None
+    if payload.to_member_id is not None:
+        target = _member_in_bank(payload.to_member_id, source.bank_id)
+    tx, replayed = actions.do_transfer(
+        user,
+        from_member=source,
+        to_member=target,
+        minutes=payload.minutes,
+        kind=payload.kind,
+        memo=payload.memo,
+        idempotency_key=payload.idempotency_key,
+    )
+    return _answer(response, tx, replayed)
+
+
+def _member_in_bank(member_id: int, bank_id: int) -> Any:
+    from timebank.members.models import Member
+
+    member = Member.objects.filter(pk=member_id).first()
+    if member is None:
+        raise NotFound(_("找不到该会员。"), code="member_not_found")
+    if member.bank_id != bank_id:
+        raise Invalid(_("收款人属于另一家时间银行。"), fields={"to_member_id": "other_bank"})
+    return member
+
+
+class AdjustmentIn(Schema):
+    member_id: Id
+    minutes: Minutes
+    bucket: Literal["earned", "goods", "reserve"]
+    reason: Text(500, 1)  # type: ignore[valid-type]
+    idempotency_key: IdempotencyKey
+
+
+@router.post("/ledger/adjustments", response={201: TransactionOut})
+def adjustment(request: HttpRequest, response: HttpResponse, payload: AdjustmentIn) -> tuple[int, dict[str, Any]]:
+    """Bring an opening balance over from paper records, or correct a mistake. The counterpart is issuance."""
+    user = caller(request)
+    actions.check_minutes(payload.minutes, allow_negative=True)
+    member = access_member_to_manage(user, payload.member_id)
+    tx, replayed = actions.do_adjustment(
+        user,
+        member=member,
+        minutes=payload.minutes,
+        bucket=payload.bucket,
+        reason=payload.reason,
+        idempotency_key=payload.idempotency_key,
+    )
+    return _answer(response, tx, replayed)
+
+
+class WithdrawalIn(Schema):
+    member_id: Id
+    minutes: Minutes
+    memo: Text(500) = ""  # type: ignore[valid-type]
+    idempotency_key: IdempotencyKey
+
+
+@router.post("/ledger/withdrawals", response={201: TransactionOut})
+def withdrawal(request: HttpRequest, response: HttpResponse, payload: WithdrawalIn) -> tuple[int, dict[str, Any]]:
+    """Record a service the member received and paid from stored time outside an order (staff)."""
+    user = caller(request)
+    actions.check_minutes(payload.minutes)
+    member = access_member_to_manage(user, payload.member_id)
+    tx, replayed = actions.do_withdrawal(
+        user, member=member, minutes=payload.minutes, memo=payload.memo, idempotency_key=payload.idempotency_key
+    )
+    return _answer(response, tx, replayed)
+
+
+class ReversalIn(Schema):
+    transaction_id: Id
+    reason: Text(500, 1)  # type: ignore[valid-type]
+    idempotency_key: IdempotencyKey | None = None
+
+
+def _access_transaction(user: User, tx_id: int, *, manage: bool) -> Transaction:
+    tx = Transaction.objects.filter(pk=tx_id).first()
+    if tx is None:
+        raise NotFound(_("找不到这笔交易。"), code="transaction_not_found")
+    if user.is_superuser:
+        return tx
+    members = {
+        a.member
+        for a in Account.objects.filter(legs__transaction=tx, member__isnull=False).select_related("member__home_org")
+    }
+    if has_role(user, {Role.HEAD_OFFICE_ADMIN}, tx.bank):
+        return tx
+    if members and all(
+        has_role(user, MANAGING_ROLES if manage else MANAGING_ROLES | {Role.OPERATOR}, m.home_org)
+        for m in members
+        if m is not None
+    ):
+        return tx
+    me = member_of(user)
+    if not manage and me is not None and any(m is not None and m.pk == me.pk for m in members):
+        return tx
+    raise Forbidden(_("您无权查看这笔交易。"), code="outside_subtree")
+
+
+@router.post("/ledger/reversals", response={201: TransactionOut})
+def reversal(request: HttpRequest, response: HttpResponse, payload: ReversalIn) -> tuple[int, dict[str, Any]]:
+    """Correct a transaction by posting its exact opposite. The original stays as it was."""
+    user = caller(request)
+    original = _access_transaction(user, payload.transaction_id, manage=True)
+    tx, replayed = actions.do_reversal(
+        user, original=original, reason=payload.reason, idempotency_key=payload.idempotency_key
+    )
+    return _answer(response, tx, replayed)
+
+
+@router.get("/ledger/transactions/{transaction_id}", response=TransactionOut)
+def get_transaction(request: HttpRequest, transaction_id: PathId) -> dict[str, Any]:
+    return transaction_out(_access_transaction(caller(request), transaction_id, manage=False))
+
+
+class VerifyOut(Schema):
+    ok: bool
+    transactions: int
+    problems: list[str]
+
+
+@router.get("/ledger/verify", response=VerifyOut)
+def ledger_verify(request: HttpRequest, bank_id: PathId | None = None) -> dict[str, Any]:
+    """Recompute every balance from the legs and walk the hash chains: the superuser (all banks)
+    or a head-office admin (their bank)."""
+    user = caller(request)
+    if user.is_superuser and bank_id is None:
+        report = verify(None)
+    else:
+        target = bank_id or (user.org.head_office_id if user.org_id and user.org else None)
+        if target is None:
+            raise Forbidden(_("只有总行管理员可以核对账本。"), code="not_head_office_admin")
+        access_bank_admin(user, target)
+        report = verify([target])
+    return {"ok": report.ok, "transactions": report.transactions, "problems": report.problems}

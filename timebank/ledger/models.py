@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from timebank.orgs.models import Org
+
+
+class AccountKind(models.TextChoices):
+    EARNED = "earned", _("待结算")
+    GOODS = "goods", _("可兑换物品")
+    RESERVE = "reserve", _("储存")
+    ISSUANCE = "issuance", _("发行")
+    DONATION_POOL = "donation_pool", _("捐赠池")
+    GOODS_REDEEMED = "goods_redeemed", _("已兑换物品")
+    CLEARING = "clearing", _("跨行清算")
+
+
+MEMBER_BUCKETS = (AccountKind.EARNED, AccountKind.GOODS, AccountKind.RESERVE)
+SYSTEM_KINDS = (AccountKind.ISSUANCE, AccountKind.DONATION_POOL, AccountKind.GOODS_REDEEMED, AccountKind.CLEARING)
+
+
+class TransactionKind(models.TextChoices):
+    DEPOSIT = "deposit", _("存入")
+    WITHDRAWAL = "withdrawal", _("支取")
+    TRANSFER = "transfer", _("转赠亲属")
+    DONATION = "donation", _("自愿捐赠")
+    ADJUSTMENT = "adjustment", _("调整")
+    REVERSAL = "reversal", _("冲正")
+    SERVICE_RECORD = "service_record", _("服务记录")
+    SETTLEMENT = "settlement", _("结算")
+    GOODS_REDEMPTION = "goods_redemption", _("兑换物品")
+    SERVICE_REDEMPTION = "service_redemption", _("兑换服务")
+
+
+class Account(models.Model):
+    bank = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(
+        "members.Member", null=True, blank=True, on_delete=models.PROTECT, related_name="accounts"
+    )
+    kind = models.CharField(max_length=20, choices=AccountKind.choices)
+    # Kept in step with the legs inside the same database transaction; `verify` recomputes it.
+    balance_minutes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "kind"], condition=Q(member__isnull=False), name="account_member_kind"
+            ),
+            models.UniqueConstraint(
+                fields=["bank", "kind"], condition=Q(member__isnull=True), name="account_system_kind"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="goods") | Q(balance_minutes__gte=0), name="account_goods_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.member_id or self.bank_id}"
+
+
+class Transaction(models.Model):
+    bank = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    seq = models.BigIntegerField()
+    kind = models.CharField(max_length=20, choices=TransactionKind.choices)
+    memo = models.CharField(max_length=500, blank=True)
+    # The amount moved: the sum of the positive legs.
+    minutes = models.BigIntegerField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    idem_scope = models.CharField(max_length=40, blank=True)
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL stays out of the unique key
+    fingerprint = models.CharField(max_length=64, blank=True)
+    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
+    created_at = models.DateTimeField(db_index=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "seq"], name="transaction_bank_seq"),
+            models.UniqueConstraint(
+                fields=["idem_scope", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="transaction_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"
+
+
+class Leg(models.Model):
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="legs")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="legs")
+    minutes = models.BigIntegerField()
+    balance_after_minutes = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(minutes=0), name="leg_minutes_not_zero")]
+        indexes = [models.Index(fields=["account", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.minutes}"

@@ -1,0 +1,169 @@
+"""The one place that writes ledger rows. Callers lock accounts first, then build legs, then post."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from timebank.audit.chain import lock_head, scope_for, ts
+from timebank.ledger.models import Account, AccountKind, Leg, Transaction
+from timebank.lib.errors import Conflict, Invalid
+from timebank.lib.hashchain import link
+from timebank.orgs.models import User
+
+MAX_MINUTES = 10_000_000  # about 19 years of round-the-clock service: anything larger is a typing error
+
+
+def check_minutes(minutes: object, *, allow_negative: bool = False, field: str = "minutes") -> int:
+    if isinstance(minutes, bool) or not isinstance(minutes, int):
+        raise Invalid(_("分钟数必须是整数。"), fields={field: "not_integer"})
+    if minutes == 0 or (minutes < 0 and not allow_negative):
+        raise Invalid(_("分钟数必须大于零。"), fields={field: "not_positive"})
+    if abs(minutes) > MAX_MINUTES:
+        raise Invalid(_("分钟数过大。"), fields={field: "too_large"})
+    return minutes
+
+
+def idem_scope(actor: User | None) -> str:
+    return f"user:{actor.pk}" if actor is not None and actor.pk else "system"
+
+
+def fingerprint(action: str, params: dict[str, Any]) -> str:
+    body = json.dumps({"action": action, **params}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def check_key(key: object) -> str | None:
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key.strip():
+        raise Invalid(_("幂等键必须是非空字符串。"), fields={"idempotency_key": "invalid"})
+    if len(key) > 64:
+        raise Invalid(_("幂等键最长 64 个字符。"), fields={"idempotency_key": "too_long"})
+    return key
+
+
+def _replay(scope: str, key: str, fp: str) -> Transaction | None:
+    existing = Transaction.objects.filter(idem_scope=scope, idempotency_key=key).first()
+    if existing is None:
+        return None
+    if existing.fingerprint != fp:
+        raise Conflict(_("这个幂等键已用于另一个不同的请求。"), code="idempotency_key_reused")
+    return existing
+
+
+def run_idempotent(
+    actor: User | None, key: str | None, fp: str, body: Callable[[], Transaction]
+) -> tuple[Transaction, bool]:
+    """Run `body` atomically once per (caller, key). Returns (transaction, replayed).
+
+    A refused request raises before anything is written, so it does not consume its key.
+    """
+    scope = idem_scope(actor)
+    outer = connection.in_atomic_block
+    attempts = 1 if outer else 4
+    for attempt in range(attempts):
+        if key and (existing := _replay(scope, key, fp)):
+            return existing, True
+        try:
+            with transaction.atomic():
+                return body(), False
+        except IntegrityError:
+            # A concurrent request with the same key committed first: answer as a replay.
+            if key and (existing := _replay(scope, key, fp)):
+                return existing, True
+            if outer:
+                raise
+            # Another writer won a race on a unique row (e.g. a second reversal): a conflict, not a crash.
+            raise Conflict(_("另一个请求同时修改了这条记录，请刷新后重试。"), code="concurrent_update") from None
+        except OperationalError as exc:
+            # Deadlocks should not happen (accounts are locked in pk order) but must never become a 5xx.
+            if outer or attempt == attempts - 1 or not _retryable(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _retryable(exc: OperationalError) -> bool:
+    text = str(exc).lower()
+    return "deadlock" in text or "could not serialize" in text or "database is locked" in text
+
+
+def lock_accounts(ids: Iterable[int]) -> dict[int, Account]:
+    # Always in primary-key order, so two writers never wait on each other in a cycle.
+    return {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=set(ids)).order_by("pk")}
+
+
+def transaction_payload(tx: Transaction, legs: Iterable[Leg]) -> dict[str, Any]:
+    return {
+        "bank": tx.bank_id,
+        "seq": tx.seq,
+        "kind": tx.kind,
+        "memo": tx.memo,
+        "actor": tx.actor_id,
+        "idempotency_key": tx.idempotency_key,
+        "reverses": tx.reverses_id,
+        "minutes": tx.minutes,
+        "created_at": ts(tx.created_at),
+        "legs": sorted([leg.account_id, leg.minutes, leg.balance_after_minutes] for leg in legs),
+    }
+
+
+def post(
+    *,
+    bank_id: int,
+    kind: str,
+    legs: Iterable[tuple[Account, int]],
+    actor: User | None,
+    memo: str = "",
+    key: str | None = None,
+    fp: str = "",
+    reverses: Transaction | None = None,
+) -> Transaction:
+    """Write one balanced transaction. Accounts must already be locked by this database transaction."""
+    merged: dict[int, tuple[Account, int]] = {}
+    for account, minutes in legs:
+        prev = merged.get(account.pk, (account, 0))[1]
+        merged[account.pk] = (account, prev + minutes)
+    parts = [(a, m) for a, m in merged.values() if m != 0]
+    if len(parts) < 2 or sum(m for _a, m in parts) != 0:
+        raise AssertionError("a transaction needs two or more legs that sum to zero")
+    for account, _m in parts:
+        if account.bank_id != bank_id and account.kind != AccountKind.CLEARING:
+            raise AssertionError("legs must stay within one bank (use the clearing accounts)")
+
+    head = lock_head(scope_for(bank_id))
+    tx = Transaction(
+        bank_id=bank_id,
+        seq=head.ledger_seq + 1,
+        kind=kind,
+        memo=memo,
+        actor=actor if actor is not None and actor.pk else None,
+        idem_scope=idem_scope(actor) if key else "",
+        idempotency_key=key,
+        fingerprint=fp,
+        reverses=reverses,
+        minutes=sum(m for _a, m in parts if m > 0),
+        created_at=timezone.now(),
+        prev_hash=head.ledger_hash,
+    )
+    leg_rows = []
+    for account, minutes in sorted(parts, key=lambda p: p[0].pk):
+        account.balance_minutes += minutes
+        leg_rows.append(Leg(account=account, minutes=minutes, balance_after_minutes=account.balance_minutes))
+    tx.hash = link(tx.prev_hash, transaction_payload(tx, leg_rows))
+    tx.save(force_insert=True)
+    for leg in leg_rows:
+        leg.transaction = tx
+    Leg.objects.bulk_create(leg_rows)
+    for account, _m in parts:
+        account.save(update_fields=["balance_minutes"])
+    head.ledger_seq = tx.seq
+    head.ledger_hash = tx.hash
+    head.save(update_fields=["ledger_seq", "ledger_hash"])
+    return tx

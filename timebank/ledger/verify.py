@@ -1,0 +1,93 @@
+"""Recompute everything from the legs and walk the hash chains."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, F, Q, Sum, Window
+from django.db.models.functions import Coalesce
+
+from timebank.audit.chain import scope_for, walk_audit
+from timebank.audit.models import ChainHead
+from timebank.ledger.models import Account, AccountKind, Leg, Transaction
+from timebank.ledger.posting import transaction_payload
+from timebank.lib.hashchain import GENESIS, link
+from timebank.orgs.models import Org, OrgKind, Rules
+
+
+@dataclass
+class Report:
+    transactions: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(bank_ids: list[int] | None = None) -> Report:
+    """Check one, several or (None) all banks. Streams rows, so memory stays flat."""
+    banks = Org.objects.filter(kind=OrgKind.HEAD_OFFICE)
+    if bank_ids is not None:
+        banks = banks.filter(pk__in=bank_ids)
+    report = Report()
+    for bank_id in banks.values_list("pk", flat=True):
+        _verify_bank(bank_id, report)
+    if bank_ids is None:
+        report.problems += walk_audit("global")
+    return report
+
+
+def _verify_bank(bank_id: int, report: Report) -> None:
+    accounts = Account.objects.filter(bank_id=bank_id)
+    # 1. Every stored balance equals the sum of its legs.
+    wrong = accounts.annotate(leg_sum=Coalesce(Sum("legs__minutes"), 0)).exclude(balance_minutes=F("leg_sum"))
+    for acc in wrong.values("pk", "kind", "member_id", "balance_minutes", "leg_sum"):
+        report.problems.append(
+            f"bank {bank_id}: account {acc['pk']} ({acc['kind']}, member {acc['member_id']}) "
+            f"holds {acc['balance_minutes']} but its legs sum to {acc['leg_sum']}"
+        )
+    # 2. Every transaction balances and has two or more legs.
+    txs = Transaction.objects.filter(bank_id=bank_id)
+    unbalanced = txs.annotate(total=Coalesce(Sum("legs__minutes"), 0), n=Count("legs")).filter(~Q(total=0) | Q(n__lt=2))
+    for tx in unbalanced.values("pk", "total", "n"):
+        report.problems.append(f"bank {bank_id}: transaction {tx['pk']} has {tx['n']} legs summing to {tx['total']}")
+    # 3. Each leg's balance_after is the running sum of its account.
+    running = (
+        Leg.objects.filter(account__bank_id=bank_id)
+        .annotate(run=Window(Sum("minutes"), partition_by=[F("account_id")], order_by=F("id").asc()))
+        .exclude(balance_after_minutes=F("run"))
+        .values("pk", "account_id", "transaction_id")[:100]
+    )
+    for leg in running:
+        report.problems.append(
+            f"bank {bank_id}: leg {leg['pk']} of transaction {leg['transaction_id']} has a wrong balance_after"
+        )
+    # 4. Limits: goods never negative, earned + reserve not below the overdraft.
+    overdraft = Rules.objects.filter(head_office_id=bank_id).values_list("overdraft_minutes", flat=True).first() or 0
+    per_member = (
+        accounts.filter(member__isnull=False, kind__in=[AccountKind.EARNED, AccountKind.RESERVE])
+        .values("member_id")
+        .annotate(spendable=Sum("balance_minutes"))
+        .filter(spendable__lt=-overdraft)
+    )
+    for row in per_member:
+        report.problems.append(f"bank {bank_id}: member {row['member_id']} is below the overdraft limit")
+    for acc in accounts.filter(kind=AccountKind.GOODS, balance_minutes__lt=0).values("pk"):
+        report.problems.append(f"bank {bank_id}: goods account {acc['pk']} is negative")
+    # 5. The ledger hash chain.
+    prev, expected = GENESIS, 1
+    for tx in txs.order_by("seq").prefetch_related("legs").iterator(chunk_size=2000):
+        report.transactions += 1
+        if tx.seq != expected:
+            report.problems.append(f"bank {bank_id}: ledger sequence gap before seq {tx.seq}")
+        if tx.prev_hash != prev:
+            report.problems.append(f"bank {bank_id}: transaction {tx.pk} does not link to its predecessor")
+        if link(tx.prev_hash, transaction_payload(tx, tx.legs.all())) != tx.hash:
+            report.problems.append(f"bank {bank_id}: transaction {tx.pk} (seq {tx.seq}) or its legs were altered")
+        prev, expected = tx.hash, tx.seq + 1
+    head = ChainHead.objects.filter(scope=scope_for(bank_id)).first()
+    if head is not None and (head.ledger_seq != expected - 1 or head.ledger_hash != prev):
+        report.problems.append(f"bank {bank_id}: ledger chain tip does not match the last transaction (rows removed?)")
+    # 6. The audit chain.
+    report.problems += walk_audit(scope_for(bank_id))

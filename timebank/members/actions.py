@@ -1,0 +1,294 @@
+"""Registering, approving, editing and linking members."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from timebank.audit.actions import record
+from timebank.lib import crypto, idnumber
+from timebank.lib.errors import Conflict, Invalid
+from timebank.members.models import Gender, Member, MemberStatus, RecipientCategory, RelativeLink
+from timebank.orgs.actions import check_login, check_name
+from timebank.orgs.models import Org, User
+
+PHONE_RE = re.compile(r"^\+?[0-9][0-9-]{4,19}$")
+LIST_LIMIT = 50
+ITEM_LIMIT = 50
+
+
+@dataclass
+class MemberInput:
+    """What a caller may set on a member. `None` means "leave as it is" on update."""
+
+    name: str | None = None
+    phone: str | None = None
+    birth_date: dt.date | None = None
+    gender: str | None = None
+    id_number: str | None = None
+    address: str | None = None
+    latitude: Decimal | None = None
+    longitude: Decimal | None = None
+    roles: list[str] | None = None
+    recipient_categories: list[str] | None = None
+    skills: list[str] | None = None
+    occupation: str | None = None
+    willing_services: list[str] | None = None
+    availability: dict[str, list[str]] | None = None
+    referred_by_id: int | None = None
+    home_org_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _str_list(value: list[str], name: str) -> list[str]:
+    if len(value) > LIST_LIMIT:
+        raise Invalid(_("列表太长。"), fields={name: "too_long"})
+    out = []
+    for item in value:
+        text = item.strip()
+        if not text or len(text) > ITEM_LIMIT:
+            raise Invalid(_("列表中有空项或过长的项。"), fields={name: "invalid_item"})
+        out.append(text)
+    return sorted(set(out))
+
+
+def _apply(member: Member, data: MemberInput, *, creating: bool) -> list[str]:
+    """Validate `data` onto `member`; returns the changed field names. Raises Invalid (422)."""
+    changed: list[str] = []
+
+    def put(name: str, value: Any) -> None:
+        setattr(member, name, value)
+        changed.append(name)
+
+    if data.name is not None:
+        put("name", check_name(data.name, max_length=50))
+    elif creating:
+        raise Invalid(_("请填写姓名。"), fields={"name": "required"})
+    if data.phone is not None:
+        phone = data.phone.strip()
+        if phone and not PHONE_RE.match(phone):
+            raise Invalid(_("电话号码格式不对。"), fields={"phone": "invalid"})
+        put("phone", phone)
+    if data.birth_date is not None:
+        today = timezone.localdate()
+        if data.birth_date > today or data.birth_date < dt.date(1900, 1, 1):
+            raise Invalid(_("出生日期不合理。"), fields={"birth_date": "out_of_range"})
+        put("birth_date", data.birth_date)
+    if data.gender is not None:
+        if data.gender not in Gender.values:
+            raise Invalid(_("性别只能是 male 或 female。"), fields={"gender": "invalid"})
+        put("gender", data.gender)
+    if data.id_number is not None:
+        try:
+            number = idnumber.normalise(data.id_number)
+        except idnumber.IdNumberError as exc:
+            if exc.reason == "checksum":
+                raise Invalid(
+                    _("身份证号校验位不正确，请核对。"), code="id_number_checksum", fields={"id_number": "checksum"}
+                ) from None
+            raise Invalid(
+                _("身份证号格式不正确，应为 18 位。"), code="id_number_invalid", fields={"id_number": exc.reason}
+            ) from None
+        put("id_number_encrypted", crypto.encrypt(number))
+        put("id_number_hash", crypto.keyed_hash(number, scope="id_number"))
+        put("id_number_masked", idnumber.mask(number))
+        if data.birth_date is None and member.birth_date is None:
+            put("birth_date", idnumber.birth_date(number))
+    if data.address is not None:
+        address = data.address.strip()
+        if len(address) > 200:
+            raise Invalid(_("地址太长。"), fields={"address": "too_long"})
+        put("address_encrypted", crypto.encrypt(address) if address else "")
+    for name, bound in (("latitude", 90), ("longitude", 180)):
+        value = getattr(data, name)
+        if value is not None:
+            if not value.is_finite() or abs(value) > bound:
+                raise Invalid(_("坐标超出范围。"), fields={name: "out_of_range"})
+            put(name, value.quantize(Decimal("0.000001")))
+    if data.roles is not None:
+        unknown = set(data.roles) - {"volunteer", "recipient"}
+        if unknown:
+            raise Invalid(_("角色只能是 volunteer 或 recipient。"), fields={"roles": "invalid"})
+        put("is_volunteer", "volunteer" in data.roles)
+        put("is_recipient", "recipient" in data.roles)
+    if data.recipient_categories is not None:
+        if set(data.recipient_categories) - set(RecipientCategory.values):
+            raise Invalid(_("未知的服务对象类别。"), fields={"recipient_categories": "invalid"})
+        put("recipient_categories", sorted(set(data.recipient_categories)))
+    for name in ("skills", "willing_services"):
+        value = getattr(data, name)
+        if value is not None:
+            put(name, _str_list(value, name))
+    if data.occupation is not None:
+        if len(data.occupation) > 100:
+            raise Invalid(_("职业太长。"), fields={"occupation": "too_long"})
+        put("occupation", data.occupation.strip())
+    if data.availability is not None:
+        days = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+        slots = {"morning", "afternoon", "evening"}
+        if set(data.availability) - days or any(set(v) - slots for v in data.availability.values()):
+            raise Invalid(_("空闲时间格式不对。"), fields={"availability": "invalid"})
+        put("availability", {d: sorted(set(v)) for d, v in data.availability.items()})
+    if data.referred_by_id is not None:
+        referrer = Member.objects.filter(pk=data.referred_by_id, bank_id=member.bank_id).first()
+        if referrer is None or referrer.pk == member.pk:
+            raise Invalid(_("推荐人不存在。"), fields={"referred_by_id": "unknown"})
+        put("referred_by", referrer)
+    return changed
+
+
+def _save_checking_duplicate(member: Member, **kwargs: Any) -> None:
+    try:
+        with transaction.atomic():
+            member.save(**kwargs)
+    except IntegrityError:
+        if (
+            member.id_number_hash
+            and Member.objects.filter(bank_id=member.bank_id, id_number_hash=member.id_number_hash)
+            .exclude(pk=member.pk)
+            .exists()
+        ):
+            raise Conflict(
+                _("本银行已有这个身份证号的会员。"), code="duplicate_id_number", fields={"id_number": "duplicate"}
+            ) from None
+        raise
+
+
+@transaction.atomic
+def do_register_member(
+    actor: User | None,
+    *,
+    home_org: Org,
+    data: MemberInput,
+    login: tuple[str, str] | None = None,
+    approved: bool,
+) -> Member:
+    """Staff-created members are active at once; self-registered ones wait for approval."""
+    assert home_org.head_office_id is not None
+    member = Member(
+        home_org=home_org,
+        bank_id=home_org.head_office_id,
+        status=MemberStatus.ACTIVE if approved else MemberStatus.PENDING,
+    )
+    _apply(member, data, creating=True)
+    if (
+        member.id_number_hash
+        and Member.objects.filter(bank_id=member.bank_id, id_number_hash=member.id_number_hash).exists()
+    ):
+        raise Conflict(
+            _("本银行已有这个身份证号的会员。"), code="duplicate_id_number", fields={"id_number": "duplicate"}
+        )
+    if login is not None:
+        username, password = check_login(*login)
+        member.user = User.objects.create_user(username=username, password=password, display_name=member.name)
+    _save_checking_duplicate(member, force_insert=True)
+    from timebank.ledger.actions import open_member_accounts
+
+    open_member_accounts(member)
+    record(
+        actor,
+        "member.register",
+        member,
+        bank_id=member.bank_id,
+        data={"home_org": home_org.pk, "status": member.status, "self": actor is None},
+    )
+    return member
+
+
+@transaction.atomic
+def do_update_member(actor: User, member: Member, data: MemberInput, *, new_home: Org | None = None) -> Member:
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    changed = _apply(member, data, creating=False)
+    if new_home is not None and new_home.pk != member.home_org_id:
+        if new_home.head_office_id != member.bank_id:
+            raise Conflict(_("新社区属于另一家时间银行，请办理跨行转移。"), code="other_bank")
+        # 通存通兑: the accounts belong to the member and the bank, so moving home moves nothing in the ledger.
+        member.home_org = new_home
+        changed.append("home_org")
+    if changed:
+        _save_checking_duplicate(member, update_fields=[*changed, "updated_at"])
+    safe = [f for f in changed if not f.startswith(("id_number", "address"))]
+    record(
+        actor,
+        "member.update",
+        member,
+        bank_id=member.bank_id,
+        data={
+            "fields": sorted(set(changed)),
+            "values": {f: str(getattr(member, f + "_id", getattr(member, f, ""))) for f in safe},
+        },
+    )
+    return member
+
+
+def _set_status(actor: User, member: Member, allowed_from: set[str], to: str, action: str) -> Member:
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.status not in allowed_from:
+        raise Conflict(_("会员当前状态不能办理这项操作。"), code="invalid_status", fields={"status": member.status})
+    member.status = to
+    member.save(update_fields=["status", "updated_at"])
+    record(actor, action, member, bank_id=member.bank_id, data={"status": to})
+    return member
+
+
+@transaction.atomic
+def do_approve_member(actor: User, member: Member) -> Member:
+    return _set_status(actor, member, {MemberStatus.PENDING}, MemberStatus.ACTIVE, "member.approve")
+
+
+@transaction.atomic
+def do_suspend_member(actor: User, member: Member) -> Member:
+    return _set_status(actor, member, {MemberStatus.ACTIVE}, MemberStatus.SUSPENDED, "member.suspend")
+
+
+@transaction.atomic
+def do_reactivate_member(actor: User, member: Member) -> Member:
+    return _set_status(actor, member, {MemberStatus.SUSPENDED}, MemberStatus.ACTIVE, "member.reactivate")
+
+
+@transaction.atomic
+def do_member_leaves(actor: User, member: Member) -> Member:
+    return _set_status(
+        actor,
+        member,
+        {MemberStatus.ACTIVE, MemberStatus.SUSPENDED, MemberStatus.PENDING},
+        MemberStatus.LEFT,
+        "member.leave",
+    )
+
+
+@transaction.atomic
+def do_link_relative(actor: User, member: Member, relative: Member, relation: str) -> RelativeLink:
+    relation = relation.strip()
+    if not relation or len(relation) > 30:
+        raise Invalid(_("请填写亲属关系（30 字以内）。"), fields={"relation": "invalid"})
+    if relative.pk == member.pk:
+        raise Invalid(_("不能把自己设为亲属。"), fields={"relative_id": "self"})
+    if relative.bank_id != member.bank_id:
+        raise Invalid(_("亲属必须是同一家时间银行的会员。"), fields={"relative_id": "other_bank"})
+    if RelativeLink.objects.filter(member=member, relative=relative).exists():
+        raise Conflict(_("已经是亲属了。"), code="already_linked")
+    link = RelativeLink.objects.create(member=member, relative=relative, relation=relation)
+    RelativeLink.objects.create(member=relative, relative=member, relation=relation)
+    record(
+        actor,
+        "member.link_relative",
+        member,
+        bank_id=member.bank_id,
+        data={"relative": relative.pk, "relation": relation},
+    )
+    return link
+
+
+@transaction.atomic
+def do_view_id_number(actor: User, member: Member) -> str:
+    """Unmasked ID numbers are shown only through here, and every showing is on the audit chain."""
+    record(actor, "member.view_id_number", member, bank_id=member.bank_id)
+    return member.id_number()

@@ -1,0 +1,313 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from timebank.api.types import Id, Page, PathId, Text, paginate
+from timebank.lib.errors import Conflict, Forbidden, Invalid, NotFound
+from timebank.lib.masking import mask_phone
+from timebank.members import actions
+from timebank.members.access import (
+    access_member,
+    access_member_to_manage,
+    can_see_personal_data,
+    member_of,
+    visible_members,
+)
+from timebank.members.models import Member, RelativeLink
+from timebank.orgs.access import has_role
+from timebank.orgs.api import caller
+from timebank.orgs.models import MANAGING_ROLES, Org, User
+
+router = Router(tags=["members"])
+
+Category = Literal[
+    "empty_nest",
+    "left_behind",
+    "disabled",
+    "partly_disabled",
+    "severe_disability",
+    "extreme_poverty",
+    "subsistence_allowance",
+    "registered_poor",
+    "advanced_age",
+    "living_alone",
+]
+Slot = Literal["morning", "afternoon", "evening"]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ShortList = Annotated[list[Text(50, 1)], Field(max_length=50)]  # type: ignore[misc]
+Coordinate = Annotated[Decimal, Field(allow_inf_nan=False, ge=-180, le=180, max_digits=12)]
+
+
+class LoginIn(Schema):
+    username: Text(150, 1)  # type: ignore[valid-type]
+    password: Text(128, 1)  # type: ignore[valid-type]
+
+
+class MemberFields(Schema):
+    name: Text(50, 1) | None = None  # type: ignore[valid-type]
+    phone: Text(20) | None = None  # type: ignore[valid-type]
+    birth_date: dt.date | None = None
+    gender: Literal["male", "female"] | None = None
+    id_number: Text(18) | None = Field(None, description="Write-only; read back as id_number_masked")  # type: ignore[valid-type]
+    address: Text(200) | None = None  # type: ignore[valid-type]
+    latitude: Coordinate | None = None
+    longitude: Coordinate | None = None
+    roles: Annotated[list[Literal["volunteer", "recipient"]], Field(max_length=2)] | None = None
+    recipient_categories: Annotated[list[Category], Field(max_length=10)] | None = None
+    skills: ShortList | None = None
+    occupation: Text(100) | None = None  # type: ignore[valid-type]
+    willing_services: ShortList | None = None
+    availability: dict[Day, Annotated[list[Slot], Field(max_length=3)]] | None = None
+    referred_by_id: Id | None = None
+
+
+class MemberIn(MemberFields):
+    name: Text(50, 1)  # type: ignore[valid-type]
+    home_org_id: Id
+    login: LoginIn | None = None
+
+
+class MemberPatch(MemberFields):
+    home_org_id: Id | None = None
+
+
+class MemberOut(Schema):
+    id: int
+    bank_id: int
+    home_org_id: int
+    name: str
+    phone: str
+    birth_date: dt.date | None
+    gender: str
+    id_number_masked: str
+    address: str | None
+    latitude: Decimal | None
+    longitude: Decimal | None
+    roles: list[str]
+    recipient_categories: list[str]
+    skills: list[str]
+    occupation: str
+    willing_services: list[str]
+    availability: dict[str, list[str]]
+    referred_by_id: int | None
+    status: str
+    has_login: bool
+    created_at: dt.datetime
+
+
+def member_out(member: Member, user: User, *, listing: bool = False) -> dict[str, Any]:
+    full = can_see_personal_data(user, member)
+    return {
+        "id": member.pk,
+        "bank_id": member.bank_id,
+        "home_org_id": member.home_org_id,
+        "name": member.name,
+        # Lists show a masked phone: enough to recognise a caller, not to copy out a register.
+        "phone": member.phone if full and not listing else mask_phone(member.phone),
+        "birth_date": member.birth_date,
+        "gender": member.gender,
+        "id_number_masked": member.id_number_masked,
+        "address": member.address if full and not listing else None,
+        "latitude": member.latitude if full else None,
+        "longitude": member.longitude if full else None,
+        "roles": member.roles,
+        "recipient_categories": member.recipient_categories,
+        "skills": member.skills,
+        "occupation": member.occupation,
+        "willing_services": member.willing_services,
+        "availability": member.availability,
+        "referred_by_id": member.referred_by_id,
+        "status": member.status,
+        "has_login": member.user_id is not None,
+        "created_at": member.created_at,
+    }
+
+
+def _input(payload: MemberFields) -> actions.MemberInput:
+    data = payload.dict(exclude_unset=True, exclude={"home_org_id", "login"})
+    for name, value in list(data.items()):
+        if value is None and name not in ("referred_by_id",):
+            raise Invalid(_("这一项不能为空。"), fields={name: "null"})
+    return actions.MemberInput(**data)
+
+
+def _home_org(org_id: int) -> Org:
+    org = Org.objects.filter(pk=org_id).first()
+    if org is None:
+        raise NotFound(_("找不到该机构。"), code="org_not_found")
+    return org
+
+
+@router.get("/members", response=Page[MemberOut])
+def list_members(
+    request: HttpRequest,
+    limit: int = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,  # type: ignore[type-arg]
+    status: Literal["pending", "active", "suspended", "left"] | None = None,
+    role: Literal["volunteer", "recipient"] | None = None,
+    org_id: PathId | None = None,
+    q: Annotated[str | None, Query(max_length=50)] = None,  # type: ignore[type-arg]
+) -> dict[str, Any]:
+    """Members the caller may see. `q` finds by name or phone (the hotline's lookup)."""
+    user = caller(request)
+    qs = visible_members(user)
+    if status:
+        qs = qs.filter(status=status)
+    if role == "volunteer":
+        qs = qs.filter(is_volunteer=True)
+    elif role == "recipient":
+        qs = qs.filter(is_recipient=True)
+    if org_id:
+        org = _home_org(org_id)
+        qs = qs.filter(home_org__path__startswith=org.path)
+    if q:
+        q = q.replace("\x00", "")
+        qs = qs.filter(name__contains=q) | qs.filter(phone__contains=q)
+    rows, nxt = paginate(qs, limit, cursor)
+    return {"items": [member_out(m, user, listing=True) for m in rows], "next_cursor": nxt}
+
+
+@router.post("/members", response={201: MemberOut})
+def create_member(request: HttpRequest, payload: MemberIn) -> tuple[int, dict[str, Any]]:
+    """Staff register a member in their subtree; the member is active at once."""
+    user = caller(request)
+    home = _home_org(payload.home_org_id)
+    if not has_role(user, MANAGING_ROLES, home):
+        raise Forbidden(_("只能在自己管辖的社区登记会员。"), code="outside_subtree")
+    login = (payload.login.username, payload.login.password) if payload.login else None
+    member = actions.do_register_member(user, home_org=home, data=_input(payload), login=login, approved=True)
+    return 201, member_out(member, user)
+
+
+@router.post("/register", auth=None, response={201: MemberOut}, tags=["members", "auth"])
+def self_register(request: HttpRequest, payload: MemberIn) -> tuple[int, dict[str, Any]]:
+    """Anyone may register with a login; the member stays `pending` until staff approve."""
+    if payload.login is None:
+        raise Invalid(_("自助注册需要设置用户名和密码。"), fields={"login": "required"})
+    home = _home_org(payload.home_org_id)
+    member = actions.do_register_member(
+        None,
+        home_org=home,
+        data=_input(payload),
+        login=(payload.login.username, payload.login.password),
+        approved=False,
+    )
+    assert member.user is not None
+    return 201, member_out(member, member.user)
+
+
+@router.get("/members/{member_id}", response=MemberOut)
+def get_member(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
+    user = caller(request)
+    return member_out(access_member(user, member_id), user)
+
+
+@router.patch("/members/{member_id}", response=MemberOut)
+def patch_member(request: HttpRequest, member_id: PathId, payload: MemberPatch) -> dict[str, Any]:
+    """Edit a member. Moving home (`home_org_id`) needs a caller whose subtree holds both orgs."""
+    user = caller(request)
+    member = access_member_to_manage(user, member_id)
+    new_home = None
+    if payload.home_org_id is not None and payload.home_org_id != member.home_org_id:
+        new_home = _home_org(payload.home_org_id)
+        if new_home.head_office_id != member.bank_id:
+            raise Conflict(_("新社区属于另一家时间银行，请办理跨行转移。"), code="other_bank")
+        if not has_role(user, MANAGING_ROLES, new_home):
+            raise Forbidden(_("新社区不在您的管辖范围内。"), code="outside_subtree")
+    data = _input(payload)
+    return member_out(actions.do_update_member(user, member, data, new_home=new_home), user)
+
+
+def _status_action(name: str, fn: Any) -> None:
+    @router.post(f"/members/{{member_id}}/{name}", response=MemberOut, operation_id=f"member_{name}")
+    def endpoint(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
+        user = caller(request)
+        return member_out(fn(user, access_member_to_manage(user, member_id)), user)
+
+    endpoint.__doc__ = {
+        "approve": "Approve a pending (self-registered) member: the member becomes `active`.",
+        "suspend": "Suspend an active member.",
+        "reactivate": "Make a suspended member active again.",
+        "leave": "Record that a member has left. Their history and credits stay in the ledger.",
+    }[name]
+
+
+_status_action("approve", actions.do_approve_member)
+_status_action("suspend", actions.do_suspend_member)
+_status_action("reactivate", actions.do_reactivate_member)
+_status_action("leave", actions.do_member_leaves)
+
+
+class IdNumberOut(Schema):
+    member_id: int
+    id_number: str
+
+
+@router.get("/members/{member_id}/id-number", response=IdNumberOut)
+def reveal_id_number(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
+    """The unmasked ID number, for staff of the home subtree. Every call is written to the audit chain."""
+    user = caller(request)
+    member = access_member_to_manage(user, member_id)
+    if not member.id_number_encrypted:
+        raise NotFound(_("这位会员没有登记身份证号。"), code="no_id_number")
+    return {"member_id": member.pk, "id_number": actions.do_view_id_number(user, member)}
+
+
+class RelativeIn(Schema):
+    relative_id: Id
+    relation: Text(30, 1)  # type: ignore[valid-type]
+
+
+class RelativeOut(Schema):
+    member_id: int
+    relative_id: int
+    relation: str
+    name: str
+
+
+@router.post("/members/{member_id}/relatives", response={201: RelativeOut})
+def link_relative(request: HttpRequest, member_id: PathId, payload: RelativeIn) -> tuple[int, dict[str, Any]]:
+    """Link two members as relatives. The link is symmetric."""
+    user = caller(request)
+    member = access_member_to_manage(user, member_id)
+    relative = access_member(user, payload.relative_id)
+    link = actions.do_link_relative(user, member, relative, payload.relation)
+    return 201, {"member_id": member.pk, "relative_id": relative.pk, "relation": link.relation, "name": relative.name}
+
+
+@router.get("/members/{member_id}/relatives", response=list[RelativeOut])
+def list_relatives(request: HttpRequest, member_id: PathId) -> list[dict[str, Any]]:
+    member = access_member(caller(request), member_id)
+    links = RelativeLink.objects.filter(member=member).select_related("relative").order_by("pk")
+    return [
+        {"member_id": member.pk, "relative_id": lk.relative_id, "relation": lk.relation, "name": lk.relative.name}
+        for lk in links
+    ]
+
+
+class MeOut(Schema):
+    username: str
+    roles: list[str]
+    org_id: int | None
+    member: MemberOut | None
+
+
+@router.get("/me", response=MeOut, tags=["auth"])
+def me(request: HttpRequest) -> dict[str, Any]:
+    from timebank.orgs.api import roles_of
+
+    user = caller(request)
+    member = member_of(user)
+    return {
+        "username": user.username,
+        "roles": roles_of(user),
+        "org_id": user.org_id,
+        "member": member_out(member, user) if member else None,
+    }

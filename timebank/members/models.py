@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from timebank.lib import crypto
+from timebank.orgs.models import Org
+
+
+class MemberStatus(models.TextChoices):
+    PENDING = "pending", _("待审核")
+    ACTIVE = "active", _("正常")
+    SUSPENDED = "suspended", _("暂停")
+    LEFT = "left", _("已退出")
+
+
+class Gender(models.TextChoices):
+    MALE = "male", _("男")
+    FEMALE = "female", _("女")
+
+
+class RecipientCategory(models.TextChoices):
+    EMPTY_NEST = "empty_nest", _("空巢")
+    LEFT_BEHIND = "left_behind", _("留守")
+    DISABLED = "disabled", _("失能")
+    PARTLY_DISABLED = "partly_disabled", _("半失能")
+    SEVERE_DISABILITY = "severe_disability", _("重残")
+    EXTREME_POVERTY = "extreme_poverty", _("特困")
+    SUBSISTENCE_ALLOWANCE = "subsistence_allowance", _("低保")
+    REGISTERED_POOR = "registered_poor", _("建档立卡贫困户")
+    ADVANCED_AGE = "advanced_age", _("高龄")
+    LIVING_ALONE = "living_alone", _("独居")
+
+
+class Member(models.Model):
+    bank = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    home_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="members")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="member"
+    )
+    name = models.CharField(max_length=50)
+    phone = models.CharField(max_length=20, blank=True, db_index=True)
+    birth_date = models.DateField(null=True, blank=True)
+    gender = models.CharField(max_length=6, choices=Gender.choices, blank=True)
+    # Sensitive under PIPL: kept encrypted, found again through a keyed hash, shown masked.
+    id_number_encrypted = models.TextField(blank=True)
+    id_number_hash = models.CharField(max_length=64, blank=True)
+    id_number_masked = models.CharField(max_length=18, blank=True)
+    address_encrypted = models.TextField(blank=True)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    is_volunteer = models.BooleanField(default=False)
+    is_recipient = models.BooleanField(default=False)
+    recipient_categories = models.JSONField(default=list, blank=True)
+    skills = models.JSONField(default=list, blank=True)
+    occupation = models.CharField(max_length=100, blank=True)
+    willing_services = models.JSONField(default=list, blank=True)
+    # {"mon": ["morning", "afternoon"], ...}: matching reads it later.
+    availability = models.JSONField(default=dict, blank=True)
+    referred_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals")
+    status = models.CharField(max_length=10, choices=MemberStatus.choices, default=MemberStatus.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bank", "id_number_hash"],
+                condition=~Q(id_number_hash=""),
+                name="member_id_number_unique_per_bank",
+            )
+        ]
+        indexes = [models.Index(fields=["bank", "status"]), models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def roles(self) -> list[str]:
+        return [r for r, on in (("volunteer", self.is_volunteer), ("recipient", self.is_recipient)) if on]
+
+    @property
+    def address(self) -> str:
+        return crypto.decrypt(self.address_encrypted) if self.address_encrypted else ""
+
+    def id_number(self) -> str:
+        return crypto.decrypt(self.id_number_encrypted) if self.id_number_encrypted else ""
+
+
+class RelativeLink(models.Model):
+    """One direction of a symmetric family link; actions always write both rows."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="relative_links")
+    relative = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    relation = models.CharField(max_length=30)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["member", "relative"], name="relative_link_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} ~ {self.relative_id} ({self.relation})"

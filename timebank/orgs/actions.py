@@ -1,0 +1,154 @@
+"""Writes to the org tree, staff logins, rules and API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from timebank.audit.actions import record
+from timebank.lib.errors import Conflict, Invalid
+from timebank.orgs.models import ALLOWED_PARENTS, ApiToken, Org, OrgKind, Role, Rules, User
+
+
+def check_name(value: str, field: str = "name", max_length: int = 100) -> str:
+    text = value.strip()
+    if not text:
+        raise Invalid(_("名称不能为空。"), fields={field: "required"})
+    if len(text) > max_length:
+        raise Invalid(_("名称太长。"), fields={field: "too_long"})
+    return text
+
+
+@transaction.atomic
+def do_create_org(actor: User | None, *, name: str, kind: str, parent: Org | None) -> Org:
+    name = check_name(name)
+    if kind not in OrgKind.values:
+        raise Invalid(_("未知的机构类型。"), fields={"kind": "invalid"})
+    if kind == OrgKind.HEAD_OFFICE:
+        if parent is not None:
+            raise Invalid(_("总行没有上级机构。"), fields={"parent_id": "must_be_empty"})
+    elif parent is None:
+        raise Invalid(_("请选择上级机构。"), fields={"parent_id": "required"})
+    elif parent.kind not in ALLOWED_PARENTS[kind]:
+        raise Invalid(_("这种机构不能设在该上级机构之下。"), fields={"parent_id": "wrong_kind"})
+    org = Org.objects.create(name=name, kind=kind, parent=parent, head_office=parent.head_office if parent else None)
+    org.path = f"{parent.path if parent else '/'}{org.pk}/"
+    if len(org.path) > 255:
+        raise Invalid(_("机构层级太深。"), fields={"parent_id": "too_deep"})
+    update = ["path"]
+    if kind == OrgKind.HEAD_OFFICE:
+        org.head_office = org
+        update.append("head_office")
+        Rules.objects.create(head_office=org)
+        from timebank.ledger.actions import open_system_accounts
+
+        open_system_accounts(org)
+    org.save(update_fields=update)
+    assert org.head_office_id is not None
+    record(actor, "org.create", org, bank_id=org.head_office_id, data={"name": name, "kind": kind})
+    return org
+
+
+ROLE_KINDS: dict[str, set[str]] = {
+    Role.HEAD_OFFICE_ADMIN: {OrgKind.HEAD_OFFICE},
+    Role.BRANCH_ADMIN: {OrgKind.BRANCH},
+    Role.STAFF: {OrgKind.BRANCH, OrgKind.SUB_BRANCH, OrgKind.OUTLET},
+    Role.OPERATOR: set(OrgKind.values),
+    Role.ASSESSOR: set(OrgKind.values),
+}
+
+
+def check_login(username: str, password: str) -> tuple[str, str]:
+    username = username.strip()
+    if not username or len(username) > 150:
+        raise Invalid(_("用户名长度应为 1 到 150 个字符。"), fields={"username": "invalid"})
+    if len(password) > 128:
+        raise Invalid(_("密码太长。"), fields={"password": "too_long"})
+    try:
+        validate_password(password)
+    except ValidationError as exc:
+        raise Invalid(" ".join(str(m) for m in exc.messages), fields={"password": "weak"}) from None
+    if User.objects.filter(username=username).exists():
+        raise Conflict(_("这个用户名已经有人用了。"), code="username_taken", fields={"username": "taken"})
+    return username, password
+
+
+@transaction.atomic
+def do_create_staff(actor: User | None, *, org: Org, username: str, password: str, name: str, role: str) -> User:
+    if role not in Role.values:
+        raise Invalid(_("未知的角色。"), fields={"role": "invalid"})
+    if org.kind not in ROLE_KINDS[role]:
+        raise Invalid(_("这个角色不能设在这种机构。"), fields={"role": "wrong_org_kind"})
+    name = check_name(name)
+    username, password = check_login(username, password)
+    user = User.objects.create_user(username=username, password=password, org=org, role=role, display_name=name)
+    assert org.head_office_id is not None
+    record(actor, "staff.create", user, bank_id=org.head_office_id, data={"org": org.pk, "role": role})
+    return user
+
+
+RULE_FIELDS = (
+    "multipliers",
+    "settlement_period",
+    "goods_share_percent",
+    "overdraft_minutes",
+    "star_thresholds_hours",
+    "reserve_min_age",
+    "require_insurance_to_dispatch",
+)
+
+
+@transaction.atomic
+def do_update_rules(actor: User | None, rules: Rules, changes: dict[str, Any]) -> Rules:
+    rules = Rules.objects.select_for_update().get(pk=rules.pk)
+    before = {f: getattr(rules, f) for f in changes}
+    for field, value in changes.items():
+        if field not in RULE_FIELDS:
+            raise Invalid(_("未知的规则。"), fields={field: "unknown"})
+        setattr(rules, field, value)
+    rules.save(update_fields=[*changes.keys(), "updated_at"])
+    record(actor, "rules.update", rules, bank_id=rules.head_office_id, data={"before": before, "after": changes})
+    return rules
+
+
+def _token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def do_issue_token(user: User) -> str:
+    key = secrets.token_urlsafe(32)
+    ApiToken.objects.create(
+        user=user, key_hash=_token_hash(key), expires_at=timezone.now() + dt.timedelta(days=settings.API_TOKEN_DAYS)
+    )
+    return key
+
+
+@transaction.atomic
+def do_revoke_token(user: User, key: str) -> bool:
+    return (
+        ApiToken.objects.filter(user=user, key_hash=_token_hash(key), revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        > 0
+    )
+
+
+def user_for_token(key: str) -> User | None:
+    token = (
+        ApiToken.objects.select_related("user", "user__org")
+        .filter(key_hash=_token_hash(key), revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .first()
+    )
+    if token is None or not token.user.is_active:
+        return None
+    return token.user

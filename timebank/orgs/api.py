@@ -1,0 +1,262 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from django.contrib.auth import authenticate
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from timebank.api.types import Id, Page, PathId, Text, paginate
+from timebank.lib.errors import Forbidden, Invalid, Locked, NotAuthenticated
+from timebank.orgs import actions
+from timebank.orgs.access import (
+    access_org,
+    access_org_as_admin,
+    access_rules,
+    can_grant_role,
+    require_login,
+    visible_orgs,
+)
+from timebank.orgs.models import Org, OrgKind, Rules, User
+
+router = Router(tags=["orgs"])
+
+
+def caller(request: HttpRequest) -> User:
+    return require_login(request.user)  # type: ignore[arg-type]
+
+
+class TokenIn(Schema):
+    username: Text(150, 1)  # type: ignore[valid-type]
+    password: Text(128, 1)  # type: ignore[valid-type]
+
+
+class TokenOut(Schema):
+    token: str
+    member_id: int | None
+    roles: list[str]
+    expires_in_days: int
+
+
+def roles_of(user: User) -> list[str]:
+    roles: list[str] = []
+    if user.is_superuser:
+        roles.append("superuser")
+    if user.role:
+        roles.append(user.role)
+    member = getattr(user, "member", None)
+    if member is not None:
+        roles += member.roles
+        if member.relative_links.exists():
+            roles.append("relative")
+    return roles
+
+
+@router.post("/auth/token", auth=None, response={200: TokenOut}, tags=["auth"])
+def create_token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
+    """Log in with a username and password; answers a bearer token."""
+    user = authenticate(request, username=payload.username, password=payload.password)
+    if getattr(request, "axes_locked_out", False):
+        raise Locked(_("登录失败次数过多，账号已暂时锁定，请稍后再试。"))
+    if user is None or not user.is_active:
+        raise NotAuthenticated(_("用户名或密码不正确。"), code="bad_credentials")
+    assert isinstance(user, User)
+    from django.conf import settings
+
+    member = getattr(user, "member", None)
+    return {
+        "token": actions.do_issue_token(user),
+        "member_id": member.pk if member is not None else None,
+        "roles": roles_of(user),
+        "expires_in_days": settings.API_TOKEN_DAYS,
+    }
+
+
+class RevokeIn(Schema):
+    token: Text(200, 1)  # type: ignore[valid-type]
+
+
+@router.post("/auth/revoke", response={200: dict[str, bool]}, tags=["auth"])
+def revoke_token(request: HttpRequest, payload: RevokeIn) -> dict[str, bool]:
+    """Revoke one of your own tokens (for example the one in use, to log out)."""
+    return {"revoked": actions.do_revoke_token(caller(request), payload.token)}
+
+
+class OrgIn(Schema):
+    name: Text(100, 1)  # type: ignore[valid-type]
+    kind: Literal["head_office", "branch", "sub_branch", "outlet"]
+    parent_id: Id | None = None
+
+
+class OrgOut(Schema):
+    id: int
+    name: str
+    kind: str
+    parent_id: int | None
+    head_office_id: int | None
+
+
+def org_out(org: Org) -> dict[str, Any]:
+    return {
+        "id": org.pk,
+        "name": org.name,
+        "kind": org.kind,
+        "parent_id": org.parent_id,
+        "head_office_id": org.head_office_id,
+    }
+
+
+@router.get("/orgs", response=Page[OrgOut])
+def list_orgs(
+    request: HttpRequest,
+    limit: int = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,  # type: ignore[type-arg]
+    kind: Literal["head_office", "branch", "sub_branch", "outlet"] | None = None,
+    parent_id: PathId | None = None,
+) -> dict[str, Any]:
+    """The orgs the caller may see: their subtree (members see their own bank)."""
+    qs = visible_orgs(caller(request))
+    if kind:
+        qs = qs.filter(kind=kind)
+    if parent_id:
+        qs = qs.filter(parent_id=parent_id)
+    rows, nxt = paginate(qs, limit, cursor)
+    return {"items": [org_out(o) for o in rows], "next_cursor": nxt}
+
+
+@router.post("/orgs", response={201: OrgOut})
+def create_org(request: HttpRequest, payload: OrgIn) -> tuple[int, dict[str, Any]]:
+    """Create a head office (superuser only) or an org under a parent in the caller's subtree."""
+    user = caller(request)
+    if payload.kind == OrgKind.HEAD_OFFICE or payload.parent_id is None:
+        if not user.is_superuser:
+            raise Forbidden(_("只有系统管理员可以新建时间银行（总行）。"), code="not_superuser")
+        parent = None
+    else:
+        parent = access_org_as_admin(user, payload.parent_id)
+    org = actions.do_create_org(user, name=payload.name, kind=payload.kind, parent=parent)
+    return 201, org_out(org)
+
+
+@router.get("/orgs/{org_id}", response=OrgOut)
+def get_org(request: HttpRequest, org_id: PathId) -> dict[str, Any]:
+    return org_out(access_org(caller(request), org_id))
+
+
+Multiplier = Annotated[Decimal, Field(gt=0, le=100, max_digits=6, decimal_places=3, allow_inf_nan=False)]
+
+
+class Multipliers(Schema):
+    ordinary: Multiplier
+    technical: Multiplier
+    professional: Multiplier
+
+
+class RulesOut(Schema):
+    head_office_id: int
+    multipliers: dict[str, int | float]
+    settlement_period: Literal["half_year", "year"]
+    goods_share_percent: int
+    overdraft_minutes: int
+    star_thresholds_hours: list[int]
+    reserve_min_age: int | None
+    require_insurance_to_dispatch: bool
+
+
+class RulesPatch(Schema):
+    multipliers: Multipliers | None = None
+    settlement_period: Literal["half_year", "year"] | None = None
+    goods_share_percent: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
+    overdraft_minutes: Annotated[int, Field(strict=True, ge=0, le=100_000)] | None = None
+    star_thresholds_hours: (
+        Annotated[list[Annotated[int, Field(strict=True, ge=1, le=1_000_000)]], Field(min_length=1, max_length=10)]
+        | None
+    ) = None
+    reserve_min_age: Annotated[int, Field(strict=True, ge=0, le=120)] | None = None
+    require_insurance_to_dispatch: bool | None = None
+
+
+def _number(value: Any) -> float | int:
+    d = Decimal(str(value))
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+def rules_out(rules: Rules) -> dict[str, Any]:
+    return {
+        "head_office_id": rules.head_office_id,
+        "multipliers": {k: _number(v) for k, v in rules.multipliers.items()},
+        "settlement_period": rules.settlement_period,
+        "goods_share_percent": rules.goods_share_percent,
+        "overdraft_minutes": rules.overdraft_minutes,
+        "star_thresholds_hours": rules.star_thresholds_hours,
+        "reserve_min_age": rules.reserve_min_age,
+        "require_insurance_to_dispatch": rules.require_insurance_to_dispatch,
+    }
+
+
+@router.get("/orgs/{org_id}/rules", response=RulesOut, tags=["rules"])
+def get_rules(request: HttpRequest, org_id: PathId) -> dict[str, Any]:
+    return rules_out(access_rules(caller(request), org_id, write=False))
+
+
+@router.patch("/orgs/{org_id}/rules", response=RulesOut, tags=["rules"])
+def patch_rules(request: HttpRequest, org_id: PathId, payload: RulesPatch) -> dict[str, Any]:
+    """Change a head office's rules. Fields left out stay as they are; `reserve_min_age` may be null."""
+    user = caller(request)
+    rules = access_rules(user, org_id, write=True)
+    changes = payload.dict(exclude_unset=True)
+    if changes.get("multipliers") is not None:
+        changes["multipliers"] = {k: _number(v) for k, v in changes["multipliers"].items()}
+    for field in (
+        "multipliers",
+        "settlement_period",
+        "goods_share_percent",
+        "overdraft_minutes",
+        "star_thresholds_hours",
+        "require_insurance_to_dispatch",
+    ):
+        if field in changes and changes[field] is None:
+            raise Invalid(_("这项规则不能为空。"), fields={field: "required"})
+    thresholds = changes.get("star_thresholds_hours")
+    if thresholds is not None and thresholds != sorted(set(thresholds)):
+        raise Invalid(_("星级门槛应逐级递增。"), fields={"star_thresholds_hours": "not_increasing"})
+    return rules_out(actions.do_update_rules(user, rules, changes))
+
+
+class StaffIn(Schema):
+    username: Text(150, 1)  # type: ignore[valid-type]
+    password: Text(128, 1)  # type: ignore[valid-type]
+    name: Text(100, 1)  # type: ignore[valid-type]
+    org_id: Id
+    role: Literal["head_office_admin", "branch_admin", "staff", "operator", "assessor"]
+
+
+class StaffOut(Schema):
+    id: int
+    username: str
+    name: str
+    org_id: int
+    role: str
+
+
+@router.post("/staff", response={201: StaffOut}, tags=["staff"])
+def create_staff(request: HttpRequest, payload: StaffIn) -> tuple[int, dict[str, Any]]:
+    """Create a staff login scoped to an org. Admins may grant roles up to their own."""
+    user = caller(request)
+    org = access_org_as_admin(user, payload.org_id)
+    if not can_grant_role(user, payload.role):
+        raise Forbidden(_("不能授予比自己更高的角色。"), code="role_too_high")
+    staff = actions.do_create_staff(
+        user, org=org, username=payload.username, password=payload.password, name=payload.name, role=payload.role
+    )
+    assert staff.org_id is not None
+    return 201, {
+        "id": staff.pk,
+        "username": staff.username,
+        "name": staff.display_name,
+        "org_id": staff.org_id,
+        "role": staff.role,
+    }
