@@ -36,8 +36,9 @@ check: install
 test: lint check
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# Rebuild the compiled translations after editing a .po file (the .mo files are committed).
+# Collect new strings into the .po files (needs GNU gettext), then compile them (the .mo files are committed).
 messages: install
+	$(PY) manage.py makemessages -l en --no-location -i ".venv/*" -i "tests/*" -i "bench/*"
 	$(PY) -m timebank.lib.compilemessages
 
 bench-ledger: install

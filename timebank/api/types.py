@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from django.db.models import Model, QuerySet
 from django.utils.translation import gettext_lazy as _
@@ -23,11 +23,29 @@ def _no_nul(value: str) -> str:
     return value
 
 
-def Text(max_length: int, min_length: int = 0) -> Any:
-    return Annotated[
-        str, StringConstraints(strict=True, max_length=max_length, min_length=min_length), AfterValidator(_no_nul)
-    ]
+NoNul = AfterValidator(_no_nul)
 
+
+def _text(max_length: int, min_length: int = 0) -> StringConstraints:
+    return StringConstraints(strict=True, max_length=max_length, min_length=min_length)
+
+
+# Named text types: mypy reads these aliases, pydantic enforces the bounds.
+Username = Annotated[str, _text(150, 1), NoNul]
+Password = Annotated[str, _text(128, 1), NoNul]
+Token = Annotated[str, _text(200, 1), NoNul]
+OrgName = Annotated[str, _text(100, 1), NoNul]
+PersonName = Annotated[str, _text(50, 1), NoNul]
+Phone = Annotated[str, _text(20), NoNul]
+IdNumberText = Annotated[str, _text(18), NoNul]
+Address = Annotated[str, _text(200), NoNul]
+Occupation = Annotated[str, _text(100), NoNul]
+Tag = Annotated[str, _text(50, 1), NoNul]
+Relation = Annotated[str, _text(30, 1), NoNul]
+Memo = Annotated[str, _text(500), NoNul]
+Reason = Annotated[str, _text(500, 1), NoNul]
+Cursor = Annotated[str, _text(100), NoNul]
+Search = Annotated[str, _text(50), NoNul]
 
 Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 PathId = Annotated[int, Field(ge=1, le=MAX_ID)]

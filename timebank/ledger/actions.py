@@ -335,8 +335,8 @@ def do_reversal(
                 or after[ids[AccountKind.EARNED]] + after[ids[AccountKind.RESERVE]] < floor
             ):
                 raise Conflict(_("冲正后会员余额将低于下限，请改用调整。"), code="insufficient_balance")
-        for a in locked.values():
-            if a.kind == AccountKind.DONATION_POOL and after[a.pk] < 0:
+        for account in locked.values():
+            if account.kind == AccountKind.DONATION_POOL and after[account.pk] < 0:
                 raise Conflict(_("捐赠池余额不足，无法冲正。"), code="insufficient_pool")
         tx = post(
             bank_id=original.bank_id,

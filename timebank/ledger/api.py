@@ -5,9 +5,9 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
-from timebank.api.types import Id, IdempotencyKey, Minutes, Page, PathId, Text, paginate
+from timebank.api.types import Id, IdempotencyKey, Memo, Minutes, Page, PathId, Reason, paginate
 from timebank.ledger import actions
 from timebank.ledger.models import Account, Leg, Transaction
 from timebank.ledger.verify import verify
@@ -49,10 +49,10 @@ def transaction_out(tx: Transaction) -> dict[str, Any]:
     }
 
 
-def _answer(response: HttpResponse, tx: Transaction, replayed: bool) -> tuple[int, dict[str, Any]]:
+def _answer(response: HttpResponse, tx: Transaction, replayed: bool) -> Status[dict[str, Any]]:
     if replayed:
         response["Idempotent-Replayed"] = "true"
-    return 201, transaction_out(tx)
+    return Status(201, transaction_out(tx))
 
 
 class BalanceOut(Schema):
@@ -87,7 +87,7 @@ def statement(
     request: HttpRequest,
     member_id: PathId,
     limit: int = 50,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,  # type: ignore[type-arg]
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
     bucket: Literal["earned", "goods", "reserve"] | None = None,
 ) -> dict[str, Any]:
     """One entry per ledger leg of the member, newest first."""
@@ -118,12 +118,12 @@ class TransferIn(Schema):
     to_member_id: Id | None = None
     minutes: Minutes
     kind: Literal["relative", "donation"]
-    memo: Text(500) = ""  # type: ignore[valid-type]
+    memo: Memo = ""
     idempotency_key: IdempotencyKey
 
 
 @router.post("/transfers", response={201: TransactionOut})
-def transfer(request: HttpRequest, response: HttpResponse, payload: TransferIn) -> tuple[int, dict[str, Any]]:
+def transfer(request: HttpRequest, response: HttpResponse, payload: TransferIn) -> Status[dict[str, Any]]:
     """Give time to a linked relative, or donate it (no `to_member_id`: to the bank's donation pool)."""
     user = caller(request)
     actions.check_minutes(payload.minutes)
@@ -158,12 +158,12 @@ class AdjustmentIn(Schema):
     member_id: Id
     minutes: Minutes
     bucket: Literal["earned", "goods", "reserve"]
-    reason: Text(500, 1)  # type: ignore[valid-type]
+    reason: Reason
     idempotency_key: IdempotencyKey
 
 
 @router.post("/ledger/adjustments", response={201: TransactionOut})
-def adjustment(request: HttpRequest, response: HttpResponse, payload: AdjustmentIn) -> tuple[int, dict[str, Any]]:
+def adjustment(request: HttpRequest, response: HttpResponse, payload: AdjustmentIn) -> Status[dict[str, Any]]:
     """Bring an opening balance over from paper records, or correct a mistake. The counterpart is issuance."""
     user = caller(request)
     actions.check_minutes(payload.minutes, allow_negative=True)
@@ -182,12 +182,12 @@ def adjustment(request: HttpRequest, response: HttpResponse, payload: Adjustment
 class WithdrawalIn(Schema):
     member_id: Id
     minutes: Minutes
-    memo: Text(500) = ""  # type: ignore[valid-type]
+    memo: Memo = ""
     idempotency_key: IdempotencyKey
 
 
 @router.post("/ledger/withdrawals", response={201: TransactionOut})
-def withdrawal(request: HttpRequest, response: HttpResponse, payload: WithdrawalIn) -> tuple[int, dict[str, Any]]:
+def withdrawal(request: HttpRequest, response: HttpResponse, payload: WithdrawalIn) -> Status[dict[str, Any]]:
     """Record a service the member received and paid from stored time outside an order (staff)."""
     user = caller(request)
     actions.check_minutes(payload.minutes)
@@ -200,7 +200,7 @@ def withdrawal(request: HttpRequest, response: HttpResponse, payload: Withdrawal
 
 class ReversalIn(Schema):
     transaction_id: Id
-    reason: Text(500, 1)  # type: ignore[valid-type]
+    reason: Reason
     idempotency_key: IdempotencyKey | None = None
 
 
@@ -229,7 +229,7 @@ def _access_transaction(user: User, tx_id: int, *, manage: bool) -> Transaction:
 
 
 @router.post("/ledger/reversals", response={201: TransactionOut})
-def reversal(request: HttpRequest, response: HttpResponse, payload: ReversalIn) -> tuple[int, dict[str, Any]]:
+def reversal(request: HttpRequest, response: HttpResponse, payload: ReversalIn) -> Status[dict[str, Any]]:
     """Correct a transaction by posting its exact opposite. The original stays as it was."""
     user = caller(request)
     original = _access_transaction(user, payload.transaction_id, manage=True)

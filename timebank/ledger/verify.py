@@ -50,8 +50,8 @@ def _verify_bank(bank_id: int, report: Report) -> None:
     # 2. Every transaction balances and has two or more legs.
     txs = Transaction.objects.filter(bank_id=bank_id)
     unbalanced = txs.annotate(total=Coalesce(Sum("legs__minutes"), 0), n=Count("legs")).filter(~Q(total=0) | Q(n__lt=2))
-    for tx in unbalanced.values("pk", "total", "n"):
-        report.problems.append(f"bank {bank_id}: transaction {tx['pk']} has {tx['n']} legs summing to {tx['total']}")
+    for tx_pk, total, n in unbalanced.values_list("pk", "total", "n"):
+        report.problems.append(f"bank {bank_id}: transaction {tx_pk} has {n} legs summing to {total}")
     # 3. Each leg's balance_after is the running sum of its account.
     running = (
         Leg.objects.filter(account__bank_id=bank_id)
@@ -71,10 +71,10 @@ def _verify_bank(bank_id: int, report: Report) -> None:
         .annotate(spendable=Sum("balance_minutes"))
         .filter(spendable__lt=-overdraft)
     )
-    for row in per_member:
-        report.problems.append(f"bank {bank_id}: member {row['member_id']} is below the overdraft limit")
-    for acc in accounts.filter(kind=AccountKind.GOODS, balance_minutes__lt=0).values("pk"):
-        report.problems.append(f"bank {bank_id}: goods account {acc['pk']} is negative")
+    for member_id in per_member.values_list("member_id", flat=True):
+        report.problems.append(f"bank {bank_id}: member {member_id} is below the overdraft limit")
+    for goods_pk in accounts.filter(kind=AccountKind.GOODS, balance_minutes__lt=0).values_list("pk", flat=True):
+        report.problems.append(f"bank {bank_id}: goods account {goods_pk} is negative")
     # 5. The ledger hash chain.
     prev, expected = GENESIS, 1
     for tx in txs.order_by("seq").prefetch_related("legs").iterator(chunk_size=2000):

@@ -6,10 +6,24 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from timebank.api.types import Id, Page, PathId, Text, paginate
+from timebank.api.types import (
+    Address,
+    Id,
+    IdNumberText,
+    Occupation,
+    Page,
+    Password,
+    PathId,
+    PersonName,
+    Phone,
+    Relation,
+    Tag,
+    Username,
+    paginate,
+)
 from timebank.lib.errors import Conflict, Forbidden, Invalid, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members import actions
@@ -41,35 +55,35 @@ Category = Literal[
 ]
 Slot = Literal["morning", "afternoon", "evening"]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-ShortList = Annotated[list[Text(50, 1)], Field(max_length=50)]  # type: ignore[misc]
+ShortList = Annotated[list[Tag], Field(max_length=50)]
 Coordinate = Annotated[Decimal, Field(allow_inf_nan=False, ge=-180, le=180, max_digits=12)]
 
 
 class LoginIn(Schema):
-    username: Text(150, 1)  # type: ignore[valid-type]
-    password: Text(128, 1)  # type: ignore[valid-type]
+    username: Username
+    password: Password
 
 
 class MemberFields(Schema):
-    name: Text(50, 1) | None = None  # type: ignore[valid-type]
-    phone: Text(20) | None = None  # type: ignore[valid-type]
+    name: PersonName | None = None
+    phone: Phone | None = None
     birth_date: dt.date | None = None
     gender: Literal["male", "female"] | None = None
-    id_number: Text(18) | None = Field(None, description="Write-only; read back as id_number_masked")  # type: ignore[valid-type]
-    address: Text(200) | None = None  # type: ignore[valid-type]
+    id_number: IdNumberText | None = Field(None, description="Write-only; read back as id_number_masked")
+    address: Address | None = None
     latitude: Coordinate | None = None
     longitude: Coordinate | None = None
     roles: Annotated[list[Literal["volunteer", "recipient"]], Field(max_length=2)] | None = None
     recipient_categories: Annotated[list[Category], Field(max_length=10)] | None = None
     skills: ShortList | None = None
-    occupation: Text(100) | None = None  # type: ignore[valid-type]
+    occupation: Occupation | None = None
     willing_services: ShortList | None = None
     availability: dict[Day, Annotated[list[Slot], Field(max_length=3)]] | None = None
     referred_by_id: Id | None = None
 
 
 class MemberIn(MemberFields):
-    name: Text(50, 1)  # type: ignore[valid-type]
+    name: PersonName
     home_org_id: Id
     login: LoginIn | None = None
 
@@ -149,11 +163,11 @@ def _home_org(org_id: int) -> Org:
 def list_members(
     request: HttpRequest,
     limit: int = 50,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,  # type: ignore[type-arg]
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
     status: Literal["pending", "active", "suspended", "left"] | None = None,
     role: Literal["volunteer", "recipient"] | None = None,
     org_id: PathId | None = None,
-    q: Annotated[str | None, Query(max_length=50)] = None,  # type: ignore[type-arg]
+    q: Annotated[str | None, Query(max_length=50)] = None,
 ) -> dict[str, Any]:
     """Members the caller may see. `q` finds by name or phone (the hotline's lookup)."""
     user = caller(request)
@@ -175,7 +189,7 @@ def list_members(
 
 
 @router.post("/members", response={201: MemberOut})
-def create_member(request: HttpRequest, payload: MemberIn) -> tuple[int, dict[str, Any]]:
+def create_member(request: HttpRequest, payload: MemberIn) -> Status[dict[str, Any]]:
     """Staff register a member in their subtree; the member is active at once."""
     user = caller(request)
     home = _home_org(payload.home_org_id)
@@ -183,11 +197,11 @@ def create_member(request: HttpRequest, payload: MemberIn) -> tuple[int, dict[st
         raise Forbidden(_("只能在自己管辖的社区登记会员。"), code="outside_subtree")
     login = (payload.login.username, payload.login.password) if payload.login else None
     member = actions.do_register_member(user, home_org=home, data=_input(payload), login=login, approved=True)
-    return 201, member_out(member, user)
+    return Status(201, member_out(member, user))
 
 
 @router.post("/register", auth=None, response={201: MemberOut}, tags=["members", "auth"])
-def self_register(request: HttpRequest, payload: MemberIn) -> tuple[int, dict[str, Any]]:
+def self_register(request: HttpRequest, payload: MemberIn) -> Status[dict[str, Any]]:
     """Anyone may register with a login; the member stays `pending` until staff approve."""
     if payload.login is None:
         raise Invalid(_("自助注册需要设置用户名和密码。"), fields={"login": "required"})
@@ -200,7 +214,7 @@ def self_register(request: HttpRequest, payload: MemberIn) -> tuple[int, dict[st
         approved=False,
     )
     assert member.user is not None
-    return 201, member_out(member, member.user)
+    return Status(201, member_out(member, member.user))
 
 
 @router.get("/members/{member_id}", response=MemberOut)
@@ -262,7 +276,7 @@ def reveal_id_number(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
 
 class RelativeIn(Schema):
     relative_id: Id
-    relation: Text(30, 1)  # type: ignore[valid-type]
+    relation: Relation
 
 
 class RelativeOut(Schema):
@@ -273,13 +287,15 @@ class RelativeOut(Schema):
 
 
 @router.post("/members/{member_id}/relatives", response={201: RelativeOut})
-def link_relative(request: HttpRequest, member_id: PathId, payload: RelativeIn) -> tuple[int, dict[str, Any]]:
+def link_relative(request: HttpRequest, member_id: PathId, payload: RelativeIn) -> Status[dict[str, Any]]:
     """Link two members as relatives. The link is symmetric."""
     user = caller(request)
     member = access_member_to_manage(user, member_id)
     relative = access_member(user, payload.relative_id)
     link = actions.do_link_relative(user, member, relative, payload.relation)
-    return 201, {"member_id": member.pk, "relative_id": relative.pk, "relation": link.relation, "name": relative.name}
+    return Status(
+        201, {"member_id": member.pk, "relative_id": relative.pk, "relation": link.relation, "name": relative.name}
+    )
 
 
 @router.get("/members/{member_id}/relatives", response=list[RelativeOut])

@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from timebank.lib.errors import Forbidden, NotAuthenticated, NotFound
-from timebank.orgs.models import ADMIN_ROLES, ROLE_RANK, Org, OrgKind, Role, Rules, User
+from timebank.orgs.models import ADMIN_ROLES, MANAGING_ROLES, ROLE_RANK, Org, OrgKind, Role, Rules, User
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -88,7 +88,10 @@ def access_rules(user: User, org_id: int, *, write: bool) -> Rules:
     if write:
         allowed = has_role(user, {Role.HEAD_OFFICE_ADMIN}, org)
     else:
-        allowed = user.is_superuser or (caller_bank_id(user) == org.pk and staff_scope(user) is not None)
+        # "Its staff too": staff and admins anywhere in the bank; operators and assessors are not named.
+        allowed = user.is_superuser or (
+            staff_scope(user) is not None and user.role in MANAGING_ROLES and caller_bank_id(user) == org.pk
+        )
     if not allowed:
         raise Forbidden(_("只有该总行的管理员可以修改规则。"), code="not_allowed")
     return Rules.objects.get(head_office=org)

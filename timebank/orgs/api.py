@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from timebank.api.types import Id, Page, PathId, Text, paginate
+from timebank.api.types import Id, OrgName, Page, Password, PathId, Token, Username, paginate
 from timebank.lib.errors import Forbidden, Invalid, Locked, NotAuthenticated
 from timebank.orgs import actions
 from timebank.orgs.access import (
@@ -26,12 +26,12 @@ router = Router(tags=["orgs"])
 
 
 def caller(request: HttpRequest) -> User:
-    return require_login(request.user)  # type: ignore[arg-type]
+    return require_login(request.user)
 
 
 class TokenIn(Schema):
-    username: Text(150, 1)  # type: ignore[valid-type]
-    password: Text(128, 1)  # type: ignore[valid-type]
+    username: Username
+    password: Password
 
 
 class TokenOut(Schema):
@@ -76,7 +76,7 @@ def create_token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
 
 
 class RevokeIn(Schema):
-    token: Text(200, 1)  # type: ignore[valid-type]
+    token: Token
 
 
 @router.post("/auth/revoke", response={200: dict[str, bool]}, tags=["auth"])
@@ -86,7 +86,7 @@ def revoke_token(request: HttpRequest, payload: RevokeIn) -> dict[str, bool]:
 
 
 class OrgIn(Schema):
-    name: Text(100, 1)  # type: ignore[valid-type]
+    name: OrgName
     kind: Literal["head_office", "branch", "sub_branch", "outlet"]
     parent_id: Id | None = None
 
@@ -113,7 +113,7 @@ def org_out(org: Org) -> dict[str, Any]:
 def list_orgs(
     request: HttpRequest,
     limit: int = 50,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,  # type: ignore[type-arg]
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
     kind: Literal["head_office", "branch", "sub_branch", "outlet"] | None = None,
     parent_id: PathId | None = None,
 ) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def list_orgs(
 
 
 @router.post("/orgs", response={201: OrgOut})
-def create_org(request: HttpRequest, payload: OrgIn) -> tuple[int, dict[str, Any]]:
+def create_org(request: HttpRequest, payload: OrgIn) -> Status[dict[str, Any]]:
     """Create a head office (superuser only) or an org under a parent in the caller's subtree."""
     user = caller(request)
     if payload.kind == OrgKind.HEAD_OFFICE or payload.parent_id is None:
@@ -138,7 +138,7 @@ def create_org(request: HttpRequest, payload: OrgIn) -> tuple[int, dict[str, Any
     else:
         parent = access_org_as_admin(user, payload.parent_id)
     org = actions.do_create_org(user, name=payload.name, kind=payload.kind, parent=parent)
-    return 201, org_out(org)
+    return Status(201, org_out(org))
 
 
 @router.get("/orgs/{org_id}", response=OrgOut)
@@ -227,9 +227,9 @@ def patch_rules(request: HttpRequest, org_id: PathId, payload: RulesPatch) -> di
 
 
 class StaffIn(Schema):
-    username: Text(150, 1)  # type: ignore[valid-type]
-    password: Text(128, 1)  # type: ignore[valid-type]
-    name: Text(100, 1)  # type: ignore[valid-type]
+    username: Username
+    password: Password
+    name: OrgName
     org_id: Id
     role: Literal["head_office_admin", "branch_admin", "staff", "operator", "assessor"]
 
@@ -243,7 +243,7 @@ class StaffOut(Schema):
 
 
 @router.post("/staff", response={201: StaffOut}, tags=["staff"])
-def create_staff(request: HttpRequest, payload: StaffIn) -> tuple[int, dict[str, Any]]:
+def create_staff(request: HttpRequest, payload: StaffIn) -> Status[dict[str, Any]]:
     """Create a staff login scoped to an org. Admins may grant roles up to their own."""
     user = caller(request)
     org = access_org_as_admin(user, payload.org_id)
@@ -253,10 +253,13 @@ def create_staff(request: HttpRequest, payload: StaffIn) -> tuple[int, dict[str,
         user, org=org, username=payload.username, password=payload.password, name=payload.name, role=payload.role
     )
     assert staff.org_id is not None
-    return 201, {
-        "id": staff.pk,
-        "username": staff.username,
-        "name": staff.display_name,
-        "org_id": staff.org_id,
-        "role": staff.role,
-    }
+    return Status(
+        201,
+        {
+            "id": staff.pk,
+            "username": staff.username,
+            "name": staff.display_name,
+            "org_id": staff.org_id,
+            "role": staff.role,
+        },
+    )
