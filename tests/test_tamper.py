@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -31,7 +32,7 @@ def bypassing_guards(table: str) -> Iterator[None]:
                 cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
-def raw(sql: str, params: list[object]) -> None:
+def raw(sql: str, params: list[Any]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import polib
+import polib  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent / "timebank"
 PY_STRING = re.compile(r"""\b_\(\s*"((?:[^"\\]|\\.)+)"\s*\)""")

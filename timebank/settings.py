@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "timebank.orgs",
     "timebank.members",
     "timebank.ledger",
+    "timebank.catalogue",
+    "timebank.orders",
     "timebank.audit",
     "timebank.web",
 ]
@@ -112,6 +114,8 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env_bool("AXES_ENABLED", default=True)
+# The API answers a locked-out login itself, with the contract's error body.
+AXES_LOCKOUT_CALLABLE = "timebank.api.core.axes_lockout_response"
 # Locking by IP would lock a whole community centre (one shared address) out; the contract locks usernames.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 

@@ -203,7 +203,7 @@ def do_register_member(
 
 
 @transaction.atomic
-def do_update_member(actor: User, member: Member, data: MemberInput, *, new_home: Org | None = None) -> Member:
+def do_update_member(actor: User | None, member: Member, data: MemberInput, *, new_home: Org | None = None) -> Member:
     member = Member.objects.select_for_update().get(pk=member.pk)
     changed = _apply(member, data, creating=False)
     if new_home is not None and new_home.pk != member.home_org_id:
@@ -228,7 +228,7 @@ def do_update_member(actor: User, member: Member, data: MemberInput, *, new_home
     return member
 
 
-def _set_status(actor: User, member: Member, allowed_from: set[str], to: str, action: str) -> Member:
+def _set_status(actor: User | None, member: Member, allowed_from: set[str], to: str, action: str) -> Member:
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.status not in allowed_from:
         raise Conflict(_("会员当前状态不能办理这项操作。"), code="invalid_status", fields={"status": member.status})
@@ -239,22 +239,22 @@ def _set_status(actor: User, member: Member, allowed_from: set[str], to: str, ac
 
 
 @transaction.atomic
-def do_approve_member(actor: User, member: Member) -> Member:
+def do_approve_member(actor: User | None, member: Member) -> Member:
     return _set_status(actor, member, {MemberStatus.PENDING}, MemberStatus.ACTIVE, "member.approve")
 
 
 @transaction.atomic
-def do_suspend_member(actor: User, member: Member) -> Member:
+def do_suspend_member(actor: User | None, member: Member) -> Member:
     return _set_status(actor, member, {MemberStatus.ACTIVE}, MemberStatus.SUSPENDED, "member.suspend")
 
 
 @transaction.atomic
-def do_reactivate_member(actor: User, member: Member) -> Member:
+def do_reactivate_member(actor: User | None, member: Member) -> Member:
     return _set_status(actor, member, {MemberStatus.SUSPENDED}, MemberStatus.ACTIVE, "member.reactivate")
 
 
 @transaction.atomic
-def do_member_leaves(actor: User, member: Member) -> Member:
+def do_member_leaves(actor: User | None, member: Member) -> Member:
     return _set_status(
         actor,
         member,
@@ -265,7 +265,7 @@ def do_member_leaves(actor: User, member: Member) -> Member:
 
 
 @transaction.atomic
-def do_link_relative(actor: User, member: Member, relative: Member, relation: str) -> RelativeLink:
+def do_link_relative(actor: User | None, member: Member, relative: Member, relation: str) -> RelativeLink:
     relation = relation.strip()
     if not relation or len(relation) > 30:
         raise Invalid(_("请填写亲属关系（30 字以内）。"), fields={"relation": "invalid"})
@@ -288,7 +288,7 @@ def do_link_relative(actor: User, member: Member, relative: Member, relation: st
 
 
 @transaction.atomic
-def do_view_id_number(actor: User, member: Member) -> str:
+def do_view_id_number(actor: User | None, member: Member) -> str:
     """Unmasked ID numbers are shown only through here, and every showing is on the audit chain."""
     record(actor, "member.view_id_number", member, bank_id=member.bank_id)
     return member.id_number()

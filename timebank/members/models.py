@@ -102,3 +102,37 @@ class RelativeLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} ~ {self.relative_id} ({self.relation})"
+
+
+class Certificate(models.Model):
+    """资质: feeds matching's hard filter."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="certificates")
+    kind = models.CharField(max_length=20)
+    issuer = models.CharField(max_length=100, blank=True)
+    valid_from = models.DateField(null=True, blank=True)
+    valid_until = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "valid_until"])]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.kind}"
+
+
+class InsurancePolicy(models.Model):
+    """人身意外伤害险 for a volunteer."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="insurance_policies")
+    insurer = models.CharField(max_length=100)
+    policy_number = models.CharField(max_length=60)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "ends_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.insurer} {self.policy_number}"

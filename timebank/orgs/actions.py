@@ -104,6 +104,12 @@ RULE_FIELDS = (
     "star_thresholds_hours",
     "reserve_min_age",
     "require_insurance_to_dispatch",
+    "allow_volunteer_take",
+    "dispatch_within_hours",
+    "confirm_grace_minutes",
+    "return_visit_after_days",
+    "welfare_check_every_days",
+    "welfare_check_categories",
 )
 
 

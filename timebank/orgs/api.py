@@ -131,12 +131,10 @@ def list_orgs(
 def create_org(request: HttpRequest, payload: OrgIn) -> Status[dict[str, Any]]:
     """Create a head office (superuser only) or an org under a parent in the caller's subtree."""
     user = caller(request)
-    if payload.kind == OrgKind.HEAD_OFFICE or payload.parent_id is None:
-        if not user.is_superuser:
-            raise Forbidden(_("只有系统管理员可以新建时间银行（总行）。"), code="not_superuser")
-        parent = None
-    else:
-        parent = access_org_as_admin(user, payload.parent_id)
+    if payload.kind == OrgKind.HEAD_OFFICE and not user.is_superuser:
+        raise Forbidden(_("只有系统管理员可以新建时间银行（总行）。"), code="not_superuser")
+    parent = access_org_as_admin(user, payload.parent_id) if payload.parent_id is not None else None
+    # The action refuses (422) a head office with a parent and any other org without one.
     org = actions.do_create_org(user, name=payload.name, kind=payload.kind, parent=parent)
     return Status(201, org_out(org))
 
@@ -155,6 +153,20 @@ class Multipliers(Schema):
     professional: Multiplier
 
 
+RecipientCategoryCode = Literal[
+    "empty_nest",
+    "left_behind",
+    "disabled",
+    "partly_disabled",
+    "severe_disability",
+    "extreme_poverty",
+    "subsistence_allowance",
+    "registered_poor",
+    "advanced_age",
+    "living_alone",
+]
+
+
 class RulesOut(Schema):
     head_office_id: int
     multipliers: dict[str, int | float]
@@ -164,6 +176,12 @@ class RulesOut(Schema):
     star_thresholds_hours: list[int]
     reserve_min_age: int | None
     require_insurance_to_dispatch: bool
+    allow_volunteer_take: bool
+    dispatch_within_hours: int
+    confirm_grace_minutes: int
+    return_visit_after_days: int
+    welfare_check_every_days: int
+    welfare_check_categories: list[str]
 
 
 class RulesPatch(Schema):
@@ -177,6 +195,12 @@ class RulesPatch(Schema):
     ) = None
     reserve_min_age: Annotated[int, Field(strict=True, ge=0, le=120)] | None = None
     require_insurance_to_dispatch: bool | None = None
+    allow_volunteer_take: bool | None = None
+    dispatch_within_hours: Annotated[int, Field(strict=True, ge=1, le=24 * 30)] | None = None
+    confirm_grace_minutes: Annotated[int, Field(strict=True, ge=0, le=240)] | None = None
+    return_visit_after_days: Annotated[int, Field(strict=True, ge=0, le=90)] | None = None
+    welfare_check_every_days: Annotated[int, Field(strict=True, ge=1, le=365)] | None = None
+    welfare_check_categories: Annotated[list[RecipientCategoryCode], Field(max_length=10)] | None = None
 
 
 def _number(value: Any) -> float | int:
@@ -194,6 +218,12 @@ def rules_out(rules: Rules) -> dict[str, Any]:
         "star_thresholds_hours": rules.star_thresholds_hours,
         "reserve_min_age": rules.reserve_min_age,
         "require_insurance_to_dispatch": rules.require_insurance_to_dispatch,
+        "allow_volunteer_take": rules.allow_volunteer_take,
+        "dispatch_within_hours": rules.dispatch_within_hours,
+        "confirm_grace_minutes": rules.confirm_grace_minutes,
+        "return_visit_after_days": rules.return_visit_after_days,
+        "welfare_check_every_days": rules.welfare_check_every_days,
+        "welfare_check_categories": rules.welfare_check_categories,
     }
 
 
@@ -217,6 +247,12 @@ def patch_rules(request: HttpRequest, org_id: PathId, payload: RulesPatch) -> di
         "overdraft_minutes",
         "star_thresholds_hours",
         "require_insurance_to_dispatch",
+        "allow_volunteer_take",
+        "dispatch_within_hours",
+        "confirm_grace_minutes",
+        "return_visit_after_days",
+        "welfare_check_every_days",
+        "welfare_check_categories",
     ):
         if field in changes and changes[field] is None:
             raise Invalid(_("这项规则不能为空。"), fields={field: "required"})

@@ -88,6 +88,10 @@ def default_star_thresholds() -> list[int]:
     return [100, 300, 600, 1000, 1500]
 
 
+def default_welfare_categories() -> list[str]:
+    return ["living_alone", "empty_nest", "disabled"]
+
+
 class SettlementPeriod(models.TextChoices):
     HALF_YEAR = "half_year", _("每半年")
     YEAR = "year", _("每年")
@@ -106,6 +110,13 @@ class Rules(models.Model):
     star_thresholds_hours = models.JSONField(default=default_star_thresholds)
     reserve_min_age = models.PositiveSmallIntegerField(null=True, blank=True)
     require_insurance_to_dispatch = models.BooleanField(default=False)
+    # Beyond the contract's minimum: how the service loop runs.
+    allow_volunteer_take = models.BooleanField(default=True)
+    dispatch_within_hours = models.PositiveIntegerField(default=24)
+    confirm_grace_minutes = models.PositiveIntegerField(default=30)
+    return_visit_after_days = models.PositiveIntegerField(default=3)
+    welfare_check_every_days = models.PositiveIntegerField(default=7)
+    welfare_check_categories = models.JSONField(default=default_welfare_categories)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

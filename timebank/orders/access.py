@@ -1,0 +1,121 @@
+"""Who may see and act on an order: the parties to it, and staff/operators of the order's subtree."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from timebank.lib.errors import Forbidden, NotFound
+from timebank.members.access import member_of, relative_ids
+from timebank.members.models import Member
+from timebank.orders.models import ACTIVE_STATES, Order, OrderState
+from timebank.orgs.access import has_role, staff_scope
+from timebank.orgs.models import MANAGING_ROLES, Org, Role, Rules, User
+
+STAFF = "staff"
+OPERATOR = "operator"
+RECIPIENT = "recipient"
+RELATIVE = "relative"
+VOLUNTEER = "volunteer"  # the volunteer the order is dispatched to
+AREA_VOLUNTEER = "area_volunteer"  # a volunteer who may take it from the pool
+
+# Who may do what to an order (the contract's table, plus the loop's own endings).
+ACTION_ROLES: dict[str, set[str]] = {
+    "read": {STAFF, OPERATOR, RECIPIENT, RELATIVE, VOLUNTEER, AREA_VOLUNTEER},
+    "dispatch": {STAFF, OPERATOR},
+    "take": {AREA_VOLUNTEER},
+    "accept": {VOLUNTEER},
+    "decline": {VOLUNTEER},
+    "check-in": {VOLUNTEER},
+    "check-out": {VOLUNTEER},
+    "confirm": {STAFF, RECIPIENT, RELATIVE, VOLUNTEER},
+    "review": {RECIPIENT, RELATIVE},
+    "cancel": {STAFF, OPERATOR, RECIPIENT, RELATIVE},
+    "dispute": {RECIPIENT, RELATIVE},
+    "no-show": {STAFF, OPERATOR, RECIPIENT, RELATIVE},
+    "candidates": {STAFF, OPERATOR},
+}
+
+
+def volunteer_area(member: Member) -> Org:
+    """The pool a volunteer may take orders from: the branch above their community (or the community)."""
+    home = member.home_org
+    return home.parent if home.parent_id and home.kind in ("sub_branch", "outlet") and home.parent else home
+
+
+def party_roles(user: User, order: Order) -> set[str]:
+    roles: set[str] = set()
+    if user.is_superuser or has_role(user, MANAGING_ROLES, order.org):
+        roles.add(STAFF)
+    if has_role(user, {Role.OPERATOR}, order.org):
+        roles.add(OPERATOR)
+    me = member_of(user)
+    if me is not None:
+        if me.pk == order.recipient_id:
+            roles.add(RECIPIENT)
+        elif order.recipient_id in relative_ids(me):
+            roles.add(RELATIVE)
+        if order.volunteer_id == me.pk:
+            roles.add(VOLUNTEER)
+        elif (
+            order.state == OrderState.REQUESTED
+            and me.is_volunteer
+            and me.bank_id == order.bank_id
+            and me.pk != order.recipient_id
+            and volunteer_area(me).contains(order.org)
+            and Rules.objects.filter(head_office_id=order.bank_id, allow_volunteer_take=True).exists()
+        ):
+            roles.add(AREA_VOLUNTEER)
+    return roles
+
+
+def access_order(user: User, order_id: int, action: str = "read") -> tuple[Order, set[str]]:
+    order = (
+        Order.objects.select_related("org", "recipient", "volunteer", "service_item", "recipient__home_org")
+        .filter(pk=order_id)
+        .first()
+    )
+    if order is None:
+        raise NotFound(_("找不到该订单。"), code="order_not_found")
+    roles = party_roles(user, order)
+    if not roles & ACTION_ROLES[action]:
+        if roles:
+            raise Forbidden(_("您不能对这个订单做这项操作。"), code="not_allowed", fields={"action": action})
+        raise Forbidden(_("您无权查看这个订单。"), code="outside_subtree")
+    return order, roles
+
+
+def visible_orders(user: User) -> QuerySet[Order]:
+    if user.is_superuser:
+        return Order.objects.all()
+    scope = staff_scope(user)
+    if scope is not None and user.role in MANAGING_ROLES | {Role.OPERATOR}:
+        return Order.objects.filter(org__path__startswith=scope.path)
+    me = member_of(user)
+    if me is None:
+        return Order.objects.none()
+    return Order.objects.filter(Q(recipient=me) | Q(volunteer=me) | Q(recipient_id__in=relative_ids(me)))
+
+
+def pool_orders(user: User) -> QuerySet[Order]:
+    """Open orders a volunteer may take: requested, in their area, not their own."""
+    me = member_of(user)
+    if me is None or not me.is_volunteer:
+        return Order.objects.none()
+    if not Rules.objects.filter(head_office_id=me.bank_id, allow_volunteer_take=True).exists():
+        return Order.objects.none()
+    area = volunteer_area(me)
+    return Order.objects.filter(
+        state=OrderState.REQUESTED, bank_id=me.bank_id, org__path__startswith=area.path
+    ).exclude(recipient=me)
+
+
+def sees_contact_details(roles: set[str], order: Order) -> bool:
+    """Safety: a volunteer sees the address and phone only while the order is theirs and active."""
+    if roles & {STAFF, OPERATOR, RECIPIENT, RELATIVE}:
+        return True
+    return VOLUNTEER in roles and order.state in ACTIVE_STATES
+
+
+def sees_code(roles: set[str]) -> bool:
+    return bool(roles & {STAFF, RECIPIENT, RELATIVE})

@@ -1,0 +1,538 @@
+"""The service loop: 点单 → 派单 → 接单 → service → confirmation → 评单, and its other endings.
+
+Each action locks the order row, checks the state, records an OrderEvent and an audit row, and sends
+notifications only after commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import secrets
+from collections.abc import Callable
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from timebank.audit.actions import record
+from timebank.catalogue.actions import multiplier_for, weighted_minutes
+from timebank.catalogue.models import ServiceItem
+from timebank.ledger.actions import do_deposit, member_account_ids
+from timebank.ledger.models import Account, AccountKind, TransactionKind
+from timebank.ledger.posting import MAX_MINUTES
+from timebank.lib.errors import Conflict, Forbidden, Invalid
+from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus
+from timebank.orders.models import Channel, Order, OrderEvent, OrderState, Payer, ServiceRecord
+from timebank.orgs.models import Rules, User
+
+MAX_PLANNED_MINUTES = 12 * 60
+MAX_CODE_FAILURES = 5
+
+# Hooks run after commit (notifications). Kept as a list so the notify module can subscribe without
+# the service loop importing it.
+after_transition: list[Callable[[Order, str], None]] = []
+
+
+def _on_commit(order: Order, action: str) -> None:
+    def fire() -> None:
+        for hook in after_transition:
+            hook(order, action)
+
+    transaction.on_commit(fire)
+
+
+def age_on(born: dt.date | None, day: dt.date) -> int | None:
+    if born is None:
+        return None
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def _rules(bank_id: int) -> Rules:
+    return Rules.objects.get(head_office_id=bank_id)
+
+
+def _check_reserve_age(recipient: Member, rules: Rules) -> None:
+    if rules.reserve_min_age is None:
+        return
+    age = age_on(recipient.birth_date, timezone.localdate())
+    if age is None or age < rules.reserve_min_age:
+        raise Conflict(
+            _("未满规定年龄，储存的时间还不能用于本人的服务；可以转赠给亲属使用。"),
+            code="below_reserve_age",
+            fields={"reserve_min_age": rules.reserve_min_age},
+        )
+
+
+def _spendable(member: Member) -> int:
+    ids = member_account_ids(member.pk)
+    return sum(
+        Account.objects.filter(pk__in=[ids[AccountKind.EARNED], ids[AccountKind.RESERVE]]).values_list(
+            "balance_minutes", flat=True
+        )
+    )
+
+
+def _lock(order: Order) -> Order:
+    return Order.objects.select_for_update().select_related("service_item").get(pk=order.pk)
+
+
+def _require(order: Order, action: str, allowed: tuple[str, ...]) -> None:
+    if order.state not in allowed:
+        raise Conflict(
+            _("订单当前状态下不能做这项操作。"),
+            code="invalid_transition",
+            fields={"state": order.state, "action": action},
+        )
+
+
+def _move(
+    order: Order,
+    actor: User | None,
+    action: str,
+    allowed: tuple[str, ...],
+    to: str,
+    note: str = "",
+    fields: tuple[str, ...] = (),
+) -> Order:
+    _require(order, action, allowed)
+    from_state = order.state
+    order.state = to
+    order.save(update_fields=["state", "updated_at", *fields])
+    OrderEvent.objects.create(
+        order=order,
+        action=action,
+        from_state=from_state,
+        to_state=to,
+        actor=actor if actor and actor.pk else None,
+        volunteer_id=order.volunteer_id,
+        note=note[:500],
+    )
+    record(
+        actor,
+        f"order.{action}",
+        order,
+        bank_id=order.bank_id,
+        data={"from": from_state, "to": to, "volunteer": order.volunteer_id, "note": note[:200]},
+    )
+    _on_commit(order, action)
+    return order
+
+
+@transaction.atomic
+def do_create_order(
+    actor: User | None,
+    *,
+    recipient: Member,
+    service_item: ServiceItem,
+    scheduled_start: dt.datetime,
+    planned_minutes: int,
+    payer: str,
+    channel: str,
+    notes: str = "",
+    urgent: bool = False,
+) -> Order:
+    if payer not in Payer.values:
+        raise Invalid(_("付款方式只能是 subsidy、recipient 或 pool。"), fields={"payer": "invalid"})
+    if channel not in Channel.values:
+        raise Invalid(_("渠道只能是 app、hotline、visit 或 staff。"), fields={"channel": "invalid"})
+    if not 1 <= planned_minutes <= MAX_PLANNED_MINUTES:
+        raise Invalid(_("计划时长应在 1 到 720 分钟之间。"), fields={"planned_minutes": "out_of_range"})
+    if timezone.is_naive(scheduled_start):
+        raise Invalid(_("时间必须带时区。"), fields={"scheduled_start": "naive"})
+    now = timezone.now()
+    if not now - dt.timedelta(days=7) <= scheduled_start <= now + dt.timedelta(days=366):
+        raise Invalid(_("预约时间应在过去 7 天到未来一年之内。"), fields={"scheduled_start": "out_of_range"})
+    if len(notes) > 500:
+        raise Invalid(_("备注太长。"), fields={"notes": "too_long"})
+    if service_item.head_office_id != recipient.bank_id:
+        raise Invalid(_("服务项目属于另一家时间银行。"), fields={"service_item_id": "other_bank"})
+    if not service_item.active:
+        raise Conflict(_("这个服务项目已停用。"), code="item_inactive")
+    if recipient.status != MemberStatus.ACTIVE:
+        raise Conflict(_("会员不是正常状态，不能办理。"), code="member_not_active")
+    rules = _rules(recipient.bank_id)
+    multiplier = Decimal(str(rules.multipliers[service_item.tier]))
+    if payer == Payer.RECIPIENT:
+        _check_reserve_age(recipient, rules)
+        needed = weighted_minutes(planned_minutes, multiplier)
+        if _spendable(recipient) + rules.overdraft_minutes < needed:
+            raise Conflict(
+                _("时间余额不足以支付这次服务。"), code="insufficient_balance", fields={"needed_minutes": needed}
+            )
+    order = Order.objects.create(
+        bank_id=recipient.bank_id,
+        org=recipient.home_org,
+        recipient=recipient,
+        service_item=service_item,
+        payer=payer,
+        channel=channel,
+        urgent=urgent,
+        scheduled_start=scheduled_start,
+        planned_minutes=planned_minutes,
+        multiplier=multiplier,
+        notes=notes.strip(),
+        code=f"{secrets.randbelow(10**6):06d}",
+        created_by=actor if actor and actor.pk else None,
+    )
+    OrderEvent.objects.create(order=order, action="create", from_state="", to_state=order.state, actor=order.created_by)
+    record(
+        actor,
+        "order.create",
+        order,
+        bank_id=order.bank_id,
+        data={"recipient": recipient.pk, "item": service_item.pk, "payer": payer, "channel": channel, "urgent": urgent},
+    )
+    _on_commit(order, "create")
+    return order
+
+
+def check_volunteer_for(order: Order, volunteer: Member) -> None:
+    """The hard rules for who may serve: active volunteer of the bank, certified and insured as required."""
+    if volunteer.bank_id != order.bank_id:
+        raise Invalid(_("志愿者属于另一家时间银行。"), fields={"volunteer_id": "other_bank"})
+    if not volunteer.is_volunteer or volunteer.status != MemberStatus.ACTIVE:
+        raise Conflict(_("这位会员不是在册的志愿者。"), code="not_a_volunteer")
+    if volunteer.pk == order.recipient_id:
+        raise Invalid(_("志愿者不能为自己服务。"), fields={"volunteer_id": "self"})
+    today = timezone.localdate()
+    kind = order.service_item.requires_certificate
+    if kind and not Certificate.objects.filter(member=volunteer, kind=kind).exclude(valid_until__lt=today).exists():
+        raise Conflict(
+            _("这项服务需要相应资质，该志愿者没有有效证书。"),
+            code="certificate_required",
+            fields={"requires_certificate": kind},
+        )
+    if (
+        _rules(order.bank_id).require_insurance_to_dispatch
+        and not InsurancePolicy.objects.filter(member=volunteer, starts_on__lte=today, ends_on__gte=today).exists()
+    ):
+        raise Conflict(_("规则要求志愿者有有效的意外险才能派单。"), code="insurance_required")
+
+
+@transaction.atomic
+def do_dispatch(actor: User | None, order: Order, volunteer: Member) -> Order:
+    order = _lock(order)
+    check_volunteer_for(order, volunteer)
+    order.volunteer = volunteer
+    order.dispatched_at = timezone.now()
+    return _move(
+        order,
+        actor,
+        "dispatch",
+        (OrderState.REQUESTED, OrderState.DISPATCHED),
+        OrderState.DISPATCHED,
+        fields=("volunteer", "dispatched_at"),
+    )
+
+
+@transaction.atomic
+def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
+    """A volunteer takes an open order from the pool of their area: taking is accepting."""
+    order = _lock(order)
+    if order.state != OrderState.REQUESTED:
+        raise Conflict(_("这个订单已经有人接了。"), code="invalid_transition", fields={"state": order.state})
+    check_volunteer_for(order, volunteer)
+    now = timezone.now()
+    order.volunteer = volunteer
+    order.dispatched_at = order.accepted_at = now
+    return _move(
+        order,
+        actor,
+        "take",
+        (OrderState.REQUESTED,),
+        OrderState.ACCEPTED,
+        fields=("volunteer", "dispatched_at", "accepted_at"),
+    )
+
+
+@transaction.atomic
+def do_accept(actor: User | None, order: Order) -> Order:
+    order = _lock(order)
+    order.accepted_at = timezone.now()
+    return _move(order, actor, "accept", (OrderState.DISPATCHED,), OrderState.ACCEPTED, fields=("accepted_at",))
+
+
+@transaction.atomic
+def do_decline(actor: User | None, order: Order, reason: str = "") -> Order:
+    """The volunteer says no: the order goes back to dispatch."""
+    order = _lock(order)
+    _require(order, "decline", (OrderState.DISPATCHED,))
+    declined = order.volunteer_id
+    order.volunteer = None
+    order.dispatched_at = None
+    moved = _move(
+        order,
+        actor,
+        "decline",
+        (OrderState.DISPATCHED,),
+        OrderState.REQUESTED,
+        note=reason,
+        fields=("volunteer", "dispatched_at"),
+    )
+    OrderEvent.objects.filter(order=order, action="decline").order_by("-pk").update(volunteer_id=declined)
+    return moved
+
+
+@transaction.atomic
+def do_no_show(actor: User | None, order: Order, note: str = "") -> Order:
+    """The volunteer did not come: recorded against them, and the order goes back to dispatch."""
+    order = _lock(order)
+    _require(order, "no-show", (OrderState.DISPATCHED, OrderState.ACCEPTED))
+    missing = order.volunteer_id
+    order.volunteer = None
+    order.dispatched_at = order.accepted_at = None
+    moved = _move(
+        order,
+        actor,
+        "no-show",
+        (OrderState.DISPATCHED, OrderState.ACCEPTED),
+        OrderState.REQUESTED,
+        note=note,
+        fields=("volunteer", "dispatched_at", "accepted_at"),
+    )
+    OrderEvent.objects.filter(order=order, action="no-show").order_by("-pk").update(volunteer_id=missing)
+    return moved
+
+
+def _check_location(lat: Decimal | None, lng: Decimal | None) -> None:
+    if (lat is None) != (lng is None):
+        raise Invalid(_("经纬度需要同时提供。"), fields={"latitude": "pair"})
+    if lat is not None and lng is not None and (abs(lat) > 90 or abs(lng) > 180):
+        raise Invalid(_("坐标超出范围。"), fields={"latitude": "out_of_range"})
+
+
+@transaction.atomic
+def do_check_in(
+    actor: User | None, order: Order, latitude: Decimal | None = None, longitude: Decimal | None = None
+) -> Order:
+    _check_location(latitude, longitude)
+    order = _lock(order)
+    order.check_in_at = timezone.now()
+    order.check_in_latitude, order.check_in_longitude = latitude, longitude
+    return _move(
+        order,
+        actor,
+        "check-in",
+        (OrderState.ACCEPTED,),
+        OrderState.IN_SERVICE,
+        fields=("check_in_at", "check_in_latitude", "check_in_longitude"),
+    )
+
+
+@transaction.atomic
+def do_check_out(
+    actor: User | None, order: Order, latitude: Decimal | None = None, longitude: Decimal | None = None
+) -> Order:
+    _check_location(latitude, longitude)
+    order = _lock(order)
+    order.check_out_at = timezone.now()
+    order.check_out_latitude, order.check_out_longitude = latitude, longitude
+    return _move(
+        order,
+        actor,
+        "check-out",
+        (OrderState.IN_SERVICE,),
+        OrderState.COMPLETED,
+        fields=("check_out_at", "check_out_latitude", "check_out_longitude"),
+    )
+
+
+def checked_minutes(order: Order) -> int:
+    if order.check_in_at is None or order.check_out_at is None:
+        return order.planned_minutes
+    return max(1, math.ceil((order.check_out_at - order.check_in_at).total_seconds() / 60))
+
+
+def do_confirm(
+    actor: User | None,
+    order: Order,
+    *,
+    actual_minutes: int | None = None,
+    code: str | None = None,
+    by_staff: bool = False,
+    by_volunteer: bool = False,
+) -> Order:
+    """Credit the volunteer and debit the payer in one ledger transaction. Once only, by state."""
+    if by_volunteer and not by_staff:
+        # A wrong code is counted in its own transaction: the count must survive the refusal.
+        with transaction.atomic():
+            locked = _lock(order)
+            _require(locked, "confirm", (OrderState.COMPLETED,))
+            if locked.code_failures >= MAX_CODE_FAILURES:
+                raise Conflict(_("确认码输错次数过多，请老人或工作人员确认。"), code="code_locked")
+            wrong = code is None or not secrets.compare_digest(str(code), locked.code)
+            if wrong:
+                locked.code_failures += 1
+                locked.save(update_fields=["code_failures"])
+        if wrong:
+            raise _WrongCode()
+    return _confirm(actor, order, actual_minutes=actual_minutes, by_staff=by_staff)
+
+
+@transaction.atomic
+def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by_staff: bool) -> Order:
+    order = _lock(order)
+    allowed: tuple[str, ...] = (OrderState.COMPLETED, OrderState.DISPUTED) if by_staff else (OrderState.COMPLETED,)
+    _require(order, "confirm", allowed)
+    rules = _rules(order.bank_id)
+    cap = order.planned_minutes + rules.confirm_grace_minutes
+    minutes = actual_minutes if actual_minutes is not None else min(checked_minutes(order), cap)
+    if not 1 <= minutes <= MAX_PLANNED_MINUTES + rules.confirm_grace_minutes:
+        raise Invalid(_("实际时长不合理。"), fields={"actual_minutes": "out_of_range"})
+    if minutes > cap and not by_staff:
+        minutes = cap
+    credited = weighted_minutes(minutes, order.multiplier)
+    if credited > MAX_MINUTES:
+        raise Invalid(_("实际时长不合理。"), fields={"actual_minutes": "out_of_range"})
+    assert order.volunteer is not None
+    if order.payer == Payer.RECIPIENT:
+        _check_reserve_age(order.recipient, rules)
+    tx, _replayed = do_deposit(
+        actor,
+        volunteer=order.volunteer,
+        minutes=credited,
+        payer=order.payer,
+        payer_member=order.recipient if order.payer == Payer.RECIPIENT else None,
+        kind=TransactionKind.SERVICE_REDEMPTION if order.payer == Payer.RECIPIENT else TransactionKind.DEPOSIT,
+        memo=f"订单 #{order.pk} {order.service_item.name}",
+    )
+    order.actual_minutes = minutes
+    order.credited_minutes = credited
+    order.transaction = tx
+    order.confirmed_at = timezone.now()
+    note = "dispute resolved" if order.state == OrderState.DISPUTED else ""
+    return _move(
+        order,
+        actor,
+        "confirm",
+        allowed,
+        OrderState.CONFIRMED,
+        note=note,
+        fields=("actual_minutes", "credited_minutes", "transaction", "confirmed_at"),
+    )
+
+
+class _WrongCode(Invalid):
+    code = "wrong_code"
+
+    def __init__(self) -> None:
+        super().__init__(_("确认码不对，请向老人核对。"), fields={"code": "wrong"})
+
+
+@transaction.atomic
+def do_review(actor: User | None, order: Order, *, rating: int, comment: str = "") -> Order:
+    if not 1 <= rating <= 5:
+        raise Invalid(_("评分应为 1 到 5。"), fields={"rating": "out_of_range"})
+    if len(comment) > 500:
+        raise Invalid(_("评价太长。"), fields={"comment": "too_long"})
+    order = _lock(order)
+    order.rating = rating
+    order.review_comment = comment.strip()
+    order.reviewed_at = timezone.now()
+    return _move(
+        order,
+        actor,
+        "review",
+        (OrderState.CONFIRMED,),
+        OrderState.REVIEWED,
+        fields=("rating", "review_comment", "reviewed_at"),
+    )
+
+
+@transaction.atomic
+def do_cancel(actor: User | None, order: Order, *, reason: str, by_staff: bool) -> Order:
+    reason = reason.strip()
+    if not reason or len(reason) > 500:
+        raise Invalid(_("请填写取消原因（500 字以内）。"), fields={"reason": "required"})
+    order = _lock(order)
+    allowed: tuple[str, ...] = (OrderState.REQUESTED, OrderState.DISPATCHED, OrderState.ACCEPTED)
+    if by_staff:
+        allowed += (OrderState.IN_SERVICE, OrderState.DISPUTED)
+    order.cancel_reason = reason
+    return _move(order, actor, "cancel", allowed, OrderState.CANCELLED, note=reason, fields=("cancel_reason",))
+
+
+@transaction.atomic
+def do_dispute(actor: User | None, order: Order, *, reason: str) -> Order:
+    reason = reason.strip()
+    if not reason or len(reason) > 500:
+        raise Invalid(_("请说明哪里不对（500 字以内）。"), fields={"reason": "required"})
+    order = _lock(order)
+    order.dispute_reason = reason
+    return _move(
+        order, actor, "dispute", (OrderState.COMPLETED,), OrderState.DISPUTED, note=reason, fields=("dispute_reason",)
+    )
+
+
+def do_service_record(
+    actor: User | None,
+    *,
+    volunteer: Member,
+    service_item: ServiceItem,
+    minutes: int,
+    served_at: dt.datetime,
+    recipient: Member | None = None,
+    memo: str = "",
+    idempotency_key: str | None = None,
+) -> tuple[ServiceRecord, bool]:
+    """Service outside an order: credits `minutes × multiplier` to `earned`, from issuance."""
+    if not 1 <= minutes <= 24 * 60:
+        raise Invalid(_("服务时长应在 1 到 1440 分钟之间。"), fields={"minutes": "out_of_range"})
+    if timezone.is_naive(served_at) or served_at > timezone.now() + dt.timedelta(hours=1):
+        raise Invalid(_("服务时间不能在将来。"), fields={"served_at": "in_future"})
+    if service_item.head_office_id != volunteer.bank_id:
+        raise Invalid(_("服务项目属于另一家时间银行。"), fields={"service_item_id": "other_bank"})
+    if recipient is not None and recipient.bank_id != volunteer.bank_id:
+        raise Invalid(_("服务对象属于另一家时间银行。"), fields={"recipient_id": "other_bank"})
+    if len(memo) > 500:
+        raise Invalid(_("备注太长。"), fields={"memo": "too_long"})
+    multiplier = multiplier_for(volunteer.bank_id, service_item.tier)
+    credited = weighted_minutes(minutes, multiplier)
+    with transaction.atomic():
+        tx, replayed = do_deposit(
+            actor,
+            volunteer=volunteer,
+            minutes=credited,
+            payer="subsidy",
+            kind=TransactionKind.SERVICE_RECORD,
+            memo=memo or service_item.name,
+            idempotency_key=idempotency_key,
+        )
+        if replayed:
+            existing = ServiceRecord.objects.filter(transaction=tx).first()
+            if existing is None or (existing.served_at, existing.minutes, existing.service_item_id) != (
+                served_at,
+                minutes,
+                service_item.pk,
+            ):
+                raise Conflict(_("这个幂等键已用于另一个不同的请求。"), code="idempotency_key_reused")
+            return existing, True
+        rec = ServiceRecord.objects.create(
+            bank_id=volunteer.bank_id,
+            org=volunteer.home_org,
+            volunteer=volunteer,
+            recipient=recipient,
+            service_item=service_item,
+            minutes=minutes,
+            multiplier=multiplier,
+            credited_minutes=credited,
+            served_at=served_at,
+            memo=memo,
+            transaction=tx,
+            created_by=actor if actor and actor.pk else None,
+        )
+        record(
+            actor,
+            "service_record.create",
+            rec,
+            bank_id=volunteer.bank_id,
+            data={"volunteer": volunteer.pk, "minutes": minutes, "credited": credited},
+        )
+        return rec, False
+
+
+def require_staff_payer(payer: str, roles: set[str]) -> None:
+    if payer in (Payer.SUBSIDY, Payer.POOL) and not roles:
+        raise Forbidden(_("只有工作人员或热线坐席可以选择补贴或捐赠池付款。"), code="payer_not_allowed")

@@ -1,0 +1,461 @@
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from timebank.api.types import Id, IdempotencyKey, Memo, Page, PathId, Reason, paginate
+from timebank.catalogue.models import ServiceItem
+from timebank.ledger.api import TransactionOut, transaction_out
+from timebank.lib.errors import Forbidden, Invalid, NotFound
+from timebank.lib.masking import mask_phone
+from timebank.members.access import access_member, access_member_to_manage, member_of
+from timebank.members.models import Member
+from timebank.orders import actions
+from timebank.orders.access import (
+    OPERATOR,
+    RECIPIENT,
+    RELATIVE,
+    STAFF,
+    access_order,
+    party_roles,
+    pool_orders,
+    sees_code,
+    sees_contact_details,
+    visible_orders,
+)
+from timebank.orders.models import Order, OrderEvent, OrderState
+from timebank.orgs.access import has_role
+from timebank.orgs.api import caller
+from timebank.orgs.models import MANAGING_ROLES, Role, Rules, User
+
+router = Router(tags=["orders"])
+
+Coordinate = Annotated[Decimal, Field(allow_inf_nan=False, ge=-180, le=180, max_digits=12)]
+
+
+class OrderIn(Schema):
+    recipient_id: Id
+    service_item_id: Id
+    scheduled_start: dt.datetime
+    planned_minutes: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_PLANNED_MINUTES)]
+    payer: Literal["subsidy", "recipient", "pool"]
+    channel: Literal["app", "hotline", "visit", "staff"]
+    notes: Memo = ""
+    urgent: bool = False
+
+
+class PartyOut(Schema):
+    id: int
+    name: str
+    phone: str | None
+    address: str | None
+
+
+class OrderOut(Schema):
+    id: int
+    state: str
+    recipient_id: int
+    recipient: PartyOut
+    volunteer_id: int | None
+    volunteer_name: str | None
+    service_item_id: int
+    service_item_name: str
+    tier: str
+    multiplier: float
+    org_id: int
+    payer: str
+    channel: str
+    urgent: bool
+    scheduled_start: dt.datetime
+    planned_minutes: int
+    notes: str
+    code: str | None
+    overdue: bool
+    created_at: dt.datetime
+    dispatched_at: dt.datetime | None
+    accepted_at: dt.datetime | None
+    check_in_at: dt.datetime | None
+    check_out_at: dt.datetime | None
+    actual_minutes: int | None
+    credited_minutes: int | None
+    transaction_id: int | None
+    confirmed_at: dt.datetime | None
+    rating: int | None
+    review_comment: str
+    cancel_reason: str
+    dispute_reason: str
+
+
+def is_overdue(order: Order, dispatch_within_hours: int) -> bool:
+    return order.state == OrderState.REQUESTED and order.created_at < timezone.now() - dt.timedelta(
+        hours=dispatch_within_hours
+    )
+
+
+def order_out(order: Order, roles: set[str], dispatch_within_hours: int | None = None) -> dict[str, Any]:
+    contact = sees_contact_details(roles, order)
+    recipient = order.recipient
+    if dispatch_within_hours is None:
+        dispatch_within_hours = Rules.objects.values_list("dispatch_within_hours", flat=True).get(
+            head_office_id=order.bank_id
+        )
+    return {
+        "id": order.pk,
+        "state": order.state,
+        "recipient_id": recipient.pk,
+        "recipient": {
+            "id": recipient.pk,
+            "name": recipient.name,
+            "phone": recipient.phone if contact else (mask_phone(recipient.phone) if recipient.phone else None),
+            "address": recipient.address if contact else None,
+        },
+        "volunteer_id": order.volunteer_id,
+        "volunteer_name": order.volunteer.name if order.volunteer else None,
+        "service_item_id": order.service_item_id,
+        "service_item_name": order.service_item.name,
+        "tier": order.service_item.tier,
+        "multiplier": float(order.multiplier),
+        "org_id": order.org_id,
+        "payer": order.payer,
+        "channel": order.channel,
+        "urgent": order.urgent,
+        "scheduled_start": order.scheduled_start,
+        "planned_minutes": order.planned_minutes,
+        "notes": order.notes,
+        "code": order.code if sees_code(roles) else None,
+        "overdue": is_overdue(order, dispatch_within_hours),
+        "created_at": order.created_at,
+        "dispatched_at": order.dispatched_at,
+        "accepted_at": order.accepted_at,
+        "check_in_at": order.check_in_at,
+        "check_out_at": order.check_out_at,
+        "actual_minutes": order.actual_minutes,
+        "credited_minutes": order.credited_minutes,
+        "transaction_id": order.transaction_id,
+        "confirmed_at": order.confirmed_at,
+        "rating": order.rating,
+        "review_comment": order.review_comment,
+        "cancel_reason": order.cancel_reason,
+        "dispute_reason": order.dispute_reason,
+    }
+
+
+def _reload(order: Order, user: User) -> dict[str, Any]:
+    fresh, roles = access_order(user, order.pk)
+    return order_out(fresh, roles)
+
+
+@router.post("/orders", response={201: OrderOut})
+def create_order(request: HttpRequest, payload: OrderIn) -> Status[dict[str, Any]]:
+    """点单: the recipient, their relatives, or operators and staff of the recipient's subtree order a service."""
+    user = caller(request)
+    recipient = access_member(user, payload.recipient_id)
+    me = member_of(user)
+    staffish = has_role(user, MANAGING_ROLES | {Role.OPERATOR}, recipient.home_org)
+    if not staffish and me is None:
+        raise Forbidden(_("您不能为这位会员下单。"), code="not_allowed")
+    if payload.payer in ("subsidy", "pool") and not staffish:
+        raise Forbidden(_("只有工作人员或热线坐席可以选择补贴或捐赠池付款。"), code="payer_not_allowed")
+    item = ServiceItem.objects.filter(pk=payload.service_item_id).first()
+    if item is None:
+        raise NotFound(_("找不到该服务项目。"), code="item_not_found")
+    order = actions.do_create_order(
+        user,
+        recipient=recipient,
+        service_item=item,
+        scheduled_start=payload.scheduled_start,
+        planned_minutes=payload.planned_minutes,
+        payer=payload.payer,
+        channel=payload.channel,
+        notes=payload.notes,
+        urgent=payload.urgent,
+    )
+    return Status(201, _reload(order, user))
+
+
+@router.get("/orders", response=Page[OrderOut])
+def list_orders(
+    request: HttpRequest,
+    limit: int = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    state: Literal[
+        "requested",
+        "dispatched",
+        "accepted",
+        "in_service",
+        "completed",
+        "confirmed",
+        "reviewed",
+        "cancelled",
+        "disputed",
+    ]
+    | None = None,
+    pool: bool = False,
+    mine: bool = False,
+    overdue: bool = False,
+    urgent: bool | None = None,
+) -> dict[str, Any]:
+    """Orders the caller may see, newest first. `pool=true`: open orders a volunteer may take nearby.
+    `overdue=true`: requested orders not dispatched within the rules' time."""
+    user = caller(request)
+    qs = pool_orders(user) if pool else visible_orders(user)
+    if mine:
+        me = member_of(user)
+        qs = qs.filter(volunteer=me) if me else qs.none()
+    if state:
+        qs = qs.filter(state=state)
+    if urgent is not None:
+        qs = qs.filter(urgent=urgent)
+    if overdue:
+        qs = qs.filter(state=OrderState.REQUESTED)
+        hours = dict(Rules.objects.values_list("head_office_id", "dispatch_within_hours"))
+        cutoff = min(hours.values(), default=24)
+        qs = qs.filter(created_at__lt=timezone.now() - dt.timedelta(hours=cutoff))
+    qs = qs.select_related("recipient", "volunteer", "service_item")
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    hours_by_bank = dict(Rules.objects.values_list("head_office_id", "dispatch_within_hours"))
+    items = []
+    for order in rows:
+        roles = party_roles(user, order)
+        if pool and not roles:
+            roles = {"area_volunteer"}
+        items.append(order_out(order, roles, hours_by_bank.get(order.bank_id, 24)))
+    if overdue:
+        items = [o for o in items if o["overdue"]]
+    return {"items": items, "next_cursor": nxt}
+
+
+@router.get("/orders/{order_id}", response=OrderOut)
+def get_order(request: HttpRequest, order_id: PathId) -> dict[str, Any]:
+    order, roles = access_order(caller(request), order_id)
+    return order_out(order, roles)
+
+
+class EventOut(Schema):
+    action: str
+    from_state: str
+    to_state: str
+    actor: str | None
+    volunteer_id: int | None
+    note: str
+    created_at: dt.datetime
+
+
+@router.get("/orders/{order_id}/events", response=list[EventOut])
+def order_events(request: HttpRequest, order_id: PathId) -> list[dict[str, Any]]:
+    """The order's history, oldest first."""
+    order, _roles = access_order(caller(request), order_id)
+    return [
+        {
+            "action": e.action,
+            "from_state": e.from_state,
+            "to_state": e.to_state,
+            "actor": (e.actor.display_name or e.actor.username) if e.actor else None,
+            "volunteer_id": e.volunteer_id,
+            "note": e.note,
+            "created_at": e.created_at,
+        }
+        for e in OrderEvent.objects.filter(order=order).select_related("actor").order_by("pk")
+    ]
+
+
+class DispatchIn(Schema):
+    volunteer_id: Id
+    idempotency_key: IdempotencyKey | None = None
+
+
+class LocationIn(Schema):
+    latitude: Coordinate | None = None
+    longitude: Coordinate | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+
+class ConfirmIn(Schema):
+    actual_minutes: Annotated[int, Field(strict=True, ge=1, le=24 * 60)] | None = None
+    code: Annotated[str, Field(strict=True, min_length=1, max_length=12)] | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+
+class ReviewIn(Schema):
+    rating: Annotated[int, Field(strict=True, ge=1, le=5)]
+    comment: Memo = ""
+    idempotency_key: IdempotencyKey | None = None
+
+
+class ReasonIn(Schema):
+    reason: Reason
+    idempotency_key: IdempotencyKey | None = None
+
+
+class OptionalReasonIn(Schema):
+    reason: Memo = ""
+    idempotency_key: IdempotencyKey | None = None
+
+
+class EmptyIn(Schema):
+    idempotency_key: IdempotencyKey | None = None
+
+
+def _volunteer(user: User, volunteer_id: int, order: Order) -> Member:
+    volunteer = Member.objects.select_related("home_org").filter(pk=volunteer_id).first()
+    if volunteer is None:
+        raise NotFound(_("找不到该志愿者。"), code="member_not_found")
+    if volunteer.bank_id != order.bank_id:
+        raise Invalid(_("志愿者属于另一家时间银行。"), fields={"volunteer_id": "other_bank"})
+    return volunteer
+
+
+@router.post("/orders/{order_id}/dispatch", response=OrderOut)
+def dispatch(request: HttpRequest, order_id: PathId, payload: DispatchIn) -> dict[str, Any]:
+    """派单: staff or an operator sends the order to a volunteer (again, to change the volunteer before acceptance)."""
+    user = caller(request)
+    order, _roles = access_order(user, order_id, "dispatch")
+    actions.do_dispatch(user, order, _volunteer(user, payload.volunteer_id, order))
+    return _reload(order, user)
+
+
+@router.post("/orders/{order_id}/take", response=OrderOut)
+def take(request: HttpRequest, order_id: PathId, payload: EmptyIn | None = None) -> dict[str, Any]:
+    """A volunteer takes an open order from the pool of their area (where the rules allow it)."""
+    user = caller(request)
+    order, _roles = access_order(user, order_id, "take")
+    me = member_of(user)
+    assert me is not None
+    actions.do_take(user, order, me)
+    return _reload(order, user)
+
+
+def _simple(action: str, fn: Any, doc: str) -> None:
+    @router.post(f"/orders/{{order_id}}/{action}", response=OrderOut, operation_id=f"order_{action.replace('-', '_')}")
+    def endpoint(request: HttpRequest, order_id: PathId, payload: LocationIn | None = None) -> dict[str, Any]:
+        user = caller(request)
+        order, _roles = access_order(user, order_id, action)
+        if action in ("check-in", "check-out") and payload is not None:
+            fn(user, order, payload.latitude, payload.longitude)
+        else:
+            fn(user, order)
+        return _reload(order, user)
+
+    endpoint.__doc__ = doc
+
+
+_simple("accept", actions.do_accept, "接单: the dispatched volunteer accepts.")
+_simple("check-in", actions.do_check_in, "签到: the volunteer arrives (optionally with location).")
+_simple("check-out", actions.do_check_out, "签退: the volunteer leaves; the order waits for confirmation.")
+
+
+@router.post("/orders/{order_id}/decline", response=OrderOut)
+def decline(request: HttpRequest, order_id: PathId, payload: OptionalReasonIn | None = None) -> dict[str, Any]:
+    """The dispatched volunteer declines; the order goes back to dispatch."""
+    user = caller(request)
+    order, _roles = access_order(user, order_id, "decline")
+    actions.do_decline(user, order, payload.reason if payload else "")
+    return _reload(order, user)
+
+
+@router.post("/orders/{order_id}/no-show", response=OrderOut)
+def no_show(request: HttpRequest, order_id: PathId, payload: OptionalReasonIn | None = None) -> dict[str, Any]:
+    """The volunteer did not come: recorded, and the order goes back to dispatch."""
+    user = caller(request)
+    order, _roles = access_order(user, order_id, "no-show")
+    actions.do_no_show(user, order, payload.reason if payload else "")
+    return _reload(order, user)
+
+
+@router.post("/orders/{order_id}/confirm", response=OrderOut)
+def confirm(request: HttpRequest, order_id: PathId, payload: ConfirmIn | None = None) -> dict[str, Any]:
+    """Confirmation by the recipient or a relative, by the volunteer with the recipient's `code`, or by staff.
+    Posts one ledger transaction. Staff may confirm more than planned + grace, and resolve a dispute."""
+    user = caller(request)
+    order, roles = access_order(user, order_id, "confirm")
+    payload = payload or ConfirmIn()
+    by_staff = STAFF in roles
+    by_party = bool(roles & {RECIPIENT, RELATIVE})
+    actions.do_confirm(
+        user,
+        order,
+        actual_minutes=payload.actual_minutes,
+        code=payload.code,
+        by_staff=by_staff,
+        by_volunteer=not by_staff and not by_party,
+    )
+    return _reload(order, user)
+
+
+@router.post("/orders/{order_id}/review", response=OrderOut)
+def review(request: HttpRequest, order_id: PathId, payload: ReviewIn) -> dict[str, Any]:
+    """评单: the recipient or a relative rates the service."""
+    user = caller(request)
+    order, _roles = access_order(user, order_id, "review")
+    actions.do_review(user, order, rating=payload.rating, comment=payload.comment)
+    return _reload(order, user)
+
+
+@router.post("/orders/{order_id}/cancel", response=OrderOut)
+def cancel(request: HttpRequest, order_id: PathId, payload: ReasonIn) -> dict[str, Any]:
+    """Cancel with a reason: staff and operators (also during service or a dispute), or the recipient's side
+    before the service starts."""
+    user = caller(request)
+    order, roles = access_order(user, order_id, "cancel")
+    actions.do_cancel(user, order, reason=payload.reason, by_staff=bool(roles & {STAFF, OPERATOR}))
+    return _reload(order, user)
+
+
+@router.post("/orders/{order_id}/dispute", response=OrderOut)
+def dispute(request: HttpRequest, order_id: PathId, payload: ReasonIn) -> dict[str, Any]:
+    """The recipient or a relative refuses the completed service; staff then confirm (maybe changed) or cancel."""
+    user = caller(request)
+    order, _roles = access_order(user, order_id, "dispute")
+    actions.do_dispute(user, order, reason=payload.reason)
+    return _reload(order, user)
+
+
+class ServiceRecordIn(Schema):
+    volunteer_id: Id
+    service_item_id: Id
+    minutes: Annotated[int, Field(strict=True, ge=1, le=24 * 60)]
+    served_at: dt.datetime
+    recipient_id: Id | None = None
+    memo: Memo = ""
+    idempotency_key: IdempotencyKey
+
+
+class ServiceRecordOut(TransactionOut):
+    service_record_id: int
+    credited_minutes: int
+
+
+@router.post("/service-records", response={201: ServiceRecordOut}, tags=["orders", "ledger"])
+def create_service_record(request: HttpRequest, payload: ServiceRecordIn) -> Status[dict[str, Any]]:
+    """Service done outside an order (group activities, talks, clean-up days): staff of the subtree upload it,
+    and the volunteer's `earned` is credited `minutes × multiplier` from issuance."""
+    user = caller(request)
+    volunteer = access_member_to_manage(user, payload.volunteer_id)
+    item = ServiceItem.objects.filter(pk=payload.service_item_id).first()
+    if item is None:
+        raise NotFound(_("找不到该服务项目。"), code="item_not_found")
+    recipient = None
+    if payload.recipient_id is not None:
+        recipient = Member.objects.filter(pk=payload.recipient_id).first()
+        if recipient is None:
+            raise NotFound(_("找不到该会员。"), code="member_not_found")
+    rec, _replayed = actions.do_service_record(
+        user,
+        volunteer=volunteer,
+        service_item=item,
+        minutes=payload.minutes,
+        served_at=payload.served_at,
+        recipient=recipient,
+        memo=payload.memo,
+        idempotency_key=payload.idempotency_key,
+    )
+    return Status(
+        201, {**transaction_out(rec.transaction), "service_record_id": rec.pk, "credited_minutes": rec.credited_minutes}
+    )

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from timebank.catalogue.models import ServiceItem
+from timebank.members.models import Member
+from timebank.orgs.models import Org
+
+
+class OrderState(models.TextChoices):
+    REQUESTED = "requested", _("待派单")
+    DISPATCHED = "dispatched", _("已派单")
+    ACCEPTED = "accepted", _("已接单")
+    IN_SERVICE = "in_service", _("服务中")
+    COMPLETED = "completed", _("待确认")
+    CONFIRMED = "confirmed", _("已确认")
+    REVIEWED = "reviewed", _("已评价")
+    CANCELLED = "cancelled", _("已取消")
+    DISPUTED = "disputed", _("有争议")
+
+
+ACTIVE_STATES = (OrderState.DISPATCHED, OrderState.ACCEPTED, OrderState.IN_SERVICE)
+
+
+class Payer(models.TextChoices):
+    SUBSIDY = "subsidy", _("政府补贴")
+    RECIPIENT = "recipient", _("本人时间")
+    POOL = "pool", _("捐赠池")
+
+
+class Channel(models.TextChoices):
+    APP = "app", _("手机")
+    HOTLINE = "hotline", _("12349 热线")
+    VISIT = "visit", _("上门")
+    STAFF = "staff", _("工作人员")
+
+
+class Order(models.Model):
+    bank = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    # The recipient's home org when the order was made: stats and access follow it.
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="orders")
+    recipient = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="orders_received")
+    service_item = models.ForeignKey(ServiceItem, on_delete=models.PROTECT, related_name="orders")
+    volunteer = models.ForeignKey(Member, null=True, blank=True, on_delete=models.PROTECT, related_name="orders_served")
+    state = models.CharField(max_length=12, choices=OrderState.choices, default=OrderState.REQUESTED)
+    payer = models.CharField(max_length=10, choices=Payer.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    urgent = models.BooleanField(default=False)
+    scheduled_start = models.DateTimeField()
+    planned_minutes = models.PositiveIntegerField()
+    # Fixed when the order is made, so a later rule change does not re-price it.
+    multiplier = models.DecimalField(max_digits=6, decimal_places=3)
+    notes = models.CharField(max_length=500, blank=True)
+    code = models.CharField(max_length=6)
+    # Wrong codes typed by the volunteer: after a few the code stops working (no guessing 10^6 codes).
+    code_failures = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    check_in_at = models.DateTimeField(null=True, blank=True)
+    check_out_at = models.DateTimeField(null=True, blank=True)
+    check_in_latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    check_in_longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    check_out_latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    check_out_longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    actual_minutes = models.PositiveIntegerField(null=True, blank=True)
+    credited_minutes = models.PositiveIntegerField(null=True, blank=True)
+    transaction = models.OneToOneField(
+        "ledger.Transaction", null=True, blank=True, on_delete=models.PROTECT, related_name="order"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    review_comment = models.CharField(max_length=500, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=500, blank=True)
+    dispute_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["state", "urgent", "created_at"]),
+            models.Index(fields=["volunteer", "state"]),
+            models.Index(fields=["recipient", "-created_at"]),
+            models.Index(fields=["confirmed_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5), name="order_rating_1_to_5"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"order #{self.pk} ({self.state})"
+
+
+class OrderEvent(models.Model):
+    """The order's history: every transition, who made it and why."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=20)
+    from_state = models.CharField(max_length=12)
+    to_state = models.CharField(max_length=12)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    volunteer = models.ForeignKey(Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.action}"
+
+
+class ServiceRecord(models.Model):
+    """Service done outside an order (group activities, talks, clean-up days), uploaded by the sub-branch."""
+
+    bank = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    # The volunteer's home org when it was posted: stats follow it.
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="service_records")
+    volunteer = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="service_records")
+    recipient = models.ForeignKey(Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    service_item = models.ForeignKey(ServiceItem, on_delete=models.PROTECT, related_name="service_records")
+    minutes = models.PositiveIntegerField()
+    multiplier = models.DecimalField(max_digits=6, decimal_places=3)
+    credited_minutes = models.PositiveIntegerField()
+    served_at = models.DateTimeField()
+    memo = models.CharField(max_length=500, blank=True)
+    transaction = models.OneToOneField("ledger.Transaction", on_delete=models.PROTECT, related_name="service_record")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"service record #{self.pk}"
