@@ -9,7 +9,8 @@ from ninja import Query, Router, Schema, Status
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Minutes, Page, PathId, Reason, paginate
 from timebank.ledger import actions
-from timebank.ledger.models import Account, Leg, Transaction
+from timebank.ledger.models import Account, Leg, Settlement, Transaction
+from timebank.ledger.settlement import do_settle
 from timebank.ledger.verify import verify
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.members.access import access_member, access_member_to_manage, access_own_member, member_of
@@ -264,3 +265,58 @@ def ledger_verify(request: HttpRequest, bank_id: PathId | None = None) -> dict[s
         access_bank_admin(user, target)
         report = verify([target])
     return {"ok": report.ok, "transactions": report.transactions, "problems": report.problems}
+
+
+class SettlementIn(Schema):
+    head_office_id: Id
+    period_end: dt.date
+
+
+class SettlementOut(Schema):
+    id: int
+    head_office_id: int
+    period_end: dt.date
+    status: str
+    members: int
+    moved_minutes: int
+    goods_minutes: int
+    reserve_minutes: int
+    already_settled: bool
+
+
+def settlement_out(s: Settlement, already: bool) -> dict[str, Any]:
+    return {
+        "id": s.pk,
+        "head_office_id": s.head_office_id,
+        "period_end": s.period_end,
+        "status": s.status,
+        "members": s.members,
+        "moved_minutes": s.moved_minutes,
+        "goods_minutes": s.goods_minutes,
+        "reserve_minutes": s.reserve_minutes,
+        "already_settled": already,
+    }
+
+
+@router.post("/settlements", response={200: SettlementOut}, tags=["ledger", "settlement"])
+def settle(request: HttpRequest, payload: SettlementIn) -> dict[str, Any]:
+    """Settle a head office up to `period_end` (today or earlier): each member's `earned` moves into `goods`
+    and `reserve` by `goods_share_percent`, the odd minute to `reserve`. Runs to completion. Running it again
+    for the same period moves nothing and answers the original totals with `already_settled: true`."""
+    user = caller(request)
+    head_office = access_bank_admin(user, payload.head_office_id)
+    settlement, already = do_settle(user, head_office, payload.period_end)
+    return settlement_out(settlement, already)
+
+
+@router.get("/settlements", response=Page[SettlementOut], tags=["ledger", "settlement"])
+def list_settlements(
+    request: HttpRequest,
+    head_office_id: PathId,
+    limit: int = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    user = caller(request)
+    head_office = access_bank_admin(user, head_office_id)
+    rows, nxt = paginate(Settlement.objects.filter(head_office=head_office), limit, cursor, newest_first=True)
+    return {"items": [settlement_out(s, s.status == "done") for s in rows], "next_cursor": nxt}

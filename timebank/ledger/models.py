@@ -105,3 +105,49 @@ class Leg(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.minutes}"
+
+
+class SettlementStatus(models.TextChoices):
+    RUNNING = "running", _("进行中")
+    DONE = "done", _("已完成")
+
+
+class Settlement(models.Model):
+    """结算: one per head office and period end. Progress is kept so an interrupted run resumes."""
+
+    head_office = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="settlements")
+    period_end = models.DateField()
+    goods_share_percent = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=SettlementStatus.choices, default=SettlementStatus.RUNNING)
+    # Members are settled in batches ordered by their earned account's id; this is the last one done.
+    last_account_id = models.BigIntegerField(default=0)
+    members = models.PositiveIntegerField(default=0)
+    moved_minutes = models.BigIntegerField(default=0)
+    goods_minutes = models.BigIntegerField(default=0)
+    reserve_minutes = models.BigIntegerField(default=0)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["head_office", "period_end"], name="settlement_once_per_period")]
+
+    def __str__(self) -> str:
+        return f"settlement {self.head_office_id} {self.period_end}"
+
+
+class SettlementLine(models.Model):
+    """Per member: what the settlement moved (for the downloadable report)."""
+
+    settlement = models.ForeignKey(Settlement, on_delete=models.CASCADE, related_name="lines")
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    earned_minutes = models.BigIntegerField()
+    goods_minutes = models.BigIntegerField()
+    reserve_minutes = models.BigIntegerField()
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.settlement_id}: {self.member_id}"

@@ -160,9 +160,17 @@ def post(
     tx.save(force_insert=True)
     for leg in leg_rows:
         leg.transaction = tx
-    Leg.objects.bulk_create(leg_rows)
-    for account, _m in parts:
-        account.save(update_fields=["balance_minutes"])
+    Leg.objects.bulk_create(leg_rows, batch_size=2000)
+    if len(parts) <= 4:
+        for account, _m in parts:
+            account.save(update_fields=["balance_minutes"])
+    else:
+        # Batch postings (settlement) touch thousands of accounts: one pipelined statement, not thousands.
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE ledger_account SET balance_minutes = %s WHERE id = %s",
+                [(a.balance_minutes, a.pk) for a, _m in parts],
+            )
     head.ledger_seq = tx.seq
     head.ledger_hash = tx.hash
     head.save(update_fields=["ledger_seq", "ledger_hash"])
