@@ -9,14 +9,15 @@ from ninja import Query, Router, Schema, Status
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Minutes, Page, PathId, Reason, paginate
 from timebank.ledger import actions
-from timebank.ledger.models import Account, Leg, Settlement, Transaction
+from timebank.ledger.interbank import do_approve_move, do_reject_move, do_request_move
+from timebank.ledger.models import Account, InterBankMove, Leg, Settlement, Transaction
 from timebank.ledger.settlement import do_settle
 from timebank.ledger.verify import verify
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.members.access import access_member, access_member_to_manage, access_own_member, member_of
 from timebank.orgs.access import access_bank_admin, has_role
 from timebank.orgs.api import caller
-from timebank.orgs.models import MANAGING_ROLES, Role, User
+from timebank.orgs.models import MANAGING_ROLES, Org, Role, User
 
 router = Router(tags=["ledger"])
 
@@ -320,3 +321,138 @@ def list_settlements(
     head_office = access_bank_admin(user, head_office_id)
     rows, nxt = paginate(Settlement.objects.filter(head_office=head_office), limit, cursor, newest_first=True)
     return {"items": [settlement_out(s, s.status == "done") for s in rows], "next_cursor": nxt}
+
+
+class MoveIn(Schema):
+    member_id: Id
+    to_org_id: Id
+    reason: Memo = ""
+
+
+class MoveOut(Schema):
+    id: int
+    member_id: int
+    to_org_id: int
+    status: str
+    new_member_id: int | None
+    source_approved: bool
+    target_approved: bool
+    earned_minutes: int
+    goods_minutes: int
+    reserve_minutes: int
+
+
+class MoveRejectIn(Schema):
+    reason: Reason
+
+
+def move_out(m: InterBankMove) -> dict[str, Any]:
+    return {
+        "id": m.pk,
+        "member_id": m.member_id,
+        "to_org_id": m.to_org_id,
+        "status": m.status,
+        "new_member_id": m.new_member_id,
+        "source_approved": m.source_approved_by_id is not None,
+        "target_approved": m.target_approved_by_id is not None,
+        "earned_minutes": m.earned_minutes,
+        "goods_minutes": m.goods_minutes,
+        "reserve_minutes": m.reserve_minutes,
+    }
+
+
+@router.post("/interbank-moves", response={201: MoveOut}, tags=["ledger", "members"])
+def request_move(request: HttpRequest, payload: MoveIn) -> Status[dict[str, Any]]:
+    """跨行转移: a member moving to a community of another bank on this deployment keeps their credits.
+    Requested by the member or staff of their home subtree; both head offices then approve."""
+    user = caller(request)
+    me = member_of(user)
+    member = (
+        access_own_member(user, payload.member_id)
+        if me is not None and me.pk == payload.member_id
+        else access_member_to_manage(user, payload.member_id)
+    )
+    to_org = Org.objects.filter(pk=payload.to_org_id).first()
+    if to_org is None:
+        raise NotFound(_("找不到该机构。"), code="org_not_found")
+    return Status(201, move_out(do_request_move(user, member, to_org, payload.reason)))
+
+
+def _move_side(user: User, move_id: int) -> tuple[InterBankMove, str]:
+    move = InterBankMove.objects.select_related("member", "to_org").filter(pk=move_id).first()
+    if move is None:
+        raise NotFound(_("找不到这个跨行转移。"), code="move_not_found")
+    if has_role(user, {Role.HEAD_OFFICE_ADMIN}, move.member.bank):
+        return move, "source"
+    if move.to_org.head_office is not None and has_role(user, {Role.HEAD_OFFICE_ADMIN}, move.to_org.head_office):
+        return move, "target"
+    raise Forbidden(_("只有两家银行的总行管理员可以审批。"), code="not_head_office_admin")
+
+
+@router.get("/interbank-moves/{move_id}", response=MoveOut, tags=["ledger", "members"])
+def get_move(request: HttpRequest, move_id: PathId) -> dict[str, Any]:
+    move, _side = _move_side(caller(request), move_id)
+    return move_out(move)
+
+
+@router.post("/interbank-moves/{move_id}/approve", response=MoveOut, tags=["ledger", "members"])
+def approve_move(request: HttpRequest, move_id: PathId) -> dict[str, Any]:
+    """Each head office approves for itself; the second approval moves the credits through the clearing accounts."""
+    user = caller(request)
+    move, side = _move_side(user, move_id)
+    return move_out(do_approve_move(user, move, side=side))
+
+
+@router.post("/interbank-moves/{move_id}/reject", response=MoveOut, tags=["ledger", "members"])
+def reject_move(request: HttpRequest, move_id: PathId, payload: MoveRejectIn) -> dict[str, Any]:
+    user = caller(request)
+    move, side = _move_side(user, move_id)
+    return move_out(do_reject_move(user, move, side=side, reason=payload.reason))
+
+
+class PoolOut(Schema):
+    head_office_id: int
+    balance_minutes: int
+    items: list[StatementEntry]
+    next_cursor: str | None
+
+
+@router.get("/orgs/{org_id}/pool", response=PoolOut, tags=["ledger"])
+def pool_statement(
+    request: HttpRequest,
+    org_id: PathId,
+    limit: int = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """The donation pool of a bank: its balance and its own statement (staff of the bank)."""
+    user = caller(request)
+    org = Org.objects.filter(pk=org_id).first()
+    if org is None or org.head_office_id is None:
+        raise NotFound(_("找不到该机构。"), code="org_not_found")
+    bank = org.head_office
+    assert bank is not None
+    in_bank = user.org is not None and user.org.head_office_id == bank.pk and user.role in MANAGING_ROLES | {
+        Role.OPERATOR
+    }
+    if not (user.is_superuser or in_bank):
+        raise Forbidden(_("只有本银行的工作人员可以查看捐赠池。"), code="outside_subtree")
+    account = Account.objects.get(bank=bank, member__isnull=True, kind="donation_pool")
+    qs = Leg.objects.filter(account=account).select_related("transaction", "account")
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {
+        "head_office_id": bank.pk,
+        "balance_minutes": account.balance_minutes,
+        "items": [
+            {
+                "transaction_id": lg.transaction_id,
+                "kind": lg.transaction.kind,
+                "bucket": lg.account.kind,
+                "minutes": lg.minutes,
+                "balance_after_minutes": lg.balance_after_minutes,
+                "created_at": lg.transaction.created_at,
+                "memo": lg.transaction.memo,
+            }
+            for lg in rows
+        ],
+        "next_cursor": nxt,
+    }

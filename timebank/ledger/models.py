@@ -151,3 +151,51 @@ class SettlementLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.settlement_id}: {self.member_id}"
+
+
+class MoveStatus(models.TextChoices):
+    REQUESTED = "requested", _("待审批")
+    COMPLETED = "completed", _("已完成")
+    REJECTED = "rejected", _("已拒绝")
+
+
+class InterBankMove(models.Model):
+    """A member moving to a community of another bank on this deployment takes their credits along.
+
+    Both head offices approve; then one database transaction posts the member's buckets into the source
+    bank's clearing account and out of the target bank's clearing account into a new membership there.
+    """
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="moves_out")
+    to_org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    new_member = models.OneToOneField(
+        "members.Member", null=True, blank=True, on_delete=models.PROTECT, related_name="moved_in"
+    )
+    status = models.CharField(max_length=10, choices=MoveStatus.choices, default=MoveStatus.REQUESTED)
+    reason = models.CharField(max_length=500, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    source_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    target_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    earned_minutes = models.BigIntegerField(default=0)
+    goods_minutes = models.BigIntegerField(default=0)
+    reserve_minutes = models.BigIntegerField(default=0)
+    source_transaction = models.OneToOneField(
+        Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    target_transaction = models.OneToOneField(
+        Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member"], condition=Q(status="requested"), name="one_open_move_per_member")
+        ]
+
+    def __str__(self) -> str:
+        return f"move {self.member_id} → {self.to_org_id}"

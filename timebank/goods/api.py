@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import segno
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from timebank.api.types import Id, IdempotencyKey, Memo, OrgName, Page, PathId, paginate
+from timebank.goods import actions
+from timebank.goods.access import access_goods, access_redemption, visible_goods
+from timebank.goods.models import Goods, Redemption
+from timebank.ledger.api import TransactionOut, transaction_out
+from timebank.lib.errors import Forbidden, NotFound
+from timebank.members.access import member_of
+from timebank.members.models import Member
+from timebank.orgs.access import has_role
+from timebank.orgs.api import caller
+from timebank.orgs.models import MANAGING_ROLES, Org
+
+router = Router(tags=["goods"])
+
+Count = Annotated[int, Field(strict=True, ge=0, le=actions.MAX_STOCK)]
+
+
+class GoodsIn(Schema):
+    outlet_id: Id
+    name: OrgName
+    price_minutes: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_PRICE)]
+    stock: Count = 0
+
+
+class GoodsOut(Schema):
+    id: int
+    outlet_id: int
+    name: str
+    price_minutes: int
+    stock: int
+    active: bool
+
+
+def goods_out(g: Goods) -> dict[str, Any]:
+    return {
+        "id": g.pk,
+        "outlet_id": g.outlet_id,
+        "name": g.name,
+        "price_minutes": g.price_minutes,
+        "stock": g.stock,
+        "active": g.active,
+    }
+
+
+@router.get("/goods", response=Page[GoodsOut])
+def list_goods(
+    request: HttpRequest,
+    outlet_id: PathId | None = None,
+    limit: int = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    qs = visible_goods(caller(request))
+    if outlet_id:
+        qs = qs.filter(outlet_id=outlet_id)
+    rows, nxt = paginate(qs, limit, cursor)
+    return {"items": [goods_out(g) for g in rows], "next_cursor": nxt}
+
+
+def _org(org_id: int) -> Org:
+    org = Org.objects.filter(pk=org_id).first()
+    if org is None:
+        raise NotFound(_("找不到该机构。"), code="org_not_found")
+    return org
+
+
+@router.post("/goods", response={201: GoodsOut})
+def create_goods(request: HttpRequest, payload: GoodsIn) -> Status[dict[str, Any]]:
+    """Staff of the outlet's subtree add goods for redemption."""
+    user = caller(request)
+    outlet = _org(payload.outlet_id)
+    if not has_role(user, MANAGING_ROLES, outlet):
+        raise Forbidden(_("只有网点所在社区及上级的工作人员可以管理物品。"), code="outside_subtree")
+    goods = actions.do_create_goods(
+        user, outlet=outlet, name=payload.name, price_minutes=payload.price_minutes, stock=payload.stock
+    )
+    return Status(201, goods_out(goods))
+
+
+class RestockIn(Schema):
+    quantity: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_STOCK)]
+    note: Memo = ""
+
+
+class CountIn(Schema):
+    counted: Count
+    note: Memo = ""
+
+
+@router.post("/goods/{goods_id}/restock", response=GoodsOut)
+def restock(request: HttpRequest, goods_id: PathId, payload: RestockIn) -> dict[str, Any]:
+    user = caller(request)
+    return goods_out(
+        actions.do_restock(
+            user, access_goods(user, goods_id, manage=True), quantity=payload.quantity, note=payload.note
+        )
+    )
+
+
+@router.post("/goods/{goods_id}/count", response=GoodsOut)
+def stock_count(request: HttpRequest, goods_id: PathId, payload: CountIn) -> dict[str, Any]:
+    """盘点: record a stock count; the difference is kept."""
+    user = caller(request)
+    return goods_out(
+        actions.do_stock_count(
+            user, access_goods(user, goods_id, manage=True), counted=payload.counted, note=payload.note
+        )
+    )
+
+
+class RedemptionIn(Schema):
+    member_id: Id
+    goods_id: Id
+    quantity: Annotated[int, Field(strict=True, ge=1, le=1000)] = 1
+    outlet_id: Id
+    idempotency_key: IdempotencyKey
+
+
+class RedemptionOut(TransactionOut):
+    redemption_id: int
+    goods_id: int
+    quantity: int
+    voucher_code: str
+    voucher_status: str
+    handed_over_at: dt.datetime | None
+
+
+def redemption_out(r: Redemption) -> dict[str, Any]:
+    return {
+        **transaction_out(r.transaction),
+        "redemption_id": r.pk,
+        "goods_id": r.goods_id,
+        "quantity": r.quantity,
+        "voucher_code": r.voucher_code,
+        "voucher_status": r.status,
+        "handed_over_at": r.handed_over_at,
+    }
+
+
+@router.post("/goods/redemptions", response={201: RedemptionOut})
+def redeem(request: HttpRequest, response: HttpResponse, payload: RedemptionIn) -> Status[dict[str, Any]]:
+    """兑换物品: spend minutes from the `goods` bucket; the stock goes down in the same transaction.
+    The member redeems from their own account, or staff of the outlet's subtree do it at the counter."""
+    user = caller(request)
+    outlet = _org(payload.outlet_id)
+    member = Member.objects.filter(pk=payload.member_id).first()
+    if member is None:
+        raise NotFound(_("找不到该会员。"), code="member_not_found")
+    me = member_of(user)
+    if not (me is not None and me.pk == member.pk) and not has_role(user, MANAGING_ROLES, outlet):
+        raise Forbidden(_("只能用自己的时间兑换，或由网点工作人员办理。"), code="not_allowed")
+    goods = Goods.objects.filter(pk=payload.goods_id).first()
+    if goods is None:
+        raise NotFound(_("找不到这件物品。"), code="goods_not_found")
+    redemption, replayed = actions.do_redeem(
+        user,
+        member=member,
+        goods=goods,
+        quantity=payload.quantity,
+        outlet=outlet,
+        idempotency_key=payload.idempotency_key,
+    )
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    body = redemption_out(redemption)
+    if replayed:
+        body.update(voucher_status="issued", handed_over_at=None)  # the original answer, unchanged
+    return Status(201, body)
+
+
+@router.get("/goods/redemptions/{redemption_id}", response=RedemptionOut)
+def get_redemption(request: HttpRequest, redemption_id: PathId) -> dict[str, Any]:
+    return redemption_out(access_redemption(caller(request), redemption_id=redemption_id))
+
+
+@router.get("/goods/redemptions/{redemption_id}/voucher.svg", response={200: None})
+def voucher_qr(request: HttpRequest, redemption_id: PathId) -> HttpResponse:
+    """The voucher's QR code, to show on a phone or print."""
+    redemption = access_redemption(caller(request), redemption_id=redemption_id)
+    svg = segno.make(f"TBV:{redemption.voucher_code}", error="m").svg_inline(scale=6)
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+
+VoucherCode = Annotated[str, Field(min_length=4, max_length=40, pattern=r"^(TBV:)?[0-9a-f]+$")]
+
+
+def _code(code: str) -> str:
+    return code.removeprefix("TBV:")
+
+
+@router.get("/vouchers/{code}", response=RedemptionOut)
+def check_voucher(request: HttpRequest, code: VoucherCode) -> dict[str, Any]:
+    """The outlet scans or types a voucher: what it is for, and whether it was used."""
+    return redemption_out(access_redemption(caller(request), voucher_code=_code(code), manage=True))
+
+
+@router.post("/vouchers/{code}/hand-over", response=RedemptionOut)
+def hand_over(request: HttpRequest, code: VoucherCode) -> dict[str, Any]:
+    """Hand the goods over. A voucher can be used once: the second time is 409."""
+    user = caller(request)
+    redemption = access_redemption(user, voucher_code=_code(code), manage=True)
+    return redemption_out(actions.do_hand_over(user, redemption))

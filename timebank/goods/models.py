@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from timebank.members.models import Member
+from timebank.orgs.models import Org
+
+
+class Goods(models.Model):
+    """An outlet's goods for redemption (兑换物品), priced in minutes."""
+
+    outlet = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="goods")
+    name = models.CharField(max_length=100)
+    price_minutes = models.PositiveIntegerField()
+    stock = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "goods"
+        constraints = [
+            models.CheckConstraint(condition=Q(stock__gte=0), name="goods_stock_not_negative"),
+            models.CheckConstraint(condition=Q(price_minutes__gt=0), name="goods_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StockMovementKind(models.TextChoices):
+    RESTOCK = "restock", _("入库")
+    COUNT = "count", _("盘点")
+    REDEMPTION = "redemption", _("兑换")
+
+
+class StockMovement(models.Model):
+    goods = models.ForeignKey(Goods, on_delete=models.PROTECT, related_name="movements")
+    kind = models.CharField(max_length=12, choices=StockMovementKind.choices)
+    change = models.IntegerField()
+    stock_after = models.PositiveIntegerField()
+    note = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.goods_id} {self.kind} {self.change}"
+
+
+class VoucherStatus(models.TextChoices):
+    ISSUED = "issued", _("待领取")
+    HANDED_OVER = "handed_over", _("已领取")
+
+
+class Redemption(models.Model):
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="redemptions")
+    goods = models.ForeignKey(Goods, on_delete=models.PROTECT, related_name="redemptions")
+    outlet = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    minutes = models.PositiveIntegerField()
+    transaction = models.OneToOneField("ledger.Transaction", on_delete=models.PROTECT, related_name="redemption")
+    # The voucher: a random code printed as a QR code and checked at the outlet, usable once.
+    voucher_code = models.CharField(max_length=32, unique=True)
+    status = models.CharField(max_length=12, choices=VoucherStatus.choices, default=VoucherStatus.ISSUED)
+    handed_over_at = models.DateTimeField(null=True, blank=True)
+    handed_over_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"redemption #{self.pk}"
