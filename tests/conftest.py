@@ -28,8 +28,17 @@ _ids = itertools.count(1)
 _rng = random.Random(7)
 
 
+_issued: set[str] = set()
+
+
 def new_id_number(born: dt.date = dt.date(1955, 3, 1)) -> str:
-    return idnumber.make("370405", born, _rng, male=bool(next(_ids) % 2))
+    """A valid ID number never handed out before in this test run (only 500 exist per region and day)."""
+    regions = ["370405", "370402", "370403", "370404", "370481", "511302", "511303", "511304", "110105", "310101"]
+    while True:
+        number = idnumber.make(_rng.choice(regions), born, _rng, male=bool(next(_ids) % 2))
+        if number not in _issued:
+            _issued.add(number)
+            return number
 
 
 @pytest.fixture(autouse=True)

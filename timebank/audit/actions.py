@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from timebank.audit.chain import audit_payload, lock_head, scope_for
-from timebank.audit.models import AuditEntry
+from timebank.audit.models import AuditEntry, ChainHead
 from timebank.lib.hashchain import link
 from timebank.orgs.models import User
 
@@ -24,10 +24,24 @@ def record(
 ) -> AuditEntry:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record must run inside the action's transaction")
-    scope = scope_for(bank_id)
-    head = lock_head(scope)
+    head = lock_head(scope_for(bank_id))
+    entry = append_entry(head, actor, action, obj, data=data, object_type=object_type)
+    head.save(update_fields=["audit_seq", "audit_hash"])
+    return entry
+
+
+def append_entry(
+    head: ChainHead,
+    actor: User | None,
+    action: str,
+    obj: Any,
+    *,
+    data: dict[str, Any] | None = None,
+    object_type: str | None = None,
+) -> AuditEntry:
+    """Write the next entry on a chain head this transaction has locked; the caller saves the head."""
     entry = AuditEntry(
-        scope=scope,
+        scope=head.scope,
         seq=head.audit_seq + 1,
         actor=actor if actor is not None and actor.pk else None,
         action=action,
@@ -41,5 +55,4 @@ def record(
     entry.save(force_insert=True)
     head.audit_seq = entry.seq
     head.audit_hash = entry.hash
-    head.save(update_fields=["audit_seq", "audit_hash"])
     return entry

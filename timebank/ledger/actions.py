@@ -16,10 +16,12 @@ from timebank.ledger.models import (
     TransactionKind,
 )
 from timebank.ledger.posting import (
+    Locked,
     check_key,
     check_minutes,
     fingerprint,
     lock_accounts,
+    lock_set,
     post,
     run_idempotent,
 )
@@ -55,8 +57,8 @@ def member_account_ids(member_id: int) -> dict[str, int]:
     return dict(Account.objects.filter(member_id=member_id).values_list("kind", "pk"))
 
 
-def _buckets(locked: dict[int, Account], ids: dict[str, int]) -> Buckets:
-    return Buckets(*(locked[ids[k]] for k in MEMBER_BUCKETS))
+def _member_buckets(locked: Locked, member_id: int) -> Buckets:
+    return Buckets(*(locked.bucket(member_id, k) for k in MEMBER_BUCKETS))
 
 
 def _floor(bank_id: int, *, overdraft: bool) -> int:
@@ -106,49 +108,37 @@ def do_deposit(
         },
     )
 
+    if payer not in ("subsidy", "recipient", "pool"):
+        raise Invalid(_("付款方式只能是 subsidy、recipient 或 pool。"), fields={"payer": "invalid"})
+    if payer == "recipient" and payer_member is None:
+        raise Invalid(_("请指定付款人。"), fields={"payer": "required"})
+    source_kind = {"subsidy": AccountKind.ISSUANCE, "pool": AccountKind.DONATION_POOL}.get(payer)
+
     def body() -> Transaction:
         _require_active(volunteer, "volunteer_id")
-        v_ids = member_account_ids(volunteer.pk)
-        ids = [v_ids[AccountKind.EARNED]]
-        p_ids: dict[str, int] = {}
-        if payer == "recipient":
-            if payer_member is None:
-                raise Invalid(_("请指定付款人。"), fields={"payer": "required"})
-            p_ids = member_account_ids(payer_member.pk)
-            ids += p_ids.values()
-        elif payer == "subsidy":
-            ids.append(system_account_id(volunteer.bank_id, AccountKind.ISSUANCE))
-        elif payer == "pool":
-            ids.append(system_account_id(volunteer.bank_id, AccountKind.DONATION_POOL))
-        else:
-            raise Invalid(_("付款方式只能是 subsidy、recipient 或 pool。"), fields={"payer": "invalid"})
-        locked = lock_accounts(ids)
-        earned = locked[v_ids[AccountKind.EARNED]]
+        members = [volunteer.pk] + ([payer_member.pk] if payer_member is not None and payer == "recipient" else [])
+        locked = lock_set(volunteer.bank_id, members, [source_kind] if source_kind else [])
         if payer == "recipient":
             assert payer_member is not None
-            legs = _pay_legs(_buckets(locked, p_ids), minutes, _floor(volunteer.bank_id, overdraft=True))
+            legs = _pay_legs(
+                _member_buckets(locked, payer_member.pk), minutes, _floor(volunteer.bank_id, overdraft=True)
+            )
         else:
-            source = locked[ids[1]]
+            assert source_kind is not None
+            source = locked.system(source_kind)
             if payer == "pool" and source.balance_minutes < minutes:
                 raise Conflict(_("捐赠池余额不足。"), code="insufficient_pool")
             legs = [(source, -minutes)]
-        tx = post(
+        return post(
             bank_id=volunteer.bank_id,
             kind=kind,
-            legs=[*legs, (earned, minutes)],
+            legs=[*legs, (locked.bucket(volunteer.pk, AccountKind.EARNED), minutes)],
             actor=actor,
             memo=memo,
             key=key,
             fp=fp,
+            audit=(f"ledger.{kind}", {"volunteer": volunteer.pk, "minutes": minutes, "payer": payer}),
         )
-        record(
-            actor,
-            f"ledger.{kind}",
-            tx,
-            bank_id=volunteer.bank_id,
-            data={"volunteer": volunteer.pk, "minutes": minutes, "payer": payer},
-        )
-        return tx
 
     return run_idempotent(actor, key, fp, body)
 
@@ -163,21 +153,18 @@ def do_withdrawal(
 
     def body() -> Transaction:
         _require_active(member, "member_id")
-        ids = member_account_ids(member.pk)
-        issuance = system_account_id(member.bank_id, AccountKind.ISSUANCE)
-        locked = lock_accounts([*ids.values(), issuance])
-        legs = _pay_legs(_buckets(locked, ids), minutes, _floor(member.bank_id, overdraft=True))
-        tx = post(
+        locked = lock_set(member.bank_id, [member.pk], [AccountKind.ISSUANCE])
+        legs = _pay_legs(_member_buckets(locked, member.pk), minutes, _floor(member.bank_id, overdraft=True))
+        return post(
             bank_id=member.bank_id,
             kind=TransactionKind.WITHDRAWAL,
-            legs=[*legs, (locked[issuance], minutes)],
+            legs=[*legs, (locked.system(AccountKind.ISSUANCE), minutes)],
             actor=actor,
             memo=memo,
             key=key,
             fp=fp,
+            audit=("ledger.withdrawal", {"member": member.pk, "minutes": minutes}),
         )
-        record(actor, "ledger.withdrawal", tx, bank_id=member.bank_id, data={"member": member.pk, "minutes": minutes})
-        return tx
 
     return run_idempotent(actor, key, fp, body)
 
@@ -218,31 +205,25 @@ def do_transfer(
         _require_active(from_member, "from_member_id")
         if to_member is not None:
             _require_active(to_member, "to_member_id")
-        ids = member_account_ids(from_member.pk)
+        members = [from_member.pk] + ([to_member.pk] if to_member is not None else [])
+        locked = lock_set(from_member.bank_id, members, [] if to_member else [AccountKind.DONATION_POOL])
         target = (
-            member_account_ids(to_member.pk)[AccountKind.RESERVE]
-            if to_member
-            else system_account_id(from_member.bank_id, AccountKind.DONATION_POOL)
+            locked.bucket(to_member.pk, AccountKind.RESERVE) if to_member else locked.system(AccountKind.DONATION_POOL)
         )
-        locked = lock_accounts([*ids.values(), target])
-        legs = _pay_legs(_buckets(locked, ids), minutes, 0)
-        tx = post(
+        legs = _pay_legs(_member_buckets(locked, from_member.pk), minutes, 0)
+        return post(
             bank_id=from_member.bank_id,
             kind=tx_kind,
-            legs=[*legs, (locked[target], minutes)],
+            legs=[*legs, (target, minutes)],
             actor=actor,
             memo=memo,
             key=key,
             fp=fp,
+            audit=(
+                f"ledger.{tx_kind}",
+                {"from": from_member.pk, "to": to_member.pk if to_member else "pool", "minutes": minutes},
+            ),
         )
-        record(
-            actor,
-            f"ledger.{tx_kind}",
-            tx,
-            bank_id=from_member.bank_id,
-            data={"from": from_member.pk, "to": to_member.pk if to_member else "pool", "minutes": minutes},
-        )
-        return tx
 
     return run_idempotent(actor, key, fp, body)
 
@@ -267,33 +248,24 @@ def do_adjustment(
     fp = fingerprint("adjustment", {"member": member.pk, "m": minutes, "bucket": bucket, "reason": reason})
 
     def body() -> Transaction:
-        ids = member_account_ids(member.pk)
-        issuance = system_account_id(member.bank_id, AccountKind.ISSUANCE)
-        locked = lock_accounts([*ids.values(), issuance])
-        b = _buckets(locked, ids)
-        account = locked[ids[bucket]]
+        locked = lock_set(member.bank_id, [member.pk], [AccountKind.ISSUANCE])
+        b = _member_buckets(locked, member.pk)
+        account = locked.bucket(member.pk, bucket)
         if minutes < 0:
             if bucket == AccountKind.GOODS and account.balance_minutes + minutes < 0:
                 raise Conflict(_("可兑换物品的时间不足。"), code="insufficient_balance")
             if bucket != AccountKind.GOODS and b.spendable + minutes < _floor(member.bank_id, overdraft=True):
                 raise Conflict(_("调整后余额将低于下限。"), code="insufficient_balance")
-        tx = post(
+        return post(
             bank_id=member.bank_id,
             kind=TransactionKind.ADJUSTMENT,
-            legs=[(account, minutes), (locked[issuance], -minutes)],
+            legs=[(account, minutes), (locked.system(AccountKind.ISSUANCE), -minutes)],
             actor=actor,
             memo=reason,
             key=key,
             fp=fp,
+            audit=("ledger.adjustment", {"member": member.pk, "minutes": minutes, "bucket": bucket, "reason": reason}),
         )
-        record(
-            actor,
-            "ledger.adjustment",
-            tx,
-            bank_id=member.bank_id,
-            data={"member": member.pk, "minutes": minutes, "bucket": bucket, "reason": reason},
-        )
-        return tx
 
     return run_idempotent(actor, key, fp, body)
 

@@ -431,9 +431,9 @@ def pool_statement(
         raise NotFound(_("找不到该机构。"), code="org_not_found")
     bank = org.head_office
     assert bank is not None
-    in_bank = user.org is not None and user.org.head_office_id == bank.pk and user.role in MANAGING_ROLES | {
-        Role.OPERATOR
-    }
+    in_bank = (
+        user.org is not None and user.org.head_office_id == bank.pk and user.role in MANAGING_ROLES | {Role.OPERATOR}
+    )
     if not (user.is_superuser or in_bank):
         raise Forbidden(_("只有本银行的工作人员可以查看捐赠池。"), code="outside_subtree")
     account = Account.objects.get(bank=bank, member__isnull=True, kind="donation_pool")

@@ -95,7 +95,8 @@ class Transaction(models.Model):
 
 class Leg(models.Model):
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="legs")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="legs")
+    # No index of its own: the (account, -id) index below serves every lookup by account.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="legs", db_index=False)
     minutes = models.BigIntegerField()
     balance_after_minutes = models.BigIntegerField()
 

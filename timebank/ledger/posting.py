@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.audit.actions import append_entry
 from timebank.audit.chain import lock_head, scope_for, ts
 from timebank.ledger.models import Account, AccountKind, Leg, Transaction
 from timebank.lib.errors import Conflict, Invalid
@@ -99,6 +102,55 @@ def lock_accounts(ids: Iterable[int]) -> dict[int, Account]:
     return {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=set(ids)).order_by("pk")}
 
 
+@dataclass
+class Locked:
+    """Accounts locked for one action, found by member and bucket or by system kind."""
+
+    accounts: dict[int, Account]
+
+    def bucket(self, member_id: int, kind: str) -> Account:
+        for account in self.accounts.values():
+            if account.member_id == member_id and account.kind == kind:
+                return account
+        raise KeyError((member_id, kind))
+
+    def system(self, kind: str) -> Account:
+        for account in self.accounts.values():
+            if account.member_id is None and account.kind == kind:
+                return account
+        raise KeyError(kind)
+
+
+def lock_set(bank_id: int, members: Iterable[int] = (), system: Iterable[str] = ()) -> Locked:
+    """Find and lock, in one query and in primary-key order, every bucket of `members` and the named
+    system accounts of the bank."""
+    query = Q(member_id__in=list(members))
+    kinds = list(system)
+    if kinds:
+        query |= Q(bank_id=bank_id, member__isnull=True, kind__in=kinds)
+    return Locked({a.pk: a for a in Account.objects.select_for_update().filter(query).order_by("pk")})
+
+
+def _write_balances(accounts: list[Account]) -> None:
+    """One statement for a few accounts (CASE), a pipelined batch for many (settlement)."""
+    with connection.cursor() as cursor:
+        if len(accounts) <= 16:
+            cases = " ".join("WHEN %s THEN %s" for _a in accounts)
+            params: list[int] = []
+            for a in accounts:
+                params += [a.pk, a.balance_minutes]
+            ids = ", ".join("%s" for _a in accounts)
+            cursor.execute(
+                f"UPDATE ledger_account SET balance_minutes = CASE id {cases} END WHERE id IN ({ids})",  # noqa: S608
+                [*params, *(a.pk for a in accounts)],
+            )
+        else:
+            cursor.executemany(
+                "UPDATE ledger_account SET balance_minutes = %s WHERE id = %s",
+                [(a.balance_minutes, a.pk) for a in accounts],
+            )
+
+
 def transaction_payload(tx: Transaction, legs: Iterable[Leg]) -> dict[str, Any]:
     return {
         "bank": tx.bank_id,
@@ -124,8 +176,13 @@ def post(
     key: str | None = None,
     fp: str = "",
     reverses: Transaction | None = None,
+    audit: tuple[str, dict[str, Any]] | None = None,
 ) -> Transaction:
-    """Write one balanced transaction. Accounts must already be locked by this database transaction."""
+    """Write one balanced transaction, and with `audit` its audit entry, under one lock of the bank's chain head.
+
+    Accounts must already be locked by this database transaction. Balances are written before the chain
+    head is locked, so the bank-wide turn each writer takes is as short as it can be.
+    """
     merged: dict[int, tuple[Account, int]] = {}
     for account, minutes in legs:
         prev = merged.get(account.pk, (account, 0))[1]
@@ -136,6 +193,11 @@ def post(
     for account, _m in parts:
         if account.bank_id != bank_id and account.kind != AccountKind.CLEARING:
             raise AssertionError("legs must stay within one bank (use the clearing accounts)")
+
+    ordered = sorted(parts, key=lambda p: p[0].pk)
+    for account, minutes in ordered:
+        account.balance_minutes += minutes
+    _write_balances([a for a, _m in ordered])
 
     head = lock_head(scope_for(bank_id))
     tx = Transaction(
@@ -152,26 +214,20 @@ def post(
         created_at=timezone.now(),
         prev_hash=head.ledger_hash,
     )
-    leg_rows = []
-    for account, minutes in sorted(parts, key=lambda p: p[0].pk):
-        account.balance_minutes += minutes
-        leg_rows.append(Leg(account=account, minutes=minutes, balance_after_minutes=account.balance_minutes))
+    leg_rows = [
+        Leg(account=account, minutes=minutes, balance_after_minutes=account.balance_minutes)
+        for account, minutes in ordered
+    ]
     tx.hash = link(tx.prev_hash, transaction_payload(tx, leg_rows))
     tx.save(force_insert=True)
     for leg in leg_rows:
         leg.transaction = tx
     Leg.objects.bulk_create(leg_rows, batch_size=2000)
-    if len(parts) <= 4:
-        for account, _m in parts:
-            account.save(update_fields=["balance_minutes"])
-    else:
-        # Batch postings (settlement) touch thousands of accounts: one pipelined statement, not thousands.
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                "UPDATE ledger_account SET balance_minutes = %s WHERE id = %s",
-                [(a.balance_minutes, a.pk) for a, _m in parts],
-            )
     head.ledger_seq = tx.seq
     head.ledger_hash = tx.hash
-    head.save(update_fields=["ledger_seq", "ledger_hash"])
+    fields = ["ledger_seq", "ledger_hash"]
+    if audit is not None:
+        append_entry(head, actor, audit[0], tx, data=audit[1])
+        fields += ["audit_seq", "audit_hash"]
+    head.save(update_fields=fields)
     return tx
