@@ -131,27 +131,53 @@ def lock_set(bank_id: int, members: Iterable[int] = (), system: Iterable[str] = 
     return Locked({a.pk: a for a in Account.objects.select_for_update().filter(query).order_by("pk")})
 
 
-def _write_balances(accounts: list[Account]) -> None:
-    """One statement for a few accounts (CASE), a pipelined batch for many (settlement)."""
+def _write_balances(rows: list[tuple[int, int, int]]) -> None:
+    """New balances from (account_id, minutes, balance_after) rows: one statement whatever the count."""
     with connection.cursor() as cursor:
-        if len(accounts) <= 16:
-            cases = " ".join("WHEN %s THEN %s" for _a in accounts)
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "UPDATE ledger_account AS a SET balance_minutes = v.balance FROM "
+                "unnest(%s::bigint[], %s::bigint[]) AS v(id, balance) WHERE a.id = v.id",
+                [[r[0] for r in rows], [r[2] for r in rows]],
+            )
+        elif len(rows) <= 16:
+            cases = " ".join("WHEN %s THEN %s" for _r in rows)
             params: list[int] = []
-            for a in accounts:
-                params += [a.pk, a.balance_minutes]
-            ids = ", ".join("%s" for _a in accounts)
+            for r in rows:
+                params += [r[0], r[2]]
+            ids = ", ".join("%s" for _r in rows)
             cursor.execute(
                 f"UPDATE ledger_account SET balance_minutes = CASE id {cases} END WHERE id IN ({ids})",  # noqa: S608
-                [*params, *(a.pk for a in accounts)],
+                [*params, *(r[0] for r in rows)],
             )
         else:
             cursor.executemany(
-                "UPDATE ledger_account SET balance_minutes = %s WHERE id = %s",
-                [(a.balance_minutes, a.pk) for a in accounts],
+                "UPDATE ledger_account SET balance_minutes = %s WHERE id = %s", [(r[2], r[0]) for r in rows]
+            )
+
+
+def _insert_legs(tx_id: int, rows: list[tuple[int, int, int]]) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "INSERT INTO ledger_leg (transaction_id, account_id, minutes, balance_after_minutes) "
+                "SELECT %s, * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])",
+                [tx_id, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+            )
+        else:
+            cursor.executemany(
+                "INSERT INTO ledger_leg (transaction_id, account_id, minutes, balance_after_minutes) "
+                "VALUES (%s, %s, %s, %s)",
+                [(tx_id, *r) for r in rows],
             )
 
 
 def transaction_payload(tx: Transaction, legs: Iterable[Leg]) -> dict[str, Any]:
+    return _payload(tx, sorted([leg.account_id, leg.minutes, leg.balance_after_minutes] for leg in legs))
+
+
+def _payload(tx: Transaction, legs: list[list[int]]) -> dict[str, Any]:
+    """What a transaction's hash covers. `legs` are [account, minutes, balance_after], sorted."""
     return {
         "bank": tx.bank_id,
         "seq": tx.seq,
@@ -162,7 +188,7 @@ def transaction_payload(tx: Transaction, legs: Iterable[Leg]) -> dict[str, Any]:
         "reverses": tx.reverses_id,
         "minutes": tx.minutes,
         "created_at": ts(tx.created_at),
-        "legs": sorted([leg.account_id, leg.minutes, leg.balance_after_minutes] for leg in legs),
+        "legs": legs,
     }
 
 
@@ -195,10 +221,30 @@ def post(
             raise AssertionError("legs must stay within one bank (use the clearing accounts)")
 
     ordered = sorted(parts, key=lambda p: p[0].pk)
+    rows = []
     for account, minutes in ordered:
         account.balance_minutes += minutes
-    _write_balances([a for a, _m in ordered])
+        rows.append((account.pk, minutes, account.balance_minutes))
+    return write_transaction(
+        bank_id=bank_id, kind=kind, rows=rows, actor=actor, memo=memo, key=key, fp=fp, reverses=reverses, audit=audit
+    )
 
+
+def write_transaction(
+    *,
+    bank_id: int,
+    kind: str,
+    rows: list[tuple[int, int, int]],
+    actor: User | None,
+    memo: str = "",
+    key: str | None = None,
+    fp: str = "",
+    reverses: Transaction | None = None,
+    audit: tuple[str, dict[str, Any]] | None = None,
+) -> Transaction:
+    """The raw write: `rows` are (account_id, minutes, balance_after) in account order, already checked to
+    balance, for accounts this database transaction has locked. Batch callers (settlement) use it directly."""
+    _write_balances(rows)
     head = lock_head(scope_for(bank_id))
     tx = Transaction(
         bank_id=bank_id,
@@ -210,19 +256,13 @@ def post(
         idempotency_key=key,
         fingerprint=fp,
         reverses=reverses,
-        minutes=sum(m for _a, m in parts if m > 0),
+        minutes=sum(r[1] for r in rows if r[1] > 0),
         created_at=timezone.now(),
         prev_hash=head.ledger_hash,
     )
-    leg_rows = [
-        Leg(account=account, minutes=minutes, balance_after_minutes=account.balance_minutes)
-        for account, minutes in ordered
-    ]
-    tx.hash = link(tx.prev_hash, transaction_payload(tx, leg_rows))
+    tx.hash = link(tx.prev_hash, _payload(tx, [list(r) for r in rows]))
     tx.save(force_insert=True)
-    for leg in leg_rows:
-        leg.transaction = tx
-    Leg.objects.bulk_create(leg_rows, batch_size=2000)
+    _insert_legs(tx.pk, rows)
     head.ledger_seq = tx.seq
     head.ledger_hash = tx.hash
     fields = ["ledger_seq", "ledger_hash"]

@@ -1,0 +1,189 @@
+"""Settlement benchmark: settle N members with earned minutes on PostgreSQL.
+
+    .venv/bin/python bench/settlement.py [--members 100000,1000000] [--batch 1000]
+
+For each size it builds a scratch database `timebank_bench_settlement` (dropped first): one bank, N members
+with three buckets each (bulk SQL), and opening `earned` balances posted through the ledger's own `post()`
+in balanced issuance transactions. Then it runs the real settlement (`start_settlement` + `run_settlement`)
+and prints the wall time, members per second and the peak memory of the settling process, so the growth
+from one size to the next shows whether time is linear and memory flat. Finally it spot-checks the split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB = "timebank_bench_settlement"
+PG = {"host": os.environ.get("BENCH_PGHOST", "127.0.0.1"), "port": os.environ.get("BENCH_PGPORT", "5432")}
+OPENING_CHUNK = 20_000
+
+
+def psql(sql: str, db: str = "postgres") -> None:
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            PG["host"],
+            "-p",
+            PG["port"],
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ],
+        check=True,
+    )
+
+
+def setup_django() -> None:
+    os.environ["DATABASE_URL"] = f"postgres://postgres@{PG['host']}:{PG['port']}/{DB}"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "timebank.settings"
+    os.environ["DEBUG"] = "0"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def build(members: int) -> int:
+    """A bank with `members` members and earned balances; returns the head office id."""
+    from django.db import connection, transaction
+
+    from timebank.ledger.models import Account
+    from timebank.ledger.posting import lock_accounts, post
+    from timebank.orgs.actions import do_create_org
+
+    bank = do_create_org(None, name="结算基准银行", kind="head_office", parent=None)
+    community = do_create_org(None, name="基准社区", kind="sub_branch", parent=bank)
+    t0 = time.perf_counter()
+    with connection.cursor() as cur:
+        # Bulk rows for the benchmark only: the product registers members through its actions.
+        cur.execute(
+            """
+            INSERT INTO members_member (bank_id, home_org_id, name, phone, gender, id_number_encrypted,
+                id_number_hash, id_number_masked, address_encrypted, is_volunteer, is_recipient,
+                recipient_categories, skills, occupation, willing_services, availability, status,
+                created_at, updated_at)
+            SELECT %s, %s, '会员' || g, '', '', '', '', '', '', true, false, '[]', '[]', '', '[]', '{}', 'active',
+                   now(), now()
+            FROM generate_series(1, %s) AS g
+            """,
+            [bank.pk, community.pk, members],
+        )
+        cur.execute(
+            """
+            INSERT INTO ledger_account (bank_id, member_id, kind, balance_minutes)
+            SELECT %s, m.id, k.kind, 0 FROM members_member m
+            CROSS JOIN (VALUES ('earned'), ('goods'), ('reserve')) AS k(kind)
+            WHERE m.bank_id = %s ORDER BY m.id, k.kind
+            """,
+            [bank.pk, bank.pk],
+        )
+    print(f"  {members:,} members and {3 * members:,} accounts inserted in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    earned_ids = list(
+        Account.objects.filter(bank=bank, kind="earned", member__isnull=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    issuance_id = Account.objects.get(bank=bank, member__isnull=True, kind="issuance").pk
+    for start in range(0, len(earned_ids), OPENING_CHUNK):
+        chunk = earned_ids[start : start + OPENING_CHUNK]
+        with transaction.atomic():
+            locked = lock_accounts([*chunk, issuance_id])
+            # 1..600 earned minutes each, odd and even amounts alike.
+            legs = [(locked[a], 1 + (a * 7919) % 600) for a in chunk]
+            total = sum(m for _a, m in legs)
+            post(
+                bank_id=bank.pk,
+                kind="adjustment",
+                legs=[*legs, (locked[issuance_id], -total)],
+                actor=None,
+                memo="bench opening balances",
+                audit=("ledger.adjustment", {"bench": True, "members": len(chunk)}),
+            )
+    print(f"  opening earned balances posted in {time.perf_counter() - t0:.1f} s")
+    return bank.pk
+
+
+def run(members: int, batch: int) -> dict[str, float]:
+    from django.db import connections
+
+    connections.close_all()
+    psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    psql(f"CREATE DATABASE {DB}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=os.environ.copy())
+    bank_id = build(members)
+
+    from django.utils import timezone
+
+    from timebank.ledger.models import SettlementLine
+    from timebank.ledger.settlement import run_settlement, start_settlement
+    from timebank.orgs.models import Org
+
+    bank = Org.objects.get(pk=bank_id)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    settlement, _ = start_settlement(None, bank, timezone.localdate())
+    done = run_settlement(settlement, batch=batch)
+    wall = time.perf_counter() - t0
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert done.status == "done" and done.members == members, (done.status, done.members)
+    assert done.goods_minutes + done.reserve_minutes == done.moved_minutes
+    sample = SettlementLine.objects.filter(settlement=done).order_by("?")[:5]
+    for line in sample:
+        assert (
+            line.goods_minutes == line.earned_minutes // 2
+            and line.reserve_minutes == line.earned_minutes - line.goods_minutes
+        )
+    return {
+        "members": members,
+        "wall": wall,
+        "rate": members / wall,
+        "peak_mb": peak / 2**20,
+        "moved": done.moved_minutes,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", default="100000,1000000", help="comma-separated sizes")
+    parser.add_argument("--batch", type=int, default=1000, help="members per settlement batch")
+    args = parser.parse_args()
+    setup_django()
+    results = []
+    for size in (int(s) for s in args.members.split(",")):
+        print(f"== {size:,} members")
+        results.append(run(size, args.batch))
+        r = results[-1]
+        print(f"  settled in {r['wall']:.1f} s: {r['rate']:,.0f} members/s, peak Python memory {r['peak_mb']:.1f} MiB")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("\n== Summary (goal: 1,000,000 members in under 60 s, memory flat as members grow)")
+    print(f"{'members':>10} | {'wall s':>8} | {'members/s':>10} | {'peak MiB':>9}")
+    for r in results:
+        print(f"{int(r['members']):>10,} | {r['wall']:>8.1f} | {r['rate']:>10,.0f} | {r['peak_mb']:>9.1f}")
+    if len(results) > 1:
+        a, b = results[0], results[-1]
+        print(
+            f"time grew ×{b['wall'] / a['wall']:.1f} for ×{b['members'] / a['members']:.0f} members; "
+            f"peak memory ×{b['peak_mb'] / max(a['peak_mb'], 0.01):.2f}"
+        )
+    print(f"process max RSS {rss:.0f} MiB (includes the set-up of the data)")
+
+
+if __name__ == "__main__":
+    main()
