@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -40,11 +41,19 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
     "timebank.orgs",
     "timebank.members",
     "timebank.ledger",
     "timebank.catalogue",
     "timebank.orders",
+    "timebank.goods",
+    "timebank.funds",
+    "timebank.safety",
+    "timebank.needs",
+    "timebank.hotline",
+    "timebank.notify",
     "timebank.audit",
     "timebank.web",
 ]
@@ -59,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "timebank.api.middleware.ApiErrorBodyMiddleware",
 ]
 
 ROOT_URLCONF = "timebank.urls"
@@ -132,6 +142,33 @@ LOGIN_URL = "/login/"
 
 
 API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 30)
+
+# Background tasks (django-tasks). Production runs `python manage.py db_worker`. A developer's server
+# (DEBUG, no TASKS_BACKEND) runs each task at once, so the demo needs no worker.
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+_tasks_backend = os.environ.get("TASKS_BACKEND") or ("immediate" if DEBUG else "database")
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS.get(_tasks_backend, _tasks_backend)}}
+
+# Notifications: channels in use (outbox = in-app), retries, reminders, and provider credentials.
+NOTIFY_CHANNELS = [c.strip() for c in os.environ.get("NOTIFY_CHANNELS", "outbox").split(",") if c.strip()]
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 5)
+NOTIFY_REMINDER_HOURS = env_int("NOTIFY_REMINDER_HOURS", 2)
+NOTIFY_SMS_ACCESS_KEY_ID = os.environ.get("NOTIFY_SMS_ACCESS_KEY_ID", "")
+NOTIFY_SMS_ACCESS_KEY_SECRET = env_secret("NOTIFY_SMS_ACCESS_KEY_SECRET") or ""
+NOTIFY_SMS_SIGN_NAME = os.environ.get("NOTIFY_SMS_SIGN_NAME", "")
+NOTIFY_SMS_TEMPLATES = json.loads(os.environ.get("NOTIFY_SMS_TEMPLATES", "{}"))  # {"order.dispatched": "SMS_1"}
+NOTIFY_WECHAT_APP_ID = os.environ.get("NOTIFY_WECHAT_APP_ID", "")
+NOTIFY_WECHAT_APP_SECRET = env_secret("NOTIFY_WECHAT_APP_SECRET") or ""
+NOTIFY_WECHAT_TEMPLATES = json.loads(os.environ.get("NOTIFY_WECHAT_TEMPLATES", "{}"))  # {"order.dispatched": "id"}
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "timebank@localhost")
 
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True

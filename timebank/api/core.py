@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -10,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBearer, django_auth
@@ -41,8 +43,24 @@ class Renderer(JSONRenderer):
     json_dumps_params = {"ensure_ascii": False}
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+class ObjectParser(Parser):
+    """A request body is one JSON object. Anything else (an array, null, NaN) is malformed (400),
+    not an empty object that an all-optional PATCH would accept."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = json.loads(request.body, parse_constant=_no_constant)
+        if not isinstance(data, dict):
+            raise ValueError("the request body must be a JSON object")
+        return data
+
+
 api = NinjaAPI(
     renderer=Renderer(),
+    parser=ObjectParser(),
     title="时间银行 Time Bank API",
     version="1",
     description="互助养老时间银行的公开接口 / The public API of the mutual-aid elderly-care time bank.",
@@ -90,14 +108,45 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return api.create_response(request, error_body("not_found", _("找不到。")), status=404)
 
 
+def axes_lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
+) -> HttpResponse:
+    """django-axes replaces the answer to a locked-out login. Under /api/ the view has already
+    answered with the contract's error body (429 locked_out), and the web login page shows its own
+    message (it sets `request.web_lockout_shown`): keep those."""
+    from axes.helpers import get_lockout_message
+    from django.conf import settings
+
+    handled = request.path.startswith("/api/") or getattr(request, "web_lockout_shown", False)
+    if isinstance(original_response, HttpResponse) and handled:
+        return original_response
+    return HttpResponse(get_lockout_message(), status=getattr(settings, "AXES_HTTP_RESPONSE_CODE", 429))
+
+
 def _mount() -> None:
+    from timebank.catalogue.api import router as catalogue_router
+    from timebank.funds.api import router as funds_router
+    from timebank.goods.api import router as goods_router
+    from timebank.hotline.api import router as hotline_router
     from timebank.ledger.api import router as ledger_router
     from timebank.members.api import router as members_router
+    from timebank.needs.api import router as needs_router
+    from timebank.notify.api import router as notify_router
+    from timebank.orders.api import router as orders_router
     from timebank.orgs.api import router as orgs_router
+    from timebank.safety.api import router as safety_router
 
     api.add_router("/", orgs_router)
     api.add_router("/", members_router)
     api.add_router("/", ledger_router)
+    api.add_router("/", catalogue_router)
+    api.add_router("/", orders_router)
+    api.add_router("/", needs_router)
+    api.add_router("/", hotline_router)
+    api.add_router("/", notify_router)
+    api.add_router("/", goods_router)
+    api.add_router("/", funds_router)
+    api.add_router("/", safety_router)
 
 
 _mount()

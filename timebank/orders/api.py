@@ -10,14 +10,14 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from timebank.api.types import Id, IdempotencyKey, Memo, Page, PathId, Reason, paginate
+from timebank.api.types import Id, IdempotencyKey, Memo, Page, PathId, Reason, decode_cursor, encode_cursor, paginate
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.api import TransactionOut, transaction_out
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members.access import access_member, access_member_to_manage, member_of
 from timebank.members.models import Member
-from timebank.orders import actions
+from timebank.orders import actions, matching
 from timebank.orders.access import (
     OPERATOR,
     RECIPIENT,
@@ -459,3 +459,35 @@ def create_service_record(request: HttpRequest, payload: ServiceRecordIn) -> Sta
     return Status(
         201, {**transaction_out(rec.transaction), "service_record_id": rec.pk, "credited_minutes": rec.credited_minutes}
     )
+
+
+class CandidateOut(Schema):
+    volunteer_id: int
+    name: str
+    score: float
+    distance_km: float | None
+    reasons: list[str]
+
+
+@router.get("/orders/{order_id}/candidates", response=Page[CandidateOut])
+def order_candidates(
+    request: HttpRequest,
+    order_id: PathId,
+    limit: int = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """Volunteers who can be dispatched to this order, best first: score (0..100) and the reasons for it.
+    Certificate and insurance (where the rules require it) are hard filters; then distance, availability
+    at the scheduled time, willingness and skills, average rating, and fewer recent hours (fairness).
+    Staff and operators of the order's subtree. A shortlist: at most 300 volunteers."""
+    user = caller(request)
+    order, _roles = access_order(user, order_id, "candidates")
+    if not 1 <= limit <= 200:
+        raise Invalid(_("每页条数应在 1 到 200 之间。"), fields={"limit": "out_of_range"})
+    offset = decode_cursor(cursor) if cursor else 0
+    rows = matching.rank_candidates(order, limit=limit + 1, offset=offset)
+    more = len(rows) > limit
+    return {
+        "items": [vars(c) for c in rows[:limit]],
+        "next_cursor": encode_cursor(offset + limit) if more else None,
+    }

@@ -1,0 +1,637 @@
+"""The 12349 hotline desk: find a caller, log every call, return visits and welfare checks.
+
+Orders for callers are made with POST /api/v1/orders (`channel: hotline`) and dispatched with
+POST /api/v1/orders/{id}/dispatch; a call log links to the order it produced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from typing import Annotated, Any, Literal
+
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Schema, Status
+from pydantic import AwareDatetime, Field, StrictBool
+
+from timebank.api.types import Id, Memo, Page, PathId, Phone, Reason, paginate
+from timebank.hotline import actions
+from timebank.hotline.access import (
+    DESK_ROLES,
+    access_call,
+    access_member_at_desk,
+    desk_scope,
+    visible_calls,
+    visible_welfare_checks,
+)
+from timebank.hotline.models import CallLog, ReturnVisit, ReturnVisitOutcome, WelfareCheck
+from timebank.ledger.models import Account
+from timebank.lib import crypto, idnumber
+from timebank.lib.errors import Forbidden, Invalid
+from timebank.lib.masking import mask_phone
+from timebank.members.models import Member, MemberStatus
+from timebank.needs.access import access_need
+from timebank.needs.api import CategoryCode, ItemIds, LevelCode, PriorityOut, decode_key, encode_key, person_name
+from timebank.needs.models import OPEN_STATUSES, Need
+from timebank.needs.priority import priority
+from timebank.orders.access import access_order
+from timebank.orders.models import Order
+from timebank.orgs.access import access_org, has_role, staff_scope
+from timebank.orgs.api import caller
+from timebank.orgs.models import Org, Rules, User
+
+router = Router(tags=["hotline"])
+
+CursorParam = Annotated[str | None, Query(max_length=100)]
+CallKindCode = Literal[
+    "order", "legal_advice", "psychological_advice", "complaint", "return_visit", "welfare_check", "other"
+]
+LOOKUP_LIMIT = 20
+RECENT_ORDERS = 5
+
+
+def _limit(limit: int) -> None:
+    if not 1 <= limit <= 200:
+        raise Invalid(_("每页条数应在 1 到 200 之间。"), fields={"limit": "out_of_range"})
+
+
+def _in_scope(qs: QuerySet[Any], scope: Org | None, path_field: str) -> QuerySet[Any]:
+    return qs if scope is None else qs.filter(**{f"{path_field}__startswith": scope.path})
+
+
+# ---- finding a caller ---------------------------------------------------------------------------------
+
+
+class NeedBrief(Schema):
+    id: int
+    level: str
+    status: str
+    notes: str
+    created_at: dt.datetime
+
+
+class OrderBrief(Schema):
+    id: int
+    state: str
+    service_item_name: str
+    scheduled_start: dt.datetime
+    created_at: dt.datetime
+
+
+class BalanceBrief(Schema):
+    total_minutes: int
+    buckets: dict[str, int]
+
+
+class CallerOut(Schema):
+    id: int
+    name: str
+    phone: str
+    gender: str
+    age: int | None
+    home_org_id: int
+    home_org_name: str
+    status: str
+    roles: list[str]
+    recipient_categories: list[str]
+    priority: PriorityOut
+    open_needs: list[NeedBrief]
+    recent_orders: list[OrderBrief]
+    balance: BalanceBrief
+    last_welfare_check_at: dt.datetime | None
+
+
+def _lookup_filter(text: str) -> Q:
+    cond = Q(name__contains=text)
+    digits = re.sub(r"[\s\-]", "", text)
+    if digits.isdigit() and len(digits) >= 3:
+        cond |= Q(phone__contains=digits)
+    try:
+        number = idnumber.normalise(text)
+    except idnumber.IdNumberError:
+        pass
+    else:
+        cond |= Q(id_number_hash=crypto.keyed_hash(number, scope="id_number"))
+    return cond
+
+
+def caller_summaries(members: list[Member]) -> list[dict[str, Any]]:
+    """Needs, recent orders, balances and last checks of several members, in a fixed number of queries."""
+    ids = [m.pk for m in members]
+    needs: dict[int, list[Need]] = defaultdict(list)
+    for need in Need.objects.filter(recipient_id__in=ids, status__in=OPEN_STATUSES).order_by("-pk"):
+        needs[need.recipient_id].append(need)
+    orders: dict[int, list[Order]] = defaultdict(list)
+    recent = (
+        Order.objects.filter(recipient_id__in=ids)
+        .select_related("service_item")
+        .annotate(
+            n=Window(RowNumber(), partition_by=[F("recipient_id")], order_by=[F("created_at").desc(), F("pk").desc()])
+        )
+        .filter(n__lte=RECENT_ORDERS)
+        .order_by("-created_at", "-pk")
+    )
+    for order in recent:
+        orders[order.recipient_id].append(order)
+    buckets: dict[int, dict[str, int]] = defaultdict(dict)
+    for member_id, kind, minutes in Account.objects.filter(member_id__in=ids).values_list(
+        "member_id", "kind", "balance_minutes"
+    ):
+        assert member_id is not None
+        buckets[member_id][kind] = minutes
+    checks = dict(
+        WelfareCheck.objects.filter(member_id__in=ids)
+        .values("member_id")
+        .annotate(last=Max("checked_at"))
+        .values_list("member_id", "last")
+    )
+    today = timezone.localdate()
+    out = []
+    for m in members:
+        mine = {k: buckets[m.pk].get(k, 0) for k in ("earned", "goods", "reserve")}
+        out.append(
+            {
+                "id": m.pk,
+                "name": m.name,
+                "phone": mask_phone(m.phone),
+                "gender": m.gender,
+                "age": priority(m.birth_date, [], today).age,
+                "home_org_id": m.home_org_id,
+                "home_org_name": m.home_org.name,
+                "status": m.status,
+                "roles": m.roles,
+                "recipient_categories": m.recipient_categories,
+                "priority": priority(m.birth_date, m.recipient_categories or [], today).as_dict(),
+                "open_needs": [
+                    {"id": n.pk, "level": n.level, "status": n.status, "notes": n.notes, "created_at": n.created_at}
+                    for n in needs[m.pk]
+                ],
+                "recent_orders": [
+                    {
+                        "id": o.pk,
+                        "state": o.state,
+                        "service_item_name": o.service_item.name,
+                        "scheduled_start": o.scheduled_start,
+                        "created_at": o.created_at,
+                    }
+                    for o in orders[m.pk]
+                ],
+                "balance": {"total_minutes": sum(mine.values()), "buckets": mine},
+                "last_welfare_check_at": checks.get(m.pk),
+            }
+        )
+    return out
+
+
+@router.get("/hotline/lookup", response=Page[CallerOut])
+def lookup(request: HttpRequest, q: Annotated[str, Query(min_length=1, max_length=50)]) -> dict[str, Any]:
+    """Find a caller by name, phone (3 digits or more) or full ID number, within the operator's subtree, with
+    what the desk needs on the phone: open needs, recent orders and balance. At most 20 matches."""
+    user = caller(request)
+    scope = desk_scope(user)
+    text = q.replace("\x00", "").strip()
+    if not text:
+        raise Invalid(_("请输入姓名、电话或身份证号。"), fields={"q": "required"})
+    qs = _in_scope(Member.objects.exclude(status=MemberStatus.LEFT), scope, "home_org__path")
+    found = list(qs.filter(_lookup_filter(text)).select_related("home_org").order_by("pk")[: LOOKUP_LIMIT * 3])
+    digits = re.sub(r"[\s\-]", "", text)
+    # The exact phone or name first: the caller is usually the one whose number the screen shows.
+    found.sort(key=lambda m: (m.phone != digits, m.name != text, m.pk))
+    return {"items": caller_summaries(found[:LOOKUP_LIMIT]), "next_cursor": None}
+
+
+# ---- the call log -------------------------------------------------------------------------------------
+
+
+class CallIn(Schema):
+    kind: CallKindCode
+    summary: Reason
+    member_id: Id | None = Field(None, description="the caller, when known")
+    phone: Phone = Field("", description="the number the caller gave or the screen showed")
+    started_at: AwareDatetime | None = Field(None, description="default: now")
+    ended_at: AwareDatetime | None = None
+    order_id: Id | None = Field(None, description="the order this call produced")
+    need_id: Id | None = None
+    org_id: Id | None = Field(None, description="for an unknown caller: the org the call belongs to")
+
+
+class CallPatch(Schema):
+    summary: Reason | None = None
+    ended_at: AwareDatetime | None = None
+    order_id: Id | None = None
+    need_id: Id | None = None
+
+
+class CallOut(Schema):
+    id: int
+    org_id: int
+    kind: str
+    summary: str
+    member_id: int | None
+    member_name: str | None
+    phone: str
+    operator_id: int | None
+    operator: str | None
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    order_id: int | None
+    need_id: int | None
+    created_at: dt.datetime
+
+
+def call_out(call: CallLog) -> dict[str, Any]:
+    return {
+        "id": call.pk,
+        "org_id": call.org_id,
+        "kind": call.kind,
+        "summary": call.summary,
+        "member_id": call.member_id,
+        "member_name": call.member.name if call.member else None,
+        "phone": mask_phone(call.phone),
+        "operator_id": call.operator_id,
+        "operator": person_name(call.operator),
+        "started_at": call.started_at,
+        "ended_at": call.ended_at,
+        "order_id": call.order_id,
+        "need_id": call.need_id,
+        "created_at": call.created_at,
+    }
+
+
+def _call(call_id: int) -> dict[str, Any]:
+    return call_out(CallLog.objects.select_related("member", "operator").get(pk=call_id))
+
+
+def _linked(user: User, order_id: int | None, need_id: int | None) -> tuple[Order | None, Need | None]:
+    order = access_order(user, order_id, "dispatch")[0] if order_id is not None else None
+    need = access_need(user, need_id) if need_id is not None else None
+    return order, need
+
+
+@router.post("/hotline/calls", response={201: CallOut})
+def log_call(request: HttpRequest, payload: CallIn) -> Status[dict[str, Any]]:
+    """Log a call (operators and staff). Every call is logged, from an unknown caller too."""
+    user = caller(request)
+    desk_scope(user)
+    member = access_member_at_desk(user, payload.member_id) if payload.member_id is not None else None
+    order, need = _linked(user, payload.order_id, payload.need_id)
+    org = None
+    if payload.org_id is not None:
+        org = access_org(user, payload.org_id)
+        if not has_role(user, DESK_ROLES, org):
+            raise Forbidden(_("这个机构不在您的管辖范围内。"), code="outside_subtree")
+    elif member is None:
+        org = staff_scope(user)
+    call = actions.do_log_call(
+        user,
+        org=org,
+        kind=payload.kind,
+        summary=payload.summary,
+        started_at=payload.started_at or timezone.now(),
+        ended_at=payload.ended_at,
+        member=member,
+        phone=payload.phone,
+        order=order,
+        need=need,
+    )
+    return Status(201, _call(call.pk))
+
+
+@router.get("/hotline/calls", response=Page[CallOut])
+def list_calls(
+    request: HttpRequest,
+    limit: int = 50,
+    cursor: CursorParam = None,
+    member_id: PathId | None = None,
+    kind: CallKindCode | None = None,
+    order_id: PathId | None = None,
+    need_id: PathId | None = None,
+    mine: bool = False,
+) -> dict[str, Any]:
+    """Calls of the caller's subtree, newest first. `mine=true`: the calls I took."""
+    user = caller(request)
+    qs = visible_calls(user)
+    if member_id:
+        qs = qs.filter(member_id=member_id)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if order_id:
+        qs = qs.filter(order_id=order_id)
+    if need_id:
+        qs = qs.filter(need_id=need_id)
+    if mine:
+        qs = qs.filter(operator=user)
+    rows, nxt = paginate(qs.select_related("member", "operator"), limit, cursor, newest_first=True)
+    return {"items": [call_out(c) for c in rows], "next_cursor": nxt}
+
+
+@router.get("/hotline/calls/{call_id}", response=CallOut)
+def get_call(request: HttpRequest, call_id: PathId) -> dict[str, Any]:
+    return _call(access_call(caller(request), call_id).pk)
+
+
+@router.patch("/hotline/calls/{call_id}", response=CallOut)
+def patch_call(request: HttpRequest, call_id: PathId, payload: CallPatch) -> dict[str, Any]:
+    """Finish a call's record: when it ended, a fuller summary, the order or need it produced."""
+    user = caller(request)
+    call = access_call(user, call_id, write=True)
+    data = payload.dict(exclude_unset=True)
+    for name, value in data.items():
+        if value is None:
+            raise Invalid(_("这一项不能为空。"), fields={name: "null"})
+    order, need = _linked(user, payload.order_id, payload.need_id)
+    actions.do_update_call(user, call, summary=payload.summary, ended_at=payload.ended_at, order=order, need=need)
+    return _call(call.pk)
+
+
+# ---- 满意度回访 ---------------------------------------------------------------------------------------
+
+
+class DueVisitOut(Schema):
+    order_id: int
+    recipient_id: int
+    recipient_name: str
+    recipient_phone: str
+    service_item_name: str
+    volunteer_name: str | None
+    state: str
+    rating: int | None
+    confirmed_at: dt.datetime
+    due_since: dt.datetime
+    attempts: int = Field(description="earlier calls that did not get through")
+    last_attempt_at: dt.datetime | None
+
+
+class ReturnVisitIn(Schema):
+    order_id: Id
+    outcome: Literal["reached", "not_reached", "refused"]
+    satisfaction: Annotated[int, Field(strict=True, ge=1, le=5)] | None = None
+    note: Memo = ""
+
+
+class ReturnVisitOut(Schema):
+    id: int
+    order_id: int
+    outcome: str
+    satisfaction: int | None
+    note: str
+    call_id: int | None
+    created_by: str | None
+    created_at: dt.datetime
+
+
+def visit_out(visit: ReturnVisit) -> dict[str, Any]:
+    return {
+        "id": visit.pk,
+        "order_id": visit.order_id,
+        "outcome": visit.outcome,
+        "satisfaction": visit.satisfaction,
+        "note": visit.note,
+        "call_id": visit.call_id,
+        "created_by": person_name(visit.created_by),
+        "created_at": visit.created_at,
+    }
+
+
+def _rules(scope: Org | None) -> list[Rules]:
+    qs = Rules.objects.all()
+    return list(qs if scope is None else qs.filter(head_office_id=scope.head_office_id))
+
+
+@router.get("/hotline/return-visits/due", response=Page[DueVisitOut])
+def return_visits_due(request: HttpRequest, limit: int = 50, cursor: CursorParam = None) -> dict[str, Any]:
+    """满意度回访 queue: confirmed or reviewed orders of the subtree, `return_visit_after_days` after
+    confirmation, until a visit is recorded (one that did not get through keeps the order here).
+    The recipient's full phone is shown: this is a list of calls to make."""
+    user = caller(request)
+    scope = desk_scope(user)
+    _limit(limit)
+    now = timezone.now()
+    after = {r.head_office_id: r.return_visit_after_days for r in _rules(scope)}
+    due = Q(pk__in=[])
+    for bank_id, days in after.items():
+        due |= Q(bank_id=bank_id, confirmed_at__lte=now - dt.timedelta(days=days))
+    final = ReturnVisit.objects.filter(order=OuterRef("pk")).exclude(outcome=ReturnVisitOutcome.NOT_REACHED)
+    qs = (
+        _in_scope(Order.objects.filter(state__in=actions.VISITED_STATES), scope, "org__path")
+        .filter(due)
+        .filter(~Exists(final))
+        .annotate(attempts=Count("return_visits"), last_attempt_at=Max("return_visits__created_at"))
+        .select_related("recipient", "service_item", "volunteer")
+    )
+    rows, nxt = paginate(qs, limit, cursor)
+    items = []
+    for o in rows:
+        assert o.confirmed_at is not None
+        items.append(
+            {
+                "order_id": o.pk,
+                "recipient_id": o.recipient_id,
+                "recipient_name": o.recipient.name,
+                "recipient_phone": o.recipient.phone,
+                "service_item_name": o.service_item.name,
+                "volunteer_name": o.volunteer.name if o.volunteer else None,
+                "state": o.state,
+                "rating": o.rating,
+                "confirmed_at": o.confirmed_at,
+                "due_since": o.confirmed_at + dt.timedelta(days=after.get(o.bank_id, 0)),
+                "attempts": o.attempts,
+                "last_attempt_at": o.last_attempt_at,
+            }
+        )
+    return {"items": items, "next_cursor": nxt}
+
+
+@router.post("/hotline/return-visits", response={201: ReturnVisitOut})
+def record_return_visit(request: HttpRequest, payload: ReturnVisitIn) -> Status[dict[str, Any]]:
+    """Record a return visit (operators and staff of the order's subtree). `satisfaction` (1..5) is required
+    when the recipient was reached. A second visit is 409, except after `not_reached`. The call is logged."""
+    user = caller(request)
+    order, _roles = access_order(user, payload.order_id, "dispatch")
+    visit = actions.do_record_return_visit(
+        user, order=order, outcome=payload.outcome, satisfaction=payload.satisfaction, note=payload.note
+    )
+    return Status(201, visit_out(ReturnVisit.objects.select_related("created_by").get(pk=visit.pk)))
+
+
+@router.get("/hotline/return-visits", response=Page[ReturnVisitOut])
+def list_return_visits(
+    request: HttpRequest, limit: int = 50, cursor: CursorParam = None, order_id: PathId | None = None
+) -> dict[str, Any]:
+    """Return visits recorded in the caller's subtree, newest first."""
+    user = caller(request)
+    scope = desk_scope(user)
+    qs = _in_scope(ReturnVisit.objects.select_related("created_by"), scope, "order__org__path")
+    if order_id:
+        qs = qs.filter(order_id=order_id)
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {"items": [visit_out(v) for v in rows], "next_cursor": nxt}
+
+
+# ---- 定期巡访 -----------------------------------------------------------------------------------------
+
+
+class DueCheckOut(Schema):
+    member_id: int
+    name: str
+    phone: str
+    home_org_id: int
+    home_org_name: str
+    recipient_categories: list[str]
+    priority: PriorityOut
+    last_checked_at: dt.datetime | None
+    due_since: dt.datetime | None = Field(description="null: never checked")
+    every_days: int
+
+
+class NeedSpecIn(Schema):
+    level: LevelCode = "general"
+    notes: Memo = ""
+    item_ids: ItemIds = []
+
+
+class WelfareCheckIn(Schema):
+    member_id: Id
+    method: Literal["phone", "visit", "video"]
+    found_ok: StrictBool
+    health_changed: StrictBool = False
+    note: Memo = ""
+    checked_at: AwareDatetime | None = Field(None, description="default: now; at most 30 days ago")
+    need: NeedSpecIn | None = Field(None, description="open a need in the same action (e.g. when health changed)")
+
+
+class WelfareCheckOut(Schema):
+    id: int
+    member_id: int
+    method: str
+    found_ok: bool
+    health_changed: bool
+    note: str
+    need_id: int | None
+    call_id: int | None
+    checked_at: dt.datetime
+    created_by: str | None
+    created_at: dt.datetime
+
+
+def check_out(check: WelfareCheck) -> dict[str, Any]:
+    return {
+        "id": check.pk,
+        "member_id": check.member_id,
+        "method": check.method,
+        "found_ok": check.found_ok,
+        "health_changed": check.health_changed,
+        "note": check.note,
+        "need_id": check.need_id,
+        "call_id": check.call_id,
+        "checked_at": check.checked_at,
+        "created_by": person_name(check.created_by),
+        "created_at": check.created_at,
+    }
+
+
+@router.get("/hotline/welfare-checks/due", response=Page[DueCheckOut])
+def welfare_checks_due(
+    request: HttpRequest,
+    limit: int = 50,
+    cursor: CursorParam = None,
+    org_id: PathId | None = None,
+    category: CategoryCode | None = None,
+) -> dict[str, Any]:
+    """定期巡访 due: active recipients of the subtree in the rules' `welfare_check_categories` whose last check
+    is older than `welfare_check_every_days`, or who were never checked (those first, then the longest
+    waiting; within that, served-first priority). The full phone is shown: this is a list of calls to make."""
+    user = caller(request)
+    scope = desk_scope(user)
+    _limit(limit)
+    qs = _in_scope(Member.objects.filter(is_recipient=True, status=MemberStatus.ACTIVE), scope, "home_org__path")
+    if org_id:
+        org = access_org(user, org_id)
+        qs = qs.filter(home_org__path__startswith=org.path)
+    rules = {r.head_office_id: r for r in _rules(scope)}
+    now = timezone.now()
+    today = timezone.localdate()
+    ranked = []
+    rows = qs.annotate(last=Max("welfare_checks__checked_at")).values_list(
+        "pk", "bank_id", "birth_date", "recipient_categories", "last"
+    )
+    for pk, bank_id, born, cats, last in rows:
+        rule = rules.get(bank_id)
+        cats = cats if isinstance(cats, list) else []
+        if rule is None or not set(cats) & set(rule.welfare_check_categories or []):
+            continue
+        if category and category not in cats:
+            continue
+        every = dt.timedelta(days=rule.welfare_check_every_days)
+        if last is not None and last > now - every:
+            continue
+        p = priority(born, cats, today)
+        key = (0, 0, p.rank, pk) if last is None else (1, int(last.timestamp()), p.rank, pk)
+        ranked.append((key, pk, last, p, rule.welfare_check_every_days))
+    ranked.sort(key=lambda r: r[0])
+    if cursor:
+        after = decode_key(cursor, 4)
+        ranked = [r for r in ranked if r[0] > after]
+    page = ranked[:limit]
+    members = Member.objects.select_related("home_org").in_bulk([r[1] for r in page])
+    items = []
+    for _key, pk, last, p, every_days in page:
+        m = members[pk]
+        items.append(
+            {
+                "member_id": m.pk,
+                "name": m.name,
+                "phone": m.phone,
+                "home_org_id": m.home_org_id,
+                "home_org_name": m.home_org.name,
+                "recipient_categories": m.recipient_categories,
+                "priority": p.as_dict(),
+                "last_checked_at": last,
+                "due_since": last + dt.timedelta(days=every_days) if last else None,
+                "every_days": every_days,
+            }
+        )
+    more = len(ranked) > limit
+    return {"items": items, "next_cursor": encode_key(page[-1][0]) if more and page else None}
+
+
+@router.post("/hotline/welfare-checks", response={201: WelfareCheckOut})
+def record_welfare_check(request: HttpRequest, payload: WelfareCheckIn) -> Status[dict[str, Any]]:
+    """Record a welfare check (operators and staff of the member's home subtree). With `need`, a need is
+    opened in the same action, found by the check's method (phone call, home visit, video call)."""
+    user = caller(request)
+    member = access_member_at_desk(user, payload.member_id)
+    spec = None
+    if payload.need is not None:
+        spec = actions.NeedSpec(
+            level=payload.need.level, notes=payload.need.notes, item_ids=list(payload.need.item_ids)
+        )
+    check = actions.do_record_welfare_check(
+        user,
+        member=member,
+        method=payload.method,
+        found_ok=payload.found_ok,
+        health_changed=payload.health_changed,
+        note=payload.note,
+        checked_at=payload.checked_at,
+        need=spec,
+    )
+    return Status(201, check_out(WelfareCheck.objects.select_related("created_by").get(pk=check.pk)))
+
+
+@router.get("/hotline/welfare-checks", response=Page[WelfareCheckOut])
+def list_welfare_checks(
+    request: HttpRequest, limit: int = 50, cursor: CursorParam = None, member_id: PathId | None = None
+) -> dict[str, Any]:
+    """Welfare checks of the caller's subtree, newest first."""
+    user = caller(request)
+    qs = visible_welfare_checks(user).select_related("created_by")
+    if member_id:
+        qs = qs.filter(member_id=member_id)
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {"items": [check_out(c) for c in rows], "next_cursor": nxt}

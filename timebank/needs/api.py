@@ -1,0 +1,529 @@
+"""The recipient register (对象清单), the needs register (需求清单) and census imports (人口普查导入)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal
+
+from django.db.models import Count, Exists, OuterRef, Prefetch
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
+from pydantic import Field
+
+from timebank.api.types import MAX_ID, Id, Memo, Page, PathId, Reason, paginate
+from timebank.lib.errors import Invalid, NotFound
+from timebank.lib.masking import mask_phone
+from timebank.members.models import Member
+from timebank.needs import actions, census
+from timebank.needs.access import (
+    access_census_import,
+    access_need,
+    access_recipient_for_need,
+    census_list_scope,
+    census_scope,
+    visible_needs,
+    visible_recipients,
+)
+from timebank.needs.models import OPEN_STATUSES, CensusImport, Need, NeedFollowUp
+from timebank.needs.priority import Priority, priority
+from timebank.orders.access import access_order
+from timebank.orders.models import Order, OrderState
+from timebank.orgs.access import access_org
+from timebank.orgs.api import caller
+from timebank.orgs.models import User
+
+router = Router(tags=["needs"])
+
+CategoryCode = Literal[
+    "empty_nest",
+    "left_behind",
+    "disabled",
+    "partly_disabled",
+    "severe_disability",
+    "extreme_poverty",
+    "subsistence_allowance",
+    "registered_poor",
+    "advanced_age",
+    "living_alone",
+]
+LevelCode = Literal["general", "special", "essential"]
+FoundByCode = Literal["home_visit", "phone_call", "video_call", "survey", "census"]
+StatusCode = Literal["open", "in_progress", "met", "closed"]
+ItemIds = Annotated[list[Id], Field(max_length=actions.MAX_ITEMS)]
+CursorParam = Annotated[str | None, Query(max_length=100)]
+
+
+def person_name(user: User | None) -> str | None:
+    return (user.display_name or user.username) if user is not None else None
+
+
+# ---- 对象清单 -----------------------------------------------------------------------------------------
+
+
+class PriorityOut(Schema):
+    rank: int = Field(description="1 is served first: 1 the seed's five groups, 2 living alone or advanced age")
+    label: str
+    reasons: list[str]
+    reason_labels: list[str]
+
+
+class RecipientOut(Schema):
+    id: int
+    name: str
+    phone: str
+    gender: str
+    birth_date: dt.date | None
+    age: int | None
+    home_org_id: int
+    home_org_name: str
+    status: str
+    recipient_categories: list[str]
+    priority: PriorityOut
+    open_needs: int
+
+
+def encode_key(key: tuple[int, ...]) -> str:
+    """An opaque cursor for lists ranked in Python: the sort key of the last item shown."""
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def decode_key(cursor: str, length: int) -> tuple[int, ...]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(key, list) or len(key) != length or not all(type(k) is int and abs(k) <= MAX_ID for k in key):
+            raise ValueError(cursor)
+        return tuple(key)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid(_("翻页参数无效。"), fields={"cursor": "invalid"}) from None
+
+
+def ranked_recipients(
+    qs: Any, today: dt.date, *, category: str | None = None, rank: int | None = None
+) -> list[tuple[tuple[int, ...], int, Priority]]:
+    """(sort key, member id, priority), served-first order. Categories are JSON lists, which SQLite cannot
+    search, so ranking runs over (id, birth date, categories) triples: light even for a whole bank."""
+    ranked: list[tuple[tuple[int, ...], int, Priority]] = []
+    for pk, born, cats in qs.values_list("pk", "birth_date", "recipient_categories"):
+        cats = cats if isinstance(cats, list) else []
+        if category and category not in cats:
+            continue
+        p = priority(born, cats, today)
+        if rank is not None and p.rank != rank:
+            continue
+        ranked.append(((*p.sort_key(), pk), pk, p))
+    ranked.sort(key=lambda r: r[0])
+    return ranked
+
+
+@router.get("/recipients", response=Page[RecipientOut])
+def list_recipients(
+    request: HttpRequest,
+    limit: int = 50,
+    cursor: CursorParam = None,
+    category: CategoryCode | None = None,
+    priority_rank: Annotated[int | None, Query(alias="priority", ge=1, le=4)] = None,
+    org_id: PathId | None = None,
+    status: Literal["pending", "active", "suspended", "left"] | None = None,
+) -> dict[str, Any]:
+    """对象清单: recipients of the caller's subtree, served-first order (staff and operators).
+    `priority` filters by rank (1..4). Members who have left are listed only with `status=left`."""
+    user = caller(request)
+    qs = visible_recipients(user)
+    if org_id:
+        org = access_org(user, org_id)
+        qs = qs.filter(home_org__path__startswith=org.path)
+    qs = qs.filter(status=status) if status else qs.exclude(status="left")
+    if not 1 <= limit <= 200:
+        raise Invalid(_("每页条数应在 1 到 200 之间。"), fields={"limit": "out_of_range"})
+    ranked = ranked_recipients(qs, timezone.localdate(), category=category, rank=priority_rank)
+    if cursor:
+        after = decode_key(cursor, 4)
+        ranked = [r for r in ranked if r[0] > after]
+    page = ranked[:limit]
+    members = Member.objects.select_related("home_org").in_bulk([pk for _key, pk, _p in page])
+    open_needs = dict(
+        Need.objects.filter(recipient_id__in=members, status__in=OPEN_STATUSES)
+        .values("recipient_id")
+        .annotate(n=Count("pk"))
+        .values_list("recipient_id", "n")
+    )
+    items = []
+    for _key, pk, p in page:
+        m = members[pk]
+        items.append(
+            {
+                "id": m.pk,
+                "name": m.name,
+                # A register is a list: phones stay masked (the member's page shows the full number).
+                "phone": mask_phone(m.phone),
+                "gender": m.gender,
+                "birth_date": m.birth_date,
+                "age": p.age,
+                "home_org_id": m.home_org_id,
+                "home_org_name": m.home_org.name,
+                "status": m.status,
+                "recipient_categories": m.recipient_categories,
+                "priority": p.as_dict(),
+                "open_needs": open_needs.get(m.pk, 0),
+            }
+        )
+    more = len(ranked) > limit
+    return {"items": items, "next_cursor": encode_key(page[-1][0]) if more and page else None}
+
+
+# ---- 需求清单 -----------------------------------------------------------------------------------------
+
+
+class ItemRef(Schema):
+    id: int
+    name: str
+
+
+class FollowUpOut(Schema):
+    id: int
+    note: str
+    from_status: str
+    to_status: str
+    created_by: str | None
+    created_at: dt.datetime
+
+
+class NeedOut(Schema):
+    id: int
+    recipient_id: int
+    recipient_name: str
+    recipient_phone: str
+    home_org_id: int
+    level: str
+    found_by: str
+    status: str
+    item_ids: list[int]
+    items: list[ItemRef]
+    notes: str
+    order_ids: list[int]
+    census_import_id: int | None
+    created_by: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    met_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    close_reason: str
+
+
+class NeedDetailOut(NeedOut):
+    follow_ups: list[FollowUpOut]
+
+
+def _need_qs() -> Any:
+    return Need.objects.select_related("recipient", "created_by").prefetch_related(
+        "items", Prefetch("orders", queryset=Order.objects.only("pk").order_by("pk"))
+    )
+
+
+def need_out(need: Need, *, detail: bool = False) -> dict[str, Any]:
+    items = sorted(need.items.all(), key=lambda i: i.pk)
+    out: dict[str, Any] = {
+        "id": need.pk,
+        "recipient_id": need.recipient_id,
+        "recipient_name": need.recipient.name,
+        "recipient_phone": mask_phone(need.recipient.phone),
+        "home_org_id": need.recipient.home_org_id,
+        "level": need.level,
+        "found_by": need.found_by,
+        "status": need.status,
+        "item_ids": [i.pk for i in items],
+        "items": [{"id": i.pk, "name": i.name} for i in items],
+        "notes": need.notes,
+        "order_ids": [o.pk for o in need.orders.all()],
+        "census_import_id": need.census_import_id,
+        "created_by": person_name(need.created_by),
+        "created_at": need.created_at,
+        "updated_at": need.updated_at,
+        "met_at": need.met_at,
+        "closed_at": need.closed_at,
+        "close_reason": need.close_reason,
+    }
+    if detail:
+        out["follow_ups"] = [
+            {
+                "id": f.pk,
+                "note": f.note,
+                "from_status": f.from_status,
+                "to_status": f.to_status,
+                "created_by": person_name(f.created_by),
+                "created_at": f.created_at,
+            }
+            for f in NeedFollowUp.objects.filter(need=need).select_related("created_by").order_by("pk")
+        ]
+    return out
+
+
+def _detail(need: Need) -> dict[str, Any]:
+    return need_out(_need_qs().get(pk=need.pk), detail=True)
+
+
+class NeedIn(Schema):
+    recipient_id: Id
+    level: LevelCode = "general"
+    found_by: FoundByCode
+    item_ids: ItemIds = []
+    notes: Memo = ""
+
+
+class NeedPatch(Schema):
+    level: LevelCode | None = None
+    item_ids: ItemIds | None = None
+    notes: Memo | None = None
+    status: Literal["in_progress", "met"] | None = None
+
+
+class FollowUpIn(Schema):
+    note: Reason
+    status: Literal["in_progress", "met"] | None = None
+
+
+class CloseIn(Schema):
+    reason: Reason
+
+
+class LinkOrderIn(Schema):
+    order_id: Id
+
+
+@router.get("/needs", response=Page[NeedOut])
+def list_needs(
+    request: HttpRequest,
+    limit: int = 50,
+    cursor: CursorParam = None,
+    status: StatusCode | None = None,
+    open: bool = False,
+    level: LevelCode | None = None,
+    found_by: FoundByCode | None = None,
+    recipient_id: PathId | None = None,
+    org_id: PathId | None = None,
+    without_orders: bool = False,
+) -> dict[str, Any]:
+    """需求清单 of the caller's subtree, newest first. `open=true`: open or in progress;
+    `without_orders=true`: needs with no order placed for them (cancelled orders do not count)."""
+    user = caller(request)
+    qs = visible_needs(user)
+    if status:
+        qs = qs.filter(status=status)
+    if open:
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    if level:
+        qs = qs.filter(level=level)
+    if found_by:
+        qs = qs.filter(found_by=found_by)
+    if recipient_id:
+        qs = qs.filter(recipient_id=recipient_id)
+    if org_id:
+        org = access_org(user, org_id)
+        qs = qs.filter(recipient__home_org__path__startswith=org.path)
+    if without_orders:
+        # A cancelled order does not meet anything: its need is waiting again.
+        placed = Need.orders.through.objects.filter(need_id=OuterRef("pk")).exclude(order__state=OrderState.CANCELLED)
+        qs = qs.filter(~Exists(placed))
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    by_pk = _need_qs().in_bulk([n.pk for n in rows])
+    return {"items": [need_out(by_pk[n.pk]) for n in rows], "next_cursor": nxt}
+
+
+@router.post("/needs", response={201: NeedDetailOut})
+def create_need(request: HttpRequest, payload: NeedIn) -> Status[dict[str, Any]]:
+    """Open a need for a recipient: staff and hotline operators of the recipient's home subtree."""
+    user = caller(request)
+    recipient = access_recipient_for_need(user, payload.recipient_id)
+    need = actions.do_create_need(
+        user,
+        recipient=recipient,
+        level=payload.level,
+        found_by=payload.found_by,
+        item_ids=payload.item_ids,
+        notes=payload.notes,
+    )
+    return Status(201, _detail(need))
+
+
+@router.get("/needs/{need_id}", response=NeedDetailOut)
+def get_need(request: HttpRequest, need_id: PathId) -> dict[str, Any]:
+    return _detail(access_need(caller(request), need_id))
+
+
+@router.patch("/needs/{need_id}", response=NeedDetailOut)
+def patch_need(request: HttpRequest, need_id: PathId, payload: NeedPatch) -> dict[str, Any]:
+    """Edit the level, items or notes, or move the status on (in_progress, met): staff of the subtree."""
+    user = caller(request)
+    need = access_need(user, need_id, manage=True)
+    data = payload.dict(exclude_unset=True)
+    for name, value in data.items():
+        if value is None:
+            raise Invalid(_("这一项不能为空。"), fields={name: "null"})
+    need = actions.do_update_need(
+        user,
+        need,
+        level=data.get("level"),
+        item_ids=data.get("item_ids"),
+        notes=data.get("notes"),
+        status=data.get("status"),
+    )
+    return _detail(need)
+
+
+@router.post("/needs/{need_id}/follow-ups", response={201: NeedDetailOut})
+def add_follow_up(request: HttpRequest, need_id: PathId, payload: FollowUpIn) -> Status[dict[str, Any]]:
+    """A dated follow-up note; with `status` the need moves on (in_progress, met). Staff of the subtree."""
+    user = caller(request)
+    need = access_need(user, need_id, manage=True)
+    actions.do_add_follow_up(user, need, note=payload.note, status=payload.status)
+    return Status(201, _detail(need))
+
+
+@router.post("/needs/{need_id}/close", response=NeedDetailOut)
+def close_need(request: HttpRequest, need_id: PathId, payload: CloseIn) -> dict[str, Any]:
+    """Close a need that will not be met, with a reason. A met or closed need is 409."""
+    user = caller(request)
+    need = access_need(user, need_id, manage=True)
+    return _detail(actions.do_close_need(user, need, reason=payload.reason))
+
+
+@router.post("/needs/{need_id}/orders", response=NeedDetailOut)
+def link_order(request: HttpRequest, need_id: PathId, payload: LinkOrderIn) -> dict[str, Any]:
+    """Link an order placed for this need (staff and operators, who place orders); an open need goes
+    in progress. Linking the same order again changes nothing."""
+    user = caller(request)
+    need = access_need(user, need_id)
+    order, _roles = access_order(user, payload.order_id, "dispatch")
+    return _detail(actions.do_link_order(user, need, order))
+
+
+# ---- 人口普查导入 -------------------------------------------------------------------------------------
+
+
+class ReasonOut(Schema):
+    code: str
+    message: str
+    params: dict[str, Any] | None = None
+
+
+class ImportRowOut(Schema):
+    row: int
+    status: str = Field(description="accepted | rejected (dry run); written | failed (after confirmation)")
+    name: str
+    id_number_masked: str
+    community: str
+    reasons: list[ReasonOut]
+    warnings: list[ReasonOut]
+    member_id: int | None = None
+    need_id: int | None = None
+
+
+class ImportCountsOut(Schema):
+    rows: int
+    accepted: int
+    rejected: int
+    empty_rows: int
+    written: int | None = None
+    failed: int | None = None
+
+
+class CensusImportOut(Schema):
+    id: int
+    org_id: int
+    filename: str
+    status: str = Field(description="dry_run | confirming | confirmed")
+    processed_rows: int = Field(
+        description="accepted rows confirmation has worked through; an interrupted confirmation resumes from here"
+    )
+    counts: ImportCountsOut
+    columns: dict[str, str]
+    ignored_columns: list[str]
+    rows: list[ImportRowOut]
+    created_by: str | None
+    created_at: dt.datetime
+    confirmed_at: dt.datetime | None
+
+
+RowFilter = Literal["all", "accepted", "rejected", "written", "failed"]
+
+
+def import_out(imp: CensusImport, rows: RowFilter = "all", *, with_rows: bool = True) -> dict[str, Any]:
+    report = imp.report or {}
+    wanted = [r for r in report.get("rows", []) if rows == "all" or r["status"] == rows] if with_rows else []
+    return {
+        "id": imp.pk,
+        "org_id": imp.org_id,
+        "filename": imp.filename,
+        "status": imp.status,
+        "processed_rows": imp.progress,
+        "counts": report.get("counts", {"rows": 0, "accepted": 0, "rejected": 0, "empty_rows": 0}),
+        "columns": report.get("columns", {}),
+        "ignored_columns": report.get("ignored_columns", []),
+        "rows": census.render_rows(wanted),
+        "created_by": person_name(imp.created_by),
+        "created_at": imp.created_at,
+        "confirmed_at": imp.confirmed_at,
+    }
+
+
+@router.post("/census-imports", response={201: CensusImportOut})
+def upload_census(
+    request: HttpRequest,
+    file: Annotated[UploadedFile, File(description=".xlsx or .csv (UTF-8 with or without BOM, or GBK), at most 5 MB")],
+    org_id: Annotated[
+        int | None, Form(ge=1, le=MAX_ID, description="import into this org's subtree (default: your own org)")
+    ] = None,
+) -> Status[dict[str, Any]]:
+    """人口普查导入, step one: upload a file (multipart, field `file`) and get the dry-run report. Nothing is
+    written until `confirm`. Columns: 姓名 name, 身份证号 id_number, 性别 gender, 出生日期 birth_date, 电话 phone,
+    住址 address, 社区 community, 类别 categories, 需求 need. At most 20,000 rows."""
+    user = caller(request)
+    org = census_scope(user, org_id)
+    if file.size is not None and file.size > census.MAX_FILE_BYTES:
+        raise Invalid(
+            _("文件太大，最大 5 MB。"),
+            code="file_too_large",
+            fields={"file": "file_too_large", "max_bytes": census.MAX_FILE_BYTES},
+        )
+    data = file.read(census.MAX_FILE_BYTES + 1)
+    filename = file.name or ""
+    checked = census.check_table(org, census.read_table(filename, data))
+    imp = actions.do_create_census_import(user, org=org, filename=filename, checked=checked)
+    return Status(201, import_out(imp))
+
+
+@router.get("/census-imports", response=Page[CensusImportOut])
+def list_census_imports(request: HttpRequest, limit: int = 50, cursor: CursorParam = None) -> dict[str, Any]:
+    """Imports of the caller's subtree, newest first (rows are left out: read one import to see them)."""
+    user = caller(request)
+    scope = census_list_scope(user)
+    qs = CensusImport.objects.select_related("created_by")
+    if scope is not None:
+        qs = qs.filter(org__path__startswith=scope.path)
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {"items": [import_out(i, with_rows=False) for i in rows], "next_cursor": nxt}
+
+
+@router.get("/census-imports/{import_id}", response=CensusImportOut)
+def get_census_import(request: HttpRequest, import_id: PathId, rows: RowFilter = "all") -> dict[str, Any]:
+    return import_out(access_census_import(caller(request), import_id), rows)
+
+
+@router.post("/census-imports/{import_id}/confirm", response=CensusImportOut)
+def confirm_census_import(request: HttpRequest, import_id: PathId) -> dict[str, Any]:
+    """人口普查导入, step two: write the accepted rows as recipients (each row checked again; a row that now
+    fails is reported and the others are written). Rows are committed in batches of 500: if the request is
+    cut off, confirming again resumes after the last committed batch. Once confirmed, confirming again
+    writes nothing more."""
+    user = caller(request)
+    imp = access_census_import(user, import_id)
+    imp = actions.do_confirm_census_import(user, imp)
+    fresh = CensusImport.objects.select_related("created_by").filter(pk=imp.pk).first()
+    if fresh is None:
+        raise NotFound(_("找不到该导入记录。"), code="import_not_found")
+    return import_out(fresh)

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from timebank.api.types import PathId, paginate
+from timebank.notify import actions
+from timebank.notify.access import access_duty, access_notification, visible_notifications
+from timebank.notify.models import Notification, NotifyChannel, StaffDuty
+from timebank.orgs.api import caller
+
+router = Router(tags=["notify"])
+
+
+class NotificationOut(Schema):
+    id: int
+    channel: str
+    template: str
+    title: str
+    body: str
+    order_id: int | None
+    payload: dict[str, Any]
+    urgent: bool
+    status: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    read_at: dt.datetime | None
+
+
+class NotificationPage(Schema):
+    items: list[NotificationOut]
+    next_cursor: str | None
+    unread_count: int
+
+
+def notification_out(n: Notification) -> dict[str, Any]:
+    # last_error stays out: a provider's error text is for operators, not for the reader.
+    return {
+        "id": n.pk,
+        "channel": n.channel,
+        "template": n.template,
+        "title": n.title,
+        "body": n.body,
+        "order_id": n.order_id,
+        "payload": n.payload,
+        "urgent": n.urgent,
+        "status": n.status,
+        "created_at": n.created_at,
+        "sent_at": n.sent_at,
+        "read_at": n.read_at,
+    }
+
+
+@router.get("/notifications", response=NotificationPage)
+def list_notifications(
+    request: HttpRequest,
+    limit: int = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    unread: bool = False,
+    channel: Literal["outbox", "email", "sms", "wechat"] = "outbox",
+) -> dict[str, Any]:
+    """The caller's own notifications, newest first, with how many in-app ones are unread.
+    `channel` defaults to the in-app outbox; the others are copies sent by e-mail, SMS or WeChat."""
+    user = caller(request)
+    mine = visible_notifications(user)
+    qs = mine.filter(channel=channel)
+    if unread:
+        qs = qs.filter(read_at__isnull=True)
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    unread_count = mine.filter(channel=NotifyChannel.OUTBOX, read_at__isnull=True).count()
+    return {"items": [notification_out(n) for n in rows], "next_cursor": nxt, "unread_count": unread_count}
+
+
+@router.post("/notifications/{notification_id}/read", response=NotificationOut)
+def read_notification(request: HttpRequest, notification_id: PathId) -> dict[str, Any]:
+    """Mark one of the caller's notifications read (again is fine: the first time stays)."""
+    user = caller(request)
+    return notification_out(actions.do_mark_read(user, access_notification(user, notification_id)))
+
+
+class ReadAllOut(Schema):
+    marked: int
+
+
+@router.post("/notifications/read-all", response=ReadAllOut)
+def read_all_notifications(request: HttpRequest) -> dict[str, Any]:
+    """Mark all of the caller's in-app notifications read."""
+    return {"marked": actions.do_mark_all_read(caller(request))}
+
+
+class DutyIn(Schema):
+    on_duty: Annotated[bool, Field(strict=True)]
+
+
+class DutyOut(Schema):
+    on_duty: bool
+    updated_at: dt.datetime | None
+
+
+@router.get("/duty", response=DutyOut)
+def get_duty(request: HttpRequest) -> dict[str, Any]:
+    """Whether the calling staff member or operator is on duty (urgent orders reach those who are)."""
+    user = access_duty(caller(request))
+    duty = StaffDuty.objects.filter(user=user).first()
+    return {"on_duty": bool(duty and duty.on_duty), "updated_at": duty.updated_at if duty else None}
+
+
+@router.post("/duty", response=DutyOut)
+def set_duty(request: HttpRequest, payload: DutyIn) -> dict[str, Any]:
+    """Staff, admins and operators put themselves on or off duty."""
+    user = access_duty(caller(request))
+    duty = actions.do_set_duty(user, on_duty=payload.on_duty)
+    return {"on_duty": duty.on_duty, "updated_at": duty.updated_at}

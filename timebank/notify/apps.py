@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class NotifyConfig(AppConfig):
+    name = "timebank.notify"
+    label = "notify"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Subscribe to the service loop's after-commit hooks (the loop does not import us).
+        from timebank.notify import hooks  # noqa: F401

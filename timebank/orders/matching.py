@@ -1,0 +1,614 @@
+"""Matching: which volunteers to suggest for an order, best first, each with a score and reasons.
+
+The hard rules are the dispatch rules (`check_volunteer_for`): an active volunteer of the order's bank,
+not the recipient, holding the required certificate, insured when the rules require it. Everyone listed
+can be dispatched.
+
+Among them, a bounded pool is read with a fixed number of queries, whatever the bank's size:
+the volunteers nearest the recipient (a GiST index on PostgreSQL finds them without scanning the bank),
+plus volunteers of the recipient's area without a location (or, when the recipient has none, the area's
+volunteers and then the rest of the bank). Ratings, recent hours and clashing orders are then aggregated
+for that pool only, and `score_volunteer` (pure, no database) ranks them. The result is a shortlist:
+in a big bank, volunteers beyond the nearest few hundred are not scored at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import (
+    Avg,
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.sql.compiler import SQLCompiler
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from timebank.catalogue.models import Category, CertificateKind
+from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus
+from timebank.orders.models import ACTIVE_STATES, Order, OrderEvent, ServiceRecord
+from timebank.orgs.models import Org, OrgKind, Rules
+
+# Pool sizes: what one call reads at most, so its cost does not grow with the bank.
+NEAR_POOL = 200
+AREA_POOL = 100
+MAX_CANDIDATES = NEAR_POOL + AREA_POOL
+CENTRE_SAMPLE = 200  # members whose locations place a community
+RECENT_DAYS = 30
+LONGEST_ORDER = dt.timedelta(hours=12)  # orders.actions.MAX_PLANNED_MINUTES: bounds the clash search
+
+# Points per criterion; a perfect match scores 100.
+W_DISTANCE = 25.0
+W_AVAILABILITY = 20.0
+W_WILLING = 15.0
+W_SKILL = 10.0
+W_RATING = 15.0
+W_FAIRNESS = 10.0
+W_INSURANCE = 5.0
+PENALTY_DECLINED = 25.0
+PENALTY_NO_SHOW = 40.0
+PENALTY_BUSY = 20.0
+# Without coordinates, org proximity stands in for distance.
+SAME_COMMUNITY_POINTS = 12.0
+SAME_AREA_POINTS = 6.0
+# A few reviews should not outweigh many: ratings are pulled towards 4 stars as if by two reviews.
+RATING_PRIOR = 4.0
+RATING_PRIOR_WEIGHT = 2
+FAIR_HOURS = 4.0  # at this many recent hours, half the fairness points
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAY_LABELS: dict[str, Promise] = {
+    "mon": _("周一"),
+    "tue": _("周二"),
+    "wed": _("周三"),
+    "thu": _("周四"),
+    "fri": _("周五"),
+    "sat": _("周六"),
+    "sun": _("周日"),
+}
+SLOT_LABELS: dict[str, Promise] = {"morning": _("上午"), "afternoon": _("下午"), "evening": _("晚上")}
+
+R_CERTIFICATE = _("有%(kind)s资质")
+R_NEARBY = _("就在附近（不到 100 米）")
+R_DISTANCE = _("距离约 %(km)s 公里")
+R_SAME_COMMUNITY = _("同一社区（位置未登记）")
+R_SAME_AREA = _("同一街道或镇（位置未登记）")
+R_NO_LOCATION = _("位置未登记")
+R_AVAILABLE = _("%(day)s%(slot)s有空")
+R_AVAILABLE_DAY = _("%(day)s有空，但不是%(slot)s")
+R_NOT_AVAILABLE = _("%(day)s%(slot)s不一定有空")
+R_NO_AVAILABILITY = _("未填写空闲时间")
+R_WILLING_ITEM = _("愿意做%(item)s")
+R_WILLING_CATEGORY = _("愿意做%(category)s类服务")
+R_SKILL = _("有相关技能：%(skill)s")
+R_RATING = _("平均评分 %(avg)s（%(count)s 次评价）")
+R_NO_RATING = _("还没有评价")
+R_NO_RECENT = _("近 30 天还没有服务（优先照顾服务少的）")
+R_FEW_RECENT = _("近 30 天服务 %(hours)s 小时（优先照顾服务少的）")
+R_RECENT = _("近 30 天服务 %(hours)s 小时")
+R_INSURED = _("意外险有效")
+R_NOT_INSURED = _("没有有效的意外险")
+R_DECLINED = _("曾拒绝过这个订单")
+R_NO_SHOW = _("曾在这个订单中未到场")
+R_BUSY = _("该时段已有其他订单")
+
+Reason = tuple[Promise, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Need:
+    """What the order asks for, in plain values."""
+
+    item_name: str
+    category: str
+    certificate: str  # a CertificateKind code, or ""
+    day: str  # "mon".."sun", local time
+    slot: str  # "morning" | "afternoon" | "evening"
+    latitude: float | None
+    longitude: float | None
+    community_path: str  # the recipient's home org
+    area_path: str  # the branch above it (where nearby volunteers take orders from)
+    insurance_required: bool
+
+
+@dataclass(slots=True)
+class Facts:
+    """What matching knows about one volunteer."""
+
+    volunteer_id: int
+    name: str
+    latitude: float | None = None
+    longitude: float | None = None
+    home_path: str = ""
+    skills: Sequence[str] = ()
+    willing_services: Sequence[str] = ()
+    availability: dict[str, list[str]] = field(default_factory=dict)
+    rating_sum: int = 0
+    rating_count: int = 0
+    recent_minutes: int = 0
+    insured: bool = False
+    declined: bool = False
+    no_show: bool = False
+    busy: bool = False
+
+
+@dataclass
+class Scored:
+    volunteer_id: int
+    name: str
+    score: float
+    distance_km: float | None
+    reasons: list[Reason]
+
+
+@dataclass
+class Candidate:
+    volunteer_id: int
+    name: str
+    score: float
+    distance_km: float | None
+    reasons: list[str]
+
+
+def slot_of(hour: int) -> str:
+    if hour < 12:
+        return "morning"
+    return "afternoon" if hour < 18 else "evening"
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 6371.0 * 2 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _number(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def _label(choices: Any, code: str) -> Promise | str:
+    """The choice's (lazy) label, or the code itself when it is not one of the choices."""
+    try:
+        return choices(code).label
+    except ValueError:
+        return code
+
+
+@lru_cache(maxsize=64)
+def _chinese(choices: Any, code: str) -> str:
+    """The Chinese label: what volunteers write in their skills, whatever the caller's language."""
+    with translation.override("zh-hans"):
+        return str(_label(choices, code))
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """What every volunteer is compared with, worked out once per need."""
+
+    category: Promise | str
+    certificate: Promise | str
+    category_words: frozenset[str]
+    skill_targets: tuple[str, ...]
+    when: dict[str, Promise]
+
+
+@lru_cache(maxsize=256)
+def _terms(need: Need) -> _Terms:
+    return _Terms(
+        category=_label(Category, need.category),
+        certificate=_label(CertificateKind, need.certificate) if need.certificate else "",
+        category_words=frozenset({need.category, _chinese(Category, need.category)}),
+        skill_targets=(need.item_name, *([_chinese(CertificateKind, need.certificate)] if need.certificate else [])),
+        when={"day": DAY_LABELS[need.day], "slot": SLOT_LABELS[need.slot]},
+    )
+
+
+def _matches(words: Iterable[str], *targets: str) -> str | None:
+    """The first word naming one of the targets, either way round ("保洁" ~ "家庭保洁")."""
+    for word in words:
+        for target in targets:
+            if word and target and (word in target or target in word):
+                return word
+    return None
+
+
+def score_volunteer(need: Need, facts: Facts) -> Scored:
+    """Score one volunteer for one need: pure arithmetic, no database. Reasons come back unrendered."""
+    terms = _terms(need)
+    points = 0.0
+    reasons: list[Reason] = []
+    if need.certificate:
+        reasons.append((R_CERTIFICATE, {"kind": terms.certificate}))
+
+    km = None
+    if (
+        need.latitude is not None
+        and need.longitude is not None
+        and facts.latitude is not None
+        and facts.longitude is not None
+    ):
+        km = distance_km(need.latitude, need.longitude, facts.latitude, facts.longitude)
+        points += W_DISTANCE / (1 + km / 2)
+        reasons.append((R_NEARBY, {}) if km < 0.1 else (R_DISTANCE, {"km": _number(km)}))
+    elif need.community_path and facts.home_path.startswith(need.community_path):
+        points += SAME_COMMUNITY_POINTS
+        reasons.append((R_SAME_COMMUNITY, {}))
+    elif need.area_path and facts.home_path.startswith(need.area_path):
+        points += SAME_AREA_POINTS
+        reasons.append((R_SAME_AREA, {}))
+    else:
+        reasons.append((R_NO_LOCATION, {}))
+
+    when = terms.when
+    if not facts.availability:
+        points += W_AVAILABILITY * 0.3  # unknown is better than "not then"
+        reasons.append((R_NO_AVAILABILITY, {}))
+    elif need.slot in facts.availability.get(need.day, ()):
+        points += W_AVAILABILITY
+        reasons.append((R_AVAILABLE, when))
+    elif facts.availability.get(need.day):
+        points += W_AVAILABILITY * 0.4
+        reasons.append((R_AVAILABLE_DAY, when))
+    else:
+        reasons.append((R_NOT_AVAILABLE, when))
+
+    if need.item_name in facts.willing_services:
+        points += W_WILLING
+        reasons.append((R_WILLING_ITEM, {"item": need.item_name}))
+    elif not terms.category_words.isdisjoint(facts.willing_services):
+        points += W_WILLING * 2 / 3
+        reasons.append((R_WILLING_CATEGORY, {"category": terms.category}))
+
+    skill = _matches(facts.skills, *terms.skill_targets)
+    if skill:
+        points += W_SKILL
+        reasons.append((R_SKILL, {"skill": skill}))
+
+    if facts.rating_count:
+        mean = (facts.rating_sum + RATING_PRIOR * RATING_PRIOR_WEIGHT) / (facts.rating_count + RATING_PRIOR_WEIGHT)
+        avg = facts.rating_sum / facts.rating_count
+        reasons.append((R_RATING, {"avg": _number(avg), "count": facts.rating_count}))
+    else:
+        mean = RATING_PRIOR
+        reasons.append((R_NO_RATING, {}))
+    points += W_RATING * (mean - 1) / 4
+
+    hours = facts.recent_minutes / 60
+    points += W_FAIRNESS / (1 + hours / FAIR_HOURS)
+    if facts.recent_minutes == 0:
+        reasons.append((R_NO_RECENT, {}))
+    else:
+        shown = _number(math.ceil(hours * 10) / 10)
+        reasons.append((R_FEW_RECENT if hours <= FAIR_HOURS else R_RECENT, {"hours": shown}))
+
+    if facts.insured:
+        points += 0 if need.insurance_required else W_INSURANCE  # required: everyone listed has it
+        reasons.append((R_INSURED, {}))
+    else:
+        reasons.append((R_NOT_INSURED, {}))
+
+    if facts.no_show:
+        points -= PENALTY_NO_SHOW
+        reasons.append((R_NO_SHOW, {}))
+    elif facts.declined:
+        points -= PENALTY_DECLINED
+        reasons.append((R_DECLINED, {}))
+    if facts.busy:
+        points -= PENALTY_BUSY
+        reasons.append((R_BUSY, {}))
+
+    return Scored(facts.volunteer_id, facts.name, round(max(points, 0.0), 1), km, reasons)
+
+
+def rank(need: Need, pool: Iterable[Facts]) -> list[Scored]:
+    """Best first; ties go to the nearer, then the longer-standing member."""
+    scored = [score_volunteer(need, f) for f in pool]
+    scored.sort(key=lambda s: (-s.score, math.inf if s.distance_km is None else s.distance_km, s.volunteer_id))
+    return scored
+
+
+def render(page: Iterable[Scored]) -> list[Candidate]:
+    """Reasons become text in the active language, only for the page shown; each message is looked up once."""
+    texts: dict[int, str] = {}
+
+    def text(message: Promise | str) -> str:
+        key = id(message)
+        if key not in texts:
+            texts[key] = str(message)
+        return texts[key]
+
+    def reason(message: Promise, params: dict[str, Any]) -> str:
+        if not params:
+            return text(message)
+        return text(message) % {k: text(v) if isinstance(v, Promise) else v for k, v in params.items()}
+
+    return [
+        Candidate(
+            volunteer_id=s.volunteer_id,
+            name=s.name,
+            score=s.score,
+            distance_km=None if s.distance_km is None else round(s.distance_km, 2),
+            reasons=[reason(message, params) for message, params in s.reasons],
+        )
+        for s in page
+    ]
+
+
+# ------------------------------------------------------------------------------------------------- database
+
+
+class NearnessKey(Func):
+    """Orders volunteers by closeness to a point. On PostgreSQL it is the `<->` distance on
+    `point(longitude, latitude)`, which the GiST index of members migration 0004 answers without a scan;
+    elsewhere a planar squared distance. Only for picking the pool: real distances are computed after."""
+
+    output_field = FloatField()
+
+    def __init__(self, latitude: float, longitude: float) -> None:
+        super().__init__(F("longitude"), F("latitude"))
+        self.point = (float(longitude), float(latitude))
+
+    def as_sql(  # type: ignore[override]
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, list[Any]]:
+        lon_sql, lon_params = compiler.compile(self.source_expressions[0])
+        lat_sql, lat_params = compiler.compile(self.source_expressions[1])
+        lon, lat = self.point
+        if connection.vendor == "postgresql":
+            # Must stay the index's expression exactly, or PostgreSQL falls back to a full scan.
+            sql = f"point(({lon_sql})::float8, ({lat_sql})::float8) <-> point(%s, %s)"
+            return sql, [*lon_params, *lat_params, lon, lat]
+        sql = f"(({lat_sql}) - %s) * (({lat_sql}) - %s) + (({lon_sql}) - %s) * (({lon_sql}) - %s)"
+        return sql, [*lat_params, lat, *lat_params, lat, *lon_params, lon, *lon_params, lon]
+
+
+def need_for(order: Order, insurance_required: bool) -> Need:
+    item = order.service_item
+    recipient = order.recipient
+    home = recipient.home_org
+    local = timezone.localtime(order.scheduled_start)
+    area_path = home.path
+    if home.kind in (OrgKind.SUB_BRANCH, OrgKind.OUTLET) and home.path.count("/") > 2:
+        area_path = home.path[: home.path.rstrip("/").rfind("/") + 1]  # the parent's path
+    return Need(
+        item_name=item.name,
+        category=item.category,
+        certificate=item.requires_certificate,
+        day=DAYS[local.weekday()],
+        slot=slot_of(local.hour),
+        latitude=None if recipient.latitude is None else float(recipient.latitude),
+        longitude=None if recipient.longitude is None else float(recipient.longitude),
+        community_path=home.path,
+        area_path=area_path,
+        insurance_required=insurance_required,
+    )
+
+
+class InSet(Func):
+    """`field IN (subquery)` for a small, uncorrelated set (the holders of one certificate, the orgs of one
+    town). On PostgreSQL it is `field = ANY(ARRAY(subquery))`: the set is computed once and the rows are
+    fetched through the field's index, where a join tempts the planner into scanning the bank's members."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, field: str, subquery: QuerySet[Any]) -> None:
+        super().__init__(F(field), Subquery(subquery.order_by()))
+
+    def as_sql(  # type: ignore[override]
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, list[Any]]:
+        pk_sql, pk_params = compiler.compile(self.source_expressions[0])
+        sub_sql, sub_params = compiler.compile(self.source_expressions[1])
+        if not sub_sql.startswith("("):
+            sub_sql = f"({sub_sql})"
+        template = "{} = ANY(ARRAY{})" if connection.vendor == "postgresql" else "{} IN {}"
+        return template.format(pk_sql, sub_sql), [*pk_params, *sub_params]
+
+
+def bank_volunteers(order: Order) -> QuerySet[Member]:
+    """Active volunteers of the order's bank, other than the recipient."""
+    return Member.objects.filter(bank_id=order.bank_id, is_volunteer=True, status=MemberStatus.ACTIVE).exclude(
+        pk=order.recipient_id
+    )
+
+
+def eligible_volunteers(order: Order, *, insurance_required: bool, today: dt.date) -> QuerySet[Member]:
+    """The dispatch rules as a queryset (keep in step with orders.actions.check_volunteer_for)."""
+    qs = bank_volunteers(order)
+    kind = order.service_item.requires_certificate
+    if kind:
+        valid = Q(valid_until__isnull=True) | Q(valid_until__gte=today)
+        qs = qs.filter(InSet("pk", Certificate.objects.filter(valid, kind=kind).values("member_id")))
+    if insurance_required:
+        # Most volunteers are insured where the rules ask for it: a probe per row is the cheap way.
+        qs = qs.filter(
+            Exists(InsurancePolicy.objects.filter(member=OuterRef("pk"), starts_on__lte=today, ends_on__gte=today))
+        )
+    return qs
+
+
+POOL_FIELDS = ("id", "name", "latitude", "longitude", "home_org__path", "skills", "willing_services", "availability")
+
+
+def _community_centre(need: Need) -> tuple[float, float] | None:
+    """Where the recipient's community is, from its members' locations: stands in for an unlocated recipient."""
+    some = Member.objects.filter(
+        home_org__path__startswith=need.community_path, latitude__isnull=False, longitude__isnull=False
+    ).order_by()[:CENTRE_SAMPLE]
+    centre = some.aggregate(latitude=Avg("latitude"), longitude=Avg("longitude"))
+    if centre["latitude"] is None or centre["longitude"] is None:
+        return None
+    return float(centre["latitude"]), float(centre["longitude"])
+
+
+def _pool(need: Need, eligible: QuerySet[Member]) -> list[dict[str, Any]]:
+    """At most MAX_CANDIDATES volunteers, each query bounded by an index and a LIMIT:
+    - the nearest volunteers that have a location (nearest the recipient, or their community's centre when
+      the recipient has no location: one more query), by the GiST index on PostgreSQL;
+    - the volunteers of the recipient's area without a location, their community first.
+    In a bank where nobody has a location: the area's volunteers, then the rest of the bank."""
+    same_community_first = Case(
+        When(home_org__path__startswith=need.community_path, then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    in_area = eligible.filter(InSet("home_org_id", Org.objects.filter(path__startswith=need.area_path).values("pk")))
+    located = need.latitude is not None and need.longitude is not None
+    centre = (need.latitude or 0.0, need.longitude or 0.0) if located else _community_centre(need)
+    if centre is not None:
+        near = eligible.filter(latitude__isnull=False, longitude__isnull=False).order_by(NearnessKey(*centre))
+        first = list(near.values(*POOL_FIELDS)[:NEAR_POOL])
+        unlocated = in_area.filter(Q(latitude__isnull=True) | Q(longitude__isnull=True))
+        second = list(unlocated.order_by(same_community_first, "pk").values(*POOL_FIELDS)[:AREA_POOL])
+    else:
+        first = list(in_area.order_by(same_community_first, "pk").values(*POOL_FIELDS)[:NEAR_POOL])
+        rest = eligible.exclude(home_org__path__startswith=need.area_path).order_by("pk")
+        second = list(rest.values(*POOL_FIELDS)[:AREA_POOL])
+    rows = {r["id"]: r for r in second}
+    rows.update((r["id"], r) for r in first)
+    return list(rows.values())
+
+
+def _among(ids: list[int]) -> RawSQL:
+    """For `__in`: the ids as one parameter. Hundreds of placeholders cost more to build and parse than the
+    query takes to run."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))
+
+
+def pool_facts(order: Order, need: Need, eligible: QuerySet[Member], *, today: dt.date) -> list[Facts]:
+    """The pool and what is known about it: a fixed number of queries whatever the bank's size."""
+    rows = _pool(need, eligible)
+    if not rows:
+        return []
+    ids = _among([r["id"] for r in rows])
+    if need.insurance_required:
+        insured = {r["id"] for r in rows}  # a hard filter: everyone in the pool
+    else:
+        insured = set(
+            InsurancePolicy.objects.filter(member_id__in=ids, starts_on__lte=today, ends_on__gte=today).values_list(
+                "member_id", flat=True
+            )
+        )
+    since = timezone.now() - dt.timedelta(days=RECENT_DAYS)
+    # Ratings (all time) and recent hours, from orders and from service records, in one round trip.
+    orders = (
+        Order.objects.filter(volunteer_id__in=ids)
+        .order_by()
+        .values("volunteer_id")
+        .annotate(
+            rating_sum=Sum("rating"),
+            rating_count=Count("rating"),
+            minutes=Sum("actual_minutes", filter=Q(confirmed_at__gte=since)),
+        )
+    )
+    records = (
+        ServiceRecord.objects.filter(volunteer_id__in=ids, served_at__gte=since)
+        .order_by()
+        .values("volunteer_id")
+        .annotate(
+            rating_sum=Value(0, output_field=IntegerField()),
+            rating_count=Value(0, output_field=IntegerField()),
+            minutes=Sum("minutes"),
+        )
+    )
+    rating_sum: dict[int, int] = {}
+    rating_count: dict[int, int] = {}
+    recent: dict[int, int] = {}
+    for a in orders.union(records, all=True):
+        vid = a["volunteer_id"]
+        rating_sum[vid] = rating_sum.get(vid, 0) + (a["rating_sum"] or 0)
+        rating_count[vid] = rating_count.get(vid, 0) + (a["rating_count"] or 0)
+        recent[vid] = recent.get(vid, 0) + (a["minutes"] or 0)
+    start = order.scheduled_start
+    end = start + dt.timedelta(minutes=order.planned_minutes)
+    busy = {
+        vid
+        for vid, other_start, other_minutes in Order.objects.filter(
+            volunteer_id__in=ids,
+            state__in=ACTIVE_STATES,
+            scheduled_start__lt=end,
+            scheduled_start__gt=start - LONGEST_ORDER,
+        )
+        .exclude(pk=order.pk)
+        .values_list("volunteer_id", "scheduled_start", "planned_minutes")
+        if other_start + dt.timedelta(minutes=other_minutes) > start
+    }
+    refusals: dict[int, set[str]] = {}
+    for vid, action in OrderEvent.objects.filter(
+        order=order, action__in=("decline", "no-show"), volunteer_id__isnull=False
+    ).values_list("volunteer_id", "action"):
+        refusals.setdefault(vid, set()).add(action)
+
+    facts = []
+    for r in rows:
+        vid = r["id"]
+        skills, willing, availability = r["skills"], r["willing_services"], r["availability"]
+        refused = refusals.get(vid, ())
+        facts.append(
+            Facts(
+                volunteer_id=vid,
+                name=r["name"],
+                latitude=None if r["latitude"] is None else float(r["latitude"]),
+                longitude=None if r["longitude"] is None else float(r["longitude"]),
+                home_path=r["home_org__path"],
+                skills=[x for x in skills if isinstance(x, str)] if isinstance(skills, list) else [],
+                willing_services=[x for x in willing if isinstance(x, str)] if isinstance(willing, list) else [],
+                availability=availability if isinstance(availability, dict) else {},
+                rating_sum=rating_sum.get(vid, 0),
+                rating_count=rating_count.get(vid, 0),
+                recent_minutes=recent.get(vid, 0),
+                insured=vid in insured,
+                declined="decline" in refused,
+                no_show="no-show" in refused,
+                busy=vid in busy,
+            )
+        )
+    return facts
+
+
+def rank_candidates(order: Order, *, limit: int, offset: int = 0) -> list[Candidate]:
+    """Dispatchable volunteers for `order`, best first: `limit` of them from `offset`.
+
+    `order` needs service_item and recipient__home_org loaded (access_order does it). The list is a
+    shortlist of at most MAX_CANDIDATES (see `_pool`). Six queries, however many volunteers the bank has.
+    """
+    if limit < 1 or offset >= MAX_CANDIDATES:
+        return []
+    insurance_required = bool(
+        Rules.objects.filter(head_office_id=order.bank_id)
+        .values_list("require_insurance_to_dispatch", flat=True)
+        .first()
+    )
+    today = timezone.localdate()
+    need = need_for(order, insurance_required)
+    eligible = eligible_volunteers(order, insurance_required=insurance_required, today=today)
+    ranked = rank(need, pool_facts(order, need, eligible, today=today))
+    return render(ranked[offset : offset + limit])

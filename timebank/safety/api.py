@@ -1,0 +1,855 @@
+"""Volunteer safety and skills: insurance policies, certificates, training and assessment, incident reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from django.db.models import Count, Q
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Schema, Status
+from pydantic import Field, StringConstraints
+
+from timebank.api.types import Id, Memo, NoNul, Page, PathId, Reason, paginate
+from timebank.lib.errors import Forbidden, Invalid, NotFound
+from timebank.members.models import Certificate, InsurancePolicy, Member
+from timebank.orders.access import RECIPIENT as ORDER_RECIPIENT
+from timebank.orders.access import RELATIVE as ORDER_RELATIVE
+from timebank.orders.access import STAFF as ORDER_STAFF
+from timebank.orders.access import VOLUNTEER as ORDER_VOLUNTEER
+from timebank.orders.access import party_roles
+from timebank.orders.models import Order
+from timebank.orgs.access import access_org, has_role, staff_scope
+from timebank.orgs.api import caller
+from timebank.orgs.models import MANAGING_ROLES, Org, User
+from timebank.safety import actions, lists
+from timebank.safety.access import (
+    access_incident,
+    access_member_safety,
+    access_training,
+    is_managing_staff,
+    require_managing_staff,
+    visible_incidents,
+    visible_trainings,
+)
+from timebank.safety.models import (
+    Assessment,
+    IncidentReport,
+    TrainingAttendance,
+    TrainingSession,
+)
+
+router = Router(tags=["safety"])
+
+CursorParam = Annotated[str | None, Query(max_length=100)]
+Days = Annotated[int, Query(ge=0, le=366)]
+CertificateCode = Literal["nursing", "counselling", "legal", "electrician", "medical", "first_aid"]
+TrainingKindCode = Literal["first_aid", "nursing", "safety", "general"]
+ResponsibilityCode = Literal["volunteer", "recipient", "third_party", "none", "shared"]
+StrictBool = Annotated[bool, Field(strict=True)]
+
+
+def _text(max_length: int, min_length: int = 0) -> StringConstraints:
+    return StringConstraints(strict=True, max_length=max_length, min_length=min_length)
+
+
+InsurerName = Annotated[str, _text(100, 1), NoNul]
+DocNumber = Annotated[str, _text(60, 1), NoNul]
+Title = Annotated[str, _text(100, 1), NoNul]
+Place = Annotated[str, _text(200), NoNul]
+TrainerName = Annotated[str, _text(50), NoNul]
+LongText = Annotated[str, _text(2000, 1), NoNul]
+InjuryText = Annotated[str, _text(1000), NoNul]
+FollowUpText = Annotated[str, _text(1000, 1), NoNul]
+Score = Annotated[Decimal, Field(ge=0, le=100, max_digits=4, decimal_places=1, allow_inf_nan=False)]
+
+
+def _member(member_id: int) -> Member:
+    member = Member.objects.select_related("home_org").filter(pk=member_id).first()
+    if member is None:
+        raise NotFound(_("找不到该会员。"), code="member_not_found")
+    return member
+
+
+# Insurance policies ---------------------------------------------------------------------------------
+
+
+class PolicyIn(Schema):
+    insurer: InsurerName
+    policy_number: DocNumber
+    starts_on: dt.date
+    ends_on: dt.date
+
+
+class GroupPolicyIn(PolicyIn):
+    member_ids: Annotated[list[Id], Field(min_length=1, max_length=actions.MAX_GROUP)]
+
+
+class PolicyOut(Schema):
+    id: int
+    member_id: int
+    insurer: str
+    policy_number: str
+    starts_on: dt.date
+    ends_on: dt.date
+    in_force: bool
+    created_at: dt.datetime
+
+
+class GroupPolicyOut(Schema):
+    insurer: str
+    policy_number: str
+    starts_on: dt.date
+    ends_on: dt.date
+    count: int
+    policies: list[PolicyOut]
+
+
+def policy_out(p: InsurancePolicy, today: dt.date | None = None) -> dict[str, Any]:
+    today = today or timezone.localdate()
+    return {
+        "id": p.pk,
+        "member_id": p.member_id,
+        "insurer": p.insurer,
+        "policy_number": p.policy_number,
+        "starts_on": p.starts_on,
+        "ends_on": p.ends_on,
+        "in_force": p.starts_on <= today <= p.ends_on,
+        "created_at": p.created_at,
+    }
+
+
+@router.post("/members/{member_id}/insurance-policies", response={201: PolicyOut})
+def add_policy(request: HttpRequest, member_id: PathId, payload: PolicyIn) -> Status[dict[str, Any]]:
+    """Register a member's accident insurance policy (人身意外伤害险). Staff of the member's home subtree.
+    The same policy for the same member twice is 409; a policy number already registered by the same
+    insurer with another period is 409 (a group policy shares one period)."""
+    user = caller(request)
+    member = access_member_safety(user, member_id, manage=True)
+    policy = actions.do_add_insurance_policy(
+        user,
+        member,
+        insurer=payload.insurer,
+        policy_number=payload.policy_number,
+        starts_on=payload.starts_on,
+        ends_on=payload.ends_on,
+    )
+    return Status(201, policy_out(policy))
+
+
+@router.get("/members/{member_id}/insurance-policies", response=Page[PolicyOut])
+def list_policies(
+    request: HttpRequest, member_id: PathId, limit: int = 50, cursor: CursorParam = None
+) -> dict[str, Any]:
+    """A member's policies, newest first: the member, and staff of the home subtree."""
+    member = access_member_safety(caller(request), member_id)
+    rows, nxt = paginate(InsurancePolicy.objects.filter(member=member), limit, cursor, newest_first=True)
+    today = timezone.localdate()
+    return {"items": [policy_out(p, today) for p in rows], "next_cursor": nxt}
+
+
+@router.post("/insurance-policies/bulk", response={201: GroupPolicyOut})
+def add_group_policy(request: HttpRequest, payload: GroupPolicyIn) -> Status[dict[str, Any]]:
+    """A group policy (团体意外险) covering several members: one row per member, all or nothing. The
+    caller must manage every member listed."""
+    user = caller(request)
+    ids = payload.member_ids
+    if len(set(ids)) != len(ids):
+        raise Invalid(_("名单里有重复的会员。"), fields={"member_ids": "duplicate"})
+    members = list(Member.objects.select_related("home_org").filter(pk__in=ids).order_by("pk"))
+    if len(members) != len(ids):
+        missing = sorted(set(ids) - {m.pk for m in members})
+        raise NotFound(_("找不到该会员。"), code="member_not_found", fields={"member_ids": missing})
+    outside = [m.pk for m in members if not has_role(user, MANAGING_ROLES, m.home_org)]
+    if outside:
+        raise Forbidden(
+            _("只有会员所在社区及上级的工作人员可以办理。"), code="outside_subtree", fields={"member_ids": outside}
+        )
+    policies = actions.do_add_group_policy(
+        user,
+        members,
+        insurer=payload.insurer,
+        policy_number=payload.policy_number,
+        starts_on=payload.starts_on,
+        ends_on=payload.ends_on,
+    )
+    first = policies[0]
+    return Status(
+        201,
+        {
+            "insurer": first.insurer,
+            "policy_number": first.policy_number,
+            "starts_on": first.starts_on,
+            "ends_on": first.ends_on,
+            "count": len(policies),
+            "policies": [policy_out(p) for p in policies],
+        },
+    )
+
+
+class InsuranceAlertOut(Schema):
+    member_id: int
+    name: str
+    home_org_id: int
+    status: Literal["expiring", "uninsured"]
+    policy: PolicyOut | None = Field(description="The policy in force today (for `expiring`)")
+    days_left: int | None
+
+
+def _scope(user: User, org_id: int | None) -> Org | None:
+    scope = require_managing_staff(user)
+    if org_id is not None:
+        org = access_org(user, org_id)
+        scope = org
+    return scope
+
+
+@router.get("/insurance-policies/expiring", response=Page[InsuranceAlertOut])
+def insurance_alerts(
+    request: HttpRequest,
+    days: Days = 30,
+    org_id: PathId | None = None,
+    status: Literal["expiring", "uninsured"] | None = None,
+    limit: int = 50,
+    cursor: CursorParam = None,
+) -> dict[str, Any]:
+    """Active volunteers of the caller's subtree (or of `org_id` in it) whose cover ends within `days`
+    with no renewal after it (`expiring`), or who have no policy in force today (`uninsured`). Staff."""
+    scope = _scope(caller(request), org_id)
+    today = timezone.localdate()
+    rows, nxt = paginate(lists.insurance_alerts(scope, today=today, days=days, status=status), limit, cursor)
+    current = lists.current_policies([m.pk for m in rows], today)
+    items = []
+    for m in rows:
+        p = current.get(m.pk)
+        items.append(
+            {
+                "member_id": m.pk,
+                "name": m.name,
+                "home_org_id": m.home_org_id,
+                "status": lists.EXPIRING if p is not None else lists.UNINSURED,
+                "policy": policy_out(p, today) if p is not None else None,
+                "days_left": (p.ends_on - today).days if p is not None else None,
+            }
+        )
+    return {"items": items, "next_cursor": nxt}
+
+
+# Certificates ---------------------------------------------------------------------------------------
+
+
+class CertificateIn(Schema):
+    kind: CertificateCode
+    issuer: InsurerName
+    valid_from: dt.date
+    valid_until: dt.date | None = Field(None, description="null: no end date")
+
+
+class CertificateOut(Schema):
+    id: int
+    member_id: int
+    kind: str
+    issuer: str
+    valid_from: dt.date | None
+    valid_until: dt.date | None
+    valid_now: bool
+    created_at: dt.datetime
+
+
+class ExpiringCertificateOut(CertificateOut):
+    member_name: str
+    home_org_id: int
+    days_left: int
+
+
+def certificate_out(c: Certificate, today: dt.date | None = None) -> dict[str, Any]:
+    today = today or timezone.localdate()
+    return {
+        "id": c.pk,
+        "member_id": c.member_id,
+        "kind": c.kind,
+        "issuer": c.issuer,
+        "valid_from": c.valid_from,
+        "valid_until": c.valid_until,
+        # Matching's rule: a certificate counts until its end date (a start date does not hold it back).
+        "valid_now": c.valid_until is None or c.valid_until >= today,
+        "created_at": c.created_at,
+    }
+
+
+@router.post("/members/{member_id}/certificates", response={201: CertificateOut})
+def add_certificate(request: HttpRequest, member_id: PathId, payload: CertificateIn) -> Status[dict[str, Any]]:
+    """Register a certificate (资质). Certificates feed matching's hard filter. Staff of the home subtree."""
+    user = caller(request)
+    member = access_member_safety(user, member_id, manage=True)
+    cert = actions.do_add_certificate(
+        user,
+        member,
+        kind=payload.kind,
+        issuer=payload.issuer,
+        valid_from=payload.valid_from,
+        valid_until=payload.valid_until,
+    )
+    return Status(201, certificate_out(cert))
+
+
+@router.get("/members/{member_id}/certificates", response=Page[CertificateOut])
+def list_certificates(
+    request: HttpRequest, member_id: PathId, limit: int = 50, cursor: CursorParam = None
+) -> dict[str, Any]:
+    member = access_member_safety(caller(request), member_id)
+    rows, nxt = paginate(Certificate.objects.filter(member=member), limit, cursor, newest_first=True)
+    today = timezone.localdate()
+    return {"items": [certificate_out(c, today) for c in rows], "next_cursor": nxt}
+
+
+@router.get("/certificates/expiring", response=Page[ExpiringCertificateOut])
+def expiring_certificates(
+    request: HttpRequest,
+    days: Days = 30,
+    org_id: PathId | None = None,
+    limit: int = 50,
+    cursor: CursorParam = None,
+) -> dict[str, Any]:
+    """Certificates of active members of the subtree that end within `days` and have not been renewed. Staff."""
+    scope = _scope(caller(request), org_id)
+    today = timezone.localdate()
+    rows, nxt = paginate(lists.expiring_certificates(scope, today=today, days=days), limit, cursor)
+    items = []
+    for c in rows:
+        assert c.valid_until is not None
+        items.append(
+            {
+                **certificate_out(c, today),
+                "member_name": c.member.name,
+                "home_org_id": c.member.home_org_id,
+                "days_left": (c.valid_until - today).days,
+            }
+        )
+    return {"items": items, "next_cursor": nxt}
+
+
+# Training and assessment ----------------------------------------------------------------------------
+
+
+class TrainingIn(Schema):
+    org_id: Id
+    title: Title
+    topic: Memo = ""
+    held_on: dt.date
+    place: Place = ""
+    trainer: TrainerName = ""
+    kind: TrainingKindCode = "general"
+    grants_certificate: CertificateCode | None = Field(None, description="A pass grants this certificate")
+    certificate_valid_years: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_CERTIFICATE_YEARS)] = 3
+
+
+class TrainingOut(Schema):
+    id: int
+    org_id: int
+    title: str
+    topic: str
+    held_on: dt.date
+    place: str
+    trainer: str
+    kind: str
+    grants_certificate: str | None
+    certificate_valid_years: int
+    attended: int
+    passed: int
+    created_at: dt.datetime
+
+
+def training_out(s: TrainingSession, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    if counts is None:
+        rows = TrainingAttendance.objects.filter(session=s)
+        counts = {
+            "attended": rows.filter(attended=True).count(),
+            "passed": rows.filter(assessment=Assessment.PASSED).count(),
+        }
+    return {
+        "id": s.pk,
+        "org_id": s.org_id,
+        "title": s.title,
+        "topic": s.topic,
+        "held_on": s.held_on,
+        "place": s.place,
+        "trainer": s.trainer,
+        "kind": s.kind,
+        "grants_certificate": s.grants_certificate or None,
+        "certificate_valid_years": s.certificate_valid_years,
+        "attended": counts["attended"],
+        "passed": counts["passed"],
+        "created_at": s.created_at,
+    }
+
+
+@router.post("/trainings", response={201: TrainingOut})
+def create_training(request: HttpRequest, payload: TrainingIn) -> Status[dict[str, Any]]:
+    """A training session (培训) held by an org. Staff of that org's subtree."""
+    user = caller(request)
+    org = Org.objects.filter(pk=payload.org_id).first()
+    if org is None:
+        raise NotFound(_("找不到该机构。"), code="org_not_found")
+    if not has_role(user, MANAGING_ROLES, org):
+        raise Forbidden(_("只能为自己管辖的机构登记培训。"), code="outside_subtree")
+    session = actions.do_create_training(
+        user,
+        org=org,
+        title=payload.title,
+        topic=payload.topic,
+        held_on=payload.held_on,
+        place=payload.place,
+        trainer=payload.trainer,
+        kind=payload.kind,
+        grants_certificate=payload.grants_certificate,
+        certificate_valid_years=payload.certificate_valid_years,
+    )
+    return Status(201, training_out(session, {"attended": 0, "passed": 0}))
+
+
+@router.get("/trainings", response=Page[TrainingOut])
+def list_trainings(
+    request: HttpRequest,
+    org_id: PathId | None = None,
+    limit: int = 50,
+    cursor: CursorParam = None,
+) -> dict[str, Any]:
+    """Staff see the sessions of their subtree and of the orgs above it; a member sees the ones they attended."""
+    user = caller(request)
+    qs = visible_trainings(user)
+    if org_id is not None:
+        qs = qs.filter(org_id=org_id)
+    qs = qs.annotate(
+        n_attended=Count("attendance", filter=Q(attendance__attended=True)),
+        n_passed=Count("attendance", filter=Q(attendance__assessment=Assessment.PASSED)),
+    )
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {
+        "items": [
+            training_out(s, {"attended": getattr(s, "n_attended", 0), "passed": getattr(s, "n_passed", 0)})
+            for s in rows
+        ],
+        "next_cursor": nxt,
+    }
+
+
+@router.get("/trainings/{training_id}", response=TrainingOut)
+def get_training(request: HttpRequest, training_id: PathId) -> dict[str, Any]:
+    return training_out(access_training(caller(request), training_id))
+
+
+class AttendanceRecordIn(Schema):
+    member_id: Id
+    attended: StrictBool = True
+    passed: StrictBool | None = Field(None, description="null: not assessed")
+    score: Score | None = None
+    note: Memo = ""
+
+
+class AttendanceIn(Schema):
+    records: Annotated[list[AttendanceRecordIn], Field(min_length=1, max_length=actions.MAX_ATTENDANCE)]
+
+
+class AttendanceOut(Schema):
+    member_id: int
+    member_name: str
+    attended: bool
+    assessment: Literal["passed", "failed", "none"]
+    score: Decimal | None
+    note: str
+    certificate_id: int | None
+
+
+class AttendanceResultOut(Schema):
+    training: TrainingOut
+    records: list[AttendanceOut]
+    certificates_granted: list[CertificateOut]
+
+
+def attendance_out(a: TrainingAttendance) -> dict[str, Any]:
+    return {
+        "member_id": a.member_id,
+        "member_name": a.member.name,
+        "attended": a.attended,
+        "assessment": a.assessment,
+        "score": a.score,
+        "note": a.note,
+        "certificate_id": a.certificate_id,
+    }
+
+
+@router.post("/trainings/{training_id}/attendance", response=AttendanceResultOut)
+def record_attendance(request: HttpRequest, training_id: PathId, payload: AttendanceIn) -> dict[str, Any]:
+    """Record attendance and assessment results (考核), all or nothing. A pass at a session that grants a
+    certificate creates it in the same step (valid `certificate_valid_years` from the session date).
+    Staff of the session's subtree, for members of their own subtree. Sending the same results again
+    changes nothing."""
+    user = caller(request)
+    session = access_training(user, training_id, manage=True)
+    ids = [r.member_id for r in payload.records]
+    found = {m.pk: m for m in Member.objects.select_related("home_org").filter(pk__in=ids)}
+    missing = sorted(set(ids) - found.keys())
+    if missing:
+        raise NotFound(_("找不到该会员。"), code="member_not_found", fields={"member_ids": missing})
+    outside = sorted({i for i in ids if not has_role(user, MANAGING_ROLES, found[i].home_org)})
+    if outside:
+        raise Forbidden(
+            _("只有会员所在社区及上级的工作人员可以办理。"), code="outside_subtree", fields={"member_ids": outside}
+        )
+    rows = [
+        actions.AttendanceInput(
+            member=found[r.member_id], attended=r.attended, passed=r.passed, score=r.score, note=r.note
+        )
+        for r in payload.records
+    ]
+    saved, granted = actions.do_record_attendance(user, session, rows)
+    return {
+        "training": training_out(session),
+        "records": [attendance_out(a) for a in saved],
+        "certificates_granted": [certificate_out(c) for c in granted],
+    }
+
+
+@router.get("/trainings/{training_id}/attendance", response=Page[AttendanceOut])
+def list_attendance(
+    request: HttpRequest, training_id: PathId, limit: int = 50, cursor: CursorParam = None
+) -> dict[str, Any]:
+    """The attendance list of a session: staff who may see it. A member sees only their own row."""
+    user = caller(request)
+    session = access_training(user, training_id)
+    qs = TrainingAttendance.objects.filter(session=session).select_related("member")
+    scope = staff_scope(user)
+    if has_role(user, MANAGING_ROLES, session.org):
+        pass
+    elif is_managing_staff(user) and scope is not None:
+        # A session held above the caller's subtree: only their own people's rows.
+        qs = qs.filter(member__home_org__path__startswith=scope.path)
+    else:
+        qs = qs.filter(member__user=user)
+    rows, nxt = paginate(qs, limit, cursor)
+    return {"items": [attendance_out(a) for a in rows], "next_cursor": nxt}
+
+
+class MemberTrainingOut(AttendanceOut):
+    training_id: int
+    title: str
+    kind: str
+    held_on: dt.date
+
+
+@router.get("/members/{member_id}/trainings", response=Page[MemberTrainingOut])
+def member_trainings(
+    request: HttpRequest, member_id: PathId, limit: int = 50, cursor: CursorParam = None
+) -> dict[str, Any]:
+    """A member's training record: the member, and staff of the home subtree."""
+    member = access_member_safety(caller(request), member_id)
+    qs = TrainingAttendance.objects.filter(member=member).select_related("session", "member")
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {
+        "items": [
+            {
+                **attendance_out(a),
+                "training_id": a.session_id,
+                "title": a.session.title,
+                "kind": a.session.kind,
+                "held_on": a.session.held_on,
+            }
+            for a in rows
+        ],
+        "next_cursor": nxt,
+    }
+
+
+# Incidents ------------------------------------------------------------------------------------------
+
+
+class IncidentIn(Schema):
+    order_id: Id | None = None
+    volunteer_id: Id | None = None
+    recipient_id: Id | None = None
+    occurred_at: dt.datetime
+    place: Place = ""
+    what_happened: LongText
+    injury: StrictBool = False
+    injury_description: InjuryText = ""
+
+
+class ClaimOut(Schema):
+    policy_id: int | None
+    claim_number: str
+    status: str
+
+
+class DecisionOut(Schema):
+    responsibility: str
+    note: str
+    change_reason: str
+    decided_by_id: int | None
+    decided_by_name: str | None
+    decided_at: dt.datetime
+
+
+class FollowUpOut(Schema):
+    id: int
+    kind: str
+    note: str
+    created_by_id: int | None
+    created_at: dt.datetime
+
+
+class IncidentOut(Schema):
+    id: int
+    org_id: int
+    order_id: int | None
+    volunteer_id: int | None
+    recipient_id: int | None
+    occurred_at: dt.datetime
+    place: str
+    what_happened: str
+    injury: bool
+    status: str
+    claim: ClaimOut
+    decision: DecisionOut | None
+    reported_by_id: int | None
+    created_at: dt.datetime
+    closed_at: dt.datetime | None
+
+
+class IncidentDetailOut(IncidentOut):
+    injury_description: str | None = Field(description="Shown to staff and the parties; every showing is audited")
+    decisions: list[DecisionOut]
+    follow_ups: list[FollowUpOut]
+
+
+def _who(user: User | None) -> str | None:
+    return (user.display_name or user.username) if user is not None else None
+
+
+def incident_out(i: IncidentReport) -> dict[str, Any]:
+    decision = None
+    if i.responsibility and i.decided_at is not None:
+        # `decisions` is prefetched on lists: pick the newest in Python rather than query per row.
+        last = max(i.decisions.all(), key=lambda d: (d.decided_at, d.pk), default=None)
+        decision = {
+            "responsibility": i.responsibility,
+            "note": i.decision_note,
+            "change_reason": last.change_reason if last else "",
+            "decided_by_id": i.decided_by_id,
+            "decided_by_name": _who(i.decided_by),
+            "decided_at": i.decided_at,
+        }
+    return {
+        "id": i.pk,
+        "org_id": i.org_id,
+        "order_id": i.order_id,
+        "volunteer_id": i.volunteer_id,
+        "recipient_id": i.recipient_id,
+        "occurred_at": i.occurred_at,
+        "place": i.place,
+        "what_happened": i.what_happened,
+        "injury": i.injury,
+        "status": i.status,
+        "claim": {"policy_id": i.claim_policy_id, "claim_number": i.claim_number, "status": i.claim_status},
+        "decision": decision,
+        "reported_by_id": i.reported_by_id,
+        "created_at": i.created_at,
+        "closed_at": i.closed_at,
+    }
+
+
+def incident_detail(user: User, i: IncidentReport, *, show_injury: bool) -> dict[str, Any]:
+    body = incident_out(i)
+    injury = None
+    if i.injury_description_encrypted:
+        # Only staff and the parties reach here (access_incident); each showing goes on the audit chain.
+        injury = actions.do_view_incident_injury(user, i) if show_injury else None
+    return {
+        **body,
+        "injury_description": injury,
+        "decisions": [
+            {
+                "responsibility": d.responsibility,
+                "note": d.note,
+                "change_reason": d.change_reason,
+                "decided_by_id": d.decided_by_id,
+                "decided_by_name": _who(d.decided_by),
+                "decided_at": d.decided_at,
+            }
+            for d in i.decisions.select_related("decided_by").order_by("decided_at", "pk")
+        ],
+        "follow_ups": [
+            {"id": f.pk, "kind": f.kind, "note": f.note, "created_by_id": f.created_by_id, "created_at": f.created_at}
+            for f in i.follow_ups.order_by("created_at", "pk")
+        ],
+    }
+
+
+def _incident_members(payload: IncidentIn) -> tuple[Member | None, Member | None]:
+    volunteer = _member(payload.volunteer_id) if payload.volunteer_id else None
+    recipient = _member(payload.recipient_id) if payload.recipient_id else None
+    return volunteer, recipient
+
+
+@router.post("/incidents", response={201: IncidentDetailOut})
+def report_incident(request: HttpRequest, payload: IncidentIn) -> Status[dict[str, Any]]:
+    """Report an incident (意外事件) during a service. With `order_id`: the volunteer on the order, the
+    recipient, their relatives, and staff of the order's subtree. Without an order: staff of the
+    subtree of the recipient's (else the volunteer's) home."""
+    user = caller(request)
+    volunteer, recipient = _incident_members(payload)
+    order = None
+    if payload.order_id is not None:
+        order = Order.objects.select_related("org", "recipient", "volunteer").filter(pk=payload.order_id).first()
+        if order is None:
+            raise NotFound(_("找不到该订单。"), code="order_not_found")
+        if not party_roles(user, order) & {ORDER_STAFF, ORDER_VOLUNTEER, ORDER_RECIPIENT, ORDER_RELATIVE}:
+            raise Forbidden(_("只有订单的当事人和工作人员可以报告这个订单的事件。"), code="outside_subtree")
+    else:
+        someone = recipient or volunteer
+        if someone is None:
+            raise Invalid(_("请写明订单，或涉及的志愿者或服务对象。"), fields={"order_id": "required"})
+        if not has_role(user, MANAGING_ROLES, someone.home_org):
+            if is_managing_staff(user):
+                raise Forbidden(_("只有会员所在社区及上级的工作人员可以办理。"), code="outside_subtree")
+            raise Invalid(_("请写明发生事件的订单。"), fields={"order_id": "required"})
+    incident = actions.do_report_incident(
+        user,
+        order=order,
+        volunteer=volunteer,
+        recipient=recipient,
+        occurred_at=payload.occurred_at,
+        place=payload.place,
+        what_happened=payload.what_happened,
+        injury=payload.injury,
+        injury_description=payload.injury_description,
+    )
+    # The reporter already knows what they wrote: no need to audit a showing of it.
+    body = incident_detail(user, incident, show_injury=False)
+    body["injury_description"] = payload.injury_description.strip() or None
+    return Status(201, body)
+
+
+@router.get("/incidents", response=Page[IncidentOut])
+def list_incidents(
+    request: HttpRequest,
+    status: Literal["open", "closed"] | None = None,
+    order_id: PathId | None = None,
+    limit: int = 50,
+    cursor: CursorParam = None,
+) -> dict[str, Any]:
+    """Incidents the caller may see, newest first: staff of the subtree, and the parties. Lists carry no
+    injury details: open one incident to see them."""
+    user = caller(request)
+    qs = visible_incidents(user).select_related("decided_by").prefetch_related("decisions")
+    if status:
+        qs = qs.filter(status=status)
+    if order_id is not None:
+        qs = qs.filter(order_id=order_id)
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {"items": [incident_out(i) for i in rows], "next_cursor": nxt}
+
+
+@router.get("/incidents/{incident_id}", response=IncidentDetailOut)
+def get_incident(request: HttpRequest, incident_id: PathId) -> dict[str, Any]:
+    """One incident with its follow-ups and every responsibility decision. Injury details are shown to
+    staff of the subtree and the parties, and each showing is written to the audit chain."""
+    user = caller(request)
+    incident, _roles = access_incident(user, incident_id)
+    return incident_detail(user, incident, show_injury=True)
+
+
+class FollowUpIn(Schema):
+    note: FollowUpText
+
+
+@router.post("/incidents/{incident_id}/follow-ups", response={201: FollowUpOut})
+def add_follow_up(request: HttpRequest, incident_id: PathId, payload: FollowUpIn) -> Status[dict[str, Any]]:
+    """Add a dated follow-up note (跟进). Staff of the subtree; not on a closed incident."""
+    user = caller(request)
+    incident, _roles = access_incident(user, incident_id, manage=True)
+    f = actions.do_add_incident_follow_up(user, incident, payload.note)
+    return Status(
+        201, {"id": f.pk, "kind": f.kind, "note": f.note, "created_by_id": f.created_by_id, "created_at": f.created_at}
+    )
+
+
+class DecisionIn(Schema):
+    responsibility: ResponsibilityCode
+    note: Memo = ""
+    reason: Memo = Field("", description="Required to change an earlier decision")
+
+
+def _fresh(user: User, incident_id: int) -> dict[str, Any]:
+    """The answer to a write: the incident as it now is, without injury details (GET shows them, audited)."""
+    incident, _roles = access_incident(user, incident_id)
+    return incident_detail(user, incident, show_injury=False)
+
+
+@router.post("/incidents/{incident_id}/decision", response=IncidentDetailOut)
+def decide(request: HttpRequest, incident_id: PathId, payload: DecisionIn) -> dict[str, Any]:
+    """责任认定: who is responsible. Staff, branch and head-office admins of the subtree. Once decided, a
+    change needs a `reason` (409 without one) and is kept as a new decision: the history stays."""
+    user = caller(request)
+    incident, _roles = access_incident(user, incident_id, manage=True)
+    actions.do_decide_responsibility(
+        user, incident, responsibility=payload.responsibility, note=payload.note, reason=payload.reason
+    )
+    return _fresh(user, incident_id)
+
+
+class ClaimIn(Schema):
+    claim_status: Literal["filed", "paid", "rejected"]
+    policy_id: Id | None = None
+    claim_number: DocNumber | None = None
+    note: Memo = ""
+
+
+@router.post("/incidents/{incident_id}/claim", response=IncidentDetailOut)
+def update_claim(request: HttpRequest, incident_id: PathId, payload: ClaimIn) -> dict[str, Any]:
+    """The insurance claim (理赔): `filed` (with the policy of a party and the claim number), then
+    `paid` or `rejected`; a rejected claim may be filed again. Staff of the subtree."""
+    user = caller(request)
+    incident, _roles = access_incident(user, incident_id, manage=True)
+    policy = None
+    if payload.policy_id is not None:
+        policy = InsurancePolicy.objects.filter(pk=payload.policy_id).first()
+        if policy is None:
+            raise NotFound(_("找不到这张保单。"), code="policy_not_found")
+    actions.do_update_claim(
+        user,
+        incident,
+        claim_status=payload.claim_status,
+        policy=policy,
+        claim_number=payload.claim_number,
+        note=payload.note,
+    )
+    return _fresh(user, incident_id)
+
+
+class CloseIn(Schema):
+    note: Memo = ""
+
+
+class ReopenIn(Schema):
+    reason: Reason
+
+
+@router.post("/incidents/{incident_id}/close", response=IncidentDetailOut)
+def close_incident(request: HttpRequest, incident_id: PathId, payload: CloseIn) -> dict[str, Any]:
+    """结案. An incident with an injury needs a responsibility decision first; a claim still `filed` blocks it."""
+    user = caller(request)
+    incident, _roles = access_incident(user, incident_id, manage=True)
+    actions.do_close_incident(user, incident, payload.note)
+    return _fresh(user, incident_id)
+
+
+@router.post("/incidents/{incident_id}/reopen", response=IncidentDetailOut)
+def reopen_incident(request: HttpRequest, incident_id: PathId, payload: ReopenIn) -> dict[str, Any]:
+    user = caller(request)
+    incident, _roles = access_incident(user, incident_id, manage=True)
+    actions.do_reopen_incident(user, incident, payload.reason)
+    return _fresh(user, incident_id)

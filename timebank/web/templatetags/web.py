@@ -1,0 +1,135 @@
+"""Filters that put numbers and times into plain words for the pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import template
+from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+register = template.Library()
+
+
+@register.filter
+def hours(minutes: int | None) -> str:
+    """90 → "1 小时 30 分钟": time credits in the words people use (1 credit = 1 hour)."""
+    if minutes is None:
+        return ""
+    sign = "−" if minutes < 0 else ""
+    h, m = divmod(abs(int(minutes)), 60)
+    parts = []
+    if h:
+        parts.append(ngettext("%(n)s 小时", "%(n)s 小时", h) % {"n": h})
+    if not h and not m:
+        parts.append(ngettext("%(n)s 小时", "%(n)s 小时", 0) % {"n": 0})
+    elif m:
+        parts.append(ngettext("%(n)s 分钟", "%(n)s 分钟", m) % {"n": m})
+    return sign + " ".join(parts)
+
+
+@register.filter
+def signed_hours(minutes: int | None) -> str:
+    """A statement line: "+1 小时" for money in, "−30 分钟" for money out."""
+    if minutes is None:
+        return ""
+    return ("+" if minutes > 0 else "") + hours(minutes)
+
+
+@register.filter
+def when(value: dt.datetime | None) -> str:
+    """今天 14:00 / 明天 09:00 / 4月5日 星期六 09:00, in the bank's time zone."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    today = timezone.localdate()
+    days = (local.date() - today).days
+    clock = formats.time_format(local, "H:i")
+    named = {-1: _("昨天"), 0: _("今天"), 1: _("明天"), 2: _("后天")}
+    if days in named:
+        return f"{named[days]} {clock}"
+    day = formats.date_format(local, "MONTH_DAY_FORMAT")
+    weekday = formats.date_format(local, "l")
+    return f"{day} {weekday} {clock}"
+
+
+@register.filter
+def day(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    return formats.date_format(timezone.localtime(value), "SHORT_DATE_FORMAT")
+
+
+@register.filter
+def stars(rating: int | None) -> str:
+    if not rating:
+        return ""
+    return "★" * rating + "☆" * (5 - rating)
+
+
+@register.filter
+def get(mapping: dict[Any, Any], key: Any) -> Any:
+    return mapping.get(key) if mapping else None
+
+
+@register.simple_tag(takes_context=True)
+def whoami(context: template.Context) -> Any:
+    """The person behind the page (None when nobody is logged in)."""
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return None
+    from timebank.web.views.common import who
+
+    return who(request)
+
+
+@register.simple_tag(takes_context=True)
+def large_text(context: template.Context) -> bool:
+    request = context.get("request")
+    return request is not None and request.COOKIES.get("large_text") == "1"
+
+
+@register.simple_tag
+def bank_name(me: Any) -> str:
+    """The caller's bank; for visitors, the only bank of this deployment (or a plain title when there are several)."""
+    from timebank.orgs.models import Org, OrgKind
+
+    bank = None
+    if me is not None and me.member is not None:
+        bank = me.member.bank
+    elif me is not None and me.user.org is not None:
+        bank = me.user.org.head_office
+    elif me is None:
+        banks = list(Org.objects.filter(kind=OrgKind.HEAD_OFFICE)[:2])
+        bank = banks[0] if len(banks) == 1 else None
+    return bank.name if bank is not None else str(_("互助养老时间银行"))
+
+
+EVENT_WORDS = {
+    "create": _("下单"),
+    "dispatch": _("派单"),
+    "take": _("志愿者接单"),
+    "accept": _("志愿者接单"),
+    "decline": _("志愿者拒绝"),
+    "no-show": _("志愿者没来"),
+    "check-in": _("签到，开始服务"),
+    "check-out": _("签退，服务结束"),
+    "confirm": _("确认完成"),
+    "review": _("评价"),
+    "cancel": _("取消"),
+    "dispute": _("提出问题"),
+}
+
+
+@register.filter
+def event_label(action: str) -> str:
+    return str(EVENT_WORDS.get(action, action))
+
+
+@register.filter
+def state_label(code: str) -> str:
+    from timebank.orders.models import OrderState
+
+    return str(OrderState(code).label) if code in OrderState.values else code
