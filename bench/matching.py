@@ -7,7 +7,7 @@ builds one bank (head office, 10 towns, 100 communities spread over a city about
 to each size in `--sizes` and, at each size, times `--calls` candidate calls through the real API (bearer
 token, access check, ranking, JSON), cycling over 60 open orders of several kinds. It prints p50/p95/max
 and the SQL queries per call, which must not grow with the number of volunteers. The goal: p95 < 50 ms
-at 100,000 volunteers.
+at 100,000 volunteers. At the largest size it measures again with the rules requiring insurance.
 
 Benchmark-only shortcut: volunteers, recipients, certificates, insurance policies and the service history
 (past orders with ratings and hours) are bulk-inserted; the orgs, staff, service items and the open orders
@@ -390,6 +390,13 @@ def measure(b: Bank, calls: int) -> Run:
     return Run(b.volunteers, sorted(timings), queries, by_kind, returned)
 
 
+def set_insurance_rule(b: Bank, required: bool) -> None:
+    from timebank.orgs.actions import do_update_rules
+    from timebank.orgs.models import Rules
+
+    do_update_rules(None, Rules.objects.get(head_office_id=b.bank_id), {"require_insurance_to_dispatch": required})
+
+
 def explain_near_pool(b: Bank) -> None:
     """The plan of the nearest-volunteers query: it should be an index scan on member_volunteer_geo_gist."""
     from django.db import connection
@@ -476,6 +483,15 @@ def main(argv: list[str] | None = None) -> int:
             )
         say()
 
+    say(f"-- {b.volunteers:,} volunteers, the rules requiring valid accident insurance (a second hard filter)")
+    set_insurance_rule(b, True)
+    insured_run = measure(b, args.calls)
+    set_insurance_rule(b, False)
+    t = insured_run.timings_ms
+    say(f"  p50 {percentile(t, 50):6.1f} ms   p95 {percentile(t, 95):6.1f} ms   max {t[-1]:6.1f} ms")
+    say(f"  queries per call: {dict(sorted(insured_run.queries.items()))} (count: orders)")
+    say()
+
     say("== Summary ==")
     say(f"  {'volunteers':>10}  {'p50 ms':>7}  {'p95 ms':>7}  {'queries/call':>12}")
     for run in runs:
@@ -483,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         counts = sorted(run.queries)
         shown = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
         say(f"  {run.volunteers:>10,}  {percentile(t, 50):7.1f}  {percentile(t, 95):7.1f}  {shown:>12}")
+    t = insured_run.timings_ms
+    say(f"  {'(insured)':>10}  {percentile(t, 50):7.1f}  {percentile(t, 95):7.1f}")
     last = runs[-1]
     p95 = percentile(last.timings_ms, 95)
     steady = all(sorted(r.queries) == sorted(runs[0].queries) for r in runs)

@@ -103,7 +103,7 @@ def test_contended_transfers_keep_every_invariant(contended_bank: tuple[int, lis
                     continue
                 with lock:
                     results[(actor.pk, key)].add(tx.pk)
-        except BaseException as exc:  # noqa: BLE001 - any escape (deadlock, 5xx-worthy error) fails the test
+        except BaseException as exc:  # any escape (deadlock, 5xx-worthy error) fails the test
             with lock:
                 errors.append(exc)
         finally:

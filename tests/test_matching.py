@@ -185,7 +185,29 @@ def test_without_coordinates_the_same_community_ranks_higher(world: World, items
     elsewhere = volunteer(world, "外镇", world.community2)
     order = new_order(world, items["cleaning"])
     ranks_before(world, order, same, elsewhere)
-    assert "同一社区（位置未登记）" in reasons_of(world, order, same)
+    assert "同一社区" in reasons_of(world, order, same)
+    assert "距离不详" in reasons_of(world, order, elsewhere)
+
+
+def test_an_unlocated_recipient_is_matched_around_their_community(world: World, items: dict[str, ServiceItem]) -> None:
+    """The pool is found around the community's members; scores then go by community, not by guessed km."""
+    near = volunteer(world, "本社区有定位", latitude=HOME[0], longitude=HOME[1])
+    far = volunteer(world, "外镇有定位", world.community2, latitude=HOME[0] + 1, longitude=HOME[1])
+    order = new_order(world, items["cleaning"])
+    ranks_before(world, order, near, far)
+    assert "同一社区" in reasons_of(world, order, near)
+    assert all(c["distance_km"] is None for c in candidates(world, order)["items"])
+
+
+def test_a_located_recipient_still_gets_unlocated_neighbours(world: World, items: dict[str, ServiceItem]) -> None:
+    place_recipient(world)
+    located = volunteer(world, "有定位", latitude=HOME[0], longitude=HOME[1])
+    unlocated = volunteer(world, "没定位")
+    order = new_order(world, items["cleaning"])
+    ids = ranking(world, order)
+    assert located.pk in ids and unlocated.pk in ids
+    assert "同一社区" in reasons_of(world, order, unlocated)
+    assert "就在附近（不到 100 米）" in reasons_of(world, order, located)
 
 
 def test_availability_at_the_scheduled_time_ranks_higher(world: World, items: dict[str, ServiceItem]) -> None:

@@ -25,13 +25,13 @@ PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is open, and
+# Django refuses ORM calls under a running loop; the loop must be gone before the next test module.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)")
     playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    # The live server runs in a thread of this process; Playwright's sync API runs its own event loop here.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with playwright_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield chromium
@@ -72,6 +72,16 @@ def _is_script_error(message: Any) -> bool:
     # A refused action answers 4xx on purpose (htmx swaps the card with the reason); the console notes it.
     expected = "the server responded with a status of 4"
     return bool(message.type == "error" and expected not in message.text)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _orm_beside_playwright() -> Iterator[None]:
+    """Fixtures, test bodies and the database teardown call the ORM while Playwright's loop runs in this
+    thread; those calls are synchronous and safe (the live server serves from its own thread). Allowed for
+    the browser modules only, and undone once their browser has closed."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 
 @pytest.fixture

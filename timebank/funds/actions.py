@@ -20,12 +20,11 @@ from timebank.funds.models import Direction, ExpenseKind, Fund, FundEntry, Sourc
 from timebank.funds.money import check_amount, yuan
 from timebank.goods.actions import do_create_goods, do_restock
 from timebank.goods.models import Goods
-from timebank.ledger.actions import member_account_ids, system_account_id
 from timebank.ledger.models import AccountKind, Transaction, TransactionKind
-from timebank.ledger.posting import check_key, fingerprint, idem_scope, lock_accounts, post
+from timebank.ledger.posting import check_key, fingerprint, idem_scope, lock_set, post
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member
-from timebank.orders.actions import _check_reserve_age, _move
+from timebank.orders.actions import check_reserve_age, transition
 from timebank.orders.models import Order, OrderState, Payer
 from timebank.orgs.models import Org, OrgKind, Rules, User
 
@@ -332,10 +331,9 @@ def do_reverse_entry(actor: User | None, entry: FundEntry, *, reason: str) -> Fu
 def _redeem_for_order(actor: User | None, order: Order, minutes: int) -> Transaction:
     """The recipient pays the order's weighted minutes from `reserve`, then `earned` (down to the overdraft
     limit), as for a volunteer's service. No volunteer earns them: they go back to issuance (retired)."""
-    ids = member_account_ids(order.recipient_id)
-    issuance = system_account_id(order.bank_id, AccountKind.ISSUANCE)
-    locked = lock_accounts([*ids.values(), issuance])
-    reserve, earned = locked[ids[AccountKind.RESERVE]], locked[ids[AccountKind.EARNED]]
+    locked = lock_set(order.bank_id, [order.recipient_id], [AccountKind.ISSUANCE])
+    reserve = locked.bucket(order.recipient_id, AccountKind.RESERVE)
+    earned = locked.bucket(order.recipient_id, AccountKind.EARNED)
     floor = -Rules.objects.values_list("overdraft_minutes", flat=True).get(head_office_id=order.bank_id)
     spendable = reserve.balance_minutes + earned.balance_minutes
     if spendable - minutes < floor:
@@ -348,7 +346,11 @@ def _redeem_for_order(actor: User | None, order: Order, minutes: int) -> Transac
     return post(
         bank_id=order.bank_id,
         kind=TransactionKind.SERVICE_REDEMPTION,
-        legs=[(reserve, -from_reserve), (earned, -(minutes - from_reserve)), (locked[issuance], minutes)],
+        legs=[
+            (reserve, -from_reserve),
+            (earned, -(minutes - from_reserve)),
+            (locked.system(AccountKind.ISSUANCE), minutes),
+        ],
         actor=actor,
         memo=f"订单 #{order.pk} {order.service_item.name}（{BOUGHT_SERVICE_NOTE}）",
     )
@@ -404,7 +406,7 @@ def do_buy_market_service(
             code="not_overdue",
             fields={"dispatch_within_hours": rules.dispatch_within_hours},
         )
-    _check_reserve_age(order.recipient, rules)
+    check_reserve_age(order.recipient, rules)
     credited = weighted_minutes(order.planned_minutes, order.multiplier)
     tx = _redeem_for_order(actor, order, credited)
     entry = FundEntry.objects.create(
@@ -424,7 +426,7 @@ def do_buy_market_service(
     order.credited_minutes = credited
     order.transaction = tx
     order.confirmed_at = timezone.now()
-    _move(
+    transition(
         order,
         actor,
         "buy-service",

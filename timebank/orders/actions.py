@@ -53,7 +53,7 @@ def _rules(bank_id: int) -> Rules:
     return Rules.objects.get(head_office_id=bank_id)
 
 
-def _check_reserve_age(recipient: Member, rules: Rules) -> None:
+def check_reserve_age(recipient: Member, rules: Rules) -> None:
     if rules.reserve_min_age is None:
         return
     age = age_on(recipient.birth_date, timezone.localdate())
@@ -87,7 +87,7 @@ def _require(order: Order, action: str, allowed: tuple[str, ...]) -> None:
         )
 
 
-def _move(
+def transition(
     order: Order,
     actor: User | None,
     action: str,
@@ -155,7 +155,7 @@ def do_create_order(
     rules = _rules(recipient.bank_id)
     multiplier = Decimal(str(rules.multipliers[service_item.tier]))
     if payer == Payer.RECIPIENT:
-        _check_reserve_age(recipient, rules)
+        check_reserve_age(recipient, rules)
         needed = weighted_minutes(planned_minutes, multiplier)
         if _spendable(recipient) + rules.overdraft_minutes < needed:
             raise Conflict(
@@ -217,7 +217,7 @@ def do_dispatch(actor: User | None, order: Order, volunteer: Member) -> Order:
     check_volunteer_for(order, volunteer)
     order.volunteer = volunteer
     order.dispatched_at = timezone.now()
-    return _move(
+    return transition(
         order,
         actor,
         "dispatch",
@@ -237,7 +237,7 @@ def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
     now = timezone.now()
     order.volunteer = volunteer
     order.dispatched_at = order.accepted_at = now
-    return _move(
+    return transition(
         order,
         actor,
         "take",
@@ -251,7 +251,7 @@ def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
 def do_accept(actor: User | None, order: Order) -> Order:
     order = _lock(order)
     order.accepted_at = timezone.now()
-    return _move(order, actor, "accept", (OrderState.DISPATCHED,), OrderState.ACCEPTED, fields=("accepted_at",))
+    return transition(order, actor, "accept", (OrderState.DISPATCHED,), OrderState.ACCEPTED, fields=("accepted_at",))
 
 
 @transaction.atomic
@@ -262,7 +262,7 @@ def do_decline(actor: User | None, order: Order, reason: str = "") -> Order:
     declined = order.volunteer_id
     order.volunteer = None
     order.dispatched_at = None
-    moved = _move(
+    moved = transition(
         order,
         actor,
         "decline",
@@ -283,7 +283,7 @@ def do_no_show(actor: User | None, order: Order, note: str = "") -> Order:
     missing = order.volunteer_id
     order.volunteer = None
     order.dispatched_at = order.accepted_at = None
-    moved = _move(
+    moved = transition(
         order,
         actor,
         "no-show",
@@ -311,7 +311,7 @@ def do_check_in(
     order = _lock(order)
     order.check_in_at = timezone.now()
     order.check_in_latitude, order.check_in_longitude = latitude, longitude
-    return _move(
+    return transition(
         order,
         actor,
         "check-in",
@@ -329,7 +329,7 @@ def do_check_out(
     order = _lock(order)
     order.check_out_at = timezone.now()
     order.check_out_latitude, order.check_out_longitude = latitude, longitude
-    return _move(
+    return transition(
         order,
         actor,
         "check-out",
@@ -388,7 +388,7 @@ def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by
         raise Invalid(_("实际时长不合理。"), fields={"actual_minutes": "out_of_range"})
     assert order.volunteer is not None
     if order.payer == Payer.RECIPIENT:
-        _check_reserve_age(order.recipient, rules)
+        check_reserve_age(order.recipient, rules)
     tx, _replayed = do_deposit(
         actor,
         volunteer=order.volunteer,
@@ -403,7 +403,7 @@ def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by
     order.transaction = tx
     order.confirmed_at = timezone.now()
     note = "dispute resolved" if order.state == OrderState.DISPUTED else ""
-    return _move(
+    return transition(
         order,
         actor,
         "confirm",
@@ -431,7 +431,7 @@ def do_review(actor: User | None, order: Order, *, rating: int, comment: str = "
     order.rating = rating
     order.review_comment = comment.strip()
     order.reviewed_at = timezone.now()
-    return _move(
+    return transition(
         order,
         actor,
         "review",
@@ -451,7 +451,7 @@ def do_cancel(actor: User | None, order: Order, *, reason: str, by_staff: bool) 
     if by_staff:
         allowed += (OrderState.IN_SERVICE, OrderState.DISPUTED)
     order.cancel_reason = reason
-    return _move(order, actor, "cancel", allowed, OrderState.CANCELLED, note=reason, fields=("cancel_reason",))
+    return transition(order, actor, "cancel", allowed, OrderState.CANCELLED, note=reason, fields=("cancel_reason",))
 
 
 @transaction.atomic
@@ -461,7 +461,7 @@ def do_dispute(actor: User | None, order: Order, *, reason: str) -> Order:
         raise Invalid(_("请说明哪里不对（500 字以内）。"), fields={"reason": "required"})
     order = _lock(order)
     order.dispute_reason = reason
-    return _move(
+    return transition(
         order, actor, "dispute", (OrderState.COMPLETED,), OrderState.DISPUTED, note=reason, fields=("dispute_reason",)
     )
 

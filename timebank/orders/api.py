@@ -479,7 +479,7 @@ def order_candidates(
     """Volunteers who can be dispatched to this order, best first: score (0..100) and the reasons for it.
     Certificate and insurance (where the rules require it) are hard filters; then distance, availability
     at the scheduled time, willingness and skills, average rating, and fewer recent hours (fairness).
-    Staff and operators of the order's subtree. A shortlist: at most 300 volunteers."""
+    Staff and operators of the order's subtree. A shortlist: at most 200 volunteers."""
     user = caller(request)
     order, _roles = access_order(user, order_id, "candidates")
     if not 1 <= limit <= 200:

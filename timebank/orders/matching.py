@@ -6,8 +6,7 @@ can be dispatched.
 
 Among them, a bounded pool is read with a fixed number of queries, whatever the bank's size:
 the volunteers nearest the recipient (a GiST index on PostgreSQL finds them without scanning the bank),
-plus volunteers of the recipient's area without a location (or, when the recipient has none, the area's
-volunteers and then the rest of the bank). Ratings, recent hours and clashing orders are then aggregated
+plus volunteers of the recipient's community without a location (see `_pool`). Ratings, recent hours and clashing orders are then aggregated
 for that pool only, and `score_volunteer` (pure, no database) ranks them. The result is a shortlist:
 in a big bank, volunteers beyond the nearest few hundred are not scored at all.
 """
@@ -54,8 +53,8 @@ from timebank.orders.models import ACTIVE_STATES, Order, OrderEvent, ServiceReco
 from timebank.orgs.models import Org, OrgKind, Rules
 
 # Pool sizes: what one call reads at most, so its cost does not grow with the bank.
-NEAR_POOL = 200
-AREA_POOL = 100
+NEAR_POOL = 150
+AREA_POOL = 50
 MAX_CANDIDATES = NEAR_POOL + AREA_POOL
 CENTRE_SAMPLE = 200  # members whose locations place a community
 RECENT_DAYS = 30
@@ -95,9 +94,9 @@ SLOT_LABELS: dict[str, Promise] = {"morning": _("上午"), "afternoon": _("下�
 R_CERTIFICATE = _("有%(kind)s资质")
 R_NEARBY = _("就在附近（不到 100 米）")
 R_DISTANCE = _("距离约 %(km)s 公里")
-R_SAME_COMMUNITY = _("同一社区（位置未登记）")
-R_SAME_AREA = _("同一街道或镇（位置未登记）")
-R_NO_LOCATION = _("位置未登记")
+R_SAME_COMMUNITY = _("同一社区")
+R_SAME_AREA = _("同一街道或镇")
+R_NO_LOCATION = _("距离不详")
 R_AVAILABLE = _("%(day)s%(slot)s有空")
 R_AVAILABLE_DAY = _("%(day)s有空，但不是%(slot)s")
 R_NOT_AVAILABLE = _("%(day)s%(slot)s不一定有空")
@@ -423,12 +422,12 @@ class InSet(Func):
     def as_sql(  # type: ignore[override]
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
     ) -> tuple[str, list[Any]]:
-        pk_sql, pk_params = compiler.compile(self.source_expressions[0])
+        field_sql, field_params = compiler.compile(self.source_expressions[0])
         sub_sql, sub_params = compiler.compile(self.source_expressions[1])
         if not sub_sql.startswith("("):
             sub_sql = f"({sub_sql})"
         template = "{} = ANY(ARRAY{})" if connection.vendor == "postgresql" else "{} IN {}"
-        return template.format(pk_sql, sub_sql), [*pk_params, *sub_params]
+        return template.format(field_sql, sub_sql), [*field_params, *sub_params]
 
 
 def bank_volunteers(order: Order) -> QuerySet[Member]:
@@ -438,13 +437,22 @@ def bank_volunteers(order: Order) -> QuerySet[Member]:
     )
 
 
-def eligible_volunteers(order: Order, *, insurance_required: bool, today: dt.date) -> QuerySet[Member]:
-    """The dispatch rules as a queryset (keep in step with orders.actions.check_volunteer_for)."""
+def eligible_volunteers(
+    order: Order, *, insurance_required: bool, today: dt.date, few: bool = False
+) -> QuerySet[Member]:
+    """The dispatch rules as a queryset (keep in step with orders.actions.check_volunteer_for).
+
+    `few`: the query is otherwise narrowed to a few rows (one community), so each is checked for a certificate
+    by an index probe; else the certificate's holders are looked up first and fetched by primary key."""
     qs = bank_volunteers(order)
     kind = order.service_item.requires_certificate
     if kind:
         valid = Q(valid_until__isnull=True) | Q(valid_until__gte=today)
-        qs = qs.filter(InSet("pk", Certificate.objects.filter(valid, kind=kind).values("member_id")))
+        holders = Certificate.objects.filter(valid, kind=kind)
+        if few:
+            qs = qs.filter(Exists(holders.filter(member=OuterRef("pk"))))
+        else:
+            qs = qs.filter(InSet("pk", holders.values("member_id")))
     if insurance_required:
         # Most volunteers are insured where the rules ask for it: a probe per row is the cheap way.
         qs = qs.filter(
@@ -467,27 +475,33 @@ def _community_centre(need: Need) -> tuple[float, float] | None:
     return float(centre["latitude"]), float(centre["longitude"])
 
 
-def _pool(need: Need, eligible: QuerySet[Member]) -> list[dict[str, Any]]:
-    """At most MAX_CANDIDATES volunteers, each query bounded by an index and a LIMIT:
+def _pool(need: Need, eligible: QuerySet[Member], local: QuerySet[Member]) -> list[dict[str, Any]]:
+    """At most MAX_CANDIDATES volunteers, in two queries, each bounded by an index and a LIMIT:
     - the nearest volunteers that have a location (nearest the recipient, or their community's centre when
       the recipient has no location: one more query), by the GiST index on PostgreSQL;
-    - the volunteers of the recipient's area without a location, their community first.
-    In a bank where nobody has a location: the area's volunteers, then the rest of the bank."""
-    same_community_first = Case(
-        When(home_org__path__startswith=need.community_path, then=Value(0)),
-        default=Value(1),
-        output_field=IntegerField(),
-    )
-    in_area = eligible.filter(InSet("home_org_id", Org.objects.filter(path__startswith=need.area_path).values("pk")))
+    - the volunteers of the recipient's community without a location.
+    In a community where nobody has a location: the area's volunteers (the community first), then the rest
+    of the bank."""
+
+    def under(path: str) -> InSet:
+        return InSet("home_org_id", Org.objects.filter(path__startswith=path).values("pk"))
+
     located = need.latitude is not None and need.longitude is not None
     centre = (need.latitude or 0.0, need.longitude or 0.0) if located else _community_centre(need)
     if centre is not None:
         near = eligible.filter(latitude__isnull=False, longitude__isnull=False).order_by(NearnessKey(*centre))
         first = list(near.values(*POOL_FIELDS)[:NEAR_POOL])
-        unlocated = in_area.filter(Q(latitude__isnull=True) | Q(longitude__isnull=True))
-        second = list(unlocated.order_by(same_community_first, "pk").values(*POOL_FIELDS)[:AREA_POOL])
+        unlocated = local.filter(Q(latitude__isnull=True) | Q(longitude__isnull=True), under(need.community_path))
+        # Not by "pk" alone: PostgreSQL would walk the primary key through the whole bank to fill the LIMIT.
+        second = list(unlocated.order_by("home_org_id", "pk").values(*POOL_FIELDS)[:AREA_POOL])
     else:
-        first = list(in_area.order_by(same_community_first, "pk").values(*POOL_FIELDS)[:NEAR_POOL])
+        same_community_first = Case(
+            When(home_org__path__startswith=need.community_path, then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        )
+        in_area = eligible.filter(under(need.area_path)).order_by(same_community_first, "pk")
+        first = list(in_area.values(*POOL_FIELDS)[:NEAR_POOL])
         rest = eligible.exclude(home_org__path__startswith=need.area_path).order_by("pk")
         second = list(rest.values(*POOL_FIELDS)[:AREA_POOL])
     rows = {r["id"]: r for r in second}
@@ -503,9 +517,11 @@ def _among(ids: list[int]) -> RawSQL:
     return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))
 
 
-def pool_facts(order: Order, need: Need, eligible: QuerySet[Member], *, today: dt.date) -> list[Facts]:
+def pool_facts(order: Order, need: Need, *, today: dt.date) -> list[Facts]:
     """The pool and what is known about it: a fixed number of queries whatever the bank's size."""
-    rows = _pool(need, eligible)
+    eligible = eligible_volunteers(order, insurance_required=need.insurance_required, today=today)
+    local = eligible_volunteers(order, insurance_required=need.insurance_required, today=today, few=True)
+    rows = _pool(need, eligible, local)
     if not rows:
         return []
     ids = _among([r["id"] for r in rows])
@@ -518,8 +534,10 @@ def pool_facts(order: Order, need: Need, eligible: QuerySet[Member], *, today: d
             )
         )
     since = timezone.now() - dt.timedelta(days=RECENT_DAYS)
-    # Ratings (all time) and recent hours, from orders and from service records, in one round trip.
-    orders = (
+    zero = Value(0, output_field=IntegerField())
+    # One round trip: ratings (all time) and recent minutes from orders, recent minutes from service records,
+    # and who declined or missed this very order. Rows per volunteer are summed below.
+    history = (
         Order.objects.filter(volunteer_id__in=ids)
         .order_by()
         .values("volunteer_id")
@@ -527,26 +545,33 @@ def pool_facts(order: Order, need: Need, eligible: QuerySet[Member], *, today: d
             rating_sum=Sum("rating"),
             rating_count=Count("rating"),
             minutes=Sum("actual_minutes", filter=Q(confirmed_at__gte=since)),
+            declines=zero,
+            no_shows=zero,
         )
     )
     records = (
         ServiceRecord.objects.filter(volunteer_id__in=ids, served_at__gte=since)
         .order_by()
         .values("volunteer_id")
+        .annotate(rating_sum=zero, rating_count=zero, minutes=Sum("minutes"), declines=zero, no_shows=zero)
+    )
+    refusals = (
+        OrderEvent.objects.filter(order=order, action__in=("decline", "no-show"), volunteer_id__isnull=False)
+        .order_by()
+        .values("volunteer_id")
         .annotate(
-            rating_sum=Value(0, output_field=IntegerField()),
-            rating_count=Value(0, output_field=IntegerField()),
-            minutes=Sum("minutes"),
+            rating_sum=zero,
+            rating_count=zero,
+            minutes=zero,
+            declines=Count("pk", filter=Q(action="decline")),
+            no_shows=Count("pk", filter=Q(action="no-show")),
         )
     )
-    rating_sum: dict[int, int] = {}
-    rating_count: dict[int, int] = {}
-    recent: dict[int, int] = {}
-    for a in orders.union(records, all=True):
-        vid = a["volunteer_id"]
-        rating_sum[vid] = rating_sum.get(vid, 0) + (a["rating_sum"] or 0)
-        rating_count[vid] = rating_count.get(vid, 0) + (a["rating_count"] or 0)
-        recent[vid] = recent.get(vid, 0) + (a["minutes"] or 0)
+    totals: dict[int, list[int]] = {}
+    for a in history.union(records, refusals, all=True):
+        sums = totals.setdefault(a["volunteer_id"], [0, 0, 0, 0, 0])
+        for i, key in enumerate(("rating_sum", "rating_count", "minutes", "declines", "no_shows")):
+            sums[i] += a[key] or 0
     start = order.scheduled_start
     end = start + dt.timedelta(minutes=order.planned_minutes)
     busy = {
@@ -561,17 +586,12 @@ def pool_facts(order: Order, need: Need, eligible: QuerySet[Member], *, today: d
         .values_list("volunteer_id", "scheduled_start", "planned_minutes")
         if other_start + dt.timedelta(minutes=other_minutes) > start
     }
-    refusals: dict[int, set[str]] = {}
-    for vid, action in OrderEvent.objects.filter(
-        order=order, action__in=("decline", "no-show"), volunteer_id__isnull=False
-    ).values_list("volunteer_id", "action"):
-        refusals.setdefault(vid, set()).add(action)
-
     facts = []
+    nothing = [0, 0, 0, 0, 0]
     for r in rows:
         vid = r["id"]
         skills, willing, availability = r["skills"], r["willing_services"], r["availability"]
-        refused = refusals.get(vid, ())
+        rating_sum, rating_count, minutes, declines, no_shows = totals.get(vid, nothing)
         facts.append(
             Facts(
                 volunteer_id=vid,
@@ -582,12 +602,12 @@ def pool_facts(order: Order, need: Need, eligible: QuerySet[Member], *, today: d
                 skills=[x for x in skills if isinstance(x, str)] if isinstance(skills, list) else [],
                 willing_services=[x for x in willing if isinstance(x, str)] if isinstance(willing, list) else [],
                 availability=availability if isinstance(availability, dict) else {},
-                rating_sum=rating_sum.get(vid, 0),
-                rating_count=rating_count.get(vid, 0),
-                recent_minutes=recent.get(vid, 0),
+                rating_sum=rating_sum,
+                rating_count=rating_count,
+                recent_minutes=minutes,
                 insured=vid in insured,
-                declined="decline" in refused,
-                no_show="no-show" in refused,
+                declined=declines > 0,
+                no_show=no_shows > 0,
                 busy=vid in busy,
             )
         )
@@ -598,7 +618,7 @@ def rank_candidates(order: Order, *, limit: int, offset: int = 0) -> list[Candid
     """Dispatchable volunteers for `order`, best first: `limit` of them from `offset`.
 
     `order` needs service_item and recipient__home_org loaded (access_order does it). The list is a
-    shortlist of at most MAX_CANDIDATES (see `_pool`). Six queries, however many volunteers the bank has.
+    shortlist of at most MAX_CANDIDATES (see `_pool`). At most seven queries, however big the bank.
     """
     if limit < 1 or offset >= MAX_CANDIDATES:
         return []
@@ -609,6 +629,5 @@ def rank_candidates(order: Order, *, limit: int, offset: int = 0) -> list[Candid
     )
     today = timezone.localdate()
     need = need_for(order, insurance_required)
-    eligible = eligible_volunteers(order, insurance_required=insurance_required, today=today)
-    ranked = rank(need, pool_facts(order, need, eligible, today=today))
+    ranked = rank(need, pool_facts(order, need, today=today))
     return render(ranked[offset : offset + limit])
