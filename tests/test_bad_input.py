@@ -222,7 +222,12 @@ def test_create_org_bad_input(world: World) -> None:
         world,
         "superuser",
         [
-            Case("head office with a parent", "post", url, {"name": "x", "kind": "head_office", "parent_id": 1}),
+            Case(
+                "head office with a parent",
+                "post",
+                url,
+                {"name": "x", "kind": "head_office", "parent_id": world.bank.pk},
+            ),
             Case("branch without a parent", "post", url, {"name": "x", "kind": "branch"}),
         ],
     )

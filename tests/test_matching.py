@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.conftest import World, error_code, make_member
+from timebank.api.types import encode_cursor
 from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
 from timebank.members.actions import MemberInput, do_update_member
@@ -359,8 +360,6 @@ def test_bad_paging_is_422(world: World, items: dict[str, ServiceItem], params: 
 
 def test_a_cursor_past_the_end_is_an_empty_page(world: World, items: dict[str, ServiceItem]) -> None:
     order = new_order(world, items["cleaning"])
-    from timebank.api.types import encode_cursor
-
     page = candidates(world, order, cursor=encode_cursor(2**40))
     assert page == {"items": [], "next_cursor": None}
 

@@ -308,3 +308,15 @@ def test_service_records_credit_weighted_minutes_once(world: World, items: dict)
     changed = world.api("staff").post("/api/v1/service-records", {**body, "minutes": 46})
     assert changed.status_code == 409
     assert world.api("staff_next").post("/api/v1/service-records", {**body, "idempotency_key": "x"}).status_code == 403
+
+
+def test_overdue_orders_are_flagged_and_listed(world: World, items: dict) -> None:
+    old = world.api("staff").post("/api/v1/orders", order_body(world, items["cleaning"], 60, payer="subsidy")).json()
+    fresh = world.api("staff").post("/api/v1/orders", order_body(world, items["cleaning"], 60, payer="subsidy")).json()
+    Order.objects.filter(pk=old["id"]).update(created_at=timezone.now() - dt.timedelta(hours=25))
+    listed = world.api("staff").get("/api/v1/orders", {"overdue": "true"}).json()["items"]
+    assert [o["id"] for o in listed] == [old["id"]] and listed[0]["overdue"] is True
+    assert world.api("staff").get(f"/api/v1/orders/{fresh['id']}").json()["overdue"] is False
+    # A bank that allows 48 hours does not flag it yet.
+    world.api("head_office_admin").patch(f"/api/v1/orgs/{world.bank.pk}/rules", {"dispatch_within_hours": 48})
+    assert world.api("staff").get("/api/v1/orders", {"overdue": "true"}).json()["items"] == []

@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -213,22 +214,22 @@ def list_orders(
         qs = qs.filter(state=state)
     if urgent is not None:
         qs = qs.filter(urgent=urgent)
+    hours_by_bank = dict(Rules.objects.values_list("head_office_id", "dispatch_within_hours"))
     if overdue:
-        qs = qs.filter(state=OrderState.REQUESTED)
-        hours = dict(Rules.objects.values_list("head_office_id", "dispatch_within_hours"))
-        cutoff = min(hours.values(), default=24)
-        qs = qs.filter(created_at__lt=timezone.now() - dt.timedelta(hours=cutoff))
+        # Each bank sets its own limit: one condition per bank, all in SQL so pages stay full.
+        now = timezone.now()
+        late = Q(pk__in=[])
+        for bank_id, hours in hours_by_bank.items():
+            late |= Q(bank_id=bank_id, created_at__lt=now - dt.timedelta(hours=hours))
+        qs = qs.filter(late, state=OrderState.REQUESTED)
     qs = qs.select_related("recipient", "volunteer", "service_item")
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
-    hours_by_bank = dict(Rules.objects.values_list("head_office_id", "dispatch_within_hours"))
     items = []
     for order in rows:
         roles = party_roles(user, order)
         if pool and not roles:
             roles = {"area_volunteer"}
         items.append(order_out(order, roles, hours_by_bank.get(order.bank_id, 24)))
-    if overdue:
-        items = [o for o in items if o["overdue"]]
     return {"items": items, "next_cursor": nxt}
 
 

@@ -517,6 +517,19 @@ def _among(ids: list[int]) -> RawSQL:
     return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))
 
 
+FACT_COLUMNS = ("rating_sum", "rating_count", "minutes", "declines", "no_shows", "insured")
+
+
+def _per_volunteer(qs: QuerySet[Any], key: str, **columns: Any) -> QuerySet[Any]:
+    """One row per volunteer with every FACT_COLUMNS column (0 where this source says nothing), so that
+    the sources can be sent as one UNION ALL."""
+    return (
+        qs.order_by()
+        .values(key)
+        .annotate(**{c: columns.get(c, Value(0, output_field=IntegerField())) for c in FACT_COLUMNS})
+    )
+
+
 def pool_facts(order: Order, need: Need, *, today: dt.date) -> list[Facts]:
     """The pool and what is known about it: a fixed number of queries whatever the bank's size."""
     eligible = eligible_volunteers(order, insurance_required=need.insurance_required, today=today)
@@ -525,53 +538,37 @@ def pool_facts(order: Order, need: Need, *, today: dt.date) -> list[Facts]:
     if not rows:
         return []
     ids = _among([r["id"] for r in rows])
-    if need.insurance_required:
-        insured = {r["id"] for r in rows}  # a hard filter: everyone in the pool
-    else:
-        insured = set(
-            InsurancePolicy.objects.filter(member_id__in=ids, starts_on__lte=today, ends_on__gte=today).values_list(
-                "member_id", flat=True
-            )
-        )
     since = timezone.now() - dt.timedelta(days=RECENT_DAYS)
-    zero = Value(0, output_field=IntegerField())
-    # One round trip: ratings (all time) and recent minutes from orders, recent minutes from service records,
-    # and who declined or missed this very order. Rows per volunteer are summed below.
-    history = (
-        Order.objects.filter(volunteer_id__in=ids)
-        .order_by()
-        .values("volunteer_id")
-        .annotate(
+    # One round trip for what is counted per volunteer: ratings (all time) and recent minutes from orders,
+    # recent minutes from service records, who declined or missed this very order, and valid insurance.
+    parts = [
+        _per_volunteer(
+            Order.objects.filter(volunteer_id__in=ids),
+            "volunteer_id",
             rating_sum=Sum("rating"),
             rating_count=Count("rating"),
             minutes=Sum("actual_minutes", filter=Q(confirmed_at__gte=since)),
-            declines=zero,
-            no_shows=zero,
-        )
-    )
-    records = (
-        ServiceRecord.objects.filter(volunteer_id__in=ids, served_at__gte=since)
-        .order_by()
-        .values("volunteer_id")
-        .annotate(rating_sum=zero, rating_count=zero, minutes=Sum("minutes"), declines=zero, no_shows=zero)
-    )
-    refusals = (
-        OrderEvent.objects.filter(order=order, action__in=("decline", "no-show"), volunteer_id__isnull=False)
-        .order_by()
-        .values("volunteer_id")
-        .annotate(
-            rating_sum=zero,
-            rating_count=zero,
-            minutes=zero,
+        ),
+        _per_volunteer(
+            ServiceRecord.objects.filter(volunteer_id__in=ids, served_at__gte=since),
+            "volunteer_id",
+            minutes=Sum("minutes"),
+        ),
+        _per_volunteer(
+            OrderEvent.objects.filter(order=order, action__in=("decline", "no-show"), volunteer_id__isnull=False),
+            "volunteer_id",
             declines=Count("pk", filter=Q(action="decline")),
             no_shows=Count("pk", filter=Q(action="no-show")),
-        )
-    )
+        ),
+    ]
+    if not need.insurance_required:  # else everyone in the pool is insured
+        valid = InsurancePolicy.objects.filter(member_id__in=ids, starts_on__lte=today, ends_on__gte=today)
+        parts.append(_per_volunteer(valid, "member_id", insured=Count("pk")))
     totals: dict[int, list[int]] = {}
-    for a in history.union(records, refusals, all=True):
-        sums = totals.setdefault(a["volunteer_id"], [0, 0, 0, 0, 0])
-        for i, key in enumerate(("rating_sum", "rating_count", "minutes", "declines", "no_shows")):
-            sums[i] += a[key] or 0
+    for row in parts[0].union(*parts[1:], all=True):
+        sums = totals.setdefault(row["volunteer_id"], [0] * len(FACT_COLUMNS))
+        for i, column in enumerate(FACT_COLUMNS):
+            sums[i] += row[column] or 0
     start = order.scheduled_start
     end = start + dt.timedelta(minutes=order.planned_minutes)
     busy = {
@@ -587,11 +584,11 @@ def pool_facts(order: Order, need: Need, *, today: dt.date) -> list[Facts]:
         if other_start + dt.timedelta(minutes=other_minutes) > start
     }
     facts = []
-    nothing = [0, 0, 0, 0, 0]
+    nothing = [0] * len(FACT_COLUMNS)
     for r in rows:
         vid = r["id"]
         skills, willing, availability = r["skills"], r["willing_services"], r["availability"]
-        rating_sum, rating_count, minutes, declines, no_shows = totals.get(vid, nothing)
+        rating_sum, rating_count, minutes, declines, no_shows, insured = totals.get(vid, nothing)
         facts.append(
             Facts(
                 volunteer_id=vid,
@@ -605,7 +602,7 @@ def pool_facts(order: Order, need: Need, *, today: dt.date) -> list[Facts]:
                 rating_sum=rating_sum,
                 rating_count=rating_count,
                 recent_minutes=minutes,
-                insured=vid in insured,
+                insured=need.insurance_required or insured > 0,
                 declined=declines > 0,
                 no_show=no_shows > 0,
                 busy=vid in busy,
@@ -618,7 +615,8 @@ def rank_candidates(order: Order, *, limit: int, offset: int = 0) -> list[Candid
     """Dispatchable volunteers for `order`, best first: `limit` of them from `offset`.
 
     `order` needs service_item and recipient__home_org loaded (access_order does it). The list is a
-    shortlist of at most MAX_CANDIDATES (see `_pool`). At most seven queries, however big the bank.
+    shortlist of at most MAX_CANDIDATES (see `_pool`). Five queries (six for a recipient without a location),
+    however big the bank.
     """
     if limit < 1 or offset >= MAX_CANDIDATES:
         return []
