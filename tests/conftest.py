@@ -110,7 +110,7 @@ def make_member(
         data=MemberInput(
             name=name,
             id_number=new_id_number(born),
-            roles=roles or ["volunteer"],
+            roles=["volunteer"] if roles is None else roles,
             phone=phone,
             birth_date=born,
             gender="female",

@@ -439,3 +439,17 @@ def test_rank_breaks_ties_by_distance_then_id() -> None:
         Facts(volunteer_id=1, name="甲"),
     ]
     assert [s.volunteer_id for s in matching.rank(NEED, pool)] == [1, 2, 3]
+
+
+def test_staff_see_full_names_only_of_their_own_subtree(world: World, items: dict[str, ServiceItem]) -> None:
+    place_recipient(world)
+    mine = volunteer(world, "王秀兰", latitude=HOME[0], longitude=HOME[1])
+    theirs = volunteer(world, "赵桂芳", org=world.community2, latitude=HOME[0], longitude=HOME[1])
+    order = new_order(world, items["cleaning"])
+    names = {c["volunteer_id"]: c["name"] for c in candidates(world, order, limit=200)["items"]}
+    assert names[mine.pk] == "王秀兰"
+    assert names[theirs.pk] == "赵**"  # dispatchable, but another community's person
+    head_office = {
+        c["volunteer_id"]: c["name"] for c in candidates(world, order, "head_office_admin", limit=200)["items"]
+    }
+    assert head_office[theirs.pk] == "赵桂芳"

@@ -181,7 +181,7 @@ def page_table(s: Scene) -> list[tuple[str, set[str]]]:
         ("/login/", {"anonymous"}),
         ("/me/time/", members),
         ("/me/give/", members),
-        ("/volunteer/", {"volunteer", "relative", "neighbour", "stranger"}),  # conftest makes relatives volunteers too
+        ("/volunteer/", {"volunteer", "neighbour", "stranger"}),
         ("/orders/", {"recipient", "relative"}),
         (f"/order/{item.pk}/?for={s.world.members['recipient'].pk}", {"recipient", "relative"}),
         (f"/order/{item.pk}/confirm/?start={_slot()}", {"recipient", "relative"}),

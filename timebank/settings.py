@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "timebank.needs",
     "timebank.hotline",
     "timebank.notify",
+    "timebank.reports",
     "timebank.audit",
     "timebank.web",
 ]

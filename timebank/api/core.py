@@ -134,6 +134,7 @@ def _mount() -> None:
     from timebank.notify.api import router as notify_router
     from timebank.orders.api import router as orders_router
     from timebank.orgs.api import router as orgs_router
+    from timebank.reports.api import router as reports_router
     from timebank.safety.api import router as safety_router
 
     api.add_router("/", orgs_router)
@@ -147,6 +148,7 @@ def _mount() -> None:
     api.add_router("/", goods_router)
     api.add_router("/", funds_router)
     api.add_router("/", safety_router)
+    api.add_router("/", reports_router)
 
 
 _mount()

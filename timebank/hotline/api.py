@@ -7,11 +7,10 @@ POST /api/v1/orders/{id}/dispatch; a call log links to the order it produced.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
 from typing import Annotated, Any, Literal
 
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Window
+from django.db.models import F, Max, Window
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest
 from django.utils import timezone
@@ -20,7 +19,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import AwareDatetime, Field, StrictBool
 
 from timebank.api.types import Id, Memo, Page, PathId, Phone, Reason, paginate
-from timebank.hotline import actions
+from timebank.hotline import actions, queries
 from timebank.hotline.access import (
     DESK_ROLES,
     access_call,
@@ -29,12 +28,11 @@ from timebank.hotline.access import (
     visible_calls,
     visible_welfare_checks,
 )
-from timebank.hotline.models import CallLog, ReturnVisit, ReturnVisitOutcome, WelfareCheck
+from timebank.hotline.models import CallLog, ReturnVisit, WelfareCheck
 from timebank.ledger.models import Account
-from timebank.lib import crypto, idnumber
 from timebank.lib.errors import Forbidden, Invalid
 from timebank.lib.masking import mask_phone
-from timebank.members.models import Member, MemberStatus
+from timebank.members.models import Member
 from timebank.needs.access import access_need
 from timebank.needs.api import CategoryCode, ItemIds, LevelCode, PriorityOut, decode_key, encode_key, person_name
 from timebank.needs.models import OPEN_STATUSES, Need
@@ -43,7 +41,7 @@ from timebank.orders.access import access_order
 from timebank.orders.models import Order
 from timebank.orgs.access import access_org, has_role, staff_scope
 from timebank.orgs.api import caller
-from timebank.orgs.models import Org, Rules, User
+from timebank.orgs.models import User
 
 router = Router(tags=["hotline"])
 
@@ -58,10 +56,6 @@ RECENT_ORDERS = 5
 def _limit(limit: int) -> None:
     if not 1 <= limit <= 200:
         raise Invalid(_("每页条数应在 1 到 200 之间。"), fields={"limit": "out_of_range"})
-
-
-def _in_scope(qs: QuerySet[Any], scope: Org | None, path_field: str) -> QuerySet[Any]:
-    return qs if scope is None else qs.filter(**{f"{path_field}__startswith": scope.path})
 
 
 # ---- finding a caller ---------------------------------------------------------------------------------
@@ -104,20 +98,6 @@ class CallerOut(Schema):
     recent_orders: list[OrderBrief]
     balance: BalanceBrief
     last_welfare_check_at: dt.datetime | None
-
-
-def _lookup_filter(text: str) -> Q:
-    cond = Q(name__contains=text)
-    digits = re.sub(r"[\s\-]", "", text)
-    if digits.isdigit() and len(digits) >= 3:
-        cond |= Q(phone__contains=digits)
-    try:
-        number = idnumber.normalise(text)
-    except idnumber.IdNumberError:
-        pass
-    else:
-        cond |= Q(id_number_hash=crypto.keyed_hash(number, scope="id_number"))
-    return cond
 
 
 def caller_summaries(members: list[Member]) -> list[dict[str, Any]]:
@@ -193,16 +173,11 @@ def lookup(request: HttpRequest, q: Annotated[str, Query(min_length=1, max_lengt
     """Find a caller by name, phone (3 digits or more) or full ID number, within the operator's subtree, with
     what the desk needs on the phone: open needs, recent orders and balance. At most 20 matches."""
     user = caller(request)
-    scope = desk_scope(user)
+    desk_scope(user)
     text = q.replace("\x00", "").strip()
     if not text:
         raise Invalid(_("请输入姓名、电话或身份证号。"), fields={"q": "required"})
-    qs = _in_scope(Member.objects.exclude(status=MemberStatus.LEFT), scope, "home_org__path")
-    found = list(qs.filter(_lookup_filter(text)).select_related("home_org").order_by("pk")[: LOOKUP_LIMIT * 3])
-    digits = re.sub(r"[\s\-]", "", text)
-    # The exact phone or name first: the caller is usually the one whose number the screen shows.
-    found.sort(key=lambda m: (m.phone != digits, m.name != text, m.pk))
-    return {"items": caller_summaries(found[:LOOKUP_LIMIT]), "next_cursor": None}
+    return {"items": caller_summaries(queries.find_callers(user, text, LOOKUP_LIMIT)), "next_cursor": None}
 
 
 # ---- the call log -------------------------------------------------------------------------------------
@@ -398,32 +373,16 @@ def visit_out(visit: ReturnVisit) -> dict[str, Any]:
     }
 
 
-def _rules(scope: Org | None) -> list[Rules]:
-    qs = Rules.objects.all()
-    return list(qs if scope is None else qs.filter(head_office_id=scope.head_office_id))
-
-
 @router.get("/hotline/return-visits/due", response=Page[DueVisitOut])
 def return_visits_due(request: HttpRequest, limit: int = 50, cursor: CursorParam = None) -> dict[str, Any]:
     """满意度回访 queue: confirmed or reviewed orders of the subtree, `return_visit_after_days` after
     confirmation, until a visit is recorded (one that did not get through keeps the order here).
     The recipient's full phone is shown: this is a list of calls to make."""
     user = caller(request)
-    scope = desk_scope(user)
+    desk_scope(user)
     _limit(limit)
-    now = timezone.now()
-    after = {r.head_office_id: r.return_visit_after_days for r in _rules(scope)}
-    due = Q(pk__in=[])
-    for bank_id, days in after.items():
-        due |= Q(bank_id=bank_id, confirmed_at__lte=now - dt.timedelta(days=days))
-    final = ReturnVisit.objects.filter(order=OuterRef("pk")).exclude(outcome=ReturnVisitOutcome.NOT_REACHED)
-    qs = (
-        _in_scope(Order.objects.filter(state__in=actions.VISITED_STATES), scope, "org__path")
-        .filter(due)
-        .filter(~Exists(final))
-        .annotate(attempts=Count("return_visits"), last_attempt_at=Max("return_visits__created_at"))
-        .select_related("recipient", "service_item", "volunteer")
-    )
+    after = queries.return_visit_days(user)
+    qs = queries.due_return_visits(user, after)
     rows, nxt = paginate(qs, limit, cursor)
     items = []
     for o in rows:
@@ -466,7 +425,7 @@ def list_return_visits(
     """Return visits recorded in the caller's subtree, newest first."""
     user = caller(request)
     scope = desk_scope(user)
-    qs = _in_scope(ReturnVisit.objects.select_related("created_by"), scope, "order__org__path")
+    qs = queries.in_scope(ReturnVisit.objects.select_related("created_by"), scope, "order__org__path")
     if order_id:
         qs = qs.filter(order_id=order_id)
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
@@ -547,41 +506,18 @@ def welfare_checks_due(
     is older than `welfare_check_every_days`, or who were never checked (those first, then the longest
     waiting; within that, served-first priority). The full phone is shown: this is a list of calls to make."""
     user = caller(request)
-    scope = desk_scope(user)
+    desk_scope(user)
     _limit(limit)
-    qs = _in_scope(Member.objects.filter(is_recipient=True, status=MemberStatus.ACTIVE), scope, "home_org__path")
-    if org_id:
-        org = access_org(user, org_id)
-        qs = qs.filter(home_org__path__startswith=org.path)
-    rules = {r.head_office_id: r for r in _rules(scope)}
-    now = timezone.now()
-    today = timezone.localdate()
-    ranked = []
-    rows = qs.annotate(last=Max("welfare_checks__checked_at")).values_list(
-        "pk", "bank_id", "birth_date", "recipient_categories", "last"
-    )
-    for pk, bank_id, born, cats, last in rows:
-        rule = rules.get(bank_id)
-        cats = cats if isinstance(cats, list) else []
-        if rule is None or not set(cats) & set(rule.welfare_check_categories or []):
-            continue
-        if category and category not in cats:
-            continue
-        every = dt.timedelta(days=rule.welfare_check_every_days)
-        if last is not None and last > now - every:
-            continue
-        p = priority(born, cats, today)
-        key = (0, 0, p.rank, pk) if last is None else (1, int(last.timestamp()), p.rank, pk)
-        ranked.append((key, pk, last, p, rule.welfare_check_every_days))
-    ranked.sort(key=lambda r: r[0])
+    org = access_org(user, org_id) if org_id else None
+    ranked = queries.due_welfare_checks(user, org=org, category=category)
     if cursor:
         after = decode_key(cursor, 4)
-        ranked = [r for r in ranked if r[0] > after]
+        ranked = [r for r in ranked if r.key > after]
     page = ranked[:limit]
-    members = Member.objects.select_related("home_org").in_bulk([r[1] for r in page])
+    members = Member.objects.select_related("home_org").in_bulk([r.member_id for r in page])
     items = []
-    for _key, pk, last, p, every_days in page:
-        m = members[pk]
+    for due in page:
+        m = members[due.member_id]
         items.append(
             {
                 "member_id": m.pk,
@@ -590,14 +526,14 @@ def welfare_checks_due(
                 "home_org_id": m.home_org_id,
                 "home_org_name": m.home_org.name,
                 "recipient_categories": m.recipient_categories,
-                "priority": p.as_dict(),
-                "last_checked_at": last,
-                "due_since": last + dt.timedelta(days=every_days) if last else None,
-                "every_days": every_days,
+                "priority": due.priority.as_dict(),
+                "last_checked_at": due.last_checked_at,
+                "due_since": due.due_since,
+                "every_days": due.every_days,
             }
         )
     more = len(ranked) > limit
-    return {"items": items, "next_cursor": encode_key(page[-1][0]) if more and page else None}
+    return {"items": items, "next_cursor": encode_key(page[-1].key) if more and page else None}
 
 
 @router.post("/hotline/welfare-checks", response={201: WelfareCheckOut})

@@ -15,7 +15,7 @@ from timebank.api.types import Id, IdempotencyKey, Memo, Page, PathId, Reason, d
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.api import TransactionOut, transaction_out
 from timebank.lib.errors import Forbidden, Invalid, NotFound
-from timebank.lib.masking import mask_phone
+from timebank.lib.masking import mask_name, mask_phone
 from timebank.members.access import access_member, access_member_to_manage, member_of
 from timebank.members.models import Member
 from timebank.orders import actions, matching
@@ -32,7 +32,7 @@ from timebank.orders.access import (
     visible_orders,
 )
 from timebank.orders.models import Order, OrderEvent, OrderState
-from timebank.orgs.access import has_role
+from timebank.orgs.access import has_role, staff_scope
 from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES, Role, Rules, User
 
@@ -488,7 +488,14 @@ def order_candidates(
     offset = decode_cursor(cursor) if cursor else 0
     rows = matching.rank_candidates(order, limit=limit + 1, offset=offset)
     more = len(rows) > limit
-    return {
-        "items": [vars(c) for c in rows[:limit]],
-        "next_cursor": encode_cursor(offset + limit) if more else None,
-    }
+    page = [vars(c) for c in rows[:limit]]
+    # Any volunteer of the bank may be dispatched, but staff see full names only of their own subtree's people.
+    scope = staff_scope(user)
+    if scope is not None and not user.is_superuser:
+        homes = dict(
+            Member.objects.filter(pk__in=[c["volunteer_id"] for c in page]).values_list("pk", "home_org__path")
+        )
+        for c in page:
+            if not homes.get(c["volunteer_id"], "").startswith(scope.path):
+                c["name"] = mask_name(c["name"])
+    return {"items": page, "next_cursor": encode_cursor(offset + limit) if more else None}

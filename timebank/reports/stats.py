@@ -1,0 +1,97 @@
+"""The bank's own measures for any org subtree and period, computed from the same rows the ledger keeps.
+
+Every figure is a query over orders, service records and ledger rows — nothing is counted twice or kept
+separately — so the numbers always reconcile with the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q, Sum
+
+from timebank.ledger.models import Account, Transaction
+from timebank.members.models import Member, MemberStatus
+from timebank.orders.models import Order, OrderState, ServiceRecord
+from timebank.orgs.models import Org
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass
+class Stats:
+    org_id: int
+    date_from: dt.date | None
+    date_to: dt.date | None
+    members: int
+    volunteers: int
+    recipients: int
+    referred_members: int
+    orders_completed: int
+    service_minutes: int
+    credited_minutes: int
+    service_records: int
+    ledger_transactions: int
+    outstanding_minutes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def day_bounds(date_from: dt.date | None, date_to: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """[start of `from`, start of the day after `to`) in Asia/Shanghai."""
+    start = dt.datetime.combine(date_from, dt.time(), tzinfo=SHANGHAI) if date_from else None
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI) if date_to else None
+    return start, end
+
+
+def _in(field: str, start: dt.datetime | None, end: dt.datetime | None) -> Q:
+    q = Q()
+    if start is not None:
+        q &= Q(**{f"{field}__gte": start})
+    if end is not None:
+        q &= Q(**{f"{field}__lt": end})
+    return q
+
+
+def compute(org: Org, date_from: dt.date | None = None, date_to: dt.date | None = None) -> Stats:
+    start, end = day_bounds(date_from, date_to)
+    home = Member.objects.filter(home_org__path__startswith=org.path)
+    active = home.filter(status=MemberStatus.ACTIVE)
+    orders = Order.objects.filter(
+        org__path__startswith=org.path,
+        state__in=(OrderState.CONFIRMED, OrderState.REVIEWED),
+        transaction__isnull=False,
+    ).filter(_in("confirmed_at", start, end))
+    order_sums = orders.aggregate(actual=Sum("actual_minutes"), credited=Sum("credited_minutes"))
+    records = ServiceRecord.objects.filter(org__path__startswith=org.path).filter(
+        _in("transaction__created_at", start, end)
+    )
+    record_sums = records.aggregate(actual=Sum("minutes"), credited=Sum("credited_minutes"))
+    transactions = (
+        Transaction.objects.filter(legs__account__member__home_org__path__startswith=org.path)
+        .filter(_in("created_at", start, end))
+        .distinct()
+        .count()
+    )
+    outstanding = Account.objects.filter(member__home_org__path__startswith=org.path).aggregate(
+        s=Sum("balance_minutes")
+    )["s"]
+    return Stats(
+        org_id=org.pk,
+        date_from=date_from,
+        date_to=date_to,
+        members=active.count(),
+        volunteers=active.filter(is_volunteer=True).count(),
+        recipients=active.filter(is_recipient=True).count(),
+        referred_members=active.filter(referred_by__isnull=False).count(),
+        orders_completed=orders.count(),
+        service_minutes=(order_sums["actual"] or 0) + (record_sums["actual"] or 0),
+        credited_minutes=(order_sums["credited"] or 0) + (record_sums["credited"] or 0),
+        service_records=records.count(),
+        ledger_transactions=transactions,
+        outstanding_minutes=outstanding or 0,
+    )
