@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install demo serve test lint check messages bench-ledger clean
+.PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
@@ -43,6 +43,12 @@ messages: install
 
 bench-ledger: install
 	$(PY) bench/ledger.py
+
+bench-matching: install
+	$(PY) bench/matching.py
+
+bench-settlement: install
+	$(PY) bench/settlement.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache
