@@ -65,10 +65,10 @@ def return_visit_days(user: User) -> dict[int, int]:
     return {r.head_office_id: r.return_visit_after_days for r in _rules(desk_scope(user))}
 
 
-def due_return_visits(user: User, after: dict[int, int] | None = None) -> QuerySet[Order]:
+def due_return_visits(user: User, after: dict[int, int] | None = None) -> QuerySet[Any]:
     """满意度回访 queue: confirmed or reviewed orders of the desk's subtree, `return_visit_after_days` after
     confirmation, until a visit is recorded (one that did not get through keeps the order here).
-    Annotated with `attempts` and `last_attempt_at`."""
+    Orders annotated with `attempts` and `last_attempt_at` (hence `Any`: the stubs lose annotations here)."""
     scope = desk_scope(user)
     after = return_visit_days(user) if after is None else after
     now = timezone.now()

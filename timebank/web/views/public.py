@@ -32,6 +32,8 @@ def home(request: HttpRequest) -> HttpResponse:
         from timebank.web.views.member import member_home
 
         return member_home(request)
+    if person.user.role == "operator":
+        return redirect("web:hotline")
     if is_workbench_user(person.user):
         return redirect("web:staff_home")
     return render(request, "web/other_home.html", {"person": person})

@@ -1,0 +1,176 @@
+"""The 12349 console in a real browser: an operator takes a call on a desktop, finds the caller by phone with
+the keyboard, reads the situation, orders an urgent service, dispatches it to the best candidate and logs the
+call; then the return-visit and welfare-check lists on a 360 px phone. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from tests.browser.conftest import DESKTOP, PHONE
+from tests.conftest import World
+from timebank.catalogue.actions import do_create_service_item
+from timebank.catalogue.models import ServiceItem
+from timebank.hotline.models import CallLog, ReturnVisit, WelfareCheck
+from timebank.ledger.actions import do_adjustment
+from timebank.members.actions import MemberInput, do_update_member
+from timebank.members.models import Member
+from timebank.needs.actions import do_create_need
+from timebank.orders import actions as order_actions
+from timebank.orders.models import Order, OrderState
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CALLER_PHONE = "13912345678"
+
+
+@pytest.fixture
+def caller(world: World) -> Member:
+    recipient = world.members["recipient"]
+    do_update_member(
+        None, recipient, MemberInput(phone=CALLER_PHONE, recipient_categories=["living_alone", "empty_nest"])
+    )
+    do_adjustment(None, member=recipient, minutes=600, bucket="reserve", reason="开户")
+    do_create_need(world.users["staff"], recipient=recipient, level="special", found_by="phone_call", notes="想要送餐")
+    recipient.refresh_from_db()
+    return recipient
+
+
+@pytest.fixture
+def items(world: World) -> dict[str, ServiceItem]:
+    make = lambda name, tier: do_create_service_item(  # noqa: E731
+        None, head_office=world.bank, name=name, category="mutual_care", tier=tier
+    )
+    return {"meals": make("送餐上门", "ordinary"), "cleaning": make("家庭保洁", "ordinary")}
+
+
+def test_an_operator_handles_a_call_end_to_end(
+    world: World, caller: Member, items: dict[str, ServiceItem], visit: Any
+) -> None:
+    op = visit(DESKTOP)
+    op.login("operator")
+    op.page.get_by_role("link", name="12349 热线").first.click()
+    op.page.wait_for_url("**/hotline/")
+    # The search box has the focus: the operator just types the number on the screen.
+    assert op.page.evaluate("document.activeElement.id") == "hotline-q"
+    op.page.keyboard.type(CALLER_PHONE[:2])
+    op.page.locator("#hotline-results .notice").wait_for()  # two digits match nobody yet
+    # The results change as one types, and the typist keeps the focus.
+    assert op.page.evaluate("document.activeElement.id") == "hotline-q"
+    op.page.keyboard.type(CALLER_PHONE[2:7])
+    result = op.page.locator("#hotline-results a", has_text="李大爷")
+    result.wait_for()
+    assert op.page.evaluate("document.activeElement.id") == "hotline-q"
+    op.shot("operator-1280-search")
+    # Tab reaches the first result, Enter opens it.
+    op.page.keyboard.press("Tab")
+    assert op.page.evaluate("document.activeElement.textContent").strip().startswith("李大爷")
+    op.page.keyboard.press("Enter")
+    op.page.wait_for_url(f"**/hotline/callers/{caller.pk}/")
+    main = op.page.locator("main")
+    for words in ("独居", "空巢", CALLER_PHONE, "运河街道 1 号", "想要送餐", "可用于服务：10 小时", "李小明（子女）"):
+        assert main.get_by_text(words).count() > 0, words
+    op.shot("operator-1280-caller")
+    # The main fields carry access keys (Alt+letter; synthetic key presses cannot trigger them here).
+    assert op.page.locator("[accesskey=o]").get_attribute("name") == "order-service_item"
+    assert op.page.locator("[accesskey=l]").get_attribute("name") == "call-summary"
+    op.page.get_by_label("服务项目").select_option(label="送餐上门（普通服务）")
+    op.page.get_by_label("紧急，请尽快安排").check()
+    op.page.get_by_label("政府补贴").check()
+    op.page.get_by_label("为哪项需求下单").select_option(index=1)
+    op.page.get_by_label("想对志愿者说的话").fill("老人听力不好，请大声敲门")
+    assert main.get_by_text("时间银行不是急救服务").first.is_visible()
+    op.page.get_by_role("button", name="下单（渠道：12349 热线）").click()
+    op.page.locator("#dispatch").wait_for()
+    order = Order.objects.get()
+    assert (order.channel, order.urgent, order.payer) == ("hotline", True, "subsidy")
+    # The best candidate is chosen already, with its score and reasons.
+    top = op.page.locator("#dispatch .candidate").first
+    assert "匹配" in top.inner_text() and "最合适" in top.inner_text()
+    assert top.locator("input[type=radio]").is_checked()
+    op.shot("operator-1280-dispatch")
+    op.page.get_by_role("button", name="派单", exact=True).click()
+    op.page.get_by_text("已派给 王秀英").first.wait_for()
+    order.refresh_from_db()
+    assert order.state == OrderState.DISPATCHED and order.volunteer == world.members["volunteer"]
+    # The call form already links the order; the operator writes what was said.
+    assert op.page.get_by_label("这通电话办的订单").input_value() == str(order.pk)
+    op.page.get_by_label("通话内容摘要").fill("老人要送餐，已下单并派给王秀英")
+    op.shot("operator-1280-log-call")
+    op.page.get_by_role("button", name="记录并结束这通电话").click()
+    op.page.wait_for_url("**/hotline/")
+    op.page.get_by_text("来电已记录").wait_for()
+    assert op.page.evaluate("document.activeElement.id") == "hotline-q"  # ready for the next call
+    call = CallLog.objects.get()
+    assert (call.order, call.member, call.kind) == (order, caller, "order")
+    assert call.need is not None and call.need.orders.filter(pk=order.pk).exists()
+    # In English, the same screen.
+    op.page.get_by_role("button", name="English").click()
+    op.page.get_by_role("heading", name="12349 hotline: take a call").wait_for()
+    op.go(f"/hotline/callers/{caller.pk}/?order={order.pk}")
+    op.page.get_by_role("heading", name="Log this call").wait_for()
+    op.shot("operator-1280-caller-en")
+    assert op.errors == []
+
+    # The same console on a 360 px phone: one column, nothing wider than the screen.
+    phone = visit(PHONE)
+    phone.login("operator")
+    phone.go("/hotline/")
+    assert phone.fits_width()
+    phone.shot("operator-360-console")
+    phone.go(f"/hotline/callers/{caller.pk}/?order={order.pk}")
+    phone.page.locator("#dispatch").wait_for()
+    assert phone.fits_width()
+    phone.shot("operator-360-caller")
+    assert phone.errors == []
+
+
+def test_return_visits_and_welfare_checks_on_a_phone(
+    world: World, caller: Member, items: dict[str, ServiceItem], visit: Any
+) -> None:
+    staff, volunteer = world.users["staff"], world.members["volunteer"]
+    order = order_actions.do_create_order(
+        staff,
+        recipient=caller,
+        service_item=items["cleaning"],
+        scheduled_start=timezone.now() + dt.timedelta(hours=1),
+        planned_minutes=60,
+        payer="subsidy",
+        channel="hotline",
+    )
+    order_actions.do_dispatch(staff, order, volunteer)
+    for step in (order_actions.do_accept, order_actions.do_check_in, order_actions.do_check_out):
+        step(volunteer.user, order)
+    order_actions.do_confirm(staff, order, actual_minutes=60, by_staff=True)
+    Order.objects.filter(pk=order.pk).update(confirmed_at=timezone.now() - dt.timedelta(days=5))
+    op = visit(PHONE)
+    op.login("operator")
+    op.go("/hotline/return-visits/")
+    card = op.page.locator(f"#visit-{order.pk}")
+    assert CALLER_PHONE in card.inner_text()
+    assert op.fits_width()
+    op.shot("operator-360-return-visits")
+    card.get_by_label("已回访").check()
+    card.get_by_role("button", name="记录回访").click()
+    card.get_by_text("请选老人的满意度").wait_for()  # htmx swapped the card with the reason
+    card.get_by_label("5 分：非常满意").check()
+    card.get_by_role("button", name="记录回访").click()
+    card.get_by_text("满意度 5 分").wait_for()
+    assert ReturnVisit.objects.get().satisfaction == 5
+    op.go("/hotline/welfare-checks/")
+    card = op.page.locator(f"#check-{caller.pk}")
+    card.get_by_label("有情况").check()
+    card.get_by_label("健康状况有变化").check()
+    card.get_by_label("登记一项需求").select_option("essential")
+    card.get_by_label("情况记录").fill("摔了一跤，走路不稳")
+    assert op.fits_width()
+    op.shot("operator-360-welfare-check")
+    card.get_by_role("button", name="记录巡访").click()
+    card.get_by_text("登记了需求").wait_for()
+    check = WelfareCheck.objects.get()
+    assert check.need is not None and check.need.level == "essential"
+    op.shot("operator-360-welfare-check-done")
+    assert op.errors == []
