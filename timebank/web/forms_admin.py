@@ -76,9 +76,7 @@ class CounterRedeemForm(Form):
     goods = forms.TypedChoiceField(label=_("物品"), coerce=int)
     quantity = forms.IntegerField(label=_("数量"), min_value=1, max_value=1000, initial=1)
 
-    def __init__(
-        self, *args: Any, members: list[tuple[int, str]], goods: list[tuple[int, str]], **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, members: list[tuple[int, str]], goods: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._choice("member").choices = members
         self._choice("goods").choices = [("", _("请选择")), *goods]
@@ -214,9 +212,7 @@ CATEGORY_CHOICES: list[Any] = [
 class FundEntryForm(Form):
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
     category = forms.ChoiceField(label=_("收入来源或支出类别"), choices=CATEGORY_CHOICES)
-    amount = forms.CharField(
-        label=_("金额（元）"), max_length=20, help_text=_("例如 1280 或 1280.50，最多两位小数。")
-    )
+    amount = forms.CharField(label=_("金额（元）"), max_length=20, help_text=_("例如 1280 或 1280.50，最多两位小数。"))
     occurred_on = forms.DateField(
         label=_("日期"),
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),

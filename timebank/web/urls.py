@@ -1,4 +1,4 @@
-from django.urls import path, register_converter
+from django.urls import include, path, register_converter
 
 from timebank.web.views import care, member, public, staff, volunteer
 
@@ -46,4 +46,6 @@ urlpatterns = [
     path("staff/orders/", staff.staff_orders, name="staff_orders"),
     path("staff/orders/<id:order_id>/", staff.staff_order, name="staff_order"),
     path("staff/orders/<id:order_id>/<slug:action>/", staff.staff_order_action, name="staff_order_action"),
+    path("", include("timebank.web.urls_operator")),  # the 12349 hotline console
+    path("", include("timebank.web.urls_admin")),  # outlet counter, goods and vouchers, management pages
 ]

@@ -1,4 +1,4 @@
-"""`manage.py seed_demo`: the demo banks, demo logins, members and some history."""
+"""`manage.py seed_demo`: the demo banks, demo logins, members and a hundred days of activity."""
 
 from __future__ import annotations
 
@@ -27,7 +27,10 @@ KEPT_PASSWORD = "(已有，未更改 unchanged)"  # noqa: S105 - shown instead o
 
 
 class Command(BaseCommand):
-    help = "生成演示数据（两家时间银行、演示账号、会员和流水）。Seed the demo banks, demo logins, members and history."
+    help = (
+        "生成演示数据（两家时间银行、演示账号、会员，以及上线一百天来的服务、订单、需求、物品和资金）。"
+        "Seed the demo banks, demo logins, members and a hundred days of activity."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--members", type=int, default=300, help="how many members (default 300)")
@@ -61,11 +64,14 @@ class Command(BaseCommand):
             except DemoDataExists as exc:
                 raise CommandError(str(exc)) from None
         banks = "、".join(b.name for b in result.banks)
+        r = result
         self.stdout.write(
-            f"已生成 {banks}：{result.members} 名会员（{result.pending} 名待审核），{result.transactions} 笔交易，"
-            f"用时 {result.seconds:.1f} 秒。\n"
-            f"Seeded {len(result.banks)} banks: {result.members} members ({result.pending} pending), "
-            f"{result.transactions} transactions in {result.seconds:.1f} s."
+            f"已生成 {banks}：{r.members} 名会员（{r.pending} 名待审核），{r.transactions} 笔交易，"
+            f"{r.orders} 个订单，{r.service_records} 条服务记录，{r.needs} 项需求，{r.calls} 通热线，"
+            f"{r.redemptions} 次物品兑换，{r.fund_entries} 笔资金，用时 {r.seconds:.1f} 秒。\n"
+            f"Seeded {len(r.banks)} banks: {r.members} members ({r.pending} pending), {r.transactions} transactions, "
+            f"{r.orders} orders, {r.service_records} service records, {r.needs} needs, {r.calls} calls, "
+            f"{r.redemptions} redemptions, {r.fund_entries} fund entries in {r.seconds:.1f} s."
         )
         self._print_logins()
 

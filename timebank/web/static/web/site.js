@@ -4,12 +4,21 @@
 
   // After htmx swaps a card, move keyboard and screen-reader focus to its message (or the card itself).
   document.addEventListener("htmx:afterSwap", function (event) {
+    // As-you-type search: whoever is typing keeps the focus while the results change below.
+    var trigger = event.detail && event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (trigger && trigger === document.activeElement && trigger.matches("input[type=search]")) {
+      return;
+    }
     var target = event.detail && event.detail.elt;
     if (!target || !target.isConnected) {
       var id = event.detail && event.detail.target && event.detail.target.id;
       target = id ? document.getElementById(id) : null;
     }
     if (!target) {
+      return;
+    }
+    // A region that refreshes itself (a progress bar polled by htmx) must not pull focus away every second.
+    if (target.hasAttribute("data-poll")) {
       return;
     }
     var focusable = target.querySelector("[data-focus]") || target;

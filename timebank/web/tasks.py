@@ -1,0 +1,30 @@
+"""Background work started from the pages, on django-tasks. Production runs `python manage.py db_worker`; the
+immediate backend (tests, the demo's DEBUG server) runs a task as soon as it is enqueued."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django_tasks import task
+
+from timebank.ledger.models import Settlement
+from timebank.ledger.settlement import run_settlement
+
+logger = logging.getLogger(__name__)
+
+
+@task
+def continue_settlement(settlement_id: int) -> dict[str, Any]:
+    """Settle every member not settled yet. Resumable and safe to run twice: each batch is skipped when done."""
+    settlement = run_settlement(Settlement.objects.get(pk=settlement_id))
+    return {"status": settlement.status, "members": settlement.members, "moved_minutes": settlement.moved_minutes}
+
+
+def enqueue_settlement(settlement_id: int) -> None:
+    """Hand the run to the task queue. If the queue is down, the page offers to continue, and `manage.py settle`
+    resumes it too."""
+    try:
+        continue_settlement.enqueue(settlement_id)
+    except Exception:
+        logger.exception("could not enqueue settlement %s", settlement_id)
