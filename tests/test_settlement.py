@@ -126,3 +126,21 @@ def test_the_command_settles_and_says_when_there_is_nothing_to_do(
     call_command("settle", "--bank", str(world.bank.pk), "--period-end", today)
     out = capsys.readouterr().out
     assert "90 minutes moved" in out and "already settled" in out
+
+
+def test_the_cutoff_is_midnight_in_shanghai(world: World) -> None:
+    """Postings just before midnight (Asia/Shanghai) count; those just after do not, on every database."""
+    from unittest import mock
+
+    from timebank.ledger.settlement import cutoff_for
+
+    period_end = timezone.localdate() - dt.timedelta(days=2)
+    cutoff = cutoff_for(period_end)
+    volunteer = world.members["volunteer"]
+    for offset, minutes in ((-dt.timedelta(minutes=30), 40), (dt.timedelta(hours=2), 7)):
+        with mock.patch("django.utils.timezone.now", return_value=cutoff + offset):
+            actions.do_deposit(None, volunteer=volunteer, minutes=minutes, payer="subsidy")
+    settlement, _ = start_settlement(None, world.bank, period_end)
+    done = run_settlement(settlement)
+    assert done.moved_minutes == 40
+    assert buckets(volunteer.pk) == {"earned": 7, "goods": 20, "reserve": 20}

@@ -127,7 +127,8 @@ def _settle_batch(settlement_id: int, earned_ids: list[int], cutoff: dt.datetime
         cursor.execute(lock_sql + (" FOR UPDATE OF a" if connection.vendor == "postgresql" else ""), earned_ids)
         accounts = cursor.fetchall()
         # Earned as of the cutoff = now minus what was posted to it since.
-        cursor.execute(since_sql, [cutoff, *earned_ids])
+        # Adapted as the ORM would: SQLite stores UTC text, so a "+08:00" string would compare 8 hours off.
+        cursor.execute(since_sql, [connection.ops.adapt_datetimefield_value(cutoff), *earned_ids])
         since = dict(cursor.fetchall())
     buckets: dict[int, dict[str, tuple[int, int]]] = {}
     homes: dict[int, int] = {}
