@@ -168,5 +168,18 @@ def world(db: None) -> World:
     return build_world()
 
 
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def web_client(user: User | None, *, lang: str | None = None) -> Client:
+    """A browser-like client for the pages: logged in as `user` (None: a visitor), optionally in `lang`."""
+    client = Client()
+    if lang:
+        client.cookies["django_language"] = lang
+    if user is not None:
+        client.force_login(user, backend=MODEL_BACKEND)
+    return client
+
+
 def error_code(response: Any) -> str:
     return str(response.json()["error"]["code"])

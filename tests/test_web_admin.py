@@ -16,8 +16,8 @@ from django.test import Client
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from tests.conftest import World, make_member
-from tests.test_web_pages import CJK, MODEL_BACKEND, PERSONAS, _data_strings, page_problems, read
+from tests.conftest import World, make_member, web_client
+from tests.test_web_pages import CJK, PERSONAS, _data_strings, page_problems, read
 from timebank.audit.models import AuditEntry
 from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import MenuEntry, ServiceItem
@@ -63,12 +63,7 @@ class Shop:
     item: ServiceItem
 
     def client(self, persona: str, *, lang: str | None = None) -> Client:
-        client = Client()
-        if lang:
-            client.cookies["django_language"] = lang
-        if persona != "anonymous":
-            client.force_login(self.world.users[persona], backend=MODEL_BACKEND)
-        return client
+        return web_client(None if persona == "anonymous" else self.world.users[persona], lang=lang)
 
 
 @pytest.fixture

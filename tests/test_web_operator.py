@@ -16,8 +16,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.conftest import World, make_member, new_id_number
-from tests.test_web_pages import CJK, MODEL_BACKEND, PERSONAS, _data_strings, page_problems, read
+from tests.conftest import World, make_member, new_id_number, web_client
+from tests.test_web_pages import CJK, PERSONAS, _data_strings, page_problems, read
 from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
 from timebank.hotline.actions import do_log_call, do_record_welfare_check
@@ -43,12 +43,7 @@ class Desk:
     caller: Member
 
     def client(self, persona: str, *, lang: str | None = None) -> Client:
-        client = Client()
-        if lang:
-            client.cookies["django_language"] = lang
-        if persona != "anonymous":
-            client.force_login(self.world.users[persona], backend=MODEL_BACKEND)
-        return client
+        return web_client(None if persona == "anonymous" else self.world.users[persona], lang=lang)
 
 
 def _served(world: World, item: ServiceItem, days_ago: float) -> Order:

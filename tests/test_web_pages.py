@@ -16,7 +16,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from tests.conftest import World, make_member
+from tests.conftest import World, make_member, web_client
 from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.actions import do_adjustment
@@ -120,12 +120,7 @@ class Scene:
     orders: dict[str, Order]
 
     def client(self, persona: str, *, lang: str | None = None) -> Client:
-        client = Client()
-        if lang:
-            client.cookies["django_language"] = lang
-        if persona != "anonymous":
-            client.force_login(self.world.users[persona], backend=MODEL_BACKEND)
-        return client
+        return web_client(None if persona == "anonymous" else self.world.users[persona], lang=lang)
 
 
 def _order(world: World, item: ServiceItem, *, days: float = 1, payer: str = "subsidy", **kw: Any) -> Order:
