@@ -168,6 +168,26 @@ def world(db: None) -> World:
     return build_world()
 
 
+# Every persona of the test world, for tables that walk them all.
+PERSONAS = (
+    "anonymous",
+    "superuser",
+    "head_office_admin",
+    "branch_admin",
+    "staff",
+    "staff_next",
+    "operator",
+    "assessor",
+    "other_bank_admin",
+    "other_bank_staff",
+    "volunteer",
+    "recipient",
+    "relative",
+    "neighbour",
+    "stranger",
+)
+
+
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 

@@ -22,30 +22,12 @@ from typing import Any
 
 from django.db import connection
 
-from tests.conftest import World, make_member
+from tests.conftest import PERSONAS, World, make_member
 from timebank.audit.models import AuditEntry
 from timebank.ledger.actions import do_adjustment
 from timebank.ledger.models import Account, Leg, Transaction
 from timebank.members.models import Member, MemberStatus, RelativeLink
 from timebank.orgs.models import Org, Rules, User
-
-PERSONAS = (
-    "anonymous",
-    "superuser",
-    "head_office_admin",
-    "branch_admin",
-    "staff",
-    "staff_next",
-    "operator",
-    "assessor",
-    "other_bank_admin",
-    "other_bank_staff",
-    "volunteer",
-    "recipient",
-    "relative",
-    "neighbour",
-    "stranger",
-)
 
 SU = frozenset({"superuser"})
 A_MEMBERS = frozenset({"volunteer", "recipient", "relative", "neighbour"})

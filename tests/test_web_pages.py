@@ -16,7 +16,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from tests.conftest import World, make_member, web_client
+from tests.conftest import PERSONAS, World, make_member, web_client
 from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.actions import do_adjustment
@@ -187,25 +187,6 @@ def page_table(s: Scene) -> list[tuple[str, set[str]]]:
         (f"/staff/orders/{o['completed'].pk}/", workbench),
         (f"/staff/orders/{o['open'].pk}/", workbench),
     ]
-
-
-PERSONAS = (
-    "anonymous",
-    "superuser",
-    "head_office_admin",
-    "branch_admin",
-    "staff",
-    "staff_next",
-    "operator",
-    "assessor",
-    "other_bank_admin",
-    "other_bank_staff",
-    "volunteer",
-    "recipient",
-    "relative",
-    "neighbour",
-    "stranger",
-)
 
 
 def opened_pages(s: Scene, *, lang: str | None = None) -> Iterable[tuple[str, str, Any]]:
