@@ -54,8 +54,10 @@ INSTALLED_APPS = [
     "timebank.needs",
     "timebank.hotline",
     "timebank.notify",
+    "timebank.notices",
     "timebank.reports",
     "timebank.audit",
+    "timebank.exports",
     "timebank.web",
 ]
 

@@ -8,5 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("disclosure/", include("timebank.funds.urls")),
+    path("", include("timebank.exports.urls")),  # downloads and the public /verify/<serial>/ page
     path("", include("timebank.web.urls")),
 ]
