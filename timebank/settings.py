@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "timebank.audit",
     "timebank.exports",
     "timebank.web",
+    "timebank.ops",
 ]
 
 MIDDLEWARE = [
@@ -72,6 +73,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
     "timebank.api.middleware.ApiErrorBodyMiddleware",
+    # Innermost: an API write with an Idempotency-Key header commits together with its stored answer.
+    "timebank.ops.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "timebank.urls"

@@ -1,0 +1,110 @@
+"""The `Idempotency-Key` header: any API write may be retried safely after a lost answer or a crash.
+
+The contract's `idempotency_key` body field covers the credit-moving writes. Creating an order or moving it
+through its states has no key of its own, so a client that lost the answer (the server was killed, the
+network dropped) cannot tell whether to send again. With the header, the write and its 2xx answer are stored
+in one database transaction: a retry with the same key gets the stored answer and changes nothing; a retry
+of a write that never committed runs it now. A 4xx does not consume the key; a 5xx rolls everything back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from django.db import IntegrityError, connection, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+
+from timebank.ops.models import IdempotentRequest
+from timebank.orgs.models import User
+
+HEADER = "Idempotency-Key"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+API_PREFIX = "/api/"
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    body = {"error": {"code": code, "message": message, "fields": {HEADER: code} if status == 422 else {}}}
+    return JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+def _caller(request: HttpRequest) -> User | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        from timebank.orgs.actions import user_for_token
+
+        return user_for_token(auth[7:].strip())
+    user = getattr(request, "user", None)
+    return user if isinstance(user, User) and user.is_authenticated else None
+
+
+def request_fingerprint(request: HttpRequest) -> str:
+    digest = hashlib.sha256()
+    for part in (request.method or "", request.path):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    digest.update(request.body)
+    return digest.hexdigest()
+
+
+def replay(row: IdempotentRequest) -> HttpResponse:
+    response = HttpResponse(row.body, status=row.status, content_type=row.content_type or "application/json")
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+class IdempotencyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        key = request.headers.get(HEADER)
+        if key is None or request.method not in WRITE_METHODS or not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        if not 1 <= len(key) <= 64 or not key.isprintable() or not key.strip():
+            return _error(422, "invalid_idempotency_key", _("幂等键必须是 1 到 64 个可见字符。"))
+        user = _caller(request)
+        if user is None:
+            # Without a caller there is no scope to keep keys apart; the view answers 401 or acts as usual.
+            return self.get_response(request)
+        scope = f"user:{user.pk}"
+        fp = request_fingerprint(request)
+        # A claim that loses to a concurrent request with the same key waits for it, then replays its answer.
+        # If that request was refused (4xx) its claim is gone, and this one runs: hence the loop.
+        for _attempt in range(3):
+            stored = IdempotentRequest.objects.filter(scope=scope, key=key).first()
+            if stored is not None:
+                return self._answer(stored, fp)
+            with transaction.atomic():
+                try:
+                    with transaction.atomic():
+                        claim = IdempotentRequest.objects.create(
+                            scope=scope, key=key, fingerprint=fp, method=request.method or "", path=request.path[:300]
+                        )
+                except IntegrityError:
+                    continue
+                response = self.get_response(request)
+                if connection.needs_rollback:
+                    return response
+                if 200 <= response.status_code < 300 and response.streaming:
+                    claim.delete()  # nothing to store: the API never streams, but keep the rule simple
+                elif 200 <= response.status_code < 300:
+                    claim.status = response.status_code
+                    claim.content_type = response.get("Content-Type", "")[:100]
+                    claim.body = response.content.decode()
+                    claim.save(update_fields=["status", "content_type", "body"])
+                elif response.status_code >= 500:
+                    transaction.set_rollback(True)
+                else:
+                    # A refused request does not consume its key; what it legitimately wrote (a wrong-code
+                    # count) stays.
+                    claim.delete()
+                return response
+        return _error(409, "concurrent_update", _("另一个请求同时修改了这条记录，请刷新后重试。"))
+
+    @staticmethod
+    def _answer(stored: IdempotentRequest, fp: str) -> HttpResponse:
+        if stored.fingerprint != fp:
+            return _error(409, "idempotency_key_reused", _("这个幂等键已用于另一个不同的请求。"))
+        return replay(stored)
