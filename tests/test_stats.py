@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.db.models import Sum
@@ -71,3 +72,45 @@ def test_bad_periods_are_refused(world: World) -> None:
     )
     assert api.get("/api/v1/stats", {"org_id": 10**30}).status_code == 422
     assert world.api("anonymous").get("/api/v1/stats").status_code == 401
+
+
+def test_new_and_referred_volunteers_and_services_completed(world: World, items: dict) -> None:
+    from tests.conftest import new_id_number
+    from timebank.members.actions import MemberInput, do_register_member
+    from timebank.members.models import Member
+
+    def join(name: str, org: Any, roles: list[str], referrer: Member | None) -> Member:
+        return do_register_member(
+            None,
+            home_org=org,
+            data=MemberInput(
+                name=name,
+                id_number=new_id_number(),
+                roles=roles,
+                phone="13900000000",
+                referred_by_id=referrer.pk if referrer else None,
+            ),
+            approved=True,
+        )
+
+    # Personas joined long ago; today 王秀英 brings in two volunteers and one recipient, one joins by herself.
+    Member.objects.update(created_at=timezone.now() - dt.timedelta(days=400))
+    volunteer = world.members["volunteer"]
+    join("新志愿者一", world.community, ["volunteer"], volunteer)
+    join("新志愿者二", world.community2, ["volunteer", "recipient"], volunteer)
+    join("新老人", world.community, ["recipient"], volunteer)
+    join("自己来的", world.community, ["volunteer"], None)
+    run_loop(world, items["cleaning"], 30, payer="subsidy")
+    do_service_record(
+        None, volunteer=world.members["neighbour"], service_item=items["cleaning"], minutes=15, served_at=timezone.now()
+    )
+    api = world.api("head_office_admin")
+    today = timezone.localdate().isoformat()
+    bank = api.get("/api/v1/stats", {"org_id": world.bank.pk, "from": today, "to": today}).json()
+    assert bank["new_members"] == 4 and bank["referred_volunteers"] == 2 and bank["referred_members"] == 3
+    assert bank["services_completed"] == 2 == bank["orders_completed"] + bank["service_records"]
+    community = world.api("staff").get("/api/v1/stats", {"org_id": world.community.pk, "from": today}).json()
+    assert community["new_members"] == 3 and community["referred_volunteers"] == 1
+    assert community["services_completed"] == 1
+    last_year = api.get("/api/v1/stats", {"org_id": world.bank.pk, "to": "2020-01-01"}).json()
+    assert last_year["new_members"] == 0 and last_year["services_completed"] == 0

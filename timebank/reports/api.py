@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any
 
 from django.http import HttpRequest
@@ -8,10 +9,10 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema
 
 from timebank.api.types import PathId
-from timebank.lib.errors import Forbidden, Invalid, NotFound
-from timebank.orgs.access import caller_bank_id, has_role
+from timebank.lib.errors import Invalid
 from timebank.orgs.api import caller
-from timebank.orgs.models import MANAGING_ROLES, Org
+from timebank.reports.access import access_stats_org
+from timebank.reports.risk import compute_risk
 from timebank.reports.stats import compute
 
 router = Router(tags=["reports"])
@@ -25,7 +26,10 @@ class StatsOut(Schema):
     volunteers: int
     recipients: int
     referred_members: int
+    new_members: int
+    referred_volunteers: int
     orders_completed: int
+    services_completed: int
     service_minutes: int
     credited_minutes: int
     service_records: int
@@ -41,17 +45,73 @@ def stats(
     date_to: Annotated[dt.date | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """The seed's measures for an org's subtree and period (`from`/`to` dates; neither = all time):
-    active members, volunteers, recipients and members brought in by others now; orders confirmed, service
+    active members, volunteers, recipients and members brought in by others now; active members who joined in
+    the period (`new_members`) and, of them, volunteers brought in by another member (`referred_volunteers`,
+    from `referred_by`); orders confirmed, orders plus service records (`services_completed`), service
     minutes (actual) and credited minutes (weighted) from orders and service records, and ledger transactions
     in the period; outstanding minutes now. For staff and admins of the subtree."""
     user = caller(request)
     if date_from and date_to and date_from > date_to:
         raise Invalid(_("开始日期不能晚于结束日期。"), fields={"from": "after_to"})
-    if org_id is None:
-        org_id = user.org_id if user.org_id else caller_bank_id(user)
-    org = Org.objects.filter(pk=org_id).first() if org_id else None
-    if org is None:
-        raise NotFound(_("找不到该机构。"), code="org_not_found")
-    if not has_role(user, MANAGING_ROLES, org):
-        raise Forbidden(_("只有本机构及上级的工作人员可以查看统计。"), code="outside_subtree")
-    return compute(org, date_from, date_to).as_dict()
+    return compute(access_stats_org(user, org_id), date_from, date_to).as_dict()
+
+
+class ProjectionOut(Schema):
+    years: int
+    reaching_age: int
+    newly_reaching: int
+    new_volunteers: int
+    alert: bool
+
+
+class MonthRateOut(Schema):
+    month: str
+    orders: int
+    unfilled: int
+    percent: Decimal | None
+
+
+class AlertOut(Schema):
+    code: str
+    message: str
+
+
+class RiskOut(Schema):
+    org_id: int
+    org_name: str
+    today: dt.date
+    window_months: int
+    earned_minutes: int
+    goods_minutes: int
+    reserve_minutes: int
+    outstanding_minutes: int
+    window_credited_minutes: int
+    capacity_minutes_per_month: Decimal
+    months_to_honour: Decimal | None
+    reserve_age: int
+    volunteers: int
+    volunteers_unknown_age: int
+    at_age_now: int
+    joined_in_window: int
+    new_volunteers_per_year: Decimal
+    age_bands: list[dict[str, Any]]
+    projections: list[ProjectionOut]
+    months: list[MonthRateOut]
+    window_orders: int
+    window_unfilled: int
+    unfilled_percent: Decimal | None
+    unfilled_trend_points: Decimal | None
+    max_months_to_honour: int
+    max_unfilled_percent: int
+    max_ageing_percent: int
+    alerts: list[AlertOut]
+
+
+@router.get("/risk", response=RiskOut)
+def risk(request: HttpRequest, org_id: PathId | None = None) -> dict[str, Any]:
+    """供不应求 (demand exceeding supply) for an org's subtree: credits owed (earned + goods + reserve) and the
+    months of current capacity (credited service minutes per month over the head office's risk window) needed to
+    honour them; today's volunteers reaching the reserve age in 5 and 10 years against new volunteers at the
+    current rate; the unfilled-order rate per month and its trend; and the alerts the head office's thresholds
+    raise. For staff and admins of the subtree."""
+    return compute_risk(access_stats_org(caller(request), org_id)).as_dict()

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from timebank.ledger.models import Account, Transaction
 from timebank.members.models import Member, MemberStatus
@@ -30,7 +30,10 @@ class Stats:
     volunteers: int
     recipients: int
     referred_members: int
+    new_members: int
+    referred_volunteers: int
     orders_completed: int
+    services_completed: int
     service_minutes: int
     credited_minutes: int
     service_records: int
@@ -57,20 +60,38 @@ def _in(field: str, start: dt.datetime | None, end: dt.datetime | None) -> Q:
     return q
 
 
-def compute(org: Org, date_from: dt.date | None = None, date_to: dt.date | None = None) -> Stats:
-    start, end = day_bounds(date_from, date_to)
-    home = Member.objects.filter(home_org__path__startswith=org.path)
-    active = home.filter(status=MemberStatus.ACTIVE)
-    orders = Order.objects.filter(
+def confirmed_orders(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> QuerySet[Order]:
+    """Orders of the subtree confirmed (credits posted) in [start, end)."""
+    return Order.objects.filter(
         org__path__startswith=org.path,
         state__in=(OrderState.CONFIRMED, OrderState.REVIEWED),
         transaction__isnull=False,
     ).filter(_in("confirmed_at", start, end))
-    order_sums = orders.aggregate(actual=Sum("actual_minutes"), credited=Sum("credited_minutes"))
-    records = ServiceRecord.objects.filter(org__path__startswith=org.path).filter(
+
+
+def posted_records(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> QuerySet[ServiceRecord]:
+    """Service records of the subtree posted to the ledger in [start, end)."""
+    return ServiceRecord.objects.filter(org__path__startswith=org.path).filter(
         _in("transaction__created_at", start, end)
     )
-    record_sums = records.aggregate(actual=Sum("minutes"), credited=Sum("credited_minutes"))
+
+
+def credited_minutes(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> int:
+    """Weighted minutes credited for service in the subtree in [start, end): the stats' `credited_minutes`."""
+    a = confirmed_orders(org, start, end).aggregate(s=Sum("credited_minutes"))["s"] or 0
+    b = posted_records(org, start, end).aggregate(s=Sum("credited_minutes"))["s"] or 0
+    return int(a) + int(b)
+
+
+def compute(org: Org, date_from: dt.date | None = None, date_to: dt.date | None = None) -> Stats:
+    start, end = day_bounds(date_from, date_to)
+    home = Member.objects.filter(home_org__path__startswith=org.path)
+    active = home.filter(status=MemberStatus.ACTIVE)
+    joined = active.filter(_in("created_at", start, end))
+    orders = confirmed_orders(org, start, end)
+    order_sums = orders.aggregate(actual=Sum("actual_minutes"), credited=Sum("credited_minutes"), n=Count("pk"))
+    records = posted_records(org, start, end)
+    record_sums = records.aggregate(actual=Sum("minutes"), credited=Sum("credited_minutes"), n=Count("pk"))
     transactions = (
         Transaction.objects.filter(legs__account__member__home_org__path__startswith=org.path)
         .filter(_in("created_at", start, end))
@@ -88,10 +109,13 @@ def compute(org: Org, date_from: dt.date | None = None, date_to: dt.date | None 
         volunteers=active.filter(is_volunteer=True).count(),
         recipients=active.filter(is_recipient=True).count(),
         referred_members=active.filter(referred_by__isnull=False).count(),
-        orders_completed=orders.count(),
+        new_members=joined.count(),
+        referred_volunteers=joined.filter(is_volunteer=True, referred_by__isnull=False).count(),
+        orders_completed=order_sums["n"],
+        services_completed=order_sums["n"] + record_sums["n"],
         service_minutes=(order_sums["actual"] or 0) + (record_sums["actual"] or 0),
         credited_minutes=(order_sums["credited"] or 0) + (record_sums["credited"] or 0),
-        service_records=records.count(),
+        service_records=record_sums["n"],
         ledger_transactions=transactions,
         outstanding_minutes=outstanding or 0,
     )
