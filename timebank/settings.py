@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "timebank.goods",
     "timebank.funds",
     "timebank.safety",
+    "timebank.teams",
     "timebank.needs",
     "timebank.hotline",
     "timebank.notify",
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "timebank.reports",
     "timebank.audit",
     "timebank.exports",
+    "timebank.evaluation",
     "timebank.web",
     "timebank.ops",
 ]
