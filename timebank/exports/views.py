@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 from typing import Any, cast
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from timebank.exports import registers
-from timebank.lib.errors import Forbidden, Invalid
+from timebank.exports.access import access_certificate, access_member_to_certify, access_statement
+from timebank.exports.actions import do_issue_certificate, do_record_export
+from timebank.exports.certificates import category_label, check_code, judge
+from timebank.exports.forms import PeriodForm, default_period
+from timebank.exports.models import IssuedCertificate
+from timebank.exports.pdf import hours_text, render_certificate, render_statement
+from timebank.exports.xlsx import CHUNK, Column, export_response
+from timebank.ledger.models import Account, AccountKind, Leg, TransactionKind
+from timebank.lib.errors import ApiError, Forbidden, Invalid
+from timebank.lib.masking import mask_name
 from timebank.members.access import visible_members
+from timebank.members.models import Member
 from timebank.orders.access import visible_orders
 from timebank.orgs.access import has_role
 from timebank.orgs.models import Org, User
-from timebank.web.views.common import View, is_workbench_user, page, user_of
+from timebank.web.views.common import View, explain, is_workbench_user, page, user_of, who
 from timebank.web.views.scope import get_org
 
+STATEMENT_PDF_LIMIT = 5000  # a PDF beyond this is unreadable; the .xlsx has everything
 READ = frozenset({"head_office_admin", "branch_admin", "staff", "operator"})
 
 
@@ -102,3 +119,190 @@ def orders_xlsx(request: HttpRequest) -> HttpResponse:
             full=_full(request),
         )
     )
+
+
+# --- Certificates, statements -------------------------------------------------------------------------------
+
+
+def _period_from(request: HttpRequest) -> tuple[dt.date, dt.date]:
+    start = _date(request, "from") or _date(request, "stmt-start")
+    end = _date(request, "to") or _date(request, "stmt-end")
+    today = timezone.localdate()
+    return start or today.replace(month=1, day=1), end or today
+
+
+def _pdf(data: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def verify_url(request: HttpRequest, cert: IssuedCertificate) -> str:
+    path = reverse("exports:verify", args=[cert.serial])
+    return request.build_absolute_uri(f"{path}?c={check_code(cert)}")
+
+
+@require_POST
+@refuse_bad_input
+@page("volunteer")
+def my_certificate(request: HttpRequest) -> HttpResponse:
+    """The volunteer asks for their certificate for a period: issue (or find) it, then download it."""
+    user = user_of(request)
+    member = who(request).member
+    assert member is not None
+    form = PeriodForm(request.POST, prefix="cert")
+    if not form.is_valid():
+        for error in form.errors.values():
+            messages.error(request, " ".join(str(e) for e in error))
+        return redirect("web:my_time")
+    try:
+        cert, _created = do_issue_certificate(
+            user, member, start=form.cleaned_data["start"], end=form.cleaned_data["end"]
+        )
+    except ApiError as exc:
+        messages.error(request, explain(exc))
+        return redirect("web:my_time")
+    return redirect("exports:certificate_pdf", serial=cert.serial)
+
+
+@refuse_bad_input
+@page("login")
+def certificate_pdf(request: HttpRequest, serial: str) -> HttpResponse:
+    cert = access_certificate(user_of(request), serial)
+    return _pdf(render_certificate(cert, verify_url(request, cert)), f"certificate-{cert.serial}.pdf")
+
+
+@refuse_bad_input
+@page("workbench")
+def staff_certificate(request: HttpRequest, member_id: int) -> HttpResponse:
+    """Staff issue a certificate for a volunteer of their subtree (schools and employers ask for these)."""
+    user = user_of(request)
+    member = access_member_to_certify(user, member_id)
+    form = PeriodForm(request.POST or None, initial=default_period())
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                cert, _created = do_issue_certificate(
+                    user, member, start=form.cleaned_data["start"], end=form.cleaned_data["end"]
+                )
+            except ApiError as exc:
+                form.add_error(None, explain(exc))
+            else:
+                messages.success(request, _("证明已开具，编号 %(serial)s。") % {"serial": cert.serial})
+                return redirect("exports:staff_certificate", member_id=member.pk)
+        status = 422
+    issued = IssuedCertificate.objects.filter(member=member).order_by("-pk")[:50]
+    return render(
+        request,
+        "exports/staff_certificate.html",
+        {"member": member, "form": form, "issued": issued},
+        status=status,
+    )
+
+
+def verify(request: HttpRequest, serial: str) -> HttpResponse:
+    """Public: is this certificate genuine and unaltered? Shows its summary with the name masked."""
+    code = request.GET.get("c")
+    verdict = judge(serial, code[:64] if code is not None else None)
+    cert = verdict.cert if verdict.genuine else None
+    context: dict[str, Any] = {"verdict": verdict, "serial": serial.upper()[:32]}
+    if cert is not None:
+        c = cert.content
+        context.update(
+            name=mask_name(c["name"]),
+            content=c,
+            rows=[(category_label(r["category"]), r["count"], hours_text(r["minutes"])) for r in c["by_category"]],
+            total_hours=hours_text(c["total_minutes"]),
+            code_checked=code is not None,
+        )
+    status = {"genuine": 200, "unknown": 404, "revoked": 410}.get(verdict.status, 409)
+    return render(request, "exports/verify.html", context, status=status)
+
+
+def _statement_lines(member: Member, start: dt.date, end: dt.date) -> Any:
+    legs = (
+        Leg.objects.filter(
+            account__member=member,
+            transaction__created_at__date__gte=start,
+            transaction__created_at__date__lte=end,
+        )
+        .select_related("transaction", "account")
+        .order_by("transaction__created_at", "pk")
+    )
+    kinds = dict(TransactionKind.choices)
+    parts = dict(AccountKind.choices)
+    for leg in legs.iterator(chunk_size=CHUNK):
+        yield (
+            leg.transaction.created_at,
+            str(kinds.get(leg.transaction.kind, leg.transaction.kind)),
+            leg.transaction.memo,
+            str(parts.get(leg.account.kind, leg.account.kind)),
+            leg.minutes,
+            leg.balance_after_minutes,
+        )
+
+
+def _statement(request: HttpRequest, member: Member, *, fmt: str) -> HttpResponse:
+    user = user_of(request)
+    start, end = _period_from(request)
+    if start > end:
+        raise Invalid(_("开始日期不能晚于结束日期。"), code="invalid_period", fields={"from": "after_to"})
+    period = f"{start.isoformat()} ~ {end.isoformat()}"
+    if fmt == "xlsx":
+        columns = [
+            Column(_("时间"), lambda r: r[0]),
+            Column(_("类型"), lambda r: r[1]),
+            Column(_("说明"), lambda r: r[2]),
+            Column(_("部分"), lambda r: r[3]),
+            Column(_("变动（分钟）"), lambda r: r[4]),
+            Column(_("之后余额（分钟）"), lambda r: r[5]),
+        ]
+        return _stream(
+            export_response(
+                user,
+                name="statement",
+                title=_("对账单"),
+                columns=columns,
+                rows=_statement_lines(member, start, end),
+                reveal=True,
+                bank_id=member.bank_id,
+                filters={"member": member.pk, "from": start, "to": end},
+                filename=f"statement-{member.pk}-{start.isoformat()}-{end.isoformat()}.xlsx",
+            )
+        )
+    balances = dict(Account.objects.filter(member=member).values_list("kind", "balance_minutes"))
+    parts = dict(AccountKind.choices)
+    data = render_statement(
+        member_name=member.name,
+        bank=member.bank.name,
+        period=period,
+        balances=[
+            (str(parts[k]), balances.get(k, 0)) for k in (AccountKind.EARNED, AccountKind.GOODS, AccountKind.RESERVE)
+        ],
+        lines=list(itertools.islice(_statement_lines(member, start, end), STATEMENT_PDF_LIMIT)),
+    )
+    do_record_export(
+        user,
+        "statement_pdf",
+        bank_id=member.bank_id,
+        rows=0,
+        unmasked_rows=1,
+        filters={"member": member.pk, "from": start, "to": end},
+    )
+    return _pdf(data, f"statement-{member.pk}-{start.isoformat()}-{end.isoformat()}.pdf")
+
+
+@refuse_bad_input
+@page("member")
+def my_statement(request: HttpRequest) -> HttpResponse:
+    member = who(request).member
+    assert member is not None
+    return _statement(request, Member.objects.select_related("bank").get(pk=member.pk), fmt="pdf")
+
+
+@refuse_bad_input
+@page("login")
+def member_statement(request: HttpRequest, member_id: int, fmt: str) -> HttpResponse:
+    member = access_statement(user_of(request), member_id)
+    return _statement(request, member, fmt=fmt)

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
 from timebank.lib import crypto, idnumber
 from timebank.lib.errors import Conflict, Invalid
-from timebank.members.models import Gender, Member, MemberStatus, RecipientCategory, RelativeLink
+from timebank.members.models import (
+    Consent,
+    ConsentScope,
+    Gender,
+    Member,
+    MemberStatus,
+    RecipientCategory,
+    RelativeLink,
+)
 from timebank.orgs.actions import check_login, check_name
 from timebank.orgs.models import Org, User
 
@@ -292,3 +302,95 @@ def do_view_id_number(actor: User | None, member: Member) -> str:
     """Unmasked ID numbers are shown only through here, and every showing is on the audit chain."""
     record(actor, "member.view_id_number", member, bank_id=member.bank_id)
     return member.id_number()
+
+
+# --- Personal data (PIPL): separate consents and anonymising a member who leaves ---------------------------
+
+CONSENT_CHANNELS = ("web", "api", "staff")
+
+
+@transaction.atomic
+def do_record_consent(
+    actor: User | None, member: Member, *, scope: str, granted: bool, channel: str, text_version: str = "2025-1"
+) -> Consent:
+    """Record a member giving (or withdrawing) one separate consent, with its date and scope."""
+    if scope not in ConsentScope.values:
+        raise Invalid(_("未知的同意事项。"), code="invalid_consent_scope", fields={"scope": "invalid"})
+    if channel not in CONSENT_CHANNELS:
+        raise Invalid(_("未知的登记渠道。"), fields={"channel": "invalid"})
+    if member.anonymised_at is not None:
+        raise Conflict(_("这位会员已经注销。"), code="member_anonymised")
+    consent = Consent.objects.create(
+        member=member,
+        scope=scope,
+        granted=granted,
+        channel=channel,
+        text_version=text_version[:20],
+        recorded_by=actor if actor is not None and actor.pk else None,
+    )
+    record(
+        actor,
+        "member.consent",
+        member,
+        bank_id=member.bank_id,
+        data={"scope": scope, "granted": granted, "channel": channel, "text_version": consent.text_version},
+    )
+    return consent
+
+
+def current_consents(member: Member) -> dict[str, Consent | None]:
+    """The latest consent row per scope (None: never asked)."""
+    latest: dict[str, Consent | None] = dict.fromkeys(ConsentScope.values)
+    for consent in Consent.objects.filter(member=member).order_by("created_at", "pk"):
+        latest[consent.scope] = consent
+    return latest
+
+
+ANONYMOUS_NAME = "已注销会员 #%(id)s"
+
+
+@transaction.atomic
+def do_anonymise_member(actor: User | None, member: Member) -> Member:
+    """A member who leaves is anonymised: the person is removed, the row stays so the ledger still balances and the
+    audit chain still verifies (legs and audit entries are not touched). Idempotent refusal: 409 the second time."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.anonymised_at is not None:
+        raise Conflict(_("这位会员已经注销过了。"), code="member_anonymised")
+    member.name = ANONYMOUS_NAME % {"id": member.pk}
+    member.phone = ""
+    member.birth_date = None
+    member.gender = ""
+    member.id_number_encrypted = ""
+    member.id_number_hash = ""
+    member.id_number_masked = ""
+    member.address_encrypted = ""
+    member.latitude = None
+    member.longitude = None
+    member.recipient_categories = []
+    member.skills = []
+    member.occupation = ""
+    member.willing_services = []
+    member.availability = {}
+    member.referred_by = None
+    member.status = MemberStatus.LEFT
+    member.anonymised_at = timezone.now()
+    member.save()
+    unlinked = RelativeLink.objects.filter(Q(member=member) | Q(relative=member)).delete()[0]
+    if member.user_id is not None:
+        user = User.objects.select_for_update().get(pk=member.user_id)
+        user.username = f"left-{member.pk}-{secrets.token_hex(4)}"
+        user.display_name = ""
+        user.first_name = user.last_name = user.email = ""
+        user.is_active = False
+        user.set_unusable_password()
+        user.save()
+        user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    # Other places that copied a phone number of this member.
+    from timebank.hotline.models import CallLog
+
+    CallLog.objects.filter(member=member).update(phone="")
+    from timebank.exports.actions import do_revoke_member_certificates
+
+    do_revoke_member_certificates(actor, member, reason="anonymised")
+    record(actor, "member.anonymise", member, bank_id=member.bank_id, data={"relative_links_removed": unlinked})
+    return member

@@ -61,6 +61,8 @@ class Member(models.Model):
     availability = models.JSONField(default=dict, blank=True)
     referred_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals")
     status = models.CharField(max_length=10, choices=MemberStatus.choices, default=MemberStatus.PENDING)
+    # Set when a member who left was anonymised: the row stays for the ledger, the person is gone from it.
+    anonymised_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -136,3 +138,32 @@ class InsurancePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.insurer} {self.policy_number}"
+
+
+class ConsentScope(models.TextChoices):
+    """Separate consents (单独同意) PIPL asks for, each given or withdrawn on its own."""
+
+    SENSITIVE = "sensitive_personal_info", _("处理敏感个人信息（身份证号、住址）")
+    HEALTH = "health_info", _("处理健康信息（失能、疾病等情况）")
+    INSURER = "share_with_insurer", _("向保险公司提供投保所需信息")
+
+
+class Consent(models.Model):
+    """One giving or withdrawing of a separate consent. Append-only: the latest row per scope is the state."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="consents")
+    scope = models.CharField(max_length=30, choices=ConsentScope.choices)
+    granted = models.BooleanField()
+    # Which wording the member saw, and where: a later change of the text does not rewrite old consents.
+    text_version = models.CharField(max_length=20, default="2025-1")
+    channel = models.CharField(max_length=10)  # web | api | staff
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["member", "scope", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.scope}={self.granted}"

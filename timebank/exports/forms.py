@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class PeriodForm(forms.Form):
+    """From – to, both dates; defaults to this year so far."""
+
+    start = forms.DateField(label=_("从"), widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("到"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            raise forms.ValidationError(_("开始日期不能晚于结束日期。"))
+        return data
+
+
+def default_period() -> dict[str, dt.date]:
+    today = timezone.localdate()
+    return {"start": today.replace(month=1, day=1), "end": today}
