@@ -125,6 +125,7 @@ def axes_lockout_response(
 
 def _mount() -> None:
     from timebank.catalogue.api import router as catalogue_router
+    from timebank.exports.api import router as exports_router
     from timebank.funds.api import router as funds_router
     from timebank.goods.api import router as goods_router
     from timebank.hotline.api import router as hotline_router
@@ -149,6 +150,7 @@ def _mount() -> None:
     api.add_router("/", funds_router)
     api.add_router("/", safety_router)
     api.add_router("/", reports_router)
+    api.add_router("/", exports_router)
 
 
 _mount()
