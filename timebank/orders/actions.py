@@ -75,7 +75,10 @@ def _spendable(member: Member) -> int:
 
 
 def _lock(order: Order) -> Order:
-    return Order.objects.select_for_update().select_related("service_item").get(pk=order.pk)
+    # of=("self",): lock the order row only. A plain FOR UPDATE would also lock the joined service item,
+    # which every order of that item shares: all order actions queued on it, and deadlocked with the
+    # KEY SHARE lock that inserting a new order takes on the same item.
+    return Order.objects.select_for_update(of=("self",)).select_related("service_item").get(pk=order.pk)
 
 
 def _require(order: Order, action: str, allowed: tuple[str, ...]) -> None:
