@@ -142,6 +142,7 @@ def _mount() -> None:
     from timebank.ledger.api import router as ledger_router
     from timebank.members.api import router as members_router
     from timebank.needs.api import router as needs_router
+    from timebank.notices.api import router as notices_router
     from timebank.notify.api import router as notify_router
     from timebank.orders.api import router as orders_router
     from timebank.orgs.api import router as orgs_router
@@ -156,6 +157,7 @@ def _mount() -> None:
     api.add_router("/", needs_router)
     api.add_router("/", hotline_router)
     api.add_router("/", notify_router)
+    api.add_router("/", notices_router)
     api.add_router("/", goods_router)
     api.add_router("/", funds_router)
     api.add_router("/", safety_router)

@@ -73,6 +73,7 @@ from timebank.needs.actions import (
 )
 from timebank.needs.census import check_table, read_table
 from timebank.needs.models import Need
+from timebank.notices.demo import seed_notices
 from timebank.notify.actions import do_set_duty
 from timebank.orders import actions as order_actions
 from timebank.orders.models import Order, ServiceRecord
@@ -2995,6 +2996,7 @@ class _Applier:
     def run(self) -> DemoResult:
         with _following(self.clock):
             self.prologue()
+            seed_notices(self.orgs, self.users)  # launch-day notices: one pinned, one later expired, staff-only
             step_task = self.bar.add_task("时间线 timeline", total=len(self.plan.steps))
             for step in self.plan.steps:
                 self.at(step.at)

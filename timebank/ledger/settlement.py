@@ -109,6 +109,9 @@ def run_settlement(
                 bank_id=bank_id,
                 data={"members": settlement.members, "moved_minutes": settlement.moved_minutes},
             )
+            from timebank.notices.auto import settlement_finished  # late: notices imports orgs
+
+            settlement_finished(settlement)
     return settlement
 
 

@@ -123,6 +123,9 @@ def do_update_rules(actor: User | None, rules: Rules, changes: dict[str, Any]) -
         setattr(rules, field, value)
     rules.save(update_fields=[*changes.keys(), "updated_at"])
     record(actor, "rules.update", rules, bank_id=rules.head_office_id, data={"before": before, "after": changes})
+    from timebank.notices.auto import rules_changed  # late: notices imports orgs
+
+    rules_changed(actor, rules, before, changes)
     return rules
 
 

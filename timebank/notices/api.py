@@ -1,0 +1,135 @@
+"""通知公告 over the API: the caller's notices with their unread flag; publishing, withdrawing, reading."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema, Status
+from pydantic import Field, StringConstraints
+
+from timebank.api.types import Cursor, Id, NoNul, OrgName, Page, PathId, paginate
+from timebank.notices import actions
+from timebank.notices.access import (
+    access_notice,
+    access_notice_to_manage,
+    access_publishing_org,
+    can_manage_notice,
+    managed_notices,
+    reaching_notices,
+)
+from timebank.notices.models import Notice, NoticeRead
+from timebank.orgs.api import caller
+from timebank.orgs.models import User
+
+router = Router(tags=["notices"])
+
+Body = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=actions.MAX_BODY), NoNul]
+
+
+class NoticeIn(Schema):
+    org_id: Id
+    title: OrgName
+    body: Body
+    audience: Literal["staff", "volunteers", "everyone"] = "everyone"
+    pinned: Annotated[bool, Field(strict=True)] = False
+    expires_on: dt.date | None = None
+
+
+class NoticeOut(Schema):
+    id: int
+    org_id: int
+    org_name: str
+    title: str
+    body: str
+    audience: str
+    pinned: bool
+    expires_on: dt.date | None
+    source: str
+    published_at: dt.datetime
+    withdrawn_at: dt.datetime | None
+    unread: bool
+    can_withdraw: bool
+
+
+def notice_out(user: User, n: Notice, read_ids: set[int] | None = None) -> dict[str, Any]:
+    if read_ids is None:
+        read_ids = set(NoticeRead.objects.filter(user=user, notice=n).values_list("notice_id", flat=True))
+    return {
+        "id": n.pk,
+        "org_id": n.org_id,
+        "org_name": n.org.name,
+        "title": n.title,
+        "body": n.body,
+        "audience": n.audience,
+        "pinned": n.pinned,
+        "expires_on": n.expires_on,
+        "source": n.source,
+        "published_at": n.published_at,
+        "withdrawn_at": n.withdrawn_at,
+        "unread": n.pk not in read_ids,
+        "can_withdraw": n.withdrawn_at is None and can_manage_notice(user, n),
+    }
+
+
+@router.get("/notices", response=Page[NoticeOut])
+def list_notices(
+    request: HttpRequest,
+    scope: Literal["mine", "managed"] = "mine",
+    unread: bool | None = None,
+    limit: int = 50,
+    cursor: Annotated[Cursor | None, Query()] = None,
+) -> dict[str, Any]:
+    """`mine` (default): the live notices that reach the caller, newest first, each with `unread`.
+    `managed`: every notice published in the caller's subtree, withdrawn and expired ones too."""
+    user = caller(request)
+    qs = reaching_notices(user) if scope == "mine" else managed_notices(user)
+    read = NoticeRead.objects.filter(user=user).values("notice_id")
+    if unread is True:
+        qs = qs.exclude(pk__in=read)
+    elif unread is False:
+        qs = qs.filter(pk__in=read)
+    rows, nxt = paginate(qs.select_related("org"), limit, cursor, newest_first=True)
+    read_ids = set(
+        NoticeRead.objects.filter(user=user, notice_id__in=[n.pk for n in rows]).values_list("notice_id", flat=True)
+    )
+    return {"items": [notice_out(user, n, read_ids) for n in rows], "next_cursor": nxt}
+
+
+@router.post("/notices", response={201: NoticeOut})
+def publish_notice(request: HttpRequest, payload: NoticeIn) -> Status[dict[str, Any]]:
+    """Staff and admins publish to their own org or one below it (head office, branch or sub-branch)."""
+    user = caller(request)
+    org = access_publishing_org(user, payload.org_id)
+    notice = actions.do_publish_notice(
+        user,
+        org=org,
+        title=payload.title,
+        body=payload.body,
+        audience=payload.audience,
+        pinned=payload.pinned,
+        expires_on=payload.expires_on,
+    )
+    return Status(201, notice_out(user, notice, set()))
+
+
+@router.get("/notices/{notice_id}", response=NoticeOut)
+def get_notice(request: HttpRequest, notice_id: PathId) -> dict[str, Any]:
+    user = caller(request)
+    return notice_out(user, access_notice(user, notice_id))
+
+
+@router.post("/notices/{notice_id}/read", response=NoticeOut)
+def read_notice(request: HttpRequest, notice_id: PathId) -> dict[str, Any]:
+    user = caller(request)
+    notice = access_notice(user, notice_id)
+    actions.do_mark_read(user, notice)
+    return notice_out(user, notice, {notice.pk})
+
+
+@router.post("/notices/{notice_id}/withdraw", response=NoticeOut)
+def withdraw_notice(request: HttpRequest, notice_id: PathId) -> dict[str, Any]:
+    user = caller(request)
+    notice = actions.do_withdraw_notice(user, access_notice_to_manage(user, notice_id))
+    return notice_out(user, notice)
