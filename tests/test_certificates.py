@@ -21,8 +21,12 @@ from timebank.orders import actions as orders
 @pytest.fixture
 def served(world: World) -> None:
     """The volunteer served 2 h of meal delivery (an order) and 1.5 h at a clean-up day (a service record)."""
-    meals = do_create_service_item(None, head_office=world.bank, name="餐饮配送", category="mutual_care", tier="ordinary")
-    cleanup = do_create_service_item(None, head_office=world.bank, name="清洁日", category="environment", tier="ordinary")
+    meals = do_create_service_item(
+        None, head_office=world.bank, name="餐饮配送", category="mutual_care", tier="ordinary"
+    )
+    cleanup = do_create_service_item(
+        None, head_office=world.bank, name="清洁日", category="environment", tier="ordinary"
+    )
     staff = world.users["staff"]
     volunteer = world.members["volunteer"]
     order = orders.do_create_order(

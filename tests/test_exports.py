@@ -70,7 +70,7 @@ def test_formula_is_written_as_text() -> None:
         out,
         title="t",
         columns=[Column("名", lambda r: r, mask=mask_name)],
-        rows=["=HYPERLINK(\"http://x\")", "张三"],
+        rows=['=HYPERLINK("http://x")', "张三"],
         reveal=True,
     )
     assert result.rows == 2

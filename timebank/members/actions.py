@@ -338,6 +338,12 @@ def do_record_consent(
     return consent
 
 
+@transaction.atomic
+def do_record_consents(actor: User | None, member: Member, choices: dict[str, bool], *, channel: str) -> list[Consent]:
+    """The consents of a registration form: every scope recorded, ticked or not (an unticked box is a refusal)."""
+    return [do_record_consent(actor, member, scope=s, granted=g, channel=channel) for s, g in choices.items()]
+
+
 def current_consents(member: Member) -> dict[str, Consent | None]:
     """The latest consent row per scope (None: never asked)."""
     latest: dict[str, Consent | None] = dict.fromkeys(ConsentScope.values)

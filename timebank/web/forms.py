@@ -72,6 +72,13 @@ def community_choices() -> list[tuple[str, list[tuple[int, str]]]]:
     return list(groups.values())
 
 
+CONSENT_HELP: dict[str, Any] = {
+    "sensitive_personal_info": _("登记身份证号和住址时需要。不同意也可以注册，工作人员审核时会再问您。"),
+    "health_info": _("安排适合的上门服务时需要。可以随时撤回。"),
+    "share_with_insurer": _("为志愿者办理意外险时需要。"),
+}
+
+
 class JoinForm(Form):
     home_org = forms.TypedChoiceField(
         label=_("您住在哪个社区"),
@@ -105,6 +112,18 @@ class JoinForm(Form):
         self.fields["password2"].widget.attrs["autocomplete"] = "new-password"
         self.fields["phone"].widget.attrs.update({"inputmode": "tel", "autocomplete": "tel"})
         self.fields["name"].widget.attrs["autocomplete"] = "name"
+        # PIPL separate consents (单独同意): one box each, none ticked in advance, recorded with date and scope.
+        from timebank.members.models import ConsentScope
+
+        for scope, label in ConsentScope.choices:
+            self.fields[f"consent_{scope}"] = forms.BooleanField(
+                label=_("我同意：%(what)s") % {"what": label}, required=False, help_text=CONSENT_HELP.get(scope, "")
+            )
+
+    def consents(self) -> dict[str, bool]:
+        from timebank.members.models import ConsentScope
+
+        return {scope: bool(self.cleaned_data.get(f"consent_{scope}")) for scope in ConsentScope.values}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from timebank.lib.errors import ApiError
-from timebank.members.actions import MemberInput, do_register_member
+from timebank.members.actions import MemberInput, do_record_consents, do_register_member
 from timebank.orgs.models import Org, OrgKind, Rules
 from timebank.web.forms import JoinForm, LoginForm
 from timebank.web.views.common import add_form_error, is_workbench_user, page, safe_next, who
@@ -90,6 +90,7 @@ def join(request: HttpRequest) -> HttpResponse:
                 add_form_error(form, exc, {"password": "password1", "roles": "roles"})
             else:
                 assert member.user is not None
+                do_record_consents(member.user, member, form.consents(), channel="web")
                 login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
                 messages.success(
                     request,
