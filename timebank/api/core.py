@@ -135,6 +135,7 @@ def axes_lockout_response(
 
 def _mount() -> None:
     from timebank.catalogue.api import router as catalogue_router
+    from timebank.evaluation.api import router as evaluation_router
     from timebank.exports.api import router as exports_router
     from timebank.funds.api import router as funds_router
     from timebank.goods.api import router as goods_router
@@ -162,6 +163,7 @@ def _mount() -> None:
     api.add_router("/", funds_router)
     api.add_router("/", safety_router)
     api.add_router("/", reports_router)
+    api.add_router("/", evaluation_router)
     api.add_router("/", exports_router)
 
 

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.audit.actions import record
 from timebank.catalogue.actions import multiplier_for, weighted_minutes
 from timebank.catalogue.models import ServiceItem
+from timebank.evaluation.dispatch import check_dispatchable
 from timebank.ledger.actions import do_deposit, member_account_ids
 from timebank.ledger.models import Account, AccountKind, TransactionKind
 from timebank.ledger.posting import MAX_MINUTES
@@ -200,6 +201,7 @@ def check_volunteer_for(order: Order, volunteer: Member) -> None:
     if volunteer.pk == order.recipient_id:
         raise Invalid(_("志愿者不能为自己服务。"), fields={"volunteer_id": "self"})
     today = timezone.localdate()
+    check_dispatchable(volunteer, today)  # a suspension from dispatch (奖惩) is in force: 409
     kind = order.service_item.requires_certificate
     if kind and not Certificate.objects.filter(member=volunteer, kind=kind).exclude(valid_until__lt=today).exists():
         raise Conflict(

@@ -48,6 +48,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import Category, CertificateKind
+from timebank.evaluation.dispatch import exclude_blocked
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus
 from timebank.orders.models import ACTIVE_STATES, Order, OrderEvent, ServiceRecord
 from timebank.orgs.models import Org, OrgKind, Rules
@@ -444,7 +445,7 @@ def eligible_volunteers(
 
     `few`: the query is otherwise narrowed to a few rows (one community), so each is checked for a certificate
     by an index probe; else the certificate's holders are looked up first and fetched by primary key."""
-    qs = bank_volunteers(order)
+    qs = exclude_blocked(bank_volunteers(order), today)  # nobody under a suspension from dispatch
     kind = order.service_item.requires_certificate
     if kind:
         valid = Q(valid_until__isnull=True) | Q(valid_until__gte=today)

@@ -1,0 +1,753 @@
+"""Three-way evaluation, complaints, penalties, star levels and awards."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Schema, Status
+from pydantic import Field, StringConstraints
+
+from timebank.api.types import Id, NoNul, Page, PathId, paginate
+from timebank.evaluation import access, actions
+from timebank.evaluation.models import (
+    Assessment,
+    Award,
+    AwardKind,
+    Complaint,
+    EvaluationRules,
+    Indicator,
+    Penalty,
+    SelfAssessment,
+)
+from timebank.evaluation.rules import evaluation_rules
+from timebank.evaluation.scoring import Combined, org_score, volunteer_score
+from timebank.evaluation.stars import StarLevel, star_level
+from timebank.ledger.models import Transaction
+from timebank.lib.errors import Invalid, NotFound
+from timebank.members.access import member_of
+from timebank.orders.access import access_order
+from timebank.orgs.api import caller
+
+router = Router(tags=["evaluation"])
+
+CursorParam = Annotated[str | None, Query(max_length=100)]
+Year = Annotated[int, Field(strict=True, ge=2000, le=2100)]
+YearParam = Annotated[int | None, Query(ge=2000, le=2100)]
+Score = Annotated[Decimal, Field(ge=0, le=100, max_digits=4, decimal_places=1, allow_inf_nan=False)]
+Weight = Annotated[int, Field(strict=True, ge=0, le=100)]
+Code = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
+StrictBool = Annotated[bool, Field(strict=True)]
+
+
+def _text(max_length: int, min_length: int = 0) -> StringConstraints:
+    return StringConstraints(strict=True, max_length=max_length, min_length=min_length)
+
+
+Name = Annotated[str, _text(50, 1), NoNul]
+Short = Annotated[str, _text(500), NoNul]
+Note = Annotated[str, _text(1000), NoNul]
+RequiredNote = Annotated[str, _text(1000, 1), NoNul]
+LongText = Annotated[str, _text(2000), NoNul]
+RequiredLongText = Annotated[str, _text(2000, 1), NoNul]
+Reason = Annotated[str, _text(500, 1), NoNul]
+
+
+def _year(year: int | None) -> int:
+    return year if year is not None else timezone.localdate().year
+
+
+# Rules ----------------------------------------------------------------------------------------------------------
+
+
+class RulesOut(Schema):
+    head_office_id: int
+    third_party_weight: int
+    self_weight: int
+    satisfaction_weight: int
+    complaint_deduction: Decimal
+    star_hold_rating_below: Decimal
+    star_min_reviews: int
+    star_hold_complaints: int
+
+
+class RulesPatch(Schema):
+    third_party_weight: Weight | None = None
+    self_weight: Weight | None = None
+    satisfaction_weight: Weight | None = None
+    complaint_deduction: Score | None = None
+    star_hold_rating_below: (
+        Annotated[Decimal, Field(ge=0, le=5, max_digits=3, decimal_places=2, allow_inf_nan=False)] | None
+    ) = None
+    star_min_reviews: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
+    star_hold_complaints: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
+
+
+def rules_out(r: EvaluationRules) -> dict[str, Any]:
+    return {"head_office_id": r.head_office_id, **{f: getattr(r, f) for f in actions.RULE_FIELDS}}
+
+
+@router.get("/orgs/{org_id}/evaluation-rules", response=RulesOut)
+def get_rules(request: HttpRequest, org_id: PathId) -> dict[str, Any]:
+    """The head office's evaluation rules: weights of the three parts, complaint deduction, star hold-back."""
+    bank = access.access_bank_settings(caller(request), org_id, write=False)
+    return rules_out(evaluation_rules(bank.pk))
+
+
+@router.patch("/orgs/{org_id}/evaluation-rules", response=RulesOut)
+def patch_rules(request: HttpRequest, org_id: PathId, payload: RulesPatch) -> dict[str, Any]:
+    """Head-office admins. Weights are 0..100 each and not all zero."""
+    user = caller(request)
+    bank = access.access_bank_settings(user, org_id, write=True)
+    changes = payload.dict(exclude_unset=True)
+    if any(v is None for v in changes.values()):
+        raise Invalid(_("规则值不能为空。"), fields={k: "null" for k, v in changes.items() if v is None})
+    return rules_out(actions.do_update_rules(user, bank, changes))
+
+
+@router.post("/orgs/{org_id}/evaluation-defaults", response=dict[str, int])
+def seed_defaults(request: HttpRequest, org_id: PathId) -> dict[str, int]:
+    """Add the seeds' indicators and award kinds to a bank that has none yet. Head-office admins."""
+    user = caller(request)
+    bank = access.access_bank_settings(user, org_id, write=True)
+    indicators, kinds = actions.do_seed_defaults(user, bank)
+    return {"indicators": indicators, "award_kinds": kinds}
+
+
+# Indicators -----------------------------------------------------------------------------------------------------
+
+
+class IndicatorOut(Schema):
+    id: int
+    code: str
+    name: str
+    description: str
+    weight: int
+    active: bool
+    position: int
+
+
+class IndicatorIn(Schema):
+    code: Code
+    name: Name
+    description: Short = ""
+    weight: Weight = 1
+    active: StrictBool = True
+    position: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0
+
+
+class IndicatorPatch(Schema):
+    name: Name | None = None
+    description: Short | None = None
+    weight: Weight | None = None
+    active: StrictBool | None = None
+    position: Annotated[int, Field(strict=True, ge=0, le=1000)] | None = None
+
+
+def indicator_out(i: Indicator) -> dict[str, Any]:
+    return {f: getattr(i, f) for f in ("code", "name", "description", "weight", "active", "position")} | {"id": i.pk}
+
+
+@router.get("/orgs/{org_id}/indicators", response=list[IndicatorOut])
+def list_indicators(request: HttpRequest, org_id: PathId) -> list[dict[str, Any]]:
+    """The head office's assessment indicators (运行管理, 服务品质, 时间认定 …) with their weights."""
+    bank = access.access_bank_settings(caller(request), org_id, write=False)
+    return [indicator_out(i) for i in Indicator.objects.filter(bank=bank)]
+
+
+@router.post("/orgs/{org_id}/indicators", response={201: IndicatorOut})
+def create_indicator(request: HttpRequest, org_id: PathId, payload: IndicatorIn) -> Status[dict[str, Any]]:
+    user = caller(request)
+    bank = access.access_bank_settings(user, org_id, write=True)
+    indicator = actions.do_create_indicator(user, bank, actions.IndicatorInput(**payload.dict()))
+    return Status(201, indicator_out(indicator))
+
+
+@router.patch("/indicators/{indicator_id}", response=IndicatorOut)
+def patch_indicator(request: HttpRequest, indicator_id: PathId, payload: IndicatorPatch) -> dict[str, Any]:
+    user = caller(request)
+    indicator = access.access_indicator(user, indicator_id, write=True)
+    changes = payload.dict(exclude_unset=True)
+    return indicator_out(actions.do_update_indicator(user, indicator, actions.IndicatorInput(**changes)))
+
+
+# Assessments -----------------------------------------------------------------------------------------------------
+
+
+class ScoreIn(Schema):
+    indicator_id: Id
+    score: Score
+
+
+class AssessmentIn(Schema):
+    org_id: Id
+    year: Year
+    scores: Annotated[list[ScoreIn], Field(min_length=1, max_length=actions.MAX_INDICATORS)]
+    note: Note = ""
+
+
+class ScoreOut(Schema):
+    indicator_id: int
+    score: Decimal
+    weight: int
+
+
+class AssessmentOut(Schema):
+    id: int
+    org_id: int
+    year: int
+    assessor_id: int
+    total: Decimal
+    note: str
+    scores: list[ScoreOut]
+    created_at: dt.datetime
+
+
+def assessment_out(a: Assessment) -> dict[str, Any]:
+    return {
+        "id": a.pk,
+        "org_id": a.org_id,
+        "year": a.year,
+        "assessor_id": a.assessor_id,
+        "total": a.total,
+        "note": a.note,
+        "scores": [
+            {"indicator_id": s.indicator_id, "score": s.score, "weight": s.weight}
+            for s in sorted(a.scores.all(), key=lambda s: s.indicator_id)
+        ],
+        "created_at": a.created_at,
+    }
+
+
+@router.post("/assessments", response={201: AssessmentOut})
+def create_assessment(request: HttpRequest, payload: AssessmentIn) -> Status[dict[str, Any]]:
+    """A third-party assessor scores a sub-branch or outlet of their subtree on every active indicator
+    (0..100, one decimal). Once per assessor, org and year (409 `already_assessed`)."""
+    user = caller(request)
+    org = access.access_assess(user, payload.org_id)
+    ids = [s.indicator_id for s in payload.scores]
+    if len(set(ids)) != len(ids):
+        raise Invalid(_("同一个指标只能打一次分。"), fields={"scores": "duplicate"})
+    assessment = actions.do_record_assessment(
+        user, org, year=payload.year, scores={s.indicator_id: s.score for s in payload.scores}, note=payload.note
+    )
+    return Status(201, assessment_out(assessment))
+
+
+@router.get("/assessments", response=Page[AssessmentOut])
+def list_assessments(
+    request: HttpRequest,
+    org_id: PathId | None = None,
+    year: YearParam = None,
+    limit: int = 50,
+    cursor: CursorParam = None,
+) -> dict[str, Any]:
+    """Assessments in the caller's subtree, newest first (staff and assessors)."""
+    user = caller(request)
+    qs = access.visible_assessments(user).prefetch_related("scores")
+    if org_id is not None:
+        qs = qs.filter(org=access.access_org_evaluation(user, org_id))
+    if year is not None:
+        qs = qs.filter(year=year)
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {"items": [assessment_out(a) for a in rows], "next_cursor": nxt}
+
+
+# Self-assessments and combined scores -------------------------------------------------------------------------------
+
+
+class SelfIn(Schema):
+    year: Year
+    score: Score
+    summary: LongText = ""
+    org_id: Id | None = Field(None, description="An org's self-assessment (staff of the org); omit for your own")
+
+
+class SelfOut(Schema):
+    id: int
+    member_id: int | None
+    org_id: int | None
+    year: int
+    score: Decimal
+    summary: str
+
+
+def self_out(s: SelfAssessment) -> dict[str, Any]:
+    return {
+        "id": s.pk,
+        "member_id": s.member_id,
+        "org_id": s.org_id,
+        "year": s.year,
+        "score": s.score,
+        "summary": s.summary,
+    }
+
+
+@router.post("/self-assessments", response=SelfOut)
+def save_self_assessment(request: HttpRequest, payload: SelfIn) -> dict[str, Any]:
+    """自我评估 for a year: a volunteer's own (their login), or an org's (`org_id`, staff of it). Saving again
+    corrects it."""
+    user = caller(request)
+    if payload.org_id is not None:
+        org = access.access_org_self_assessment(user, payload.org_id)
+        row = actions.do_self_assess(user, org=org, year=payload.year, score=payload.score, summary=payload.summary)
+    else:
+        me = member_of(user)
+        if me is None:
+            raise Invalid(_("请选择机构，或用志愿者本人的账号填写。"), fields={"org_id": "required"})
+        row = actions.do_self_assess(user, member=me, year=payload.year, score=payload.score, summary=payload.summary)
+    return self_out(row)
+
+
+class CombinedOut(Schema):
+    year: int
+    third_party: Decimal | None
+    self_score: Decimal | None
+    satisfaction: Decimal | None
+    rating_count: int
+    upheld_complaints: int
+    weighted: Decimal | None
+    deduction: Decimal
+    total: Decimal | None
+    credited_minutes: int
+
+
+def combined_out(c: Combined, year: int) -> dict[str, Any]:
+    return {"year": year, **{f: getattr(c, f) for f in CombinedOut.model_fields if f != "year"}}
+
+
+@router.get("/orgs/{org_id}/evaluation", response=CombinedOut)
+def org_evaluation(request: HttpRequest, org_id: PathId, year: YearParam = None) -> dict[str, Any]:
+    """An org's combined score for a year (default: this year), part by part."""
+    org = access.access_org_evaluation(caller(request), org_id)
+    y = _year(year)
+    return combined_out(org_score(org, y), y)
+
+
+@router.get("/members/{member_id}/evaluation", response=CombinedOut)
+def member_evaluation(request: HttpRequest, member_id: PathId, year: YearParam = None) -> dict[str, Any]:
+    """A volunteer's combined score for a year: the volunteer, and staff of their home subtree."""
+    member = access.access_member_evaluation(caller(request), member_id)
+    y = _year(year)
+    return combined_out(volunteer_score(member.bank_id, member.pk, y), y)
+
+
+class StarOut(Schema):
+    member_id: int
+    level: int
+    earned_level: int
+    credited_minutes: int
+    thresholds_hours: list[int]
+    next_threshold_hours: int | None
+    minutes_to_next: int | None
+    held_back: list[Literal["low_rating", "upheld_complaints"]]
+    average_rating: Decimal | None
+    rating_count: int
+    upheld_complaints: int
+
+
+def star_out(s: StarLevel) -> dict[str, Any]:
+    return {f: getattr(s, f) for f in StarOut.model_fields}
+
+
+@router.get("/members/{member_id}/star-level", response=StarOut)
+def member_star_level(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
+    """星级: the level by credited hours against the head office's thresholds, and any hold-back."""
+    member = access.access_member_evaluation(caller(request), member_id)
+    return star_out(star_level(member))
+
+
+# Complaints --------------------------------------------------------------------------------------------------------
+
+
+class ComplaintIn(Schema):
+    org_id: Id | None = None
+    volunteer_id: Id | None = None
+    order_id: Id | None = None
+    complainant: Annotated[str, _text(50), NoNul] = ""
+    text: RequiredLongText
+
+
+class FollowUpOut(Schema):
+    id: int
+    note: str
+    actor_id: int | None
+    created_at: dt.datetime
+
+
+class ComplaintOut(Schema):
+    id: int
+    org_id: int
+    volunteer_id: int | None
+    order_id: int | None
+    complainant: str
+    text: str
+    status: Literal["open", "upheld", "dismissed"]
+    decision_note: str
+    decided_at: dt.datetime | None
+    created_at: dt.datetime
+    follow_ups: list[FollowUpOut]
+
+
+def complaint_out(c: Complaint) -> dict[str, Any]:
+    return {
+        "id": c.pk,
+        "org_id": c.org_id,
+        "volunteer_id": c.volunteer_id,
+        "order_id": c.order_id,
+        "complainant": c.complainant,
+        "text": c.text,
+        "status": c.status,
+        "decision_note": c.decision_note,
+        "decided_at": c.decided_at,
+        "created_at": c.created_at,
+        "follow_ups": [
+            {"id": f.pk, "note": f.note, "actor_id": f.actor_id, "created_at": f.created_at} for f in c.follow_ups.all()
+        ],
+    }
+
+
+@router.post("/complaints", response={201: ComplaintOut})
+def file_complaint(request: HttpRequest, payload: ComplaintIn) -> Status[dict[str, Any]]:
+    """Record a complaint about an org, a volunteer or an order's service. Staff and operators of the
+    subtree concerned."""
+    user = caller(request)
+    order = access_order(user, payload.order_id)[0] if payload.order_id is not None else None
+    volunteer = (
+        access.access_complaint_volunteer(user, payload.volunteer_id) if payload.volunteer_id is not None else None
+    )
+    org = access.access_complaint_org(user, payload.org_id) if payload.org_id is not None else None
+    if org is None:
+        home = volunteer.home_org if volunteer is not None else (order.org if order is not None else None)
+        if home is None:
+            raise Invalid(_("请说明投诉的是哪个机构或哪位志愿者。"), fields={"org_id": "required"})
+        access.access_complaint_org(user, home.pk)
+    complaint = actions.do_file_complaint(
+        user, org=org, volunteer=volunteer, order=order, complainant=payload.complainant, text=payload.text
+    )
+    return Status(201, complaint_out(complaint))
+
+
+@router.get("/complaints", response=Page[ComplaintOut])
+def list_complaints(
+    request: HttpRequest,
+    status: Literal["open", "upheld", "dismissed"] | None = None,
+    volunteer_id: PathId | None = None,
+    limit: int = 50,
+    cursor: CursorParam = None,
+) -> dict[str, Any]:
+    qs = access.visible_complaints(caller(request)).prefetch_related("follow_ups")
+    if status:
+        qs = qs.filter(status=status)
+    if volunteer_id is not None:
+        qs = qs.filter(volunteer_id=volunteer_id)
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {"items": [complaint_out(c) for c in rows], "next_cursor": nxt}
+
+
+@router.get("/complaints/{complaint_id}", response=ComplaintOut)
+def get_complaint(request: HttpRequest, complaint_id: PathId) -> dict[str, Any]:
+    return complaint_out(access.access_complaint(caller(request), complaint_id))
+
+
+class FollowUpIn(Schema):
+    note: RequiredNote
+
+
+@router.post("/complaints/{complaint_id}/follow-ups", response={201: ComplaintOut})
+def follow_up(request: HttpRequest, complaint_id: PathId, payload: FollowUpIn) -> Status[dict[str, Any]]:
+    user = caller(request)
+    complaint = access.access_complaint(user, complaint_id)
+    actions.do_follow_up_complaint(user, complaint, payload.note)
+    return Status(201, complaint_out(Complaint.objects.get(pk=complaint.pk)))
+
+
+class DecideIn(Schema):
+    outcome: Literal["upheld", "dismissed"]
+    note: RequiredNote
+
+
+@router.post("/complaints/{complaint_id}/decide", response=ComplaintOut)
+def decide(request: HttpRequest, complaint_id: PathId, payload: DecideIn) -> dict[str, Any]:
+    """投诉成立 / 不成立: branch and head-office admins. Once (409 `complaint_decided`)."""
+    user = caller(request)
+    complaint = access.access_complaint(user, complaint_id, decide=True)
+    return complaint_out(
+        actions.do_decide_complaint(user, complaint, upheld=payload.outcome == "upheld", note=payload.note)
+    )
+
+
+# Penalties ---------------------------------------------------------------------------------------------------------
+
+
+class PenaltyIn(Schema):
+    member_id: Id
+    kind: Literal["warning", "suspension", "removal"]
+    reason: Annotated[str, _text(1000, 1), NoNul]
+    complaint_id: Id | None = None
+    starts_on: dt.date | None = None
+    ends_on: dt.date | None = None
+
+
+class PenaltyOut(Schema):
+    id: int
+    member_id: int
+    kind: str
+    reason: str
+    complaint_id: int | None
+    starts_on: dt.date
+    ends_on: dt.date | None
+    in_force: bool
+    lifted_at: dt.datetime | None
+    lift_reason: str
+    correction_transaction_id: int | None
+    created_at: dt.datetime
+
+
+def penalty_out(p: Penalty) -> dict[str, Any]:
+    today = timezone.localdate()
+    in_force = (
+        p.kind != "warning"
+        and p.lifted_at is None
+        and p.starts_on <= today
+        and (p.ends_on is None or p.ends_on >= today)
+    )
+    return {
+        "id": p.pk,
+        "member_id": p.member_id,
+        "kind": p.kind,
+        "reason": p.reason,
+        "complaint_id": p.complaint_id,
+        "starts_on": p.starts_on,
+        "ends_on": p.ends_on,
+        "in_force": in_force,
+        "lifted_at": p.lifted_at,
+        "lift_reason": p.lift_reason,
+        "correction_transaction_id": p.correction_id,
+        "created_at": p.created_at,
+    }
+
+
+@router.post("/penalties", response={201: PenaltyOut})
+def impose_penalty(request: HttpRequest, payload: PenaltyIn) -> Status[dict[str, Any]]:
+    """奖惩: a warning, a suspension from dispatch (until `ends_on`, or until lifted) or a removal. Admins of
+    the volunteer's home subtree. Credits are never touched."""
+    user = caller(request)
+    member = access.access_member_to_penalise(user, payload.member_id)
+    complaint = None
+    if payload.complaint_id is not None:
+        complaint = Complaint.objects.filter(pk=payload.complaint_id, bank_id=member.bank_id).first()
+        if complaint is None:
+            raise NotFound(_("找不到这条投诉。"), code="complaint_not_found")
+    penalty = actions.do_impose_penalty(
+        user,
+        member,
+        kind=payload.kind,
+        reason=payload.reason,
+        complaint=complaint,
+        starts_on=payload.starts_on,
+        ends_on=payload.ends_on,
+    )
+    return Status(201, penalty_out(penalty))
+
+
+@router.get("/penalties", response=Page[PenaltyOut])
+def list_penalties(
+    request: HttpRequest, member_id: PathId | None = None, limit: int = 50, cursor: CursorParam = None
+) -> dict[str, Any]:
+    qs = access.visible_penalties(caller(request))
+    if member_id is not None:
+        qs = qs.filter(member_id=member_id)
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {"items": [penalty_out(p) for p in rows], "next_cursor": nxt}
+
+
+class LiftIn(Schema):
+    reason: Reason
+
+
+@router.post("/penalties/{penalty_id}/lift", response=PenaltyOut)
+def lift_penalty(request: HttpRequest, penalty_id: PathId, payload: LiftIn) -> dict[str, Any]:
+    """End a suspension or removal early: dispatch and matching include the volunteer again."""
+    user = caller(request)
+    penalty = access.access_penalty(user, penalty_id, manage=True)
+    return penalty_out(actions.do_lift_penalty(user, penalty, reason=payload.reason))
+
+
+class CorrectionIn(Schema):
+    transaction_id: Id
+    reason: Reason
+
+
+class TransactionOut(Schema):
+    transaction_id: int
+    kind: str
+    minutes: int
+    created_at: dt.datetime
+    reverses_id: int | None
+
+
+@router.post("/penalties/{penalty_id}/correction", response={201: TransactionOut})
+def correct_credit(request: HttpRequest, penalty_id: PathId, payload: CorrectionIn) -> Status[dict[str, Any]]:
+    """A credit wrongly earned (the misconduct behind the penalty) is reversed through the ledger, with its
+    reason. Once per penalty."""
+    user = caller(request)
+    penalty = access.access_penalty(user, penalty_id, manage=True)
+    original = Transaction.objects.filter(pk=payload.transaction_id, bank_id=penalty.bank_id).first()
+    if original is None:
+        raise NotFound(_("找不到这笔交易。"), code="transaction_not_found")
+    tx = actions.do_correct_credit(user, penalty, original, reason=payload.reason)
+    return Status(
+        201,
+        {
+            "transaction_id": tx.pk,
+            "kind": tx.kind,
+            "minutes": tx.minutes,
+            "created_at": tx.created_at,
+            "reverses_id": tx.reverses_id,
+        },
+    )
+
+
+# Awards ------------------------------------------------------------------------------------------------------------
+
+
+class AwardKindOut(Schema):
+    id: int
+    code: str
+    name: str
+    subject: Literal["volunteer", "org"]
+    basis: Literal["combined_score", "credited_hours"]
+    winners: int
+    bonus_minutes: int
+    min_star_level: int
+    active: bool
+    position: int
+
+
+class AwardKindIn(Schema):
+    code: Code
+    name: Name
+    subject: Literal["volunteer", "org"]
+    basis: Literal["combined_score", "credited_hours"] = "combined_score"
+    winners: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_WINNERS)] = 10
+    bonus_minutes: Annotated[int, Field(strict=True, ge=0, le=actions.MAX_BONUS_MINUTES)] = 0
+    min_star_level: Annotated[int, Field(strict=True, ge=0, le=10)] = 0
+    active: StrictBool = True
+    position: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0
+
+
+class AwardKindPatch(Schema):
+    name: Name | None = None
+    basis: Literal["combined_score", "credited_hours"] | None = None
+    winners: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_WINNERS)] | None = None
+    bonus_minutes: Annotated[int, Field(strict=True, ge=0, le=actions.MAX_BONUS_MINUTES)] | None = None
+    min_star_level: Annotated[int, Field(strict=True, ge=0, le=10)] | None = None
+    active: StrictBool | None = None
+    position: Annotated[int, Field(strict=True, ge=0, le=1000)] | None = None
+
+
+def kind_out(k: AwardKind) -> dict[str, Any]:
+    return {"id": k.pk} | {f: getattr(k, f) for f in AwardKindOut.model_fields if f != "id"}
+
+
+@router.get("/orgs/{org_id}/award-kinds", response=list[AwardKindOut])
+def list_award_kinds(request: HttpRequest, org_id: PathId) -> list[dict[str, Any]]:
+    bank = access.access_bank_settings(caller(request), org_id, write=False)
+    return [kind_out(k) for k in AwardKind.objects.filter(bank=bank)]
+
+
+@router.post("/orgs/{org_id}/award-kinds", response={201: AwardKindOut})
+def create_award_kind(request: HttpRequest, org_id: PathId, payload: AwardKindIn) -> Status[dict[str, Any]]:
+    """A kind of yearly award. `bonus_minutes` (volunteer awards only) are credited to each confirmed winner."""
+    user = caller(request)
+    bank = access.access_bank_settings(user, org_id, write=True)
+    return Status(201, kind_out(actions.do_create_award_kind(user, bank, actions.AwardKindInput(**payload.dict()))))
+
+
+@router.patch("/award-kinds/{kind_id}", response=AwardKindOut)
+def patch_award_kind(request: HttpRequest, kind_id: PathId, payload: AwardKindPatch) -> dict[str, Any]:
+    user = caller(request)
+    kind = access.access_award_kind(user, kind_id, write=True)
+    return kind_out(
+        actions.do_update_award_kind(user, kind, actions.AwardKindInput(**payload.dict(exclude_unset=True)))
+    )
+
+
+class AwardOut(Schema):
+    id: int
+    kind_id: int
+    year: int
+    member_id: int | None
+    org_id: int | None
+    name: str
+    rank: int
+    score: Decimal
+    status: Literal["nominated", "confirmed"]
+    confirmed_at: dt.datetime | None
+    bonus_transaction_id: int | None
+
+
+def award_out(a: Award) -> dict[str, Any]:
+    return {
+        "id": a.pk,
+        "kind_id": a.kind_id,
+        "year": a.year,
+        "member_id": a.member_id,
+        "org_id": a.org_id,
+        "name": a.member.name if a.member is not None else (a.org.name if a.org is not None else ""),
+        "rank": a.rank,
+        "score": a.score,
+        "status": a.status,
+        "confirmed_at": a.confirmed_at,
+        "bonus_transaction_id": a.bonus_transaction_id,
+    }
+
+
+class RankIn(Schema):
+    year: Year
+
+
+@router.post("/award-kinds/{kind_id}/rank", response=Page[AwardOut])
+def rank_awards(request: HttpRequest, kind_id: PathId, payload: RankIn) -> dict[str, Any]:
+    """Rank the year's candidates from the data: the best (twice the number of winners) become nominations,
+    replacing earlier unconfirmed ones. Head-office admins."""
+    user = caller(request)
+    kind = access.access_award_kind(user, kind_id, write=True)
+    rows = actions.do_rank_awards(user, kind, payload.year)
+    rows = list(Award.objects.filter(pk__in=[a.pk for a in rows]).select_related("member", "org").order_by("rank"))
+    return {"items": [award_out(a) for a in rows], "next_cursor": None}
+
+
+@router.get("/awards", response=Page[AwardOut])
+def list_awards(
+    request: HttpRequest,
+    kind_id: PathId | None = None,
+    year: YearParam = None,
+    status: Literal["nominated", "confirmed"] | None = None,
+    limit: int = 50,
+    cursor: CursorParam = None,
+) -> dict[str, Any]:
+    qs = access.visible_awards(caller(request)).select_related("member", "org")
+    if kind_id is not None:
+        qs = qs.filter(kind_id=kind_id)
+    if year is not None:
+        qs = qs.filter(year=year)
+    if status:
+        qs = qs.filter(status=status)
+    rows, nxt = paginate(qs, limit, cursor)
+    return {"items": [award_out(a) for a in rows], "next_cursor": nxt}
+
+
+@router.post("/awards/{award_id}/confirm", response=AwardOut)
+def confirm_award(request: HttpRequest, award_id: PathId) -> dict[str, Any]:
+    """The head office confirms a winner; any bonus is credited once through the ledger (its idempotency key
+    is the award's). Confirming again answers the same award."""
+    user = caller(request)
+    award = access.access_award(user, award_id, confirm=True)
+    award, _new = actions.do_confirm_award(user, award)
+    return award_out(Award.objects.select_related("member", "org").get(pk=award.pk))
