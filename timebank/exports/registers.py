@@ -152,3 +152,212 @@ def export_orders(
 
 def text_search(qs: QuerySet[Any], q: str, name_field: str, phone_field: str) -> QuerySet[Any]:
     return qs.filter(Q(**{f"{name_field}__contains": q}) | Q(**{f"{phone_field}__contains": q})) if q else qs
+
+
+def _yes(value: bool) -> Any:
+    return _("是") if value else ""
+
+
+def export_needs(
+    user: User, qs: QuerySet[Any], *, org: Org | None, status: str = "", full: bool = False
+) -> FileResponse:
+    qs = within(qs, "recipient__home_org__path", org)
+    if status:
+        qs = qs.filter(status=status)
+    rows = (
+        qs.select_related("recipient", "recipient__home_org")
+        .prefetch_related("items")
+        .order_by("pk")
+        .iterator(chunk_size=CHUNK)
+    )
+    columns = [
+        Column(_("需求编号"), lambda n: n.pk),
+        Column(_("服务对象"), lambda n: n.recipient.name, mask=mask_name),
+        Column(_("电话"), lambda n: n.recipient.phone, mask=mask_phone),
+        Column(_("所属机构"), lambda n: n.recipient.home_org.name),
+        # Recipient categories (失能, 低保 …) are health and hardship data: shown only with the full file.
+        Column(_("对象类别"), lambda n: "、".join(n.recipient.recipient_categories), mask=hide),
+        Column(_("需求等级"), lambda n: n.get_level_display()),
+        Column(_("发现方式"), lambda n: n.get_found_by_display()),
+        Column(_("服务项目"), lambda n: "、".join(i.name for i in n.items.all())),
+        Column(_("状态"), lambda n: n.get_status_display()),
+        Column(_("备注"), lambda n: n.notes, mask=hide),
+        Column(_("登记时间"), lambda n: n.created_at),
+    ]
+    return export_response(
+        user,
+        name="needs",
+        title=_("需求清单"),
+        columns=columns,
+        rows=rows,
+        reveal=reveal_by(user, full, lambda n: n.recipient.home_org_id),
+        bank_id=bank_of(user, org),
+        filters=filters(org=org, status=status, full=full),
+    )
+
+
+def export_insurance(user: User, qs: QuerySet[Any], *, org: Org | None, full: bool = False) -> FileResponse:
+    qs = within(qs, "member__home_org__path", org)
+    rows = qs.select_related("member", "member__home_org").order_by("ends_on", "pk").iterator(chunk_size=CHUNK)
+    columns = [
+        Column(_("会员编号"), lambda p: p.member_id),
+        Column(_("姓名"), lambda p: p.member.name, mask=mask_name),
+        Column(_("身份证号（已遮挡）"), lambda p: p.member.id_number_masked),
+        Column(_("所属机构"), lambda p: p.member.home_org.name),
+        Column(_("保险公司"), lambda p: p.insurer),
+        Column(_("保单号"), lambda p: p.policy_number, mask=hide),
+        Column(_("起保日期"), lambda p: p.starts_on),
+        Column(_("终止日期"), lambda p: p.ends_on),
+    ]
+    return export_response(
+        user,
+        name="insurance",
+        title=_("保险名单"),
+        columns=columns,
+        rows=rows,
+        reveal=reveal_by(user, full, lambda p: p.member.home_org_id),
+        bank_id=bank_of(user, org),
+        filters=filters(org=org, full=full),
+    )
+
+
+def export_trainings(user: User, qs: QuerySet[Any], *, org: Org | None, full: bool = False) -> FileResponse:
+    qs = within(qs, "session__org__path", org)
+    rows = (
+        qs.select_related("session", "session__org", "member", "member__home_org")
+        .order_by("session__held_on", "pk")
+        .iterator(chunk_size=CHUNK)
+    )
+    columns = [
+        Column(_("培训"), lambda a: a.session.title),
+        Column(_("日期"), lambda a: a.session.held_on),
+        Column(_("举办机构"), lambda a: a.session.org.name),
+        Column(_("会员编号"), lambda a: a.member_id),
+        Column(_("姓名"), lambda a: a.member.name, mask=mask_name),
+        Column(_("所属机构"), lambda a: a.member.home_org.name),
+        Column(_("出席"), lambda a: _yes(a.attended)),
+        Column(_("考核"), lambda a: a.get_assessment_display()),
+        Column(_("成绩"), lambda a: a.score),
+    ]
+    return export_response(
+        user,
+        name="trainings",
+        title=_("培训名单"),
+        columns=columns,
+        rows=rows,
+        reveal=reveal_by(user, full, lambda a: a.member.home_org_id),
+        bank_id=bank_of(user, org),
+        filters=filters(org=org, full=full),
+    )
+
+
+def export_redemptions(
+    user: User,
+    qs: QuerySet[Any],
+    *,
+    org: Org | None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    full: bool = False,
+) -> FileResponse:
+    qs = between(within(qs, "outlet__path", org), "created_at", start, end)
+    rows = qs.select_related("member", "goods", "outlet").order_by("pk").iterator(chunk_size=CHUNK)
+    columns = [
+        Column(_("兑换编号"), lambda r: r.pk),
+        Column(_("会员"), lambda r: r.member.name, mask=mask_name),
+        Column(_("物品"), lambda r: r.goods.name),
+        Column(_("网点"), lambda r: r.outlet.name),
+        Column(_("数量"), lambda r: r.quantity),
+        Column(_("时间（分钟）"), lambda r: r.minutes),
+        Column(_("状态"), lambda r: r.get_status_display()),
+        Column(_("兑换时间"), lambda r: r.created_at),
+        Column(_("领取时间"), lambda r: r.handed_over_at),
+    ]
+    return export_response(
+        user,
+        name="redemptions",
+        title=_("物品兑换"),
+        columns=columns,
+        rows=rows,
+        reveal=reveal_by(user, full, lambda r: r.member.home_org_id),
+        bank_id=bank_of(user, org),
+        filters=filters(org=org, start=start, end=end, full=full),
+    )
+
+
+def export_calls(
+    user: User,
+    qs: QuerySet[Any],
+    *,
+    org: Org | None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    full: bool = False,
+) -> FileResponse:
+    qs = between(within(qs, "org__path", org), "started_at", start, end)
+    rows = qs.select_related("member", "org", "operator").order_by("pk").iterator(chunk_size=CHUNK)
+    columns = [
+        Column(_("通话编号"), lambda c: c.pk),
+        Column(_("开始时间"), lambda c: c.started_at),
+        Column(_("结束时间"), lambda c: c.ended_at),
+        Column(_("类型"), lambda c: c.get_kind_display()),
+        Column(_("来电人"), lambda c: c.member.name if c.member else "", mask=mask_name),
+        Column(_("电话"), lambda c: c.phone, mask=mask_phone),
+        Column(_("所属机构"), lambda c: c.org.name),
+        Column(_("坐席"), lambda c: (c.operator.display_name or c.operator.username) if c.operator else ""),
+        Column(_("摘要"), lambda c: c.summary, mask=hide),
+        Column(_("订单"), lambda c: c.order_id),
+    ]
+    return export_response(
+        user,
+        name="calls",
+        title=_("通话记录"),
+        columns=columns,
+        rows=rows,
+        reveal=reveal_by(user, full, lambda c: c.member.home_org_id if c.member else c.org_id),
+        bank_id=bank_of(user, org),
+        filters=filters(org=org, start=start, end=end, full=full),
+    )
+
+
+def export_fund_entries(
+    user: User,
+    qs: QuerySet[Any],
+    *,
+    org: Org | None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> FileResponse:
+    qs = within(qs, "org__path", org)
+    if start is not None:
+        qs = qs.filter(occurred_on__gte=start)
+    if end is not None:
+        qs = qs.filter(occurred_on__lte=end)
+    rows = qs.select_related("org").order_by("occurred_on", "pk").iterator(chunk_size=CHUNK)
+    columns = [
+        Column(_("编号"), lambda e: e.pk),
+        Column(_("日期"), lambda e: e.occurred_on),
+        Column(_("机构"), lambda e: e.org.name),
+        Column(_("收支"), lambda e: e.get_direction_display()),
+        Column(_("资金"), lambda e: e.get_fund_display()),
+        Column(_("来源"), lambda e: e.get_source_display() if e.source else ""),
+        Column(_("支出类别"), lambda e: e.get_kind_display() if e.kind else ""),
+        Column(_("金额（元）"), lambda e: e.amount),
+        Column(_("实物"), lambda e: _yes(e.in_kind)),
+        Column(_("捐赠方"), lambda e: e.donor_name),
+        Column(_("服务商"), lambda e: e.provider),
+        Column(_("说明"), lambda e: e.description),
+        Column(_("冲正"), lambda e: e.reverses_id),
+    ]
+    # The fund book holds no member's personal data (a resident donor's name is managed by the fund book's
+    # rules); it is for managing staff only, who see it as it is.
+    return export_response(
+        user,
+        name="fund_entries",
+        title=_("资金账目"),
+        columns=columns,
+        rows=rows,
+        reveal=True,
+        bank_id=bank_of(user, org),
+        filters=filters(org=org, start=start, end=end),
+    )

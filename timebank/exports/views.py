@@ -306,3 +306,110 @@ def my_statement(request: HttpRequest) -> HttpResponse:
 def member_statement(request: HttpRequest, member_id: int, fmt: str) -> HttpResponse:
     member = access_statement(user_of(request), member_id)
     return _statement(request, member, fmt=fmt)
+
+
+# --- The other registers -------------------------------------------------------------------------------------
+
+
+@refuse_bad_input
+@page("workbench")
+def needs_xlsx(request: HttpRequest) -> HttpResponse:
+    from timebank.needs.access import visible_needs
+
+    user = _workbench(request)
+    return _stream(
+        registers.export_needs(
+            user,
+            visible_needs(user),
+            org=_org(request, user),
+            status=request.GET.get("status", "")[:12],
+            full=_full(request),
+        )
+    )
+
+
+@refuse_bad_input
+@page("workbench")
+def insurance_xlsx(request: HttpRequest) -> HttpResponse:
+    from timebank.members.models import InsurancePolicy
+    from timebank.safety.access import require_managing_staff
+
+    user = user_of(request)
+    scope = require_managing_staff(user)
+    qs = InsurancePolicy.objects.all()
+    if scope is not None:
+        qs = qs.filter(member__home_org__path__startswith=scope.path)
+    return _stream(registers.export_insurance(user, qs, org=_org(request, user), full=_full(request)))
+
+
+@refuse_bad_input
+@page("workbench")
+def trainings_xlsx(request: HttpRequest) -> HttpResponse:
+    from timebank.safety.access import require_managing_staff, visible_trainings
+    from timebank.safety.models import TrainingAttendance
+
+    user = user_of(request)
+    scope = require_managing_staff(user)
+    qs = TrainingAttendance.objects.filter(session__in=visible_trainings(user))
+    if scope is not None:
+        # People of other subtrees at a session held above us are not ours to list.
+        qs = qs.filter(member__home_org__path__startswith=scope.path)
+    return _stream(registers.export_trainings(user, qs, org=_org(request, user), full=_full(request)))
+
+
+@refuse_bad_input
+@page("workbench")
+def redemptions_xlsx(request: HttpRequest) -> HttpResponse:
+    from timebank.goods.models import Redemption
+    from timebank.orgs.access import staff_scope
+
+    user = _workbench(request)
+    scope = None if user.is_superuser else staff_scope(user)
+    qs = Redemption.objects.all() if scope is None else Redemption.objects.filter(outlet__path__startswith=scope.path)
+    return _stream(
+        registers.export_redemptions(
+            user,
+            qs,
+            org=_org(request, user),
+            start=_date(request, "from"),
+            end=_date(request, "to"),
+            full=_full(request),
+        )
+    )
+
+
+@refuse_bad_input
+@page("workbench")
+def calls_xlsx(request: HttpRequest) -> HttpResponse:
+    from timebank.hotline.access import visible_calls
+
+    user = _workbench(request)
+    return _stream(
+        registers.export_calls(
+            user,
+            visible_calls(user),
+            org=_org(request, user),
+            start=_date(request, "from"),
+            end=_date(request, "to"),
+            full=_full(request),
+        )
+    )
+
+
+@refuse_bad_input
+@page("workbench")
+def fund_entries_xlsx(request: HttpRequest) -> HttpResponse:
+    from timebank.funds.access import visible_fund_entries
+    from timebank.web.views.scope import require_manager
+
+    user = user_of(request)
+    require_manager(user)
+    return _stream(
+        registers.export_fund_entries(
+            user,
+            visible_fund_entries(user),
+            org=_org(request, user),
+            start=_date(request, "from"),
+            end=_date(request, "to"),
+        )
+    )
