@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement clean
+.PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement bench-crash clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
@@ -49,6 +49,10 @@ bench-matching: install
 
 bench-settlement: install
 	$(PY) bench/settlement.py
+
+# SIGKILLs the app server and a private PostgreSQL cluster (never the shared one) under API load: docs/crash.md
+bench-crash: install
+	$(PY) bench/crash.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache

@@ -1,0 +1,39 @@
+"""Crash safety, CI size: the API under load while the app server is SIGKILLed three times and PostgreSQL once.
+
+The harness is bench/crash.py (the full-size run is `make bench-crash`). It starts its own PostgreSQL cluster
+on a free port in a temporary directory and never touches the shared server. Every request that got a 2xx
+must be in the database exactly once, nothing else may be, and `manage.py verify` must be clean.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_acknowledged_requests_survive_kills_of_the_app_and_the_database() -> None:
+    args = ["--duration", "30", "--app-kills", "3", "--db-kills", "1", "--clients", "4", "--json"]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "crash.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=ROOT,
+    )
+    print(done.stdout)
+    if done.returncode == 2 and "cannot run:" in done.stderr:
+        # initdb/pg_ctl missing (or root without runuser): the harness said why.
+        pytest.skip(f"crash harness {done.stderr.strip().splitlines()[-1]}")
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-4000:]}"
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["ok"] and result["problems"] == []
+    assert result["app_kills"] == 3 and result["db_kills"] == 1
+    assert result["acknowledged"] > 0 and result["found"] == result["acknowledged"]
+    assert result["acknowledged"] == result["requests_sent"]
