@@ -3,6 +3,7 @@ the names live in the `web` namespace)."""
 
 from django.urls import path, register_converter
 
+from timebank.reports import views as report_views
 from timebank.web.views import admin, fundbook, outlet, safety_lists
 
 
@@ -61,4 +62,9 @@ urlpatterns = [
     path("safety/certificates/", safety_lists.certificates, name="safety_certificates"),
     path("safety/trainings/", safety_lists.trainings, name="trainings"),
     path("safety/trainings/<id:training_id>/", safety_lists.training, name="training"),
+    # Dashboards and the 供不应求 risk (timebank/reports)
+    path("manage/dashboard/", report_views.dashboard_home, name="dashboard_home"),
+    path("manage/dashboard/<id:org_id>/", report_views.overview, name="dashboard"),
+    path("manage/today/<id:org_id>/", report_views.today, name="dashboard_today"),
+    path("manage/risk/<id:org_id>/", report_views.risk_page, name="risk"),
 ]

@@ -1,0 +1,198 @@
+"""Dashboard pages: the overview for a head office or branch, the sub-branch's day, and the 供不应求 risk page
+with its thresholds. Wired into the management pages by timebank/web/urls_admin.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from timebank.catalogue.models import CertificateKind
+from timebank.lib.errors import ApiError
+from timebank.orgs.models import Org, OrgKind
+from timebank.reports import dashboards as dash
+from timebank.reports.access import access_risk_rules, access_stats_org, may_edit_risk_rules
+from timebank.reports.actions import RISK_FIELDS, do_update_risk_rules, risk_rules_for
+from timebank.reports.forms import PeriodForm, RiskRulesForm
+from timebank.reports.risk import compute_risk, months_before
+from timebank.reports.stats import compute
+from timebank.web.views.common import add_form_error, page, user_of
+from timebank.web.views.scope import NameShield, banks_for, require_manager
+
+DAILY_KINDS = (OrgKind.SUB_BRANCH, OrgKind.OUTLET)
+
+
+@page("workbench")
+def dashboard_home(request: HttpRequest) -> HttpResponse:
+    """The caller's own dashboard: a community's day for sub-branch staff, the overview for admins above."""
+    user = user_of(request)
+    scope = require_manager(user)
+    if scope is None:
+        banks = banks_for(user)
+        if not banks:
+            return redirect("web:manage")
+        scope = banks[0]
+    if scope.kind in DAILY_KINDS:
+        return redirect("web:dashboard_today", org_id=scope.pk)
+    return redirect("web:dashboard", org_id=scope.pk)
+
+
+def _period(request: HttpRequest) -> tuple[PeriodForm, dt.date, dt.date]:
+    """The chosen period; by default the last twelve months up to today."""
+    today = timezone.localdate()
+    default_from = months_before(today.replace(day=1), 11)
+    form = PeriodForm(request.GET or None)
+    date_from, date_to = default_from, today
+    if form.is_bound and form.is_valid():
+        date_to = form.cleaned_data["date_to"] or today
+        date_from = form.cleaned_data["date_from"] or months_before(date_to.replace(day=1), 11)
+        if date_to - date_from > dt.timedelta(days=3 * 366):
+            date_from = months_before(date_to.replace(day=1), 11)
+    if not form.is_bound:
+        form = PeriodForm(initial={"date_from": date_from, "date_to": date_to})
+    return form, date_from, date_to
+
+
+def _charts_context(charts: list[dash.Chart]) -> dict[str, Any]:
+    return {"charts": charts, "uses_charts": True}
+
+
+@page("workbench")
+def overview(request: HttpRequest, org_id: int) -> HttpResponse:
+    user = user_of(request)
+    require_manager(user)
+    org = access_stats_org(user, org_id)
+    form, date_from, date_to = _period(request)
+    services, credited = dash.activity(org, date_from, date_to)
+    categories = dash.by_category(org, date_from, date_to)
+    fulfilment = dash.fulfilment(org, date_from, date_to)
+    subs = dash.sub_orgs(org, date_from, date_to)
+    charts = [services, credited, categories, fulfilment]
+    if subs:
+        charts.append(dash.sub_org_chart(subs))
+    shield = NameShield(user)
+    top = dash.top_volunteers(org, date_from, date_to)
+    for row in top:
+        row.name = shield.member(row.member)
+    risk = compute_risk(org)
+    return render(
+        request,
+        "reports/overview.html",
+        {
+            "org": org,
+            "form": form,
+            "date_from": date_from,
+            "date_to": date_to,
+            "stats": compute(org, date_from, date_to),
+            "services_chart": services,
+            "hours_chart": credited,
+            "categories_chart": categories,
+            "fulfilment_chart": fulfilment,
+            "subs_chart": charts[-1] if subs else None,
+            "unfilled": dash.unfilled(org, date_from, date_to),
+            "subs": subs,
+            "top": top,
+            "shows_stars": dash.star_level_function() is not None,
+            "risk": risk,
+            "is_daily": org.kind in DAILY_KINDS,
+            **_charts_context(charts),
+        },
+    )
+
+
+@page("workbench")
+def today(request: HttpRequest, org_id: int) -> HttpResponse:
+    user = user_of(request)
+    require_manager(user)
+    org = access_stats_org(user, org_id)
+    day = dash.today_for(org)
+    shield = NameShield(user)
+    for order in [*day.orders, *day.overdue]:
+        order.recipient_name = shield.member(order.recipient)  # type: ignore[attr-defined]
+        order.volunteer_name = shield.member(order.volunteer) if order.volunteer else ""  # type: ignore[attr-defined]
+    for need in day.needs:
+        need.recipient_name = shield.member(need.recipient)  # type: ignore[attr-defined]
+    for member in day.insurance:
+        member.display_name = shield.member(member)  # type: ignore[attr-defined]
+    kinds = dict(CertificateKind.choices)
+    for cert in day.certificates:
+        cert.kind_label = kinds.get(cert.kind, cert.kind)  # type: ignore[attr-defined]
+        cert.member_name = shield.member(cert.member)  # type: ignore[attr-defined]
+        cert.days_left = (cert.valid_until - day.today).days if cert.valid_until else None  # type: ignore[attr-defined]
+    return render(request, "reports/today.html", {"org": org, "day": day, "soon_days": dash.SOON_DAYS})
+
+
+@page("workbench")
+def risk_page(request: HttpRequest, org_id: int) -> HttpResponse:
+    """供不应求 for the org and each org under it; head-office admins set the thresholds here."""
+    user = user_of(request)
+    require_manager(user)
+    org = access_stats_org(user, org_id)
+    bank = org if org.kind == OrgKind.HEAD_OFFICE else Org.objects.get(pk=org.head_office_id)
+    can_edit = may_edit_risk_rules(user, bank)
+    current = risk_rules_for(bank)
+    form = RiskRulesForm(initial={f: getattr(current, f) for f in RISK_FIELDS}) if can_edit else None
+    if request.method == "POST":
+        access_risk_rules(user, bank)
+        form = RiskRulesForm(request.POST)
+        if form.is_valid():
+            try:
+                do_update_risk_rules(user, bank, {f: form.cleaned_data[f] for f in RISK_FIELDS})
+            except ApiError as exc:
+                add_form_error(form, exc)
+            else:
+                messages.success(request, _("风险阈值已保存，下面的提醒已按新阈值重新计算。"))
+                return redirect("web:risk", org_id=org.pk)
+    risk = compute_risk(org)
+    children = [compute_risk(c) for c in org.children.exclude(kind=OrgKind.OUTLET).order_by("name")]
+    age_chart = dash.Chart(
+        "chart-ages",
+        str(_("志愿者年龄结构：现在、5 年后、10 年后")),
+        "bar",
+        [band_label(b["low"], b["high"]) for b in risk.age_bands],
+        [
+            {"name": str(_("现在")), "data": [b["in_0"] for b in risk.age_bands]},
+            {"name": str(_("5 年后")), "data": [b["in_5"] for b in risk.age_bands]},
+            {"name": str(_("10 年后")), "data": [b["in_10"] for b in risk.age_bands]},
+        ],
+        unit=str(_("人")),
+    )
+    unfilled_chart = dash.Chart(
+        "chart-unfilled",
+        str(_("每月没有派出志愿者的订单占比")),
+        "line",
+        [m.month for m in risk.months],
+        [{"name": "%", "data": [float(m.percent) if m.percent is not None else None for m in risk.months]}],
+        unit="%",
+    )
+    return render(
+        request,
+        "reports/risk.html",
+        {
+            "org": org,
+            "bank": bank,
+            "risk": risk,
+            "children": children,
+            "form": form,
+            "can_edit": can_edit,
+            "age_chart": age_chart,
+            "unfilled_chart": unfilled_chart,
+            "age_rows": [(band_label(b["low"], b["high"]), b) for b in risk.age_bands],
+            "outstanding_hours": dash.hours(risk.outstanding_minutes),
+            "capacity_hours": round(float(risk.capacity_minutes_per_month) / 60, 1),
+            **_charts_context([age_chart, unfilled_chart]),
+        },
+    )
+
+
+def band_label(low: int, high: int | None) -> str:
+    if high is None:
+        return str(_("%(low)s 岁及以上") % {"low": low})
+    if low == 0:
+        return str(_("%(high)s 岁以下") % {"high": high})
+    return str(_("%(low)s–%(high)s 岁") % {"low": low, "high": high - 1})
