@@ -383,3 +383,86 @@ def test_star_level_endpoint_access(world: World) -> None:
     assert got == expected
     body = world.api("volunteer").get(f"/api/v1/members/{vid}/star-level").json()
     assert body["level"] == 0 and body["next_threshold_hours"] == 100
+
+
+# Pages ---------------------------------------------------------------------------------------------------------------
+
+
+def test_pages_for_each_role(world: World) -> None:
+    from tests.conftest import web_client
+
+    actions.do_seed_defaults(None, world.bank)
+    complaint = actions.do_file_complaint(None, org=world.community, text="排队太久")
+    bank = world.bank.pk
+    cases = [
+        ("head_office_admin", "/evaluation/", 200),
+        ("head_office_admin", f"/evaluation/settings/{bank}/", 200),
+        ("head_office_admin", f"/evaluation/awards/{bank}/", 200),
+        ("branch_admin", f"/evaluation/settings/{bank}/", 403),
+        ("branch_admin", f"/evaluation/awards/{bank}/", 200),
+        ("other_bank_admin", f"/evaluation/awards/{bank}/", 404),
+        ("assessor", "/evaluation/", 200),
+        ("assessor", f"/evaluation/assess/{world.community.pk}/", 200),
+        ("assessor", f"/evaluation/assess/{world.other_community.pk}/", 404),
+        ("staff", f"/evaluation/assess/{world.community.pk}/", 403),
+        ("staff", "/evaluation/complaints/", 200),
+        ("staff", f"/evaluation/complaints/{complaint.pk}/", 200),
+        ("staff_next", f"/evaluation/complaints/{complaint.pk}/", 403),
+        ("staff", "/evaluation/penalties/", 200),
+        ("staff", "/evaluation/assessments/", 200),
+        ("volunteer", "/evaluation/me/", 200),
+        ("volunteer", "/evaluation/", 403),
+        ("recipient", "/evaluation/me/", 403),
+    ]
+    for persona, url, status in cases:
+        assert web_client(world.users[persona]).get(url).status_code == status, (persona, url)
+    assert web_client(None).get("/evaluation/").status_code == 302
+
+
+def test_pages_do_the_work(world: World) -> None:
+    from tests.conftest import web_client
+
+    ids = _indicators(world)
+    assessor = web_client(world.users["assessor"])
+    form = {"year": YEAR, "note": "", **{f"score_{pk}": "80" for pk in ids.values()}}
+    assert assessor.post(f"/evaluation/assess/{world.community.pk}/", form).status_code == 302
+    again = assessor.post(f"/evaluation/assess/{world.community.pk}/", form)
+    assert again.status_code == 422 and "已经评过" in again.content.decode()
+    bad = assessor.post(f"/evaluation/assess/{world.outlet.pk}/", {**form, f"score_{ids['operations']}": "101"})
+    assert bad.status_code == 422 and 'value="101"' in bad.content.decode()
+
+    volunteer = world.members["volunteer"]
+    admin = web_client(world.users["branch_admin"])
+    resp = admin.post("/evaluation/penalties/", {"volunteer": volunteer.pk, "kind": "suspension", "reason": "爽约"})
+    assert resp.status_code == 302
+    assert is_dispatch_blocked(volunteer.pk)
+    penalty = Penalty.objects.get(member=volunteer)
+    assert admin.post(f"/evaluation/penalties/{penalty.pk}/lift/", {"reason": "已整改"}).status_code == 302
+    assert not is_dispatch_blocked(volunteer.pk)
+
+    me = web_client(world.users["volunteer"])
+    home = me.get("/volunteer/")
+    assert home.status_code == 200 and "星志愿者" in home.content.decode()
+    assert me.post("/evaluation/me/", {"year": YEAR, "score": "88", "summary": "认真"}).status_code == 302
+    page = me.get("/evaluation/me/").content.decode()
+    assert "88" in page and "0 星志愿者" in page
+
+    credit(world, volunteer, 60)
+    head = web_client(world.users["head_office_admin"])
+    from timebank.evaluation.models import Award, AwardKind
+
+    kind = AwardKind.objects.get(bank=world.bank, code="outstanding_volunteer")
+    url = f"/evaluation/awards/{world.bank.pk}/"
+    assert head.post(url, {"form": "rank", "kind": kind.pk, "year": YEAR}).status_code == 302
+    award = Award.objects.get(kind=kind, year=YEAR, member=volunteer)
+    for _ in range(2):
+        assert head.post(url, {"form": "confirm", "award": award.pk, "year": YEAR}).status_code == 302
+    award.refresh_from_db()
+    assert award.status == "confirmed"
+    assert Transaction.objects.filter(idempotency_key=f"award-bonus-{award.pk}").count() == 1
+    assert (
+        web_client(world.users["branch_admin"])
+        .post(url, {"form": "confirm", "award": award.pk, "year": YEAR})
+        .status_code
+        == 403
+    )

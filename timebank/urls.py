@@ -9,6 +9,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("disclosure/", include("timebank.funds.urls")),
     path("notices/", include("timebank.notices.urls")),
+    path("evaluation/", include("timebank.evaluation.urls")),
     path("", include("timebank.exports.urls")),  # downloads and the public /verify/<serial>/ page
     path("", include("timebank.web.urls")),
 ]
