@@ -11,5 +11,6 @@ urlpatterns = [
     path("notices/", include("timebank.notices.urls")),
     path("evaluation/", include("timebank.evaluation.urls")),
     path("", include("timebank.exports.urls")),  # downloads and the public /verify/<serial>/ page
+    path("", include("timebank.teams.urls")),  # volunteer teams and group activities
     path("", include("timebank.web.urls")),
 ]

@@ -149,6 +149,7 @@ def _mount() -> None:
     from timebank.orgs.api import router as orgs_router
     from timebank.reports.api import router as reports_router
     from timebank.safety.api import router as safety_router
+    from timebank.teams.api import router as teams_router
 
     api.add_router("/", orgs_router)
     api.add_router("/", members_router)
@@ -162,6 +163,7 @@ def _mount() -> None:
     api.add_router("/", goods_router)
     api.add_router("/", funds_router)
     api.add_router("/", safety_router)
+    api.add_router("/", teams_router)
     api.add_router("/", reports_router)
     api.add_router("/", evaluation_router)
     api.add_router("/", exports_router)

@@ -103,13 +103,13 @@ def student_rows(team: Team, term: Term) -> list[dict[str, Any]]:
     totals = {
         row["account__member_id"]: row
         for row in legs.values("account__member_id").annotate(
-            minutes=Sum("minutes"), services=Count("pk", filter=Q(minutes__gt=0))
+            total=Sum("minutes"), services=Count("pk", filter=Q(minutes__gt=0))
         )
     }
     rows = []
     for n, ms in enumerate(memberships, start=1):
         t = totals.get(ms.member_id, {})
-        minutes = int(t.get("minutes") or 0)
+        minutes = int(t.get("total") or 0)
         rows.append(
             {
                 "n": n,

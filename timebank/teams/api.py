@@ -1,0 +1,646 @@
+"""Teams and group activities in the API: teams with members and figures, activities with sign-ups,
+the rotating check-in code, attendance and closing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import segno
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from ninja import Query, Router, Schema, Status
+from pydantic import AfterValidator, Field, StringConstraints
+
+from timebank.api.types import Cursor, Id, NoNul, OrgName, Page, PathId, Reason, paginate
+from timebank.catalogue.actions import multiplier_for
+from timebank.catalogue.models import ServiceItem
+from timebank.lib.errors import Forbidden, Invalid, NotFound
+from timebank.members.access import member_of
+from timebank.members.models import Member
+from timebank.orgs.access import access_org, has_role
+from timebank.orgs.api import caller
+from timebank.orgs.models import MANAGING_ROLES, Org, User
+from timebank.teams import actions, qr
+from timebank.teams.access import (
+    access_activity,
+    access_team,
+    access_team_as_staff,
+    can_manage_activity,
+    can_manage_team,
+    check_may_create_team,
+    check_may_publish,
+    my_team_ids,
+    visible_activities,
+    visible_teams,
+)
+from timebank.teams.models import (
+    Activity,
+    ActivitySignup,
+    SignupStatus,
+    Team,
+    TeamMembership,
+)
+from timebank.teams.stats import team_stats
+
+router = Router(tags=["teams"])
+
+Text200 = Annotated[str, StringConstraints(strict=True, max_length=200), NoNul]
+Text500 = Annotated[str, StringConstraints(strict=True, max_length=500), NoNul]
+Text1000 = Annotated[str, StringConstraints(strict=True, max_length=1000), NoNul]
+ExternalId = Annotated[str, StringConstraints(strict=True, max_length=40), NoNul]
+Places = Annotated[int, Field(strict=True, ge=1, le=actions.MAX_PLACES)]
+Age = Annotated[int, Field(strict=True, ge=0, le=120)]
+Minutes = Annotated[int, Field(strict=True, ge=1, le=24 * 60)]
+TeamKindCode = Literal["residents", "party_branch", "five_elders", "school", "company", "public_welfare", "medical"]
+CertificateCode = Literal["", "nursing", "counselling", "legal", "electrician", "medical", "first_aid"]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if timezone.is_naive(value):
+        raise ValueError("times need an offset")
+    return value
+
+
+AwareTime = Annotated[dt.datetime, AfterValidator(_aware)]
+Token = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64), NoNul]
+Term = Annotated[str, StringConstraints(strict=True, max_length=20, pattern=r"^\d{4}-\d{4}-[12]$")]
+
+
+# --- teams ---
+
+
+class TeamIn(Schema):
+    org_id: Id
+    name: OrgName
+    kind: TeamKindCode
+    description: Text500 = ""
+
+
+class TeamPatch(Schema):
+    name: OrgName | None = None
+    kind: TeamKindCode | None = None
+    description: Text500 | None = None
+    active: bool | None = None
+
+
+class TeamOut(Schema):
+    id: int
+    org_id: int
+    name: str
+    kind: str
+    description: str
+    active: bool
+    members: int
+    is_mine: bool
+    may_manage: bool
+
+
+def team_out(team: Team, user: User) -> dict[str, Any]:
+    return {
+        "id": team.pk,
+        "org_id": team.org_id,
+        "name": team.name,
+        "kind": team.kind,
+        "description": team.description,
+        "active": team.active,
+        "members": TeamMembership.objects.filter(team=team, active=True).count(),
+        "is_mine": team.pk in my_team_ids(user),
+        "may_manage": can_manage_team(user, team),
+    }
+
+
+@router.get("/teams", response=Page[TeamOut], summary="Teams the caller may see")
+def list_teams(
+    request: HttpRequest,
+    org_id: PathId | None = None,
+    kind: TeamKindCode | None = None,
+    mine: bool = False,
+    limit: int = 50,
+    cursor: Annotated[Cursor | None, Query()] = None,
+) -> dict[str, Any]:
+    user = caller(request)
+    qs = visible_teams(user).select_related("org")
+    if org_id:
+        qs = qs.filter(org_id=org_id)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if mine:
+        qs = qs.filter(pk__in=my_team_ids(user))
+    rows, nxt = paginate(qs, limit, cursor)
+    return {"items": [team_out(t, user) for t in rows], "next_cursor": nxt}
+
+
+@router.post("/teams", response={201: TeamOut}, summary="Create a team (staff of the org's subtree)")
+def create_team(request: HttpRequest, payload: TeamIn) -> Status[dict[str, Any]]:
+    user = caller(request)
+    org = access_org(user, payload.org_id)
+    check_may_create_team(user, org)
+    team = actions.do_create_team(user, org=org, name=payload.name, kind=payload.kind, description=payload.description)
+    return Status(201, team_out(team, user))
+
+
+@router.get("/teams/{team_id}", response=TeamOut)
+def get_team(request: HttpRequest, team_id: PathId) -> dict[str, Any]:
+    user = caller(request)
+    return team_out(access_team(user, team_id), user)
+
+
+@router.patch("/teams/{team_id}", response=TeamOut)
+def patch_team(request: HttpRequest, team_id: PathId, payload: TeamPatch) -> dict[str, Any]:
+    user = caller(request)
+    team = access_team_as_staff(user, team_id)
+    team = actions.do_update_team(user, team, **payload.dict(exclude_unset=True))
+    return team_out(team, user)
+
+
+class TeamMemberIn(Schema):
+    member_id: Id
+    role: Literal["leader", "member"] = "member"
+    external_id: ExternalId = ""
+
+
+class TeamMemberOut(Schema):
+    member_id: int
+    name: str
+    role: str
+    external_id: str
+    active: bool
+    joined_at: dt.datetime
+
+
+def membership_out(ms: TeamMembership) -> dict[str, Any]:
+    return {
+        "member_id": ms.member_id,
+        "name": ms.member.name,
+        "role": ms.role,
+        "external_id": ms.external_id,
+        "active": ms.active,
+        "joined_at": ms.joined_at,
+    }
+
+
+def _member(member_id: int, bank_id: int) -> Member:
+    member = Member.objects.filter(pk=member_id, bank_id=bank_id).select_related("user").first()
+    if member is None:
+        raise NotFound(_("找不到该会员。"), code="member_not_found")
+    return member
+
+
+@router.get(
+    "/teams/{team_id}/members", response=Page[TeamMemberOut], summary="A team's members (its managers and members)"
+)
+def list_team_members(
+    request: HttpRequest,
+    team_id: PathId,
+    limit: int = 50,
+    cursor: Annotated[Cursor | None, Query()] = None,
+) -> dict[str, Any]:
+    user = caller(request)
+    team = access_team(user, team_id)
+    if not can_manage_team(user, team) and team.pk not in my_team_ids(user):
+        raise Forbidden(_("只有队员、队长和工作人员可以看队员名单。"), code="not_allowed")
+    qs = TeamMembership.objects.filter(team=team, active=True).select_related("member")
+    rows, nxt = paginate(qs, limit, cursor)
+    return {"items": [membership_out(m) for m in rows], "next_cursor": nxt}
+
+
+@router.post(
+    "/teams/{team_id}/members", response=TeamMemberOut, summary="Add a volunteer to a team or change their role"
+)
+def add_team_member(request: HttpRequest, team_id: PathId, payload: TeamMemberIn) -> dict[str, Any]:
+    user = caller(request)
+    team = access_team(user, team_id, manage=True)
+    member = _member(payload.member_id, team.bank_id)
+    ms = actions.do_add_team_member(
+        user,
+        team,
+        member,
+        role=payload.role,
+        external_id=payload.external_id,
+        may_appoint_leader=has_role(user, MANAGING_ROLES, team.org),
+    )
+    return membership_out(ms)
+
+
+@router.post("/teams/{team_id}/members/{member_id}/remove", response=TeamMemberOut)
+def remove_team_member(request: HttpRequest, team_id: PathId, member_id: PathId) -> dict[str, Any]:
+    user = caller(request)
+    team = access_team(user, team_id, manage=True)
+    return membership_out(actions.do_remove_team_member(user, team, _member(member_id, team.bank_id)))
+
+
+class TeamStatsOut(Schema):
+    team_id: int
+    year: int | None
+    members: int
+    leaders: int
+    activities: int
+    activities_closed: int
+    attendances: int
+    volunteers_served: int
+    service_minutes: int
+    credited_minutes: int
+
+
+@router.get("/teams/{team_id}/stats", response=TeamStatsOut, summary="A team's figures, for all time or one year")
+def get_team_stats(
+    request: HttpRequest, team_id: PathId, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
+) -> dict[str, Any]:
+    return team_stats(access_team(caller(request), team_id), year)
+
+
+@router.get(
+    "/teams/{team_id}/school-hours.xlsx",
+    response={200: None},
+    summary="A school team's hours per student for one term (德育考核), as .xlsx",
+)
+def school_hours(request: HttpRequest, team_id: PathId, term: Term) -> HttpResponse:
+    user = caller(request)
+    team = access_team(user, team_id, manage=True)
+    name, data = actions.do_export_school_hours(user, team, term)
+    response = HttpResponse(data, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# --- activities ---
+
+
+class ActivityIn(Schema):
+    org_id: Id | None = None  # defaults to the team's org
+    team_id: Id | None = None
+    title: OrgName
+    description: Text1000 = ""
+    service_item_id: Id
+    place: Text200
+    starts_at: AwareTime
+    ends_at: AwareTime
+    signup_deadline: AwareTime | None = None
+    places: Places
+    requires_certificate: CertificateCode | None = None
+    min_age: Age | None = None
+    max_age: Age | None = None
+    team_only: bool = False
+
+
+class ActivityPatch(Schema):
+    title: OrgName | None = None
+    description: Text1000 | None = None
+    service_item_id: Id | None = None
+    place: Text200 | None = None
+    starts_at: AwareTime | None = None
+    ends_at: AwareTime | None = None
+    signup_deadline: AwareTime | None = None
+    places: Places | None = None
+    requires_certificate: CertificateCode | None = None
+    min_age: Age | None = None
+    max_age: Age | None = None
+    team_only: bool | None = None
+
+
+class ActivityOut(Schema):
+    id: int
+    org_id: int
+    team_id: int | None
+    title: str
+    description: str
+    service_item_id: int
+    service_item_name: str
+    tier: str
+    multiplier: float
+    place: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    signup_deadline: dt.datetime
+    places: int
+    confirmed: int
+    waiting: int
+    requires_certificate: str
+    min_age: int | None
+    max_age: int | None
+    team_only: bool
+    state: str
+    cancel_reason: str
+    closed_at: dt.datetime | None
+    my_status: str | None
+    my_attendance: str | None
+    may_manage: bool
+
+
+def activity_out(a: Activity, user: User) -> dict[str, Any]:
+    counts = {
+        s: ActivitySignup.objects.filter(activity=a, status=s).count()
+        for s in (SignupStatus.CONFIRMED, SignupStatus.WAITING)
+    }
+    me = member_of(user)
+    mine = ActivitySignup.objects.filter(activity=a, member=me).first() if me is not None else None
+    return {
+        "id": a.pk,
+        "org_id": a.org_id,
+        "team_id": a.team_id,
+        "title": a.title,
+        "description": a.description,
+        "service_item_id": a.service_item_id,
+        "service_item_name": a.service_item.name,
+        "tier": a.service_item.tier,
+        "multiplier": float(multiplier_for(a.bank_id, a.service_item.tier)),
+        "place": a.place,
+        "starts_at": a.starts_at,
+        "ends_at": a.ends_at,
+        "signup_deadline": a.signup_deadline,
+        "places": a.places,
+        "confirmed": counts[SignupStatus.CONFIRMED],
+        "waiting": counts[SignupStatus.WAITING],
+        "requires_certificate": a.requires_certificate,
+        "min_age": a.min_age,
+        "max_age": a.max_age,
+        "team_only": a.team_only,
+        "state": a.state,
+        "cancel_reason": a.cancel_reason,
+        "closed_at": a.closed_at,
+        "my_status": mine.status if mine else None,
+        "my_attendance": mine.attendance if mine else None,
+        "may_manage": can_manage_activity(user, a),
+    }
+
+
+def _item(item_id: int, bank_id: int) -> ServiceItem:
+    item = ServiceItem.objects.filter(pk=item_id).first()
+    if item is None:
+        raise NotFound(_("找不到这个服务项目。"), code="service_item_not_found")
+    if item.head_office_id != bank_id:
+        raise Invalid(_("服务项目属于另一家时间银行。"), fields={"service_item_id": "other_bank"})
+    return item
+
+
+@router.get("/activities", response=Page[ActivityOut], summary="Group activities the caller may see")
+def list_activities(
+    request: HttpRequest,
+    state: Literal["published", "cancelled", "closed"] | None = None,
+    team_id: PathId | None = None,
+    org_id: PathId | None = None,
+    mine: bool = False,
+    limit: int = 50,
+    cursor: Annotated[Cursor | None, Query()] = None,
+) -> dict[str, Any]:
+    user = caller(request)
+    qs = visible_activities(user).select_related("service_item")
+    if state:
+        qs = qs.filter(state=state)
+    if team_id:
+        qs = qs.filter(team_id=team_id)
+    if org_id:
+        qs = qs.filter(org_id=org_id)
+    if mine:
+        qs = qs.filter(signups__member=member_of(user)).exclude(signups__status=SignupStatus.WITHDRAWN)
+    rows, nxt = paginate(qs, limit, cursor)
+    return {"items": [activity_out(a, user) for a in rows], "next_cursor": nxt}
+
+
+@router.post("/activities", response={201: ActivityOut}, summary="Publish a group activity (staff or a team leader)")
+def create_activity(request: HttpRequest, payload: ActivityIn) -> Status[dict[str, Any]]:
+    user = caller(request)
+    team = access_team(user, payload.team_id) if payload.team_id else None
+    if payload.org_id is None and team is None:
+        raise Invalid(_("请指定机构或队伍。"), fields={"org_id": "required"})
+    org: Org = access_org(user, payload.org_id) if payload.org_id else team.org  # type: ignore[union-attr]
+    check_may_publish(user, org, team)
+    assert org.head_office_id is not None
+    data = actions.ActivityInput(
+        title=payload.title,
+        description=payload.description,
+        service_item=_item(payload.service_item_id, org.head_office_id),
+        place=payload.place,
+        starts_at=payload.starts_at,
+        ends_at=payload.ends_at,
+        signup_deadline=payload.signup_deadline,
+        places=payload.places,
+        requires_certificate=payload.requires_certificate,
+        min_age=payload.min_age,
+        max_age=payload.max_age,
+        team_only=payload.team_only,
+    )
+    activity = actions.do_publish_activity(user, org=org, team=team, data=data)
+    return Status(201, activity_out(activity, user))
+
+
+@router.get("/activities/{activity_id}", response=ActivityOut)
+def get_activity(request: HttpRequest, activity_id: PathId) -> dict[str, Any]:
+    user = caller(request)
+    return activity_out(access_activity(user, activity_id), user)
+
+
+@router.patch(
+    "/activities/{activity_id}", response=ActivityOut, summary="Change an open activity (tells those signed up)"
+)
+def patch_activity(request: HttpRequest, activity_id: PathId, payload: ActivityPatch) -> dict[str, Any]:
+    user = caller(request)
+    a = access_activity(user, activity_id, manage=True)
+    change = payload.dict(exclude_unset=True)
+    item_id = change.pop("service_item_id", None)
+    current = {
+        "title": a.title,
+        "description": a.description,
+        "place": a.place,
+        "starts_at": a.starts_at,
+        "ends_at": a.ends_at,
+        "signup_deadline": a.signup_deadline,
+        "places": a.places,
+        "requires_certificate": a.requires_certificate,
+        "min_age": a.min_age,
+        "max_age": a.max_age,
+        "team_only": a.team_only,
+    }
+    for key, value in change.items():
+        if value is not None or key in ("min_age", "max_age"):
+            current[key] = value
+    item = _item(item_id, a.bank_id) if item_id else a.service_item
+    data = actions.ActivityInput(service_item=item, **current)
+    return activity_out(actions.do_update_activity(user, a, data=data), user)
+
+
+class ReasonIn(Schema):
+    reason: Reason
+
+
+@router.post("/activities/{activity_id}/cancel", response=ActivityOut)
+def cancel_activity(request: HttpRequest, activity_id: PathId, payload: ReasonIn) -> dict[str, Any]:
+    user = caller(request)
+    a = access_activity(user, activity_id, manage=True)
+    return activity_out(actions.do_cancel_activity(user, a, reason=payload.reason), user)
+
+
+class SignupIn(Schema):
+    member_id: Id | None = None  # staff or the leader signing someone up; default: the caller
+
+
+class SignupOut(Schema):
+    activity_id: int
+    member_id: int
+    name: str
+    status: str
+    queued_at: dt.datetime
+    attendance: str
+    check_in_at: dt.datetime | None
+    check_out_at: dt.datetime | None
+    manual_minutes: int | None
+    credited_minutes: int | None
+
+
+def signup_out(s: ActivitySignup) -> dict[str, Any]:
+    return {
+        "activity_id": s.activity_id,
+        "member_id": s.member_id,
+        "name": s.member.name,
+        "status": s.status,
+        "queued_at": s.queued_at,
+        "attendance": s.attendance,
+        "check_in_at": s.check_in_at,
+        "check_out_at": s.check_out_at,
+        "manual_minutes": s.manual_minutes,
+        "credited_minutes": s.service_record.credited_minutes if s.service_record_id and s.service_record else None,
+    }
+
+
+def _who_signs(user: User, activity: Activity, member_id: int | None) -> Member:
+    me = member_of(user)
+    if member_id is None or (me is not None and me.pk == member_id):
+        if me is None:
+            raise Forbidden(_("请用会员账号报名，或指定要报名的会员。"), code="not_a_member")
+        return me
+    if not can_manage_activity(user, activity):
+        raise Forbidden(_("只能为自己报名。"), code="not_allowed")
+    return _member(member_id, activity.bank_id)
+
+
+def _body(payload: SignupIn | None) -> int | None:
+    return payload.member_id if payload is not None else None
+
+
+@router.post("/activities/{activity_id}/signup", response=SignupOut, summary="Sign up (a place, or the waiting list)")
+def sign_up(request: HttpRequest, activity_id: PathId, payload: SignupIn | None = None) -> dict[str, Any]:
+    user = caller(request)
+    a = access_activity(user, activity_id)
+    member = _who_signs(user, a, _body(payload))
+    return signup_out(actions.do_sign_up(user, a, member))
+
+
+@router.post("/activities/{activity_id}/withdraw", response=SignupOut, summary="Withdraw before the deadline")
+def withdraw(request: HttpRequest, activity_id: PathId, payload: SignupIn | None = None) -> dict[str, Any]:
+    user = caller(request)
+    a = access_activity(user, activity_id)
+    member = _who_signs(user, a, _body(payload))
+    return signup_out(actions.do_withdraw(user, a, member))
+
+
+@router.get(
+    "/activities/{activity_id}/signups", response=Page[SignupOut], summary="Sign-ups and attendance (who runs it)"
+)
+def list_signups(
+    request: HttpRequest,
+    activity_id: PathId,
+    status: Literal["confirmed", "waiting", "withdrawn"] | None = None,
+    limit: int = 200,
+    cursor: Annotated[Cursor | None, Query()] = None,
+) -> dict[str, Any]:
+    user = caller(request)
+    a = access_activity(user, activity_id, manage=True)
+    qs = ActivitySignup.objects.filter(activity=a).select_related("member", "service_record")
+    if status:
+        qs = qs.filter(status=status)
+    rows, nxt = paginate(qs, limit, cursor)
+    return {"items": [signup_out(s) for s in rows], "next_cursor": nxt}
+
+
+class QrOut(Schema):
+    token: str
+    url: str
+    expires_in_seconds: int
+
+
+def check_url(request: HttpRequest, activity: Activity, token: str) -> str:
+    return request.build_absolute_uri(reverse("teams:check", args=[activity.pk, token]))
+
+
+@router.get("/activities/{activity_id}/qr", response=QrOut, summary="The current check-in code (rotates every minute)")
+def get_qr(request: HttpRequest, activity_id: PathId) -> dict[str, Any]:
+    user = caller(request)
+    a = access_activity(user, activity_id, manage=True)
+    token = qr.current_token(a)
+    return {"token": token, "url": check_url(request, a, token), "expires_in_seconds": qr.seconds_left()}
+
+
+@router.get("/activities/{activity_id}/qr.svg", response={200: None}, summary="The current check-in code as SVG")
+def get_qr_svg(request: HttpRequest, activity_id: PathId) -> HttpResponse:
+    user = caller(request)
+    a = access_activity(user, activity_id, manage=True)
+    svg = segno.make(check_url(request, a, qr.current_token(a)), error="m").svg_inline(scale=6)
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+
+class ScanIn(Schema):
+    token: Token
+
+
+class ScanOut(SignupOut):
+    outcome: Literal["check_in", "check_out", "already"]
+
+
+@router.post("/activities/{activity_id}/scan", response=ScanOut, summary="Check in or out with the venue's code")
+def scan(request: HttpRequest, activity_id: PathId, payload: ScanIn) -> dict[str, Any]:
+    user = caller(request)
+    a = access_activity(user, activity_id)
+    me = member_of(user)
+    if me is None:
+        raise Forbidden(_("请用会员账号扫码签到。"), code="not_a_member")
+    signup, outcome = actions.do_scan(user, a, me, payload.token)
+    return {**signup_out(signup), "outcome": outcome}
+
+
+class AttendanceIn(Schema):
+    member_id: Id
+    attended: bool
+    minutes: Minutes | None = None
+
+
+@router.post("/activities/{activity_id}/attendance", response=SignupOut, summary="Mark attendance by hand")
+def mark_attendance(request: HttpRequest, activity_id: PathId, payload: AttendanceIn) -> dict[str, Any]:
+    user = caller(request)
+    a = access_activity(user, activity_id, manage=True)
+    member = _member(payload.member_id, a.bank_id)
+    return signup_out(actions.do_mark_attendance(user, a, member, attended=payload.attended, minutes=payload.minutes))
+
+
+class CreditOut(Schema):
+    member_id: int
+    minutes: int
+    credited_minutes: int
+
+
+class CloseOut(Schema):
+    activity: ActivityOut
+    already_closed: bool
+    credited: list[CreditOut]
+    no_shows: list[int]
+    skipped: list[int]
+
+
+@router.post(
+    "/activities/{activity_id}/close",
+    response=CloseOut,
+    summary="Close: every attendee's time becomes a service record; closing again credits nothing",
+)
+def close_activity(request: HttpRequest, activity_id: PathId) -> dict[str, Any]:
+    user = caller(request)
+    a = access_activity(user, activity_id, manage=True)
+    result = actions.do_close_activity(user, a)
+    return {
+        "activity": activity_out(result.activity, user),
+        "already_closed": result.already_closed,
+        "credited": result.credited,
+        "no_shows": result.no_shows,
+        "skipped": result.skipped,
+    }

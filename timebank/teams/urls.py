@@ -1,0 +1,30 @@
+from django.urls import path
+
+from timebank.teams import views
+from timebank.web import urls as _web_urls  # noqa: F401 - registers the bounded "id" converter
+
+app_name = "teams"
+
+urlpatterns = [
+    path("activities/", views.activity_list, name="activities"),
+    path("activities/new/", views.activity_new, name="activity_new"),
+    path("activities/<id:activity_id>/", views.activity_detail, name="activity"),
+    path("activities/<id:activity_id>/edit/", views.activity_edit, name="activity_edit"),
+    path("activities/<id:activity_id>/signup/", views.activity_signup, name="activity_signup"),
+    path("activities/<id:activity_id>/withdraw/", views.activity_withdraw, name="activity_withdraw"),
+    path("activities/<id:activity_id>/check/<slug:token>/", views.activity_check, name="check"),
+    path("activities/<id:activity_id>/qr/", views.activity_qr, name="activity_qr"),
+    path("activities/<id:activity_id>/qr/code/", views.activity_qr_code, name="activity_qr_code"),
+    path(
+        "activities/<id:activity_id>/attendance/<id:member_id>/",
+        views.activity_attendance,
+        name="activity_attendance",
+    ),
+    path("activities/<id:activity_id>/close/", views.activity_close, name="activity_close"),
+    path("activities/<id:activity_id>/cancel/", views.activity_cancel, name="activity_cancel"),
+    path("teams/", views.team_list, name="teams"),
+    path("teams/new/", views.team_new, name="team_new"),
+    path("teams/<id:team_id>/", views.team_detail, name="team"),
+    path("teams/<id:team_id>/members/", views.team_add_member, name="team_add_member"),
+    path("teams/<id:team_id>/export/", views.team_export, name="team_export"),
+]
