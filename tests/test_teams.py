@@ -217,3 +217,20 @@ def test_team_pages(world: World) -> None:
     assert form.status_code == 200 and f"team:{team.pk}" in form.content.decode()
     assert web_client(world.users["neighbour"]).get("/activities/new/").status_code == 403
     assert web_client(world.users["stranger"]).get(f"/teams/{team.pk}/").status_code == 404
+
+
+def test_demo_seeds_teams_and_activities(db: None) -> None:
+    from timebank.demo.generator import MIN_MEMBERS, generate
+    from timebank.ledger.verify import verify
+    from timebank.teams.models import Activity, ActivitySignup
+
+    generate(members=max(MIN_MEMBERS, 30))
+    elders = Team.objects.get(kind=TeamKind.FIVE_ELDERS)
+    assert elders.memberships.filter(role="leader", member__user__username="volunteer").exists()
+    talk = Activity.objects.get(team=elders)
+    assert talk.state == "published" and talk.created_by.username == "volunteer"
+    assert ActivitySignup.objects.filter(activity=talk, status="waiting").exists()
+    closed = Activity.objects.get(team__kind=TeamKind.SCHOOL)
+    assert closed.state == "closed"
+    assert ActivitySignup.objects.filter(activity=closed, service_record__isnull=False).count() >= 3
+    assert verify().ok

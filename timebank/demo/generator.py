@@ -93,6 +93,7 @@ from timebank.safety.actions import (
     do_update_claim,
 )
 from timebank.safety.models import IncidentReport, TrainingSession
+from timebank.teams.demo import seed_teams
 
 DEMO_PASSWORD = "demo12345"  # noqa: S105 - a published demo password, never used outside the demo
 OPENING_REASON = "纸质台账迁移"
@@ -3002,6 +3003,7 @@ class _Applier:
                 self.at(step.at)
                 self.apply(step)
                 self.bar.advance(step_task)
+            seed_teams(self.orgs, self.users)  # teams and group activities, at the end: the clock is about now
         banks = [self.orgs[BANK1], self.orgs[BANK2]]
         return DemoResult(
             banks=banks,
