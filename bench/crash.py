@@ -644,6 +644,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 2
     become_subreaper()
+    # A polite kill (Ctrl-C, a test's timeout) still stops our cluster and app server via `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="timebank-crash-"))
     cluster = PgCluster(workdir)
     app: AppServer | None = None
@@ -674,7 +676,9 @@ def main(argv: list[str] | None = None) -> int:
         for t in threads:
             t.start()
 
-        # Kills spread over the run; the database kills fall among the app kills.
+        # Kills spread over the run; the database kills fall among the app kills. Each kill waits until the
+        # restarted system has acknowledged fresh requests, so every kill lands on live load, however slow
+        # a restart is on a busy machine (the run then lasts longer than --duration).
         events = ["app"] * args.app_kills + ["db"] * args.db_kills
         rng = random.Random(args.seed)
         rng.shuffle(events)
@@ -682,6 +686,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, event in enumerate(events):
             at = load_start + args.duration * (i + 1) / (len(events) + 1) + rng.uniform(-0.3, 0.3)
             time.sleep(max(0.0, at - time.monotonic()))
+            wait_for_progress(tally, args.clients)
             if event == "app":
                 app.kill9()
                 app.start()
@@ -735,6 +740,15 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def wait_for_progress(tally: Tally, clients: int, timeout: float = 120.0) -> None:
+    """Until the clients have had at least `clients` more answers, and half a second more of load."""
+    goal = tally.acknowledged + clients
+    deadline = time.monotonic() + timeout
+    while tally.acknowledged < goal and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
 
 
 def log(message: str) -> None:
