@@ -237,3 +237,18 @@ def test_rules_and_kinds_are_editable(world: World) -> None:
         {"code": "caring_company_x", "name": "重复", "subject": "org"},
     )
     assert dup.status_code == 409 and error_code(dup) == "duplicate_code"
+
+
+def test_demo_has_evaluation_data(db: None) -> None:
+    from timebank.demo.generator import generate
+    from timebank.evaluation.models import Assessment, Complaint, Indicator, Penalty, SelfAssessment
+    from timebank.ledger.verify import verify
+
+    generate(members=120, seed=3)
+    assert Indicator.objects.count() == 6  # three per bank
+    assert Assessment.objects.exists() and SelfAssessment.objects.filter(member__isnull=False).exists()
+    complaint = Complaint.objects.filter(status="upheld").first()
+    assert complaint is not None and complaint.follow_ups.exists()
+    assert set(Penalty.objects.values_list("kind", flat=True)) == {"warning", "suspension"}
+    assert Award.objects.filter(status=AwardStatus.CONFIRMED).exists()
+    assert verify().ok

@@ -51,6 +51,7 @@ from rich.progress import (
 
 from timebank.catalogue.actions import do_create_service_item, do_set_menu_entry
 from timebank.catalogue.models import ServiceItem
+from timebank.evaluation.demo import seed_evaluation
 from timebank.funds.actions import EntryInput, StockInput, do_buy_market_service, do_record_entry, do_record_in_kind
 from timebank.funds.models import FundEntry
 from timebank.goods.actions import do_create_goods, do_hand_over, do_redeem, do_restock, do_stock_count
@@ -3004,6 +3005,7 @@ class _Applier:
                 self.apply(step)
                 self.bar.advance(step_task)
             seed_teams(self.orgs, self.users)  # teams and group activities, at the end: the clock is about now
+            seed_evaluation(self.orgs, self.users)  # indicators, assessments, a complaint, penalties, awards
         banks = [self.orgs[BANK1], self.orgs[BANK2]]
         return DemoResult(
             banks=banks,

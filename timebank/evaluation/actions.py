@@ -464,6 +464,7 @@ def do_impose_penalty(
     if not member.is_volunteer:
         raise Conflict(_("这位会员不是志愿者。"), code="not_a_volunteer")
     if complaint is not None:
+        complaint = Complaint.objects.get(pk=complaint.pk)  # its latest decision, not the caller's copy
         if complaint.bank_id != member.bank_id:
             raise Invalid(_("投诉属于另一家时间银行。"), fields={"complaint_id": "other_bank"})
         if complaint.status != ComplaintStatus.UPHELD:
