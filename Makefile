@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement bench-crash clean
+.PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement bench-reports bench-crash clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
@@ -49,6 +49,10 @@ bench-matching: install
 
 bench-settlement: install
 	$(PY) bench/settlement.py
+
+# Stats, a member's statement and the risk projection at 100k and 1M members (MEMBERS=100000 for a quick run)
+bench-reports: install
+	$(PY) bench/reports.py $(if $(MEMBERS),--members $(MEMBERS),)
 
 # SIGKILLs the app server and a private PostgreSQL cluster (never the shared one) under API load: docs/crash.md
 bench-crash: install

@@ -254,11 +254,15 @@ def sub_orgs(org: Org, date_from: dt.date, date_to: dt.date) -> list[SubOrg]:
             if child is not None:
                 fill(rows[child], r)
 
+    def people(s: SubOrg, r: dict[str, Any]) -> None:
+        s.members += r["n"]
+        s.volunteers += r["v"]
+
     members = Member.objects.filter(in_scope(org, via="home_org"), status=MemberStatus.ACTIVE)
     add(
         members.values("home_org_id").annotate(n=Count("pk"), v=Count("pk", filter=Q(is_volunteer=True))),
         "home_org_id",
-        lambda s, r: (setattr(s, "members", s.members + r["n"]), setattr(s, "volunteers", s.volunteers + r["v"])),
+        people,
     )
 
     def served(s: SubOrg, r: dict[str, Any]) -> None:

@@ -43,7 +43,7 @@ class RiskRulesForm(forms.Form):
         super().__init__(*args, **kwargs)
         for name, (low, high) in RISK_FIELDS.items():
             self.fields[name] = forms.IntegerField(
-                label=RiskRules._meta.get_field(name).verbose_name,
+                label=getattr(RiskRules._meta.get_field(name), "verbose_name", name),
                 min_value=low,
                 max_value=high,
                 help_text=HELP[name],

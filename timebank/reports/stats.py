@@ -11,12 +11,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
-from timebank.ledger.models import Account, Transaction
+from timebank.ledger.models import Account, Leg, Transaction
 from timebank.members.models import Member, MemberStatus
 from timebank.orders.models import Order, OrderState, ServiceRecord
-from timebank.orgs.models import Org
+from timebank.orgs.models import Org, OrgKind
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -60,10 +60,18 @@ def _in(field: str, start: dt.datetime | None, end: dt.datetime | None) -> Q:
     return q
 
 
+def scope_q(org: Org, bank_field: str, path_field: str) -> Q:
+    """Rows of the org's subtree. A head office's rows are found by their bank id (indexed, no join to the
+    org tree); a lower org's by the materialised path prefix."""
+    if org.kind == OrgKind.HEAD_OFFICE:
+        return Q(**{bank_field: org.pk})
+    return Q(**{f"{path_field}__path__startswith": org.path})
+
+
 def confirmed_orders(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> QuerySet[Order]:
     """Orders of the subtree confirmed (credits posted) in [start, end)."""
     return Order.objects.filter(
-        org__path__startswith=org.path,
+        scope_q(org, "bank_id", "org"),
         state__in=(OrderState.CONFIRMED, OrderState.REVIEWED),
         transaction__isnull=False,
     ).filter(_in("confirmed_at", start, end))
@@ -71,7 +79,7 @@ def confirmed_orders(org: Org, start: dt.datetime | None, end: dt.datetime | Non
 
 def posted_records(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> QuerySet[ServiceRecord]:
     """Service records of the subtree posted to the ledger in [start, end)."""
-    return ServiceRecord.objects.filter(org__path__startswith=org.path).filter(
+    return ServiceRecord.objects.filter(scope_q(org, "bank_id", "org")).filter(
         _in("transaction__created_at", start, end)
     )
 
@@ -85,22 +93,26 @@ def credited_minutes(org: Org, start: dt.datetime | None, end: dt.datetime | Non
 
 def compute(org: Org, date_from: dt.date | None = None, date_to: dt.date | None = None) -> Stats:
     start, end = day_bounds(date_from, date_to)
-    home = Member.objects.filter(home_org__path__startswith=org.path)
+    home = Member.objects.filter(scope_q(org, "bank_id", "home_org"))
     active = home.filter(status=MemberStatus.ACTIVE)
     joined = active.filter(_in("created_at", start, end))
     orders = confirmed_orders(org, start, end)
     order_sums = orders.aggregate(actual=Sum("actual_minutes"), credited=Sum("credited_minutes"), n=Count("pk"))
     records = posted_records(org, start, end)
     record_sums = records.aggregate(actual=Sum("minutes"), credited=Sum("credited_minutes"), n=Count("pk"))
+    # Transactions with a leg on a member of the subtree: a semi-join, each transaction counted once.
+    member_leg = Leg.objects.filter(transaction=OuterRef("pk")).filter(
+        scope_q(org, "account__bank_id", "account__member__home_org"), account__member__isnull=False
+    )
     transactions = (
-        Transaction.objects.filter(legs__account__member__home_org__path__startswith=org.path)
+        Transaction.objects.filter(bank_id=org.pk if org.kind == OrgKind.HEAD_OFFICE else org.head_office_id)
         .filter(_in("created_at", start, end))
-        .distinct()
+        .filter(Exists(member_leg))
         .count()
     )
-    outstanding = Account.objects.filter(member__home_org__path__startswith=org.path).aggregate(
-        s=Sum("balance_minutes")
-    )["s"]
+    outstanding = Account.objects.filter(
+        scope_q(org, "member__bank_id", "member__home_org"), member__isnull=False
+    ).aggregate(s=Sum("balance_minutes"))["s"]
     return Stats(
         org_id=org.pk,
         date_from=date_from,

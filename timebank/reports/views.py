@@ -14,12 +14,12 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import CertificateKind
 from timebank.lib.errors import ApiError
-from timebank.orgs.models import Org, OrgKind
+from timebank.orgs.models import OrgKind
 from timebank.reports import dashboards as dash
 from timebank.reports.access import access_risk_rules, access_stats_org, may_edit_risk_rules
 from timebank.reports.actions import RISK_FIELDS, do_update_risk_rules, risk_rules_for
 from timebank.reports.forms import PeriodForm, RiskRulesForm
-from timebank.reports.risk import compute_risk, months_before
+from timebank.reports.risk import bank_of, compute_risk, months_before
 from timebank.reports.stats import compute
 from timebank.web.views.common import add_form_error, page, user_of
 from timebank.web.views.scope import NameShield, banks_for, require_manager
@@ -121,9 +121,9 @@ def today(request: HttpRequest, org_id: int) -> HttpResponse:
         member.display_name = shield.member(member)  # type: ignore[attr-defined]
     kinds = dict(CertificateKind.choices)
     for cert in day.certificates:
-        cert.kind_label = kinds.get(cert.kind, cert.kind)  # type: ignore[attr-defined]
-        cert.member_name = shield.member(cert.member)  # type: ignore[attr-defined]
-        cert.days_left = (cert.valid_until - day.today).days if cert.valid_until else None  # type: ignore[attr-defined]
+        cert.kind_label = kinds.get(cert.kind, cert.kind)
+        cert.member_name = shield.member(cert.member)
+        cert.days_left = (cert.valid_until - day.today).days if cert.valid_until else None
     return render(request, "reports/today.html", {"org": org, "day": day, "soon_days": dash.SOON_DAYS})
 
 
@@ -133,7 +133,7 @@ def risk_page(request: HttpRequest, org_id: int) -> HttpResponse:
     user = user_of(request)
     require_manager(user)
     org = access_stats_org(user, org_id)
-    bank = org if org.kind == OrgKind.HEAD_OFFICE else Org.objects.get(pk=org.head_office_id)
+    bank = bank_of(org)
     can_edit = may_edit_risk_rules(user, bank)
     current = risk_rules_for(bank)
     form = RiskRulesForm(initial={f: getattr(current, f) for f in RISK_FIELDS}) if can_edit else None

@@ -1,0 +1,340 @@
+"""Reports benchmark: stats, a member's statement and the 供不应求 risk on a large bank, on PostgreSQL.
+
+    .venv/bin/python bench/reports.py [--members 100000,1000000] [--legs-per-member 10] [--repeat 15]
+
+For each size it builds a scratch database `timebank_bench_reports` (dropped first) in bulk SQL, as
+bench/settlement.py does: one head office with 10 branches and 100 sub-branches, N members (half volunteers,
+birth dates 1940–2005, joined over three years, one in ten referred by another), three buckets each, and
+`legs-per-member × N` ledger legs in balanced two-leg transactions spread over two years (a fifth of them
+confirmed orders, a fifth service records; more orders requested or cancelled without a transaction).
+Account balances are the sums of their legs. The balance trigger is off during the load only (every loaded
+transaction is balanced by construction) and the tables are analysed, as production would have statistics.
+
+Then it times, through the same code the API and pages run:
+  - the head office's stats for the last year (goal < 1 s),
+  - one member's statement page, GET /api/v1/members/{id}/statement with a staff token (goal < 20 ms),
+  - the head office's risk projection (goal < 2 s),
+and prints p50 and p95 of each, and how each grows from the first size to the last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run as `python bench/reports.py`, this folder comes first on the path; its modules (bench/http.py) must not
+# shadow the standard library's.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+DB = "timebank_bench_reports"
+PG = {"host": os.environ.get("BENCH_PGHOST", "127.0.0.1"), "port": os.environ.get("BENCH_PGPORT", "5432")}
+BRANCHES = 10
+SUBS_PER_BRANCH = 10
+GOALS = {"stats_year": 1.0, "statement": 0.020, "risk": 2.0}
+
+
+def psql(sql: str, db: str = "postgres") -> None:
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            PG["host"],
+            "-p",
+            PG["port"],
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ],
+        check=True,
+    )
+
+
+def setup_django() -> None:
+    os.environ["DATABASE_URL"] = f"postgres://postgres@{PG['host']}:{PG['port']}/{DB}"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "timebank.settings"
+    os.environ["DEBUG"] = "0"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def step(label: str, t0: float) -> float:
+    now = time.perf_counter()
+    print(f"  {label}: {now - t0:.1f} s", flush=True)
+    return now
+
+
+def build(members: int, legs_per_member: int) -> dict[str, int]:
+    """The bank in bulk SQL; returns the ids the measurements need."""
+    from django.db import connection
+
+    from timebank.catalogue.actions import do_create_service_item
+    from timebank.ledger.models import Account
+    from timebank.orgs.actions import do_create_org
+
+    bank = do_create_org(None, name="报表基准银行", kind="head_office", parent=None)
+    subs: list[int] = []
+    for b in range(BRANCHES):
+        branch = do_create_org(None, name=f"街道{b}", kind="branch", parent=bank)
+        for s in range(SUBS_PER_BRANCH):
+            subs.append(do_create_org(None, name=f"社区{b}-{s}", kind="sub_branch", parent=branch).pk)
+    items = [
+        do_create_service_item(None, head_office=bank, name=n, category=c, tier=t).pk
+        for n, c, t in (
+            ("保洁", "mutual_care", "ordinary"),
+            ("维修", "mutual_care", "technical"),
+            ("心理", "health_care", "professional"),
+        )
+    ]
+    issuance = Account.objects.get(bank=bank, member__isnull=True, kind="issuance").pk
+    transactions = members * legs_per_member // 2
+    t0 = time.perf_counter()
+    with connection.cursor() as cur:
+        # Bulk rows for the benchmark only: the product writes through its actions.
+        cur.execute(
+            """
+            INSERT INTO members_member (bank_id, home_org_id, name, phone, birth_date, gender, id_number_encrypted,
+                id_number_hash, id_number_masked, address_encrypted, is_volunteer, is_recipient,
+                recipient_categories, skills, occupation, willing_services, availability, status,
+                created_at, updated_at)
+            SELECT %s, (%s::bigint[])[1 + g %% %s], '会员' || g, '', date '1940-01-01' + (g * 7919) %% (65 * 365),
+                   '', '', '', '', '', g %% 2 = 0, g %% 3 = 0, '[]', '[]', '', '[]', '{}', 'active',
+                   now() - ((g * 104729) %% (3 * 365)) * interval '1 day', now()
+            FROM generate_series(1, %s) AS g ORDER BY g
+            """,
+            [bank.pk, subs, len(subs), members],
+        )
+        cur.execute("SELECT min(id) FROM members_member WHERE bank_id = %s", [bank.pk])
+        m0 = cur.fetchone()[0]
+        cur.execute(
+            "UPDATE members_member SET referred_by_id = id - 1 WHERE bank_id = %s AND id %% 10 = 0 AND id > %s",
+            [bank.pk, m0],
+        )
+        cur.execute(
+            """
+            INSERT INTO ledger_account (bank_id, member_id, kind, balance_minutes)
+            SELECT %s, m.id, k.kind, 0 FROM members_member m
+            CROSS JOIN (VALUES ('earned'), ('goods'), ('reserve')) AS k(kind)
+            WHERE m.bank_id = %s ORDER BY m.id, k.kind
+            """,
+            [bank.pk, bank.pk],
+        )
+        cur.execute(
+            "SELECT min(id), count(*) FROM ledger_account WHERE member_id IS NOT NULL AND bank_id = %s", [bank.pk]
+        )
+        a0, accounts = cur.fetchone()
+        cur.execute(
+            "SELECT count(*) FROM ledger_account WHERE member_id IS NOT NULL AND bank_id = %s AND "
+            "id = %s + 3 * (member_id - %s) + CASE kind WHEN 'earned' THEN 0 WHEN 'goods' THEN 1 ELSE 2 END",
+            [bank.pk, a0, m0],
+        )
+        assert cur.fetchone()[0] == accounts == 3 * members, "accounts are not laid out as expected"
+        t1 = step(f"{members:,} members and {accounts:,} accounts", t0)
+        # Two years of transactions, newest last; each moves 15..240 minutes from issuance to a member bucket.
+        cur.execute(
+            """
+            INSERT INTO ledger_transaction (bank_id, seq, kind, memo, minutes, idem_scope, fingerprint,
+                created_at, prev_hash, hash)
+            SELECT %s, g, CASE WHEN g %% 5 = 0 THEN 'deposit' WHEN g %% 5 = 1 THEN 'service_record'
+                                ELSE 'adjustment' END,
+                   '', 15 + (g * 31) %% 226, '', '',
+                   now() - ((%s - g) * (730 * 24 * 3600.0 / %s)) * interval '1 second', '', md5(g::text)
+            FROM generate_series(1, %s) AS g ORDER BY g
+            """,
+            [bank.pk, transactions, transactions, transactions],
+        )
+        t1 = step(f"{transactions:,} transactions", t1)
+        cur.execute("ALTER TABLE ledger_leg DISABLE TRIGGER ledger_leg_balanced")
+        cur.execute(
+            """
+            INSERT INTO ledger_leg (transaction_id, account_id, minutes, balance_after_minutes)
+            SELECT t.id, x.account_id, x.minutes, 0
+            FROM ledger_transaction t
+            CROSS JOIN LATERAL (VALUES
+                (%s + 3 * ((t.seq * 7919) %% %s) + (t.seq %% 3), t.minutes),
+                (%s, -t.minutes)) AS x(account_id, minutes)
+            WHERE t.bank_id = %s ORDER BY t.id
+            """,
+            [a0, members, issuance, bank.pk],
+        )
+        cur.execute("ALTER TABLE ledger_leg ENABLE TRIGGER ledger_leg_balanced")
+        t1 = step(f"{2 * transactions:,} legs", t1)
+        cur.execute(
+            """
+            UPDATE ledger_account a SET balance_minutes = s.total
+            FROM (SELECT account_id, sum(minutes) AS total FROM ledger_leg GROUP BY account_id) s
+            WHERE a.id = s.account_id
+            """
+        )
+        t1 = step("balances from the legs", t1)
+        # Orders: the deposits are confirmed orders; as many again were requested or cancelled undispatched.
+        order_sql = """
+            INSERT INTO orders_order (bank_id, org_id, recipient_id, service_item_id, volunteer_id, state, payer,
+                channel, urgent, scheduled_start, planned_minutes, multiplier, notes, code, code_failures,
+                created_at, updated_at, dispatched_at, check_out_at, actual_minutes, credited_minutes,
+                transaction_id, confirmed_at, review_comment, cancel_reason, dispute_reason)
+            SELECT %(bank)s, m.home_org_id, m.id, (%(items)s::bigint[])[1 + t.seq %% 3], v.id, {state}, 'subsidy',
+                   'app', false, t.created_at - interval '1 day', 60, 1, '', '000000', 0,
+                   t.created_at - interval '2 day' - (t.seq %% 10) * interval '1 day', t.created_at,
+                   {dispatched}, {check_out}, {actual}, {credited}, {tx}, {confirmed}, '', '', ''
+            FROM ledger_transaction t
+            JOIN members_member m ON m.id = %(m0)s + (t.seq * 31) %% %(n)s
+            JOIN members_member v ON v.id = %(m0)s + 2 * ((t.seq * 7919 / 2) %% (%(n)s / 2)) + 1
+            WHERE t.bank_id = %(bank)s AND t.seq %% 5 = {rest}
+        """
+        params = {"bank": bank.pk, "items": items, "m0": m0, "n": members}
+        cur.execute(
+            order_sql.format(
+                state="'confirmed'",
+                dispatched="t.created_at - interval '1 day'",
+                check_out="t.created_at - interval '1 hour'",
+                actual="t.minutes",
+                credited="t.minutes",
+                tx="t.id",
+                confirmed="t.created_at",
+                rest=0,
+            ),
+            params,
+        )
+        cur.execute(
+            order_sql.format(
+                state="CASE WHEN t.seq %% 2 = 0 THEN 'requested' ELSE 'cancelled' END",
+                dispatched="NULL",
+                check_out="NULL",
+                actual="NULL",
+                credited="NULL",
+                tx="NULL",
+                confirmed="NULL",
+                rest=3,
+            ),
+            params,
+        )
+        t1 = step("orders", t1)
+        cur.execute(
+            """
+            INSERT INTO orders_servicerecord (bank_id, org_id, volunteer_id, service_item_id, minutes, multiplier,
+                credited_minutes, served_at, memo, transaction_id, created_at)
+            SELECT %(bank)s, v.home_org_id, v.id, (%(items)s::bigint[])[1], t.minutes, 1, t.minutes,
+                   t.created_at, '', t.id, t.created_at
+            FROM ledger_transaction t
+            JOIN members_member v ON v.id = %(m0)s + 2 * ((t.seq * 7919 / 2) %% (%(n)s / 2)) + 1
+            WHERE t.bank_id = %(bank)s AND t.seq %% 5 = 1
+            """,
+            params,
+        )
+        t1 = step("service records", t1)
+        cur.execute("ANALYZE")
+        step("analyse", t1)
+        cur.execute(
+            "SELECT id FROM members_member WHERE bank_id = %s ORDER BY id LIMIT 1 OFFSET %s", [bank.pk, members // 2]
+        )
+        member = cur.fetchone()[0]
+    return {"bank": bank.pk, "member": member}
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    fn()  # warm the caches once, as a running server would be
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    runs.sort()
+    p95 = runs[min(len(runs) - 1, max(0, round(0.95 * len(runs)) - 1))]
+    return statistics.median(runs), p95
+
+
+def measure(ids: dict[str, int], repeat: int) -> dict[str, tuple[float, float]]:
+    from django.test import Client
+    from django.utils import timezone
+
+    from timebank.orgs.actions import do_create_staff, do_issue_token
+    from timebank.orgs.models import Org
+    from timebank.reports.risk import compute_risk
+    from timebank.reports.stats import compute
+
+    bank = Org.objects.get(pk=ids["bank"])
+    today = timezone.localdate()
+    year_ago = today - dt.timedelta(days=365)
+    admin = do_create_staff(
+        None, org=bank, username="bench-admin", password="bench-pass-1", name="基准", role="head_office_admin"
+    )
+    token = do_issue_token(admin)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1")
+    url = f"/api/v1/members/{ids['member']}/statement"
+
+    def statement() -> None:
+        resp = client.get(url)
+        assert resp.status_code == 200 and resp.json()["items"], resp.content[:200]
+
+    stats = compute(bank, year_ago, today)
+    print(f"  stats for the year: {stats.services_completed:,} services, {stats.ledger_transactions:,} transactions")
+    risk = compute_risk(bank)
+    print(
+        f"  risk: {risk.months_to_honour} months to honour, {risk.volunteers:,} volunteers, alerts {[a.code for a in risk.alerts]}"
+    )
+    return {
+        "stats_year": timed(lambda: compute(bank, year_ago, today), repeat),
+        "statement": timed(statement, repeat * 4),
+        "risk": timed(lambda: compute_risk(bank), repeat),
+    }
+
+
+def run(members: int, legs_per_member: int, repeat: int) -> dict[str, tuple[float, float]]:
+    from django.db import connections
+
+    connections.close_all()
+    psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    psql(f"CREATE DATABASE {DB}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=os.environ.copy())
+    ids = build(members, legs_per_member)
+    return measure(ids, repeat)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--members", default="100000,1000000", help="comma-separated sizes")
+    parser.add_argument("--legs-per-member", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=15, help="timed runs of each measurement")
+    args = parser.parse_args()
+    setup_django()
+    results: list[tuple[int, dict[str, tuple[float, float]]]] = []
+    for size in (int(s) for s in args.members.split(",")):
+        print(f"== {size:,} members, {size * args.legs_per_member:,} legs", flush=True)
+        results.append((size, run(size, args.legs_per_member, args.repeat)))
+        for name, (p50, p95) in results[-1][1].items():
+            print(
+                f"  {name:<11} p50 {p50 * 1000:9.1f} ms   p95 {p95 * 1000:9.1f} ms   goal {GOALS[name] * 1000:.0f} ms"
+            )
+    print("\n== Summary (milliseconds)")
+    print(f"{'members':>10} | " + " | ".join(f"{n + ' p50':>15} {'p95':>8}" for n in GOALS))
+    for size, r in results:
+        print(f"{size:>10,} | " + " | ".join(f"{r[n][0] * 1000:>15.1f} {r[n][1] * 1000:>8.1f}" for n in GOALS))
+    if len(results) > 1:
+        (a_n, a), (b_n, b) = results[0], results[-1]
+        growth = ", ".join(f"{n} ×{b[n][0] / a[n][0]:.1f}" for n in GOALS)
+        print(f"p50 grew for ×{b_n / a_n:.0f} members: {growth}")
+    for size, r in results:
+        missed = [n for n in GOALS if r[n][1] > GOALS[n]]
+        print(
+            f"{size:,}: " + ("every p95 within its goal" if not missed else f"p95 over the goal: {', '.join(missed)}")
+        )
+
+
+if __name__ == "__main__":
+    main()
