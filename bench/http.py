@@ -124,6 +124,11 @@ def build(clients: int, banks: int) -> list[Pair]:
     from timebank.orgs.actions import do_create_org, do_create_staff, do_issue_token
     from timebank.orgs.models import User
 
+    from django.conf import settings
+
+    # A benchmark shortcut: nobody logs in with these passwords (the clients get tokens directly), so
+    # do not spend a minute of Argon2 on 128 logins.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     root = User.objects.create_superuser("bench-root", password=None)
     sites = []
     for b in range(banks):

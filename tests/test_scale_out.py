@@ -241,3 +241,21 @@ def test_two_servers_never_double_credit(transactional_db: None, world: World, s
     assert ledger_problems(w.bank.pk) == []
     report = verify([w.bank.pk])
     assert report.ok, report.problems
+
+
+def test_a_dropped_database_connection_costs_no_error(transactional_db: None, world: World, servers: list[str]) -> None:
+    """Workers keep their PostgreSQL connections (DB_CONN_MAX_AGE): when the database drops them (a restart,
+    a failover), the next request on each worker checks the connection first and opens a new one."""
+    token = do_issue_token(world.users["volunteer"])
+    path = f"/members/{world.members['volunteer'].pk}/balance"
+    for n in range(8):
+        assert call(servers[n % 2], "GET", path, None, token)[0] == 200
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        (dropped,) = cursor.fetchone()
+    assert dropped >= 2, "the workers held their connections"
+    statuses = [call(servers[n % 2], "GET", path, None, token)[0] for n in range(12)]
+    assert statuses == [200] * 12
