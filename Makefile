@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement bench-reports bench-crash clean
+.PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement bench-reports bench-crash bench-http clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
@@ -57,6 +57,10 @@ bench-reports: install
 # SIGKILLs the app server and a private PostgreSQL cluster (never the shared one) under API load: docs/crash.md
 bench-crash: install
 	$(PY) bench/crash.py
+
+# The order loop over HTTP against gunicorn on PostgreSQL, next to a trivial endpoint: bench/README.md
+bench-http: install
+	$(PY) bench/http.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache
