@@ -119,12 +119,12 @@ class Pair:
 
 def build(clients: int, banks: int) -> list[Pair]:
     """Banks, staff, a service item, and one volunteer/recipient pair per client, all through the actions."""
+    from django.conf import settings
+
     from timebank.catalogue.actions import do_create_service_item
     from timebank.members.actions import MemberInput, do_register_member
     from timebank.orgs.actions import do_create_org, do_create_staff, do_issue_token
     from timebank.orgs.models import User
-
-    from django.conf import settings
 
     # A benchmark shortcut: nobody logs in with these passwords (the clients get tokens directly), so
     # do not spend a minute of Argon2 on 128 logins.
@@ -403,6 +403,20 @@ def check_ledger(confirmed_calls: int) -> list[str]:
     return problems
 
 
+def database_bytes() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_database_size(current_database())")
+        return int(cursor.fetchone()[0])
+
+
+def orders_created() -> int:
+    from timebank.orders.models import Order
+
+    return Order.objects.count()
+
+
 # --------------------------------------------------------------------------------------------- main
 
 
@@ -433,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"built {args.banks} bank(s), {len(pairs)} volunteer/recipient pairs in {time.perf_counter() - t0:.1f} s")
     connection.close()
 
+    size_before = database_bytes()
     port = free_port()
     server = start_server(port, args.workers, args.threads)
     kind = "gthread" if args.threads > 1 else "sync"
@@ -481,6 +496,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         values = loop.per_step.get(step, [])
         print(f"  {step:<10} {loop.ms(50, values):7.1f} {loop.ms(99, values):7.1f}  ({len(values)} calls)")
     problems = check_ledger(confirmed_calls)
+    grown = database_bytes() - size_before
+    created = orders_created()
+    if created:
+        print(f"database growth: {grown / created / 1024:.1f} KiB per order created ({created} orders; tables, indexes, "
+              "audit, notifications and task rows, before vacuum)")
     for p in problems:
         print(f"PROBLEM: {p}")
     print(f"goal (ratio > {GOAL_RATIO}, p99 < {GOAL_P99_MS:.0f} ms at 64 clients): {'met' if met else 'NOT met'}")
