@@ -654,7 +654,7 @@ def do_rank_awards(actor: User | None, kind: AwardKind, year: int) -> list[Award
 def do_confirm_award(actor: User | None, award: Award) -> tuple[Award, bool]:
     """The head office confirms a winner. Confirming again changes nothing (the bonus is credited once:
     the award is locked, and the deposit's idempotency key is the award's). Returns (award, newly confirmed)."""
-    award = Award.objects.select_for_update().select_related("kind", "member").get(pk=award.pk)
+    award = Award.objects.select_for_update(of=("self",)).select_related("kind", "member").get(pk=award.pk)
     if award.status == AwardStatus.CONFIRMED:
         return award, False
     kind = award.kind

@@ -26,9 +26,9 @@ def _score(rng: random.Random, low: int = 70, high: int = 98) -> Decimal:
 def seed_evaluation(orgs: dict[str, Org], users: dict[str, User], *, seed: int = 2019) -> None:
     """`orgs` and `users` by the demo's names; anything missing from the plan is skipped."""
     rng = random.Random(seed)
-    for bank in (o for o in orgs.values() if o.kind == OrgKind.HEAD_OFFICE):
-        admin = users.get("ho_admin") if bank.name == BANK else users.get("nc_admin")
-        actions.do_seed_defaults(admin, bank)
+    for head_office in (o for o in orgs.values() if o.kind == OrgKind.HEAD_OFFICE):
+        admin = users.get("ho_admin") if head_office.name == BANK else users.get("nc_admin")
+        actions.do_seed_defaults(admin, head_office)
     bank = orgs.get(BANK)
     admin, assessor = users.get("ho_admin"), users.get("assessor")
     if bank is None or admin is None:
