@@ -115,6 +115,6 @@ class Command(BaseCommand):
         if not dry_run and any(counts.values()):
             record_rotation(counts)
         verb = "need rotation" if dry_run else "re-encrypted"
-        for label, n in counts.items():
-            self.stdout.write(f"{label}: {n} rows {verb}")
+        for label, count in counts.items():
+            self.stdout.write(f"{label}: {count} rows {verb}")
         self.stdout.write(self.style.SUCCESS("done"))
