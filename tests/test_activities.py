@@ -285,7 +285,7 @@ def test_reminder_once(world: World, django_capture_on_commit_callbacks: Any) ->
 def test_bad_activity_input_is_refused(world: World) -> None:
     start = timezone.now() + dt.timedelta(days=1)
     item = _item(world.bank)
-    base = {
+    base: dict[str, Any] = {
         "title": "讲座",
         "service_item": item,
         "place": "礼堂",
@@ -293,7 +293,7 @@ def test_bad_activity_input_is_refused(world: World) -> None:
         "ends_at": start + dt.timedelta(hours=1),
         "places": 3,
     }
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"places": 0},
         {"places": 10**9},
         {"ends_at": start - dt.timedelta(hours=1)},

@@ -228,7 +228,7 @@ def test_demo_seeds_teams_and_activities(db: None) -> None:
     elders = Team.objects.get(kind=TeamKind.FIVE_ELDERS)
     assert elders.memberships.filter(role="leader", member__user__username="volunteer").exists()
     talk = Activity.objects.get(team=elders)
-    assert talk.state == "published" and talk.created_by.username == "volunteer"
+    assert talk.state == "published" and talk.created_by is not None and talk.created_by.username == "volunteer"
     assert ActivitySignup.objects.filter(activity=talk, status="waiting").exists()
     closed = Activity.objects.get(team__kind=TeamKind.SCHOOL)
     assert closed.state == "closed"

@@ -380,9 +380,9 @@ def check_eligible(activity: Activity, member: Member, *, today: dt.date | None 
                 code="age_out_of_range",
                 fields={"min_age": activity.min_age, "max_age": activity.max_age},
             )
-    if (
-        activity.team_only
-        and not TeamMembership.objects.filter(team_id=activity.team_id, member=member, active=True).exists()
+    if activity.team_only and not (
+        activity.team_id is not None
+        and TeamMembership.objects.filter(team_id=activity.team_id, member=member, active=True).exists()
     ):
         raise Conflict(_("这个活动只招本队队员。"), code="team_only")
 

@@ -441,7 +441,7 @@ def patch_activity(request: HttpRequest, activity_id: PathId, payload: ActivityP
     a = access_activity(user, activity_id, manage=True)
     change = payload.dict(exclude_unset=True)
     item_id = change.pop("service_item_id", None)
-    current = {
+    current: dict[str, Any] = {
         "title": a.title,
         "description": a.description,
         "place": a.place,
