@@ -380,6 +380,8 @@ class Tally:
     replayed: int = 0  # 2xx answers that came from the stored answer (Idempotent-Replayed)
     refused: Counter[str] = field(default_factory=Counter)  # 4xx by code: none expected
     given_up: list[str] = field(default_factory=list)
+    truncated: int = 0  # 2xx status lines whose body was cut off by a kill (retried like a lost answer)
+    crashed: list[str] = field(default_factory=list)  # client threads that died: a harness bug
     acks: list[Ack] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -428,7 +430,16 @@ class Client:
             except (OSError, http.client.HTTPException):
                 status = -1
             if 200 <= status < 300:
-                answer: dict[str, Any] = json.loads(data)
+                try:
+                    answer: dict[str, Any] = json.loads(data)
+                except ValueError:
+                    # The server died between the status line and the end of the body: no answer after all.
+                    answer = {}
+                if not answer:
+                    with self.tally.lock:
+                        self.tally.truncated += 1
+                    time.sleep(0.1 + self.rng.random() * 0.3)
+                    continue
                 with self.tally.lock:
                     self.tally.acknowledged += 1
                     self.tally.replayed += int(replayed)
@@ -507,14 +518,19 @@ class Client:
         self.post(self.recipient, "/api/v1/goods/redemptions", body, k, "redemption")
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            pick = self.rng.random()
-            if pick < 0.4:
-                self.order_flow()
-            elif pick < 0.7:
-                self.transfer()
-            else:
-                self.redemption()
+        try:
+            while not stop.is_set():
+                pick = self.rng.random()
+                if pick < 0.4:
+                    self.order_flow()
+                elif pick < 0.7:
+                    self.transfer()
+                else:
+                    self.redemption()
+        except Exception as exc:
+            with self.tally.lock:
+                self.tally.crashed.append(f"client {self.n}: {exc!r}")
+            raise
 
 
 # ---------------------------------------------------------------- checks
@@ -711,6 +727,8 @@ def main(argv: list[str] | None = None) -> int:
             problems.append(f"manage.py verify failed: {verify_output[-2000:]}")
         if tally.refused:
             problems.append(f"refused requests (none expected): {dict(tally.refused)}")
+        if tally.crashed:
+            problems.append(f"client threads died: {tally.crashed}")
         if tally.given_up:
             problems.append(f"{len(tally.given_up)} requests never got an answer: {tally.given_up[:5]}")
         result = {
@@ -724,6 +742,7 @@ def main(argv: list[str] | None = None) -> int:
             "retried": tally.retried,
             "acknowledged": tally.acknowledged,
             "replayed_answers": tally.replayed,
+            "truncated_answers": tally.truncated,
             **counts,
             "verify": verify_output.splitlines()[-1] if verify_output else "",
             "problems": problems,
@@ -760,7 +779,8 @@ def print_summary(r: dict[str, Any]) -> None:
         f"crash safety: {'OK' if r['ok'] else 'FAILED'} in {r['seconds']} s with {r['clients']} clients\n"
         f"  kills survived: app server {r['app_kills']} × SIGKILL, PostgreSQL {r['db_kills']} × SIGKILL\n"
         f"  requests sent {r['requests_sent']} (HTTP attempts {r['http_attempts']}, retried {r['retried']}), "
-        f"acknowledged {r['acknowledged']} ({r['replayed_answers']} answered from the stored reply), "
+        f"acknowledged {r['acknowledged']} ({r['replayed_answers']} answered from the stored reply, "
+        f"{r['truncated_answers']} cut-off answers retried), "
         f"found exactly once {r['found']}\n"
         f"  in the database: {r['orders']} orders ({r['confirmed_orders']} confirmed), "
         f"{r['redemptions']} redemptions, {r['ledger_transactions']} ledger transactions\n"
