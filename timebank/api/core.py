@@ -52,13 +52,26 @@ class ObjectParser(Parser):
     not an empty object that an all-optional PATCH would accept."""
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        if not request.body.strip():
+            # No body at all: the operations whose body is optional (order actions) take their defaults,
+            # the others answer 422 naming the missing fields.
+            return {}
         data = json.loads(request.body, parse_constant=_no_constant)
         if not isinstance(data, dict):
             raise ValueError("the request body must be a JSON object")
         return data
 
 
-api = NinjaAPI(
+class TimebankApi(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None) -> Any:
+        # Error answers and links between operations, which ninja does not write itself.
+        from timebank.api.openapi import complete, use_unique_names
+
+        use_unique_names(self)
+        return complete(super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params))
+
+
+api = TimebankApi(
     renderer=Renderer(),
     parser=ObjectParser(),
     title="时间银行 Time Bank API",

@@ -1,0 +1,213 @@
+"""What django-ninja leaves out of the OpenAPI document: the error answers and the links between operations.
+
+Every operation may answer with the contract's error body, so every operation declares it for the
+4xx codes the contract names; clients (and schemathesis) then know what a refusal looks like.
+
+Links say "the id in this answer is the `{x_id}` of these operations", so a client (or a stateful
+fuzzer) can follow create → read → act. They are derived from the paths: a POST to `/things`
+that answers an object with an `id` links to every operation on `/things/{thing_id}...`, and an
+operation on `/things/{thing_id}...` that answers links onward to the other operations on the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, get_args
+
+from ninja.schema import NinjaGenerateJsonSchema
+from pydantic import BaseModel
+
+ERROR_SCHEMA_NAME = "ErrorOut"
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": ERROR_SCHEMA_NAME,
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                "message": {"type": "string"},
+                "fields": {"type": "object"},
+            },
+        }
+    },
+}
+
+# The contract's error statuses, with what each means.
+ERROR_STATUSES: dict[str, str] = {
+    "400": "Malformed request",
+    "401": "Not logged in",
+    "403": "Not allowed (also objects outside the caller's part of the org tree)",
+    "404": "Unknown (or another bank's)",
+    "405": "Method not allowed",
+    "409": "Conflict: an invalid transition, an insufficient balance, a duplicate, a reused idempotency key",
+    "422": "Bad input",
+    "429": "Too many failed logins: locked for a while",
+}
+
+_PARAM = re.compile(r"\{(\w+)\}")
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}}},
+    }
+
+
+def _success(op: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    # ninja keys the responses by int, a loaded document by str.
+    for status in (201, "201", 200, "200"):
+        if status in op.get("responses", {}):
+            return str(status), op["responses"][status]
+    return None
+
+
+def _answer_properties(schema: dict[str, Any], response: dict[str, Any]) -> set[str]:
+    ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+    if not ref.startswith("#/components/schemas/"):
+        return set()
+    component = schema.get("components", {}).get("schemas", {}).get(ref.rsplit("/", 1)[1], {})
+    return set(component.get("properties", {}))
+
+
+def _link_name(op: dict[str, Any]) -> str:
+    return str(op["operationId"]).removeprefix("timebank_")
+
+
+def add_error_responses(schema: dict[str, Any]) -> None:
+    schema.setdefault("components", {}).setdefault("schemas", {})[ERROR_SCHEMA_NAME] = ERROR_SCHEMA
+    for ops in schema.get("paths", {}).values():
+        for method, op in ops.items():
+            if method not in METHODS:
+                continue
+            responses = op.setdefault("responses", {})
+            for status, description in ERROR_STATUSES.items():
+                responses.setdefault(status, _error_response(description))
+
+
+def add_links(schema: dict[str, Any]) -> None:
+    paths: dict[str, dict[str, Any]] = schema.get("paths", {})
+    # Operations on one thing, by the path up to and including its id parameter: "/x/{x_id}" → [(path, op)].
+    on_thing: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for path, ops in paths.items():
+        params = _PARAM.findall(path)
+        if len(params) != 1:
+            continue
+        head = path[: path.index("{" + params[0] + "}") + len(params[0]) + 2]
+        for method, op in ops.items():
+            if method in METHODS and "operationId" in op:
+                on_thing.setdefault(head, []).append((path, op))
+
+    for path, ops in paths.items():
+        params = _PARAM.findall(path)
+        for method, op in ops.items():
+            if method not in METHODS or (success := _success(op)) is None:
+                continue
+            _status, response = success
+            links: dict[str, Any] = {}
+            properties = _answer_properties(schema, response)
+            if not params and method == "post" and "id" in properties:
+                # POST /things → /things/{thing_id}...: the new object's id.
+                for head, targets in on_thing.items():
+                    if head.rsplit("/", 1)[0] != path:
+                        continue
+                    name = _PARAM.findall(head)[0]
+                    for _target_path, target in targets:
+                        links[_link_name(target)] = {
+                            "operationId": target["operationId"],
+                            "parameters": {name: "$response.body#/id"},
+                        }
+            elif len(params) == 1:
+                # /things/{thing_id}/verb → the other operations on the same thing.
+                name = params[0]
+                head = path[: path.index("{" + name + "}") + len(name) + 2]
+                for target_path, target in on_thing.get(head, []):
+                    if target is op or (target_path == path and method == "get"):
+                        continue
+                    links[_link_name(target)] = {
+                        "operationId": target["operationId"],
+                        "parameters": {name: f"$request.path.{name}"},
+                    }
+            # An answer carrying `thing_id` → reading that thing (an order's recipient, a transfer's transaction).
+            for head, targets in on_thing.items():
+                name = _PARAM.findall(head)[0]
+                if not name.endswith("_id") or name not in properties or (params and name == params[0]):
+                    continue
+                for target_path, target in targets:
+                    if "get" in paths[target_path] and paths[target_path]["get"] is target:
+                        links.setdefault(
+                            _link_name(target),
+                            {"operationId": target["operationId"], "parameters": {name: f"$response.body#/{name}"}},
+                        )
+            if links:
+                response["links"] = links
+
+
+def complete(schema: dict[str, Any]) -> dict[str, Any]:
+    add_error_responses(schema)
+    add_links(schema)
+    return schema
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One name per schema.
+#
+# django-ninja files every model under its bare class name, so two apps' `RulesOut` replace each other in the
+# document and one operation is described with the other's schema. The first class of a name (in the order the
+# routers are mounted) keeps it; later ones are filed as `<App><Name>`, e.g. `EvaluationRulesOut`.
+
+
+def _models_in(annotation: Any, found: dict[type[BaseModel], None]) -> None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in found:
+            return
+        found[annotation] = None
+        for field in annotation.model_fields.values():
+            _models_in(field.annotation, found)
+        return
+    for arg in get_args(annotation):
+        _models_in(arg, found)
+
+
+def schema_renames(api: Any) -> dict[str, str]:
+    """`module.Class` → `module.AppClass` for every class whose name an earlier class already has."""
+    found: dict[type[BaseModel], None] = {}
+    for _prefix, router in api._routers:
+        for path_view in router.path_operations.values():
+            for operation in path_view.operations:
+                for model in [*operation.models, *operation.response_models.values()]:
+                    _models_in(model, found)
+    first: dict[str, type[BaseModel]] = {}
+    renames: dict[str, str] = {}
+    for model in found:
+        if "[" in model.__qualname__ or not model.__module__.startswith("timebank."):
+            continue  # generics (Page[X]) and ninja's own wrappers are named from their arguments
+        holder = first.setdefault(model.__name__, model)
+        if holder is not model:
+            app = model.__module__.split(".")[1]
+            prefix = "".join(part.title() for part in app.split("_"))
+            renames[f"{model.__module__}.{model.__qualname__}"] = f"{model.__module__}.{prefix}{model.__qualname__}"
+    return renames
+
+
+class UniqueNames(NinjaGenerateJsonSchema):
+    renames: dict[str, str] = {}
+
+    def get_defs_ref(self, core_mode_ref: Any) -> Any:
+        core_ref, mode = core_mode_ref
+        plain, _sep, ident = core_ref.rpartition(":")
+        if plain in self.renames:
+            core_ref = f"{self.renames[plain]}:{ident}"
+        return super().get_defs_ref((core_ref, mode))
+
+
+def use_unique_names(api: Any) -> None:
+    import ninja.openapi.schema
+
+    UniqueNames.renames = schema_renames(api)
+    # ninja reads its generator class from this module global when it builds the document.
+    ninja.openapi.schema.NinjaGenerateJsonSchema = UniqueNames  # type: ignore[misc]
