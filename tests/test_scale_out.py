@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
@@ -88,6 +89,7 @@ def server_env() -> dict[str, str]:
         "GUNICORN_WORKERS": "2",
         "GUNICORN_LOG_LEVEL": "warning",
         "LOG_LEVEL": "ERROR",  # the refused transfers (409) are expected here, not worth a warning line each
+        "CACHE_URL": "db",  # several processes share one cache (docs/deploy.md)
     }
 
 
@@ -103,6 +105,9 @@ def start(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
 @pytest.fixture
 def servers(transactional_db: None) -> Iterator[list[str]]:
     env = server_env()
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "createcachetable"], env=env, cwd=ROOT, check=True, timeout=120
+    )
     ports = [free_port(), free_port()]
     procs = [start(port, env) for port in ports]
     bases = [f"http://127.0.0.1:{port}/api/v1" for port in ports]
@@ -259,3 +264,51 @@ def test_a_dropped_database_connection_costs_no_error(transactional_db: None, wo
     assert dropped >= 2, "the workers held their connections"
     statuses = [call(servers[n % 2], "GET", path, None, token)[0] for n in range(12)]
     assert statuses == [200] * 12
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def test_a_double_submit_on_two_servers_is_done_once(transactional_db: None, world: World, servers: list[str]) -> None:
+    """The pages' double-submit guard claims a form's key in the cache: with CACHE_URL=db every process sees
+    the claim, so the same hotline form sent to both servers at once logs one call."""
+    from django.test import Client
+
+    from tests.conftest import MODEL_BACKEND
+    from timebank.hotline.models import CallLog
+    from timebank.web.views.operator import CALLER_KINDS, unknown_call_orgs
+
+    operator = world.users["operator"]
+    browser = Client()
+    browser.force_login(operator, backend=MODEL_BACKEND)
+    session = browser.cookies["sessionid"].value
+    csrf = "a" * 32
+    form = urllib.parse.urlencode(
+        {
+            "csrfmiddlewaretoken": csrf,
+            "unknown-phone": "13900000000",
+            "unknown-kind": CALLER_KINDS[0][0],
+            "unknown-summary": "同一张表单提交了六次",
+            "unknown-org": unknown_call_orgs(operator)[0][0],
+            "unknown-idempotency_key": "one-form",
+        }
+    ).encode()
+    opener = urllib.request.build_opener(_NoRedirect)
+
+    def submit(n: int) -> int:
+        root = servers[n % 2].removesuffix("/api/v1")
+        request = urllib.request.Request(f"{root}/hotline/calls/", data=form, method="POST")
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        request.add_header("Cookie", f"sessionid={session}; csrftoken={csrf}")
+        try:
+            with opener.open(request, timeout=60) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(submit, range(6)))
+    assert statuses == [302] * 6, statuses
+    assert CallLog.objects.filter(summary="同一张表单提交了六次").count() == 1

@@ -156,6 +156,15 @@ LOGIN_URL = "/login/"
 
 API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 30)
 
+# Several server processes must share one cache (the pages' double-submit guard, the WeChat token):
+# CACHE_URL=db keeps it in a database table (`manage.py createcachetable`), redis://... on a Redis server.
+# Unset: each process has its own memory cache, which is right for one process (the demo).
+_cache_url = os.environ.get("CACHE_URL", "")
+if _cache_url in ("db", "database"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "timebank_cache"}}
+elif _cache_url:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+
 # Background tasks (django-tasks). Production runs `python manage.py db_worker`. A developer's server
 # (DEBUG, no TASKS_BACKEND) runs each task at once, so the demo needs no worker.
 _TASK_BACKENDS = {
