@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/reports.py [--members 100000,1000000] [--legs-per-member 10] [--repeat 15]
 
-For each size it builds a scratch database `timebank_bench_reports` (dropped first) in bulk SQL, as
+For each size it builds a scratch database `timebank_bench_reports_<size>` in bulk SQL (dropped first, kept
+afterwards so `--reuse` can measure again without rebuilding), as
 bench/settlement.py does: one head office with 10 branches and 100 sub-branches, N members (half volunteers,
 birth dates 1940–2005, joined over three years, one in ten referred by another), three buckets each, and
 `legs-per-member × N` ledger legs in balanced two-leg transactions spread over two years (a fifth of them
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Run as `python bench/reports.py`, this folder comes first on the path; its modules (bench/http.py) must not
 # shadow the standard library's.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-DB = "timebank_bench_reports"
+DB_PREFIX = "timebank_bench_reports"
 PG = {"host": os.environ.get("BENCH_PGHOST", "127.0.0.1"), "port": os.environ.get("BENCH_PGPORT", "5432")}
 BRANCHES = 10
 SUBS_PER_BRANCH = 10
@@ -63,8 +64,22 @@ def psql(sql: str, db: str = "postgres") -> None:
     )
 
 
+def db_name(members: int) -> str:
+    return f"{DB_PREFIX}_{members}"
+
+
+def use_db(members: int) -> None:
+    """Point Django at this size's database (closing any open connection)."""
+    from django.conf import settings
+    from django.db import connections
+
+    connections.close_all()
+    settings.DATABASES["default"]["NAME"] = db_name(members)
+    connections["default"].settings_dict["NAME"] = db_name(members)
+
+
 def setup_django() -> None:
-    os.environ["DATABASE_URL"] = f"postgres://postgres@{PG['host']}:{PG['port']}/{DB}"
+    os.environ["DATABASE_URL"] = f"postgres://postgres@{PG['host']}:{PG['port']}/{DB_PREFIX}"
     os.environ["DJANGO_SETTINGS_MODULE"] = "timebank.settings"
     os.environ["DEBUG"] = "0"
     sys.path.insert(0, str(ROOT))
@@ -112,10 +127,10 @@ def build(members: int, legs_per_member: int) -> dict[str, int]:
                 id_number_hash, id_number_masked, address_encrypted, is_volunteer, is_recipient,
                 recipient_categories, skills, occupation, willing_services, availability, status,
                 created_at, updated_at)
-            SELECT %s, (%s::bigint[])[1 + g %% %s], '会员' || g, '', date '1940-01-01' + (g * 7919) %% (65 * 365),
+            SELECT %s, (%s::bigint[])[(1 + g %% %s)::int], '会员' || g, '', date '1940-01-01' + ((g * 7919) %% (65 * 365))::int,
                    '', '', '', '', '', g %% 2 = 0, g %% 3 = 0, '[]', '[]', '', '[]', '{}', 'active',
                    now() - ((g * 104729) %% (3 * 365)) * interval '1 day', now()
-            FROM generate_series(1, %s) AS g ORDER BY g
+            FROM generate_series(1::bigint, %s) AS g ORDER BY g
             """,
             [bank.pk, subs, len(subs), members],
         )
@@ -154,7 +169,7 @@ def build(members: int, legs_per_member: int) -> dict[str, int]:
                                 ELSE 'adjustment' END,
                    '', 15 + (g * 31) %% 226, '', '',
                    now() - ((%s - g) * (730 * 24 * 3600.0 / %s)) * interval '1 second', '', md5(g::text)
-            FROM generate_series(1, %s) AS g ORDER BY g
+            FROM generate_series(1::bigint, %s) AS g ORDER BY g
             """,
             [bank.pk, transactions, transactions, transactions],
         )
@@ -188,7 +203,7 @@ def build(members: int, legs_per_member: int) -> dict[str, int]:
                 channel, urgent, scheduled_start, planned_minutes, multiplier, notes, code, code_failures,
                 created_at, updated_at, dispatched_at, check_out_at, actual_minutes, credited_minutes,
                 transaction_id, confirmed_at, review_comment, cancel_reason, dispute_reason)
-            SELECT %(bank)s, m.home_org_id, m.id, (%(items)s::bigint[])[1 + t.seq %% 3], v.id, {state}, 'subsidy',
+            SELECT %(bank)s, m.home_org_id, m.id, (%(items)s::bigint[])[(1 + t.seq %% 3)::int], v.id, {state}, 'subsidy',
                    'app', false, t.created_at - interval '1 day', 60, 1, '', '000000', 0,
                    t.created_at - interval '2 day' - (t.seq %% 10) * interval '1 day', t.created_at,
                    {dispatched}, {check_out}, {actual}, {credited}, {tx}, {confirmed}, '', '', ''
@@ -238,8 +253,9 @@ def build(members: int, legs_per_member: int) -> dict[str, int]:
             params,
         )
         t1 = step("service records", t1)
-        cur.execute("ANALYZE")
-        step("analyse", t1)
+        # Production tables are vacuumed and analysed by autovacuum; freshly bulk-loaded ones are not yet.
+        cur.execute("VACUUM ANALYZE")
+        step("vacuum analyse", t1)
         cur.execute(
             "SELECT id FROM members_member WHERE bank_id = %s ORDER BY id LIMIT 1 OFFSET %s", [bank.pk, members // 2]
         )
@@ -264,14 +280,14 @@ def measure(ids: dict[str, int], repeat: int) -> dict[str, tuple[float, float]]:
     from django.utils import timezone
 
     from timebank.orgs.actions import do_create_staff, do_issue_token
-    from timebank.orgs.models import Org
+    from timebank.orgs.models import Org, User
     from timebank.reports.risk import compute_risk
     from timebank.reports.stats import compute
 
     bank = Org.objects.get(pk=ids["bank"])
     today = timezone.localdate()
     year_ago = today - dt.timedelta(days=365)
-    admin = do_create_staff(
+    admin = User.objects.filter(username="bench-admin").first() or do_create_staff(
         None, org=bank, username="bench-admin", password="bench-pass-1", name="基准", role="head_office_admin"
     )
     token = do_issue_token(admin)
@@ -295,14 +311,34 @@ def measure(ids: dict[str, int], repeat: int) -> dict[str, tuple[float, float]]:
     }
 
 
-def run(members: int, legs_per_member: int, repeat: int) -> dict[str, tuple[float, float]]:
-    from django.db import connections
+def existing(members: int) -> dict[str, int] | None:
+    """The ids of a database built earlier for this size, if there is one."""
+    from django.db import connection
+    from django.db.utils import OperationalError
 
-    connections.close_all()
-    psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    psql(f"CREATE DATABASE {DB}")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=os.environ.copy())
-    ids = build(members, legs_per_member)
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT id FROM orgs_org WHERE name = '报表基准银行'")
+            bank = cur.fetchone()
+            cur.execute("SELECT id FROM members_member ORDER BY id LIMIT 1 OFFSET %s", [members // 2])
+            member = cur.fetchone()
+    except OperationalError:
+        return None
+    return {"bank": bank[0], "member": member[0]} if bank and member else None
+
+
+def run(members: int, legs_per_member: int, repeat: int, reuse: bool) -> dict[str, tuple[float, float]]:
+    use_db(members)
+    ids = existing(members) if reuse else None
+    if ids is None:
+        use_db(members)
+        psql(f"DROP DATABASE IF EXISTS {db_name(members)} WITH (FORCE)")
+        psql(f"CREATE DATABASE {db_name(members)}")
+        env = {**os.environ, "DATABASE_URL": f"postgres://postgres@{PG['host']}:{PG['port']}/{db_name(members)}"}
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env)
+        ids = build(members, legs_per_member)
+    else:
+        print("  reusing the database built earlier")
     return measure(ids, repeat)
 
 
@@ -311,12 +347,15 @@ def main() -> None:
     parser.add_argument("--members", default="100000,1000000", help="comma-separated sizes")
     parser.add_argument("--legs-per-member", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=15, help="timed runs of each measurement")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure again on databases built by an earlier run (kept per size)"
+    )
     args = parser.parse_args()
     setup_django()
     results: list[tuple[int, dict[str, tuple[float, float]]]] = []
     for size in (int(s) for s in args.members.split(",")):
         print(f"== {size:,} members, {size * args.legs_per_member:,} legs", flush=True)
-        results.append((size, run(size, args.legs_per_member, args.repeat)))
+        results.append((size, run(size, args.legs_per_member, args.repeat, args.reuse)))
         for name, (p50, p95) in results[-1][1].items():
             print(
                 f"  {name:<11} p50 {p50 * 1000:9.1f} ms   p95 {p95 * 1000:9.1f} ms   goal {GOALS[name] * 1000:.0f} ms"

@@ -150,7 +150,8 @@ class Risk:
 
 def _owed(org: Org) -> dict[str, int]:
     rows = (
-        Account.objects.filter(_scope(org, "member__"), kind__in=MEMBER_BUCKETS, member__isnull=False)
+        Account.objects.filter(kind__in=MEMBER_BUCKETS, member__isnull=False)
+        .filter(Q(bank_id=org.pk) if org.kind == OrgKind.HEAD_OFFICE else _scope(org, "member__"))
         .values("kind")
         .annotate(s=Sum("balance_minutes"))
     )

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
-from timebank.ledger.models import Account, Leg, Transaction
+from timebank.ledger.models import Account, Leg, Transaction, TransactionKind
 from timebank.members.models import Member, MemberStatus
 from timebank.orders.models import Order, OrderState, ServiceRecord
 from timebank.orgs.models import Org, OrgKind
@@ -79,8 +79,9 @@ def confirmed_orders(org: Org, start: dt.datetime | None, end: dt.datetime | Non
 
 def posted_records(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> QuerySet[ServiceRecord]:
     """Service records of the subtree posted to the ledger in [start, end)."""
+    # Every service record's transaction is of kind service_record: saying so lets the planner use that.
     return ServiceRecord.objects.filter(scope_q(org, "bank_id", "org")).filter(
-        _in("transaction__created_at", start, end)
+        _in("transaction__created_at", start, end), transaction__kind=TransactionKind.SERVICE_RECORD
     )
 
 
@@ -93,41 +94,70 @@ def credited_minutes(org: Org, start: dt.datetime | None, end: dt.datetime | Non
 
 def compute(org: Org, date_from: dt.date | None = None, date_to: dt.date | None = None) -> Stats:
     start, end = day_bounds(date_from, date_to)
-    home = Member.objects.filter(scope_q(org, "bank_id", "home_org"))
-    active = home.filter(status=MemberStatus.ACTIVE)
-    joined = active.filter(_in("created_at", start, end))
+    # One pass over the subtree's active members for every head count.
+    joined = _in("created_at", start, end)
+    people = Member.objects.filter(scope_q(org, "bank_id", "home_org"), status=MemberStatus.ACTIVE).aggregate(
+        members=Count("pk"),
+        volunteers=Count("pk", filter=Q(is_volunteer=True)),
+        recipients=Count("pk", filter=Q(is_recipient=True)),
+        referred=Count("pk", filter=Q(referred_by__isnull=False)),
+        joined=Count("pk", filter=joined) if joined else Count("pk"),
+        referred_volunteers=Count("pk", filter=joined & Q(is_volunteer=True, referred_by__isnull=False)),
+    )
     orders = confirmed_orders(org, start, end)
     order_sums = orders.aggregate(actual=Sum("actual_minutes"), credited=Sum("credited_minutes"), n=Count("pk"))
     records = posted_records(org, start, end)
     record_sums = records.aggregate(actual=Sum("minutes"), credited=Sum("credited_minutes"), n=Count("pk"))
-    # Transactions with a leg on a member of the subtree: a semi-join, each transaction counted once.
-    member_leg = Leg.objects.filter(transaction=OuterRef("pk")).filter(
-        scope_q(org, "account__bank_id", "account__member__home_org"), account__member__isnull=False
-    )
-    transactions = (
-        Transaction.objects.filter(bank_id=org.pk if org.kind == OrgKind.HEAD_OFFICE else org.head_office_id)
-        .filter(_in("created_at", start, end))
-        .filter(Exists(member_leg))
-        .count()
-    )
-    outstanding = Account.objects.filter(
-        scope_q(org, "member__bank_id", "member__home_org"), member__isnull=False
-    ).aggregate(s=Sum("balance_minutes"))["s"]
+    outstanding = outstanding_minutes(org)
     return Stats(
         org_id=org.pk,
         date_from=date_from,
         date_to=date_to,
-        members=active.count(),
-        volunteers=active.filter(is_volunteer=True).count(),
-        recipients=active.filter(is_recipient=True).count(),
-        referred_members=active.filter(referred_by__isnull=False).count(),
-        new_members=joined.count(),
-        referred_volunteers=joined.filter(is_volunteer=True, referred_by__isnull=False).count(),
+        members=people["members"],
+        volunteers=people["volunteers"],
+        recipients=people["recipients"],
+        referred_members=people["referred"],
+        new_members=people["joined"],
+        referred_volunteers=people["referred_volunteers"],
         orders_completed=order_sums["n"],
         services_completed=order_sums["n"] + record_sums["n"],
         service_minutes=(order_sums["actual"] or 0) + (record_sums["actual"] or 0),
         credited_minutes=(order_sums["credited"] or 0) + (record_sums["credited"] or 0),
         service_records=record_sums["n"],
-        ledger_transactions=transactions,
+        ledger_transactions=ledger_transactions(org, start, end),
         outstanding_minutes=outstanding or 0,
+    )
+
+
+def outstanding_minutes(org: Org) -> int:
+    """The balances of the subtree's members. For a head office: minus the balances of its bank's few system
+    accounts, by double entry (every transaction's legs sum to zero and stay within one bank's accounts, so a
+    bank's accounts sum to zero); tests compare it with the direct sum. Below: the members' accounts."""
+    if org.kind == OrgKind.HEAD_OFFICE:
+        system = Account.objects.filter(bank_id=org.pk, member__isnull=True).aggregate(s=Sum("balance_minutes"))
+        return -int(system["s"] or 0)
+    found = Account.objects.filter(member__home_org__path__startswith=org.path).aggregate(s=Sum("balance_minutes"))
+    return int(found["s"] or 0)
+
+
+def ledger_transactions(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> int:
+    """Transactions in [start, end) with a leg on a member of the subtree, each counted once.
+
+    For a head office that is every transaction of its bank: each posting moves some member's credits (deposits,
+    withdrawals, transfers, donations, adjustments, settlement, redemptions, inter-bank moves, and reversals of
+    these), and a transaction's legs stay within its bank's accounts. tests/test_stats.py checks this against
+    the semi-join. Below a head office, the semi-join over the subtree's members' legs."""
+    if org.kind == OrgKind.HEAD_OFFICE:
+        return Transaction.objects.filter(bank_id=org.pk).filter(_in("created_at", start, end)).count()
+    return member_leg_transactions(org, start, end)
+
+
+def member_leg_transactions(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> int:
+    member_leg = Leg.objects.filter(transaction=OuterRef("pk"), account__member__home_org__path__startswith=org.path)
+    bank_id = org.pk if org.kind == OrgKind.HEAD_OFFICE else org.head_office_id
+    return (
+        Transaction.objects.filter(bank_id=bank_id)
+        .filter(_in("created_at", start, end))
+        .filter(Exists(member_leg))
+        .count()
     )

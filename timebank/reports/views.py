@@ -14,7 +14,8 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import CertificateKind
 from timebank.lib.errors import ApiError
-from timebank.orgs.models import OrgKind
+from timebank.orgs.access import has_role
+from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind, User
 from timebank.reports import dashboards as dash
 from timebank.reports.access import access_risk_rules, access_stats_org, may_edit_risk_rules
 from timebank.reports.actions import RISK_FIELDS, do_update_risk_rules, risk_rules_for
@@ -62,6 +63,11 @@ def _charts_context(charts: list[dash.Chart]) -> dict[str, Any]:
     return {"charts": charts, "uses_charts": True}
 
 
+def _parent_visible(user: User, org: Org) -> bool:
+    """Link up to the parent org only for those who may open it (a community's staff may not)."""
+    return org.parent is not None and has_role(user, MANAGING_ROLES, org.parent)
+
+
 @page("workbench")
 def overview(request: HttpRequest, org_id: int) -> HttpResponse:
     user = user_of(request)
@@ -100,6 +106,7 @@ def overview(request: HttpRequest, org_id: int) -> HttpResponse:
             "shows_stars": dash.star_level_function() is not None,
             "risk": risk,
             "is_daily": org.kind in DAILY_KINDS,
+            "parent_visible": _parent_visible(user, org),
             **_charts_context(charts),
         },
     )
@@ -185,6 +192,7 @@ def risk_page(request: HttpRequest, org_id: int) -> HttpResponse:
             "age_rows": [(band_label(b["low"], b["high"]), b) for b in risk.age_bands],
             "outstanding_hours": dash.hours(risk.outstanding_minutes),
             "capacity_hours": round(float(risk.capacity_minutes_per_month) / 60, 1),
+            "parent_visible": _parent_visible(user, org),
             **_charts_context([age_chart, unfilled_chart]),
         },
     )
