@@ -107,6 +107,7 @@ def test_head_office_page_shows_charts_with_tables(busy: World) -> None:
     # Every chart has its table, and the sub-orgs and top volunteers are listed.
     assert html.count('class="chart"') == html.count("<table") - 2
     assert busy.branch.name in html and "王秀英" in html and "超时未派" in html
+    assert '<span class="big-number">4.8</span>' in html  # credited hours: (120 + 120 + 45) / 60
     # A period and a bad period (the page still answers, with the error shown).
     assert (
         client.get(

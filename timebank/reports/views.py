@@ -86,6 +86,7 @@ def overview(request: HttpRequest, org_id: int) -> HttpResponse:
     for row in top:
         row.name = shield.member(row.member)
     risk = compute_risk(org)
+    stats = compute(org, date_from, date_to)
     return render(
         request,
         "reports/overview.html",
@@ -94,7 +95,9 @@ def overview(request: HttpRequest, org_id: int) -> HttpResponse:
             "form": form,
             "date_from": date_from,
             "date_to": date_to,
-            "stats": compute(org, date_from, date_to),
+            "stats": stats,
+            "service_hours": dash.hours(stats.service_minutes),
+            "credited_hours": dash.hours(stats.credited_minutes),
             "services_chart": services,
             "hours_chart": credited,
             "categories_chart": categories,

@@ -50,7 +50,8 @@
       return;
     }
     el.hidden = false;
-    var chart = window.echarts.init(el, null, { renderer: "svg" });
+    // Canvas: it draws pixels and sets no style attributes, so the strict CSP (style-src 'self') holds.
+    var chart = window.echarts.init(el, null, { renderer: "canvas" });
     chart.setOption(option(spec));
     window.addEventListener("resize", function () {
       chart.resize();
