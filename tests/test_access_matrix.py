@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db import connection
 
-from tests.conftest import PERSONAS, World, make_member
+from tests.conftest import PERSONAS, Api, World, make_member
 from timebank.audit.models import AuditEntry
 from timebank.ledger.actions import do_adjustment
 from timebank.ledger.models import Account, Leg, Transaction
@@ -635,3 +635,138 @@ def test_ledger_verify(world: World) -> None:
     for persona in ("superuser", "head_office_admin", "other_bank_admin"):
         resp = world.api(persona).get("/api/v1/ledger/verify")
         assert resp.json()["ok"] is True, resp.json()
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated: every GET operation with an id in its path × every persona × objects of another bank
+# and outside the caller's subtree, on the demo's two banks (which hold every kind of object).
+# ---------------------------------------------------------------------------------------------
+
+# Path parameter → (model, path from the object to its bank's head office id, path to its org or None).
+ID_REGISTRY: dict[str, tuple[str, str, str | None]] = {
+    "org_id": ("orgs.Org", "head_office_id", "id"),
+    "member_id": ("members.Member", "home_org__head_office_id", "home_org_id"),
+    "transaction_id": ("ledger.Transaction", "bank_id", None),
+    "move_id": ("ledger.InterBankMove", "member__home_org__head_office_id", "member__home_org_id"),
+    "order_id": ("orders.Order", "bank_id", "org_id"),
+    "need_id": ("needs.Need", "bank_id", "recipient__home_org_id"),
+    "import_id": ("needs.CensusImport", "bank_id", "org_id"),
+    "call_id": ("hotline.CallLog", "bank_id", "org_id"),
+    "notice_id": ("notices.Notice", "bank_id", "org_id"),
+    "redemption_id": ("goods.Redemption", "outlet__head_office_id", "outlet_id"),
+    "entry_id": ("funds.FundEntry", "bank_id", "org_id"),
+    "training_id": ("safety.TrainingSession", "bank_id", "org_id"),
+    "incident_id": ("safety.IncidentReport", "bank_id", "org_id"),
+    "team_id": ("teams.Team", "bank_id", "org_id"),
+    "activity_id": ("teams.Activity", "bank_id", "org_id"),
+    "complaint_id": ("evaluation.Complaint", "bank_id", "org_id"),
+    # Not an id: a voucher's code, looked up by the redemption's outlet.
+    "code": ("goods.Redemption", "outlet__head_office_id", "outlet_id"),
+}
+CODE_FIELD = {"code": "voucher_code"}
+
+BANK1_PERSONAS = ("ho_admin", "branch_admin", "staff", "operator", "assessor", "volunteer", "recipient", "relative")
+ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[\dXx](?![0-9A-Za-z])")
+PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# Readable bank-wide by design (members choose where to be served; the menu and disclosure are public to members).
+OWN_DATA = frozenset({"/api/v1/me/data"})  # a member's export of their own data (PIPL): unmasked, audited
+# The donation pool is one per bank, read by all its staff through any of its orgs.
+BANK_WIDE_READS = frozenset(
+    {"/api/v1/orgs/{org_id}", "/api/v1/orgs/{org_id}/menu", "/api/v1/notices/{notice_id}", "/api/v1/orgs/{org_id}/pool"}
+)
+
+
+def _get_operations() -> list[str]:
+    from timebank.api.core import api
+
+    schema = api.get_openapi_schema()
+    return [path for path, ops in schema["paths"].items() if "get" in ops]
+
+
+def _bank_head(org: Org) -> int:
+    return org.head_office_id or org.pk
+
+
+def _objects(param: str) -> list[tuple[str, int, int | None]]:
+    """(path value, bank id, org id) of every object of the parameter's kind."""
+    from django.apps import apps
+
+    label, bank_path, org_path = ID_REGISTRY[param]
+    model = apps.get_model(label)
+    key = CODE_FIELD.get(param, "pk")
+    rows = model.objects.order_by("pk").values_list(key, bank_path, org_path or bank_path)
+    out: list[tuple[str, int, int | None]] = []
+    for value, bank, org in rows:
+        if label == "orgs.Org" and bank is None:
+            bank = value  # a head office is its own bank
+        out.append((str(value), int(bank), org if org_path else None))
+    return out
+
+
+def test_generated_matrix_other_bank_and_outside_subtree(db: None) -> None:
+    from timebank.demo.generator import generate
+
+    generate(members=30, seed=1)
+    users = {u.username: u for u in User.objects.filter(username__in=[*BANK1_PERSONAS, "nc_admin"])}
+    bank1 = _bank_head(users["ho_admin"].org)  # type: ignore[arg-type]
+    staff_org = users["staff"].org
+    assert staff_org is not None
+    subtree = {o.pk for o in Org.objects.all() if o.pk == staff_org.pk or o.parent_id == staff_org.pk}
+    unregistered: set[str] = set()
+    problems: list[str] = []
+    covered = 0
+    for path in _get_operations():
+        params = re.findall(r"\{(\w+)\}", path)
+        if len(params) != 1:
+            continue
+        param = params[0]
+        if param not in ID_REGISTRY:
+            unregistered.add(f"{param} (in GET {path})")
+            continue
+        objects = _objects(param)
+        other = [o for o in objects if o[1] != bank1]
+        mine = [o for o in objects if o[1] == bank1]
+        checks: list[tuple[str, tuple[str, int, int | None]]] = []
+        if other:
+            checks += [(p, other[0]) for p in BANK1_PERSONAS]
+        if mine:
+            checks.append(("nc_admin", mine[0]))
+        # Outside the staff member's subtree: a sibling community's object (the head office's own settings,
+        # rules and pool, are read by all its staff by contract).
+        outside = [o for o in mine if o[2] is not None and o[2] not in subtree and o[2] != bank1]
+        if outside and path not in BANK_WIDE_READS:
+            checks.append(("staff", outside[0]))
+        for persona, (value, _bank, _org) in checks:
+            url = path.replace("{" + param + "}", value)
+            resp = Api(users[persona]).get(url)
+            covered += 1
+            if resp.status_code == 200 or resp.status_code >= 500:
+                problems.append(f"GET {url} as {persona}: {resp.status_code} (object of another bank or subtree)")
+    assert not unregistered, (
+        "Register these path parameters in ID_REGISTRY (tests/test_access_matrix.py): the model and the paths "
+        "to its bank's head office id and its org, so the matrix can find objects inside and outside each "
+        "caller's subtree:\n" + "\n".join(sorted(unregistered))
+    )
+    assert covered > 50
+    assert_none(problems)
+
+
+def test_generated_lists_mask_personal_data(db: None) -> None:
+    from timebank.demo.generator import generate
+
+    generate(members=30, seed=1)
+    problems: list[str] = []
+    for persona in ("assessor", "volunteer", "recipient", "relative", "operator", "staff"):
+        api = Api(User.objects.get(username=persona))
+        for path in _get_operations():
+            if "{" in path or not path.startswith("/api/v1/") or path in OWN_DATA:
+                continue
+            resp = api.get(path)
+            if resp.status_code != 200 or not resp.get("Content-Type", "").startswith("application/json"):
+                continue
+            text = resp.content.decode()
+            if ID_NUMBER.search(text):
+                problems.append(f"GET {path} as {persona} shows an unmasked ID number")
+            if persona == "assessor" and PHONE.search(text):
+                problems.append(f"GET {path} as {persona} shows an unmasked phone number")
+    assert_none(problems)
