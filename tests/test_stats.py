@@ -16,7 +16,7 @@ from timebank.ledger import actions as ledger
 from timebank.ledger.models import Account, Transaction
 from timebank.members.models import Certificate
 from timebank.orders.actions import do_service_record
-from timebank.reports.stats import member_leg_transactions
+from timebank.reports.stats import credited_minutes, member_leg_transactions
 
 
 def test_stats_match_hand_computed_numbers_and_the_ledger(world: World, items: dict) -> None:
@@ -50,6 +50,9 @@ def test_stats_match_hand_computed_numbers_and_the_ledger(world: World, items: d
     assert bank["ledger_transactions"] == Transaction.objects.filter(bank=world.bank).count()
     # A head office counts its bank's transactions; that is the same as those with a leg on one of its members.
     assert bank["ledger_transactions"] == member_leg_transactions(world.bank, None, None) == 4
+    # The risk's capacity reads the service records' credits from their transactions: the same figure.
+    assert credited_minutes(world.bank, None, None) == bank["credited_minutes"]
+    assert credited_minutes(world.branch2, None, None) == 60
     # The community's own figures: the service record belongs to 泥沟村, not 顺河社区.
     community = world.api("staff").get("/api/v1/stats", {"org_id": world.community.pk}).json()
     assert community["credited_minutes"] == 300 and community["service_records"] == 0
