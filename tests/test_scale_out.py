@@ -41,7 +41,7 @@ from timebank.orgs.actions import do_issue_token
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(
+postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="several server processes sharing one database is the PostgreSQL deployment; SQLite is the one-process demo",
 )
@@ -166,6 +166,7 @@ def spendable(member_id: int) -> int:
     )
 
 
+@postgres_only
 def test_two_servers_never_double_credit(transactional_db: None, world: World, servers: list[str]) -> None:
     w = world
     rng = random.Random(11)
@@ -248,6 +249,7 @@ def test_two_servers_never_double_credit(transactional_db: None, world: World, s
     assert report.ok, report.problems
 
 
+@postgres_only
 def test_a_dropped_database_connection_costs_no_error(transactional_db: None, world: World, servers: list[str]) -> None:
     """Workers keep their PostgreSQL connections (DB_CONN_MAX_AGE): when the database drops them (a restart,
     a failover), the next request on each worker checks the connection first and opens a new one."""
@@ -271,6 +273,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@postgres_only
 def test_a_double_submit_on_two_servers_is_done_once(transactional_db: None, world: World, servers: list[str]) -> None:
     """The pages' double-submit guard claims a form's key in the cache: with CACHE_URL=db every process sees
     the claim, so the same hotline form sent to both servers at once logs one call."""
@@ -312,3 +315,11 @@ def test_a_double_submit_on_two_servers_is_done_once(transactional_db: None, wor
         statuses = list(pool.map(submit, range(6)))
     assert statuses == [302] * 6, statuses
     assert CallLog.objects.filter(summary="同一张表单提交了六次").count() == 1
+
+
+def test_health_answers_without_login_or_database(db: None, client: Any, django_assert_num_queries: Any) -> None:
+    """What nginx and the load balancer poll, and the benchmark's ceiling: no login, no SQL, a tiny body."""
+    with django_assert_num_queries(0):
+        response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
