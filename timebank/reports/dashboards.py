@@ -318,14 +318,15 @@ class TopVolunteer:
         return hours(self.credited_minutes)
 
 
-def star_level_function() -> Callable[[Member], Any] | None:
-    """The evaluation app's star level, if it is installed (it is written alongside this one)."""
+def star_level_function() -> Callable[[int, list[int]], dict[int, Any]] | None:
+    """The evaluation app's star levels for several volunteers of one bank, if that app is installed (it is
+    written alongside this one)."""
     if importlib.util.find_spec("timebank.evaluation") is None:
         return None
     if importlib.util.find_spec("timebank.evaluation.stars") is None:
         return None
     module = importlib.import_module("timebank.evaluation.stars")
-    found = getattr(module, "star_level", None)
+    found = getattr(module, "star_levels", None)
     return found if callable(found) else None
 
 
@@ -344,17 +345,14 @@ def top_volunteers(org: Org, date_from: dt.date, date_to: dt.date, limit: int = 
     ranked = sorted(minutes, key=lambda pk: (-minutes[pk], pk))[:limit]
     people = Member.objects.select_related("home_org").in_bulk(ranked)
     star = star_level_function()
+    levels: dict[int, Any] = {}
+    if star is not None and ranked:
+        levels = star(people[ranked[0]].bank_id, ranked)
     found = []
     for pk in ranked:
-        member = people[pk]
-        level = None
-        if star is not None:
-            try:
-                got = star(member)
-                level = int(getattr(got, "level", got)) if got is not None else None
-            except Exception:  # another app's optional figure must not break the dashboard
-                level = None
-        found.append(TopVolunteer(member, minutes[pk], services[pk], level))
+        got = levels.get(pk)
+        level = int(getattr(got, "level", got)) if got is not None else None
+        found.append(TopVolunteer(people[pk], minutes[pk], services[pk], level))
     return found
 
 
