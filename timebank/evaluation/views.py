@@ -204,7 +204,10 @@ def _scope_volunteers(user: User) -> list[tuple[int, str]]:
     scope = staff_scope(user)
     if not user.is_superuser and scope is not None:
         qs = qs.filter(home_org__path__startswith=scope.path)
-    return [(m.pk, f"{m.name}（{m.home_org.name}）") for m in qs.order_by("name", "pk")[:MAX_CHOICES]]
+    return [
+        (m.pk, str(_("%(name)s（%(org)s）") % {"name": m.name, "org": m.home_org.name}))
+        for m in qs.order_by("name", "pk")[:MAX_CHOICES]
+    ]
 
 
 @page("workbench")
@@ -300,7 +303,13 @@ def penalties(request: HttpRequest) -> HttpResponse:
         raise Forbidden(_("奖惩由社区工作人员和管理员查看。"), code="not_allowed")
     may_impose = user.is_superuser or user.role in ADMIN_ROLES
     upheld = [
-        (c.pk, f"#{c.pk} {c.volunteer.name if c.volunteer else c.org.name}：{c.text[:30]}")
+        (
+            c.pk,
+            str(
+                _("%(label)s：%(text)s")
+                % {"label": f"#{c.pk} {c.volunteer.name if c.volunteer else c.org.name}", "text": c.text[:30]}
+            ),
+        )
         for c in access.visible_complaints(user)
         .filter(status=ComplaintStatus.UPHELD)
         .select_related("volunteer", "org")

@@ -16,7 +16,7 @@ from timebank.web.forms import Form
 
 class OrgChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        return f"{obj.name}（{obj.get_kind_display()}）"
+        return str(_("%(name)s（%(kind)s）") % {"name": obj.name, "kind": obj.get_kind_display()})
 
 
 class NoticeForm(Form):

@@ -176,7 +176,7 @@ def _owners(request: HttpRequest) -> list[tuple[str, str]]:
     led = led_team_ids(user)
     teams = visible_teams(user).filter(active=True).select_related("org").order_by("pk")[:200]
     owners += [
-        (f"team:{t.pk}", f"{t.name}（{t.get_kind_display()}）")
+        (f"team:{t.pk}", str(_("%(name)s（%(kind)s）") % {"name": t.name, "kind": t.get_kind_display()}))
         for t in teams
         if t.pk in led or has_role(user, MANAGING_ROLES, t.org)
     ]
@@ -186,7 +186,7 @@ def _owners(request: HttpRequest) -> list[tuple[str, str]]:
 def _items(request: HttpRequest) -> list[tuple[int, str]]:
     bank_id = caller_bank_id(user_of(request))
     qs = ServiceItem.objects.filter(head_office_id=bank_id, active=True).order_by("category", "name")
-    return [(i.pk, f"{i.name}（{i.get_tier_display()}）") for i in qs]
+    return [(i.pk, str(_("%(name)s（%(tier)s）") % {"name": i.name, "tier": i.get_tier_display()})) for i in qs]
 
 
 def _owner(request: HttpRequest, value: str) -> tuple[Org, Team | None]:
@@ -414,7 +414,10 @@ def team_detail(request: HttpRequest, team_id: int, status: int = 200, **extra: 
         "stats": team_stats(team),
         "year_stats": team_stats(team, year),
         "year": year,
-        "activities": list(team.activities.select_related("service_item").order_by("-starts_at")[:20]),
+        # Only the activities the caller may open: a member outside a school team sees its open ones, not its past.
+        "activities": list(
+            visible_activities(user).filter(team=team).select_related("service_item").order_by("-starts_at")[:20]
+        ),
         "member_form": extra.pop("member_form", None) or TeamMemberForm(),
         "term_form": TermForm(initial={"term": current_term().code}),
         "is_school": team.kind == TeamKind.SCHOOL,

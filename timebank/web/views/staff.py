@@ -93,6 +93,10 @@ def _member_row(member: Member, user: User) -> Member:
     member.can_approve = member.status == MemberStatus.PENDING and has_role(  # type: ignore[attr-defined]
         user, MANAGING_ROLES, member.home_org
     )
+    # The certificate page is for staff and admins of the member's subtree (not operators): link only for them.
+    member.can_certify = member.is_volunteer and has_role(  # type: ignore[attr-defined]
+        user, MANAGING_ROLES, member.home_org
+    )
     return member
 
 
