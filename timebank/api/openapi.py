@@ -7,6 +7,8 @@ Links say "the id in this answer is the `{x_id}` of these operations", so a clie
 fuzzer) can follow create → read → act. They are derived from the paths: a POST to `/things`
 that answers an object with an `id` links to every operation on `/things/{thing_id}...`, and an
 operation on `/things/{thing_id}...` that answers links onward to the other operations on the same thing.
+
+Every write also declares the optional `Idempotency-Key` header that timebank/ops/idempotency.py honours.
 """
 
 from __future__ import annotations
@@ -49,6 +51,22 @@ ERROR_STATUSES: dict[str, str] = {
 
 _PARAM = re.compile(r"\{(\w+)\}")
 METHODS = ("get", "post", "put", "patch", "delete")
+WRITE_METHODS = ("post", "put", "patch", "delete")
+
+# timebank/ops/idempotency.py reads it on every API write; ninja knows nothing of middleware.
+IDEMPOTENCY_HEADER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Optional, 1 to 64 visible characters, unique per request (a UUID will do). The write and its 2xx "
+        "answer are stored together: a retry with the same key and the same request gets the stored answer "
+        "(header `Idempotent-Replayed: true`) and changes nothing; the same key on a different request is "
+        "409 idempotency_key_reused. A 4xx does not use up the key. Keys are remembered for 30 days by default "
+        "(`manage.py purge_idempotency --days N` forgets older ones)."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[!-~]+$"},
+}
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -87,6 +105,16 @@ def add_error_responses(schema: dict[str, Any]) -> None:
             responses = op.setdefault("responses", {})
             for status, description in ERROR_STATUSES.items():
                 responses.setdefault(status, _error_response(description))
+
+
+def add_idempotency_header(schema: dict[str, Any]) -> None:
+    for ops in schema.get("paths", {}).values():
+        for method, op in ops.items():
+            if method not in WRITE_METHODS:
+                continue
+            params = op.setdefault("parameters", [])
+            if not any(p.get("in") == "header" and p.get("name") == IDEMPOTENCY_HEADER["name"] for p in params):
+                params.append(dict(IDEMPOTENCY_HEADER))
 
 
 def add_links(schema: dict[str, Any]) -> None:
@@ -149,6 +177,7 @@ def add_links(schema: dict[str, Any]) -> None:
 
 def complete(schema: dict[str, Any]) -> dict[str, Any]:
     add_error_responses(schema)
+    add_idempotency_header(schema)
     add_links(schema)
     return schema
 
