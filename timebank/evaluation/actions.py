@@ -29,6 +29,7 @@ from timebank.evaluation.models import (
     PenaltyKind,
     SelfAssessment,
 )
+from timebank.evaluation.notifications import after_award_confirmed, after_penalty
 from timebank.ledger.actions import do_deposit, do_reversal
 from timebank.ledger.models import Leg, Transaction, TransactionKind
 from timebank.lib.errors import Conflict, Invalid
@@ -488,6 +489,7 @@ def do_impose_penalty(
         bank_id=member.bank_id,
         data={"member": member.pk, "kind": kind, "complaint": complaint.pk if complaint else None},
     )
+    after_penalty("penalty.imposed", penalty)
     return penalty
 
 
@@ -504,6 +506,7 @@ def do_lift_penalty(actor: User | None, penalty: Penalty, *, reason: str) -> Pen
     penalty.lift_reason = reason
     penalty.save(update_fields=["lifted_at", "lifted_by", "lift_reason"])
     record(actor, "evaluation.penalty.lift", penalty, bank_id=penalty.bank_id, data={"member": penalty.member_id})
+    after_penalty("penalty.lifted", penalty)
     return penalty
 
 
@@ -692,4 +695,5 @@ def do_confirm_award(actor: User | None, award: Award) -> tuple[Award, bool]:
             "bonus_minutes": kind.bonus_minutes if award.bonus_transaction_id else 0,
         },
     )
+    after_award_confirmed(award)
     return award, True

@@ -133,5 +133,19 @@ class LiftForm(Form):
     reason = forms.CharField(label=_("解除理由"), max_length=500)
 
 
+class CorrectionForm(Form):
+    transaction = forms.TypedChoiceField(label=_("要冲正的存入"), coerce=int)
+    reason = forms.CharField(
+        label=_("冲正理由"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("会写进账目，志愿者能看到。"),
+    )
+
+    def __init__(self, *args: Any, credits: list[tuple[Any, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._choice("transaction").choices = credits
+
+
 class YearForm(Form):
     year = forms.IntegerField(label=_("年度"), min_value=2000, max_value=2100)

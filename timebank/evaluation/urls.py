@@ -20,5 +20,6 @@ urlpatterns = [
     path("complaints/<id:complaint_id>/", views.complaint, name="complaint"),
     path("penalties/", views.penalties, name="penalties"),
     path("penalties/<id:penalty_id>/lift/", views.lift, name="lift"),
+    path("penalties/<id:penalty_id>/correction/", views.correction, name="correction"),
     path("awards/<id:bank_id>/", views.awards, name="awards"),
 ]
