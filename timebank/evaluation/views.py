@@ -17,6 +17,7 @@ from timebank.evaluation import access, actions
 from timebank.evaluation.forms import (
     AssessForm,
     ComplaintForm,
+    CorrectionForm,
     DecideForm,
     FollowUpForm,
     IndicatorForm,
@@ -35,6 +36,7 @@ from timebank.evaluation.models import (
 from timebank.evaluation.rules import evaluation_rules
 from timebank.evaluation.scoring import org_scores, volunteer_score
 from timebank.evaluation.stars import star_level
+from timebank.ledger.models import Transaction, TransactionKind
 from timebank.lib.errors import ApiError, Forbidden, NotFound
 from timebank.members.models import Member, MemberStatus
 from timebank.orgs.access import has_role, staff_scope, visible_orgs
@@ -377,6 +379,69 @@ def lift(request: HttpRequest, penalty_id: int) -> HttpResponse:
     else:
         messages.success(request, _("已解除，志愿者可以重新接单。"))
     return redirect("evaluation:penalties")
+
+
+MAX_CREDITS = 50
+
+
+def _credits(penalty: Any) -> list[tuple[int, str]]:
+    """The volunteer's recent credits that may be corrected: deposits and service records not reversed yet."""
+    rows = (
+        Transaction.objects.filter(
+            bank_id=penalty.bank_id,
+            kind__in=(TransactionKind.DEPOSIT, TransactionKind.SERVICE_RECORD),
+            legs__account__member_id=penalty.member_id,
+            legs__minutes__gt=0,
+            reversed_by__isnull=True,
+        )
+        .distinct()
+        .order_by("-pk")[:MAX_CREDITS]
+    )
+    return [
+        (
+            tx.pk,
+            str(
+                _("%(when)s · %(kind)s · %(minutes)s 分钟 %(memo)s")
+                % {
+                    "when": timezone.localtime(tx.created_at).strftime("%Y-%m-%d"),
+                    "kind": tx.get_kind_display(),
+                    "minutes": tx.minutes,
+                    "memo": tx.memo[:40],
+                }
+            ),
+        )
+        for tx in rows
+    ]
+
+
+@page("workbench")
+def correction(request: HttpRequest, penalty_id: int) -> HttpResponse:
+    """冲正: a credit the misconduct wrongly earned is reversed through the ledger, once per penalty (admins)."""
+    user = user_of(request)
+    penalty = access.access_penalty(user, penalty_id, manage=True)
+    form = CorrectionForm(request.POST or None, credits=_credits(penalty))
+    status = 200
+    if request.method == "POST" and penalty.correction_id is None:
+        if form.is_valid():
+            original = Transaction.objects.filter(pk=form.cleaned_data["transaction"], bank_id=penalty.bank_id).first()
+            try:
+                if original is None:
+                    raise NotFound(_("找不到这笔交易。"), code="transaction_not_found")
+                actions.do_correct_credit(user, penalty, original, reason=form.cleaned_data["reason"])
+            except ApiError as exc:
+                if isinstance(exc, Forbidden):
+                    raise
+                add_form_error(form, exc, {"transaction_id": "transaction"})
+            else:
+                messages.success(request, _("已冲正，这笔存入已从志愿者的时间账户中扣回。"))
+                return redirect("evaluation:penalties")
+        status = 422
+    return render(
+        request,
+        "evaluation/correction.html",
+        {"penalty": penalty, "form": form, "done": penalty.correction},
+        status=status,
+    )
 
 
 # Awards -------------------------------------------------------------------------------------------------------------
