@@ -203,7 +203,13 @@ def check_volunteer_for(order: Order, volunteer: Member) -> None:
     today = timezone.localdate()
     check_dispatchable(volunteer, today)  # a suspension from dispatch (奖惩) is in force: 409
     kind = order.service_item.requires_certificate
-    if kind and not Certificate.objects.filter(member=volunteer, kind=kind).exclude(valid_until__lt=today).exists():
+    if (
+        kind
+        and not Certificate.objects.filter(member=volunteer, kind=kind)
+        .exclude(valid_until__lt=today)
+        .exclude(valid_from__gt=today)  # not valid yet
+        .exists()
+    ):
         raise Conflict(
             _("这项服务需要相应资质，该志愿者没有有效证书。"),
             code="certificate_required",

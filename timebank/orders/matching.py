@@ -448,7 +448,10 @@ def eligible_volunteers(
     qs = exclude_blocked(bank_volunteers(order), today)  # nobody under a suspension from dispatch
     kind = order.service_item.requires_certificate
     if kind:
-        valid = Q(valid_until__isnull=True) | Q(valid_until__gte=today)
+        # Valid today: not expired, and not one issued ahead of a course's start (valid_from in the future).
+        valid = (Q(valid_until__isnull=True) | Q(valid_until__gte=today)) & (
+            Q(valid_from__isnull=True) | Q(valid_from__lte=today)
+        )
         holders = Certificate.objects.filter(valid, kind=kind)
         if few:
             qs = qs.filter(Exists(holders.filter(member=OuterRef("pk"))))
