@@ -142,6 +142,7 @@ def fuzz_all(
     seed: int | None = None,
     only: Callable[[Any], bool] = lambda _op: True,
     on_report: Callable[[str, OperationReport], None] | None = None,
+    modes: tuple[GenerationMode, ...] = MODES,
 ) -> list[tuple[str, OperationReport]]:
     schema = load_schema()
     reports: list[tuple[str, OperationReport]] = []
@@ -151,7 +152,7 @@ def fuzz_all(
             if not only(operation):
                 continue
             for persona, headers in headers_for.items():
-                for mode in MODES:
+                for mode in modes:
                     report = fuzz_operation(operation, headers, examples=examples, mode=mode, seed=seed)
                     reports.append((persona, report))
                     if on_report:
