@@ -464,6 +464,7 @@ def test_the_emergency_fund_buys_an_unfilled_order(world: World, cleaning: Servi
     assert not FundEntry.objects.exists()
 
     do_update_rules(None, Rules.objects.get(head_office=world.bank), {"dispatch_within_hours": 0})
+    book(world, "head_office_admin", income(world.bank, "200", fund="emergency"))
     resp = buy(world, "head_office_admin", oid, org_id=world.bank.pk, note="连续两天无人接单")
     assert resp.status_code == 200, resp.content
     body = resp.json()
@@ -486,14 +487,14 @@ def test_the_emergency_fund_buys_an_unfilled_order(world: World, cleaning: Servi
     # Once only: the order is no longer waiting.
     again = buy(world, "head_office_admin", oid, org_id=world.bank.pk)
     assert again.status_code == 409 and error_code(again) == "invalid_transition"
-    assert FundEntry.objects.count() == 1 and balance(recipient, "reserve") == 420
+    assert FundEntry.objects.filter(order=oid).count() == 1 and balance(recipient, "reserve") == 420
     # The recipient can still review the service; the disclosure counts it.
     assert world.api("recipient").post(f"/api/v1/orders/{oid}/review", {"rating": 4}).status_code == 200
     report = disclosure(world, world.bank)
     assert report["services"]["orders_completed"] == 1 and report["services"]["orders_bought_by_fund"] == 1
     assert report["services"]["service_minutes"] == 90
     emergency = {f["fund"]: f for f in report["funds"]}["emergency"]
-    assert emergency["expense"] == "150.00" and emergency["net"] == "-150.00"
+    assert emergency["expense"] == "150.00" and emergency["net"] == "50.00"
     assert {k["kind"]: k["amount"] for k in report["expense"]["by_kind"]}["market_services"] == "150.00"
 
 
@@ -565,6 +566,7 @@ def test_the_disclosure_never_shows_a_name_phone_or_id_number(world: World, book
     )
     ledger.do_adjustment(None, member=world.members["recipient"], minutes=600, bucket="reserve", reason="开户")
     oid = place_order(world, cleaning)
+    book(world, "staff", income(world.community, "150", fund="emergency"))
     assert buy(world, "staff", oid, unfillable=True, note="李大爷 家里没人能去").status_code == 200
     anonymous = world.api("anonymous")
     outputs = {

@@ -356,6 +356,19 @@ def _redeem_for_order(actor: User | None, order: Order, minutes: int) -> Transac
     )
 
 
+def fund_balance(org: Org, fund: str) -> Decimal:
+    """What is left in one of the org's own funds: cash in minus money out (reversals carry negated amounts,
+    so plain sums hold). Goods given in kind are not money. Summed in Python: Decimal stays exact on SQLite."""
+    rows = FundEntry.objects.filter(org=org, fund=fund).values_list("direction", "in_kind", "amount")
+    balance = Decimal(0)
+    for direction, in_kind, amount in rows.iterator():
+        if direction == Direction.EXPENSE:
+            balance -= amount
+        elif not in_kind:
+            balance += amount
+    return balance
+
+
 def is_overdue(order: Order, rules: Rules) -> bool:
     return order.created_at < timezone.now() - dt.timedelta(hours=rules.dispatch_within_hours)
 
@@ -409,6 +422,20 @@ def do_buy_market_service(
     check_reserve_age(order.recipient, rules)
     credited = weighted_minutes(order.planned_minutes, order.multiplier)
     tx = _redeem_for_order(actor, order, credited)
+    # One purchase at a time per fund, so two cannot both spend the last of it (after the recipient's
+    # minutes: a refusal here rolls their redemption back with everything else).
+    Org.objects.select_for_update().filter(pk=fund_org.pk).first()
+    available = fund_balance(fund_org, Fund.EMERGENCY)
+    if available < money:
+        raise Conflict(
+            _(
+                "%(org)s的专项基金余额不足：还有 %(available)s 元，这次需要 %(amount)s 元。"
+                "请先登记专项基金收入，或改由上级机构的专项基金支付。"
+            )
+            % {"org": fund_org.name, "available": yuan(available), "amount": yuan(money)},
+            code="insufficient_fund",
+            fields={"available": yuan(available), "amount": yuan(money)},
+        )
     entry = FundEntry.objects.create(
         bank_id=order.bank_id,
         org=fund_org,

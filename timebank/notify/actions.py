@@ -158,7 +158,7 @@ def _load(order_id: int) -> Order:
     return Order.objects.select_related("org", "recipient__user", "volunteer__user", "service_item").get(pk=order_id)
 
 
-FAMILY_ACTIONS = frozenset({"create", "accept", "take", "check-out"})
+FAMILY_ACTIONS = frozenset({"create", "accept", "take", "check-out", "buy-service"})
 
 
 def readers_for(order: Order, action: str) -> tuple[str, list[Reader]] | None:
@@ -178,6 +178,9 @@ def readers_for(order: Order, action: str) -> tuple[str, list[Reader]] | None:
         return "order.confirmed", volunteer
     if action == "cancel":
         return "order.cancelled", volunteer
+    if action == "buy-service":
+        # No volunteer could come: the emergency fund bought the service; the recipient's minutes paid for it.
+        return "order.bought", [member_reader(order.recipient), *relatives]
     return None
 
 

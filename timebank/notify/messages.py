@@ -40,6 +40,13 @@ TEMPLATES: dict[str, tuple[Promise, Promise]] = {
         _("订单已取消"),
         _("%(recipient)s的%(service)s服务（%(start)s）已取消。"),
     ),
+    "order.bought": (
+        _("已为您安排专业服务"),
+        _(
+            "%(recipient)s的%(service)s服务（%(start)s）暂时没有志愿者能接，社区已用专项基金请专业机构上门，"
+            "从时间账户支付 %(credited)s 分钟。"
+        ),
+    ),
     "order.urgent": (
         _("紧急订单"),
         _("%(recipient)s需要紧急服务：%(service)s（%(start)s），请马上处理。"),
