@@ -60,7 +60,7 @@ bench-crash: install
 
 # The order loop over HTTP against gunicorn on PostgreSQL, next to a trivial endpoint: bench/README.md
 bench-http: install
-	$(PY) bench/http.py
+	$(PY) bench/http_loop.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 """HTTP benchmark: the order loop through the production server (gunicorn) on PostgreSQL.
 
-    .venv/bin/python bench/http.py [--seconds 20] [--clients 16,64] [--workers 5] [--banks 1]
+    .venv/bin/python bench/http_loop.py [--seconds 20] [--clients 16,64] [--workers 5] [--banks 1]
 
 Builds a scratch database `timebank_bench_http` (dropped first), runs the migrations, opens `--banks`
 banks with one staff login, one service item and one volunteer/recipient pair per client, then starts
