@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
@@ -11,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from timebank.lib.errors import ApiError
+from timebank.lib.errors import ApiError, Invalid
 from timebank.orders import actions
 from timebank.orders.access import (
     AREA_VOLUNTEER,
@@ -37,6 +38,26 @@ DONE_WORDS = {
     "check-out": _("已签退。请向老人要确认码，输入后时间就存进来了。"),
     "confirm": _("确认好了，这次服务的时间已经存进您的账户。谢谢您！"),
 }
+
+
+LOCATION_STEP = Decimal("0.001")  # about 100 m: enough to see the visit took place, not which door
+
+
+def _shared_location(request: HttpRequest) -> tuple[Decimal | None, Decimal | None]:
+    """The phone's location sent with a check-in, only when the volunteer ticked the box; rounded to ~100 m.
+    A phone that could not tell its location checks in without one."""
+    if not request.POST.get("share_location"):
+        return None, None
+    raw = (request.POST.get("latitude", "").strip(), request.POST.get("longitude", "").strip())
+    if not all(raw):
+        return None, None
+    try:
+        lat, lng = (Decimal(value[:32]).quantize(LOCATION_STEP) for value in raw)
+    except (InvalidOperation, ValueError):
+        raise Invalid(_("位置格式不对，请去掉勾选后再签到。"), fields={"latitude": "invalid"}) from None
+    if not (lat.is_finite() and lng.is_finite()):
+        raise Invalid(_("位置格式不对，请去掉勾选后再签到。"), fields={"latitude": "invalid"})
+    return lat, lng
 
 
 def _decorate(order: Order, roles: set[str], **extra: Any) -> Order:
@@ -104,7 +125,7 @@ def volunteer_action(request: HttpRequest, order_id: int, action: str) -> HttpRe
         elif action == "decline":
             actions.do_decline(user, order, request.POST.get("reason", "")[:500])
         elif action == "check-in":
-            actions.do_check_in(user, order)
+            actions.do_check_in(user, order, *_shared_location(request))
         elif action == "check-out":
             actions.do_check_out(user, order)
         elif code_form is not None and code_form.is_valid():
