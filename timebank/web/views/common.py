@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
@@ -148,7 +149,12 @@ def _as_page_error(exc: ApiError, request: HttpRequest) -> HttpResponse:
         raise Http404(explain(exc))
     if isinstance(exc, Forbidden):
         raise PermissionDenied(explain(exc))
-    raise exc
+    # A refusal no view caught (409/422) is still a refusal with its reason, never a server error.
+    referer = request.META.get("HTTP_REFERER") or ""
+    if not url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
+        referer = "/"
+    back = safe_next(request, fallback=referer)
+    return render(request, "web/refused.html", {"reason": explain(exc), "back": back}, status=exc.status)
 
 
 def page(kind: str) -> Callable[[View], View]:
