@@ -450,3 +450,19 @@ def test_pages_volunteer_signs_up_and_checks_in_by_qr(world: World) -> None:
     assert Activity.objects.get(pk=activity.pk).state == "closed"
     assert _earned(world.members["volunteer"]) > 0
     assert TeamRole.LEADER  # the module is importable from the pages' point of view
+
+
+def test_a_certificate_counts_for_sign_up_only_from_its_valid_from(world: World) -> None:
+    from timebank.safety.actions import do_add_certificate
+
+    activity = _publish(world, places=5, requires_certificate="medical")
+    (a,) = _volunteers(world, 1)
+    today = timezone.localdate()
+    do_add_certificate(
+        world.users["staff"], a, kind="medical", issuer="区卫健委", valid_from=today + dt.timedelta(days=1), valid_until=None
+    )
+    with pytest.raises(Conflict) as exc:
+        actions.do_sign_up(a.user, activity, a)
+    assert exc.value.code == "certificate_required"
+    do_add_certificate(world.users["staff"], a, kind="medical", issuer="区卫健委", valid_from=today, valid_until=None)
+    assert actions.do_sign_up(a.user, activity, a).status == "confirmed"

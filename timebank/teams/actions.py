@@ -363,6 +363,7 @@ def check_eligible(activity: Activity, member: Member, *, today: dt.date | None 
     if activity.requires_certificate and not (
         Certificate.objects.filter(member=member, kind=activity.requires_certificate)
         .exclude(valid_until__lt=today)
+        .exclude(valid_from__gt=today)
         .exists()
     ):
         raise Conflict(
