@@ -459,7 +459,12 @@ def test_a_certificate_counts_for_sign_up_only_from_its_valid_from(world: World)
     (a,) = _volunteers(world, 1)
     today = timezone.localdate()
     do_add_certificate(
-        world.users["staff"], a, kind="medical", issuer="区卫健委", valid_from=today + dt.timedelta(days=1), valid_until=None
+        world.users["staff"],
+        a,
+        kind="medical",
+        issuer="区卫健委",
+        valid_from=today + dt.timedelta(days=1),
+        valid_until=None,
     )
     with pytest.raises(Conflict) as exc:
         actions.do_sign_up(a.user, activity, a)
