@@ -235,8 +235,7 @@ def crawl(client: Client, start: list[str], *, english: bool, index: DataIndex |
         if len(result.pages) + len(result.fragments) >= MAX_PAGES:
             result.problems.append(f"the crawl stopped at {MAX_PAGES} pages")
             break
-        extra = {"HTTP_HX_REQUEST": "true"} if fragment else {}
-        response = client.get(url, **extra)
+        response = client.get(url, headers={"HX-Request": "true"} if fragment else None)
         if response.status_code in (301, 302):
             target = same_site(url, response["Location"])
             if target and target not in seen:

@@ -11,8 +11,9 @@ from django.utils.translation import gettext_lazy as _
 class PeriodForm(forms.Form):
     """From – to, both dates; defaults to this year so far."""
 
-    start = forms.DateField(label=_("从"), widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("到"), widget=forms.DateInput(attrs={"type": "date"}))
+    # A date input takes only ISO dates: the Chinese locale's 2026/01/01 would leave it empty (and required).
+    start = forms.DateField(label=_("从"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label=_("到"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -89,7 +89,10 @@ class JoinForm(Form):
     phone = forms.CharField(label=_("手机号码"), max_length=20, help_text=_("社区工作人员会打这个电话和您核对。"))
     gender = forms.ChoiceField(label=_("性别"), choices=Gender.choices, widget=forms.RadioSelect, required=False)
     birth_date = forms.DateField(
-        label=_("出生日期"), required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text=_("可以不填。")
+        label=_("出生日期"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),  # ISO, or the browser shows it empty
+        help_text=_("可以不填。"),
     )
     roles = forms.MultipleChoiceField(
         label=_("您想做什么"),
