@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -28,6 +30,31 @@ def record(
     entry = append_entry(head, actor, action, obj, data=data, object_type=object_type)
     head.save(update_fields=["audit_seq", "audit_hash"])
     return entry
+
+
+@dataclass(frozen=True)
+class Note:
+    """One audit entry to append; `record_all` appends several under a single chain lock."""
+
+    actor: User | None
+    action: str
+    obj: Any
+    data: dict[str, Any] = field(default_factory=dict)
+    object_type: str | None = None
+
+
+def record_all(notes: Sequence[Note], *, bank_id: int | None) -> list[AuditEntry]:
+    """Append several entries to one bank's chain with one lock and one update of its head.
+
+    The same chain as calling `record` for each in turn, for half the round trips."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record must run inside the action's transaction")
+    if not notes:
+        return []
+    head = lock_head(scope_for(bank_id))
+    entries = [append_entry(head, n.actor, n.action, n.obj, data=n.data, object_type=n.object_type) for n in notes]
+    head.save(update_fields=["audit_seq", "audit_hash"])
+    return entries
 
 
 def append_entry(

@@ -1,8 +1,9 @@
 """Writes of the notifications app: queueing messages, delivering them, reading them, and staff duty.
 
-Messages are queued after the order's transaction has committed (the service loop's `after_transition`
-hooks) and handed to the task queue after their own commit. Delivery runs outside any order transaction:
-a failed send marks the notification failed and schedules a retry; it never touches the order.
+Messages are queued inside the order's own transaction (the service loop's `transition_hooks`), so they
+exist exactly when the transition committed, and are handed to the task queue after that commit. Delivery
+runs outside any order transaction: a failed send marks the notification failed and schedules a retry; it
+never touches the order.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from timebank.audit.actions import record
+from timebank.audit.actions import Note, record
 from timebank.lib.errors import Invalid
 from timebank.members.models import Member, MemberStatus, RelativeLink
 from timebank.notify.access import DUTY_ROLES, access_duty, visible_notifications
@@ -163,6 +164,8 @@ FAMILY_ACTIONS = frozenset({"create", "accept", "take", "check-out", "buy-servic
 
 def readers_for(order: Order, action: str) -> tuple[str, list[Reader]] | None:
     """Who hears about a transition, and with which template."""
+    if action == "create" and not order.urgent:
+        return None  # before reading the relatives: most orders are not urgent
     volunteer = [member_reader(order.volunteer)] if order.volunteer else []
     relatives = [member_reader(m) for m in relatives_of(order.recipient)] if action in FAMILY_ACTIONS else []
     if action == "create" and order.urgent:
@@ -185,9 +188,12 @@ def readers_for(order: Order, action: str) -> tuple[str, list[Reader]] | None:
 
 
 @transaction.atomic
-def do_notify_order(order: Order, action: str) -> list[Notification]:
-    """Queue the messages for one order transition (called after the transition has committed)."""
-    order = _load(order.pk)
+def do_notify_order(order: Order, action: str, *, notes: list[Note] | None = None) -> list[Notification]:
+    """Queue the messages for one order transition, inside the transition's transaction.
+
+    `order` is the order as the transition left it (its parties are read from it, loaded if they were not).
+    The audit entry goes to `notes` when given (the caller appends it with its own, under one chain lock),
+    else it is recorded here."""
     plan = readers_for(order, action)
     if plan is None or not plan[1]:
         return []
@@ -196,13 +202,16 @@ def do_notify_order(order: Order, action: str) -> list[Notification]:
     created = _queue(readers, render(template, order_payload(order)), bank_id=order.bank_id, order=order, urgent=urgent)
     if not created:
         return []
-    record(
+    note = Note(
         None,
         "notification.queue",
         order,
-        bank_id=order.bank_id,
-        data={"action": action, "template": template, "notifications": [n.pk for n in created]},
+        {"action": action, "template": template, "notifications": [n.pk for n in created]},
     )
+    if notes is not None:
+        notes.append(note)
+    else:
+        record(note.actor, note.action, note.obj, bank_id=order.bank_id, data=note.data)
     return created
 
 

@@ -11,12 +11,13 @@ import math
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from timebank.audit.actions import record
+from timebank.audit.actions import Note, record, record_all
 from timebank.catalogue.actions import multiplier_for, weighted_minutes
 from timebank.catalogue.models import ServiceItem
 from timebank.evaluation.dispatch import check_dispatchable
@@ -31,17 +32,18 @@ from timebank.orgs.models import Rules, User
 MAX_PLANNED_MINUTES = 12 * 60
 MAX_CODE_FAILURES = 5
 
-# Hooks run after commit (notifications). Kept as a list so the notify module can subscribe without
-# the service loop importing it.
-after_transition: list[Callable[[Order, str], None]] = []
+# Hooks run inside the transition's transaction, after the order is written: the notify app writes its
+# outbox rows there (their delivery is enqueued on commit, so a rollback sends nothing) and answers audit
+# notes, appended with the order's own entry under one lock of the bank's chain. Kept as a list so the
+# notify module can subscribe without the service loop importing it.
+transition_hooks: list[Callable[[Order, str], list[Note]]] = []
 
 
-def _on_commit(order: Order, action: str) -> None:
-    def fire() -> None:
-        for hook in after_transition:
-            hook(order, action)
-
-    transaction.on_commit(fire)
+def _audit(actor: User | None, action: str, order: Order, data: dict[str, Any]) -> None:
+    notes = [Note(actor, f"order.{action}", order, data)]
+    for hook in transition_hooks:
+        notes += hook(order, action)
+    record_all(notes, bank_id=order.bank_id)
 
 
 def age_on(born: dt.date | None, day: dt.date) -> int | None:
@@ -79,7 +81,12 @@ def _lock(order: Order) -> Order:
     # of=("self",): lock the order row only. A plain FOR UPDATE would also lock the joined service item,
     # which every order of that item shares: all order actions queued on it, and deadlocked with the
     # KEY SHARE lock that inserting a new order takes on the same item.
-    return Order.objects.select_for_update(of=("self",)).select_related("service_item").get(pk=order.pk)
+    # The parties and their logins come along (read, not locked): the answer and the notifications need them.
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("service_item", "recipient__user", "volunteer__user")
+        .get(pk=order.pk)
+    )
 
 
 def _require(order: Order, action: str, allowed: tuple[str, ...]) -> None:
@@ -113,14 +120,7 @@ def transition(
         volunteer_id=order.volunteer_id,
         note=note[:500],
     )
-    record(
-        actor,
-        f"order.{action}",
-        order,
-        bank_id=order.bank_id,
-        data={"from": from_state, "to": to, "volunteer": order.volunteer_id, "note": note[:200]},
-    )
-    _on_commit(order, action)
+    _audit(actor, action, order, {"from": from_state, "to": to, "volunteer": order.volunteer_id, "note": note[:200]})
     return order
 
 
@@ -181,14 +181,12 @@ def do_create_order(
         created_by=actor if actor and actor.pk else None,
     )
     OrderEvent.objects.create(order=order, action="create", from_state="", to_state=order.state, actor=order.created_by)
-    record(
+    _audit(
         actor,
-        "order.create",
+        "create",
         order,
-        bank_id=order.bank_id,
-        data={"recipient": recipient.pk, "item": service_item.pk, "payer": payer, "channel": channel, "urgent": urgent},
+        {"recipient": recipient.pk, "item": service_item.pk, "payer": payer, "channel": channel, "urgent": urgent},
     )
-    _on_commit(order, "create")
     return order
 
 
