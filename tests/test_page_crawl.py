@@ -67,6 +67,9 @@ HX_GET = re.compile(r"\bhx-get=\"([^\"]*)\"", re.IGNORECASE)
 JSON_SCRIPT = re.compile(r"<script\b[^>]*type=\"application/json\"[^>]*>(.*?)</script>", re.DOTALL)
 HAN_RUN = re.compile(r".{0,15}[\u3400-\u9fff\u3000-\u303f\uff00-\uffef]+.{0,15}")
 ELLIPSIS = ("…", "...")
+# A browser shows a date or time input empty unless its value is ISO (2026-01-01, 2026-01-01T09:30).
+DATE_INPUT = re.compile(r"<input\b[^>]*\btype=\"(date|datetime-local)\"[^>]*>", re.IGNORECASE)
+ISO_VALUE = {"date": re.compile(r"\d{4}-\d{2}-\d{2}"), "datetime-local": re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,6 +263,10 @@ def crawl(client: Client, start: list[str], *, english: bool, index: DataIndex |
                 result.problems.append(f"{url}: not in English")
         else:
             result.problems += [p for p in page_problems(url, checked) if not p.endswith("no <title>")]
+        for tag in DATE_INPUT.finditer(body):
+            value = re.search(r"\bvalue=\"([^\"]*)\"", tag.group(0))
+            if value and value.group(1) and not ISO_VALUE[tag.group(1).lower()].fullmatch(value.group(1)):
+                result.problems.append(f"{url}: a {tag.group(1)} input shows empty: value={value.group(1)!r}")
         if english and index is not None:
             page = read(response)
             result.untranslated += han_left(url, [page.title, *page.text, *chart_strings(body)], index)
