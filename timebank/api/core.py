@@ -23,7 +23,9 @@ from timebank.orgs.models import User
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        user = user_for_token(token)
+        # The Idempotency-Key middleware may have looked this token up already for this request.
+        seen = getattr(request, "bearer_user", None)
+        user = seen[1] if seen is not None and seen[0] == token else user_for_token(token)
         if user is not None:
             request.user = user
         return user

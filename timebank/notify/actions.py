@@ -131,8 +131,11 @@ def _queue(
     for reader in readers:
         if reader.key not in unique or reader.member is not None:
             unique[reader.key] = reader
+    in_use = channels()
     user_ids = [r.user.pk for r in unique.values() if r.user]
-    bound = set(WeChatBinding.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True))
+    bound: set[int] = set()
+    if NotifyChannel.WECHAT in in_use and user_ids:  # bindings matter for WeChat only
+        bound = set(WeChatBinding.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True))
     created = [
         Notification.objects.create(
             bank_id=bank_id,
@@ -146,7 +149,7 @@ def _queue(
             payload=message.payload,
             urgent=urgent,
         )
-        for channel in channels()
+        for channel in in_use
         for reader in unique.values()
         if _reachable(channel, reader, bound)
     ]

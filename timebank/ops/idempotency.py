@@ -34,7 +34,11 @@ def _caller(request: HttpRequest) -> User | None:
     if auth[:7].lower() == "bearer ":
         from timebank.orgs.actions import user_for_token
 
-        return user_for_token(auth[7:].strip())
+        token = auth[7:].strip()
+        user = user_for_token(token)
+        # The API's Bearer auth reuses this lookup (same request, same token): one query instead of two.
+        request.bearer_user = (token, user)  # type: ignore[attr-defined]
+        return user
     user = getattr(request, "user", None)
     return user if isinstance(user, User) and user.is_authenticated else None
 
@@ -54,6 +58,10 @@ def replay(row: IdempotentRequest) -> HttpResponse:
     return response
 
 
+class _Taken(Exception):
+    """The key is claimed already (by a finished request, or one still running)."""
+
+
 class IdempotencyMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -71,37 +79,47 @@ class IdempotencyMiddleware:
         scope = f"user:{user.pk}"
         fp = request_fingerprint(request)
         # A claim that loses to a concurrent request with the same key waits for it, then replays its answer.
-        # If that request was refused (4xx) its claim is gone, and this one runs: hence the loop.
-        for _attempt in range(3):
-            stored = IdempotentRequest.objects.filter(scope=scope, key=key).first()
-            if stored is not None:
-                return self._answer(stored, fp)
-            with transaction.atomic():
-                try:
-                    with transaction.atomic():
-                        claim = IdempotentRequest.objects.create(
-                            scope=scope, key=key, fingerprint=fp, method=request.method or "", path=request.path[:300]
-                        )
-                except IntegrityError:
-                    continue
-                response = self.get_response(request)
-                if connection.needs_rollback:
-                    return response
-                if 200 <= response.status_code < 300 and response.streaming:
-                    claim.delete()  # nothing to store: the API never streams, but keep the rule simple
-                elif 200 <= response.status_code < 300:
-                    claim.status = response.status_code
-                    claim.content_type = response.get("Content-Type", "")[:100]
-                    claim.body = response.content.decode()
-                    claim.save(update_fields=["status", "content_type", "body"])
-                elif response.status_code >= 500:
-                    transaction.set_rollback(True)
-                else:
-                    # A refused request does not consume its key; what it legitimately wrote (a wrong-code
-                    # count) stays.
-                    claim.delete()
-                return response
+        # If that request was refused (4xx) its claim is gone, and this one runs: hence the loop. A new key
+        # (the usual case) is claimed straight away; a taken one fails the claim, rolling back the empty
+        # transaction, and is then read and answered.
+        for attempt in range(3):
+            if attempt:
+                stored = IdempotentRequest.objects.filter(scope=scope, key=key).first()
+                if stored is not None:
+                    return self._answer(stored, fp)
+            try:
+                response = self._claim_and_run(request, scope, key, fp)
+            except _Taken:
+                continue
+            return response
         return _error(409, "concurrent_update", _("另一个请求同时修改了这条记录，请刷新后重试。"))
+
+    def _claim_and_run(self, request: HttpRequest, scope: str, key: str, fp: str) -> HttpResponse:
+        with transaction.atomic():
+            try:
+                # No savepoint: when the key is taken, nothing else has run in this transaction yet.
+                claim = IdempotentRequest.objects.create(
+                    scope=scope, key=key, fingerprint=fp, method=request.method or "", path=request.path[:300]
+                )
+            except IntegrityError as exc:
+                raise _Taken from exc
+            response = self.get_response(request)
+            if connection.needs_rollback:
+                return response
+            if 200 <= response.status_code < 300 and response.streaming:
+                claim.delete()  # nothing to store: the API never streams, but keep the rule simple
+            elif 200 <= response.status_code < 300:
+                claim.status = response.status_code
+                claim.content_type = response.get("Content-Type", "")[:100]
+                claim.body = response.content.decode()
+                claim.save(update_fields=["status", "content_type", "body"])
+            elif response.status_code >= 500:
+                transaction.set_rollback(True)
+            else:
+                # A refused request does not consume its key; what it legitimately wrote (a wrong-code
+                # count) stays.
+                claim.delete()
+            return response
 
     @staticmethod
     def _answer(stored: IdempotentRequest, fp: str) -> HttpResponse:

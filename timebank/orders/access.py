@@ -43,6 +43,16 @@ def volunteer_area(member: Member) -> Org:
     return home.parent if home.parent_id and home.kind in ("sub_branch", "outlet") and home.parent else home
 
 
+def _relatives(me: Member) -> set[int]:
+    # Asked again for the answer after an action: kept on the caller's member object, which lives as long
+    # as the request.
+    cached: set[int] | None = getattr(me, "_relative_ids", None)
+    if cached is None:
+        cached = relative_ids(me)
+        me._relative_ids = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def party_roles(user: User, order: Order) -> set[str]:
     roles: set[str] = set()
     if user.is_superuser or has_role(user, MANAGING_ROLES, order.org):
@@ -53,7 +63,7 @@ def party_roles(user: User, order: Order) -> set[str]:
     if me is not None:
         if me.pk == order.recipient_id:
             roles.add(RECIPIENT)
-        elif order.recipient_id in relative_ids(me):
+        elif order.recipient_id in _relatives(me):
             roles.add(RELATIVE)
         if order.volunteer_id == me.pk:
             roles.add(VOLUNTEER)
@@ -77,12 +87,17 @@ def access_order(user: User, order_id: int, action: str = "read") -> tuple[Order
     )
     if order is None:
         raise NotFound(_("找不到该订单。"), code="order_not_found")
+    return order, check_roles(user, order, action)
+
+
+def check_roles(user: User, order: Order, action: str = "read") -> set[str]:
+    """The caller's roles on an order already loaded, if they allow `action`."""
     roles = party_roles(user, order)
     if not roles & ACTION_ROLES[action]:
         if roles:
             raise Forbidden(_("您不能对这个订单做这项操作。"), code="not_allowed", fields={"action": action})
         raise Forbidden(_("您无权查看这个订单。"), code="outside_subtree")
-    return order, roles
+    return roles
 
 
 def visible_orders(user: User) -> QuerySet[Order]:

@@ -84,7 +84,7 @@ def _lock(order: Order) -> Order:
     # The parties and their logins come along (read, not locked): the answer and the notifications need them.
     return (
         Order.objects.select_for_update(of=("self",))
-        .select_related("service_item", "recipient__user", "volunteer__user")
+        .select_related("org", "service_item", "recipient__user", "volunteer__user")
         .get(pk=order.pk)
     )
 

@@ -25,6 +25,7 @@ from timebank.orders.access import (
     RELATIVE,
     STAFF,
     access_order,
+    check_roles,
     party_roles,
     pool_orders,
     sees_code,
@@ -94,16 +95,18 @@ class OrderOut(Schema):
     dispute_reason: str
 
 
-def is_overdue(order: Order, dispatch_within_hours: int) -> bool:
-    return order.state == OrderState.REQUESTED and order.created_at < timezone.now() - dt.timedelta(
-        hours=dispatch_within_hours
+def is_overdue(order: Order, dispatch_within_hours: int | None) -> bool:
+    return (
+        order.state == OrderState.REQUESTED
+        and dispatch_within_hours is not None
+        and order.created_at < timezone.now() - dt.timedelta(hours=dispatch_within_hours)
     )
 
 
 def order_out(order: Order, roles: set[str], dispatch_within_hours: int | None = None) -> dict[str, Any]:
     contact = sees_contact_details(roles, order)
     recipient = order.recipient
-    if dispatch_within_hours is None:
+    if dispatch_within_hours is None and order.state == OrderState.REQUESTED:  # only a requested one is late
         dispatch_within_hours = Rules.objects.values_list("dispatch_within_hours", flat=True).get(
             head_office_id=order.bank_id
         )
@@ -148,9 +151,11 @@ def order_out(order: Order, roles: set[str], dispatch_within_hours: int | None =
     }
 
 
-def _reload(order: Order, user: User) -> dict[str, Any]:
-    fresh, roles = access_order(user, order.pk)
-    return order_out(fresh, roles)
+def _answer(order: Order, user: User) -> dict[str, Any]:
+    """The order as the action left it (its row locked and written in the action's transaction, so it is
+    what the database holds), shown to the caller with their roles now (a volunteer who declined is no
+    longer its volunteer)."""
+    return order_out(order, check_roles(user, order))
 
 
 @router.post("/orders", response={201: OrderOut})
@@ -178,7 +183,7 @@ def create_order(request: HttpRequest, payload: OrderIn) -> Status[dict[str, Any
         notes=payload.notes,
         urgent=payload.urgent,
     )
-    return Status(201, _reload(order, user))
+    return Status(201, _answer(order, user))
 
 
 @router.get("/orders", response=Page[OrderOut])
@@ -318,8 +323,7 @@ def dispatch(request: HttpRequest, order_id: PathId, payload: DispatchIn) -> dic
     """派单: staff or an operator sends the order to a volunteer (again, to change the volunteer before acceptance)."""
     user = caller(request)
     order, _roles = access_order(user, order_id, "dispatch")
-    actions.do_dispatch(user, order, _volunteer(user, payload.volunteer_id, order))
-    return _reload(order, user)
+    return _answer(actions.do_dispatch(user, order, _volunteer(user, payload.volunteer_id, order)), user)
 
 
 @router.post("/orders/{order_id}/take", response=OrderOut)
@@ -329,8 +333,7 @@ def take(request: HttpRequest, order_id: PathId, payload: EmptyIn | None = None)
     order, _roles = access_order(user, order_id, "take")
     me = member_of(user)
     assert me is not None
-    actions.do_take(user, order, me)
-    return _reload(order, user)
+    return _answer(actions.do_take(user, order, me), user)
 
 
 def _simple(action: str, fn: Any, doc: str) -> None:
@@ -339,10 +342,10 @@ def _simple(action: str, fn: Any, doc: str) -> None:
         user = caller(request)
         order, _roles = access_order(user, order_id, action)
         if action in ("check-in", "check-out") and payload is not None:
-            fn(user, order, payload.latitude, payload.longitude)
+            done = fn(user, order, payload.latitude, payload.longitude)
         else:
-            fn(user, order)
-        return _reload(order, user)
+            done = fn(user, order)
+        return _answer(done, user)
 
     endpoint.__doc__ = doc
 
@@ -357,8 +360,7 @@ def decline(request: HttpRequest, order_id: PathId, payload: OptionalReasonIn | 
     """The dispatched volunteer declines; the order goes back to dispatch."""
     user = caller(request)
     order, _roles = access_order(user, order_id, "decline")
-    actions.do_decline(user, order, payload.reason if payload else "")
-    return _reload(order, user)
+    return _answer(actions.do_decline(user, order, payload.reason if payload else ""), user)
 
 
 @router.post("/orders/{order_id}/no-show", response=OrderOut)
@@ -366,8 +368,7 @@ def no_show(request: HttpRequest, order_id: PathId, payload: OptionalReasonIn | 
     """The volunteer did not come: recorded, and the order goes back to dispatch."""
     user = caller(request)
     order, _roles = access_order(user, order_id, "no-show")
-    actions.do_no_show(user, order, payload.reason if payload else "")
-    return _reload(order, user)
+    return _answer(actions.do_no_show(user, order, payload.reason if payload else ""), user)
 
 
 @router.post("/orders/{order_id}/confirm", response=OrderOut)
@@ -379,7 +380,7 @@ def confirm(request: HttpRequest, order_id: PathId, payload: ConfirmIn | None = 
     payload = payload or ConfirmIn()
     by_staff = STAFF in roles
     by_party = bool(roles & {RECIPIENT, RELATIVE})
-    actions.do_confirm(
+    done = actions.do_confirm(
         user,
         order,
         actual_minutes=payload.actual_minutes,
@@ -387,7 +388,7 @@ def confirm(request: HttpRequest, order_id: PathId, payload: ConfirmIn | None = 
         by_staff=by_staff,
         by_volunteer=not by_staff and not by_party,
     )
-    return _reload(order, user)
+    return _answer(done, user)
 
 
 @router.post("/orders/{order_id}/review", response=OrderOut)
@@ -395,8 +396,7 @@ def review(request: HttpRequest, order_id: PathId, payload: ReviewIn) -> dict[st
     """评单: the recipient or a relative rates the service."""
     user = caller(request)
     order, _roles = access_order(user, order_id, "review")
-    actions.do_review(user, order, rating=payload.rating, comment=payload.comment)
-    return _reload(order, user)
+    return _answer(actions.do_review(user, order, rating=payload.rating, comment=payload.comment), user)
 
 
 @router.post("/orders/{order_id}/cancel", response=OrderOut)
@@ -405,8 +405,9 @@ def cancel(request: HttpRequest, order_id: PathId, payload: ReasonIn) -> dict[st
     before the service starts."""
     user = caller(request)
     order, roles = access_order(user, order_id, "cancel")
-    actions.do_cancel(user, order, reason=payload.reason, by_staff=bool(roles & {STAFF, OPERATOR}))
-    return _reload(order, user)
+    return _answer(
+        actions.do_cancel(user, order, reason=payload.reason, by_staff=bool(roles & {STAFF, OPERATOR})), user
+    )
 
 
 @router.post("/orders/{order_id}/dispute", response=OrderOut)
@@ -414,8 +415,7 @@ def dispute(request: HttpRequest, order_id: PathId, payload: ReasonIn) -> dict[s
     """The recipient or a relative refuses the completed service; staff then confirm (maybe changed) or cancel."""
     user = caller(request)
     order, _roles = access_order(user, order_id, "dispute")
-    actions.do_dispute(user, order, reason=payload.reason)
-    return _reload(order, user)
+    return _answer(actions.do_dispute(user, order, reason=payload.reason), user)
 
 
 class ServiceRecordIn(Schema):
