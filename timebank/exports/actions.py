@@ -58,7 +58,9 @@ def do_issue_certificate(
         raise Conflict(_("只有志愿者可以开具志愿服务证明。"), code="not_a_volunteer")
     if member.status not in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED):
         raise Conflict(_("会员当前状态不能开具证明。"), code="invalid_status")
-    member = Member.objects.select_for_update().select_related("bank", "home_org").get(pk=member.pk)
+    # of=("self",): the member only. A plain FOR UPDATE would also lock the joined rows, the head office among
+    # them, queueing every other write that locks that org.
+    member = Member.objects.select_for_update(of=("self",)).select_related("bank", "home_org").get(pk=member.pk)
     content = build_content(member, start, end)
     for cert in IssuedCertificate.objects.filter(
         member=member, period_start=start, period_end=end, revoked_at__isnull=True

@@ -397,7 +397,8 @@ def do_buy_market_service(
     day = check_occurred_on(occurred_on or timezone.localdate())
     if unfillable and not note:
         raise Invalid(_("请说明为什么志愿者无法完成这个订单。"), fields={"note": "required"})
-    order = Order.objects.select_for_update().select_related("service_item", "recipient").get(pk=order.pk)
+    # of=("self",): the order only, as the service loop locks it (locking the shared service item deadlocked).
+    order = Order.objects.select_for_update(of=("self",)).select_related("service_item", "recipient").get(pk=order.pk)
     if fund_org.head_office_id != order.bank_id or not fund_org.contains(order.org):
         raise Invalid(_("付款的机构应是订单所在机构或其上级。"), fields={"org_id": "not_above_order"})
     if order.state != OrderState.REQUESTED:

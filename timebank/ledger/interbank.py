@@ -37,7 +37,8 @@ def do_request_move(actor: User | None, member: Member, to_org: Org, reason: str
 @transaction.atomic
 def do_approve_move(actor: User | None, move: InterBankMove, *, side: str) -> InterBankMove:
     """`side` is "source" or "target": each head office approves for itself. The second approval moves."""
-    move = InterBankMove.objects.select_for_update().select_related("member", "to_org").get(pk=move.pk)
+    # of=("self",): the move only, not the target org; `_complete` locks the member itself.
+    move = InterBankMove.objects.select_for_update(of=("self",)).select_related("member", "to_org").get(pk=move.pk)
     if move.status != MoveStatus.REQUESTED:
         raise Conflict(_("这个跨行转移已经办结。"), code="move_closed")
     field = "source_approved_by" if side == "source" else "target_approved_by"
@@ -55,7 +56,7 @@ def do_approve_move(actor: User | None, move: InterBankMove, *, side: str) -> In
 
 @transaction.atomic
 def do_reject_move(actor: User | None, move: InterBankMove, *, side: str, reason: str) -> InterBankMove:
-    move = InterBankMove.objects.select_for_update().select_related("member", "to_org").get(pk=move.pk)
+    move = InterBankMove.objects.select_for_update(of=("self",)).select_related("member", "to_org").get(pk=move.pk)
     if move.status != MoveStatus.REQUESTED:
         raise Conflict(_("这个跨行转移已经办结。"), code="move_closed")
     move.status = MoveStatus.REJECTED

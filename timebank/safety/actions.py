@@ -358,7 +358,8 @@ def do_record_attendance(
     certificate creates it (once); changing a pass to anything else withdraws the certificate it granted.
     Recording the same results again changes nothing."""
     _check_attendance(session, rows)
-    session = TrainingSession.objects.select_for_update().select_related("org").get(pk=session.pk)
+    # of=("self",): the session only, not its org (the members are locked next, in order).
+    session = TrainingSession.objects.select_for_update(of=("self",)).select_related("org").get(pk=session.pk)
     if session.held_on > timezone.localdate():
         raise Conflict(_("培训还没有举行，不能登记出勤和考核。"), code="training_not_held")
     _lock_members([r.member for r in rows])

@@ -575,7 +575,7 @@ def do_close_activity(actor: User | None, activity: Activity) -> CloseResult:
         raise Conflict(_("活动还没开始，不能结束。"), code="not_started")
     result = CloseResult(activity, already_closed=False)
     signups = list(
-        ActivitySignup.objects.select_for_update()
+        ActivitySignup.objects.select_for_update(of=("self",))  # the signups, not their members
         .filter(activity=activity, status=SignupStatus.CONFIRMED)
         .select_related("member")
         .order_by("pk")
