@@ -52,7 +52,8 @@ def record_all(notes: Sequence[Note], *, bank_id: int | None) -> list[AuditEntry
     if not notes:
         return []
     head = lock_head(scope_for(bank_id))
-    entries = [append_entry(head, n.actor, n.action, n.obj, data=n.data, object_type=n.object_type) for n in notes]
+    entries = [next_entry(head, n.actor, n.action, n.obj, data=n.data, object_type=n.object_type) for n in notes]
+    AuditEntry.objects.bulk_create(entries)  # one INSERT
     head.save(update_fields=["audit_seq", "audit_hash"])
     return entries
 
@@ -67,6 +68,21 @@ def append_entry(
     object_type: str | None = None,
 ) -> AuditEntry:
     """Write the next entry on a chain head this transaction has locked; the caller saves the head."""
+    entry = next_entry(head, actor, action, obj, data=data, object_type=object_type)
+    entry.save(force_insert=True)
+    return entry
+
+
+def next_entry(
+    head: ChainHead,
+    actor: User | None,
+    action: str,
+    obj: Any,
+    *,
+    data: dict[str, Any] | None = None,
+    object_type: str | None = None,
+) -> AuditEntry:
+    """The next entry on a locked chain head, hashed but not saved yet; the head moves on to it."""
     entry = AuditEntry(
         scope=head.scope,
         seq=head.audit_seq + 1,
@@ -79,7 +95,6 @@ def append_entry(
         prev_hash=head.audit_hash,
     )
     entry.hash = link(entry.prev_hash, audit_payload(entry))
-    entry.save(force_insert=True)
     head.audit_seq = entry.seq
     head.audit_hash = entry.hash
     return entry

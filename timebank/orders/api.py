@@ -322,7 +322,7 @@ def _volunteer(user: User, volunteer_id: int, order: Order) -> Member:
 def dispatch(request: HttpRequest, order_id: PathId, payload: DispatchIn) -> dict[str, Any]:
     """派单: staff or an operator sends the order to a volunteer (again, to change the volunteer before acceptance)."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "dispatch")
+    order, _roles = access_order(user, order_id, "dispatch", lean=True)
     return _answer(actions.do_dispatch(user, order, _volunteer(user, payload.volunteer_id, order)), user)
 
 
@@ -330,7 +330,7 @@ def dispatch(request: HttpRequest, order_id: PathId, payload: DispatchIn) -> dic
 def take(request: HttpRequest, order_id: PathId, payload: EmptyIn | None = None) -> dict[str, Any]:
     """A volunteer takes an open order from the pool of their area (where the rules allow it)."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "take")
+    order, _roles = access_order(user, order_id, "take", lean=True)
     me = member_of(user)
     assert me is not None
     return _answer(actions.do_take(user, order, me), user)
@@ -340,7 +340,7 @@ def _simple(action: str, fn: Any, doc: str) -> None:
     @router.post(f"/orders/{{order_id}}/{action}", response=OrderOut, operation_id=f"order_{action.replace('-', '_')}")
     def endpoint(request: HttpRequest, order_id: PathId, payload: LocationIn | None = None) -> dict[str, Any]:
         user = caller(request)
-        order, _roles = access_order(user, order_id, action)
+        order, _roles = access_order(user, order_id, action, lean=True)
         if action in ("check-in", "check-out") and payload is not None:
             done = fn(user, order, payload.latitude, payload.longitude)
         else:
@@ -359,7 +359,7 @@ _simple("check-out", actions.do_check_out, "签退: the volunteer leaves; the or
 def decline(request: HttpRequest, order_id: PathId, payload: OptionalReasonIn | None = None) -> dict[str, Any]:
     """The dispatched volunteer declines; the order goes back to dispatch."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "decline")
+    order, _roles = access_order(user, order_id, "decline", lean=True)
     return _answer(actions.do_decline(user, order, payload.reason if payload else ""), user)
 
 
@@ -367,7 +367,7 @@ def decline(request: HttpRequest, order_id: PathId, payload: OptionalReasonIn | 
 def no_show(request: HttpRequest, order_id: PathId, payload: OptionalReasonIn | None = None) -> dict[str, Any]:
     """The volunteer did not come: recorded, and the order goes back to dispatch."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "no-show")
+    order, _roles = access_order(user, order_id, "no-show", lean=True)
     return _answer(actions.do_no_show(user, order, payload.reason if payload else ""), user)
 
 
@@ -376,7 +376,7 @@ def confirm(request: HttpRequest, order_id: PathId, payload: ConfirmIn | None = 
     """Confirmation by the recipient or a relative, by the volunteer with the recipient's `code`, or by staff.
     Posts one ledger transaction. Staff may confirm more than planned + grace, and resolve a dispute."""
     user = caller(request)
-    order, roles = access_order(user, order_id, "confirm")
+    order, roles = access_order(user, order_id, "confirm", lean=True)
     payload = payload or ConfirmIn()
     by_staff = STAFF in roles
     by_party = bool(roles & {RECIPIENT, RELATIVE})
@@ -395,7 +395,7 @@ def confirm(request: HttpRequest, order_id: PathId, payload: ConfirmIn | None = 
 def review(request: HttpRequest, order_id: PathId, payload: ReviewIn) -> dict[str, Any]:
     """评单: the recipient or a relative rates the service."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "review")
+    order, _roles = access_order(user, order_id, "review", lean=True)
     return _answer(actions.do_review(user, order, rating=payload.rating, comment=payload.comment), user)
 
 
@@ -404,7 +404,7 @@ def cancel(request: HttpRequest, order_id: PathId, payload: ReasonIn) -> dict[st
     """Cancel with a reason: staff and operators (also during service or a dispute), or the recipient's side
     before the service starts."""
     user = caller(request)
-    order, roles = access_order(user, order_id, "cancel")
+    order, roles = access_order(user, order_id, "cancel", lean=True)
     return _answer(
         actions.do_cancel(user, order, reason=payload.reason, by_staff=bool(roles & {STAFF, OPERATOR})), user
     )
@@ -414,7 +414,7 @@ def cancel(request: HttpRequest, order_id: PathId, payload: ReasonIn) -> dict[st
 def dispute(request: HttpRequest, order_id: PathId, payload: ReasonIn) -> dict[str, Any]:
     """The recipient or a relative refuses the completed service; staff then confirm (maybe changed) or cancel."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "dispute")
+    order, _roles = access_order(user, order_id, "dispute", lean=True)
     return _answer(actions.do_dispute(user, order, reason=payload.reason), user)
 
 
