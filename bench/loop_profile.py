@@ -76,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries-loops", type=int, default=3, help="loops whose SQL is captured (not timed)")
     parser.add_argument("--database", default="timebank_perf")
     parser.add_argument("--profile", default="", help="a step (e.g. confirm) to print a cProfile listing of")
+    parser.add_argument("--sort", default="cumulative", help="cProfile sort key (cumulative, tottime, ...)")
     parser.add_argument("--show-sql", default="", help="a step whose statements to print")
     parser.add_argument(
         "--no-idempotency-header", dest="header", action="store_false", help="send no Idempotency-Key headers"
@@ -196,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if profiler is not None:
         print()
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(45)
         print(out.getvalue())
     connection.close()
     return 0

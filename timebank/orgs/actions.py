@@ -154,7 +154,8 @@ def do_revoke_token(user: User, key: str) -> bool:
 
 def user_for_token(key: str) -> User | None:
     token = (
-        ApiToken.objects.select_related("user", "user__org")
+        # The login's member comes along (None for staff): nearly every API call asks `member_of` next.
+        ApiToken.objects.select_related("user", "user__org", "user__member")
         .filter(key_hash=_token_hash(key), revoked_at__isnull=True, expires_at__gt=timezone.now())
         .first()
     )
