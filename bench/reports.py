@@ -48,9 +48,10 @@ PROPOSED_INDEXES = (
     # Credits owed per bucket of a bank's members: an index-only scan instead of reading every account row.
     "CREATE INDEX IF NOT EXISTS bench_account_bank_kind ON ledger_account (bank_id, kind) "
     "INCLUDE (balance_minutes) WHERE member_id IS NOT NULL",
-    # A bank's transactions of one kind in a period (service records' credits; counts per period).
+    # A bank's transactions in a period (counted), and of one kind (service records: joined by id, credits summed).
+    "CREATE INDEX IF NOT EXISTS bench_transaction_bank_created ON ledger_transaction (bank_id, created_at)",
     "CREATE INDEX IF NOT EXISTS bench_transaction_bank_kind_created ON ledger_transaction (bank_id, kind, created_at) "
-    "INCLUDE (minutes)",
+    "INCLUDE (id, minutes)",
     # Orders of a bank made or confirmed in a period.
     "CREATE INDEX IF NOT EXISTS bench_order_bank_created ON orders_order (bank_id, created_at) "
     "INCLUDE (state, dispatched_at)",

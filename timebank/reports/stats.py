@@ -80,7 +80,8 @@ def confirmed_orders(org: Org, start: dt.datetime | None, end: dt.datetime | Non
 def posted_records(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> QuerySet[ServiceRecord]:
     """Service records of the subtree posted to the ledger in [start, end)."""
     # Every service record's transaction is of kind service_record: saying so lets the planner use that.
-    return ServiceRecord.objects.filter(scope_q(org, "bank_id", "org")).filter(
+    same_bank = Q(transaction__bank_id=org.pk) if org.kind == OrgKind.HEAD_OFFICE else Q()
+    return ServiceRecord.objects.filter(scope_q(org, "bank_id", "org"), same_bank).filter(
         _in("transaction__created_at", start, end), transaction__kind=TransactionKind.SERVICE_RECORD
     )
 
