@@ -165,6 +165,15 @@ def _load(order_id: int) -> Order:
 FAMILY_ACTIONS = frozenset({"create", "accept", "take", "check-out", "buy-service"})
 
 
+# The transitions someone hears about (besides an urgent order's creation): `readers_for` below.
+NOTIFIED_ACTIONS = frozenset({"dispatch", "accept", "take", "check-out", "confirm", "cancel", "buy-service"})
+
+
+def notifies(order: Order, action: str) -> bool:
+    """Whether the transition sends anything, before any query (most creations and check-ins do not)."""
+    return action in NOTIFIED_ACTIONS or (action == "create" and order.urgent)
+
+
 def readers_for(order: Order, action: str) -> tuple[str, list[Reader]] | None:
     """Who hears about a transition, and with which template."""
     if action == "create" and not order.urgent:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from timebank.audit.actions import Note
-from timebank.notify.actions import do_notify_order
+from timebank.notify.actions import do_notify_order, notifies
 from timebank.orders.actions import transition_hooks
 from timebank.orders.models import Order
 
@@ -17,6 +17,8 @@ def on_order_transition(order: Order, action: str) -> list[Note]:
 
     A notification problem must never fail the order's action: `do_notify_order` is atomic, so inside the
     transition it runs in a savepoint, and a failure undoes only the notifications."""
+    if not notifies(order, action):
+        return []  # no savepoint for nothing
     notes: list[Note] = []
     try:
         do_notify_order(order, action, notes=notes)
