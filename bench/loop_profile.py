@@ -77,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", default="timebank_perf")
     parser.add_argument("--profile", default="", help="a step (e.g. confirm) to print a cProfile listing of")
     parser.add_argument("--sort", default="cumulative", help="cProfile sort key (cumulative, tottime, ...)")
+    parser.add_argument("--lines", type=int, default=45, help="lines of the cProfile listing")
     parser.add_argument("--show-sql", default="", help="a step whose statements to print")
     parser.add_argument(
         "--no-idempotency-header", dest="header", action="store_false", help="send no Idempotency-Key headers"
@@ -197,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if profiler is not None:
         print()
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(45)
+        pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.lines)
         print(out.getvalue())
     connection.close()
     return 0
