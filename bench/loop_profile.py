@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     http_loop = _http_loop()
-    http_loop.BENCH_DB = args.database
+    http_loop.BENCH_DB = args.database  # type: ignore[attr-defined]
     http_loop.configure_env()
     http_loop.recreate_database()
     import django
@@ -111,10 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not waits
 
     def post(path: str, body: dict[str, Any], token: str, key: str) -> tuple[int, Any]:
-        extra = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}"}
         if args.header:
-            extra["HTTP_IDEMPOTENCY_KEY"] = key
-        response = client.post(path, json.dumps(body), content_type="application/json", **extra)
+            headers["Idempotency-Key"] = key
+        response = client.post(path, json.dumps(body), content_type="application/json", headers=headers)
         return response.status_code, response.content
 
     for n in range(args.loops + args.queries_loops):

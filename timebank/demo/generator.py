@@ -15,7 +15,8 @@ It works in two steps:
 2. `generate` applies the plan through the action functions only, inside one database transaction. While it
    runs, `timezone.now()` follows the timeline (a clock that never goes back), so ledger and audit timestamps,
    the settlement's cut-off, check-in and check-out times and "overdue" all look as they would have.
-   Notifications for the order transitions are queued by the notify hooks when the transaction commits.
+   Notifications for the order transitions are queued by the notify hooks inside each transition; their
+   delivery is handed to the task queue when the transaction commits.
 
 Only the demo logins get passwords (hashing is slow); other members have no login.
 """
