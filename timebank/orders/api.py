@@ -310,7 +310,8 @@ class EmptyIn(Schema):
 
 
 def _volunteer(user: User, volunteer_id: int, order: Order) -> Member:
-    volunteer = Member.objects.select_related("home_org").filter(pk=volunteer_id).first()
+    # With the login: the dispatch notification goes to it.
+    volunteer = Member.objects.select_related("home_org", "user").filter(pk=volunteer_id).first()
     if volunteer is None:
         raise NotFound(_("找不到该志愿者。"), code="member_not_found")
     if volunteer.bank_id != order.bank_id:
