@@ -56,6 +56,15 @@ class Account(models.Model):
                 condition=~Q(kind="goods") | Q(balance_minutes__gte=0), name="account_goods_not_negative"
             ),
         ]
+        # What a bank owes its members per bucket, read from the index alone (reports, risk).
+        indexes = [
+            models.Index(
+                fields=["bank", "kind"],
+                include=["balance_minutes"],
+                condition=Q(member__isnull=False),
+                name="account_bank_kind_owed",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.member_id or self.bank_id}"
@@ -86,6 +95,13 @@ class Transaction(models.Model):
                 fields=["idem_scope", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),
                 name="transaction_idempotency_key",
+            ),
+        ]
+        # A bank's transactions in a period, and of one kind (reports count and sum them).
+        indexes = [
+            models.Index(fields=["bank", "created_at"], name="transaction_bank_created"),
+            models.Index(
+                fields=["bank", "kind", "created_at"], include=["id", "minutes"], name="transaction_bank_kind_created"
             ),
         ]
 

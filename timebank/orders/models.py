@@ -86,6 +86,14 @@ class Order(models.Model):
             models.Index(fields=["volunteer", "state"]),
             models.Index(fields=["recipient", "-created_at"]),
             models.Index(fields=["confirmed_at"]),
+            # A bank's orders made, or confirmed, in a period (reports).
+            models.Index(fields=["bank", "created_at"], include=["state", "dispatched_at"], name="order_bank_created"),
+            models.Index(
+                fields=["bank", "confirmed_at"],
+                include=["state", "transaction", "actual_minutes", "credited_minutes"],
+                condition=Q(confirmed_at__isnull=False),
+                name="order_bank_confirmed",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
