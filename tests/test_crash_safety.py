@@ -8,6 +8,7 @@ must be in the database exactly once, nothing else may be, and `manage.py verify
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.postgres
 def test_acknowledged_requests_survive_kills_of_the_app_and_the_database() -> None:
+    # Its own cluster, not the suite's database: once per CI run is enough, in the PostgreSQL pass.
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        pytest.skip("a PostgreSQL crash test: runs in the PostgreSQL pass of `make test`")
     args = ["--duration", "30", "--app-kills", "3", "--db-kills", "1", "--clients", "4", "--json"]
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "crash.py"), *args],
