@@ -27,9 +27,10 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
+from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -160,14 +161,23 @@ def fuzz_all(
     return reports
 
 
-def fuzz_stateful(
-    headers: dict[str, str], *, scenarios: int, steps: int = 10, seed: int | None = None
-) -> OperationReport:
-    """Follow the document's links: create something, then read and act on it with the id the answer gave."""
-    report = OperationReport("stateful (links)")
+def state_machine(headers: dict[str, str], report: OperationReport) -> Any:
+    """schemathesis' state machine over the document's links, calling as `headers` and recording into `report`."""
     base = load_schema().as_state_machine()
 
     class Machine(base):  # type: ignore[misc,valid-type]
+        # Each scenario starts from the same data: the writes of the last one are rolled back (and the throttles'
+        # counters cleared). Otherwise a scenario's answers, and so the links it may follow, depend on what the
+        # scenarios before it left behind, and hypothesis stops with "Inconsistent data generation".
+        def setup(self) -> None:
+            cache.clear()
+            self._scenario = transaction.atomic()
+            self._scenario.__enter__()
+
+        def teardown(self) -> None:
+            transaction.set_rollback(True)
+            self._scenario.__exit__(None, None, None)
+
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"headers": headers}
 
@@ -179,6 +189,15 @@ def fuzz_stateful(
             except (AssertionError, BaseExceptionGroup) as exc:
                 _record(report, exc, case)
 
+    return Machine
+
+
+def fuzz_stateful(
+    headers: dict[str, str], *, scenarios: int, steps: int = 10, seed: int | None = None
+) -> OperationReport:
+    """Follow the document's links: create something, then read and act on it with the id the answer gave."""
+    report = OperationReport("stateful (links)")
+    Machine = state_machine(headers, report)
     options = settings(
         max_examples=scenarios,
         stateful_step_count=steps,
