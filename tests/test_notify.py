@@ -253,7 +253,7 @@ def test_retry_failed_resends_what_was_given_up(world: World, loop: Loop, settin
 
 
 def test_a_broken_hook_does_not_break_the_request(world: World, loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(order: Order, action: str) -> list[Notification]:
+    def boom(order: Order, action: str, **kw: object) -> list[Notification]:
         raise RuntimeError("notify is down")
 
     monkeypatch.setattr("timebank.notify.hooks.do_notify_order", boom)

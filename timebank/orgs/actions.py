@@ -153,12 +153,14 @@ def do_revoke_token(user: User, key: str) -> bool:
 
 
 def user_for_token(key: str) -> User | None:
-    token = (
+    tokens = (
         # The login's member comes along (None for staff): nearly every API call asks `member_of` next.
         ApiToken.objects.select_related("user", "user__org", "user__member")
         .filter(key_hash=_token_hash(key), revoked_at__isnull=True, expires_at__gt=timezone.now())
-        .first()
     )
+    # key_hash is unique, so no LIMIT: with `.first()`'s ORDER BY … LIMIT 1 PostgreSQL may plan the member join as
+    # a sequential scan that it expects to stop early (measured ~220 ms at a million members without logins).
+    token = next(iter(tokens), None)
     if token is None or not token.user.is_active:
         return None
     return token.user
