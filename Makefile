@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement bench-reports bench-crash bench-http clean
+.PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement bench-reports bench-crash bench-http bench-fuzz clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
@@ -59,6 +59,9 @@ bench-crash: install
 	$(PY) bench/crash.py
 
 # The order loop over HTTP against gunicorn on PostgreSQL, next to a trivial endpoint: bench/README.md
+bench-fuzz: install
+	$(PY) bench/fuzz.py
+
 bench-http: install
 	$(PY) bench/http_loop.py
 
