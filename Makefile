@@ -58,10 +58,11 @@ bench-reports: install
 bench-crash: install
 	$(PY) bench/crash.py
 
-# The order loop over HTTP against gunicorn on PostgreSQL, next to a trivial endpoint: bench/README.md
+# schemathesis over the whole OpenAPI document, 100 examples per operation, caller and mode (hours; see bench/fuzz.py)
 bench-fuzz: install
 	$(PY) bench/fuzz.py
 
+# The order loop over HTTP against gunicorn on PostgreSQL, next to a trivial endpoint: bench/README.md
 bench-http: install
 	$(PY) bench/http_loop.py
 
