@@ -39,25 +39,6 @@ DB_PREFIX = "timebank_bench_reports"
 PG = {"host": os.environ.get("BENCH_PGHOST", "127.0.0.1"), "port": os.environ.get("BENCH_PGPORT", "5432")}
 BRANCHES = 10
 SUBS_PER_BRANCH = 10
-# Indexes these reports would like, on tables other apps own (so proposed, not migrated here): `--indexes`
-# adds them to the scratch database to measure their effect.
-PROPOSED_INDEXES = (
-    # Members by bank with the columns the head counts and the age projection read: an index-only scan.
-    "CREATE INDEX IF NOT EXISTS bench_member_bank_status ON members_member (bank_id, status) "
-    "INCLUDE (is_volunteer, is_recipient, referred_by_id, created_at, birth_date)",
-    # Credits owed per bucket of a bank's members: an index-only scan instead of reading every account row.
-    "CREATE INDEX IF NOT EXISTS bench_account_bank_kind ON ledger_account (bank_id, kind) "
-    "INCLUDE (balance_minutes) WHERE member_id IS NOT NULL",
-    # A bank's transactions in a period (counted), and of one kind (service records: joined by id, credits summed).
-    "CREATE INDEX IF NOT EXISTS bench_transaction_bank_created ON ledger_transaction (bank_id, created_at)",
-    "CREATE INDEX IF NOT EXISTS bench_transaction_bank_kind_created ON ledger_transaction (bank_id, kind, created_at) "
-    "INCLUDE (id, minutes)",
-    # Orders of a bank made or confirmed in a period.
-    "CREATE INDEX IF NOT EXISTS bench_order_bank_created ON orders_order (bank_id, created_at) "
-    "INCLUDE (state, dispatched_at)",
-    "CREATE INDEX IF NOT EXISTS bench_order_bank_confirmed ON orders_order (bank_id, confirmed_at) "
-    "INCLUDE (state, transaction_id, actual_minutes, credited_minutes) WHERE confirmed_at IS NOT NULL",
-)
 GOALS = {"stats_year": 1.0, "statement": 0.020, "risk": 2.0}
 
 
@@ -346,33 +327,31 @@ def existing(members: int) -> dict[str, int] | None:
     return {"bank": bank[0], "member": member[0]} if bank and member else None
 
 
-def add_indexes() -> None:
-    from django.db import connection
-
-    t0 = time.perf_counter()
-    with connection.cursor() as cur:
-        for sql in PROPOSED_INDEXES:
-            cur.execute(sql)
-        cur.execute("VACUUM ANALYZE")
-    step("proposed indexes created, vacuum analyse", t0)
+def migrate(members: int) -> None:
+    """Bring the size's database to the current schema (a database built earlier gains newer indexes)."""
+    env = {**os.environ, "DATABASE_URL": f"postgres://postgres@{PG['host']}:{PG['port']}/{db_name(members)}"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env)
 
 
-def run(
-    members: int, legs_per_member: int, repeat: int, reuse: bool, indexes: bool = False
-) -> dict[str, tuple[float, float]]:
+def run(members: int, legs_per_member: int, repeat: int, reuse: bool) -> dict[str, tuple[float, float]]:
     use_db(members)
     ids = existing(members) if reuse else None
     if ids is None:
         use_db(members)
         psql(f"DROP DATABASE IF EXISTS {db_name(members)} WITH (FORCE)")
         psql(f"CREATE DATABASE {db_name(members)}")
-        env = {**os.environ, "DATABASE_URL": f"postgres://postgres@{PG['host']}:{PG['port']}/{db_name(members)}"}
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env)
+        migrate(members)
         ids = build(members, legs_per_member)
     else:
-        print("  reusing the database built earlier")
-    if indexes:
-        add_indexes()
+        print("  reusing the database built earlier (migrated to the current schema, analysed)")
+        t0 = time.perf_counter()
+        migrate(members)
+        use_db(members)
+        from django.db import connection
+
+        with connection.cursor() as cur:
+            cur.execute("VACUUM ANALYZE")
+        step("migrated and analysed", t0)
     return measure(ids, repeat)
 
 
@@ -381,7 +360,6 @@ def main() -> None:
     parser.add_argument("--members", default="100000,1000000", help="comma-separated sizes")
     parser.add_argument("--legs-per-member", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=15, help="timed runs of each measurement")
-    parser.add_argument("--indexes", action="store_true", help="add the proposed indexes (PROPOSED_INDEXES) first")
     parser.add_argument(
         "--reuse", action="store_true", help="measure again on databases built by an earlier run (kept per size)"
     )
@@ -390,7 +368,7 @@ def main() -> None:
     results: list[tuple[int, dict[str, tuple[float, float]]]] = []
     for size in (int(s) for s in args.members.split(",")):
         print(f"== {size:,} members, {size * args.legs_per_member:,} legs", flush=True)
-        results.append((size, run(size, args.legs_per_member, args.repeat, args.reuse, args.indexes)))
+        results.append((size, run(size, args.legs_per_member, args.repeat, args.reuse)))
         for name, (p50, p95) in results[-1][1].items():
             print(
                 f"  {name:<11} p50 {p50 * 1000:9.1f} ms   p95 {p95 * 1000:9.1f} ms   goal {GOALS[name] * 1000:.0f} ms"
