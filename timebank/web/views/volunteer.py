@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -9,9 +10,11 @@ from django.contrib import messages
 from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from timebank.catalogue.models import CertificateKind
 from timebank.lib.errors import ApiError, Invalid
 from timebank.orders import actions
 from timebank.orders.access import (
@@ -96,10 +99,25 @@ def volunteer_home(request: HttpRequest, focus: Order | None = None) -> HttpResp
         .select_related("service_item", "recipient")
         .order_by("-confirmed_at")[:5]
     )
+    today = timezone.localdate()
+    # Their own cover and qualifications: what dispatch checks, shown so they can renew in time.
+    policies = list(me.insurance_policies.filter(ends_on__gte=today - dt.timedelta(days=90)).order_by("-ends_on")[:5])
+    certificates = [
+        (CertificateKind(c.kind).label if c.kind in CertificateKind.values else c.kind, c)
+        for c in me.certificates.order_by("kind", "-valid_until")[:10]
+    ]
     return render(
         request,
         "web/volunteer/home.html",
-        {"mine": mine, "pool": pool, "recent": recent, "me": me},
+        {
+            "mine": mine,
+            "pool": pool,
+            "recent": recent,
+            "me": me,
+            "today": today,
+            "policies": policies,
+            "certificates": certificates,
+        },
         status=422 if focus is not None else 200,
     )
 
