@@ -75,7 +75,9 @@ def in_test_transaction() -> Iterator[None]:
 
 
 def load_schema() -> Any:
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", WSGIHandler())
+    # Fetching the document is a WSGI request too: outside the guard it would close a PostgreSQL test connection.
+    with in_test_transaction():
+        return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", WSGIHandler())
 
 
 def _summary(exc: BaseException) -> str:
