@@ -20,7 +20,7 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
-# The repository, not bench/ (bench/http.py would shadow the standard library).
+# Import the project from the repository.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "timebank.settings")
 

@@ -20,22 +20,18 @@ Speed (the checks and the examples per operation are the same either way):
 
 from __future__ import annotations
 
+import argparse
+import itertools
+import json
+import logging
+import os
+import subprocess
 import sys
+import tempfile
+import time
+from collections import Counter
 from pathlib import Path
-
-# bench/http.py would shadow the standard library's `http` for a script run from this folder.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import itertools  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,13 +21,6 @@ credited exactly once and that `verify` is clean. See bench/README.md.
 
 from __future__ import annotations
 
-import sys
-
-# Run as a script, this file's folder comes first on sys.path, and its name would hide the standard
-# library's `http` package from Django. Take the folder off before anything imports `http`.
-if sys.path and sys.path[0] == __import__("os").path.dirname(__import__("os").path.abspath(__file__)):
-    del sys.path[0]
-
 import argparse
 import asyncio
 import datetime as dt
@@ -39,6 +32,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence

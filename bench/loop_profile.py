@@ -17,13 +17,6 @@ its statements.
 
 from __future__ import annotations
 
-import sys
-
-if sys.path and sys.path[0] == __import__("os").path.dirname(__import__("os").path.abspath(__file__)):
-    bench_dir = sys.path.pop(0)  # never let a file here shadow a standard module
-else:
-    bench_dir = __import__("os").path.dirname(__import__("os").path.abspath(__file__))
-
 import argparse
 import cProfile
 import datetime as dt
@@ -33,6 +26,7 @@ import json
 import os
 import pstats
 import statistics
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -41,6 +35,7 @@ from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+bench_dir = str(ROOT / "bench")
 
 
 def _http_loop() -> ModuleType:

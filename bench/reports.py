@@ -31,37 +31,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _postgres import database_url, psql, setup_django
+
 ROOT = Path(__file__).resolve().parent.parent
-# Run as `python bench/reports.py`, this folder comes first on the path; its modules (bench/http.py) must not
-# shadow the standard library's.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 DB_PREFIX = "timebank_bench_reports"
-PG = {"host": os.environ.get("BENCH_PGHOST", "127.0.0.1"), "port": os.environ.get("BENCH_PGPORT", "5432")}
 BRANCHES = 10
 SUBS_PER_BRANCH = 10
 GOALS = {"stats_year": 1.0, "statement": 0.020, "risk": 2.0}
-
-
-def psql(sql: str, db: str = "postgres") -> None:
-    subprocess.run(
-        [
-            "psql",
-            "-h",
-            PG["host"],
-            "-p",
-            PG["port"],
-            "-U",
-            "postgres",
-            "-d",
-            db,
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ],
-        check=True,
-    )
 
 
 def db_name(members: int) -> str:
@@ -76,16 +52,6 @@ def use_db(members: int) -> None:
     connections.close_all()
     settings.DATABASES["default"]["NAME"] = db_name(members)
     connections["default"].settings_dict["NAME"] = db_name(members)
-
-
-def setup_django() -> None:
-    os.environ["DATABASE_URL"] = f"postgres://postgres@{PG['host']}:{PG['port']}/{DB_PREFIX}"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "timebank.settings"
-    os.environ["DEBUG"] = "0"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def step(label: str, t0: float) -> float:
@@ -329,7 +295,7 @@ def existing(members: int) -> dict[str, int] | None:
 
 def migrate(members: int) -> None:
     """Bring the size's database to the current schema (a database built earlier gains newer indexes)."""
-    env = {**os.environ, "DATABASE_URL": f"postgres://postgres@{PG['host']}:{PG['port']}/{db_name(members)}"}
+    env = {**os.environ, "DATABASE_URL": database_url(db_name(members))}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env)
 
 
@@ -364,7 +330,7 @@ def main() -> None:
         "--reuse", action="store_true", help="measure again on databases built by an earlier run (kept per size)"
     )
     args = parser.parse_args()
-    setup_django()
+    setup_django(DB_PREFIX)
     results: list[tuple[int, dict[str, tuple[float, float]]]] = []
     for size in (int(s) for s in args.members.split(",")):
         print(f"== {size:,} members, {size * args.legs_per_member:,} legs", flush=True)

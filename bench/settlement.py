@@ -20,42 +20,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from _postgres import psql, setup_django
+
 ROOT = Path(__file__).resolve().parent.parent
 DB = "timebank_bench_settlement"
-PG = {"host": os.environ.get("BENCH_PGHOST", "127.0.0.1"), "port": os.environ.get("BENCH_PGPORT", "5432")}
 OPENING_CHUNK = 20_000
-
-
-def psql(sql: str, db: str = "postgres") -> None:
-    subprocess.run(
-        [
-            "psql",
-            "-h",
-            PG["host"],
-            "-p",
-            PG["port"],
-            "-U",
-            "postgres",
-            "-d",
-            db,
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ],
-        check=True,
-    )
-
-
-def setup_django() -> None:
-    os.environ["DATABASE_URL"] = f"postgres://postgres@{PG['host']}:{PG['port']}/{DB}"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "timebank.settings"
-    os.environ["DEBUG"] = "0"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def build(members: int) -> int:
@@ -167,7 +136,7 @@ def main() -> None:
     parser.add_argument("--members", default="100000,1000000", help="comma-separated sizes")
     parser.add_argument("--batch", type=int, default=1000, help="members per settlement batch")
     args = parser.parse_args()
-    setup_django()
+    setup_django(DB)
     results = []
     for size in (int(s) for s in args.members.split(",")):
         print(f"== {size:,} members")
