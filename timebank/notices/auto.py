@@ -36,6 +36,10 @@ def _labels() -> dict[str, str]:
         "return_visit_after_days": _("回访间隔（天）"),
         "welfare_check_every_days": _("关爱探访间隔（天）"),
         "welfare_check_categories": _("关爱探访对象"),
+        "checkin_early_minutes": _("最早提前签到（分钟）"),
+        "checkout_grace_minutes": _("签退宽限（分钟）"),
+        "serve_relatives": _("可为自己或亲属服务"),
+        "approval_threshold_minutes": _("须另一人审核的分钟数"),
     }
 
 

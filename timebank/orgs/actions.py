@@ -110,6 +110,10 @@ RULE_FIELDS = (
     "return_visit_after_days",
     "welfare_check_every_days",
     "welfare_check_categories",
+    "checkin_early_minutes",
+    "checkout_grace_minutes",
+    "serve_relatives",
+    "approval_threshold_minutes",
 )
 
 

@@ -182,6 +182,10 @@ class RulesOut(Schema):
     return_visit_after_days: int
     welfare_check_every_days: int
     welfare_check_categories: list[str]
+    checkin_early_minutes: int
+    checkout_grace_minutes: int
+    serve_relatives: bool
+    approval_threshold_minutes: int | None
 
 
 class RulesPatch(Schema):
@@ -201,6 +205,10 @@ class RulesPatch(Schema):
     return_visit_after_days: Annotated[int, Field(strict=True, ge=0, le=90)] | None = None
     welfare_check_every_days: Annotated[int, Field(strict=True, ge=1, le=365)] | None = None
     welfare_check_categories: Annotated[list[RecipientCategoryCode], Field(max_length=10)] | None = None
+    checkin_early_minutes: Annotated[int, Field(strict=True, ge=0, le=24 * 60)] | None = None
+    checkout_grace_minutes: Annotated[int, Field(strict=True, ge=0, le=240)] | None = None
+    serve_relatives: bool | None = None
+    approval_threshold_minutes: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] | None = None
 
 
 def _number(value: Any) -> float | int:
@@ -224,6 +232,10 @@ def rules_out(rules: Rules) -> dict[str, Any]:
         "return_visit_after_days": rules.return_visit_after_days,
         "welfare_check_every_days": rules.welfare_check_every_days,
         "welfare_check_categories": rules.welfare_check_categories,
+        "checkin_early_minutes": rules.checkin_early_minutes,
+        "checkout_grace_minutes": rules.checkout_grace_minutes,
+        "serve_relatives": rules.serve_relatives,
+        "approval_threshold_minutes": rules.approval_threshold_minutes,
     }
 
 
@@ -253,6 +265,9 @@ def patch_rules(request: HttpRequest, org_id: PathId, payload: RulesPatch) -> di
         "return_visit_after_days",
         "welfare_check_every_days",
         "welfare_check_categories",
+        "checkin_early_minutes",
+        "checkout_grace_minutes",
+        "serve_relatives",
     ):
         if field in changes and changes[field] is None:
             raise Invalid(_("这项规则不能为空。"), fields={field: "required"})

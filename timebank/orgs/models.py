@@ -117,6 +117,11 @@ class Rules(models.Model):
     return_visit_after_days = models.PositiveIntegerField(default=3)
     welfare_check_every_days = models.PositiveIntegerField(default=7)
     welfare_check_categories = models.JSONField(default=default_welfare_categories)
+    # Trust additions of the contract: the clock, conflicts of interest and four eyes on large credits.
+    checkin_early_minutes = models.PositiveIntegerField(default=60)
+    checkout_grace_minutes = models.PositiveIntegerField(default=10)
+    serve_relatives = models.BooleanField(default=False)
+    approval_threshold_minutes = models.PositiveIntegerField(null=True, blank=True, default=600)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

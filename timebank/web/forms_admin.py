@@ -177,6 +177,26 @@ class RulesForm(Form):
         widget=forms.CheckboxSelectMultiple,
         required=False,
     )
+    checkin_early_minutes = forms.IntegerField(
+        label=_("最早提前多少分钟签到"),
+        min_value=0,
+        max_value=24 * 60,
+        help_text=_("比预约时间早于这么多分钟签到会被拒绝。"),
+    )
+    checkout_grace_minutes = forms.IntegerField(
+        label=_("签到签退之外可多记的分钟数"),
+        min_value=0,
+        max_value=240,
+        help_text=_("记的时间最多是签到到签退之间的分钟数再加这么多。"),
+    )
+    serve_relatives = forms.BooleanField(label=_("志愿者可以为自己或亲属服务"), required=False)
+    approval_threshold_minutes = forms.IntegerField(
+        label=_("一次记入超过多少分钟须另一人审核"),
+        min_value=1,
+        max_value=1_000_000,
+        required=False,
+        help_text=_("调整、服务记录和活动结束时，给一个人记入超过这么多分钟，要由另一位工作人员审核后才入账。留空表示不审核。"),
+    )
 
     def clean_star_thresholds_hours(self) -> list[int]:
         raw = self.cleaned_data["star_thresholds_hours"]

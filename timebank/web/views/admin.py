@@ -200,6 +200,10 @@ def _rules_initial(rules: Rules) -> dict[str, Any]:
         "return_visit_after_days": rules.return_visit_after_days,
         "welfare_check_every_days": rules.welfare_check_every_days,
         "welfare_check_categories": rules.welfare_check_categories,
+        "checkin_early_minutes": rules.checkin_early_minutes,
+        "checkout_grace_minutes": rules.checkout_grace_minutes,
+        "serve_relatives": rules.serve_relatives,
+        "approval_threshold_minutes": rules.approval_threshold_minutes,
     }
 
 
