@@ -106,8 +106,8 @@ def test_head_office_page_shows_charts_with_tables(busy: World) -> None:
     assert "cdn" not in html.lower()
     spec = chart_data(html, "chart-activity")
     assert sum(sum(s["data"]) for s in spec["series"]) == 3
-    # Every chart has its table, and the sub-orgs and top volunteers are listed.
-    assert html.count('class="chart"') == html.count("<table") - 2
+    # Every chart has its table, and the sub-orgs, the anomalies and the top volunteers are listed.
+    assert html.count('class="chart"') == html.count("<table") - 3
     assert busy.branch.name in html and "王秀英" in html and "超时未派" in html
     assert '<span class="big-number">4.8</span>' in html  # credited hours: (120 + 120 + 45) / 60
     # A period and a bad period (the page still answers, with the error shown).

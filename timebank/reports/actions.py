@@ -18,6 +18,8 @@ RISK_FIELDS: dict[str, tuple[int, int]] = {
     "max_months_to_honour": (1, 1200),
     "max_unfilled_percent": (0, 100),
     "max_ageing_percent": (1, 1000),
+    "anomaly_daily_hours": (1, 24),
+    "anomaly_yearly_hours": (1, 8784),
 }
 
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema
 
@@ -12,6 +13,7 @@ from timebank.api.types import PathId
 from timebank.lib.errors import Invalid
 from timebank.orgs.api import caller
 from timebank.reports.access import access_stats_org
+from timebank.reports.anomalies import find_anomalies
 from timebank.reports.risk import compute_risk
 from timebank.reports.stats import compute
 
@@ -115,3 +117,44 @@ def risk(request: HttpRequest, org_id: PathId | None = None) -> dict[str, Any]:
     current rate; the unfilled-order rate per month and its trend; and the alerts the head office's thresholds
     raise. For staff and admins of the subtree."""
     return compute_risk(access_stats_org(caller(request), org_id)).as_dict()
+
+
+class AnomalyOut(Schema):
+    kind: str
+    member_id: int
+    minutes: int
+    limit_minutes: int
+    day: dt.date | None
+    year: int | None
+    service_record_id: int | None
+
+
+class AnomaliesOut(Schema):
+    org_id: int
+    date_from: dt.date
+    date_to: dt.date
+    items: list[AnomalyOut]
+
+
+@router.get("/anomalies", response=AnomaliesOut)
+def anomalies(
+    request: HttpRequest,
+    org_id: PathId | None = None,
+    date_from: Annotated[dt.date | None, Query(alias="from")] = None,
+    date_to: Annotated[dt.date | None, Query(alias="to")] = None,
+) -> dict[str, Any]:
+    """The anomaly report (异常提醒) for an org's subtree and period (default: the last 30 days): members credited
+    more than the daily limit on one day (`daily_over`) or the yearly cap in a calendar year the period touches
+    (`yearly_over`), both from the head office's risk thresholds, and service records above the approval
+    threshold that are not an activity's attendance (`record_without_source`). For staff and admins of the
+    subtree."""
+    org = access_stats_org(caller(request), org_id)
+    today = timezone.localdate()
+    date_to = date_to or today
+    date_from = date_from or date_to - dt.timedelta(days=30)
+    if date_from > date_to:
+        raise Invalid(_("开始日期不能晚于结束日期。"), fields={"from": "after_to"})
+    if date_to - date_from > dt.timedelta(days=3 * 366):
+        raise Invalid(_("一次最多看三年。"), fields={"from": "too_long"})
+    items = [a.as_dict() for a in find_anomalies(org, date_from, date_to)]
+    return {"org_id": org.pk, "date_from": date_from, "date_to": date_to, "items": items}

@@ -20,6 +20,9 @@ class RiskRules(models.Model):
     max_unfilled_percent = models.PositiveSmallIntegerField(_("未派出订单比例上限（%）"), default=20)
     # Alert when, N years ahead, those reaching the reserve age outnumber the new volunteers by this percentage.
     max_ageing_percent = models.PositiveSmallIntegerField(_("到龄人数超过新增人数的比例上限（%）"), default=100)
+    # The anomaly report: credits to one member above these are shown on the dashboards.
+    anomaly_daily_hours = models.PositiveSmallIntegerField(_("一人一天记入超过多少小时提醒"), default=12)
+    anomaly_yearly_hours = models.PositiveIntegerField(_("一人一年记入超过多少小时提醒"), default=1000)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind, User
 from timebank.reports import dashboards as dash
 from timebank.reports.access import access_risk_rules, access_stats_org, may_edit_risk_rules
 from timebank.reports.actions import RISK_FIELDS, do_update_risk_rules, risk_rules_for
+from timebank.reports.anomalies import find_anomalies
 from timebank.reports.forms import PeriodForm, RiskRulesForm
 from timebank.reports.risk import bank_of, compute_risk, months_before
 from timebank.reports.stats import compute
@@ -26,6 +27,11 @@ from timebank.web.views.common import add_form_error, page, user_of
 from timebank.web.views.scope import NameShield, banks_for, require_manager
 
 DAILY_KINDS = (OrgKind.SUB_BRANCH, OrgKind.OUTLET)
+ANOMALY_LABELS = {
+    "daily_over": _("一天记入超过上限"),
+    "yearly_over": _("一年记入超过上限"),
+    "record_without_source": _("大额服务记录（不属于活动）"),
+}
 
 
 @page("workbench")
@@ -87,6 +93,11 @@ def overview(request: HttpRequest, org_id: int) -> HttpResponse:
         row.name = shield.member(row.member)
     risk = compute_risk(org)
     stats = compute(org, date_from, date_to)
+    anomalies = find_anomalies(org, date_from, date_to)
+    anomaly_rows = [
+        {"a": a, "label": ANOMALY_LABELS[a.kind], "name": shield.member(a.member) if a.member else "—"}
+        for a in anomalies
+    ]
     return render(
         request,
         "reports/overview.html",
@@ -108,6 +119,7 @@ def overview(request: HttpRequest, org_id: int) -> HttpResponse:
             "top": top,
             "shows_stars": dash.star_level_function() is not None,
             "risk": risk,
+            "anomalies": anomaly_rows,
             "is_daily": org.kind in DAILY_KINDS,
             "parent_visible": _parent_visible(user, org),
             **_charts_context(charts),
