@@ -191,6 +191,8 @@ def test_risk_page_explains_and_head_office_admins_set_thresholds(busy: World) -
         "max_months_to_honour": "12",
         "max_unfilled_percent": "5",
         "max_ageing_percent": "100",
+        "anomaly_daily_hours": "10",
+        "anomaly_yearly_hours": "800",
     }
     bad = admin.post(f"/manage/risk/{w.bank.pk}/", body)
     assert bad.status_code == 200 and not RiskRules.objects.exists()
@@ -199,6 +201,7 @@ def test_risk_page_explains_and_head_office_admins_set_thresholds(busy: World) -
     assert ok.status_code == 302
     rules = RiskRules.objects.get(head_office=w.bank)
     assert (rules.window_months, rules.max_months_to_honour, rules.max_unfilled_percent) == (3, 12, 5)
+    assert (rules.anomaly_daily_hours, rules.anomaly_yearly_hours) == (10, 800)
     assert AuditEntry.objects.filter(action="risk_rules.update").count() == 1
     # Branch admins see the page and the thresholds, but no form, and cannot post.
     branch = web_client(w.users["branch_admin"])
