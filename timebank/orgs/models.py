@@ -66,6 +66,8 @@ class User(AbstractUser):
     org = models.ForeignKey(Org, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
     role = models.CharField(max_length=20, choices=Role.choices, blank=True)
     display_name = models.CharField(max_length=100, blank=True)
+    # Set by a reset (the temporary password was shown to someone else): the login may only choose a new one.
+    must_change_password = models.BooleanField(default=False)
 
 
 class ApiToken(models.Model):
