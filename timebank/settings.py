@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "timebank.ledger",
     "timebank.catalogue",
     "timebank.orders",
+    "timebank.approvals",
     "timebank.goods",
     "timebank.funds",
     "timebank.safety",

@@ -149,6 +149,7 @@ def axes_lockout_response(
 
 
 def _mount() -> None:
+    from timebank.approvals.api import router as approvals_router
     from timebank.catalogue.api import router as catalogue_router
     from timebank.evaluation.api import router as evaluation_router
     from timebank.exports.api import router as exports_router
@@ -182,6 +183,7 @@ def _mount() -> None:
     api.add_router("/", reports_router)
     api.add_router("/", evaluation_router)
     api.add_router("/", exports_router)
+    api.add_router("/", approvals_router)
 
 
 _mount()

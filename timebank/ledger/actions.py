@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 
+from timebank.approvals.actions import is_person, needs_approval, open_approval, replayed_approval
+from timebank.approvals.models import Approval, ApprovalKind
 from timebank.audit.actions import record
 from timebank.ledger.models import (
     MEMBER_BUCKETS,
@@ -20,6 +22,7 @@ from timebank.ledger.posting import (
     check_key,
     check_minutes,
     fingerprint,
+    idem_scope,
     lock_accounts,
     lock_set,
     post,
@@ -236,16 +239,60 @@ def do_adjustment(
     bucket: str,
     reason: str,
     idempotency_key: str | None = None,
-) -> tuple[Transaction, bool]:
-    """Opening balances from paper records, and corrections. The counterpart is issuance."""
+) -> tuple[Transaction | Approval, bool]:
+    """Opening balances from paper records, and corrections. The counterpart is issuance.
+
+    A person's positive adjustment above the head office's `approval_threshold_minutes` moves nothing: it
+    answers `(Approval, replayed)` in state `pending_approval` until a second person approves it
+    (timebank.approvals). Otherwise `(Transaction, replayed)`."""
     check_minutes(minutes, allow_negative=True)
     key = check_key(idempotency_key)
+    bucket, reason = _check_adjustment(bucket, reason)
+    fp = _adjustment_fp(member, minutes, bucket, reason)
+    if is_person(actor) and (waiting := replayed_approval(actor, key, fp)) is not None:
+        return waiting, True
+    if needs_approval(actor, member.bank_id, minutes) and not (
+        key and Transaction.objects.filter(idem_scope=idem_scope(actor), idempotency_key=key).exists()
+    ):
+        return open_approval(
+            actor,
+            kind=ApprovalKind.ADJUSTMENT,
+            member=member,
+            minutes=minutes,
+            payload={"member_id": member.pk, "minutes": minutes, "bucket": bucket, "reason": reason},
+            fp=fp,
+            idempotency_key=key,
+        )
+    return post_adjustment(actor, member=member, minutes=minutes, bucket=bucket, reason=reason, idempotency_key=key)
+
+
+def _check_adjustment(bucket: str, reason: str) -> tuple[str, str]:
     if bucket not in MEMBER_BUCKETS:
         raise Invalid(_("账户只能是 earned、goods 或 reserve。"), fields={"bucket": "invalid"})
     reason = reason.strip()
     if not reason or len(reason) > 500:
         raise Invalid(_("请填写调整原因（500 字以内）。"), fields={"reason": "required"})
-    fp = fingerprint("adjustment", {"member": member.pk, "m": minutes, "bucket": bucket, "reason": reason})
+    return bucket, reason
+
+
+def _adjustment_fp(member: Member, minutes: int, bucket: str, reason: str) -> str:
+    return fingerprint("adjustment", {"member": member.pk, "m": minutes, "bucket": bucket, "reason": reason})
+
+
+def post_adjustment(
+    actor: User | None,
+    *,
+    member: Member,
+    minutes: int,
+    bucket: str,
+    reason: str,
+    idempotency_key: str | None = None,
+) -> tuple[Transaction, bool]:
+    """The posting half of `do_adjustment`, with no four-eyes check: for an approved approval and the system."""
+    check_minutes(minutes, allow_negative=True)
+    key = check_key(idempotency_key)
+    bucket, reason = _check_adjustment(bucket, reason)
+    fp = _adjustment_fp(member, minutes, bucket, reason)
 
     def body() -> Transaction:
         locked = lock_set(member.bank_id, [member.pk], [AccountKind.ISSUANCE])

@@ -8,6 +8,9 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Minutes, Page, PathId, Reason, paginate
+from timebank.approvals.actions import pending_answer
+from timebank.approvals.api import PendingApprovalOut
+from timebank.approvals.models import Approval
 from timebank.ledger import actions
 from timebank.ledger.interbank import do_approve_move, do_reject_move, do_request_move
 from timebank.ledger.models import Account, InterBankMove, Leg, Settlement, Transaction
@@ -164,9 +167,11 @@ class AdjustmentIn(Schema):
     idempotency_key: IdempotencyKey
 
 
-@router.post("/ledger/adjustments", response={201: TransactionOut})
+@router.post("/ledger/adjustments", response={201: TransactionOut, 202: PendingApprovalOut})
 def adjustment(request: HttpRequest, response: HttpResponse, payload: AdjustmentIn) -> Status[dict[str, Any]]:
-    """Bring an opening balance over from paper records, or correct a mistake. The counterpart is issuance."""
+    """Bring an opening balance over from paper records, or correct a mistake. The counterpart is issuance.
+
+    A credit above the head office's `approval_threshold_minutes` answers 202 and waits for a second person."""
     user = caller(request)
     actions.check_minutes(payload.minutes, allow_negative=True)
     member = access_member_to_manage(user, payload.member_id)
@@ -178,6 +183,10 @@ def adjustment(request: HttpRequest, response: HttpResponse, payload: Adjustment
         reason=payload.reason,
         idempotency_key=payload.idempotency_key,
     )
+    if isinstance(tx, Approval):
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return Status(202, pending_answer(tx))
     return _answer(response, tx, replayed)
 
 

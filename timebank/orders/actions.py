@@ -17,13 +17,15 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.approvals.actions import is_person, needs_approval, open_approval, replayed_approval
+from timebank.approvals.models import Approval, ApprovalKind
 from timebank.audit.actions import Note, record, record_all
 from timebank.catalogue.actions import multiplier_for, weighted_minutes
 from timebank.catalogue.models import ServiceItem
 from timebank.evaluation.dispatch import check_dispatchable
 from timebank.ledger.actions import do_deposit, member_account_ids
 from timebank.ledger.models import Account, AccountKind, TransactionKind
-from timebank.ledger.posting import MAX_MINUTES
+from timebank.ledger.posting import MAX_MINUTES, check_key, fingerprint, idem_scope
 from timebank.lib.errors import Conflict, Forbidden, Invalid
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus
 from timebank.orders.models import Channel, Order, OrderEvent, OrderState, Payer, ServiceRecord
@@ -190,17 +192,14 @@ def do_create_order(
     return order
 
 
-def check_volunteer_for(order: Order, volunteer: Member) -> None:
-    """The hard rules for who may serve: active volunteer of the bank, certified and insured as required."""
-    if volunteer.bank_id != order.bank_id:
-        raise Invalid(_("志愿者属于另一家时间银行。"), fields={"volunteer_id": "other_bank"})
+def check_volunteer_eligible(volunteer: Member, service_item: ServiceItem, today: dt.date | None = None) -> None:
+    """Who may be credited for serving `service_item`, in dispatch and in service records alike: an active
+    volunteer not suspended from dispatch, with a valid certificate when the item requires one (409)."""
     if not volunteer.is_volunteer or volunteer.status != MemberStatus.ACTIVE:
         raise Conflict(_("这位会员不是在册的志愿者。"), code="not_a_volunteer")
-    if volunteer.pk == order.recipient_id:
-        raise Invalid(_("志愿者不能为自己服务。"), fields={"volunteer_id": "self"})
-    today = timezone.localdate()
+    today = today or timezone.localdate()
     check_dispatchable(volunteer, today)  # a suspension from dispatch (奖惩) is in force: 409
-    kind = order.service_item.requires_certificate
+    kind = service_item.requires_certificate
     if (
         kind
         and not Certificate.objects.filter(member=volunteer, kind=kind)
@@ -213,6 +212,18 @@ def check_volunteer_for(order: Order, volunteer: Member) -> None:
             code="certificate_required",
             fields={"requires_certificate": kind},
         )
+
+
+def check_volunteer_for(order: Order, volunteer: Member) -> None:
+    """The hard rules for who may serve: active volunteer of the bank, certified and insured as required."""
+    if volunteer.bank_id != order.bank_id:
+        raise Invalid(_("志愿者属于另一家时间银行。"), fields={"volunteer_id": "other_bank"})
+    if not volunteer.is_volunteer or volunteer.status != MemberStatus.ACTIVE:
+        raise Conflict(_("这位会员不是在册的志愿者。"), code="not_a_volunteer")
+    if volunteer.pk == order.recipient_id:
+        raise Invalid(_("志愿者不能为自己服务。"), fields={"volunteer_id": "self"})
+    today = timezone.localdate()
+    check_volunteer_eligible(volunteer, order.service_item, today)
     if (
         _rules(order.bank_id).require_insurance_to_dispatch
         and not InsurancePolicy.objects.filter(member=volunteer, starts_on__lte=today, ends_on__gte=today).exists()
@@ -485,8 +496,71 @@ def do_service_record(
     recipient: Member | None = None,
     memo: str = "",
     idempotency_key: str | None = None,
-) -> tuple[ServiceRecord, bool]:
-    """Service outside an order: credits `minutes × multiplier` to `earned`, from issuance."""
+    require_approval: bool = False,
+    approval_kind: str = ApprovalKind.SERVICE_RECORD,
+    approval_context: dict[str, Any] | None = None,
+) -> tuple[ServiceRecord | Approval, bool]:
+    """Service outside an order: credits `minutes × multiplier` to `earned`, from issuance.
+
+    The volunteer must be eligible as in dispatch (`check_volunteer_eligible`: volunteer role, active, not
+    suspended, a valid certificate when the item requires one), else 409.
+
+    Returns `(ServiceRecord, replayed)` when posted at once. When `require_approval` is true, or a person
+    (`actor` not None) credits more than the head office's `approval_threshold_minutes` (the credited
+    minutes, after the multiplier), nothing moves and it returns `(Approval, replayed)` in state
+    `pending_approval`, of kind `approval_kind` (`service_record`, or `activity_close` for an activity's
+    credit). `approval_context` is kept in the approval's payload; with a `signup_id` in it, approving links
+    that ActivitySignup to the new ServiceRecord. Replaying the key answers the same approval."""
+    key = check_key(idempotency_key)
+    multiplier, credited = _check_service_record(volunteer, service_item, minutes, served_at, recipient, memo)
+    fp = _service_record_fp(volunteer, service_item, minutes, served_at, recipient, memo)
+    if is_person(actor) and (waiting := replayed_approval(actor, key, fp)) is not None:
+        return waiting, True
+    if require_approval or needs_approval(actor, volunteer.bank_id, credited):
+        if key and (existing := ServiceRecord.objects.filter(
+            transaction__idem_scope=idem_scope(actor), transaction__idempotency_key=key
+        ).first()):
+            return _replayed_record(existing, service_item, minutes, served_at), True
+        payload = {
+            **(approval_context or {}),
+            "volunteer_id": volunteer.pk,
+            "service_item_id": service_item.pk,
+            "minutes": minutes,
+            "multiplier": str(multiplier),
+            "served_at": served_at.isoformat(),
+            "recipient_id": recipient.pk if recipient is not None else None,
+            "memo": memo,
+        }
+        return open_approval(
+            actor,
+            kind=approval_kind,
+            member=volunteer,
+            minutes=credited,
+            payload=payload,
+            fp=fp,
+            idempotency_key=key,
+        )
+    return post_service_record(
+        actor,
+        volunteer=volunteer,
+        service_item=service_item,
+        minutes=minutes,
+        served_at=served_at,
+        recipient=recipient,
+        memo=memo,
+        idempotency_key=key,
+    )
+
+
+def _check_service_record(
+    volunteer: Member,
+    service_item: ServiceItem,
+    minutes: int,
+    served_at: dt.datetime,
+    recipient: Member | None,
+    memo: str,
+) -> tuple[Decimal, int]:
+    """Validate a service record; answers (multiplier, credited minutes)."""
     if not 1 <= minutes <= 24 * 60:
         raise Invalid(_("服务时长应在 1 到 1440 分钟之间。"), fields={"minutes": "out_of_range"})
     if timezone.is_naive(served_at) or served_at > timezone.now() + dt.timedelta(hours=1):
@@ -495,10 +569,64 @@ def do_service_record(
         raise Invalid(_("服务项目属于另一家时间银行。"), fields={"service_item_id": "other_bank"})
     if recipient is not None and recipient.bank_id != volunteer.bank_id:
         raise Invalid(_("服务对象属于另一家时间银行。"), fields={"recipient_id": "other_bank"})
+    if recipient is not None and recipient.pk == volunteer.pk:
+        raise Invalid(_("志愿者不能为自己服务。"), fields={"recipient_id": "self"})
     if len(memo) > 500:
         raise Invalid(_("备注太长。"), fields={"memo": "too_long"})
+    check_volunteer_eligible(volunteer, service_item)
     multiplier = multiplier_for(volunteer.bank_id, service_item.tier)
-    credited = weighted_minutes(minutes, multiplier)
+    return multiplier, weighted_minutes(minutes, multiplier)
+
+
+def _service_record_fp(
+    volunteer: Member,
+    service_item: ServiceItem,
+    minutes: int,
+    served_at: dt.datetime,
+    recipient: Member | None,
+    memo: str,
+) -> str:
+    return fingerprint(
+        "service_record",
+        {
+            "volunteer": volunteer.pk,
+            "item": service_item.pk,
+            "m": minutes,
+            "at": served_at.isoformat(),
+            "recipient": recipient.pk if recipient is not None else None,
+            "memo": memo,
+        },
+    )
+
+
+def _replayed_record(
+    existing: ServiceRecord | None, service_item: ServiceItem, minutes: int, served_at: dt.datetime
+) -> ServiceRecord:
+    if existing is None or (existing.served_at, existing.minutes, existing.service_item_id) != (
+        served_at,
+        minutes,
+        service_item.pk,
+    ):
+        raise Conflict(_("这个幂等键已用于另一个不同的请求。"), code="idempotency_key_reused")
+    return existing
+
+
+def post_service_record(
+    actor: User | None,
+    *,
+    volunteer: Member,
+    service_item: ServiceItem,
+    minutes: int,
+    served_at: dt.datetime,
+    recipient: Member | None = None,
+    memo: str = "",
+    idempotency_key: str | None = None,
+    created_by: User | None = None,
+) -> tuple[ServiceRecord, bool]:
+    """The posting half of `do_service_record`, with no four-eyes check (an approved approval, the system).
+
+    Eligibility is checked again: the volunteer may have been suspended while the record waited."""
+    multiplier, credited = _check_service_record(volunteer, service_item, minutes, served_at, recipient, memo)
     with transaction.atomic():
         tx, replayed = do_deposit(
             actor,
@@ -510,14 +638,10 @@ def do_service_record(
             idempotency_key=idempotency_key,
         )
         if replayed:
-            existing = ServiceRecord.objects.filter(transaction=tx).first()
-            if existing is None or (existing.served_at, existing.minutes, existing.service_item_id) != (
-                served_at,
-                minutes,
-                service_item.pk,
-            ):
-                raise Conflict(_("这个幂等键已用于另一个不同的请求。"), code="idempotency_key_reused")
-            return existing, True
+            return _replayed_record(
+                ServiceRecord.objects.filter(transaction=tx).first(), service_item, minutes, served_at
+            ), True
+        maker = created_by or actor
         rec = ServiceRecord.objects.create(
             bank_id=volunteer.bank_id,
             org=volunteer.home_org,
@@ -530,7 +654,7 @@ def do_service_record(
             served_at=served_at,
             memo=memo,
             transaction=tx,
-            created_by=actor if actor and actor.pk else None,
+            created_by=maker if maker and maker.pk else None,
         )
         record(
             actor,

@@ -12,6 +12,9 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Page, PathId, Reason, decode_cursor, encode_cursor, paginate
+from timebank.approvals.actions import pending_answer
+from timebank.approvals.api import PendingApprovalOut
+from timebank.approvals.models import Approval
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.api import TransactionOut, transaction_out
 from timebank.lib.errors import Forbidden, Invalid, NotFound
@@ -434,7 +437,7 @@ class ServiceRecordOut(TransactionOut):
     credited_minutes: int
 
 
-@router.post("/service-records", response={201: ServiceRecordOut}, tags=["orders", "ledger"])
+@router.post("/service-records", response={201: ServiceRecordOut, 202: PendingApprovalOut}, tags=["orders", "ledger"])
 def create_service_record(request: HttpRequest, payload: ServiceRecordIn) -> Status[dict[str, Any]]:
     """Service done outside an order (group activities, talks, clean-up days): staff of the subtree upload it,
     and the volunteer's `earned` is credited `minutes × multiplier` from issuance."""
@@ -458,6 +461,8 @@ def create_service_record(request: HttpRequest, payload: ServiceRecordIn) -> Sta
         memo=payload.memo,
         idempotency_key=payload.idempotency_key,
     )
+    if isinstance(rec, Approval):  # above the approval threshold: waits for a second person
+        return Status(202, pending_answer(rec))
     return Status(
         201, {**transaction_out(rec.transaction), "service_record_id": rec.pk, "credited_minutes": rec.credited_minutes}
     )

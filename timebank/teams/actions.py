@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from timebank.approvals.models import Approval, ApprovalKind
 from timebank.audit.actions import record
 from timebank.catalogue.models import CertificateKind, ServiceItem
 from timebank.lib.errors import Conflict, Forbidden, Invalid
@@ -600,8 +601,23 @@ def do_close_activity(actor: User | None, activity: Activity) -> CloseResult:
             served_at=activity.starts_at,
             memo=memo,
             idempotency_key=credit_key(activity, signup.member_id),
+            approval_kind=ApprovalKind.ACTIVITY_CLOSE,
+            approval_context={"activity_id": activity.pk, "signup_id": signup.pk},
         )
         signup.attendance = Attendance.ATTENDED
+        if isinstance(rec, Approval):
+            # Above the approval threshold: the credit waits; approving links the service record.
+            signup.save(update_fields=["attendance"])
+            result.credited.append(
+                {
+                    "member_id": signup.member_id,
+                    "minutes": minutes,
+                    "credited_minutes": rec.minutes,
+                    "approval_id": rec.pk,
+                    "state": rec.state,
+                }
+            )
+            continue
         signup.service_record = rec
         signup.save(update_fields=["attendance", "service_record"])
         result.credited.append(
