@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Sessions of closed logins end; a login given a temporary password goes to the password page first.
+    "timebank.orgs.middleware.LoginStateMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
     "timebank.api.middleware.ApiErrorBodyMiddleware",
@@ -135,12 +137,19 @@ AUTH_PASSWORD_VALIDATORS = [
 # Contract: at most 10 failed logins in a row lock the username for a while.
 AXES_FAILURE_LIMIT = 10
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = ["username"]
+# Keyed on the username AND the client's address: a stranger guessing from elsewhere locks only their own
+# address out, never the elder at home (the contract's lock of a username still holds for the guesser).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "timebank.lib.client.client_address"
+# Behind nginx (docs/deploy.md) every request comes from the proxy: set this to the number of trusted proxies
+# in front of Django, so the lockout sees the client's own address in X-Forwarded-For. 0: REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env_bool("AXES_ENABLED", default=True)
 # The API answers a locked-out login itself, with the contract's error body.
 AXES_LOCKOUT_CALLABLE = "timebank.api.core.axes_lockout_response"
-# Locking by IP would lock a whole community centre (one shared address) out; the contract locks usernames.
+# Locking by address alone would lock a whole community centre (one shared address) out: the lock is a username's
+# at one address.
 # models.W040: the reports' covering indexes (INCLUDE) are for PostgreSQL; SQLite builds them without the extra columns.
 SILENCED_SYSTEM_CHECKS = ["axes.W006", "models.W040"]
 

@@ -14,11 +14,22 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
-from ninja.security import HttpBearer, django_auth
+from ninja.security import HttpBearer
+from ninja.security import SessionAuth as NinjaSessionAuth
 
-from timebank.lib.errors import ApiError
+from timebank.lib.errors import ApiError, Forbidden
 from timebank.orgs.actions import user_for_token
 from timebank.orgs.models import User
+
+# The one call a login may make while it must change its password after a reset.
+PASSWORD_CHANGE_PATH = "/api/v1/me/password"  # noqa: S105 (a path, not a password)
+
+
+def check_password_changed(request: HttpRequest, user: User) -> None:
+    if user.must_change_password and request.path != PASSWORD_CHANGE_PATH:
+        raise Forbidden(
+            _("请先修改密码：重置后的临时密码只能用来设置新密码。"), code="password_change_required"
+        )
 
 
 class BearerToken(HttpBearer):
@@ -27,7 +38,19 @@ class BearerToken(HttpBearer):
         seen = getattr(request, "bearer_user", None)
         user = seen[1] if seen is not None and seen[0] == token else user_for_token(token)
         if user is not None:
+            check_password_changed(request, user)
             request.user = user
+        return user
+
+
+class SessionAuth(NinjaSessionAuth):
+    """A browser session (CSRF checked by ninja). Closed logins never get here: the session middleware of
+    timebank.orgs.middleware logs them out."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = super().authenticate(request, key)
+        if isinstance(user, User):
+            check_password_changed(request, user)
         return user
 
 
@@ -79,7 +102,7 @@ api = TimebankApi(
     title="时间银行 Time Bank API",
     version="1",
     description="互助养老时间银行的公开接口 / The public API of the mutual-aid elderly-care time bank.",
-    auth=[BearerToken(), django_auth],
+    auth=[BearerToken(), SessionAuth()],
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",

@@ -255,7 +255,9 @@ def do_approve_member(actor: User | None, member: Member) -> Member:
 
 @transaction.atomic
 def do_suspend_member(actor: User | None, member: Member) -> Member:
-    return _set_status(actor, member, {MemberStatus.ACTIVE}, MemberStatus.SUSPENDED, "member.suspend")
+    member = _set_status(actor, member, {MemberStatus.ACTIVE}, MemberStatus.SUSPENDED, "member.suspend")
+    _close_login(member)
+    return member
 
 
 @transaction.atomic
@@ -265,7 +267,7 @@ def do_reactivate_member(actor: User | None, member: Member) -> Member:
 
 @transaction.atomic
 def do_member_leaves(actor: User | None, member: Member) -> Member:
-    return _set_status(
+    member = _set_status(
         actor,
         member,
         {MemberStatus.ACTIVE, MemberStatus.SUSPENDED, MemberStatus.PENDING},
@@ -328,6 +330,16 @@ def do_record_consent(
         text_version=text_version[:20],
         recorded_by=actor if actor is not None and actor.pk else None,
     )
+def _close_login(member: Member) -> None:
+    """A suspended or departed member's tokens stop now; their sessions end at the next request and no new login
+    is allowed while the status lasts (timebank.orgs.access.login_allowed). Reactivating needs a new login."""
+    if member.user_id is not None:
+        from timebank.orgs.actions import revoke_tokens
+
+        assert member.user is not None
+        revoke_tokens(member.user)
+
+
     record(
         actor,
         "member.consent",
@@ -347,6 +359,8 @@ def do_record_consents(actor: User | None, member: Member, choices: dict[str, bo
 def current_consents(member: Member) -> dict[str, Consent | None]:
     """The latest consent row per scope (None: never asked)."""
     latest: dict[str, Consent | None] = dict.fromkeys(ConsentScope.values)
+    _close_login(member)
+    return member
     for consent in Consent.objects.filter(member=member).order_by("created_at", "pk"):
         latest[consent.scope] = consent
     return latest

@@ -108,3 +108,52 @@ def access_bank_admin(user: User, bank_id: int) -> Org:
 def subtree_q(prefix: str, org: Org) -> Q:
     """A filter for rows whose `<prefix>path` lies in `org`'s subtree."""
     return Q(**{f"{prefix}path__startswith": org.path})
+
+
+# Logins ----------------------------------------------------------------------------------------------------------
+
+# A member in these states may not log in (strings: members imports orgs, not the other way round).
+CLOSED_MEMBER_STATUSES = frozenset({"suspended", "left"})
+
+
+def login_allowed(user: User) -> bool:
+    """May this login log in, and may its tokens and sessions still act? Asked at login, at every token use and
+    at every session request, so a change of status takes effect at once."""
+    if not user.is_active:
+        return False
+    member = getattr(user, "member", None)  # None for a staff login
+    return member is None or member.status not in CLOSED_MEMBER_STATUSES
+
+
+def visible_staff(user: User) -> QuerySet[User]:
+    """Staff logins of the caller's subtree: admins and staff read them; operators, assessors and members do not."""
+    if user.is_superuser:
+        return User.objects.exclude(role="").filter(org__isnull=False)
+    scope = staff_scope(user)
+    if scope is None or user.role not in MANAGING_ROLES:
+        raise Forbidden(_("只有工作人员和管理员可以查看工作人员账号。"), code="not_allowed")
+    return User.objects.exclude(role="").filter(org__path__startswith=scope.path)
+
+
+def access_staff_login(user: User, staff_id: int) -> User:
+    """Change or reset a staff login: admins whose subtree holds its org, never a login of higher role than
+    their own, and never their own login (that is /me/password)."""
+    target = User.objects.select_related("org").filter(pk=staff_id).exclude(role="").filter(org__isnull=False).first()
+    if target is None:
+        raise NotFound(_("找不到这个工作人员账号。"), code="staff_not_found")
+    if target.pk == user.pk:
+        raise Forbidden(_("自己的账号请在“修改密码”里办理。"), code="own_login")
+    assert target.org is not None
+    if not has_role(user, ADMIN_ROLES, target.org):
+        raise Forbidden(_("只有上级机构的管理员可以管理这个账号。"), code="outside_subtree")
+    if (target.is_superuser and not user.is_superuser) or not can_grant_role(user, target.role):
+        raise Forbidden(_("不能管理比自己角色更高的账号。"), code="role_too_high")
+    return target
+
+
+def check_may_reset_login(user: User, target: User) -> None:
+    """A member's login reset by staff: never the caller's own, never a login of higher rank than theirs."""
+    if target.pk == user.pk:
+        raise Forbidden(_("自己的账号请在“修改密码”里办理。"), code="own_login")
+    if (target.is_superuser and not user.is_superuser) or (target.role and not can_grant_role(user, target.role)):
+        raise Forbidden(_("不能管理比自己角色更高的账号。"), code="role_too_high")

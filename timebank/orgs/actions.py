@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
-from timebank.lib.errors import Conflict, Invalid
+from timebank.lib.errors import Conflict, Forbidden, Invalid
+from timebank.orgs.access import login_allowed
 from timebank.orgs.models import ALLOWED_PARENTS, ApiToken, Org, OrgKind, Role, Rules, User
 
 
@@ -165,6 +166,114 @@ def user_for_token(key: str) -> User | None:
     # key_hash is unique, so no LIMIT: with `.first()`'s ORDER BY … LIMIT 1 PostgreSQL may plan the member join as
     # a sequential scan that it expects to stop early (measured ~220 ms at a million members without logins).
     token = next(iter(tokens), None)
-    if token is None or not token.user.is_active:
+    # A disabled login, or a member suspended or gone, answers 401 at once, however the status was changed.
+    if token is None or not login_allowed(token.user):
         return None
     return token.user
+
+
+def revoke_tokens(user: User, *, keep: str | None = None) -> int:
+    """Revoke a login's tokens (all, or all but the one the caller is using)."""
+    tokens = ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+    if keep:
+        tokens = tokens.exclude(key_hash=_token_hash(keep))
+    return tokens.update(revoked_at=timezone.now())
+
+
+# Passwords and staff logins ---------------------------------------------------------------------------------------
+
+# No 0/o, 1/l/i: a temporary password is often read out over the phone or copied by hand.
+TEMPORARY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+TEMPORARY_LENGTH = 10
+
+
+def _bank_of(user: User) -> int | None:
+    if user.org_id is not None and user.org is not None:
+        return user.org.head_office_id
+    member = getattr(user, "member", None)
+    return member.bank_id if member is not None else None
+
+
+def check_new_password(user: User, new_password: str, old_password: str) -> None:
+    if len(new_password) > 128:
+        raise Invalid(_("密码太长。"), fields={"new_password": "too_long"})
+    if new_password == old_password:
+        raise Invalid(_("新密码不能和原来的一样。"), code="same_password", fields={"new_password": "same"})
+    try:
+        validate_password(new_password, user)
+    except ValidationError as exc:
+        raise Invalid(" ".join(str(m) for m in exc.messages), fields={"new_password": "weak"}) from None
+
+
+@transaction.atomic
+def do_change_password(user: User, *, old_password: str, new_password: str, keep_token: str | None = None) -> User:
+    """A login chooses its own password. Its other tokens are revoked (a thief's among them); the token of the
+    request that asked (`keep_token`) goes on working, and a page's session is kept by the page."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not user.check_password(old_password):
+        raise Forbidden(_("原密码不对。"), code="wrong_password", fields={"old_password": "wrong"})
+    check_new_password(user, new_password, old_password)
+    user.set_password(new_password)
+    user.must_change_password = False
+    user.save(update_fields=["password", "must_change_password"])
+    revoked = revoke_tokens(user, keep=keep_token)
+    record(user, "login.password_change", user, bank_id=_bank_of(user), data={"tokens_revoked": revoked})
+    return user
+
+
+def _clear_lockout(username: str) -> None:
+    from axes.utils import reset
+
+    reset(username=username)
+
+
+@transaction.atomic
+def do_reset_password(actor: User | None, target: User) -> str:
+    """Staff give a login a temporary password, shown once. The old password and every token stop at once, and
+    the login must choose its own password before doing anything else. The password is never audited."""
+    target = User.objects.select_for_update().get(pk=target.pk)
+    temporary = "".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(TEMPORARY_LENGTH))
+    target.set_password(temporary)
+    target.must_change_password = True
+    target.save(update_fields=["password", "must_change_password"])
+    revoked = revoke_tokens(target)
+    record(actor, "login.password_reset", target, bank_id=_bank_of(target), data={"tokens_revoked": revoked})
+    # A lockout the person caused themselves ends with the reset: they are about to log in with the new password.
+    username = target.username
+    transaction.on_commit(lambda: _clear_lockout(username))
+    return temporary
+
+
+@transaction.atomic
+def do_update_staff(
+    actor: User | None, target: User, *, org: Org | None = None, role: str | None = None, is_active: bool | None = None
+) -> User:
+    """Move a staff login, change its role, or disable it (its tokens are revoked; sessions end at their next
+    request). The caller's right to the old and new org and role is checked by the access functions."""
+    target = User.objects.select_for_update().get(pk=target.pk)
+    assert target.org is not None
+    new_org = org if org is not None else target.org
+    new_role = role if role is not None else target.role
+    if new_role not in Role.values:
+        raise Invalid(_("未知的角色。"), fields={"role": "invalid"})
+    if new_org.kind not in ROLE_KINDS[new_role]:
+        raise Invalid(_("这个角色不能设在这种机构。"), fields={"role": "wrong_org_kind"})
+    before = {"org": target.org_id, "role": target.role, "is_active": target.is_active}
+    target.org = new_org
+    target.role = new_role
+    if is_active is not None:
+        target.is_active = is_active
+    after = {"org": new_org.pk, "role": new_role, "is_active": target.is_active}
+    changed = [f for f in ("org", "role", "is_active") if before[f] != after[f]]
+    if changed:
+        target.save(update_fields=changed)
+    revoked = revoke_tokens(target) if not target.is_active else 0
+    assert new_org.head_office_id is not None
+    record(
+        actor,
+        "staff.update",
+        target,
+        bank_id=new_org.head_office_id,
+        data={"before": before, "after": after, "tokens_revoked": revoked},
+    )
+    return target

@@ -10,15 +10,19 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from timebank.api.types import Id, OrgName, Page, Password, PathId, Token, Username, paginate
-from timebank.lib.errors import Forbidden, Invalid, Locked, NotAuthenticated
+from timebank.lib.errors import Conflict, Forbidden, Invalid, Locked, NotAuthenticated
 from timebank.orgs import actions
 from timebank.orgs.access import (
     access_org,
     access_org_as_admin,
     access_rules,
+    access_staff_login,
     can_grant_role,
+    check_may_reset_login,
+    login_allowed,
     require_login,
     visible_orgs,
+    visible_staff,
 )
 from timebank.orgs.models import Org, OrgKind, Rules, User
 
@@ -39,6 +43,8 @@ class TokenOut(Schema):
     member_id: int | None
     roles: list[str]
     expires_in_days: int
+    # After a reset: this token may only choose a new password (POST /me/password).
+    must_change_password: bool
 
 
 def roles_of(user: User) -> list[str]:
@@ -61,7 +67,8 @@ def create_token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
     user = authenticate(request, username=payload.username, password=payload.password)
     if getattr(request, "axes_locked_out", False):
         raise Locked(_("登录失败次数过多，账号已暂时锁定，请稍后再试。"))
-    if user is None or not user.is_active:
+    # A suspended or departed member and a disabled staff login are refused like a wrong password: nothing tells.
+    if user is None or not login_allowed(user):
         raise NotAuthenticated(_("用户名或密码不正确。"), code="bad_credentials")
     assert isinstance(user, User)
     from django.conf import settings
@@ -72,7 +79,59 @@ def create_token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
         "member_id": member.pk if member is not None else None,
         "roles": roles_of(user),
         "expires_in_days": settings.API_TOKEN_DAYS,
+        "must_change_password": user.must_change_password,
     }
+
+
+class PasswordIn(Schema):
+    old_password: Password
+    new_password: Password
+
+
+class PasswordOut(Schema):
+    changed: bool
+    must_change_password: bool
+
+
+def bearer_key(request: HttpRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
+@router.post("/me/password", response={200: PasswordOut}, tags=["auth"])
+def change_password(request: HttpRequest, payload: PasswordIn) -> dict[str, Any]:
+    """Change your own password (Django's password rules). A wrong `old_password` is 403 `wrong_password`.
+    Your other tokens are revoked; the token of this request (or this browser session) goes on working. This is
+    the only call a login may make while it must change its password after a reset."""
+    user = caller(request)
+    key = bearer_key(request)
+    user = actions.do_change_password(
+        user, old_password=payload.old_password, new_password=payload.new_password, keep_token=key
+    )
+    if key is None:
+        from django.contrib.auth import update_session_auth_hash
+
+        update_session_auth_hash(request, user)
+    return {"changed": True, "must_change_password": user.must_change_password}
+
+
+class TemporaryPasswordOut(Schema):
+    temporary_password: str
+
+
+@router.post("/members/{member_id}/password-reset", response={200: TemporaryPasswordOut}, tags=["members", "auth"])
+def reset_member_password(request: HttpRequest, member_id: PathId) -> dict[str, str]:
+    """Staff of the member's home subtree give the member's login a temporary password, answered once. The old
+    password and tokens stop at once; the login must choose a new password at its next login."""
+    from timebank.members.access import access_member_to_manage  # late: members imports orgs
+
+    user = caller(request)
+    member = access_member_to_manage(user, member_id)
+    if member.user_id is None or member.anonymised_at is not None:
+        raise Conflict(_("这位会员没有登录账号。"), code="no_login")
+    assert member.user is not None
+    check_may_reset_login(user, member.user)
+    return {"temporary_password": actions.do_reset_password(user, member.user)}
 
 
 class RevokeIn(Schema):
@@ -291,6 +350,75 @@ class StaffOut(Schema):
     name: str
     org_id: int
     role: str
+    is_active: bool
+
+
+RoleName = Literal["head_office_admin", "branch_admin", "staff", "operator", "assessor"]
+
+
+class StaffPatch(Schema):
+    org_id: Id | None = None
+    role: RoleName | None = None
+    is_active: Annotated[bool, Field(strict=True)] | None = None
+
+
+def staff_out(staff: User) -> dict[str, Any]:
+    assert staff.org_id is not None
+    return {
+        "id": staff.pk,
+        "username": staff.username,
+        "name": staff.display_name,
+        "org_id": staff.org_id,
+        "role": staff.role,
+        "is_active": staff.is_active,
+    }
+
+
+@router.get("/staff", response=Page[StaffOut], tags=["staff"])
+def list_staff(
+    request: HttpRequest,
+    limit: int = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    org_id: PathId | None = None,
+    role: RoleName | None = None,
+    is_active: bool | None = None,
+) -> dict[str, Any]:
+    """Staff logins of the caller's subtree (admins and staff; operators and assessors are refused)."""
+    qs = visible_staff(caller(request))
+    if org_id is not None:
+        qs = qs.filter(org_id=org_id)
+    if role is not None:
+        qs = qs.filter(role=role)
+    if is_active is not None:
+        qs = qs.filter(is_active=is_active)
+    rows, nxt = paginate(qs, limit, cursor)
+    return {"items": [staff_out(s) for s in rows], "next_cursor": nxt}
+
+
+@router.patch("/staff/{staff_id}", response=StaffOut, tags=["staff"])
+def patch_staff(request: HttpRequest, staff_id: PathId, payload: StaffPatch) -> dict[str, Any]:
+    """Move a staff login (`org_id` inside the caller's subtree), change its `role` (never above the caller's
+    own) or disable it (`is_active`: its tokens stop at once). Admins of the login's subtree; not their own."""
+    user = caller(request)
+    target = access_staff_login(user, staff_id)
+    changes = payload.dict(exclude_unset=True)
+    for field in ("org_id", "role", "is_active"):
+        if field in changes and changes[field] is None:
+            raise Invalid(_("这一项不能为空。"), fields={field: "required"})
+    org = access_org_as_admin(user, changes["org_id"]) if "org_id" in changes else None
+    role = changes.get("role")
+    if role is not None and not can_grant_role(user, role):
+        raise Forbidden(_("不能授予比自己更高的角色。"), code="role_too_high")
+    return staff_out(actions.do_update_staff(user, target, org=org, role=role, is_active=changes.get("is_active")))
+
+
+@router.post("/staff/{staff_id}/password-reset", response={200: TemporaryPasswordOut}, tags=["staff", "auth"])
+def reset_staff_password(request: HttpRequest, staff_id: PathId) -> dict[str, str]:
+    """Admins of the staff login's subtree (never of a higher role) give it a temporary password, answered once;
+    the login must choose a new password at its next login."""
+    user = caller(request)
+    target = access_staff_login(user, staff_id)
+    return {"temporary_password": actions.do_reset_password(user, target)}
 
 
 @router.post("/staff", response={201: StaffOut}, tags=["staff"])
@@ -303,14 +431,4 @@ def create_staff(request: HttpRequest, payload: StaffIn) -> Status[dict[str, Any
     staff = actions.do_create_staff(
         user, org=org, username=payload.username, password=payload.password, name=payload.name, role=payload.role
     )
-    assert staff.org_id is not None
-    return Status(
-        201,
-        {
-            "id": staff.pk,
-            "username": staff.username,
-            "name": staff.display_name,
-            "org_id": staff.org_id,
-            "role": staff.role,
-        },
-    )
+    return Status(201, staff_out(staff))

@@ -41,6 +41,13 @@ class LoginForm(AuthenticationForm):
         self.fields["password"].label = _("密码")
         self.locked_out = False
 
+    def confirm_login_allowed(self, user: Any) -> None:
+        # Suspended and departed members, and disabled staff logins (timebank.orgs.access.login_allowed).
+        from timebank.orgs.access import login_allowed
+
+        if not login_allowed(user):
+            raise forms.ValidationError(self.error_messages["inactive"], code="inactive")
+
     def clean(self) -> dict[str, Any]:
         try:
             return super().clean()

@@ -1,6 +1,6 @@
 from django.urls import include, path, register_converter
 
-from timebank.web.views import care, member, public, staff, volunteer
+from timebank.web.views import account, care, member, public, staff, volunteer
 
 
 class IdConverter:
@@ -26,6 +26,7 @@ urlpatterns = [
     path("login/", public.WebLoginView.as_view(), name="login"),
     path("logout/", public.WebLogoutView.as_view(), name="logout"),
     path("prefs/large-text/", public.large_text, name="large_text"),
+    path("me/password/", account.password, name="password"),
     # A member's own time
     path("me/time/", member.my_time, name="my_time"),
     path("me/give/", member.give, name="give"),
@@ -43,6 +44,11 @@ urlpatterns = [
     path("staff/", staff.staff_home, name="staff_home"),
     path("staff/members/", staff.staff_members, name="staff_members"),
     path("staff/members/<id:member_id>/approve/", staff.staff_member_approve, name="staff_member_approve"),
+    path(
+        "staff/members/<id:member_id>/password-reset/",
+        account.member_password_reset,
+        name="staff_member_password_reset",
+    ),
     path("staff/orders/", staff.staff_orders, name="staff_orders"),
     path("staff/orders/<id:order_id>/", staff.staff_order, name="staff_order"),
     path("staff/orders/<id:order_id>/<slug:action>/", staff.staff_order_action, name="staff_order_action"),

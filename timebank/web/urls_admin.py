@@ -4,7 +4,7 @@ the names live in the `web` namespace)."""
 from django.urls import path, register_converter
 
 from timebank.reports import views as report_views
-from timebank.web.views import admin, fundbook, outlet, safety_lists
+from timebank.web.views import account, admin, fundbook, outlet, safety_lists
 
 
 class VoucherCodeConverter:
@@ -39,6 +39,9 @@ urlpatterns = [
     path("manage/", admin.manage_home, name="manage"),
     path("bank/<id:bank_id>/rules/", admin.rules_page, name="rules"),
     path("bank/<id:bank_id>/catalogue/", admin.catalogue, name="catalogue"),
+    path("manage/staff/", account.staff_logins, name="staff_logins"),
+    path("manage/staff/<id:staff_id>/", account.staff_login, name="staff_login"),
+    path("manage/staff/<id:staff_id>/password-reset/", account.staff_login_reset, name="staff_login_reset"),
     path("bank/<id:bank_id>/settlements/", admin.settlements, name="settlements"),
     path("bank/<id:bank_id>/settlements/<id:settlement_id>/", admin.settlement_detail, name="settlement"),
     path(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -116,6 +118,12 @@ class WebLoginView(LoginView):
             # Tells the lockout handler (timebank.api.core.axes_lockout_response) that this page explains it.
             self.request.web_lockout_shown = True  # type: ignore[attr-defined]
         return response
+    def get_success_url(self) -> str:
+        # After a staff reset, the temporary password only opens the page where the person chooses their own.
+        if getattr(self.request.user, "must_change_password", False):
+            return f"{reverse('web:password')}?{urlencode({'next': super().get_success_url()})}"
+        return super().get_success_url()
+
 
 
 class WebLogoutView(LogoutView):

@@ -97,6 +97,10 @@ def _member_row(member: Member, user: User) -> Member:
     member.can_certify = member.is_volunteer and has_role(  # type: ignore[attr-defined]
         user, MANAGING_ROLES, member.home_org
     )
+    # A forgotten password: staff of the home subtree give a temporary one (not operators).
+    member.can_reset_password = (  # type: ignore[attr-defined]
+        member.user_id is not None and member.anonymised_at is None and has_role(user, MANAGING_ROLES, member.home_org)
+    )
     return member
 
 
