@@ -3,11 +3,13 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from timebank.goods.actions import do_check_card_code
 from timebank.goods.models import Goods, Redemption
 from timebank.lib.errors import Forbidden, NotFound
-from timebank.members.access import member_of
+from timebank.members.access import member_of, relative_ids
+from timebank.members.models import Member
 from timebank.orgs.access import caller_bank_id, has_role, staff_scope
-from timebank.orgs.models import MANAGING_ROLES, User
+from timebank.orgs.models import MANAGING_ROLES, Org, User
 
 
 def visible_goods(user: User) -> QuerySet[Goods]:
@@ -46,3 +48,33 @@ def access_redemption(
     if not manage and me is not None and me.pk == redemption.member_id:
         return redemption
     raise Forbidden(_("您无权查看这张兑换券。"), code="outside_subtree")
+
+
+def access_redeem(user: User, *, member: Member, outlet: Org, member_code: str | None) -> None:
+    """兑换物品 from `member`'s goods at `outlet`: the member themselves; staff of the outlet's subtree for a
+    member of their own subtree; and for a member outside it, only with the member's card code (proof that
+    the member stands at the counter; wrong codes are counted and lock the card)."""
+    me = member_of(user)
+    if me is not None and me.pk == member.pk:
+        return
+    if not has_role(user, MANAGING_ROLES, outlet):
+        raise Forbidden(_("只能用自己的时间兑换，或由网点工作人员办理。"), code="not_allowed")
+    if has_role(user, MANAGING_ROLES, member.home_org):
+        return
+    if member.bank_id != outlet.head_office_id:
+        raise Forbidden(_("这位会员不在您的范围内。"), code="outside_subtree")
+    if not member_code or not member_code.strip():
+        raise Forbidden(_("这位会员不是您社区的会员：请会员出示会员卡，输入卡上的卡码。"), code="member_code_required")
+    do_check_card_code(user, member=member, outlet=outlet, code=member_code)
+
+
+def access_card_code(user: User, member_id: int) -> Member:
+    """The member-card code: the member and their linked relatives only. Staff never read it (it proves the
+    member's presence to them), nor does the superuser."""
+    member = Member.objects.select_related("bank").filter(pk=member_id).first()
+    if member is None:
+        raise NotFound(_("找不到该会员。"), code="member_not_found")
+    me = member_of(user)
+    if me is not None and (me.pk == member.pk or member.pk in relative_ids(me)):
+        return member
+    raise Forbidden(_("只有会员本人和家属可以查看会员卡码。"), code="not_allowed")

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hmac
 import secrets
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
-from timebank.goods.models import Goods, Redemption, StockMovement, StockMovementKind, VoucherStatus
+from timebank.goods.models import (
+    Goods,
+    MemberCard,
+    Redemption,
+    StockMovement,
+    StockMovementKind,
+    VoucherStatus,
+    WrongCardCode,
+)
 from timebank.ledger.actions import member_account_ids, system_account_id
 from timebank.ledger.models import AccountKind, Transaction, TransactionKind
 from timebank.ledger.posting import check_key, fingerprint, lock_accounts, post, run_idempotent
-from timebank.lib.errors import Conflict, Invalid
+from timebank.lib.errors import Conflict, Forbidden, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.orgs.actions import check_name
 from timebank.orgs.models import Org, OrgKind, User
 
 MAX_STOCK = 1_000_000
 MAX_PRICE = 100_000
+
+# The member-card code: 8 digits, short enough to read out. Guessing is bounded twice: a card locks after a
+# few wrong codes in a row (until the member re-issues it), and one staff login may type only a few wrong
+# codes a day, whichever members they try, so 10^8 codes cannot be walked at a counter.
+CARD_CODE_DIGITS = 8
+CARD_WRONG_LIMIT = 5
+ACTOR_WRONG_LIMIT = 10
+ACTOR_WRONG_WINDOW = dt.timedelta(hours=24)
 
 
 def _bank(org: Org) -> int:
@@ -181,6 +200,8 @@ def do_redeem(
 def do_hand_over(actor: User | None, redemption: Redemption) -> Redemption:
     """The outlet checks the voucher and hands the goods over. A voucher works once."""
     redemption = Redemption.objects.select_for_update().get(pk=redemption.pk)
+    if redemption.status == VoucherStatus.VOID:
+        raise Conflict(_("这张兑换券已经作废（兑换已冲正），不能领取。"), code="voucher_void")
     if redemption.status != VoucherStatus.ISSUED:
         raise Conflict(
             _("这张兑换券已经用过了。"),
@@ -199,3 +220,140 @@ def do_hand_over(actor: User | None, redemption: Redemption) -> Redemption:
         data={"voucher": redemption.voucher_code[:4] + "…"},
     )
     return redemption
+
+
+# Reversing a redemption (called by the ledger's do_reversal, inside its transaction) ------------------------
+# Locks are taken voucher → accounts → goods → chain head: do_redeem takes accounts → goods → chain head and
+# do_hand_over the voucher alone, so no two of them ever wait on each other in a cycle.
+
+
+def lock_redemption_for_reversal(original: Transaction) -> Redemption | None:
+    """The first step of reversing a goods redemption: lock its voucher and refuse when the goods were
+    handed over (bringing goods back is a return, not a reversal). None for any other transaction."""
+    if original.kind != TransactionKind.GOODS_REDEMPTION:
+        return None
+    redemption = Redemption.objects.select_for_update().filter(transaction_id=original.pk).first()
+    if redemption is None:
+        return None
+    if redemption.status == VoucherStatus.HANDED_OVER:
+        raise Conflict(
+            _("物品已经交给会员，不能冲正这笔兑换。退货请另行办理。"),
+            code="voucher_handed_over",
+            fields={"handed_over_at": redemption.handed_over_at.isoformat() if redemption.handed_over_at else None},
+        )
+    if redemption.status == VoucherStatus.VOID:
+        raise Conflict(_("这笔交易已经冲正过了。"), code="already_reversed")
+    return redemption
+
+
+def void_reversed_redemption(actor: User | None, redemption: Redemption) -> None:
+    """The second step, after the reversal has locked the accounts and before it posts: the voucher becomes
+    void and the stock comes back, in the reversal's own transaction."""
+    item = Goods.objects.select_for_update().get(pk=redemption.goods_id)
+    # Put back what was taken, even if the goods were since counted down or taken off the shelf.
+    item.stock += redemption.quantity
+    item.save(update_fields=["stock"])
+    StockMovement.objects.create(
+        goods=item,
+        kind=StockMovementKind.REVERSAL,
+        change=redemption.quantity,
+        stock_after=item.stock,
+        note=f"#{redemption.pk}",
+        actor=actor if actor and actor.pk else None,
+    )
+    redemption.status = VoucherStatus.VOID
+    redemption.voided_at = timezone.now()
+    redemption.save(update_fields=["status", "voided_at"])
+    record(
+        actor,
+        "goods.voucher_void",
+        redemption,
+        bank_id=_bank(item.outlet),
+        data={"goods": item.pk, "quantity": redemption.quantity, "stock": item.stock},
+    )
+
+
+# The member card (proof of presence at an outlet) ---------------------------------------------------------
+
+
+def _derive_code(card: MemberCard) -> str:
+    mac = salted_hmac(
+        "timebank.goods.member_card", f"{card.member_id}:{card.version}:{card.salt}", algorithm="sha256"
+    ).digest()
+    return f"{int.from_bytes(mac[:8], 'big') % 10**CARD_CODE_DIGITS:0{CARD_CODE_DIGITS}d}"
+
+
+def _card(member: Member) -> MemberCard:
+    card = MemberCard.objects.filter(member=member).first()
+    if card is None:
+        # Two first reads at once both try to create it: the loser's row is simply not inserted.
+        MemberCard.objects.bulk_create([MemberCard(member=member, salt=secrets.token_hex(16))], ignore_conflicts=True)
+        card = MemberCard.objects.get(member=member)
+    return card
+
+
+def card_code(member: Member) -> str:
+    """The code on the member's card (issued on first use). Only the member and their relatives may read it."""
+    return _derive_code(_card(member))
+
+
+@transaction.atomic
+def do_reissue_card(actor: User | None, member: Member) -> str:
+    """A new code for a lost card or after wrong guesses: the old code stops working, the lock is lifted."""
+    card = MemberCard.objects.select_for_update().get(pk=_card(member).pk)
+    card.salt = secrets.token_hex(16)
+    card.version += 1
+    card.wrong_tries = 0
+    card.locked_at = None
+    card.save(update_fields=["salt", "version", "wrong_tries", "locked_at"])
+    record(actor, "goods.card_reissued", member, bank_id=member.bank_id, data={"version": card.version})
+    return _derive_code(card)
+
+
+def normalise_card_code(code: str) -> str:
+    """1234 5678 or 1234-5678 as read out, written down or typed."""
+    return "".join(ch for ch in code if ch not in " -")
+
+
+def do_check_card_code(actor: User, *, member: Member, outlet: Org, code: str) -> None:
+    """Staff at an outlet outside the member's subtree type the member's card code. A wrong code is counted
+    and audited (and survives the refusal: it is committed before the 403 is raised), so call this outside the
+    redemption's transaction."""
+    with transaction.atomic():
+        refusal = _check_card_code(actor, member=member, outlet=outlet, code=normalise_card_code(code))
+    if refusal is not None:
+        raise refusal
+
+
+def _check_card_code(actor: User, *, member: Member, outlet: Org, code: str) -> Forbidden | None:
+    # One staff login's checks run one at a time, so parallel guesses cannot all slip under the limit.
+    User.objects.select_for_update().filter(pk=actor.pk).first()
+    since = timezone.now() - ACTOR_WRONG_WINDOW
+    if WrongCardCode.objects.filter(actor=actor, created_at__gte=since).count() >= ACTOR_WRONG_LIMIT:
+        return Forbidden(
+            _("您今天输错会员卡码的次数太多，请明天再试，或请会员用自己的手机兑换。"), code="too_many_wrong_codes"
+        )
+    card = MemberCard.objects.select_for_update().get(pk=_card(member).pk)
+    if card.locked_at is not None:
+        return Forbidden(_("这张会员卡因多次输错卡码已锁定。请会员在“我的会员卡”里换一个新卡码。"), code="card_locked")
+    if hmac.compare_digest(code.encode(), _derive_code(card).encode()):
+        if card.wrong_tries:
+            card.wrong_tries = 0
+            card.save(update_fields=["wrong_tries"])
+        return None
+    card.wrong_tries += 1
+    fields = ["wrong_tries"]
+    WrongCardCode.objects.create(member=member, actor=actor, outlet=outlet)
+    record(
+        actor,
+        "goods.card_code_wrong",
+        member,
+        bank_id=member.bank_id,
+        data={"outlet": outlet.pk, "tries": card.wrong_tries},
+    )
+    if card.wrong_tries >= CARD_WRONG_LIMIT:
+        card.locked_at = timezone.now()
+        fields.append("locked_at")
+        record(actor, "goods.card_locked", member, bank_id=member.bank_id, data={"outlet": outlet.pk})
+    card.save(update_fields=fields)
+    return Forbidden(_("会员卡码不对。"), code="member_code_wrong")

@@ -11,11 +11,10 @@ from pydantic import Field
 
 from timebank.api.types import Id, IdempotencyKey, Memo, OrgName, Page, PathId, paginate
 from timebank.goods import actions
-from timebank.goods.access import access_goods, access_redemption, visible_goods
+from timebank.goods.access import access_card_code, access_goods, access_redeem, access_redemption, visible_goods
 from timebank.goods.models import Goods, Redemption
 from timebank.ledger.api import TransactionOut, transaction_out
 from timebank.lib.errors import Forbidden, NotFound
-from timebank.members.access import member_of
 from timebank.members.models import Member
 from timebank.orgs.access import has_role
 from timebank.orgs.api import caller
@@ -118,12 +117,19 @@ def stock_count(request: HttpRequest, goods_id: PathId, payload: CountIn) -> dic
     )
 
 
+# As read out or printed: 8 digits, maybe grouped "1234 5678".
+MemberCode = Annotated[str, Field(max_length=20, pattern=r"^[0-9 -]*$")]
+
+
 class RedemptionIn(Schema):
     member_id: Id
     goods_id: Id
     quantity: Annotated[int, Field(strict=True, ge=1, le=1000)] = 1
     outlet_id: Id
     idempotency_key: IdempotencyKey
+    member_code: MemberCode | None = Field(
+        None, description="The member's card code: needed when staff redeem for a member outside their subtree."
+    )
 
 
 class RedemptionOut(TransactionOut):
@@ -150,15 +156,15 @@ def redemption_out(r: Redemption) -> dict[str, Any]:
 @router.post("/goods/redemptions", response={201: RedemptionOut})
 def redeem(request: HttpRequest, response: HttpResponse, payload: RedemptionIn) -> Status[dict[str, Any]]:
     """兑换物品: spend minutes from the `goods` bucket; the stock goes down in the same transaction.
-    The member redeems from their own account, or staff of the outlet's subtree do it at the counter."""
+    The member redeems from their own account, or staff of the outlet's subtree do it at the counter: for a
+    member outside the staff's own subtree only with the member's card code in `member_code` (403 without it
+    or with a wrong one; a few wrong codes lock the card)."""
     user = caller(request)
     outlet = _org(payload.outlet_id)
     member = Member.objects.filter(pk=payload.member_id).first()
     if member is None:
         raise NotFound(_("找不到该会员。"), code="member_not_found")
-    me = member_of(user)
-    if not (me is not None and me.pk == member.pk) and not has_role(user, MANAGING_ROLES, outlet):
-        raise Forbidden(_("只能用自己的时间兑换，或由网点工作人员办理。"), code="not_allowed")
+    access_redeem(user, member=member, outlet=outlet, member_code=payload.member_code)
     goods = Goods.objects.filter(pk=payload.goods_id).first()
     if goods is None:
         raise NotFound(_("找不到这件物品。"), code="goods_not_found")
@@ -210,3 +216,20 @@ def hand_over(request: HttpRequest, code: VoucherCode) -> dict[str, Any]:
     user = caller(request)
     redemption = access_redemption(user, voucher_code=_code(code), manage=True)
     return redemption_out(actions.do_hand_over(user, redemption))
+
+
+class CardCodeOut(Schema):
+    code: str
+
+
+@router.get("/members/{member_id}/card-code", response=CardCodeOut)
+def get_card_code(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
+    """The member-card code (proof of presence at an outlet): the member and their relatives only."""
+    return {"code": actions.card_code(access_card_code(caller(request), member_id))}
+
+
+@router.post("/members/{member_id}/card-code/reissue", response=CardCodeOut)
+def reissue_card_code(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
+    """A new card code (lost card, or the card was locked after wrong codes): the old code stops working."""
+    user = caller(request)
+    return {"code": actions.do_reissue_card(user, access_card_code(user, member_id))}

@@ -34,6 +34,7 @@ class StockMovementKind(models.TextChoices):
     RESTOCK = "restock", _("入库")
     COUNT = "count", _("盘点")
     REDEMPTION = "redemption", _("兑换")
+    REVERSAL = "reversal", _("冲正退回")
 
 
 class StockMovement(models.Model):
@@ -54,6 +55,8 @@ class StockMovement(models.Model):
 class VoucherStatus(models.TextChoices):
     ISSUED = "issued", _("待领取")
     HANDED_OVER = "handed_over", _("已领取")
+    # The redemption was reversed: the minutes and the stock went back, the voucher can no longer be used.
+    VOID = "void", _("已作废")
 
 
 class Redemption(models.Model):
@@ -70,7 +73,41 @@ class Redemption(models.Model):
     handed_over_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    voided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"redemption #{self.pk}"
+
+
+class MemberCard(models.Model):
+    """The member card (会员卡): its code proves the member is present at an outlet outside their community.
+
+    The code itself is not stored: it is an HMAC of the server secret, the member, this salt and the version,
+    so a copy of the database alone does not reveal it, and re-issuing (new salt) kills the old one."""
+
+    member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="card")
+    salt = models.CharField(max_length=32)
+    version = models.PositiveIntegerField(default=1)
+    # Wrong codes in a row; at the limit the card is locked until the member re-issues it.
+    wrong_tries = models.PositiveIntegerField(default=0)
+    locked_at = models.DateTimeField(null=True, blank=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"card of {self.member_id} v{self.version}"
+
+
+class WrongCardCode(models.Model):
+    """A wrong card code typed at an outlet: counted per staff login, so guesses cannot be spread over members."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    outlet = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["actor", "created_at"], name="goods_wrongcode_actor_at")]
+
+    def __str__(self) -> str:
+        return f"wrong code for {self.member_id} by {self.actor_id}"

@@ -83,6 +83,28 @@ class CounterRedeemForm(Form):
         self.fields["quantity"].widget.attrs["inputmode"] = "numeric"
 
 
+class CardRedeemForm(Form):
+    """At the counter, for a member of another community: the member card's number and code, then the goods."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    card = forms.IntegerField(label=_("会员号"), min_value=1, max_value=10**17)
+    member_code = forms.RegexField(
+        label=_("卡码"),
+        regex=r"^[0-9 -]{8,20}$",
+        max_length=20,
+        help_text=_("会员卡上的 8 位卡码，或请会员念出来。"),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+    goods = forms.TypedChoiceField(label=_("物品"), coerce=int)
+    quantity = forms.IntegerField(label=_("数量"), min_value=1, max_value=1000, initial=1)
+
+    def __init__(self, *args: Any, goods: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._choice("goods").choices = [("", _("请选择")), *goods]
+        self.fields["card"].widget.attrs["inputmode"] = "numeric"
+        self.fields["quantity"].widget.attrs["inputmode"] = "numeric"
+
+
 class MemberRedeemForm(Form):
     """The member's own redemption: which goods, how many."""
 

@@ -26,6 +26,8 @@ urlpatterns = [
     path("me/goods/", outlet.my_goods, name="my_goods"),
     path("me/vouchers/", outlet.my_vouchers, name="my_vouchers"),
     path("me/vouchers/<id:redemption_id>/", outlet.my_voucher, name="my_voucher"),
+    path("me/card/", outlet.my_card, name="my_card"),
+    path("me/card/<id:member_id>/reissue/", outlet.reissue_card, name="card_reissue"),
     # The outlet counter
     path("outlet/", outlet.counters, name="outlet_counters"),
     path("outlet/voucher/", outlet.voucher_check, name="voucher_check"),

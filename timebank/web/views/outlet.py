@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from timebank.goods import actions
-from timebank.goods.access import access_goods, access_redemption, visible_goods
+from timebank.goods.access import access_card_code, access_goods, access_redeem, access_redemption, visible_goods
 from timebank.goods.models import Goods, Redemption, VoucherStatus
 from timebank.ledger.models import Account, AccountKind
 from timebank.lib.errors import ApiError, Conflict, Forbidden, NotFound
@@ -29,6 +29,7 @@ from timebank.members.models import Member, MemberStatus
 from timebank.orgs.models import Org, OrgKind, User
 from timebank.web.forms import new_idempotency_key
 from timebank.web.forms_admin import (
+    CardRedeemForm,
     CounterRedeemForm,
     CountForm,
     FindMemberForm,
@@ -239,7 +240,18 @@ def counter_redeem(request: HttpRequest, org_id: int) -> HttpResponse:
     find = FindMemberForm(source)
     q = find.cleaned_data["q"].strip() if find.is_valid() else ""
     members = _found_members(user, org, q)
-    if request.method == "POST":
+    card_form = CardRedeemForm(goods=_goods_choices(org), initial={"idempotency_key": new_idempotency_key()})
+    status = 200
+    if request.method == "POST" and request.POST.get("via") == "card":
+        card_form = CardRedeemForm(request.POST, goods=_goods_choices(org))
+        form = CounterRedeemForm(members=members, goods=_goods_choices(org))
+        if card_form.is_valid():
+            done, status = _redeem_by_card(request, org, card_form)
+            if done is not None:
+                return done
+        else:
+            status = 422
+    elif request.method == "POST":
         raw = request.POST.get("member", "")
         if raw.isdigit() and len(raw) <= 18 and not any(pk == int(raw) for pk, _label in members):
             chosen = visible_members(user).filter(pk=int(raw), bank_id=org.head_office_id, status=MemberStatus.ACTIVE)
@@ -247,9 +259,10 @@ def counter_redeem(request: HttpRequest, org_id: int) -> HttpResponse:
         form = CounterRedeemForm(request.POST, members=members, goods=_goods_choices(org))
         if form.is_valid():
             data = form.cleaned_data
-            member = Member.objects.get(pk=data["member"])
+            member = Member.objects.select_related("home_org").get(pk=data["member"])
             goods = Goods.objects.get(pk=data["goods"])
             try:
+                access_redeem(user, member=member, outlet=org, member_code=None)
                 redemption, replayed = actions.do_redeem(
                     user,
                     member=member,
@@ -261,23 +274,60 @@ def counter_redeem(request: HttpRequest, org_id: int) -> HttpResponse:
             except ApiError as exc:
                 add_form_error(form, exc, {"member_id": "member", "goods_id": "goods", "stock": "quantity"})
             else:
-                if replayed:
-                    messages.info(request, _("这一笔刚才已经办好了，没有重复兑换。"))
-                else:
-                    messages.success(
-                        request,
-                        _("已兑换 %(goods)s × %(n)s。请把物品交给会员，然后点“交付物品”。")
-                        % {"goods": redemption.goods.name, "n": redemption.quantity},
-                    )
-                return redirect(f"{reverse('web:voucher_check')}?{urlencode({'code': redemption.voucher_code})}")
+                return _redeemed(request, redemption, replayed)
+        status = 422 if form.errors else 200
     else:
         form = CounterRedeemForm(
             members=members,
             goods=_goods_choices(org),
             initial={"idempotency_key": new_idempotency_key(), "member": members[0][0] if len(members) == 1 else None},
         )
-    context = {"org": org, "find": find, "q": q, "form": form, "searched": bool(q)}
-    return render(request, "web/outlet/redeem.html", context, status=422 if form.errors else 200)
+    context = {
+        "org": org,
+        "find": find,
+        "q": q,
+        "form": form,
+        "card_form": card_form,
+        "searched": bool(q),
+    }
+    return render(request, "web/outlet/redeem.html", context, status=status)
+
+
+def _redeemed(request: HttpRequest, redemption: Redemption, replayed: bool) -> HttpResponse:
+    if replayed:
+        messages.info(request, _("这一笔刚才已经办好了，没有重复兑换。"))
+    else:
+        messages.success(
+            request,
+            _("已兑换 %(goods)s × %(n)s。请把物品交给会员，然后点“交付物品”。")
+            % {"goods": redemption.goods.name, "n": redemption.quantity},
+        )
+    return redirect(f"{reverse('web:voucher_check')}?{urlencode({'code': redemption.voucher_code})}")
+
+
+def _redeem_by_card(request: HttpRequest, org: Org, form: CardRedeemForm) -> tuple[HttpResponse | None, int]:
+    """A member of another community shows their card: the same access check as the API, with the card code."""
+    user = user_of(request)
+    data = form.cleaned_data
+    member = Member.objects.select_related("home_org").filter(pk=data["card"]).first()
+    if member is None:
+        form.add_error("card", _("找不到这个会员号。请核对会员卡。"))
+        return None, 404
+    goods = Goods.objects.get(pk=data["goods"])
+    try:
+        access_redeem(user, member=member, outlet=org, member_code=data["member_code"])
+        redemption, replayed = actions.do_redeem(
+            user,
+            member=member,
+            goods=goods,
+            quantity=data["quantity"],
+            outlet=org,
+            idempotency_key=data["idempotency_key"],
+        )
+    except ApiError as exc:
+        add_form_error(form, exc, {"member_id": "card", "goods_id": "goods", "stock": "quantity"})
+        return None, exc.status
+    return _redeemed(request, redemption, replayed), 302
 
 
 # Checking a voucher and handing over ------------------------------------------------------------------
@@ -436,3 +486,30 @@ def my_voucher(request: HttpRequest, redemption_id: int) -> HttpResponse:
         "back": safe_next(request, reverse("web:my_vouchers")),
     }
     return render(request, "web/outlet/my_voucher.html", context)
+
+
+# The member card (proof of presence at an outlet) ----------------------------------------------------------
+
+
+@page("member")
+def my_card(request: HttpRequest) -> HttpResponse:
+    """我的会员卡: the member's card code and their linked relatives' (to print a paper card for an elder).
+    Staff of another community's outlet ask for it before redeeming from the member's time."""
+    person = who(request)
+    assert person.member is not None
+    people = [person.member, *(link.relative for link in person.relatives)]
+    cards = [
+        {"member": m, "grouped": grouped_code(actions.card_code(access_card_code(person.user, m.pk))), "mine": n == 0}
+        for n, m in enumerate(people)
+    ]
+    return render(request, "web/outlet/my_card.html", {"cards": cards})
+
+
+@require_POST
+@page("member")
+def reissue_card(request: HttpRequest, member_id: int) -> HttpResponse:
+    """A new code for a lost card, or after the card was locked by wrong codes. The old code stops working."""
+    user = user_of(request)
+    actions.do_reissue_card(user, access_card_code(user, member_id))
+    messages.success(request, _("已经换了新卡码。旧卡码不能再用了，请重新打印会员卡。"))
+    return redirect("web:my_card")
