@@ -11,6 +11,7 @@ Everything that differs between machines comes from the environment (see docs/de
 | `GUNICORN_ACCESS_LOG` | off | `-` for stdout; nginx keeps the access log in production |
 | `GUNICORN_MAX_REQUESTS` | 5000 | a worker is replaced after this many requests (0: never) |
 | `DB_CONN_MAX_AGE` | 60 here | seconds a worker keeps its PostgreSQL connection (the settings' own default is 0) |
+| `TRUSTED_PROXY_COUNT` | 1 here | proxies in front of Django whose `X-Forwarded-For` is trusted (the settings' default is 0) |
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "timebank.settings")
 # A worker serves one request at a time and reuses its connection: opening a PostgreSQL connection
 # (a forked backend, authentication) costs more than most of our requests. The settings read this.
 os.environ.setdefault("DB_CONN_MAX_AGE", "60")
+# Behind nginx (which appends the client's address to X-Forwarded-For): the login lockout, kept per username and
+# client address, must see the client, not nginx. Only nginx may reach the workers (GUNICORN_BIND).
+os.environ.setdefault("TRUSTED_PROXY_COUNT", "1")
 
 
 def _int(name: str, default: int) -> int:

@@ -12,5 +12,6 @@ urlpatterns = [
     path("evaluation/", include("timebank.evaluation.urls")),
     path("", include("timebank.exports.urls")),  # downloads and the public /verify/<serial>/ page
     path("", include("timebank.teams.urls")),  # volunteer teams and group activities
+    path("staff/approvals/", include("timebank.approvals.urls")),  # 待审核: four eyes on large credits
     path("", include("timebank.web.urls")),
 ]

@@ -50,6 +50,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from timebank.approvals.actions import do_approve
+from timebank.approvals.models import Approval
 from timebank.catalogue.actions import do_create_service_item, do_set_menu_entry
 from timebank.catalogue.models import ServiceItem
 from timebank.evaluation.demo import seed_evaluation
@@ -2985,6 +2987,23 @@ class _Applier:
     def user(self, login: str) -> User | None:
         return self.users[login] if login else None
 
+    def second_of(self, maker: str) -> User | None:
+        """Who approves a large credit this login made (四眼原则): their superior; a head office's admin's, the
+        superuser (None when the demo runs without one)."""
+        approver = {"staff": "branch_admin", "branch_admin": "ho_admin"}.get(maker)
+        return self.users[approver] if approver else self.root
+
+    def maker(self, login: str) -> User | None:
+        """The login that enters a credit; with no second person to approve it, the system's import does."""
+        return self.users[login] if login and self.second_of(login) is not None else None
+
+    def second_person(self, maker: str, made: object) -> None:
+        """A credit above the approval threshold waits: the second person approves it at once."""
+        if isinstance(made, Approval):
+            second = self.second_of(maker)
+            assert second is not None
+            do_approve(second, made)
+
     def member(self, index: int | None) -> Member | None:
         return self.members[index] if index is not None else None
 
@@ -3099,8 +3118,8 @@ class _Applier:
                 self.ledger(step)
             case RecordService():
                 volunteer = self.members[step.volunteer]
-                order_actions.do_service_record(
-                    self.user(step.actor),
+                rec, _replayed = order_actions.do_service_record(
+                    self.maker(step.actor),
                     volunteer=volunteer,
                     service_item=self.item(step.volunteer, step.item),
                     minutes=step.minutes,
@@ -3109,6 +3128,7 @@ class _Applier:
                     memo=step.memo,
                     idempotency_key=self.key(),
                 )
+                self.second_person(step.actor, rec)
             case Register():
                 self.register(self.plan.people[step.person], None)
             case Approve():
@@ -3137,12 +3157,19 @@ class _Applier:
     def ledger(self, op: LedgerOp) -> None:
         member = self.members[op.member]
         person = self.plan.people[op.member]
-        staff = self.users[manager_of(person.org, self.specs)]
+        manager = manager_of(person.org, self.specs)
+        staff = self.users[manager]
         key = self.key()
         if op.action == "adjustment":
-            do_adjustment(
-                staff, member=member, minutes=op.minutes, bucket=op.bucket, reason=op.memo, idempotency_key=key
+            made, _replayed = do_adjustment(
+                self.maker(manager),
+                member=member,
+                minutes=op.minutes,
+                bucket=op.bucket,
+                reason=op.memo,
+                idempotency_key=key,
             )
+            self.second_person(manager, made)
         elif op.action == "deposit":
             do_deposit(
                 staff,

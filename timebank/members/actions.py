@@ -245,6 +245,10 @@ def _set_status(actor: User | None, member: Member, allowed_from: set[str], to: 
     member.status = to
     member.save(update_fields=["status", "updated_at"])
     record(actor, action, member, bank_id=member.bank_id, data={"status": to})
+    if to in (MemberStatus.SUSPENDED, MemberStatus.LEFT):
+        from timebank.teams.actions import drop_leadership  # late: teams imports the members' models
+
+        drop_leadership(actor, member)
     return member
 
 

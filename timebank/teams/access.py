@@ -10,20 +10,23 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.access import member_of
+from timebank.members.models import MemberStatus
 from timebank.orgs.access import caller_bank_id, has_role, staff_scope
 from timebank.orgs.models import MANAGING_ROLES, Org, User
 from timebank.teams.models import Activity, ActivityState, Team, TeamMembership, TeamRole
 
 
 def led_team_ids(user: User) -> set[int]:
-    """Teams the caller leads (as a member login)."""
+    """Teams the caller leads (as a member login). A suspended or departed member leads nothing, whatever
+    their membership rows still say: leadership is checked here, on every call."""
     me = member_of(user)
-    if me is None:
+    if me is None or not user.is_active:
         return set()
+    # The status is read from the database, not from a member object the request may have cached.
     return set(
-        TeamMembership.objects.filter(member=me, role=TeamRole.LEADER, active=True, team__active=True).values_list(
-            "team_id", flat=True
-        )
+        TeamMembership.objects.filter(
+            member=me, member__status=MemberStatus.ACTIVE, role=TeamRole.LEADER, active=True, team__active=True
+        ).values_list("team_id", flat=True)
     )
 
 

@@ -4,6 +4,12 @@ Sign-ups lock the activity row, so concurrent sign-ups never hand out more place
 waiting list is served in the order people joined it. Closing credits every attendee through the
 ledger (a service record each, one idempotency key per attendee) and runs once: the activity row is
 locked and its state checked, so a second close credits nothing more.
+
+Credits are bounded by what really happened: an activity is not published with a start in the past nor
+closed before its end (staff of its org may, with a reason, audited: paper sign-in sheets, a rained-off
+afternoon); an attendance is credited at most the activity's length and, with a QR check-in and check-out,
+the time between them; a walk-in meets the sign-up's requirements; and a credit to someone who ran the
+activity (a leader of its team, whoever published it, marked them or closes it) waits for a second person.
 """
 
 from __future__ import annotations
@@ -17,18 +23,20 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from timebank.approvals.models import Approval, ApprovalKind
+from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
 from timebank.catalogue.models import CertificateKind, ServiceItem
 from timebank.lib.errors import Conflict, Forbidden, Invalid
 from timebank.members.models import Certificate, Member, MemberStatus
 from timebank.orders.actions import age_on, do_service_record
+from timebank.orgs.access import has_role
 from timebank.orgs.actions import check_name
-from timebank.orgs.models import Org, User
+from timebank.orgs.models import MANAGING_ROLES, Org, User
 from timebank.teams import qr
 from timebank.teams.models import (
     Activity,
@@ -51,6 +59,8 @@ MAX_AHEAD = dt.timedelta(days=366)
 SCAN_MARGIN = dt.timedelta(hours=1)
 # A second scan this soon after checking in is the same person scanning twice, not a check-out.
 DOUBLE_SCAN = dt.timedelta(minutes=2)
+# A start this little in the past is the form's clock, not backdating ("starts now").
+BACKDATE_SLACK = dt.timedelta(minutes=5)
 
 
 def _bank(org: Org) -> int:
@@ -60,6 +70,11 @@ def _bank(org: Org) -> int:
 
 def _actor(actor: User | None) -> User | None:
     return actor if actor is not None and actor.pk else None
+
+
+def is_staff_of(actor: User | None, activity_org: Org) -> bool:
+    """Staff or an admin of the activity's org or above: the only ones who may backdate or close early."""
+    return actor is not None and bool(actor.pk) and has_role(actor, MANAGING_ROLES, activity_org)
 
 
 def _text(value: str, field_name: str, max_length: int, *, required: bool = False) -> str:
@@ -173,6 +188,35 @@ def do_remove_team_member(actor: User | None, team: Team, member: Member) -> Tea
     return membership
 
 
+def drop_leadership(actor: User | None, member: Member) -> list[int]:
+    """A member suspended or leaving stops leading: their leader roles become plain membership (and a member who
+    leaves leaves their teams). Not given back on reactivation: staff appoint leaders again. Answers the teams.
+
+    Runs inside the member's status change; `led_team_ids` refuses a suspended leader on its own as well."""
+    left = member.status == MemberStatus.LEFT
+    rows = list(
+        TeamMembership.objects.select_for_update()
+        .filter(member=member)
+        .filter(Q(role=TeamRole.LEADER) | Q(active=True) if left else Q(role=TeamRole.LEADER))
+        .select_related("team")
+        .order_by("pk")
+    )
+    for ms in rows:
+        was_leader = ms.role == TeamRole.LEADER
+        ms.role = TeamRole.MEMBER
+        ms.active = ms.active and not left
+        ms.save(update_fields=["role", "active"])
+        if was_leader:
+            record(
+                actor,
+                "team.leader_removed",
+                ms.team,
+                bank_id=ms.team.bank_id,
+                data={"member": member.pk, "because": member.status},
+            )
+    return [ms.team_id for ms in rows]
+
+
 # --- activities: publish, change, cancel ---
 
 
@@ -190,6 +234,8 @@ class ActivityInput:
     min_age: int | None = None
     max_age: int | None = None
     team_only: bool = False
+    # Staff entering an activity that already started (from a paper sheet) say why; audited.
+    backdate_reason: str = ""
 
 
 def _check_times(starts_at: dt.datetime, ends_at: dt.datetime, deadline: dt.datetime) -> None:
@@ -206,6 +252,26 @@ def _check_times(starts_at: dt.datetime, ends_at: dt.datetime, deadline: dt.date
         raise Invalid(_("报名截止时间不能晚于活动开始时间。"), fields={"signup_deadline": "after_start"})
 
 
+def check_not_backdated(actor: User | None, org: Org, starts_at: dt.datetime, reason: str) -> str:
+    """A start in the past is refused, but staff of the org may enter one with a reason. Answers the reason."""
+    if starts_at >= timezone.now() - BACKDATE_SLACK:
+        return ""
+    reason = _text(reason, "reason", 500)
+    if not is_staff_of(actor, org):
+        raise Invalid(
+            _("活动开始时间已经过去了。只有社区工作人员可以补录已开始的活动。"),
+            code="starts_in_past",
+            fields={"starts_at": "in_past"},
+        )
+    if not reason:
+        raise Invalid(
+            _("活动开始时间已经过去了。补录已开始的活动要写明原因。"),
+            code="starts_in_past",
+            fields={"reason": "required"},
+        )
+    return reason
+
+
 def _check_activity_input(data: ActivityInput, bank_id: int) -> dict[str, Any]:
     item = data.service_item
     if item.head_office_id != bank_id:
@@ -219,6 +285,12 @@ def _check_activity_input(data: ActivityInput, bank_id: int) -> dict[str, Any]:
     certificate = item.requires_certificate if data.requires_certificate is None else data.requires_certificate
     if certificate and certificate not in CertificateKind.values:
         raise Invalid(_("证书类型不对。"), fields={"requires_certificate": "invalid"})
+    if item.requires_certificate and certificate != item.requires_certificate:
+        # The item's own requirement is the floor: an activity cannot let the uncertified credit it.
+        raise Invalid(
+            _("这个服务项目要求有效证书，活动不能取消或改换这个要求。"),
+            fields={"requires_certificate": "weaker_than_item"},
+        )
     for name, age in (("min_age", data.min_age), ("max_age", data.max_age)):
         if age is not None and not 0 <= age <= 120:
             raise Invalid(_("年龄应在 0 到 120 之间。"), fields={name: "out_of_range"})
@@ -250,16 +322,14 @@ def do_publish_activity(actor: User | None, *, org: Org, team: Team | None, data
     values = _check_activity_input(data, bank_id)
     if values["team_only"] and team is None:
         raise Invalid(_("“仅限队员”的活动要指定队伍。"), fields={"team_only": "needs_team"})
+    backdated = check_not_backdated(actor, org, data.starts_at, data.backdate_reason)
     activity = Activity.objects.create(
         bank_id=bank_id, org=org, team=team, qr_salt=secrets.token_hex(16), created_by=_actor(actor), **values
     )
-    record(
-        actor,
-        "activity.publish",
-        activity,
-        bank_id=bank_id,
-        data={"title": activity.title, "places": activity.places, "team": team.pk if team else None},
-    )
+    audit: dict[str, Any] = {"title": activity.title, "places": activity.places, "team": team.pk if team else None}
+    if backdated:
+        audit.update(backdated=backdated, starts_at=activity.starts_at.isoformat())
+    record(actor, "activity.publish", activity, bank_id=bank_id, data=audit)
     return activity
 
 
@@ -313,8 +383,13 @@ def do_update_activity(actor: User | None, activity: Activity, *, data: Activity
             code="places_below_signups",
             fields={"confirmed": confirmed},
         )
+    backdated = ""
+    if values["starts_at"] != activity.starts_at:
+        backdated = check_not_backdated(actor, activity.org, values["starts_at"], data.backdate_reason)
     noticed = any(getattr(activity, k) != values[k] for k in ("starts_at", "ends_at", "place"))
     changed = {k: str(v) for k, v in values.items() if getattr(activity, k) != v}
+    if backdated:
+        changed["backdated"] = backdated
     for key, value in values.items():
         setattr(activity, key, value)
     activity.save()
@@ -495,12 +570,25 @@ def duration_minutes(activity: Activity) -> int:
     return int((activity.ends_at - activity.starts_at).total_seconds() // 60)
 
 
+def _both_scans(signup: ActivitySignup) -> bool:
+    return signup.check_in_at is not None and signup.check_out_at is not None
+
+
+def credit_cap(activity: Activity, signup: ActivitySignup) -> int:
+    """The most one attendance may be credited: the activity's length, and with both scans the time between."""
+    cap = duration_minutes(activity)
+    if _both_scans(signup):
+        cap = min(cap, scanned_minutes(activity, signup))
+    return cap
+
+
 @transaction.atomic
 def do_mark_attendance(
     actor: User | None, activity: Activity, member: Member, *, attended: bool, minutes: int | None = None
 ) -> ActivitySignup:
-    """Staff mark attendance by hand: present with the minutes to credit (default: the whole activity),
-    or a no-show. Someone who came without signing up is added as a walk-in."""
+    """Staff mark attendance by hand: present with the minutes to credit (default and most: the whole activity,
+    or the time between check-in and check-out when both were scanned), or a no-show. Someone who came without
+    a place is added as a walk-in if they meet the activity's requirements, as for signing up."""
     if minutes is not None and (isinstance(minutes, bool) or not 1 <= minutes <= 24 * 60):
         raise Invalid(_("服务时长应在 1 到 1440 分钟之间。"), fields={"minutes": "out_of_range"})
     activity = _lock_activity(activity)
@@ -508,11 +596,22 @@ def do_mark_attendance(
     if member.bank_id != activity.bank_id:
         raise Invalid(_("会员属于另一家时间银行。"), fields={"member_id": "other_bank"})
     signup = ActivitySignup.objects.select_for_update().filter(activity=activity, member=member).first()
+    if attended:
+        if minutes is not None and minutes > duration_minutes(activity):
+            raise Invalid(
+                _("记的分钟数超过了活动时长。"), code="minutes_above_cap", fields={"minutes": "above_activity_length"}
+            )
+        if signup is not None and minutes is not None and minutes > credit_cap(activity, signup):
+            raise Invalid(
+                _("这位志愿者扫码签到、签退，记的分钟数不能超过两次扫码之间的时间。"),
+                code="minutes_above_cap",
+                fields={"minutes": "above_scanned_time"},
+            )
+        # Whoever is credited meets what signing up asks, on the day of the activity (as the member is now).
+        check_eligible(activity, Member.objects.get(pk=member.pk), today=timezone.localdate(activity.starts_at))
     if signup is None or signup.status != SignupStatus.CONFIRMED:
         if not attended:
             raise Conflict(_("这位会员没有名额，不用记缺席。"), code="not_signed_up")
-        if not member.is_volunteer or member.status != MemberStatus.ACTIVE:
-            raise Conflict(_("只有在册的志愿者可以记出勤。"), code="not_a_volunteer")
         if signup is None:
             signup = ActivitySignup.objects.create(
                 activity=activity, member=member, status=SignupStatus.CONFIRMED, queued_at=timezone.now()
@@ -520,7 +619,7 @@ def do_mark_attendance(
         else:
             signup.status = SignupStatus.CONFIRMED
     signup.attendance = Attendance.ATTENDED if attended else Attendance.NO_SHOW
-    signup.manual_minutes = (minutes or duration_minutes(activity)) if attended else None
+    signup.manual_minutes = (minutes or credit_cap(activity, signup)) if attended else None
     signup.marked_by = _actor(actor)
     signup.save()
     record(
@@ -546,8 +645,23 @@ def minutes_to_credit(activity: Activity, signup: ActivitySignup) -> int:
     if signup.status != SignupStatus.CONFIRMED or signup.attendance == Attendance.NO_SHOW:
         return 0
     if signup.manual_minutes is not None:
-        return signup.manual_minutes
+        # Capped again: the activity may have been shortened (or closed early) since the mark.
+        return min(signup.manual_minutes, credit_cap(activity, signup))
     return scanned_minutes(activity, signup)
+
+
+def ran_by(activity: Activity, signup: ActivitySignup, actor: User | None) -> bool:
+    """Whether the attendee had a hand in running the activity: a leader of its team, or the login that
+    published it, marked their attendance or closes it. Their own credit then waits for a second person."""
+    user_id = signup.member.user_id
+    if user_id is not None and user_id in (activity.created_by_id, signup.marked_by_id, actor.pk if actor else None):
+        return True
+    return (
+        activity.team_id is not None
+        and TeamMembership.objects.filter(
+            team_id=activity.team_id, member_id=signup.member_id, role=TeamRole.LEADER
+        ).exists()
+    )
 
 
 @dataclass
@@ -555,6 +669,8 @@ class CloseResult:
     activity: Activity
     already_closed: bool
     credited: list[dict[str, Any]] = field(default_factory=list)
+    # Credits that wait for a second person (four eyes): each with its approval_id.
+    pending: list[dict[str, Any]] = field(default_factory=list)
     no_shows: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
 
@@ -563,17 +679,41 @@ def credit_key(activity: Activity, member_id: int) -> str:
     return f"activity:{activity.pk}:member:{member_id}"
 
 
+def _check_may_close_now(actor: User | None, activity: Activity, reason: str, now: dt.datetime) -> str:
+    """Closing before the end is for staff of the activity's org, with a reason. Answers that reason."""
+    if now <= activity.starts_at:
+        raise Conflict(_("活动还没开始，不能结束。"), code="not_started")
+    if now >= activity.ends_at:
+        return ""
+    reason = _text(reason, "reason", 500)
+    if not is_staff_of(actor, activity.org):
+        raise Conflict(
+            _("活动还没结束，结束后才能记时间。"),
+            code="not_ended",
+            fields={"ends_at": timezone.localtime(activity.ends_at).isoformat()},
+        )
+    if not reason:
+        raise Conflict(_("活动还没结束。提前结束要写明原因。"), code="not_ended", fields={"reason": "required"})
+    return reason
+
+
 @transaction.atomic
-def do_close_activity(actor: User | None, activity: Activity) -> CloseResult:
-    """Every attendee's time becomes a service record (minutes × multiplier into `earned`), in one step."""
+def do_close_activity(actor: User | None, activity: Activity, *, reason: str = "") -> CloseResult:
+    """Every attendee's time becomes a service record (minutes × multiplier into `earned`), in one step.
+
+    A credit to someone who ran the activity, or above the head office's approval threshold, opens an
+    approval instead (four eyes); approving it posts the record and links it to the sign-up."""
     activity = _lock_activity(activity)
     if activity.state == ActivityState.CLOSED:
         return CloseResult(activity, already_closed=True)
     if activity.state == ActivityState.CANCELLED:
         raise Conflict(_("这个活动已取消。"), code="activity_cancelled")
     now = timezone.now()
-    if now < activity.starts_at:
-        raise Conflict(_("活动还没开始，不能结束。"), code="not_started")
+    early = _check_may_close_now(actor, activity, reason, now)
+    planned_end = activity.ends_at
+    if early:
+        # It ended now: scans without a check-out and hand marks are credited up to here, not to the plan.
+        activity.ends_at = now
     result = CloseResult(activity, already_closed=False)
     signups = list(
         ActivitySignup.objects.select_for_update(of=("self",))  # the signups, not their members
@@ -582,6 +722,7 @@ def do_close_activity(actor: User | None, activity: Activity) -> CloseResult:
         .order_by("pk")
     )
     memo = f"活动：{activity.title}"[:500]
+    refused: dict[int, str] = {}
     for signup in signups:
         minutes = minutes_to_credit(activity, signup)
         if minutes <= 0:
@@ -593,28 +734,33 @@ def do_close_activity(actor: User | None, activity: Activity) -> CloseResult:
             result.skipped.append(signup.member_id)
             continue
         minutes = min(minutes, 24 * 60)
-        rec, _replayed = do_service_record(
-            actor,
-            volunteer=signup.member,
-            service_item=activity.service_item,
-            minutes=minutes,
-            served_at=activity.starts_at,
-            memo=memo,
-            idempotency_key=credit_key(activity, signup.member_id),
-            approval_kind=ApprovalKind.ACTIVITY_CLOSE,
-            approval_context={"activity_id": activity.pk, "signup_id": signup.pk},
-        )
+        try:
+            with transaction.atomic():  # one attendee who may not be credited does not undo the others
+                rec, _replayed = do_service_record(
+                    actor,
+                    volunteer=signup.member,
+                    service_item=activity.service_item,
+                    minutes=minutes,
+                    served_at=activity.starts_at,
+                    memo=memo,
+                    idempotency_key=credit_key(activity, signup.member_id),
+                    require_approval=ran_by(activity, signup, actor),
+                    approval_kind=ApprovalKind.ACTIVITY_CLOSE,
+                    approval_context={"signup_id": signup.pk, "activity_id": activity.pk},
+                )
+        except Conflict as exc:
+            refused[signup.member_id] = exc.code
+            result.skipped.append(signup.member_id)
+            continue
         signup.attendance = Attendance.ATTENDED
         if isinstance(rec, Approval):
-            # Above the approval threshold: the credit waits; approving links the service record.
             signup.save(update_fields=["attendance"])
-            result.credited.append(
+            result.pending.append(
                 {
                     "member_id": signup.member_id,
                     "minutes": minutes,
                     "credited_minutes": rec.minutes,
                     "approval_id": rec.pk,
-                    "state": rec.state,
                 }
             )
             continue
@@ -626,16 +772,28 @@ def do_close_activity(actor: User | None, activity: Activity) -> CloseResult:
     activity.state = ActivityState.CLOSED
     activity.closed_at = now
     activity.closed_by = _actor(actor)
-    activity.save(update_fields=["state", "closed_at", "closed_by"])
-    record(
-        actor,
-        "activity.close",
-        activity,
-        bank_id=activity.bank_id,
-        data={"credited": result.credited, "no_shows": result.no_shows, "skipped": result.skipped},
-    )
+    activity.save(update_fields=["state", "closed_at", "closed_by", "ends_at"])
+    audit: dict[str, Any] = {
+        "credited": result.credited,
+        "pending": result.pending,
+        "no_shows": result.no_shows,
+        "skipped": result.skipped,
+    }
+    if refused:
+        audit["refused"] = {str(k): v for k, v in refused.items()}
+    if early:
+        audit.update(early=early, planned_end=planned_end.isoformat())
+    record(actor, "activity.close", activity, bank_id=activity.bank_id, data=audit)
     _notify_after_commit("activity.credited", activity, [c["member_id"] for c in result.credited])
     return result
+
+
+def pending_approvals(activity: Activity) -> dict[int, Approval]:
+    """The credits of this activity that wait for a second person, by sign-up id."""
+    approvals = Approval.objects.filter(
+        kind=ApprovalKind.ACTIVITY_CLOSE, state=ApprovalState.PENDING, payload__activity_id=activity.pk
+    )
+    return {int(a.payload["signup_id"]): a for a in approvals if a.payload.get("signup_id")}
 
 
 # --- notices (the notify app's outbox, like the orders' messages) ---

@@ -284,6 +284,8 @@ class ActivityIn(Schema):
     min_age: Age | None = None
     max_age: Age | None = None
     team_only: bool = False
+    # Staff only: why an activity whose start is already past is entered (a paper sign-in sheet).
+    reason: Reason | None = None
 
 
 class ActivityPatch(Schema):
@@ -299,6 +301,8 @@ class ActivityPatch(Schema):
     min_age: Age | None = None
     max_age: Age | None = None
     team_only: bool | None = None
+    # Staff only: why the start moves into the past.
+    reason: Reason | None = None
 
 
 class ActivityOut(Schema):
@@ -422,6 +426,7 @@ def create_activity(request: HttpRequest, payload: ActivityIn) -> Status[dict[st
         min_age=payload.min_age,
         max_age=payload.max_age,
         team_only=payload.team_only,
+        backdate_reason=payload.reason or "",
     )
     activity = actions.do_publish_activity(user, org=org, team=team, data=data)
     return Status(201, activity_out(activity, user))
@@ -441,6 +446,7 @@ def patch_activity(request: HttpRequest, activity_id: PathId, payload: ActivityP
     a = access_activity(user, activity_id, manage=True)
     change = payload.dict(exclude_unset=True)
     item_id = change.pop("service_item_id", None)
+    reason = change.pop("reason", None) or ""
     current: dict[str, Any] = {
         "title": a.title,
         "description": a.description,
@@ -458,7 +464,7 @@ def patch_activity(request: HttpRequest, activity_id: PathId, payload: ActivityP
         if value is not None or key in ("min_age", "max_age"):
             current[key] = value
     item = _item(item_id, a.bank_id) if item_id else a.service_item
-    data = actions.ActivityInput(service_item=item, **current)
+    data = actions.ActivityInput(service_item=item, backdate_reason=reason, **current)
     return activity_out(actions.do_update_activity(user, a, data=data), user)
 
 
@@ -488,9 +494,12 @@ class SignupOut(Schema):
     check_out_at: dt.datetime | None
     manual_minutes: int | None
     credited_minutes: int | None
+    # The credit that waits for a second person (four eyes), if any.
+    pending_approval_id: int | None = None
 
 
-def signup_out(s: ActivitySignup) -> dict[str, Any]:
+def signup_out(s: ActivitySignup, pending: dict[int, Any] | None = None) -> dict[str, Any]:
+    waiting = (pending or {}).get(s.pk)
     return {
         "activity_id": s.activity_id,
         "member_id": s.member_id,
@@ -502,6 +511,7 @@ def signup_out(s: ActivitySignup) -> dict[str, Any]:
         "check_out_at": s.check_out_at,
         "manual_minutes": s.manual_minutes,
         "credited_minutes": s.service_record.credited_minutes if s.service_record_id and s.service_record else None,
+        "pending_approval_id": waiting.pk if waiting is not None else None,
     }
 
 
@@ -552,7 +562,8 @@ def list_signups(
     if status:
         qs = qs.filter(status=status)
     rows, nxt = paginate(qs, limit, cursor)
-    return {"items": [signup_out(s) for s in rows], "next_cursor": nxt}
+    pending = actions.pending_approvals(a)
+    return {"items": [signup_out(s, pending) for s in rows], "next_cursor": nxt}
 
 
 class QrOut(Schema):
@@ -620,10 +631,21 @@ class CreditOut(Schema):
     credited_minutes: int
 
 
+class PendingCreditOut(CreditOut):
+    approval_id: int
+
+
+class CloseIn(Schema):
+    # Staff of the activity's org only: why it closes before its planned end.
+    reason: Reason | None = None
+
+
 class CloseOut(Schema):
     activity: ActivityOut
     already_closed: bool
     credited: list[CreditOut]
+    # Credits that wait for a second person (the attendee ran the activity, or above the approval threshold).
+    pending: list[PendingCreditOut]
     no_shows: list[int]
     skipped: list[int]
 
@@ -631,16 +653,19 @@ class CloseOut(Schema):
 @router.post(
     "/activities/{activity_id}/close",
     response=CloseOut,
-    summary="Close: every attendee's time becomes a service record; closing again credits nothing",
+    summary="Close after its end: attendees' time becomes service records (some wait for approval); "
+    "closing again credits nothing",
 )
-def close_activity(request: HttpRequest, activity_id: PathId) -> dict[str, Any]:
+def close_activity(request: HttpRequest, activity_id: PathId, payload: CloseIn | None = None) -> dict[str, Any]:
     user = caller(request)
     a = access_activity(user, activity_id, manage=True)
-    result = actions.do_close_activity(user, a)
+    reason = payload.reason if payload is not None and payload.reason else ""
+    result = actions.do_close_activity(user, a, reason=reason)
     return {
         "activity": activity_out(result.activity, user),
         "already_closed": result.already_closed,
         "credited": result.credited,
+        "pending": result.pending,
         "no_shows": result.no_shows,
         "skipped": result.skipped,
     }

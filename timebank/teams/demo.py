@@ -101,6 +101,8 @@ def seed_teams(orgs: dict[str, Org], users: dict[str, User]) -> list[Team]:
             signup_deadline=clean_start,
             places=10,
             team_only=True,
+            # It already happened: staff enter it from the paper sheet, which only staff may, with a reason.
+            backdate_reason="按纸质签到表补录",
         ),
     )
     for n, m in enumerate(students):

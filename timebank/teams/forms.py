@@ -42,6 +42,12 @@ class ActivityForm(Form):
     description = forms.CharField(
         label=_("活动介绍"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 4})
     )
+    reason = forms.CharField(
+        label=_("补录原因"),
+        required=False,
+        max_length=500,
+        help_text=_("只有社区工作人员补录已经开始的活动时填写，例如“按纸质签到表补录”。"),
+    )
 
     def __init__(self, *args: Any, owners: list[tuple[str, str]], items: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,6 +82,15 @@ class AttendanceForm(Form):
 
 class CancelForm(Form):
     reason = forms.CharField(label=_("取消原因"), max_length=500)
+
+
+class CloseForm(Form):
+    reason = forms.CharField(
+        label=_("提前结束的原因"),
+        required=False,
+        max_length=500,
+        help_text=_("活动结束后才能记时间；只有社区工作人员可以写明原因提前结束。"),
+    )
 
 
 class TermForm(Form):

@@ -35,7 +35,15 @@ from timebank.teams.access import (
     visible_activities,
     visible_teams,
 )
-from timebank.teams.forms import ActivityForm, AttendanceForm, CancelForm, TeamForm, TeamMemberForm, TermForm
+from timebank.teams.forms import (
+    ActivityForm,
+    AttendanceForm,
+    CancelForm,
+    CloseForm,
+    TeamForm,
+    TeamMemberForm,
+    TermForm,
+)
 from timebank.teams.models import Activity, ActivitySignup, ActivityState, SignupStatus, Team, TeamKind, TeamMembership
 from timebank.teams.stats import current_term, team_stats
 from timebank.web.views.common import add_form_error, explain, is_workbench_user, page, user_of, who
@@ -93,8 +101,14 @@ def activity_detail(request: HttpRequest, activity_id: int, status: int = 200, *
     manage = can_manage_activity(user, activity)
     context: dict[str, Any] = {"activity": activity, "manage": manage, **extra}
     if manage:
-        context["signups"] = _signups(activity)
+        signups = _signups(activity)
+        pending = actions.pending_approvals(activity)
+        for s in signups:
+            s.pending_approval = pending.get(s.pk)  # type: ignore[attr-defined]
+        context["signups"] = signups
+        context["pending_count"] = len(pending)
         context.setdefault("cancel_form", CancelForm())
+        context.setdefault("close_form", CloseForm())
         context["attendance_form"] = AttendanceForm()
     return render(request, "teams/activity_detail.html", context, status=status)
 
@@ -217,6 +231,7 @@ def _input(form: ActivityForm) -> actions.ActivityInput:
         max_age=d["max_age"],
         team_only=d["team_only"],
         description=d["description"],
+        backdate_reason=d.get("reason") or "",
     )
 
 
@@ -328,15 +343,23 @@ def activity_attendance(request: HttpRequest, activity_id: int, member_id: int) 
 def activity_close(request: HttpRequest, activity_id: int) -> HttpResponse:
     user = user_of(request)
     activity = access_activity(user, activity_id, manage=True)
+    form = CloseForm(request.POST)
+    if not form.is_valid():
+        return activity_detail(request, activity_id, status=422, close_form=form)
     result: dict[str, Any] = {}
 
     def go() -> None:
-        result["r"] = actions.do_close_activity(user, activity)
+        result["r"] = actions.do_close_activity(user, activity, reason=form.cleaned_data["reason"])
 
     response = _act(request, activity_id, go, _("活动已结束，出勤志愿者的时间已存入。"))
     closed = result.get("r")
     if closed is not None and closed.already_closed:
         messages.info(request, _("这个活动之前已经结束过，没有重复记时间。"))
+    elif closed is not None and closed.pending:
+        messages.info(
+            request,
+            _("%(n)s 位志愿者的时间等待另一位工作人员审批，批准后才存入。") % {"n": len(closed.pending)},
+        )
     return response
 
 

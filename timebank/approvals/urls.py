@@ -1,0 +1,14 @@
+"""待审核 pages, mounted at /staff/approvals/."""
+
+from django.urls import path
+
+from timebank.approvals import views
+from timebank.web import urls as _web_urls  # noqa: F401 - registers the bounded "id" converter
+
+app_name = "approvals"
+
+urlpatterns = [
+    path("", views.approval_list, name="list"),
+    path("<id:approval_id>/approve/", views.approval_approve, name="approve"),
+    path("<id:approval_id>/reject/", views.approval_reject, name="reject"),
+]
