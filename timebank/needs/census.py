@@ -12,6 +12,7 @@ import io
 import re
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +29,15 @@ from timebank.orgs.models import Org, OrgKind
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
-# A zipped .xlsx of 5 MB could unpack to gigabytes; real census sheets of 20,000 rows stay far below this.
-MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+# A zipped .xlsx of 5 MB could unpack to gigabytes, and openpyxl keeps every shared string in memory (a
+# 162 MB string table took 1.4 GB). Real census sheets of 20,000 rows stay far below these, so what a file
+# expands to is checked from the zip's directory and a streamed count of its XML before openpyxl reads it.
+MAX_UNZIPPED_BYTES = 64 * 1024 * 1024
+MAX_SHARED_STRINGS_BYTES = 16 * 1024 * 1024
+MAX_PART_BYTES = 48 * 1024 * 1024
+MAX_PARTS = 500
+MAX_XML_ELEMENTS = 3_000_000
+MAX_ROW_CELLS = 16_384  # Excel's own column limit
 MAX_COLUMNS = 40
 MAX_CELL = 1000
 
@@ -139,12 +147,92 @@ def _file_error(code: str, text: Promise, **fields: Any) -> Invalid:
     return Invalid(text, code=code, fields={"file": code, **fields})
 
 
+def _too_big_unpacked() -> Invalid:
+    return _file_error(
+        "file_expands_too_much",
+        _("文件解压后过大或单元格过多，无法读取。请删去多余的工作表和格式后另存，或分成几个文件。"),
+    )
+
+
+def _shared_strings_parts(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> set[str]:
+    """The parts openpyxl would read as the shared-string table: named so, or declared so in [Content_Types].xml."""
+    parts = {i.filename for i in infos if "sharedstrings" in i.filename.lower()}
+    types = next((i for i in infos if i.filename == "[Content_Types].xml"), None)
+    if types is None or types.file_size > 1024 * 1024:
+        return parts
+    found: list[str] = []
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if name.rsplit(":", 1)[-1] == "Override" and "sharedStrings" in attrs.get("ContentType", ""):
+            found.append(attrs.get("PartName", "").lstrip("/"))
+
+    _parse_xml(archive, types, start)
+    return parts | set(found)
+
+
+def _parse_xml(archive: zipfile.ZipFile, info: zipfile.ZipInfo, start: Callable[[str, dict[str, str]], None]) -> None:
+    """Stream one part through expat with `start` called per element; nothing is kept. Parts that are not XML
+    (images) are skipped; a DOCTYPE (entity tricks) is refused."""
+    import pyexpat
+
+    def doctype(*_args: Any) -> None:
+        raise _too_big_unpacked()
+
+    with archive.open(info) as stream:
+        head = stream.read(1024)
+        if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+            return
+        parser = pyexpat.ParserCreate()
+        parser.StartElementHandler = start
+        parser.StartDoctypeDeclHandler = doctype
+        try:
+            parser.Parse(head, False)
+            while chunk := stream.read(256 * 1024):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+        except pyexpat.ExpatError:
+            return  # openpyxl refuses it later as unreadable, without spending memory on it
+
+
+def check_expansion(archive: zipfile.ZipFile) -> None:
+    """Refuse (422 `file_expands_too_much`) a workbook whose parts unpack to more than a census can need, before
+    openpyxl spends memory on it. The sizes come from the zip's directory; zipfile never unpacks more than a part
+    declares (a lie there fails its CRC). Then every XML part is counted as a stream: elements, cells per row."""
+    infos = archive.infolist()
+    if len(infos) > MAX_PARTS or sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
+        raise _too_big_unpacked()
+    if any(i.file_size > MAX_PART_BYTES for i in infos):
+        raise _too_big_unpacked()
+    strings = _shared_strings_parts(archive, infos)
+    if any(i.file_size > MAX_SHARED_STRINGS_BYTES for i in infos if i.filename in strings):
+        raise _too_big_unpacked()
+    elements = 0
+    row_cells = 0
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal elements, row_cells
+        elements += 1
+        if elements > MAX_XML_ELEMENTS:
+            raise _too_big_unpacked()
+        local = name.rsplit(":", 1)[-1]
+        if local == "row":
+            row_cells = 0
+        elif local == "c":
+            row_cells += 1
+            if row_cells > MAX_ROW_CELLS:
+                raise _too_big_unpacked()
+
+    for info in infos:
+        if not info.is_dir():
+            row_cells = 0
+            _parse_xml(archive, info, start)
+
+
 def _xlsx_rows(data: bytes) -> Iterator[list[str]]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_UNZIPPED_BYTES:
-                raise _file_error("unreadable_file", _("文件解压后过大，无法读取。"))
-    except zipfile.BadZipFile:
+            check_expansion(archive)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError, RuntimeError, OSError, EOFError):
         raise _file_error("unreadable_file", _("无法读取这个 Excel 文件，请另存为 .xlsx 或 .csv 后重试。")) from None
     from openpyxl import load_workbook
 
