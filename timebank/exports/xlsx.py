@@ -102,7 +102,9 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def _cell(ws: WriteOnlyWorksheet, value: Any) -> Any:
+def cell(ws: WriteOnlyWorksheet, value: Any) -> Any:
+    """One value for a write-only sheet: a string is always a text cell (a name such as "=HYPERLINK(…)", "+1",
+    "-1" or "@SUM(…)" never becomes a formula), a date is formatted. Every .xlsx the bank writes goes through it."""
     value = plain(value)
     if isinstance(value, str):
         cell = WriteOnlyCell(ws, value=value)
@@ -133,7 +135,7 @@ def write_xlsx(
     for i, col in enumerate(columns):
         if col.width:
             ws.column_dimensions[_letter(i)].width = col.width
-    ws.append([_cell(ws, str(c.title)) for c in columns])
+    ws.append([cell(ws, str(c.title)) for c in columns])
     result = ExportResult()
     has_masks = any(c.mask is not None for c in columns)
     for row in rows:
@@ -143,7 +145,7 @@ def write_xlsx(
             value = col.value(row)
             if col.mask is not None and not shown and value not in (None, ""):
                 value = col.mask(str(value))
-            values.append(_cell(ws, value))
+            values.append(cell(ws, value))
         ws.append(values)
         result.rows += 1
         if shown and has_masks:
