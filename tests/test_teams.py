@@ -86,7 +86,25 @@ def test_team_api_access_by_org_tree(world: World) -> None:
     r = staff.post(f"/api/v1/teams/{team_id}/members", {"member_id": world.members["volunteer"].pk, "role": "leader"})
     assert r.status_code == 200 and r.json()["role"] == "leader"
     assert v.get("/api/v1/teams", {"mine": "true"}).json()["items"][0]["may_manage"] is True
-    # The leader adds a member; the other bank's member is unknown here.
+    # The leader adds a volunteer the team knows (signed up for its activity); one it does not know is refused
+    # like an unknown id, so adding ids does not reveal names; the other bank's member is unknown here.
+    assert v.post(f"/api/v1/teams/{team_id}/members", {"member_id": world.members["neighbour"].pk}).status_code == 404
+    item = do_create_service_item(None, head_office=world.bank, name="义诊", category="health_care", tier="ordinary")
+    start = dt.datetime.now(SHANGHAI) + dt.timedelta(days=3)
+    activity = actions.do_publish_activity(
+        world.users["staff"],
+        org=world.community,
+        team=Team.objects.get(pk=team_id),
+        data=actions.ActivityInput(
+            title="义诊",
+            service_item=item,
+            place="活动室",
+            starts_at=start,
+            ends_at=start + dt.timedelta(hours=1),
+            places=5,
+        ),
+    )
+    actions.do_sign_up(world.users["neighbour"], activity, world.members["neighbour"])
     r = v.post(f"/api/v1/teams/{team_id}/members", {"member_id": world.members["neighbour"].pk})
     assert r.status_code == 200, r.json()
     assert v.post(f"/api/v1/teams/{team_id}/members", {"member_id": world.members["stranger"].pk}).status_code == 404

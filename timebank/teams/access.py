@@ -10,10 +10,10 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.access import member_of
-from timebank.members.models import MemberStatus
+from timebank.members.models import Member, MemberStatus
 from timebank.orgs.access import caller_bank_id, has_role, staff_scope
 from timebank.orgs.models import MANAGING_ROLES, Org, User
-from timebank.teams.models import Activity, ActivityState, Team, TeamMembership, TeamRole
+from timebank.teams.models import Activity, ActivitySignup, ActivityState, Team, TeamMembership, TeamRole
 
 
 def led_team_ids(user: User) -> set[int]:
@@ -65,6 +65,29 @@ def access_team(user: User, team_id: int, *, manage: bool = False) -> Team:
     if visible_teams(user).filter(pk=team.pk).exists():
         return team
     raise Forbidden(_("这支队伍不在您的范围内。"), code="outside_subtree")
+
+
+def access_member_for_team(user: User, team: Team, member_id: int) -> Member:
+    """The member a manager of `team` adds or removes. Only those the caller could already know by name: members
+    they may read (staff and operators of the member's home subtree, themselves, their relatives), and members
+    the team already knows (a membership, present or past, or a sign-up to one of its activities). Every other
+    id, of this bank or not, existing or not, is the same 404: adding ids must not reveal who they are."""
+    from timebank.members.access import READ_ROLES, relative_ids
+
+    member = Member.objects.select_related("home_org", "user").filter(pk=member_id, bank_id=team.bank_id).first()
+    if member is not None:
+        if user.is_superuser or has_role(user, READ_ROLES, member.home_org):
+            return member
+        me = member_of(user)
+        if me is not None and (me.pk == member.pk or member.pk in relative_ids(me)):
+            return member
+        known = (
+            TeamMembership.objects.filter(team=team, member=member).exists()
+            or ActivitySignup.objects.filter(activity__team=team, member=member).exists()
+        )
+        if known:
+            return member
+    raise NotFound(_("找不到该会员。"), code="member_not_found")
 
 
 def access_team_as_staff(user: User, team_id: int) -> Team:

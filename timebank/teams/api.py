@@ -26,6 +26,7 @@ from timebank.orgs.models import MANAGING_ROLES, Org, User
 from timebank.teams import actions, qr
 from timebank.teams.access import (
     access_activity,
+    access_member_for_team,
     access_team,
     access_team_as_staff,
     can_manage_activity,
@@ -213,7 +214,7 @@ def list_team_members(
 def add_team_member(request: HttpRequest, team_id: PathId, payload: TeamMemberIn) -> dict[str, Any]:
     user = caller(request)
     team = access_team(user, team_id, manage=True)
-    member = _member(payload.member_id, team.bank_id)
+    member = access_member_for_team(user, team, payload.member_id)
     ms = actions.do_add_team_member(
         user,
         team,
@@ -229,7 +230,7 @@ def add_team_member(request: HttpRequest, team_id: PathId, payload: TeamMemberIn
 def remove_team_member(request: HttpRequest, team_id: PathId, member_id: PathId) -> dict[str, Any]:
     user = caller(request)
     team = access_team(user, team_id, manage=True)
-    return membership_out(actions.do_remove_team_member(user, team, _member(member_id, team.bank_id)))
+    return membership_out(actions.do_remove_team_member(user, team, access_member_for_team(user, team, member_id)))
 
 
 class TeamStatsOut(Schema):

@@ -25,6 +25,7 @@ from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind
 from timebank.teams import actions, qr
 from timebank.teams.access import (
     access_activity,
+    access_member_for_team,
     access_team,
     can_manage_activity,
     can_manage_team,
@@ -457,10 +458,8 @@ def team_add_member(request: HttpRequest, team_id: int) -> HttpResponse:
     form = TeamMemberForm(request.POST)
     if form.is_valid():
         d = form.cleaned_data
-        member = Member.objects.filter(pk=d["member_id"], bank_id=team.bank_id).first()
         try:
-            if member is None:
-                raise NotFound(_("找不到该会员。"), code="member_not_found")
+            member = access_member_for_team(user, team, d["member_id"])
             actions.do_add_team_member(
                 user,
                 team,
