@@ -119,6 +119,22 @@ def test_own_password_change_refuses_bad_input(
     assert not AuditEntry.objects.filter(action="login.password_change").exists()
 
 
+def test_wrong_old_passwords_count_like_failed_logins(world: World) -> None:
+    """A stolen token cannot guess its way to a new password (and lock the owner out)."""
+    thief = world.api("volunteer")
+    body = {"old_password": "guess-guess-1", "new_password": "a-new-secret-7"}
+    for _ in range(10):
+        assert thief.post("/api/v1/me/password", body, REMOTE_ADDR="203.0.113.9").status_code in (403, 429)
+    right = {"old_password": PW, "new_password": "a-new-secret-7"}
+    resp = thief.post("/api/v1/me/password", right, REMOTE_ADDR="203.0.113.9")
+    assert resp.status_code == 429 and resp.json()["error"]["code"] == "locked_out"
+    world.users["volunteer"].refresh_from_db()
+    assert world.users["volunteer"].check_password(PW)
+    # The owner elsewhere still logs in and changes it.
+    key = token_for("volunteer", PW, address="192.0.2.20").json()["token"]
+    assert bearer(key).post("/api/v1/me/password", right, REMOTE_ADDR="192.0.2.20").status_code == 200
+
+
 def test_own_password_change_needs_a_login(world: World) -> None:
     resp = world.api("anonymous").post("/api/v1/me/password", {"old_password": PW, "new_password": "a-new-secret-7"})
     assert resp.status_code == 401
@@ -450,6 +466,18 @@ def test_every_logged_in_role_changes_its_password_on_a_page(world: World, perso
     assert client.get("/me/password/").status_code == 200
     user = User.objects.get(pk=world.users[persona].pk)
     assert user.check_password("x-new-pass-9")
+
+
+def test_the_password_page_counts_wrong_old_passwords(world: World) -> None:
+    client = web_client(world.users["recipient"])
+    body = {"old_password": "guess-guess-1", "new_password1": "x-new-pass-9", "new_password2": "x-new-pass-9"}
+    for _ in range(10):
+        client.post("/me/password/", body)
+    body["old_password"] = PW
+    resp = client.post("/me/password/", body)
+    assert resp.status_code == 429
+    assert "修改密码" in resp.content.decode() and 'name="old_password"' in resp.content.decode()
+    assert User.objects.get(username="recipient").check_password(PW)
 
 
 def test_after_a_reset_the_login_page_leads_to_the_forced_change(world: World) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from timebank.audit.actions import record
+from timebank.audit.actions import Note, record, record_all
 from timebank.lib import crypto, idnumber
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import (
@@ -32,6 +33,11 @@ from timebank.orgs.models import Org, User
 PHONE_RE = re.compile(r"^\+?[0-9][0-9-]{4,19}$")
 LIST_LIMIT = 50
 ITEM_LIMIT = 50
+HOME_PRECISION = Decimal("0.001")  # degrees: about 110 m of latitude
+# Fields whose new value an audit entry may show; of all others (name, phone, birth date, ID number, address,
+# coordinates, categories, skills...) only the name of the field is recorded, so anonymising a member leaves no
+# personal value behind in the audit chain, which cannot be rewritten.
+AUDIT_VALUE_FIELDS = frozenset({"home_org", "is_volunteer", "is_recipient", "referred_by"})
 
 
 @dataclass
@@ -121,7 +127,8 @@ def _apply(member: Member, data: MemberInput, *, creating: bool) -> list[str]:
         if value is not None:
             if not value.is_finite() or abs(value) > bound:
                 raise Invalid(_("坐标超出范围。"), fields={name: "out_of_range"})
-            put(name, value.quantize(Decimal("0.000001")))
+            # A home to about 100 m is enough to match volunteers nearby; a door-exact point is not kept.
+            put(name, value.quantize(HOME_PRECISION))
     if data.roles is not None:
         unknown = set(data.roles) - {"volunteer", "recipient"}
         if unknown:
@@ -224,18 +231,26 @@ def do_update_member(actor: User | None, member: Member, data: MemberInput, *, n
         changed.append("home_org")
     if changed:
         _save_checking_duplicate(member, update_fields=[*changed, "updated_at"])
-    safe = [f for f in changed if not f.startswith(("id_number", "address"))]
+    safe = sorted({f for f in changed if f in AUDIT_VALUE_FIELDS})
     record(
         actor,
         "member.update",
         member,
         bank_id=member.bank_id,
         data={
-            "fields": sorted(set(changed)),
+            "fields": sorted({_audit_field(f) for f in changed}),
             "values": {f: str(getattr(member, f + "_id", getattr(member, f, ""))) for f in safe},
         },
     )
     return member
+
+
+def _audit_field(name: str) -> str:
+    """The caller's name of a changed field: `id_number_hash` and its kin are one `id_number`."""
+    for prefix in ("id_number", "address"):
+        if name.startswith(prefix):
+            return prefix
+    return name
 
 
 def _set_status(actor: User | None, member: Member, allowed_from: set[str], to: str, action: str) -> Member:
@@ -308,6 +323,24 @@ def do_view_id_number(actor: User | None, member: Member) -> str:
     """Unmasked ID numbers are shown only through here, and every showing is on the audit chain."""
     record(actor, "member.view_id_number", member, bank_id=member.bank_id)
     return member.id_number()
+
+
+def do_view_personal_data(actor: User | None, shown: Sequence[tuple[Member, Sequence[str]]], *, via: str) -> None:
+    """Unmasked phones and addresses are shown only on one object's page or endpoint, and each showing is on the
+    audit chain (like `do_view_id_number`): whose, which fields, where. Lists show them masked. A member reading
+    their own is not recorded. One chain lock per bank, however many members the page shows."""
+    me = getattr(actor, "member", None) if actor is not None and actor.pk else None
+    by_bank: dict[int, list[Note]] = {}
+    for member, fields in shown:
+        if not fields or (me is not None and me.pk == member.pk):
+            continue
+        note = Note(actor, "member.view_personal_data", member, data={"fields": sorted(fields), "via": via[:60]})
+        by_bank.setdefault(member.bank_id, []).append(note)
+    if not by_bank:
+        return
+    with transaction.atomic():
+        for bank_id, notes in sorted(by_bank.items()):
+            record_all(notes, bank_id=bank_id)
 
 
 # --- Personal data (PIPL): separate consents and anonymising a member who leaves ---------------------------

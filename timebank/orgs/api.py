@@ -11,7 +11,7 @@ from pydantic import Field
 
 from timebank.api.types import Id, OrgName, Page, Password, PathId, Token, Username, paginate
 from timebank.lib.errors import Conflict, Forbidden, Invalid, Locked, NotAuthenticated
-from timebank.orgs import actions
+from timebank.orgs import actions, lockout
 from timebank.orgs.access import (
     access_org,
     access_org_as_admin,
@@ -101,13 +101,20 @@ def bearer_key(request: HttpRequest) -> str | None:
 @router.post("/me/password", response={200: PasswordOut}, tags=["auth"])
 def change_password(request: HttpRequest, payload: PasswordIn) -> dict[str, Any]:
     """Change your own password (Django's password rules). A wrong `old_password` is 403 `wrong_password`.
-    Your other tokens are revoked; the token of this request (or this browser session) goes on working. This is
-    the only call a login may make while it must change its password after a reset."""
+    Wrong old passwords count like failed logins: after 10 at one address, 429 `locked_out` for a while. Your other
+    tokens are revoked; the token of this request (or this browser session) goes on working. This is the only
+    call a login may make while it must change its password after a reset."""
     user = caller(request)
     key = bearer_key(request)
-    user = actions.do_change_password(
-        user, old_password=payload.old_password, new_password=payload.new_password, keep_token=key
-    )
+    lockout.check_not_locked(request, user)
+    try:
+        user = actions.do_change_password(
+            user, old_password=payload.old_password, new_password=payload.new_password, keep_token=key
+        )
+    except Forbidden as exc:
+        if exc.code == "wrong_password":
+            lockout.count_wrong_password(request, user)
+        raise
     if key is None:
         from django.contrib.auth import update_session_auth_hash
 

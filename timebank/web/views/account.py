@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from timebank.lib.errors import ApiError, Conflict, Forbidden
 from timebank.members.access import access_member_to_manage
+from timebank.orgs import lockout
 from timebank.orgs.access import (
     access_org_as_admin,
     access_staff_login,
@@ -38,18 +39,26 @@ def password(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
     forced = user.must_change_password
     form = PasswordForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
+            lockout.check_not_locked(request, user)
             user = do_change_password(user, old_password=data["old_password"], new_password=data["new_password1"])
         except ApiError as exc:
+            if exc.code == "wrong_password":
+                lockout.count_wrong_password(request, user)
+            # This page says why itself (timebank.api.core.axes_lockout_response keeps the answer).
+            request.web_lockout_shown = True  # type: ignore[attr-defined]
             add_form_error(form, exc, {"new_password": "new_password1"})
+            status = exc.status if exc.status == 429 else 422
         else:
             # This browser stays logged in; other sessions (their hash changed) and all tokens end.
             update_session_auth_hash(request, user)
             messages.success(request, _("密码改好了。下次登录请用新密码。"))
             return redirect(safe_next(request, "/"))
-    status = 422 if form.errors else 200
+    if form.errors and status == 200:
+        status = 422
     return render(
         request,
         "web/account/password.html",
