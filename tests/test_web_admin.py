@@ -519,6 +519,10 @@ def _rules_form(**changes: Any) -> dict[str, Any]:
         "return_visit_after_days": "3",
         "welfare_check_every_days": "7",
         "welfare_check_categories": ["living_alone", "disabled"],
+        "checkin_early_minutes": "45",
+        "checkout_grace_minutes": "5",
+        "serve_relatives": "on",
+        "approval_threshold_minutes": "",
     }
     form.update(changes)
     return form
@@ -538,6 +542,9 @@ def test_head_office_admins_change_the_rules_and_staff_read_them(shop: Shop) -> 
     assert rules.star_thresholds_hours == [100, 300, 600] and rules.reserve_min_age == 60
     assert rules.require_insurance_to_dispatch and not rules.allow_volunteer_take
     assert rules.welfare_check_categories == ["living_alone", "disabled"]
+    # The trust rules: an empty approval threshold turns four eyes off.
+    assert (rules.checkin_early_minutes, rules.checkout_grace_minutes, rules.serve_relatives) == (45, 5, True)
+    assert rules.approval_threshold_minutes is None
     assert AuditEntry.objects.filter(action="rules.update").exists()
     # Validation: each refusal names the field, keeps what was typed, and changes nothing.
     for bad, words in (
@@ -547,6 +554,8 @@ def test_head_office_admins_change_the_rules_and_staff_read_them(shop: Shop) -> 
         ({"goods_share_percent": "101"}, "goods_share_percent"),
         ({"dispatch_within_hours": "0"}, "dispatch_within_hours"),
         ({"welfare_check_categories": ["nonsense"]}, "welfare_check_categories"),
+        ({"checkin_early_minutes": "-1"}, "checkin_early_minutes"),
+        ({"approval_threshold_minutes": "0"}, "approval_threshold_minutes"),
     ):
         refused = admin.post(url, _rules_form(**bad))
         assert refused.status_code == 422, bad

@@ -116,19 +116,21 @@ class MemberOut(Schema):
     created_at: dt.datetime
 
 
-def member_out(member: Member, user: User, *, listing: bool = False) -> dict[str, Any]:
-    full = can_see_personal_data(user, member)
+def member_out(member: Member, user: User, *, personal: bool = False) -> dict[str, Any]:
+    """The member as `user` may see them. Phone, address and home coordinates are shown in full only with
+    `personal` (the one member's endpoint, which audits it) to those allowed; lists and the answers of
+    actions show the phone masked (enough to recognise a caller, not to copy out a register) and no address."""
+    full = personal and can_see_personal_data(user, member)
     return {
         "id": member.pk,
         "bank_id": member.bank_id,
         "home_org_id": member.home_org_id,
         "name": member.name,
-        # Lists show a masked phone: enough to recognise a caller, not to copy out a register.
-        "phone": member.phone if full and not listing else mask_phone(member.phone),
+        "phone": member.phone if full else mask_phone(member.phone),
         "birth_date": member.birth_date,
         "gender": member.gender,
         "id_number_masked": member.id_number_masked,
-        "address": member.address if full and not listing else None,
+        "address": member.address if full else None,
         "latitude": member.latitude if full else None,
         "longitude": member.longitude if full else None,
         "roles": member.roles,
@@ -185,7 +187,7 @@ def list_members(
         q = q.replace("\x00", "")
         qs = qs.filter(name__contains=q) | qs.filter(phone__contains=q)
     rows, nxt = paginate(qs, limit, cursor)
-    return {"items": [member_out(m, user, listing=True) for m in rows], "next_cursor": nxt}
+    return {"items": [member_out(m, user) for m in rows], "next_cursor": nxt}
 
 
 @router.post("/members", response={201: MemberOut})
@@ -219,8 +221,15 @@ def self_register(request: HttpRequest, payload: MemberIn) -> Status[dict[str, A
 
 @router.get("/members/{member_id}", response=MemberOut)
 def get_member(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
+    """One member. Those allowed see the full phone, address and coordinates here; each such view is audited."""
     user = caller(request)
-    return member_out(access_member(user, member_id), user)
+    member = access_member(user, member_id)
+    if can_see_personal_data(user, member):
+        shown = [f for f, v in (("phone", member.phone), ("address", member.address_encrypted)) if v]
+        if member.latitude is not None:
+            shown.append("coordinates")
+        actions.do_view_personal_data(user, [(member, shown)], via=f"member:{member.pk}")
+    return member_out(member, user, personal=True)
 
 
 @router.patch("/members/{member_id}", response=MemberOut)
@@ -325,5 +334,5 @@ def me(request: HttpRequest) -> dict[str, Any]:
         "username": user.username,
         "roles": roles_of(user),
         "org_id": user.org_id,
-        "member": member_out(member, user) if member else None,
+        "member": member_out(member, user, personal=True) if member else None,  # their own
     }

@@ -20,6 +20,7 @@ from timebank.ledger.api import TransactionOut, transaction_out
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.lib.masking import mask_name, mask_phone
 from timebank.members.access import access_member, access_member_to_manage, member_of
+from timebank.members.actions import do_view_personal_data
 from timebank.members.models import Member
 from timebank.orders import actions, matching
 from timebank.orders.access import (
@@ -106,8 +107,13 @@ def is_overdue(order: Order, dispatch_within_hours: int | None) -> bool:
     )
 
 
-def order_out(order: Order, roles: set[str], dispatch_within_hours: int | None = None) -> dict[str, Any]:
-    contact = sees_contact_details(roles, order)
+def order_out(
+    order: Order, roles: set[str], dispatch_within_hours: int | None = None, *, personal: bool = False
+) -> dict[str, Any]:
+    """The order as `roles` may see it. The recipient's phone and address are shown in full only with
+    `personal` (the one order's endpoint, which audits it) to those who may contact them; lists and action
+    answers show the phone masked and no address, whoever asks."""
+    contact = personal and sees_contact_details(roles, order)
     recipient = order.recipient
     if dispatch_within_hours is None and order.state == OrderState.REQUESTED:  # only a requested one is late
         dispatch_within_hours = Rules.objects.values_list("dispatch_within_hours", flat=True).get(
@@ -243,9 +249,18 @@ def list_orders(
 
 @router.get("/orders/{order_id}", response=OrderOut)
 def get_order(request: HttpRequest, order_id: PathId) -> dict[str, Any]:
-    order, roles = access_order(caller(request), order_id)
-    return order_out(order, roles)
+    """One order. Those who may contact the recipient (staff, operators, the recipient and relatives, the
+    volunteer while the order is theirs and active) see the full phone and address here, and only here; each
+    such view is on the audit chain."""
+    user = caller(request)
+    order, roles = access_order(user, order_id)
+    if sees_contact_details(roles, order):
+        do_view_personal_data(user, [(order.recipient, contact_fields(order.recipient))], via=f"order:{order.pk}")
+    return order_out(order, roles, personal=True)
 
+
+def contact_fields(member: Member) -> list[str]:
+    return [f for f, value in (("phone", member.phone), ("address", member.address_encrypted)) if value]
 
 class EventOut(Schema):
     action: str

@@ -273,7 +273,7 @@ class RulesPatch(Schema):
     welfare_check_categories: Annotated[list[RecipientCategoryCode], Field(max_length=10)] | None = None
     checkin_early_minutes: Annotated[int, Field(strict=True, ge=0, le=24 * 60)] | None = None
     checkout_grace_minutes: Annotated[int, Field(strict=True, ge=0, le=240)] | None = None
-    serve_relatives: bool | None = None
+    serve_relatives: Annotated[bool, Field(strict=True)] | None = None
     approval_threshold_minutes: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] | None = None
 
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from timebank.lib.errors import ApiError, Forbidden
 from timebank.lib.masking import mask_phone
 from timebank.members.access import access_member_to_manage, visible_members
-from timebank.members.actions import do_approve_member
+from timebank.members.actions import do_approve_member, do_view_personal_data
 from timebank.members.models import Member, MemberStatus
 from timebank.orders import actions
 from timebank.orders.access import OPERATOR, STAFF, access_order, visible_orders
@@ -251,6 +251,13 @@ def _detail(request: HttpRequest, order: Order, roles: set[str], status: int = 2
         "can_cancel": order.state in CANCELLABLE,
         "cancel_form": forms.get("cancel_form") or ReasonForm(prefix="cancel"),
     }
+    # The one order's page shows the recipient's phone and address in full: each showing is audited.
+    recipient = order.recipient
+    do_view_personal_data(
+        user,
+        [(recipient, [f for f, v in (("phone", recipient.phone), ("address", recipient.address_encrypted)) if v])],
+        via=f"order:{order.pk}",
+    )
     return render(request, "web/staff/order.html", context, status=status)
 
 
