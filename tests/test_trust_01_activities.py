@@ -431,3 +431,23 @@ def test_close_above_the_threshold_waits_for_a_second_person(world: World) -> No
     with at(activity.ends_at + dt.timedelta(minutes=2)):
         again = world.api("staff").post(f"/api/v1/activities/{activity.pk}/close").json()
     assert again["already_closed"] is True and again["pending"] == [] and _earned(a) == 0
+
+
+def test_a_second_person_approves_the_waiting_credit_and_it_lands_on_the_sign_up(world: World) -> None:
+    team, leader = _team_with_leader(world)
+    activity = _publish(world, item=_talk(world), team=team, actor="leader", start_in=dt.timedelta(minutes=10))
+    actions.do_mark_attendance(world.users["leader"], activity, leader, attended=True, minutes=60)
+    with at(activity.ends_at + dt.timedelta(minutes=1)):
+        r = world.api("leader").post(f"/api/v1/activities/{activity.pk}/close")
+    (waiting,) = r.json()["pending"]
+    signups = world.api("staff").get(f"/api/v1/activities/{activity.pk}/signups").json()["items"]
+    assert [s["pending_approval_id"] for s in signups] == [waiting["approval_id"]]
+    # The leader cannot approve their own credit; staff of the community can.
+    assert world.api("leader").post(f"/api/v1/approvals/{waiting['approval_id']}/approve").status_code == 403
+    r = world.api("staff").post(f"/api/v1/approvals/{waiting['approval_id']}/approve")
+    assert r.status_code == 200 and r.json()["state"] == "approved", r.json()
+    assert _earned(leader) == 180
+    signup = ActivitySignup.objects.get(activity=activity, member=leader)
+    assert signup.service_record is not None and signup.service_record.credited_minutes == 180
+    page = web_client(world.users["staff"]).get(f"/activities/{activity.pk}/").content.decode()
+    assert "等待审批" not in page and "已存入" in page
