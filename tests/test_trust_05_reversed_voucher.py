@@ -154,3 +154,55 @@ def test_reversal_racing_hand_over_exactly_one_wins() -> None:
     assert Goods.objects.get(pk=goods.pk).stock == 10 - rounds + reversed_
     assert goods_minutes(volunteer.pk) == 1200 - 100 * (rounds - reversed_)
     assert ledger_problems(w.bank.pk) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_reversals_of_one_redemption_reverse_it_once() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("row-lock contention is a PostgreSQL test")
+    w = build_world()
+    volunteer = w.members["volunteer"]
+    staff = w.users["staff"]
+    ledger.do_adjustment(None, member=volunteer, minutes=600, bucket="goods", reason="开户")
+    goods = actions.do_create_goods(None, outlet=w.outlet, name="食用油", price_minutes=100, stock=10)
+    same_key, _ = actions.do_redeem(
+        volunteer.user, member=volunteer, goods=goods, quantity=1, outlet=w.outlet, idempotency_key="a"
+    )
+    no_key, _ = actions.do_redeem(
+        volunteer.user, member=volunteer, goods=goods, quantity=2, outlet=w.outlet, idempotency_key="b"
+    )
+    answers: dict[str, list[object]] = {"same_key": [], "no_key": []}
+    lock = threading.Lock()
+    barrier = threading.Barrier(16)
+
+    def run(which: str) -> None:
+        r = same_key if which == "same_key" else no_key
+        try:
+            barrier.wait()
+            tx, _replayed = ledger.do_reversal(
+                staff, original=r.transaction, reason="兑错了", idempotency_key="rev" if which == "same_key" else None
+            )
+            result: object = tx.pk
+        except Conflict as exc:
+            result = exc.code
+        finally:
+            connections.close_all()
+        with lock:
+            answers[which].append(result)
+
+    threads = [threading.Thread(target=run, args=(which,)) for which in ("same_key", "no_key") for _n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # The same key: every answer is the one reversal. Without a key: one reversal, the rest 409.
+    assert len(answers["same_key"]) == 8 and len(set(answers["same_key"])) == 1
+    assert isinstance(answers["same_key"][0], int)
+    winners = [a for a in answers["no_key"] if isinstance(a, int)]
+    assert len(winners) == 1 and len(answers["no_key"]) == 8
+    assert all(a in ("already_reversed", "concurrent_update") for a in answers["no_key"] if not isinstance(a, int))
+    assert Goods.objects.get(pk=goods.pk).stock == 10
+    assert goods_minutes(volunteer.pk) == 600
+    assert StockMovement.objects.filter(goods=goods, kind="reversal").count() == 2
+    assert set(Redemption.objects.values_list("status", flat=True)) == {"void"}
+    assert ledger_problems(w.bank.pk) == []

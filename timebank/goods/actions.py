@@ -6,7 +6,7 @@ import datetime as dt
 import hmac
 import secrets
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
@@ -242,7 +242,10 @@ def lock_redemption_for_reversal(original: Transaction) -> Redemption | None:
             fields={"handed_over_at": redemption.handed_over_at.isoformat() if redemption.handed_over_at else None},
         )
     if redemption.status == VoucherStatus.VOID:
-        raise Conflict(_("这笔交易已经冲正过了。"), code="already_reversed")
+        # Only a concurrent reversal gets here (a finished one is refused before the lock): it is the same race
+        # as two reversals inserting the same row, so run_idempotent answers it as a replay of the same key or
+        # a 409 `concurrent_update`.
+        raise IntegrityError("the redemption was reversed by a concurrent request")
     return redemption
 
 
