@@ -3004,6 +3004,22 @@ class _Applier:
             assert second is not None
             do_approve(second, made)
 
+    def waiting_credit(self) -> None:
+        """The community's staff bring over a paper ledger page: above the threshold, so it waits for the
+        branch admin (or any second person of the subtree) on the 待审核 page."""
+        volunteer = Member.objects.filter(user__username="volunteer").first()
+        staff = self.users.get("staff")
+        if volunteer is None or staff is None:
+            return
+        do_adjustment(
+            staff,
+            member=volunteer,
+            minutes=720,
+            bucket="earned",
+            reason="纸质台账补录：去年社区助老服务 12 小时",
+            idempotency_key=self.key(),
+        )
+
     def member(self, index: int | None) -> Member | None:
         return self.members[index] if index is not None else None
 
@@ -3026,6 +3042,7 @@ class _Applier:
                 self.bar.advance(step_task)
             seed_teams(self.orgs, self.users)  # teams and group activities, at the end: the clock is about now
             seed_evaluation(self.orgs, self.users)  # indicators, assessments, a complaint, penalties, awards
+            self.waiting_credit()  # one large credit left for a second person to approve (待审核)
         banks = [self.orgs[BANK1], self.orgs[BANK2]]
         return DemoResult(
             banks=banks,
