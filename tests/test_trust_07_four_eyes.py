@@ -430,3 +430,23 @@ def test_parallel_approvals_post_exactly_once(world: World) -> None:
     assert Transaction.objects.filter(kind="adjustment").count() == 1
     assert earned(w.members["volunteer"]) == 500_000
     assert verify([w.bank.pk]).ok
+
+
+def test_bad_input_to_approvals_is_a_4xx_and_writes_nothing(world: World, cleaning: ServiceItem) -> None:
+    w = world
+    staff, admin = w.api("staff"), w.api("branch_admin")
+    approval_id = big_adjustment(w).json()["approval_id"]
+    for bad in ("abc", "0", "-1", "99999999999999999999999"):
+        assert admin.post(f"/api/v1/approvals/{bad}/approve").status_code in (404, 422)
+    for body in ({}, {"reason": 5}, {"reason": ""}, {"reason": "x" * 501}, {"reason": ["a"]}):
+        assert admin.post(f"/api/v1/approvals/{approval_id}/reject", body).status_code == 422
+    assert admin.post(f"/api/v1/approvals/{approval_id}/reject", raw="{not json").status_code in (400, 422)
+    assert admin.get("/api/v1/approvals", {"cursor": "nonsense"}).status_code == 422
+    # A service record for the volunteer as their own recipient is refused.
+    resp = staff.post(
+        RECORDS, {**record_body(w, cleaning, minutes=30, key="self"), "recipient_id": w.members["volunteer"].pk}
+    )
+    assert resp.status_code == 422
+    # Nothing was decided or posted by any of it.
+    assert Approval.objects.get(pk=approval_id).state == ApprovalState.PENDING
+    assert Transaction.objects.count() == 0 and AuditEntry.objects.filter(action__startswith="approval.").count() == 1
