@@ -377,7 +377,8 @@ def visit_out(visit: ReturnVisit) -> dict[str, Any]:
 def return_visits_due(request: HttpRequest, limit: int = 50, cursor: CursorParam = None) -> dict[str, Any]:
     """满意度回访 queue: confirmed or reviewed orders of the subtree, `return_visit_after_days` after
     confirmation, until a visit is recorded (one that did not get through keeps the order here).
-    The recipient's full phone is shown: this is a list of calls to make."""
+    Like every list, it shows phones masked: the full number is on the member's own endpoint
+    (`GET /members/{id}`), where each view is audited."""
     user = caller(request)
     desk_scope(user)
     _limit(limit)
@@ -392,7 +393,7 @@ def return_visits_due(request: HttpRequest, limit: int = 50, cursor: CursorParam
                 "order_id": o.pk,
                 "recipient_id": o.recipient_id,
                 "recipient_name": o.recipient.name,
-                "recipient_phone": o.recipient.phone,
+                "recipient_phone": mask_phone(o.recipient.phone),
                 "service_item_name": o.service_item.name,
                 "volunteer_name": o.volunteer.name if o.volunteer else None,
                 "state": o.state,
@@ -504,7 +505,8 @@ def welfare_checks_due(
 ) -> dict[str, Any]:
     """定期巡访 due: active recipients of the subtree in the rules' `welfare_check_categories` whose last check
     is older than `welfare_check_every_days`, or who were never checked (those first, then the longest
-    waiting; within that, served-first priority). The full phone is shown: this is a list of calls to make."""
+    waiting; within that, served-first priority). Like every list, it shows phones masked: the full number is on
+    the member's own endpoint (`GET /members/{id}`), where each view is audited."""
     user = caller(request)
     desk_scope(user)
     _limit(limit)
@@ -522,7 +524,7 @@ def welfare_checks_due(
             {
                 "member_id": m.pk,
                 "name": m.name,
-                "phone": m.phone,
+                "phone": mask_phone(m.phone),
                 "home_org_id": m.home_org_id,
                 "home_org_name": m.home_org.name,
                 "recipient_categories": m.recipient_categories,

@@ -42,6 +42,7 @@ from timebank.ledger.models import AccountKind
 from timebank.lib.errors import ApiError, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members.access import can_see_personal_data
+from timebank.members.actions import do_view_personal_data
 from timebank.members.models import Gender, Member, RecipientCategory, RelativeLink
 from timebank.needs.access import access_need
 from timebank.needs.actions import do_link_order
@@ -318,10 +319,18 @@ def situation(user: User, member: Member) -> dict[str, Any]:
     needs = open_needs(member)
     orders = recent_orders(member)
     relatives = []
+    # The one caller's screen shows phones and the address in full to those allowed; each showing is audited.
+    shown: list[tuple[Member, list[str]]] = []
+    if personal:
+        shown.append((member, [f for f, v in (("phone", member.phone), ("address", member.address_encrypted)) if v]))
     for link in RelativeLink.objects.filter(member=member).select_related("relative", "relative__home_org"):
         other = link.relative
-        phone = other.phone if can_see_personal_data(user, other) else mask_phone(other.phone)
+        full = can_see_personal_data(user, other)
+        if full and other.phone:
+            shown.append((other, ["phone"]))
+        phone = other.phone if full else mask_phone(other.phone)
         relatives.append({"name": other.name, "relation": link.relation, "phone": phone})
+    do_view_personal_data(user, shown, via=f"caller:{member.pk}")
     return {
         "member": member,
         "age": prio.age,
@@ -694,6 +703,8 @@ def _visit_row(
     assert order.confirmed_at is not None
     return {
         "order": order,
+        # A queue is a list: the phone masked; the full number is on the caller screen, where views are audited.
+        "phone": mask_phone(order.recipient.phone),
         "due_since": order.confirmed_at + dt.timedelta(days=after.get(order.bank_id, 0)),
         "form": form or ReturnVisitForm(prefix=f"rv{order.pk}"),
         **extra,
@@ -779,6 +790,7 @@ def _check_row(due: Any, member: Member, form: WelfareCheckForm | None = None, *
     return {
         "due": due,
         "member": member,
+        "phone": mask_phone(member.phone),  # masked in the queue; in full on the caller screen, audited
         "categories": category_words(member),
         "form": form or WelfareCheckForm(prefix=f"wc{member.pk}"),
         **extra,

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from timebank.catalogue.models import CertificateKind
 from timebank.lib.errors import ApiError, Invalid
+from timebank.members.actions import do_view_personal_data
 from timebank.orders import actions
 from timebank.orders.access import (
     AREA_VOLUNTEER,
@@ -92,6 +93,19 @@ def volunteer_home(request: HttpRequest, focus: Order | None = None) -> HttpResp
     )
     # A card that came back with an error keeps what was typed into it.
     mine = [focus if focus is not None and o.pk == focus.pk else _decorate(o, {VOLUNTEER}) for o in mine]
+    # The volunteer's own active orders are the one place they find where to go: shown in full, and audited.
+    do_view_personal_data(
+        user,
+        [
+            (
+                o.recipient,
+                [f for f, v in (("phone", o.recipient.phone), ("address", o.recipient.address_encrypted)) if v],
+            )
+            for o in mine
+            if getattr(o, "show_contact", False)
+        ],
+        via="volunteer_home",
+    )
     for order in pool:
         _decorate(order, {AREA_VOLUNTEER})
     recent = list(
