@@ -16,6 +16,7 @@ from timebank.exports.certificates import check_code, judge
 from timebank.exports.models import IssuedCertificate
 from timebank.lib.errors import Conflict, Invalid
 from timebank.orders import actions as orders
+from timebank.orders.models import Order
 
 
 @pytest.fixture
@@ -41,6 +42,8 @@ def served(world: World) -> None:
     orders.do_dispatch(staff, order, volunteer)
     orders.do_accept(volunteer.user, order)
     orders.do_check_in(volunteer.user, order)
+    # Served two hours: the check-in is set back rather than the test waiting (credits follow the clock).
+    Order.objects.filter(pk=order.pk).update(check_in_at=timezone.now() - dt.timedelta(minutes=120))
     orders.do_check_out(volunteer.user, order)
     orders.do_confirm(staff, order, actual_minutes=120, by_staff=True)
     orders.do_service_record(

@@ -44,6 +44,8 @@ def served(world: World, item: ServiceItem, recipient: Member | None = None, *, 
     orders.do_dispatch(staff, order, volunteer)
     orders.do_accept(volunteer.user, order)
     orders.do_check_in(volunteer.user, order)
+    # Served the full hour: the check-in is set back rather than the test waiting (credits follow the clock).
+    Order.objects.filter(pk=order.pk).update(check_in_at=timezone.now() - dt.timedelta(minutes=60))
     orders.do_check_out(volunteer.user, order)
     orders.do_confirm(staff, order, actual_minutes=60, by_staff=True)
     Order.objects.filter(pk=order.pk).update(confirmed_at=timezone.now() - dt.timedelta(days=days_ago))

@@ -45,7 +45,8 @@ def create(world: World, item: ServiceItem) -> int:
     body = {
         "recipient_id": world.members["recipient"].pk,
         "service_item_id": item.pk,
-        "scheduled_start": (timezone.now() + dt.timedelta(days=1)).isoformat(),
+        # Soon enough to check in at once (the rules' checkin_early_minutes is 60).
+        "scheduled_start": (timezone.now() + dt.timedelta(minutes=30)).isoformat(),
         "planned_minutes": 60,
         "payer": "subsidy",
         "channel": "staff",

@@ -58,13 +58,13 @@ def place_recipient(world: World, lat: Decimal | None = HOME[0], lon: Decimal | 
     do_update_member(None, world.members["recipient"], MemberInput(latitude=lat, longitude=lon))
 
 
-def new_order(world: World, item: ServiceItem, start: dt.datetime | None = None) -> Order:
+def new_order(world: World, item: ServiceItem, start: dt.datetime | None = None, planned: int = 60) -> Order:
     return actions.do_create_order(
         None,
         recipient=Member.objects.get(pk=world.members["recipient"].pk),
         service_item=item,
         scheduled_start=start or next_tuesday_morning(),
-        planned_minutes=60,
+        planned_minutes=planned,
         payer="subsidy",
         channel="staff",
     )
@@ -72,10 +72,13 @@ def new_order(world: World, item: ServiceItem, start: dt.datetime | None = None)
 
 def serve(world: World, item: ServiceItem, who: Member, *, minutes: int = 60, rating: int | None = None) -> None:
     """A whole past order, through the actions: served now, so it counts as recent hours."""
-    order = new_order(world, item, timezone.now() - dt.timedelta(hours=2))
+    order = new_order(world, item, timezone.now() - dt.timedelta(hours=2), planned=minutes)
     actions.do_dispatch(None, order, who)
-    for step in (actions.do_accept, actions.do_check_in, actions.do_check_out):
-        step(None, order)
+    actions.do_accept(None, order)
+    actions.do_check_in(None, order)
+    # Served `minutes`: the check-in is set back rather than the test waiting (credits follow the clock).
+    Order.objects.filter(pk=order.pk).update(check_in_at=timezone.now() - dt.timedelta(minutes=minutes))
+    actions.do_check_out(None, order)
     actions.do_confirm(None, order, actual_minutes=minutes, by_staff=True)
     if rating is not None:
         actions.do_review(None, order, rating=rating)

@@ -34,13 +34,27 @@ def order_body(world: World, item: ServiceItem, minutes: int, payer: str = "reci
     return {
         "recipient_id": world.members["recipient"].pk,
         "service_item_id": item.pk,
-        "scheduled_start": (timezone.now() + dt.timedelta(days=1)).isoformat(),
+        # Soon enough to check in at once (the rules' checkin_early_minutes is 60).
+        "scheduled_start": (timezone.now() + dt.timedelta(minutes=30)).isoformat(),
         "planned_minutes": minutes,
         "payer": payer,
         "channel": "app",
         "notes": "",
         **extra,
     }
+
+
+def set_back_check_in(oid: int, minutes: float) -> None:
+    """The volunteer checked in `minutes` ago: written on the row rather than the test waiting."""
+    Order.objects.filter(pk=oid).update(check_in_at=timezone.now() - dt.timedelta(minutes=minutes))
+
+
+def serve(world: World, oid: int, minutes: float) -> None:
+    """Accept, check in, serve `minutes` (set back), check out."""
+    for action in ("accept", "check-in", "check-out"):
+        if action == "check-out":
+            set_back_check_in(oid, minutes)
+        assert world.api("volunteer").post(f"/api/v1/orders/{oid}/{action}").status_code == 200, action
 
 
 def run_loop(world: World, item: ServiceItem, minutes: int, payer: str = "recipient") -> dict:
@@ -62,6 +76,8 @@ def run_loop(world: World, item: ServiceItem, minutes: int, payer: str = "recipi
     for persona, action, body in steps:
         resp = world.api(persona).post(f"/api/v1/orders/{oid}/{action}", body)
         assert resp.status_code == 200, (action, resp.content)
+        if action == "check-in":
+            set_back_check_in(oid, minutes)
     final = world.api("recipient").get(f"/api/v1/orders/{oid}").json()
     assert final["state"] == "reviewed"
     return final
@@ -87,7 +103,7 @@ def test_the_worked_example_of_the_second_seed(world: World, items: dict[str, Se
     assert verify().ok
 
 
-def test_confirm_by_code_defaults_to_checked_time_and_credits_once(world: World, items: dict) -> None:
+def test_confirm_by_code_defaults_to_the_plan_within_the_clock_and_credits_once(world: World, items: dict) -> None:
     resp = world.api("staff").post("/api/v1/orders", order_body(world, items["repair"], 60, payer="subsidy"))
     oid = resp.json()["id"]
     assert resp.json()["code"] and len(resp.json()["code"]) == 6
@@ -103,8 +119,9 @@ def test_confirm_by_code_defaults_to_checked_time_and_credits_once(world: World,
     assert wrong.status_code == 422 and error_code(wrong) == "wrong_code"
     ok = world.api("volunteer").post(f"/api/v1/orders/{oid}/confirm", {"code": code})
     assert ok.status_code == 200, ok.content
-    # Checked time is a minute or so here; ×2 for a technical service.
-    assert ok.json()["actual_minutes"] == 1 and ok.json()["credited_minutes"] == 2
+    # Checked time is a minute or so here: the plan (60) is capped at that plus the 10-minute checkout grace;
+    # ×2 for a technical service.
+    assert ok.json()["actual_minutes"] == 11 and ok.json()["credited_minutes"] == 22
     txs = Transaction.objects.count()
     again = world.api("relative").post(f"/api/v1/orders/{oid}/confirm")
     assert again.status_code == 409 and error_code(again) == "invalid_transition"
@@ -118,9 +135,11 @@ def test_parties_cannot_confirm_more_than_planned_plus_grace(world: World, items
         .json()["id"]
     )
     world.api("staff").post(f"/api/v1/orders/{oid}/dispatch", {"volunteer_id": world.members["volunteer"].pk})
-    for action in ("accept", "check-in", "check-out"):
-        world.api("volunteer").post(f"/api/v1/orders/{oid}/{action}")
+    serve(world, oid, 120)
     resp = world.api("recipient").post(f"/api/v1/orders/{oid}/confirm", {"actual_minutes": 500})
+    assert resp.status_code == 409 and error_code(resp) == "exceeds_measured_time"
+    assert resp.json()["error"]["fields"]["max_minutes"] == 90
+    resp = world.api("recipient").post(f"/api/v1/orders/{oid}/confirm", {"actual_minutes": 90})
     assert resp.status_code == 200 and resp.json()["actual_minutes"] == 90
 
 
@@ -128,8 +147,7 @@ def test_an_unpaid_confirmation_moves_nothing(world: World, items: dict) -> None
     ledger.do_adjustment(None, member=world.members["recipient"], minutes=60, bucket="reserve", reason="开户")
     oid = world.api("recipient").post("/api/v1/orders", order_body(world, items["cleaning"], 60)).json()["id"]
     world.api("staff").post(f"/api/v1/orders/{oid}/dispatch", {"volunteer_id": world.members["volunteer"].pk})
-    for action in ("accept", "check-in", "check-out"):
-        world.api("volunteer").post(f"/api/v1/orders/{oid}/{action}")
+    serve(world, oid, 60)
     # Meanwhile the recipient gave their time away.
     ledger.do_transfer(
         None, from_member=world.members["recipient"], to_member=world.members["relative"], minutes=30, kind="relative"
@@ -179,8 +197,7 @@ def test_dispute_then_staff_resolve_with_a_changed_amount(world: World, items: d
         .json()["id"]
     )
     world.api("staff").post(f"/api/v1/orders/{oid}/dispatch", {"volunteer_id": world.members["volunteer"].pk})
-    for action in ("accept", "check-in", "check-out"):
-        world.api("volunteer").post(f"/api/v1/orders/{oid}/{action}")
+    serve(world, oid, 30)
     assert (
         world.api("recipient").post(f"/api/v1/orders/{oid}/dispute", {"reason": "只干了半小时"}).json()["state"]
         == "disputed"

@@ -59,8 +59,11 @@ def _served(world: World, item: ServiceItem, days_ago: float) -> Order:
         channel="staff",
     )
     order_actions.do_dispatch(staff, order, volunteer)
-    for step in (order_actions.do_accept, order_actions.do_check_in, order_actions.do_check_out):
-        step(volunteer.user, order)
+    order_actions.do_accept(volunteer.user, order)
+    order_actions.do_check_in(volunteer.user, order)
+    # Served the full hour: the check-in is set back rather than the test waiting (credits follow the clock).
+    Order.objects.filter(pk=order.pk).update(check_in_at=timezone.now() - dt.timedelta(minutes=60))
+    order_actions.do_check_out(volunteer.user, order)
     order_actions.do_confirm(staff, order, actual_minutes=60, by_staff=True)
     Order.objects.filter(pk=order.pk).update(confirmed_at=timezone.now() - dt.timedelta(days=days_ago))
     return Order.objects.get(pk=order.pk)

@@ -146,13 +146,16 @@ def scene(world: World) -> Scene:
     do_adjustment(None, member=world.members["relative"], minutes=300, bucket="reserve", reason="开户")
     staff, volunteer = world.users["staff"], world.users["volunteer"]
     vmember = world.members["volunteer"]
-    orders = {"open": _order(world, items["cleaning"], urgent=True)}
+    # Within the hour: a volunteer who takes it may check in at once (the rules' checkin_early_minutes is 60).
+    orders = {"open": _order(world, items["cleaning"], days=0.02, urgent=True)}
     orders["dispatched"] = _order(world, items["cleaning"], days=2)
     order_actions.do_dispatch(staff, orders["dispatched"], vmember)
     orders["completed"] = _order(world, items["repair"], days=0, payer="recipient")
     order_actions.do_dispatch(staff, orders["completed"], vmember)
     order_actions.do_accept(volunteer, orders["completed"])
     order_actions.do_check_in(volunteer, orders["completed"])
+    # The hour was served: the check-in is set back rather than the test waiting (credits follow the clock).
+    Order.objects.filter(pk=orders["completed"].pk).update(check_in_at=timezone.now() - dt.timedelta(minutes=60))
     order_actions.do_check_out(volunteer, orders["completed"])
     for order in orders.values():
         order.refresh_from_db()
@@ -575,8 +578,8 @@ def test_the_relative_confirms_then_rates(scene: Scene) -> None:
     response = client.post(f"/orders/{order.pk}/confirm/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and "<html" not in response.content.decode()
     order.refresh_from_db()
-    # Checked in and out within a minute: one minute, technical service ×2.
-    assert order.state == OrderState.CONFIRMED and order.credited_minutes == 2
+    # The planned hour, served (an hour between check-in and check-out), technical service ×2.
+    assert order.state == OrderState.CONFIRMED and order.credited_minutes == 120
     response = client.post(f"/orders/{order.pk}/review/", {"review-rating": "9"})
     assert response.status_code == 422
     response = client.post(f"/orders/{order.pk}/review/", {"review-rating": "5", "review-comment": "很细心"})

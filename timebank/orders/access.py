@@ -119,16 +119,25 @@ def visible_orders(user: User) -> QuerySet[Order]:
 
 
 def pool_orders(user: User) -> QuerySet[Order]:
-    """Open orders a volunteer may take: requested, in their area, not their own."""
+    """Open orders a volunteer may take: requested, in their area, not their own nor (unless the rules allow it)
+    their relatives'."""
     me = member_of(user)
     if me is None or not me.is_volunteer:
         return Order.objects.none()
-    if not Rules.objects.filter(head_office_id=me.bank_id, allow_volunteer_take=True).exists():
+    serve_relatives = (
+        Rules.objects.filter(head_office_id=me.bank_id, allow_volunteer_take=True)
+        .values_list("serve_relatives", flat=True)
+        .first()
+    )
+    if serve_relatives is None:  # no rules, or taking is off
         return Order.objects.none()
     area = volunteer_area(me)
-    return Order.objects.filter(
+    orders = Order.objects.filter(
         state=OrderState.REQUESTED, bank_id=me.bank_id, org__path__startswith=area.path
     ).exclude(recipient=me)
+    if not serve_relatives:  # conflicts of interest: their family's orders are not theirs to take
+        orders = orders.exclude(recipient_id__in=relative_ids(me))
+    return orders
 
 
 def sees_contact_details(roles: set[str], order: Order) -> bool:
@@ -139,4 +148,5 @@ def sees_contact_details(roles: set[str], order: Order) -> bool:
 
 
 def sees_code(roles: set[str]) -> bool:
-    return bool(roles & {STAFF, RECIPIENT, RELATIVE})
+    # The order's volunteer must hear the code from the recipient, even when they are also a relative or staff.
+    return bool(roles & {STAFF, RECIPIENT, RELATIVE}) and VOLUNTEER not in roles

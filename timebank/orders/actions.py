@@ -27,7 +27,8 @@ from timebank.ledger.actions import do_deposit, member_account_ids
 from timebank.ledger.models import Account, AccountKind, TransactionKind
 from timebank.ledger.posting import MAX_MINUTES, check_key, fingerprint, idem_scope
 from timebank.lib.errors import Conflict, Forbidden, Invalid
-from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus
+from timebank.members.access import member_of
+from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus, RelativeLink
 from timebank.orders.models import Channel, Order, OrderEvent, OrderState, Payer, ServiceRecord
 from timebank.orgs.models import Rules, User
 
@@ -108,6 +109,7 @@ def transition(
     to: str,
     note: str = "",
     fields: tuple[str, ...] = (),
+    data: dict[str, Any] | None = None,
 ) -> Order:
     _require(order, action, allowed)
     from_state = order.state
@@ -122,7 +124,12 @@ def transition(
         volunteer_id=order.volunteer_id,
         note=note[:500],
     )
-    _audit(actor, action, order, {"from": from_state, "to": to, "volunteer": order.volunteer_id, "note": note[:200]})
+    _audit(
+        actor,
+        action,
+        order,
+        {"from": from_state, "to": to, "volunteer": order.volunteer_id, "note": note[:200], **(data or {})},
+    )
     return order
 
 
@@ -220,15 +227,39 @@ def check_volunteer_for(order: Order, volunteer: Member) -> None:
         raise Invalid(_("志愿者属于另一家时间银行。"), fields={"volunteer_id": "other_bank"})
     if not volunteer.is_volunteer or volunteer.status != MemberStatus.ACTIVE:
         raise Conflict(_("这位会员不是在册的志愿者。"), code="not_a_volunteer")
-    if volunteer.pk == order.recipient_id:
-        raise Invalid(_("志愿者不能为自己服务。"), fields={"volunteer_id": "self"})
+    rules = _rules(order.bank_id)
+    check_no_conflict(order, volunteer, rules)
     today = timezone.localdate()
     check_volunteer_eligible(volunteer, order.service_item, today)
     if (
-        _rules(order.bank_id).require_insurance_to_dispatch
+        rules.require_insurance_to_dispatch
         and not InsurancePolicy.objects.filter(member=volunteer, starts_on__lte=today, ends_on__gte=today).exists()
     ):
         raise Conflict(_("规则要求志愿者有有效的意外险才能派单。"), code="insurance_required")
+
+
+def check_no_conflict(order: Order, volunteer: Member, rules: Rules) -> None:
+    """Conflicts of interest: nobody serves an order for themselves, nor for a linked relative unless the head
+    office's rules allow it; they would credit themselves from the elder's account or the subsidy."""
+    if volunteer.pk == order.recipient_id:
+        raise Conflict(_("志愿者不能为自己服务。"), code="conflict_of_interest", fields={"volunteer_id": "self"})
+    if (
+        not rules.serve_relatives
+        and RelativeLink.objects.filter(member_id=order.recipient_id, relative_id=volunteer.pk).exists()
+    ):
+        raise Conflict(
+            _("这位志愿者是服务对象的亲属，按本行规则不能为亲属服务。"),
+            code="conflict_of_interest",
+            fields={"volunteer_id": "relative"},
+        )
+
+
+def served_by(actor: User | None, order: Order) -> bool:
+    """Whether the caller is the order's volunteer, whatever other role they also hold (relative, staff)."""
+    if actor is None or not actor.pk or order.volunteer_id is None:
+        return False
+    me = member_of(actor)
+    return me is not None and me.pk == order.volunteer_id
 
 
 @transaction.atomic
@@ -270,6 +301,9 @@ def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
 @transaction.atomic
 def do_accept(actor: User | None, order: Order) -> Order:
     order = _lock(order)
+    _require(order, "accept", (OrderState.DISPATCHED,))
+    assert order.volunteer is not None
+    check_no_conflict(order, order.volunteer, _rules(order.bank_id))  # a relative link made since dispatch
     order.accepted_at = timezone.now()
     return transition(order, actor, "accept", (OrderState.DISPATCHED,), OrderState.ACCEPTED, fields=("accepted_at",))
 
@@ -329,7 +363,17 @@ def do_check_in(
 ) -> Order:
     _check_location(latitude, longitude)
     order = _lock(order)
-    order.check_in_at = timezone.now()
+    _require(order, "check-in", (OrderState.ACCEPTED,))
+    now = timezone.now()
+    early = _rules(order.bank_id).checkin_early_minutes
+    if now < order.scheduled_start - dt.timedelta(minutes=early):
+        # Time on the clock: a service scheduled later cannot be started (and so credited) now.
+        raise Conflict(
+            _("还没到预约时间：最早可在开始前 %(minutes)s 分钟签到。") % {"minutes": early},
+            code="too_early",
+            fields={"scheduled_start": order.scheduled_start.isoformat(), "checkin_early_minutes": early},
+        )
+    order.check_in_at = now
     order.check_in_latitude, order.check_in_longitude = latitude, longitude
     return transition(
         order,
@@ -365,6 +409,20 @@ def checked_minutes(order: Order) -> int:
     return max(1, math.ceil((order.check_out_at - order.check_in_at).total_seconds() / 60))
 
 
+def creditable_minutes(order: Order, rules: Rules) -> int:
+    """The most an order may be confirmed for without a staff reason: the measured time between check-in and
+    check-out plus `checkout_grace_minutes`, and never more than planned plus `confirm_grace_minutes`."""
+    cap = order.planned_minutes + rules.confirm_grace_minutes
+    if order.check_in_at is not None and order.check_out_at is not None:
+        cap = min(cap, checked_minutes(order) + rules.checkout_grace_minutes)
+    return cap
+
+
+def default_minutes(order: Order, rules: Rules) -> int:
+    """What a confirmation without `actual_minutes` credits: the planned time, unless the clock says less."""
+    return min(order.planned_minutes, creditable_minutes(order, rules))
+
+
 def do_confirm(
     actor: User | None,
     order: Order,
@@ -373,8 +431,23 @@ def do_confirm(
     code: str | None = None,
     by_staff: bool = False,
     by_volunteer: bool = False,
+    reason: str = "",
 ) -> Order:
-    """Credit the volunteer and debit the payer in one ledger transaction. Once only, by state."""
+    """Credit the volunteer and debit the payer in one ledger transaction. Once only, by state.
+
+    The order's own volunteer confirms only with the recipient's code, even when they are also the recipient's
+    relative or staff (conflicts of interest). More than `creditable_minutes` only by staff, with a reason."""
+    reason = reason.strip()
+    if len(reason) > 500:
+        raise Invalid(_("原因太长。"), fields={"reason": "too_long"})
+    if served_by(actor, order):
+        if code is None and (by_staff or not by_volunteer):
+            raise Conflict(
+                _("您是这个订单的志愿者，只能凭老人告诉您的确认码确认。"),
+                code="conflict_of_interest",
+                fields={"code": "required"},
+            )
+        by_staff, by_volunteer = False, True
     if by_volunteer and not by_staff:
         # A wrong code is counted in its own transaction: the count must survive the refusal.
         with transaction.atomic():
@@ -388,21 +461,29 @@ def do_confirm(
                 locked.save(update_fields=["code_failures"])
         if wrong:
             raise _WrongCode()
-    return _confirm(actor, order, actual_minutes=actual_minutes, by_staff=by_staff)
+    return _confirm(actor, order, actual_minutes=actual_minutes, by_staff=by_staff, reason=reason)
 
 
 @transaction.atomic
-def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by_staff: bool) -> Order:
+def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by_staff: bool, reason: str) -> Order:
     order = _lock(order)
     allowed: tuple[str, ...] = (OrderState.COMPLETED, OrderState.DISPUTED) if by_staff else (OrderState.COMPLETED,)
     _require(order, "confirm", allowed)
     rules = _rules(order.bank_id)
-    cap = order.planned_minutes + rules.confirm_grace_minutes
-    minutes = actual_minutes if actual_minutes is not None else min(checked_minutes(order), cap)
+    cap = creditable_minutes(order, rules)
+    minutes = actual_minutes if actual_minutes is not None else default_minutes(order, rules)
     if not 1 <= minutes <= MAX_PLANNED_MINUTES + rules.confirm_grace_minutes:
         raise Invalid(_("实际时长不合理。"), fields={"actual_minutes": "out_of_range"})
-    if minutes > cap and not by_staff:
-        minutes = cap
+    if minutes > cap and not (by_staff and reason):
+        # Time on the clock: nobody credits more than was measured (plus grace), except staff who say why.
+        fields: dict[str, Any] = {"actual_minutes": "too_high", "max_minutes": cap}
+        if by_staff:
+            fields["reason"] = "required"
+        raise Conflict(
+            _("确认的时长超过了签到到签退的时间（最多 %(minutes)s 分钟）。") % {"minutes": cap},
+            code="exceeds_measured_time",
+            fields=fields,
+        )
     credited = weighted_minutes(minutes, order.multiplier)
     if credited > MAX_MINUTES:
         raise Invalid(_("实际时长不合理。"), fields={"actual_minutes": "out_of_range"})
@@ -422,7 +503,12 @@ def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by
     order.credited_minutes = credited
     order.transaction = tx
     order.confirmed_at = timezone.now()
-    note = "dispute resolved" if order.state == OrderState.DISPUTED else ""
+    note = "; ".join(filter(None, ["dispute resolved" if order.state == OrderState.DISPUTED else "", reason]))
+    measured = checked_minutes(order) if order.check_in_at and order.check_out_at else None
+    clock: dict[str, Any] = {"actual_minutes": minutes, "measured_minutes": measured, "max_minutes": cap}
+    if reason:
+        clock["reason"] = reason[:500]
+        clock["over_measured_time"] = minutes > cap
     return transition(
         order,
         actor,
@@ -431,6 +517,7 @@ def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by
         OrderState.CONFIRMED,
         note=note,
         fields=("actual_minutes", "credited_minutes", "transaction", "confirmed_at"),
+        data=clock,
     )
 
 
@@ -448,6 +535,8 @@ def do_review(actor: User | None, order: Order, *, rating: int, comment: str = "
     if len(comment) > 500:
         raise Invalid(_("评价太长。"), fields={"comment": "too_long"})
     order = _lock(order)
+    if served_by(actor, order):
+        raise Conflict(_("志愿者不能评价自己服务的订单。"), code="conflict_of_interest", fields={"rating": "own_order"})
     order.rating = rating
     order.review_comment = comment.strip()
     order.reviewed_at = timezone.now()

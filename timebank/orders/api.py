@@ -304,6 +304,8 @@ class LocationIn(Schema):
 class ConfirmIn(Schema):
     actual_minutes: Annotated[int, Field(strict=True, ge=1, le=24 * 60)] | None = None
     code: Annotated[str, Field(strict=True, min_length=1, max_length=12)] | None = None
+    # Staff only, to confirm more than the clock measured (plus grace); kept in the audit entry.
+    reason: Memo = ""
     idempotency_key: IdempotencyKey | None = None
 
 
@@ -370,7 +372,12 @@ def _simple(action: str, fn: Any, doc: str) -> None:
 
 
 _simple("accept", actions.do_accept, "接单: the dispatched volunteer accepts.")
-_simple("check-in", actions.do_check_in, "签到: the volunteer arrives (optionally with location).")
+_simple(
+    "check-in",
+    actions.do_check_in,
+    "签到: the volunteer arrives (optionally with location); not earlier than the rules' `checkin_early_minutes` "
+    "before `scheduled_start` (409 `too_early`).",
+)
 _simple("check-out", actions.do_check_out, "签退: the volunteer leaves; the order waits for confirmation.")
 
 
@@ -393,7 +400,11 @@ def no_show(request: HttpRequest, order_id: PathId, payload: OptionalReasonIn | 
 @router.post("/orders/{order_id}/confirm", response=OrderOut)
 def confirm(request: HttpRequest, order_id: PathId, payload: ConfirmIn | None = None) -> dict[str, Any]:
     """Confirmation by the recipient or a relative, by the volunteer with the recipient's `code`, or by staff.
-    Posts one ledger transaction. Staff may confirm more than planned + grace, and resolve a dispute."""
+    Posts one ledger transaction. `actual_minutes` is at most the time between check-in and check-out plus
+    `checkout_grace_minutes`, and planned plus `confirm_grace_minutes` (409 `exceeds_measured_time`); without
+    it, the planned time within that limit. Staff may confirm more only with a `reason`, and resolve a
+    dispute. The order's volunteer confirms only with the `code`, even as a relative or staff (409
+    `conflict_of_interest`)."""
     user = caller(request)
     order, roles = access_order(user, order_id, "confirm", lean=True)
     payload = payload or ConfirmIn()
@@ -406,6 +417,7 @@ def confirm(request: HttpRequest, order_id: PathId, payload: ConfirmIn | None = 
         code=payload.code,
         by_staff=by_staff,
         by_volunteer=not by_staff and not by_party,
+        reason=payload.reason,
     )
     return _answer(done, user)
 

@@ -1,8 +1,8 @@
 """Matching: which volunteers to suggest for an order, best first, each with a score and reasons.
 
 The hard rules are the dispatch rules (`check_volunteer_for`): an active volunteer of the order's bank,
-not the recipient, holding the required certificate, insured when the rules require it. Everyone listed
-can be dispatched.
+not the recipient nor (unless the rules allow it) their linked relative, holding the required certificate,
+insured when the rules require it. Everyone listed can be dispatched.
 
 Among them, a bounded pool is read with a fixed number of queries, whatever the bank's size:
 the volunteers nearest the recipient (a GiST index on PostgreSQL finds them without scanning the bank),
@@ -49,7 +49,7 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import Category, CertificateKind
 from timebank.evaluation.dispatch import exclude_blocked
-from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus
+from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus, RelativeLink
 from timebank.orders.models import ACTIVE_STATES, Order, OrderEvent, ServiceRecord
 from timebank.orgs.models import Org, OrgKind, Rules
 
@@ -133,6 +133,7 @@ class Need:
     community_path: str  # the recipient's home org
     area_path: str  # the branch above it (where nearby volunteers take orders from)
     insurance_required: bool
+    serve_relatives: bool = False  # the rule: may a linked relative of the recipient serve?
 
 
 @dataclass(slots=True)
@@ -387,7 +388,7 @@ class NearnessKey(Func):
         return sql, [*lat_params, lat, *lat_params, lat, *lon_params, lon, *lon_params, lon]
 
 
-def need_for(order: Order, insurance_required: bool) -> Need:
+def need_for(order: Order, insurance_required: bool, serve_relatives: bool = False) -> Need:
     item = order.service_item
     recipient = order.recipient
     home = recipient.home_org
@@ -406,6 +407,7 @@ def need_for(order: Order, insurance_required: bool) -> Need:
         community_path=home.path,
         area_path=area_path,
         insurance_required=insurance_required,
+        serve_relatives=serve_relatives,
     )
 
 
@@ -431,21 +433,26 @@ class InSet(Func):
         return template.format(field_sql, sub_sql), [*field_params, *sub_params]
 
 
-def bank_volunteers(order: Order) -> QuerySet[Member]:
-    """Active volunteers of the order's bank, other than the recipient."""
-    return Member.objects.filter(bank_id=order.bank_id, is_volunteer=True, status=MemberStatus.ACTIVE).exclude(
+def bank_volunteers(order: Order, *, serve_relatives: bool = False) -> QuerySet[Member]:
+    """Active volunteers of the order's bank, other than the recipient and (unless the rules allow it) the
+    recipient's linked relatives: conflicts of interest (orders.actions.check_no_conflict)."""
+    qs = Member.objects.filter(bank_id=order.bank_id, is_volunteer=True, status=MemberStatus.ACTIVE).exclude(
         pk=order.recipient_id
     )
+    if not serve_relatives:
+        qs = qs.exclude(pk__in=RelativeLink.objects.filter(member_id=order.recipient_id).values("relative_id"))
+    return qs
 
 
 def eligible_volunteers(
-    order: Order, *, insurance_required: bool, today: dt.date, few: bool = False
+    order: Order, *, insurance_required: bool, today: dt.date, few: bool = False, serve_relatives: bool = False
 ) -> QuerySet[Member]:
     """The dispatch rules as a queryset (keep in step with orders.actions.check_volunteer_for).
 
     `few`: the query is otherwise narrowed to a few rows (one community), so each is checked for a certificate
     by an index probe; else the certificate's holders are looked up first and fetched by primary key."""
-    qs = exclude_blocked(bank_volunteers(order), today)  # nobody under a suspension from dispatch
+    # Nobody under a suspension from dispatch.
+    qs = exclude_blocked(bank_volunteers(order, serve_relatives=serve_relatives), today)
     kind = order.service_item.requires_certificate
     if kind:
         # Valid today: not expired, and not one issued ahead of a course's start (valid_from in the future).
@@ -536,8 +543,9 @@ def _per_volunteer(qs: QuerySet[Any], key: str, **columns: Any) -> QuerySet[Any]
 
 def pool_facts(order: Order, need: Need, *, today: dt.date) -> list[Facts]:
     """The pool and what is known about it: a fixed number of queries whatever the bank's size."""
-    eligible = eligible_volunteers(order, insurance_required=need.insurance_required, today=today)
-    local = eligible_volunteers(order, insurance_required=need.insurance_required, today=today, few=True)
+    required, relatives = need.insurance_required, need.serve_relatives
+    eligible = eligible_volunteers(order, insurance_required=required, today=today, serve_relatives=relatives)
+    local = eligible_volunteers(order, insurance_required=required, today=today, few=True, serve_relatives=relatives)
     rows = _pool(need, eligible, local)
     if not rows:
         return []
@@ -624,12 +632,12 @@ def rank_candidates(order: Order, *, limit: int, offset: int = 0) -> list[Candid
     """
     if limit < 1 or offset >= MAX_CANDIDATES:
         return []
-    insurance_required = bool(
+    insurance_required, serve_relatives = (
         Rules.objects.filter(head_office_id=order.bank_id)
-        .values_list("require_insurance_to_dispatch", flat=True)
+        .values_list("require_insurance_to_dispatch", "serve_relatives")
         .first()
-    )
+    ) or (False, False)
     today = timezone.localdate()
-    need = need_for(order, insurance_required)
+    need = need_for(order, insurance_required, serve_relatives)
     ranked = rank(need, pool_facts(order, need, today=today))
     return render(ranked[offset : offset + limit])

@@ -283,3 +283,10 @@ class StaffConfirmForm(Form):
         max_value=MAX_PLANNED_MINUTES + 240,
         help_text=_("按签到签退算出的时长已经填好；核实后可以修改。"),
     )
+    reason = forms.CharField(
+        label=_("超出签到签退时间的原因"),
+        required=False,
+        max_length=500,
+        help_text=_("确认的时长超过签到到签退的时间（加宽限）时必须填写，会记入审计记录。"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

@@ -208,7 +208,8 @@ def _card_context(order: Order, **extra: Any) -> dict[str, Any]:
 @page("member")
 def care_order(request: HttpRequest, order_id: int) -> HttpResponse:
     order, _roles = _care_order(request, order_id)
-    return render(request, "web/care/order.html", _card_context(order))
+    served = actions.served_by(user_of(request), order)
+    return render(request, "web/care/order.html", _card_context(order, served_by_me=served))
 
 
 @require_POST
@@ -256,6 +257,8 @@ def care_action(request: HttpRequest, order_id: int, action: str) -> HttpRespons
     if not is_htmx(request) and not invalid:
         messages.success(request, done)
         return redirect("web:care_order", order_id=order_id)
-    context = _card_context(fresh, card_error=error, card_done=done, **forms)
+    context = _card_context(
+        fresh, card_error=error, card_done=done, served_by_me=actions.served_by(user, fresh), **forms
+    )
     template = "web/care/_order_card.html" if is_htmx(request) else "web/care/order.html"
     return render(request, template, context, status=422 if invalid else 200)

@@ -235,7 +235,7 @@ def _detail(request: HttpRequest, order: Order, roles: set[str], status: int = 2
     user = user_of(request)
     can_dispatch = order.state in (OrderState.REQUESTED, OrderState.DISPATCHED)
     candidates = dispatch_candidates(user, order) if can_dispatch else []
-    grace = Rules.objects.values_list("confirm_grace_minutes", flat=True).get(head_office_id=order.bank_id)
+    rules = Rules.objects.get(head_office_id=order.bank_id)
     context = {
         "order": order,
         "roles": roles,
@@ -245,9 +245,7 @@ def _detail(request: HttpRequest, order: Order, roles: set[str], status: int = 2
         "dispatch_form": forms.get("dispatch_form") or DispatchForm(volunteers=candidates),
         "can_confirm": STAFF in roles and order.state in (OrderState.COMPLETED, OrderState.DISPUTED),
         "confirm_form": forms.get("confirm_form")
-        or StaffConfirmForm(
-            initial={"actual_minutes": min(actions.checked_minutes(order), order.planned_minutes + grace)}
-        ),
+        or StaffConfirmForm(initial={"actual_minutes": actions.default_minutes(order, rules)}),
         "can_cancel": order.state in CANCELLABLE,
         "cancel_form": forms.get("cancel_form") or ReasonForm(prefix="cancel"),
     }
@@ -294,7 +292,9 @@ def staff_order_action(request: HttpRequest, order_id: int, action: str) -> Http
                 done = _("已派给 %(name)s，等待志愿者接单。") % {"name": volunteer.name}
             elif action == "confirm":
                 was_disputed = order.state == OrderState.DISPUTED
-                actions.do_confirm(user, order, actual_minutes=data["actual_minutes"], by_staff=True)
+                actions.do_confirm(
+                    user, order, actual_minutes=data["actual_minutes"], by_staff=True, reason=data["reason"]
+                )
                 done = _("争议已处理，时间已记入志愿者账户。") if was_disputed else _("已确认，时间已记入志愿者账户。")
             else:
                 actions.do_cancel(user, order, reason=data["reason"], by_staff=bool(roles & {STAFF, OPERATOR}))
