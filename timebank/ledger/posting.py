@@ -81,9 +81,9 @@ def run_idempotent(
             # A concurrent request with the same key committed first: answer as a replay.
             if key and (existing := _replay(scope, key, fp)):
                 return existing, True
-            if outer:
-                raise
-            # Another writer won a race on a unique row (e.g. a second reversal): a conflict, not a crash.
+            # Another writer won a race on a unique row (e.g. a second reversal): a conflict, not a crash. Inside
+            # a caller's transaction too (an Idempotency-Key header's, an action's): the body ran in a savepoint,
+            # so that transaction is still usable and the caller answers the 409.
             raise Conflict(_("另一个请求同时修改了这条记录，请刷新后重试。"), code="concurrent_update") from None
         except OperationalError as exc:
             # Deadlocks should not happen (accounts are locked in pk order) but must never become a 5xx.

@@ -27,7 +27,7 @@ from timebank.members.models import (
     RecipientCategory,
     RelativeLink,
 )
-from timebank.orgs.actions import check_login, check_name
+from timebank.orgs.actions import check_login, check_name, create_login
 from timebank.orgs.models import Org, User
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9-]{4,19}$")
@@ -204,7 +204,7 @@ def do_register_member(
         )
     if login is not None:
         username, password = check_login(*login)
-        member.user = User.objects.create_user(username=username, password=password, display_name=member.name)
+        member.user = create_login(username, password, display_name=member.name)
     _save_checking_duplicate(member, force_insert=True)
     from timebank.ledger.actions import open_member_accounts
 
@@ -306,8 +306,14 @@ def do_link_relative(actor: User | None, member: Member, relative: Member, relat
         raise Invalid(_("亲属必须是同一家时间银行的会员。"), fields={"relative_id": "other_bank"})
     if RelativeLink.objects.filter(member=member, relative=relative).exists():
         raise Conflict(_("已经是亲属了。"), code="already_linked")
-    link = RelativeLink.objects.create(member=member, relative=relative, relation=relation)
-    RelativeLink.objects.create(member=relative, relative=member, relation=relation)
+    from timebank.ops.races import unique_or_conflict
+
+    # Both directions, the lower member id's row first: two links of one pair at once (either way round) wait on
+    # the same row instead of deadlocking, and the later one is the 409 the check above would have been.
+    rows = sorted([(member, relative), (relative, member)], key=lambda pair: pair[0].pk)
+    with unique_or_conflict(_("已经是亲属了。"), code="already_linked"):
+        made = {a.pk: RelativeLink.objects.create(member=a, relative=b, relation=relation) for a, b in rows}
+    link = made[member.pk]
     record(
         actor,
         "member.link_relative",

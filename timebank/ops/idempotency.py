@@ -5,11 +5,19 @@ through its states has no key of its own, so a client that lost the answer (the 
 network dropped) cannot tell whether to send again. With the header, the write and its 2xx answer are stored
 in one database transaction: a retry with the same key gets the stored answer and changes nothing; a retry
 of a write that never committed runs it now. A 4xx does not consume the key; a 5xx rolls everything back.
+
+An answer that carries a secret the database otherwise keeps only hashed (a Bearer token, a temporary
+password, a member-card code) is never stored: a retry runs again and gets a fresh one. So is any answer
+marked `Cache-Control: no-store`.
+
+On PostgreSQL a request whose key is being claimed by a running request waits for it (the second INSERT of
+the key blocks until the first commits), then answers its stored reply; never a 5xx.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 
 from django.db import IntegrityError, connection, transaction
@@ -22,6 +30,17 @@ from timebank.orgs.models import User
 HEADER = "Idempotency-Key"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API_PREFIX = "/api/"
+# Answers with a secret in them: logging in, password resets, member-card codes.
+SECRET_ANSWERS = re.compile(
+    r"^/api/v1/(auth/token|me/password|(members|staff)/\d+/password-reset|members/\d+/card-code(/[a-z-]+)?)/?$"
+)
+
+
+def keeps_secret(request: HttpRequest, response: HttpResponse | None = None) -> bool:
+    """Whether an answer to this request must not be stored for replay."""
+    if SECRET_ANSWERS.match(request.path):
+        return True
+    return response is not None and "no-store" in response.get("Cache-Control", "").lower()
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -72,6 +91,8 @@ class IdempotencyMiddleware:
             return self.get_response(request)
         if not 1 <= len(key) <= 64 or not key.isprintable() or not key.strip():
             return _error(422, "invalid_idempotency_key", _("幂等键必须是 1 到 64 个可见字符。"))
+        if keeps_secret(request):
+            return self.get_response(request)  # nothing to replay: the retry gets a fresh secret
         user = _caller(request)
         if user is None:
             # Without a caller there is no scope to keep keys apart; the view answers 401 or acts as usual.
@@ -106,8 +127,9 @@ class IdempotencyMiddleware:
             response = self.get_response(request)
             if connection.needs_rollback:
                 return response
-            if 200 <= response.status_code < 300 and response.streaming:
-                claim.delete()  # nothing to store: the API never streams, but keep the rule simple
+            if 200 <= response.status_code < 300 and (response.streaming or keeps_secret(request, response)):
+                # Nothing to store: the API never streams, and a secret is not kept for replay.
+                claim.delete()
             elif 200 <= response.status_code < 300:
                 claim.status = response.status_code
                 claim.content_type = response.get("Content-Type", "")[:100]

@@ -83,6 +83,16 @@ def check_login(username: str, password: str) -> tuple[str, str]:
     return username, password
 
 
+def create_login(username: str, password: str, **fields: Any) -> User:
+    """Create a login whose username `check_login` found free. Two requests for one username at once both
+    pass that check; on PostgreSQL the second INSERT then fails: the same 409 as the check's."""
+    from timebank.ops.races import unique_or_conflict
+
+    with unique_or_conflict(_("这个用户名已经有人用了。"), code="username_taken", fields={"username": "taken"}):
+        user = User.objects.create_user(username=username, password=password, **fields)
+    return user
+
+
 @transaction.atomic
 def do_create_staff(actor: User | None, *, org: Org, username: str, password: str, name: str, role: str) -> User:
     if role not in Role.values:
@@ -91,7 +101,7 @@ def do_create_staff(actor: User | None, *, org: Org, username: str, password: st
         raise Invalid(_("这个角色不能设在这种机构。"), fields={"role": "wrong_org_kind"})
     name = check_name(name)
     username, password = check_login(username, password)
-    user = User.objects.create_user(username=username, password=password, org=org, role=role, display_name=name)
+    user = create_login(username, password, org=org, role=role, display_name=name)
     assert org.head_office_id is not None
     record(actor, "staff.create", user, bank_id=org.head_office_id, data={"org": org.pk, "role": role})
     return user

@@ -33,6 +33,7 @@ from timebank.audit.actions import record
 from timebank.catalogue.models import CertificateKind, ServiceItem
 from timebank.lib.errors import Conflict, Forbidden, Invalid
 from timebank.members.models import Certificate, Member, MemberStatus
+from timebank.ops.races import unique_or_conflict
 from timebank.orders.actions import age_on, do_service_record
 from timebank.orgs.access import has_role
 from timebank.orgs.actions import check_name
@@ -99,7 +100,9 @@ def do_create_team(actor: User | None, *, org: Org, name: str, kind: str, descri
     description = _text(description, "description", 500)
     if Team.objects.filter(org=org, name=name).exists():
         raise Conflict(_("这个社区已经有同名的队伍。"), code="duplicate_team", fields={"name": "taken"})
-    team = Team.objects.create(bank_id=_bank(org), org=org, name=name, kind=kind, description=description)
+    # The same name created twice at once: the second INSERT waits for the first, then is this 409 too.
+    with unique_or_conflict(_("这个社区已经有同名的队伍。"), code="duplicate_team", fields={"name": "taken"}):
+        team = Team.objects.create(bank_id=_bank(org), org=org, name=name, kind=kind, description=description)
     record(actor, "team.create", team, bank_id=team.bank_id, data={"name": name, "kind": kind, "org": org.pk})
     return team
 
@@ -132,7 +135,8 @@ def do_update_team(
     for key, value in changes.items():
         setattr(team, key, value)
     if changes:
-        team.save(update_fields=list(changes))
+        with unique_or_conflict(_("这个社区已经有同名的队伍。"), code="duplicate_team", fields={"name": "taken"}):
+            team.save(update_fields=list(changes))
         record(actor, "team.update", team, bank_id=team.bank_id, data={k: str(v) for k, v in changes.items()})
     return team
 
@@ -155,6 +159,8 @@ def do_add_team_member(
     if not member.is_volunteer or member.status in (MemberStatus.LEFT, MemberStatus.SUSPENDED):
         raise Conflict(_("只有在册的志愿者可以加入队伍。"), code="not_a_volunteer")
     external_id = _text(external_id, "external_id", 40)
+    # Adds to one team wait for each other, so the same member added twice at once is added, then updated.
+    Team.objects.select_for_update().filter(pk=team.pk).values_list("pk").get()
     membership = TeamMembership.objects.select_for_update().filter(team=team, member=member).first()
     current_role = membership.role if membership is not None and membership.active else None
     if role == TeamRole.LEADER and current_role != TeamRole.LEADER and not may_appoint_leader:
