@@ -29,6 +29,8 @@ from timebank.ledger.models import Account, Leg, Transaction
 from timebank.members.models import Member, MemberStatus, RelativeLink
 from timebank.orgs.models import Org, Rules, User
 
+CLOSED = (MemberStatus.SUSPENDED, MemberStatus.LEFT)
+
 SU = frozenset({"superuser"})
 A_MEMBERS = frozenset({"volunteer", "recipient", "relative", "neighbour"})
 B_MEMBERS = frozenset({"stranger"})
@@ -240,6 +242,9 @@ def run_matrix(
     problems: list[str] = []
     state: tuple[Any, ...] | None = None  # the database as the last refused call left it
     for persona in PERSONAS:
+        if persona in world.members:
+            # Suspending or removing a member revokes their tokens: a member persona gets a fresh one each call.
+            world._apis.pop(persona, None)
         api = world.api(persona)
         call = make(persona)
         refused = persona not in allowed
@@ -255,6 +260,9 @@ def run_matrix(
                 problems.append(f"{where}: {bad}")
             continue
         expected = {401} if persona == "anonymous" else {403, 404}
+        own = world.members.get(persona)
+        if own is not None and Member.objects.filter(pk=own.pk, status__in=CLOSED).exists():
+            expected = {401}  # a suspended or departed member's token stops at once (contract: trust additions)
         after = snapshot()
         if resp.status_code not in expected:
             problems.append(f"{where}: should be refused with {sorted(expected)}, got {short(resp)}")
