@@ -169,3 +169,25 @@ def test_counter_page_redeems_for_an_outside_member_only_with_the_card_code(worl
     assert done.status_code == 302, done.content.decode()[:2000]
     assert Redemption.objects.get().member_id == neighbour.pk
     assert goods_minutes(neighbour.pk) == 480
+
+
+def test_home_staff_print_a_paper_card_with_a_new_code_audited(world: World, shop: Goods) -> None:
+    # 赵阿姨 has no phone at hand: staff of her own community (泥沟村) print her card.
+    neighbour = world.members["neighbour"]
+    old = card_code(world, "neighbour", "neighbour")
+    url = f"/outlet/card/{neighbour.pk}/"
+    for persona in ("staff", "operator", "neighbour"):  # another community's staff, an operator, herself
+        assert web_client(world.users[persona]).get(url).status_code in (403, 404), persona
+    client = web_client(world.users["staff_next"])
+    assert client.get(url).status_code == 200
+    printed = client.post(url)
+    assert printed.status_code == 200
+    new = card_code(world, "neighbour", "neighbour")
+    assert new != old and f"{new[:4]} {new[4:]}" in printed.content.decode()
+    assert AuditEntry.objects.filter(action="goods.card_printed").count() == 1
+    # The old code is dead, the printed one works at the other community's outlet.
+    staff = world.api("staff")
+    assert staff.post("/api/v1/goods/redemptions", body(world, shop, "o", member_code=old)).status_code == 403
+    assert staff.post("/api/v1/goods/redemptions", body(world, shop, "n", member_code=new)).status_code == 201
+    # The member list links to it for staff of her community.
+    assert url in client.get("/staff/members/", {"q": neighbour.name}).content.decode()

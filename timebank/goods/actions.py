@@ -301,15 +301,17 @@ def card_code(member: Member) -> str:
 
 
 @transaction.atomic
-def do_reissue_card(actor: User | None, member: Member) -> str:
-    """A new code for a lost card or after wrong guesses: the old code stops working, the lock is lifted."""
+def do_reissue_card(actor: User | None, member: Member, *, printed_by_staff: bool = False) -> str:
+    """A new code for a lost card or after wrong guesses: the old code stops working, the lock is lifted.
+    Staff printing a paper card for a member always issue a new code, so what they saw is audited."""
     card = MemberCard.objects.select_for_update().get(pk=_card(member).pk)
     card.salt = secrets.token_hex(16)
     card.version += 1
     card.wrong_tries = 0
     card.locked_at = None
     card.save(update_fields=["salt", "version", "wrong_tries", "locked_at"])
-    record(actor, "goods.card_reissued", member, bank_id=member.bank_id, data={"version": card.version})
+    action = "goods.card_printed" if printed_by_staff else "goods.card_reissued"
+    record(actor, action, member, bank_id=member.bank_id, data={"version": card.version})
     return _derive_code(card)
 
 

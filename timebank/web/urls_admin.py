@@ -28,6 +28,7 @@ urlpatterns = [
     path("me/vouchers/<id:redemption_id>/", outlet.my_voucher, name="my_voucher"),
     path("me/card/", outlet.my_card, name="my_card"),
     path("me/card/<id:member_id>/reissue/", outlet.reissue_card, name="card_reissue"),
+    path("outlet/card/<id:member_id>/", outlet.staff_member_card, name="staff_member_card"),
     # The outlet counter
     path("outlet/", outlet.counters, name="outlet_counters"),
     path("outlet/voucher/", outlet.voucher_check, name="voucher_check"),

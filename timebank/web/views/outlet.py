@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from timebank.goods import actions
@@ -24,7 +25,7 @@ from timebank.goods.models import Goods, Redemption, VoucherStatus
 from timebank.ledger.models import Account, AccountKind
 from timebank.lib.errors import ApiError, Conflict, Forbidden, NotFound
 from timebank.lib.masking import mask_phone
-from timebank.members.access import visible_members
+from timebank.members.access import access_member_to_manage, visible_members
 from timebank.members.models import Member, MemberStatus
 from timebank.orgs.models import Org, OrgKind, User
 from timebank.web.forms import new_idempotency_key
@@ -513,3 +514,19 @@ def reissue_card(request: HttpRequest, member_id: int) -> HttpResponse:
     actions.do_reissue_card(user, access_card_code(user, member_id))
     messages.success(request, _("已经换了新卡码。旧卡码不能再用了，请重新打印会员卡。"))
     return redirect("web:my_card")
+
+
+@never_cache
+@page("workbench")
+def staff_member_card(request: HttpRequest, member_id: int) -> HttpResponse:
+    """A paper member card for a member without a phone or a relative online: staff of the member's home
+    subtree print it. Printing issues a new code (the old one stops working), and is audited."""
+    user = user_of(request)
+    member = access_member_to_manage(user, member_id)
+    if member.status != MemberStatus.ACTIVE:
+        raise Conflict(_("会员不是正常状态，不能办理。"), code="member_not_active")
+    if request.method != "POST":
+        return render(request, "web/outlet/staff_card.html", {"member": member})
+    code = actions.do_reissue_card(user, member, printed_by_staff=True)
+    card = {"member": member, "grouped": grouped_code(code), "mine": True}
+    return render(request, "web/outlet/my_card.html", {"cards": [card], "printed_by_staff": True})

@@ -101,6 +101,10 @@ def _member_row(member: Member, user: User) -> Member:
     member.can_reset_password = (  # type: ignore[attr-defined]
         member.user_id is not None and member.anonymised_at is None and has_role(user, MANAGING_ROLES, member.home_org)
     )
+    # A paper member card (proof of presence at other communities' outlets): staff of the home subtree print it.
+    member.can_print_card = member.status == "active" and has_role(  # type: ignore[attr-defined]
+        user, MANAGING_ROLES, member.home_org
+    )
     return member
 
 
