@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
@@ -44,6 +45,12 @@ def new_id_number(born: dt.date = dt.date(1955, 3, 1)) -> str:
 @pytest.fixture(autouse=True)
 def _fast_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    # What the cache counts (registrations per client address, ...) belongs to one test, not to the whole run.
+    cache.clear()
 
 
 def is_postgres() -> bool:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -161,20 +161,55 @@ def _apply(member: Member, data: MemberInput, *, creating: bool) -> list[str]:
     return changed
 
 
+# ID numbers. Every member staff accepted (not `pending`) holds theirs alone in the bank; the database's partial
+# unique constraint keeps it so under any race. A pending self-registration holds nothing: it may give a number
+# that is already a member's, since the anonymous answer must never tell whether a number is taken. The staff who
+# review it see the duplicate (`duplicate_of`), and approving it is 409.
+
+
+def _id_number_holder(member: Member) -> int | None:
+    """The accepted member of the bank, other than this one, who has this member's ID number."""
+    if not member.id_number_hash:
+        return None
+    return (
+        Member.objects.filter(bank_id=member.bank_id, id_number_hash=member.id_number_hash)
+        .exclude(status=MemberStatus.PENDING)
+        .exclude(pk=member.pk)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def duplicate_of(member: Member) -> int | None:
+    """Whom a pending registration duplicates: the accepted holder of its number, else the earliest other pending
+    registration that gave it. Worked out when asked (nothing to keep in step when the holder changes). One query,
+    whatever the answer, so registering takes as long either way. For staff eyes only."""
+    if member.status != MemberStatus.PENDING or not member.id_number_hash:
+        return None
+    pending_last = Case(When(status=MemberStatus.PENDING, then=Value(1)), default=Value(0), output_field=IntegerField())
+    return (
+        Member.objects.filter(bank_id=member.bank_id, id_number_hash=member.id_number_hash)
+        .exclude(pk=member.pk)
+        .order_by(pending_last, "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def _duplicate(holder: int | None = None) -> Conflict:
+    message = str(_("本银行已有这个身份证号的会员。"))
+    if holder is not None:
+        message = _("本银行已有这个身份证号的会员（会员 #%(id)s），这份注册是重复的，不能通过审核。") % {"id": holder}
+    return Conflict(message, code="duplicate_id_number", fields={"id_number": "duplicate"})
+
+
 def _save_checking_duplicate(member: Member, **kwargs: Any) -> None:
     try:
         with transaction.atomic():
             member.save(**kwargs)
     except IntegrityError:
-        if (
-            member.id_number_hash
-            and Member.objects.filter(bank_id=member.bank_id, id_number_hash=member.id_number_hash)
-            .exclude(pk=member.pk)
-            .exists()
-        ):
-            raise Conflict(
-                _("本银行已有这个身份证号的会员。"), code="duplicate_id_number", fields={"id_number": "duplicate"}
-            ) from None
+        if member.status != MemberStatus.PENDING and _id_number_holder(member) is not None:
+            raise _duplicate() from None
         raise
 
 
@@ -187,23 +222,24 @@ def do_register_member(
     login: tuple[str, str] | None = None,
     approved: bool,
 ) -> Member:
-    """Staff-created members are active at once; self-registered ones wait for approval."""
+    """Staff-created members are active at once; self-registered ones wait for approval.
+
+    The username is checked first: its answer must not depend on anything else in the body, least of all the ID
+    number. A self-registration never tells whether its ID number is already a member's (see `_same_number`)."""
     assert home_org.head_office_id is not None
     member = Member(
         home_org=home_org,
         bank_id=home_org.head_office_id,
         status=MemberStatus.ACTIVE if approved else MemberStatus.PENDING,
     )
-    _apply(member, data, creating=True)
-    if (
-        member.id_number_hash
-        and Member.objects.filter(bank_id=member.bank_id, id_number_hash=member.id_number_hash).exists()
-    ):
-        raise Conflict(
-            _("本银行已有这个身份证号的会员。"), code="duplicate_id_number", fields={"id_number": "duplicate"}
-        )
     if login is not None:
         username, password = check_login(*login)
+    _apply(member, data, creating=True)
+    if approved and _id_number_holder(member) is not None:
+        raise _duplicate()
+    # Looked up for every self-registration, taken or not: the audit entry tells staff, the answer tells nobody.
+    duplicate = None if approved else duplicate_of(member)
+    if login is not None:
         member.user = create_login(username, password, display_name=member.name)
     _save_checking_duplicate(member, force_insert=True)
     from timebank.ledger.actions import open_member_accounts
@@ -214,7 +250,12 @@ def do_register_member(
         "member.register",
         member,
         bank_id=member.bank_id,
-        data={"home_org": home_org.pk, "status": member.status, "self": actor is None},
+        data={
+            "home_org": home_org.pk,
+            "status": member.status,
+            "self": actor is None,
+            "duplicate_of": duplicate,
+        },
     )
     return member
 
@@ -257,9 +298,24 @@ def _set_status(actor: User | None, member: Member, allowed_from: set[str], to: 
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.status not in allowed_from:
         raise Conflict(_("会员当前状态不能办理这项操作。"), code="invalid_status", fields={"status": member.status})
+    fields = ["status", "updated_at"]
+    data: dict[str, Any] = {"status": to}
+    was_pending = member.status == MemberStatus.PENDING
+    if was_pending and member.id_number_hash:
+        if to == MemberStatus.ACTIVE:
+            holder = _id_number_holder(member)
+            if holder is not None:
+                raise _duplicate(holder)
+        else:
+            # A registration refused (or withdrawn) before approval keeps no ID number: it was never accepted as
+            # this person's, and a row that left must not hold a number its owner may still register with.
+            member.id_number_encrypted = member.id_number_hash = member.id_number_masked = ""
+            fields += ["id_number_encrypted", "id_number_hash", "id_number_masked"]
+            data["id_number_dropped"] = True
     member.status = to
-    member.save(update_fields=["status", "updated_at"])
-    record(actor, action, member, bank_id=member.bank_id, data={"status": to})
+    # Two approvals of one number at once: the constraint refuses the second (409), which waits for the first.
+    _save_checking_duplicate(member, update_fields=fields)
+    record(actor, action, member, bank_id=member.bank_id, data=data)
     if to in (MemberStatus.SUSPENDED, MemberStatus.LEFT):
         from timebank.teams.actions import drop_leadership  # late: teams imports the members' models
 
@@ -270,6 +326,16 @@ def _set_status(actor: User | None, member: Member, allowed_from: set[str], to: 
 @transaction.atomic
 def do_approve_member(actor: User | None, member: Member) -> Member:
     return _set_status(actor, member, {MemberStatus.PENDING}, MemberStatus.ACTIVE, "member.approve")
+
+
+def _close_login(member: Member) -> None:
+    """A suspended or departed member's tokens stop now; their sessions end at the next request and no new login
+    is allowed while the status lasts (timebank.orgs.access.login_allowed). Reactivating needs a new login."""
+    if member.user_id is not None:
+        from timebank.orgs.actions import revoke_tokens
+
+        assert member.user is not None
+        revoke_tokens(member.user)
 
 
 @transaction.atomic
@@ -293,6 +359,8 @@ def do_member_leaves(actor: User | None, member: Member) -> Member:
         MemberStatus.LEFT,
         "member.leave",
     )
+    _close_login(member)
+    return member
 
 
 @transaction.atomic
@@ -373,16 +441,6 @@ def do_record_consent(
         text_version=text_version[:20],
         recorded_by=actor if actor is not None and actor.pk else None,
     )
-def _close_login(member: Member) -> None:
-    """A suspended or departed member's tokens stop now; their sessions end at the next request and no new login
-    is allowed while the status lasts (timebank.orgs.access.login_allowed). Reactivating needs a new login."""
-    if member.user_id is not None:
-        from timebank.orgs.actions import revoke_tokens
-
-        assert member.user is not None
-        revoke_tokens(member.user)
-
-
     record(
         actor,
         "member.consent",
@@ -402,8 +460,6 @@ def do_record_consents(actor: User | None, member: Member, choices: dict[str, bo
 def current_consents(member: Member) -> dict[str, Consent | None]:
     """The latest consent row per scope (None: never asked)."""
     latest: dict[str, Consent | None] = dict.fromkeys(ConsentScope.values)
-    _close_login(member)
-    return member
     for consent in Consent.objects.filter(member=member).order_by("created_at", "pk"):
         latest[consent.scope] = consent
     return latest

@@ -24,6 +24,7 @@ from timebank.api.types import (
     Username,
     paginate,
 )
+from timebank.lib import ratelimit
 from timebank.lib.errors import Conflict, Forbidden, Invalid, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members import actions
@@ -34,7 +35,7 @@ from timebank.members.access import (
     member_of,
     visible_members,
 )
-from timebank.members.models import Member, RelativeLink
+from timebank.members.models import Member, MemberStatus, RelativeLink
 from timebank.orgs.access import has_role
 from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES, Org, User
@@ -114,6 +115,20 @@ class MemberOut(Schema):
     status: str
     has_login: bool
     created_at: dt.datetime
+    duplicate_of_id: int | None = Field(
+        None,
+        description="For the staff who review a pending registration: the member (or earlier registration) "
+        "with the same ID number. Always null for anyone else.",
+    )
+
+
+def _reviews(user: User, member: Member) -> bool:
+    """Whether `user` reviews this pending registration (staff or admin of its home subtree)."""
+    return (
+        member.status == MemberStatus.PENDING
+        and bool(member.id_number_hash)
+        and has_role(user, MANAGING_ROLES, member.home_org)
+    )
 
 
 def member_out(member: Member, user: User, *, personal: bool = False) -> dict[str, Any]:
@@ -142,6 +157,8 @@ def member_out(member: Member, user: User, *, personal: bool = False) -> dict[st
         "referred_by_id": member.referred_by_id,
         "status": member.status,
         "has_login": member.user_id is not None,
+        # Only staff who may approve the registration learn that its number is someone's (no oracle).
+        "duplicate_of_id": actions.duplicate_of(member) if _reviews(user, member) else None,
         "created_at": member.created_at,
     }
 
@@ -204,7 +221,11 @@ def create_member(request: HttpRequest, payload: MemberIn) -> Status[dict[str, A
 
 @router.post("/register", auth=None, response={201: MemberOut}, tags=["members", "auth"])
 def self_register(request: HttpRequest, payload: MemberIn) -> Status[dict[str, Any]]:
-    """Anyone may register with a login; the member stays `pending` until staff approve."""
+    """Anyone may register with a login; the member stays `pending` until staff approve.
+
+    The answer never tells whether the ID number is already a member's: such a registration is `pending` like any
+    other, flagged for the staff who review it. Limited per client address (429 `rate_limited`)."""
+    ratelimit.hit(request, "register")
     if payload.login is None:
         raise Invalid(_("自助注册需要设置用户名和密码。"), fields={"login": "required"})
     home = _home_org(payload.home_org_id)

@@ -68,10 +68,12 @@ class Member(models.Model):
 
     class Meta:
         constraints = [
+            # Pending self-registrations may share a number (an anonymous answer never says whether a number is
+            # taken); every member staff accepted holds theirs alone in the bank.
             models.UniqueConstraint(
                 fields=["bank", "id_number_hash"],
-                condition=~Q(id_number_hash=""),
-                name="member_id_number_unique_per_bank",
+                condition=~Q(id_number_hash="") & ~Q(status="pending"),
+                name="member_id_number_unique_accepted",
             )
         ]
         indexes = [
@@ -82,6 +84,9 @@ class Member(models.Model):
                 name="member_bank_status",
             ),
             models.Index(fields=["name"]),
+            models.Index(
+                fields=["bank", "id_number_hash"], condition=~Q(id_number_hash=""), name="member_id_number_hash"
+            ),
         ]
 
     def __str__(self) -> str:

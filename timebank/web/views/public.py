@@ -15,11 +15,12 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from timebank.lib import ratelimit
 from timebank.lib.errors import ApiError
 from timebank.members.actions import MemberInput, do_record_consents, do_register_member
 from timebank.orgs.models import Org, OrgKind, Rules
 from timebank.web.forms import JoinForm, LoginForm
-from timebank.web.views.common import add_form_error, is_workbench_user, page, safe_next, who
+from timebank.web.views.common import add_form_error, explain, is_workbench_user, page, safe_next, who
 
 LARGE_TEXT_COOKIE = "large_text"
 
@@ -68,6 +69,13 @@ def join(request: HttpRequest) -> HttpResponse:
         messages.info(request, _("您已经登录了，不用再注册。"))
         return redirect("web:home")
     form = JoinForm(request.POST or None)
+    if request.method == "POST":
+        # The same limit per client address as `POST /api/v1/register`: counted together.
+        try:
+            ratelimit.hit(request, "register")
+        except ApiError as exc:
+            form.add_error(None, explain(exc))
+            return render(request, "web/join.html", {"form": form}, status=exc.status)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         home_org = Org.objects.filter(pk=data["home_org"], kind__in=[OrgKind.SUB_BRANCH, OrgKind.OUTLET]).first()
@@ -110,6 +118,12 @@ class WebLoginView(LoginView):
     redirect_authenticated_user = True
     next_page = "/"
 
+    def get_success_url(self) -> str:
+        # After a staff reset, the temporary password only opens the page where the person chooses their own.
+        if getattr(self.request.user, "must_change_password", False):
+            return f"{reverse('web:password')}?{urlencode({'next': super().get_success_url()})}"
+        return super().get_success_url()
+
     def form_invalid(self, form: Any) -> HttpResponse:
         response = super().form_invalid(form)
         # A lockout is a refusal, not a typo: say so with the status too. The page itself explains.
@@ -118,12 +132,6 @@ class WebLoginView(LoginView):
             # Tells the lockout handler (timebank.api.core.axes_lockout_response) that this page explains it.
             self.request.web_lockout_shown = True  # type: ignore[attr-defined]
         return response
-    def get_success_url(self) -> str:
-        # After a staff reset, the temporary password only opens the page where the person chooses their own.
-        if getattr(self.request.user, "must_change_password", False):
-            return f"{reverse('web:password')}?{urlencode({'next': super().get_success_url()})}"
-        return super().get_success_url()
-
 
 
 class WebLogoutView(LogoutView):

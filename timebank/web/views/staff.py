@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from timebank.lib.errors import ApiError, Forbidden
 from timebank.lib.masking import mask_phone
 from timebank.members.access import access_member_to_manage, visible_members
-from timebank.members.actions import do_approve_member, do_view_personal_data
+from timebank.members.actions import do_approve_member, do_view_personal_data, duplicate_of
 from timebank.members.models import Member, MemberStatus
 from timebank.orders import actions
 from timebank.orders.access import OPERATOR, STAFF, access_order, visible_orders
@@ -105,6 +105,13 @@ def _member_row(member: Member, user: User) -> Member:
     member.can_print_card = member.status == "active" and has_role(  # type: ignore[attr-defined]
         user, MANAGING_ROLES, member.home_org
     )
+    # A registration whose ID number another member (or an earlier registration) gave: the reviewer sees it.
+    member.duplicate_label = ""  # type: ignore[attr-defined]
+    holder_id = duplicate_of(member) if member.can_approve else None  # type: ignore[attr-defined]
+    holder = Member.objects.select_related("home_org").filter(pk=holder_id).first() if holder_id else None
+    if holder is not None:
+        shown = holder.name if has_role(user, MANAGING_ROLES, holder.home_org) else ""
+        member.duplicate_label = f"{shown} #{holder.pk}".strip()  # type: ignore[attr-defined]
     return member
 
 
@@ -142,7 +149,8 @@ def staff_member_approve(request: HttpRequest, member_id: int) -> HttpResponse:
     try:
         member = do_approve_member(user, member)
     except ApiError as exc:
-        error = explain(exc)
+        # A duplicate's reason is for the reviewer; explain() would add the hint meant for the registrant.
+        error = str(exc.message) if exc.code == "duplicate_id_number" else explain(exc)
     if is_htmx(request):
         member = Member.objects.select_related("home_org").get(pk=member.pk)
         row = _member_row(member, user)
