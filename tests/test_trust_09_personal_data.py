@@ -271,3 +271,16 @@ def test_every_register_export_writes_text_cells() -> None:
     write_xlsx(out, title="t", columns=[Column("姓名", lambda r: r)], rows=list(FORMULAS), reveal=True)
     rows = _assert_all_text(out.getvalue())
     assert [r[0] for r in rows[1:]] == list(FORMULAS)
+
+
+def test_the_data_migration_rounds_homes_stored_before(world: World) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("timebank.needs.migrations.0002_round_member_home_coordinates")
+    member = world.members["recipient"]
+    Member.objects.filter(pk=member.pk).update(latitude=Decimal("34.567891"), longitude=Decimal("117.654321"))
+    migration.round_homes(apps, None)
+    member.refresh_from_db()
+    assert (member.latitude, member.longitude) == (Decimal("34.568"), Decimal("117.654"))
