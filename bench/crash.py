@@ -457,7 +457,8 @@ class Client:
     def order_flow(self) -> None:
         import datetime as dt
 
-        start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+        # Starting now: check-in opens only checkin_early_minutes before the start (409 too_early).
+        start = dt.datetime.now(dt.UTC).isoformat()
         key = self.key("order")
         order = self.post(
             self.world.staff,

@@ -1393,11 +1393,20 @@ class _Timeline:
             ]
         return self._active[key]
 
-    def local(self, role: str, org: str, count: int, fallback: PersonSpec, *, strict: bool = False) -> list[PersonSpec]:
-        """`count` different members of `org`, else (unless `strict`) of its branch, else of the bank; `fallback`
-        if there are too few (tiny demos)."""
+    def local(
+        self,
+        role: str,
+        org: str,
+        count: int,
+        fallback: PersonSpec,
+        *,
+        strict: bool = False,
+        avoid: frozenset[int] | set[int] = frozenset(),
+    ) -> list[PersonSpec]:
+        """`count` different members of `org`, else (unless `strict`) of its branch, else of the bank, none of
+        `avoid`; `fallback` if there are too few (tiny demos)."""
         bank = self.specs[org].bank
-        everyone = self.active(bank, role)
+        everyone = [p for p in self.active(bank, role) if p.index not in avoid]
         found: list[PersonSpec] = []
         pools = [[p for p in everyone if p.org == org]]
         if not strict:
@@ -2044,11 +2053,20 @@ class _Timeline:
                 note=rng.choice(REVIEWS[rating]),
             )
 
+    def family(self, *people: PersonSpec) -> set[int]:
+        """The people and their linked relatives: none of them serves the others (conflicts of interest; the
+        demo's banks keep the rule `serve_relatives` off)."""
+        ids = {p.index for p in people}
+        return (
+            ids
+            | {link.relative for link in self.links if link.member in ids}
+            | {link.member for link in self.links if link.relative in ids}
+        )
+
     def pick_volunteer(self, recipient: PersonSpec, item: Service, day: int, exclude: set[int]) -> PersonSpec | None:
         rng = self.rng
-        pool = [
-            v for v in self.active(recipient.bank, "volunteer") if v.index != recipient.index and v.index not in exclude
-        ]
+        family = self.family(recipient)
+        pool = [v for v in self.active(recipient.bank, "volunteer") if v.index not in family and v.index not in exclude]
         if item.certificate:
             pool = [v for v in pool if self.certified(v, item.certificate, day)]
         if not pool:
@@ -2070,8 +2088,8 @@ class _Timeline:
         V, R, L = self.volunteer, self.recipient, self.relative
         item = SERVICE_BY_NAME
         shunhe = self.local("recipient", "顺河社区", 3, R, strict=True)  # the staff login's community
-        helpers = self.local("volunteer", "顺河社区", 2, L)
-        gucheng = self.local("recipient", "古城社区", 1, R)[0]
+        helpers = self.local("volunteer", "顺河社区", 2, V, avoid=self.family(R, *shunhe))
+        gucheng = self.local("recipient", "古城社区", 1, R, avoid=self.family(L))[0]
         own_need = next(iter(self.needs_of(R)), None)
 
         # reviewed: the recipient ordered on his phone, the volunteer served, he confirmed and reviewed
@@ -2240,8 +2258,9 @@ class _Timeline:
             planned=60,
             notes="洗衣机不转了",
         )
-        self.act(s, when(-3, 11), "dispatch", self.manager(gucheng.org), volunteer=L.index)
-        self.act(s, when(-3, 20), "accept", "relative")
+        if gucheng.index not in self.family(L):  # a tiny demo's only recipient is the relative's father
+            self.act(s, when(-3, 11), "dispatch", self.manager(gucheng.org), volunteer=L.index)
+            self.act(s, when(-3, 20), "accept", "relative")
         # overdue: nobody dispatched within the rules' 24 hours
         s = self.new_order(
             shunhe[2],
