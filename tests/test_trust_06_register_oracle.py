@@ -176,6 +176,36 @@ def test_anonymous_registration_is_rate_limited_per_client_address(world: World,
     assert resp.status_code == 201
 
 
+def test_behind_the_proxy_the_limit_counts_the_address_nginx_saw(world: World, settings: Any) -> None:
+    settings.REGISTER_LIMIT_PER_HOUR = 2
+    settings.TRUSTED_PROXY_COUNT = 1
+    anonymous = world.api("anonymous")
+    # nginx appends the address it saw; what the client wrote to the left of it is not trusted.
+    for i, forged in enumerate(("1.1.1.1", "2.2.2.2")):
+        resp = anonymous.post(
+            "/api/v1/register",
+            _body(world, f"px-{i}", new_id_number()),
+            REMOTE_ADDR="127.0.0.1",
+            HTTP_X_FORWARDED_FOR=f"{forged}, 203.0.113.7",
+        )
+        assert resp.status_code == 201, resp.content
+    resp = anonymous.post(
+        "/api/v1/register",
+        _body(world, "px-3", new_id_number()),
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR="3.3.3.3, 203.0.113.7",
+    )
+    assert resp.status_code == 429 and error_code(resp) == "rate_limited"
+    # Another client behind the same nginx is counted on its own.
+    resp = anonymous.post(
+        "/api/v1/register",
+        _body(world, "px-other", new_id_number()),
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_X_FORWARDED_FOR="203.0.113.8",
+    )
+    assert resp.status_code == 201, resp.content
+
+
 def _join_form(world: World, username: str) -> dict[str, Any]:
     return {
         "home_org": world.community.pk,

@@ -144,6 +144,8 @@ AXES_CLIENT_IP_CALLABLE = "timebank.lib.client.client_address"
 # Behind nginx (docs/deploy.md) every request comes from the proxy: set this to the number of trusted proxies
 # in front of Django, so the lockout sees the client's own address in X-Forwarded-For. 0: REMOTE_ADDR.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Self-registrations (POST /api/v1/register and the join page together) per client address and hour; past it 429.
+REGISTER_LIMIT_PER_HOUR = env_int("REGISTER_LIMIT_PER_HOUR", 20)
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env_bool("AXES_ENABLED", default=True)
 # The API answers a locked-out login itself, with the contract's error body.

@@ -46,7 +46,7 @@ ERROR_STATUSES: dict[str, str] = {
     "405": "Method not allowed",
     "409": "Conflict: an invalid transition, an insufficient balance, a duplicate, a reused idempotency key",
     "422": "Bad input",
-    "429": "Too many failed logins: locked for a while",
+    "429": "Too many requests: a login locked for a while after failed attempts, or a limit per client address",
 }
 
 _PARAM = re.compile(r"\{(\w+)\}")

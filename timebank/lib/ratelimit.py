@@ -1,8 +1,8 @@
 """Counting requests per client address in the shared cache, for what anyone may call without a login.
 
-The address is the one django-axes locks logins by (`axes.helpers.get_client_ip_address`: a deployment behind
-nginx configures it once, with `AXES_CLIENT_IP_CALLABLE` or the ipware settings, for both). Counters live in the
-default cache, so several server processes share them when `CACHE_URL` is set (see settings).
+The address is the one the login lockout uses (`timebank.lib.client.client_address`: behind nginx, with
+`TRUSTED_PROXY_COUNT`, the address the proxy saw). Counters live in the default cache, so several server
+processes share them when `CACHE_URL` is set (see settings).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.client import client_address
 from timebank.lib.errors import Locked
 
 # Requests per client address and hour, by scope: (the setting that changes it, its default).
@@ -30,19 +31,13 @@ def limit_of(scope: str) -> int:
     return int(getattr(settings, name, default))
 
 
-def client_address(request: HttpRequest) -> str:
-    from axes.helpers import get_client_ip_address
-
-    return get_client_ip_address(request) or request.META.get("REMOTE_ADDR") or "unknown"
-
-
 def hit(request: HttpRequest, scope: str) -> None:
     """Count one request of `scope` from the caller's address; past its limit in the current hour, 429
     `rate_limited` (the request is refused before anything is read or written)."""
     limit, window_seconds = limit_of(scope), WINDOW_SECONDS
     window = int(time.time()) // window_seconds
     # The address is hashed: the cache (a table or Redis) then holds no list of who called.
-    who = hashlib.sha256(client_address(request).encode()).hexdigest()[:32]
+    who = hashlib.sha256((client_address(request) or "unknown").encode()).hexdigest()[:32]
     key = f"ratelimit:{scope}:{who}:{window}"
     cache.add(key, 0, timeout=window_seconds + 60)
     try:
