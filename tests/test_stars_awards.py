@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from tests.conftest import World, error_code, make_member
 from tests.evaluation_helpers import credit, served_order
+from timebank.approvals.actions import do_approve
+from timebank.approvals.models import Approval
 from timebank.evaluation import actions
 from timebank.evaluation.models import Award, AwardKind, AwardStatus, EvaluationRules
 from timebank.evaluation.stars import LOW_RATING, UPHELD_COMPLAINTS, level_for_minutes, star_level
 from timebank.ledger.models import Account, AccountKind, Transaction
 from timebank.members.models import Member
-from timebank.orgs.actions import do_update_rules
+from timebank.orgs.actions import do_create_staff, do_issue_token, do_update_rules
 from timebank.orgs.models import Rules
 
 DEFAULT = [100, 300, 600, 1000, 1500]
@@ -138,7 +141,12 @@ def test_ranking_and_confirmation_credit_the_bonus_once(world: World) -> None:
     before = _earned(b)
     award, first = actions.do_confirm_award(world.users["head_office_admin"], ranked[0])
     assert first and award.status == AwardStatus.CONFIRMED
-    assert _earned(b) == before + 300
+    # b was credited 900 minutes by service records today: with the 300-minute bonus that is above the head
+    # office's approval threshold (600), so the bonus waits for a second person (四眼原则), who approves it.
+    assert _earned(b) == before and award.bonus_transaction_id is None
+    do_approve(world.users["superuser"], Approval.objects.get(kind="award_bonus", payload__award_id=award.pk))
+    award.refresh_from_db()
+    assert _earned(b) == before + 300 and award.bonus_transaction_id is not None
     again, second = actions.do_confirm_award(world.users["superuser"], ranked[0])
     assert not second and again.bonus_transaction_id == award.bonus_transaction_id
     assert _earned(b) == before + 300
@@ -205,8 +213,28 @@ def test_award_api_confirm_is_idempotent_and_head_office_only(world: World) -> N
     second = admin.post(f"/api/v1/awards/{award_id}/confirm")
     assert first.status_code == second.status_code == 200
     assert first.json()["status"] == "confirmed" and first.json() == second.json()
+    # 60 minutes by service record today and the 600-minute bonus: above the approval threshold (600), so the
+    # bonus waits until a second head-office admin, not the one who confirmed, approves it (四眼原则).
+    assert _earned(member) == before and first.json()["bonus_transaction_id"] is None
+    waiting = Approval.objects.get(kind="award_bonus", payload__award_id=award_id)
+    assert admin.post(f"/api/v1/approvals/{waiting.pk}/approve").status_code == 403
+    second_admin = do_create_staff(
+        world.users["superuser"],
+        org=world.bank,
+        username="ho_two",
+        password="pass-word-1",
+        name="ho_two",
+        role="head_office_admin",
+    )
+    resp = Client().post(
+        f"/api/v1/approvals/{waiting.pk}/approve", HTTP_AUTHORIZATION=f"Bearer {do_issue_token(second_admin)}"
+    )
+    assert resp.status_code == 200, resp.content
     assert _earned(member) == before + 600
     assert Award.objects.get(pk=award_id).bonus_transaction is not None
+    assert (
+        admin.post(f"/api/v1/awards/{award_id}/confirm").json()["bonus_transaction_id"] == resp.json()["transaction_id"]
+    )
 
 
 def test_rules_and_kinds_are_editable(world: World) -> None:

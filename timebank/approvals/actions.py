@@ -7,23 +7,37 @@ posting half, exactly once, or rejects it (`do_reject`).
 
 The threshold is for people. A call without an actor (settlement, the demo, system jobs) posts at once;
 every call a person makes (staff, admins, the superuser) goes through it.
+
+The threshold counts per member, not per call (else 20 records of 599 minutes never wait): what the
+member was credited outside orders in the last 24 hours (positive adjustments, service records, activity
+credits, award bonuses; posted, or still waiting for approval) plus this call's credit. A rolling 24 hours,
+not the calendar day, so splitting across midnight does not help. `needs_approval` locks the member's row
+first, so two parallel credits to one member are decided one after the other; lock order: members (by
+primary key) before ledger accounts (by primary key) before the chain head.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
+from timebank.ledger.models import Leg, TransactionKind
 from timebank.ledger.posting import idem_scope
 from timebank.lib.errors import Conflict, Forbidden, Invalid
 from timebank.members.models import Member
-from timebank.orgs.models import Rules, User
+from timebank.orgs.models import Org, Rules, User
+
+WINDOW = dt.timedelta(hours=24)
+# Award bonuses are deposits under this key (system scope): counted with the credits outside orders.
+AWARD_BONUS_KEY = "award-bonus-"
 
 
 def is_person(actor: User | None) -> bool:
@@ -34,12 +48,50 @@ def threshold_for(bank_id: int) -> int | None:
     return Rules.objects.filter(head_office_id=bank_id).values_list("approval_threshold_minutes", flat=True).first()
 
 
-def needs_approval(actor: User | None, bank_id: int, minutes: int) -> bool:
-    """True when a person credits one member more than the head office's threshold in one call."""
+def lock_members(member_ids: Iterable[int]) -> None:
+    """Lock members' rows in primary-key order (FOR NO KEY UPDATE: rows that refer to them can still be
+    written). Inside the caller's transaction, before any ledger account is locked."""
+    ids = sorted(set(member_ids))
+    if ids:
+        list(Member.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+
+
+def credited_lately(member: Member, *, now: dt.datetime | None = None) -> int:
+    """Minutes credited to the member outside orders in the last 24 hours, posted or waiting for approval."""
+    since = (now or timezone.now()) - WINDOW
+    posted = (
+        Leg.objects.filter(account__member_id=member.pk, minutes__gt=0, transaction__created_at__gte=since)
+        .filter(
+            Q(transaction__kind__in=(TransactionKind.ADJUSTMENT, TransactionKind.SERVICE_RECORD))
+            | Q(
+                transaction__kind=TransactionKind.DEPOSIT,
+                transaction__idem_scope="system",
+                transaction__idempotency_key__startswith=AWARD_BONUS_KEY,
+            )
+        )
+        .aggregate(total=Sum("minutes"))["total"]
+    )
+    waiting = Approval.objects.filter(
+        member_id=member.pk, state=ApprovalState.PENDING, created_at__gte=since
+    ).aggregate(total=Sum("minutes"))["total"]
+    return int(posted or 0) + int(waiting or 0)
+
+
+def needs_approval(actor: User | None, member: Member, minutes: int) -> bool:
+    """True when a person's credit of `minutes` to `member`, with what the member was credited outside orders
+    in the last 24 hours (posted or waiting), is above the head office's threshold.
+
+    Locks the member's row before counting, so call it inside the database transaction that then posts the
+    credit or opens its approval: a parallel credit to the same member waits and counts this one."""
     if not is_person(actor) or minutes <= 0:
         return False
-    threshold = threshold_for(bank_id)
-    return threshold is not None and minutes > threshold
+    threshold = threshold_for(member.bank_id)
+    if threshold is None:
+        return False
+    if minutes > threshold:
+        return True
+    lock_members([member.pk])
+    return minutes + credited_lately(member) > threshold
 
 
 def replayed_approval(actor: User | None, key: str | None, fp: str) -> Approval | None:
@@ -61,8 +113,12 @@ def open_approval(
     payload: dict[str, Any],
     fp: str,
     idempotency_key: str | None,
+    org: Org | None = None,
 ) -> tuple[Approval, bool]:
-    """Keep the request, move nothing. Returns (approval, replayed)."""
+    """Keep the request, move nothing. Returns (approval, replayed).
+
+    Who may approve is decided against `org`'s subtree: the credited member's home unless given (an award
+    bonus: the head office that confirmed it)."""
     if kind not in ApprovalKind.values:
         raise AssertionError(f"unknown approval kind {kind}")
     if (existing := replayed_approval(actor, idempotency_key, fp)) is not None:
@@ -71,7 +127,7 @@ def open_approval(
         with transaction.atomic():
             approval = Approval.objects.create(
                 bank_id=member.bank_id,
-                org_id=member.home_org_id,
+                org_id=org.pk if org is not None else member.home_org_id,
                 kind=kind,
                 member=member,
                 minutes=minutes,
@@ -121,6 +177,10 @@ def _post(actor: User, approval: Approval) -> int:
 
     p = approval.payload
     key = f"approval:{approval.pk}"
+    if approval.kind == ApprovalKind.AWARD_BONUS:
+        from timebank.evaluation.actions import post_award_bonus  # late: evaluation imports the ledger
+
+        return post_award_bonus(int(p["award_id"]), approval.minutes).pk
     if approval.kind == ApprovalKind.ADJUSTMENT:
         tx, _replayed = post_adjustment(
             actor,
@@ -201,10 +261,11 @@ def do_reject(actor: User, approval: Approval, *, reason: str) -> Approval:
 
 
 def pending_answer(approval: Approval) -> dict[str, Any]:
-    """The 202 body of a credit that waits; a replay answers the same (with the state as it is now)."""
+    """The 202 body of a credit that waits. A replay of its key answers exactly the same, even once the
+    approval was decided (its state is then read from `GET /approvals`)."""
     return {
         "approval_id": approval.pk,
-        "state": approval.state,
+        "state": ApprovalState.PENDING.value,
         "kind": approval.kind,
         "member_id": approval.member_id,
         "minutes": approval.minutes,

@@ -16,6 +16,7 @@ class ApprovalKind(models.TextChoices):
     ADJUSTMENT = "adjustment", _("调整")
     SERVICE_RECORD = "service_record", _("服务记录")
     ACTIVITY_CLOSE = "activity_close", _("活动出勤")
+    AWARD_BONUS = "award_bonus", _("表彰奖励时间")
 
 
 class ApprovalState(models.TextChoices):

@@ -11,6 +11,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.approvals.actions import AWARD_BONUS_KEY, needs_approval, open_approval
+from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
 from timebank.evaluation.models import (
     Assessment,
@@ -32,6 +34,7 @@ from timebank.evaluation.models import (
 from timebank.evaluation.notifications import after_award_confirmed, after_penalty
 from timebank.ledger.actions import do_deposit, do_reversal
 from timebank.ledger.models import Leg, Transaction, TransactionKind
+from timebank.ledger.posting import fingerprint
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.orders.models import Order
@@ -667,20 +670,26 @@ def do_confirm_award(actor: User | None, award: Award) -> tuple[Award, bool]:
     award.confirmed_by = _user(actor)
     award.confirmed_at = timezone.now()
     fields = ["status", "confirmed_by", "confirmed_at"]
+    bonus_approval = None
     if kind.bonus_minutes and award.member is not None:
         if award.member.status != MemberStatus.ACTIVE:
             raise Conflict(_("会员不是正常状态，不能发放奖励时间。"), code="member_not_active")
-        # System scope: the key is the award's whoever confirms, so two admins cannot credit it twice.
-        tx, _replayed = do_deposit(
-            None,
-            volunteer=award.member,
-            minutes=kind.bonus_minutes,
-            payer="subsidy",
-            memo=f"{kind.name} {award.year}",
-            idempotency_key=f"award-bonus-{award.pk}",
-        )
-        award.bonus_transaction = tx
-        fields.append("bonus_transaction")
+        if needs_approval(actor, award.member, kind.bonus_minutes):
+            # Four eyes: above the threshold (with the member's other credits of the day) the bonus waits for
+            # a second person of the head office; approving it credits it (post_award_bonus).
+            bonus_approval, _replayed = open_approval(
+                actor,
+                kind=ApprovalKind.AWARD_BONUS,
+                member=award.member,
+                minutes=kind.bonus_minutes,
+                payload={"award_id": award.pk, "award": kind.name, "year": award.year, "memo": _bonus_memo(award)},
+                fp=fingerprint("award_bonus", {"award": award.pk}),
+                idempotency_key=None,
+                org=award.bank,
+            )
+        else:
+            award.bonus_transaction = _credit_bonus(award, kind.bonus_minutes)
+            fields.append("bonus_transaction")
     award.save(update_fields=fields)
     record(
         actor,
@@ -693,7 +702,47 @@ def do_confirm_award(actor: User | None, award: Award) -> tuple[Award, bool]:
             "member": award.member_id,
             "org": award.org_id,
             "bonus_minutes": kind.bonus_minutes if award.bonus_transaction_id else 0,
+            "bonus_approval": bonus_approval.pk if bonus_approval is not None else None,
         },
     )
     after_award_confirmed(award)
     return award, True
+
+
+def _bonus_memo(award: Award) -> str:
+    return f"{award.kind.name} {award.year}"
+
+
+def _credit_bonus(award: Award, minutes: int) -> Transaction:
+    """Deposit an award's bonus. System scope: the key is the award's whoever confirms or approves, so it is
+    credited once."""
+    assert award.member is not None
+    tx, _replayed = do_deposit(
+        None,
+        volunteer=award.member,
+        minutes=minutes,
+        payer="subsidy",
+        memo=_bonus_memo(award),
+        idempotency_key=f"{AWARD_BONUS_KEY}{award.pk}",
+    )
+    return tx
+
+
+def post_award_bonus(award_id: int, minutes: int) -> Transaction:
+    """The approved bonus of a confirmed award (timebank.approvals): credited once, linked to the award."""
+    award = Award.objects.select_for_update(of=("self",)).select_related("kind", "member").get(pk=award_id)
+    if award.bonus_transaction is not None:
+        return award.bonus_transaction
+    award.bonus_transaction = _credit_bonus(award, minutes)
+    award.save(update_fields=["bonus_transaction"])
+    return award.bonus_transaction
+
+
+def waiting_bonuses(awards: list[Award]) -> dict[int, int]:
+    """Award id -> id of the approval its bonus waits for."""
+    waiting = Approval.objects.filter(
+        kind=ApprovalKind.AWARD_BONUS,
+        state=ApprovalState.PENDING,
+        payload__award_id__in=[a.pk for a in awards],
+    ).values_list("pk", "payload")
+    return {int(payload["award_id"]): pk for pk, payload in waiting}

@@ -474,7 +474,10 @@ def awards(request: HttpRequest, bank_id: int) -> HttpResponse:
     kinds = list(AwardKind.objects.filter(bank=bank, active=True))
     listed = Award.objects.filter(bank=bank, year=year).select_related("member", "org", "member__home_org")
     by_kind: dict[int, list[Award]] = {}
-    for award in listed.order_by("rank", "pk"):
+    rows = list(listed.order_by("rank", "pk"))
+    waiting = actions.waiting_bonuses([a for a in rows if a.status == "confirmed" and a.bonus_transaction_id is None])
+    for award in rows:
+        award.bonus_approval_id = waiting.get(award.pk)  # type: ignore[attr-defined]  # its bonus waits (四眼原则)
         by_kind.setdefault(award.kind_id, []).append(award)
     sections = [(kind, by_kind.get(kind.pk, [])) for kind in kinds]
     return render(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from timebank.approvals.actions import is_person, needs_approval, open_approval, replayed_approval
@@ -249,21 +250,27 @@ def do_adjustment(
     key = check_key(idempotency_key)
     bucket, reason = _check_adjustment(bucket, reason)
     fp = _adjustment_fp(member, minutes, bucket, reason)
-    if is_person(actor) and (waiting := replayed_approval(actor, key, fp)) is not None:
+    if not is_person(actor):
+        return post_adjustment(actor, member=member, minutes=minutes, bucket=bucket, reason=reason, idempotency_key=key)
+    if (waiting := replayed_approval(actor, key, fp)) is not None:
         return waiting, True
-    if needs_approval(actor, member.bank_id, minutes) and not (
-        key and Transaction.objects.filter(idem_scope=idem_scope(actor), idempotency_key=key).exists()
-    ):
-        return open_approval(
-            actor,
-            kind=ApprovalKind.ADJUSTMENT,
-            member=member,
-            minutes=minutes,
-            payload={"member_id": member.pk, "minutes": minutes, "bucket": bucket, "reason": reason},
-            fp=fp,
-            idempotency_key=key,
+    # One transaction: needs_approval locks the member, so a parallel credit to them counts this one.
+    with transaction.atomic():
+        if needs_approval(actor, member, minutes) and not (
+            key and Transaction.objects.filter(idem_scope=idem_scope(actor), idempotency_key=key).exists()
+        ):
+            return open_approval(
+                actor,
+                kind=ApprovalKind.ADJUSTMENT,
+                member=member,
+                minutes=minutes,
+                payload={"member_id": member.pk, "minutes": minutes, "bucket": bucket, "reason": reason},
+                fp=fp,
+                idempotency_key=key,
+            )
+        return post_adjustment(
+            actor, member=member, minutes=minutes, bucket=bucket, reason=reason, idempotency_key=key
         )
-    return post_adjustment(actor, member=member, minutes=minutes, bucket=bucket, reason=reason, idempotency_key=key)
 
 
 def _check_adjustment(bucket: str, reason: str) -> tuple[str, str]:

@@ -605,40 +605,42 @@ def do_service_record(
     fp = _service_record_fp(volunteer, service_item, minutes, served_at, recipient, memo)
     if is_person(actor) and (waiting := replayed_approval(actor, key, fp)) is not None:
         return waiting, True
-    if require_approval or needs_approval(actor, volunteer.bank_id, credited):
-        if key and (existing := ServiceRecord.objects.filter(
-            transaction__idem_scope=idem_scope(actor), transaction__idempotency_key=key
-        ).first()):
-            return _replayed_record(existing, service_item, minutes, served_at), True
-        payload = {
-            **(approval_context or {}),
-            "volunteer_id": volunteer.pk,
-            "service_item_id": service_item.pk,
-            "minutes": minutes,
-            "multiplier": str(multiplier),
-            "served_at": served_at.isoformat(),
-            "recipient_id": recipient.pk if recipient is not None else None,
-            "memo": memo,
-        }
-        return open_approval(
+    # One transaction: needs_approval locks the volunteer, so a parallel credit to them counts this one.
+    with transaction.atomic():
+        if require_approval or needs_approval(actor, volunteer, credited):
+            if key and (existing := ServiceRecord.objects.filter(
+                transaction__idem_scope=idem_scope(actor), transaction__idempotency_key=key
+            ).first()):
+                return _replayed_record(existing, service_item, minutes, served_at), True
+            payload = {
+                **(approval_context or {}),
+                "volunteer_id": volunteer.pk,
+                "service_item_id": service_item.pk,
+                "minutes": minutes,
+                "multiplier": str(multiplier),
+                "served_at": served_at.isoformat(),
+                "recipient_id": recipient.pk if recipient is not None else None,
+                "memo": memo,
+            }
+            return open_approval(
+                actor,
+                kind=approval_kind,
+                member=volunteer,
+                minutes=credited,
+                payload=payload,
+                fp=fp,
+                idempotency_key=key,
+            )
+        return post_service_record(
             actor,
-            kind=approval_kind,
-            member=volunteer,
-            minutes=credited,
-            payload=payload,
-            fp=fp,
+            volunteer=volunteer,
+            service_item=service_item,
+            minutes=minutes,
+            served_at=served_at,
+            recipient=recipient,
+            memo=memo,
             idempotency_key=key,
         )
-    return post_service_record(
-        actor,
-        volunteer=volunteer,
-        service_item=service_item,
-        minutes=minutes,
-        served_at=served_at,
-        recipient=recipient,
-        memo=memo,
-        idempotency_key=key,
-    )
 
 
 def _check_service_record(

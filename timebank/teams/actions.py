@@ -28,6 +28,7 @@ from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from timebank.approvals.actions import lock_members
 from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
 from timebank.catalogue.models import CertificateKind, ServiceItem
@@ -727,6 +728,9 @@ def do_close_activity(actor: User | None, activity: Activity, *, reason: str = "
         .select_related("member")
         .order_by("pk")
     )
+    # Four eyes counts each attendee's credits of the day under their row lock: take all of them now, in key
+    # order, before the first credit locks ledger accounts (a parallel service record then cannot deadlock).
+    lock_members(s.member_id for s in signups)
     memo = f"活动：{activity.title}"[:500]
     refused: dict[int, str] = {}
     for signup in signups:
