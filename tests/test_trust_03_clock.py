@@ -74,8 +74,10 @@ def test_finding_3_an_order_for_the_day_after_tomorrow_cannot_be_checked_in_and_
     for persona, body in (("volunteer", {"code": code, "actual_minutes": 60}), ("recipient", {"actual_minutes": 60})):
         resp = world.api(persona).post(f"/api/v1/orders/{oid}/confirm", body)
         assert resp.status_code == 409, resp.content
-    # The volunteer's page refuses it too.
-    resp = web_client(world.users["volunteer"]).post(f"/volunteer/orders/{oid}/check-in/", HTTP_HX_REQUEST="true")
+    # The volunteer's page says when check-in opens, and refuses it before then.
+    volunteer_page = web_client(world.users["volunteer"])
+    assert "起才能签到" in volunteer_page.get("/volunteer/").content.decode()
+    resp = volunteer_page.post(f"/volunteer/orders/{oid}/check-in/", HTTP_HX_REQUEST="true")
     assert resp.status_code == 422 and "未能办理" in resp.content.decode()
     order = Order.objects.get(pk=oid)
     assert order.state == OrderState.ACCEPTED and order.check_in_at is None

@@ -29,6 +29,7 @@ from timebank.orders.access import (
     sees_contact_details,
 )
 from timebank.orders.models import Order, OrderState
+from timebank.orgs.models import Rules
 from timebank.web.forms import CodeForm
 from timebank.web.views.common import explain, is_htmx, page, user_of, who
 
@@ -64,9 +65,16 @@ def _shared_location(request: HttpRequest) -> tuple[Decimal | None, Decimal | No
     return lat, lng
 
 
-def _decorate(order: Order, roles: set[str], **extra: Any) -> Order:
-    """What the card needs to know about the viewer: contact details only while the order is theirs and active."""
+def _early_minutes(bank_id: int) -> int:
+    return int(Rules.objects.values_list("checkin_early_minutes", flat=True).get(head_office_id=bank_id))
+
+
+def _decorate(order: Order, roles: set[str], early: int | None = None, **extra: Any) -> Order:
+    """What the card needs to know about the viewer: contact details only while the order is theirs and active;
+    with the rules' `early` minutes, when check-in opens if that is still to come."""
     order.show_contact = sees_contact_details(roles, order)  # type: ignore[attr-defined]
+    opens = order.scheduled_start - dt.timedelta(minutes=early) if early is not None else None
+    order.check_in_opens = opens if opens is not None and opens > timezone.now() else None  # type: ignore[attr-defined]
     order.is_mine = VOLUNTEER in roles  # type: ignore[attr-defined]
     order.code_form = extra.pop("code_form", None) or CodeForm(prefix=f"o{order.pk}")  # type: ignore[attr-defined]
     for key, value in extra.items():
@@ -92,7 +100,8 @@ def volunteer_home(request: HttpRequest, focus: Order | None = None) -> HttpResp
         .order_by("urgency", "scheduled_start")[:30]
     )
     # A card that came back with an error keeps what was typed into it.
-    mine = [focus if focus is not None and o.pk == focus.pk else _decorate(o, {VOLUNTEER}) for o in mine]
+    early = _early_minutes(me.bank_id)
+    mine = [focus if focus is not None and o.pk == focus.pk else _decorate(o, {VOLUNTEER}, early) for o in mine]
     # The volunteer's own active orders are the one place they find where to go: shown in full, and audited.
     do_view_personal_data(
         user,
@@ -182,7 +191,9 @@ def volunteer_action(request: HttpRequest, order_id: int, action: str) -> HttpRe
         return redirect("web:volunteer")
     fresh = Order.objects.select_related("service_item", "recipient", "org").get(pk=order.pk)
     fresh_roles = {VOLUNTEER} if fresh.volunteer_id == me.pk else {AREA_VOLUNTEER}
-    card = _decorate(fresh, fresh_roles, code_form=code_form, card_error=error, card_done=done)
+    card = _decorate(
+        fresh, fresh_roles, _early_minutes(fresh.bank_id), code_form=code_form, card_error=error, card_done=done
+    )
     if is_htmx(request):
         template = "web/volunteer/_taken.html" if action == "take" and not invalid else "web/volunteer/_order_card.html"
         return render(request, template, {"order": card}, status=422 if invalid else 200)
