@@ -246,6 +246,36 @@ def test_finding_7_an_award_bonus_above_the_threshold_waits_for_a_second_admin(w
     assert verify([w.bank.pk]).ok
 
 
+def test_page_a_second_admin_approves_a_waiting_bonus_and_the_winner_is_told(
+    world: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    from timebank.notify.models import Notification
+
+    w = world
+    volunteer = w.members["volunteer"]
+    award = ranked_award(w)
+    AwardKind.objects.filter(pk=award.kind_id).update(bonus_minutes=700)
+    head = web_client(w.users["head_office_admin"])
+    url = f"/evaluation/awards/{w.bank.pk}/"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert head.post(url, {"form": "confirm", "award": award.pk, "year": award.year}).status_code == 302
+    approval = Approval.objects.get(kind="award_bonus")
+    before = earned(volunteer)
+    two = second_head_office_admin(w)
+    page = web_client(two).get("/staff/approvals/").content.decode()
+    assert f"/staff/approvals/{approval.pk}/approve/" in page and "表彰奖励时间" in page
+    assert "已记入和待审核的时间：700 分钟" in page
+    # The community's staff do not see a head-office bonus; the maker sees it without the approve button.
+    assert f"approval-{approval.pk}" not in web_client(w.users["staff"]).get("/staff/approvals/").content.decode()
+    assert f"/staff/approvals/{approval.pk}/approve/" not in head.get("/staff/approvals/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        resp = web_client(two).post(f"/staff/approvals/{approval.pk}/approve/", {"next": "/staff/approvals/"})
+    assert resp.status_code == 302
+    assert earned(volunteer) == before + 700
+    told = [n.template for n in Notification.objects.filter(member=volunteer).order_by("pk")]
+    assert told[-1] == "award.confirmed_bonus" and told.count("award.confirmed_bonus") == 1
+
+
 def test_an_award_bonus_counts_with_the_days_credits(world: World, cleaning: ServiceItem) -> None:
     """A 300-minute bonus alone would post; after 400 minutes of service records today it waits."""
     w = world

@@ -735,6 +735,7 @@ def post_award_bonus(award_id: int, minutes: int) -> Transaction:
         return award.bonus_transaction
     award.bonus_transaction = _credit_bonus(award, minutes)
     award.save(update_fields=["bonus_transaction"])
+    after_award_confirmed(award)  # now the winner's message says the bonus arrived
     return award.bonus_transaction
 
 
