@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import World, error_code
-from tests.test_funds import book, buy, cleaning, expense, income, place_order
+from tests.test_funds import book, buy, cleaning, expense, income, past_dispatch_time, place_order
 from timebank.catalogue.models import ServiceItem
 from timebank.funds.actions import fund_balance
 from timebank.funds.models import FundEntry
@@ -13,8 +13,6 @@ from timebank.ledger import actions as ledger
 from timebank.ledger.models import Account
 from timebank.notify.models import Notification
 from timebank.orders.models import Order
-from timebank.orgs.actions import do_update_rules
-from timebank.orgs.models import Rules
 
 __all__ = ["cleaning"]  # the fixture, shared with test_funds
 
@@ -22,8 +20,8 @@ __all__ = ["cleaning"]  # the fixture, shared with test_funds
 def test_the_fund_may_not_go_below_zero(world: World, cleaning: ServiceItem) -> None:
     recipient = world.members["recipient"]
     ledger.do_adjustment(None, member=recipient, minutes=600, bucket="reserve", reason="开户")
-    do_update_rules(None, Rules.objects.get(head_office=world.bank), {"dispatch_within_hours": 0})
     oid = place_order(world, cleaning)
+    past_dispatch_time(oid)
     empty = buy(world, "staff", oid)
     assert empty.status_code == 409 and error_code(empty) == "insufficient_fund"
     assert "专项基金余额不足" in empty.json()["error"]["message"]
@@ -50,9 +48,9 @@ def test_the_recipient_and_relatives_hear_of_a_bought_service(
 ) -> None:
     recipient, relative = world.members["recipient"], world.members["relative"]
     ledger.do_adjustment(None, member=recipient, minutes=600, bucket="reserve", reason="开户")
-    do_update_rules(None, Rules.objects.get(head_office=world.bank), {"dispatch_within_hours": 0})
     book(world, "staff", income(world.community, "500", fund="emergency"))
     oid = place_order(world, cleaning)
+    past_dispatch_time(oid)
     Notification.objects.all().delete()
     with django_capture_on_commit_callbacks(execute=True):
         assert buy(world, "staff", oid).status_code == 200

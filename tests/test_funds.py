@@ -27,8 +27,7 @@ from timebank.lib.masking import mask_phone
 from timebank.members.actions import MemberInput, do_register_member
 from timebank.members.models import Member
 from timebank.orders.models import Order, OrderEvent
-from timebank.orgs.actions import do_update_rules
-from timebank.orgs.models import Org, Rules
+from timebank.orgs.models import Org
 
 ENTRIES = "/api/v1/funds/entries"
 DAY = "2025-03-15"
@@ -436,6 +435,12 @@ def place_order(world: World, item: ServiceItem, payer: str = "recipient", minut
     return int(resp.json()["id"])
 
 
+def past_dispatch_time(*order_ids: int) -> None:
+    """Orders placed longer ago than the bank's dispatch time (24 hours by default): overdue, so a fund may buy
+    them. (The rules refuse a dispatch time of 0 hours, which tests once used for this.)"""
+    Order.objects.filter(pk__in=order_ids).update(created_at=timezone.now() - dt.timedelta(hours=25))
+
+
 def balance(member: Member, kind: str) -> int:
     return Account.objects.get(member=member, kind=kind).balance_minutes
 
@@ -463,7 +468,7 @@ def test_the_emergency_fund_buys_an_unfilled_order(world: World, cleaning: Servi
     )
     assert not FundEntry.objects.exists()
 
-    do_update_rules(None, Rules.objects.get(head_office=world.bank), {"dispatch_within_hours": 0})
+    past_dispatch_time(oid)
     book(world, "head_office_admin", income(world.bank, "200", fund="emergency"))
     resp = buy(world, "head_office_admin", oid, org_id=world.bank.pk, note="连续两天无人接单")
     assert resp.status_code == 200, resp.content
@@ -500,12 +505,13 @@ def test_the_emergency_fund_buys_an_unfilled_order(world: World, cleaning: Servi
 
 def test_the_emergency_fund_refusals_move_nothing(world: World, cleaning: ServiceItem) -> None:
     recipient = world.members["recipient"]
-    do_update_rules(None, Rules.objects.get(head_office=world.bank), {"dispatch_within_hours": 0})
     subsidy = place_order(world, cleaning, payer="subsidy")
+    past_dispatch_time(subsidy)
     resp = buy(world, "staff", subsidy)
     assert resp.status_code == 409 and error_code(resp) == "not_paid_from_time"
     ledger.do_adjustment(None, member=recipient, minutes=200, bucket="reserve", reason="开户")
     oid = place_order(world, cleaning, minutes=90)
+    past_dispatch_time(oid)
     ledger.do_transfer(
         world.users["recipient"], from_member=recipient, to_member=None, minutes=100, kind="donation", memo="捐"
     )

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
 from timebank.lib.errors import Conflict, Forbidden, Invalid
+from timebank.orgs import rules as rule_registry
 from timebank.orgs.access import login_allowed
 from timebank.orgs.models import ALLOWED_PARENTS, ApiToken, Org, OrgKind, Role, Rules, User
 
@@ -107,34 +108,16 @@ def do_create_staff(actor: User | None, *, org: Org, username: str, password: st
     return user
 
 
-RULE_FIELDS = (
-    "multipliers",
-    "settlement_period",
-    "goods_share_percent",
-    "overdraft_minutes",
-    "star_thresholds_hours",
-    "reserve_min_age",
-    "require_insurance_to_dispatch",
-    "allow_volunteer_take",
-    "dispatch_within_hours",
-    "confirm_grace_minutes",
-    "return_visit_after_days",
-    "welfare_check_every_days",
-    "welfare_check_categories",
-    "checkin_early_minutes",
-    "checkout_grace_minutes",
-    "serve_relatives",
-    "approval_threshold_minutes",
-)
+RULE_FIELDS = rule_registry.names()  # read by the ledger's verifier
 
 
 @transaction.atomic
 def do_update_rules(actor: User | None, rules: Rules, changes: dict[str, Any]) -> Rules:
+    # Every check of every rule (types, bounds, null, thresholds increasing, multipliers) is the registry's.
+    changes = rule_registry.clean(changes)
     rules = Rules.objects.select_for_update().get(pk=rules.pk)
     before = {f: getattr(rules, f) for f in changes}
     for field, value in changes.items():
-        if field not in RULE_FIELDS:
-            raise Invalid(_("未知的规则。"), fields={field: "unknown"})
         setattr(rules, field, value)
     rules.save(update_fields=[*changes.keys(), "updated_at"])
     record(actor, "rules.update", rules, bank_id=rules.head_office_id, data={"before": before, "after": changes})

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.contrib.auth import authenticate
@@ -12,6 +11,7 @@ from pydantic import Field
 from timebank.api.types import Id, OrgName, Page, Password, PathId, Token, Username, paginate
 from timebank.lib.errors import Conflict, Forbidden, Invalid, Locked, NotAuthenticated
 from timebank.orgs import actions, lockout
+from timebank.orgs import rules as rule_registry
 from timebank.orgs.access import (
     access_org,
     access_org_as_admin,
@@ -210,99 +210,13 @@ def get_org(request: HttpRequest, org_id: PathId) -> dict[str, Any]:
     return org_out(access_org(caller(request), org_id))
 
 
-Multiplier = Annotated[Decimal, Field(gt=0, le=100, max_digits=6, decimal_places=3, allow_inf_nan=False)]
-
-
-class Multipliers(Schema):
-    ordinary: Multiplier
-    technical: Multiplier
-    professional: Multiplier
-
-
-RecipientCategoryCode = Literal[
-    "empty_nest",
-    "left_behind",
-    "disabled",
-    "partly_disabled",
-    "severe_disability",
-    "extreme_poverty",
-    "subsistence_allowance",
-    "registered_poor",
-    "advanced_age",
-    "living_alone",
-]
-
-
-class RulesOut(Schema):
-    head_office_id: int
-    multipliers: dict[str, int | float]
-    settlement_period: Literal["half_year", "year"]
-    goods_share_percent: int
-    overdraft_minutes: int
-    star_thresholds_hours: list[int]
-    reserve_min_age: int | None
-    require_insurance_to_dispatch: bool
-    allow_volunteer_take: bool
-    dispatch_within_hours: int
-    confirm_grace_minutes: int
-    return_visit_after_days: int
-    welfare_check_every_days: int
-    welfare_check_categories: list[str]
-    checkin_early_minutes: int
-    checkout_grace_minutes: int
-    serve_relatives: bool
-    approval_threshold_minutes: int | None
-
-
-class RulesPatch(Schema):
-    multipliers: Multipliers | None = None
-    settlement_period: Literal["half_year", "year"] | None = None
-    goods_share_percent: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
-    overdraft_minutes: Annotated[int, Field(strict=True, ge=0, le=100_000)] | None = None
-    star_thresholds_hours: (
-        Annotated[list[Annotated[int, Field(strict=True, ge=1, le=1_000_000)]], Field(min_length=1, max_length=10)]
-        | None
-    ) = None
-    reserve_min_age: Annotated[int, Field(strict=True, ge=0, le=120)] | None = None
-    require_insurance_to_dispatch: bool | None = None
-    allow_volunteer_take: bool | None = None
-    dispatch_within_hours: Annotated[int, Field(strict=True, ge=1, le=24 * 30)] | None = None
-    confirm_grace_minutes: Annotated[int, Field(strict=True, ge=0, le=240)] | None = None
-    return_visit_after_days: Annotated[int, Field(strict=True, ge=0, le=90)] | None = None
-    welfare_check_every_days: Annotated[int, Field(strict=True, ge=1, le=365)] | None = None
-    welfare_check_categories: Annotated[list[RecipientCategoryCode], Field(max_length=10)] | None = None
-    checkin_early_minutes: Annotated[int, Field(strict=True, ge=0, le=24 * 60)] | None = None
-    checkout_grace_minutes: Annotated[int, Field(strict=True, ge=0, le=240)] | None = None
-    serve_relatives: Annotated[bool, Field(strict=True)] | None = None
-    approval_threshold_minutes: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] | None = None
-
-
-def _number(value: Any) -> float | int:
-    d = Decimal(str(value))
-    return int(d) if d == d.to_integral_value() else float(d)
+# Both schemas are built from the rules' registry (`timebank.orgs.rules`), one field per declared rule.
+RulesOut = rule_registry.out_schema(name="RulesOut")
+RulesPatch = rule_registry.patch_schema(name="RulesPatch")
 
 
 def rules_out(rules: Rules) -> dict[str, Any]:
-    return {
-        "head_office_id": rules.head_office_id,
-        "multipliers": {k: _number(v) for k, v in rules.multipliers.items()},
-        "settlement_period": rules.settlement_period,
-        "goods_share_percent": rules.goods_share_percent,
-        "overdraft_minutes": rules.overdraft_minutes,
-        "star_thresholds_hours": rules.star_thresholds_hours,
-        "reserve_min_age": rules.reserve_min_age,
-        "require_insurance_to_dispatch": rules.require_insurance_to_dispatch,
-        "allow_volunteer_take": rules.allow_volunteer_take,
-        "dispatch_within_hours": rules.dispatch_within_hours,
-        "confirm_grace_minutes": rules.confirm_grace_minutes,
-        "return_visit_after_days": rules.return_visit_after_days,
-        "welfare_check_every_days": rules.welfare_check_every_days,
-        "welfare_check_categories": rules.welfare_check_categories,
-        "checkin_early_minutes": rules.checkin_early_minutes,
-        "checkout_grace_minutes": rules.checkout_grace_minutes,
-        "serve_relatives": rules.serve_relatives,
-        "approval_threshold_minutes": rules.approval_threshold_minutes,
-    }
+    return rule_registry.to_api(rules)
 
 
 @router.get("/orgs/{org_id}/rules", response=RulesOut, tags=["rules"])
@@ -311,35 +225,12 @@ def get_rules(request: HttpRequest, org_id: PathId) -> dict[str, Any]:
 
 
 @router.patch("/orgs/{org_id}/rules", response=RulesOut, tags=["rules"])
-def patch_rules(request: HttpRequest, org_id: PathId, payload: RulesPatch) -> dict[str, Any]:
+def patch_rules(request: HttpRequest, org_id: PathId, payload: RulesPatch) -> dict[str, Any]:  # type: ignore[valid-type]
     """Change a head office's rules. Fields left out stay as they are; `reserve_min_age` may be null."""
     user = caller(request)
     rules = access_rules(user, org_id, write=True)
-    changes = payload.dict(exclude_unset=True)
-    if changes.get("multipliers") is not None:
-        changes["multipliers"] = {k: _number(v) for k, v in changes["multipliers"].items()}
-    for field in (
-        "multipliers",
-        "settlement_period",
-        "goods_share_percent",
-        "overdraft_minutes",
-        "star_thresholds_hours",
-        "require_insurance_to_dispatch",
-        "allow_volunteer_take",
-        "dispatch_within_hours",
-        "confirm_grace_minutes",
-        "return_visit_after_days",
-        "welfare_check_every_days",
-        "welfare_check_categories",
-        "checkin_early_minutes",
-        "checkout_grace_minutes",
-        "serve_relatives",
-    ):
-        if field in changes and changes[field] is None:
-            raise Invalid(_("这项规则不能为空。"), fields={field: "required"})
-    thresholds = changes.get("star_thresholds_hours")
-    if thresholds is not None and thresholds != sorted(set(thresholds)):
-        raise Invalid(_("星级门槛应逐级递增。"), fields={"star_thresholds_hours": "not_increasing"})
+    # The action checks every rule (null where not allowed, thresholds increasing, ...): 422 names the rule.
+    changes = payload.dict(exclude_unset=True)  # type: ignore[attr-defined]
     return rules_out(actions.do_update_rules(user, rules, changes))
 
 

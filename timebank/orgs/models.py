@@ -6,6 +6,9 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from timebank.orgs import rules
+from timebank.orgs.rules import Group as G
+
 
 class OrgKind(models.TextChoices):
     HEAD_OFFICE = "head_office", _("总行")
@@ -103,27 +106,136 @@ class Rules(models.Model):
     """The head office's rules. One row per bank."""
 
     head_office = models.OneToOneField(Org, on_delete=models.CASCADE, related_name="rules")
-    multipliers = models.JSONField(default=default_multipliers)
-    settlement_period = models.CharField(
-        max_length=10, choices=SettlementPeriod.choices, default=SettlementPeriod.HALF_YEAR
+    # Each rule is declared once, here: `timebank.orgs.rules` builds the action's checks, the API's schemas,
+    # the page form, the read-only list and the notice's labels from these declarations.
+    multipliers = rules.multipliers(
+        default_multipliers,
+        tiers=(
+            ("ordinary", _("普通服务倍数")),
+            ("technical", _("技术服务倍数")),
+            ("professional", _("专业服务倍数")),
+        ),
+        label=_("服务倍数"),
+        group=G.MULTIPLIERS,
     )
-    goods_share_percent = models.PositiveSmallIntegerField(default=50)
-    overdraft_minutes = models.PositiveIntegerField(default=0)
-    star_thresholds_hours = models.JSONField(default=default_star_thresholds)
-    reserve_min_age = models.PositiveSmallIntegerField(null=True, blank=True)
-    require_insurance_to_dispatch = models.BooleanField(default=False)
+    settlement_period = rules.choice(
+        SettlementPeriod.choices,
+        SettlementPeriod.HALF_YEAR,
+        max_length=10,
+        label=_("结算周期"),
+        group=G.SETTLEMENT,
+    )
+    goods_share_percent = rules.integer(
+        50,
+        min=0,
+        max=100,
+        small=True,
+        unit="%(n)s%%",
+        label=_("结算时换物品的比例（%）"),
+        help=_("其余的储存起来，将来换服务。比如 50 表示一半换物品、一半储存。"),
+        group=G.SETTLEMENT,
+    )
+    overdraft_minutes = rules.integer(
+        0,
+        min=0,
+        max=100_000,
+        label=_("最多可以透支（分钟）"),
+        help=_("0 表示不能透支。可兑换物品的时间永远不能透支。"),
+        group=G.ACCOUNT,
+    )
+    star_thresholds_hours = rules.int_list(
+        default_star_thresholds,
+        item_min=1,
+        item_max=1_000_000,
+        max_items=10,
+        label=_("星级门槛（小时）"),
+        help=_("从一星到最高星，用逗号隔开，逐级递增，例如：100, 300, 600, 1000, 1500"),
+        group=G.ACCOUNT,
+    )
+    reserve_min_age = rules.optional_integer(
+        None,
+        min=0,
+        max=120,
+        small=True,
+        unit=_("%(n)s 岁"),
+        none_text=_("不限"),
+        label=_("使用储存时间的最低年龄"),
+        help=_("不到这个年龄，储存的时间不能用来给自己换服务（转赠亲属不受影响）。不限制就留空。"),
+        group=G.ACCOUNT,
+    )
+    require_insurance_to_dispatch = rules.boolean(
+        False, label=_("志愿者必须有有效的意外险才能派单"), group=G.DISPATCH
+    )
     # Beyond the contract's minimum: how the service loop runs.
-    allow_volunteer_take = models.BooleanField(default=True)
-    dispatch_within_hours = models.PositiveIntegerField(default=24)
-    confirm_grace_minutes = models.PositiveIntegerField(default=30)
-    return_visit_after_days = models.PositiveIntegerField(default=3)
-    welfare_check_every_days = models.PositiveIntegerField(default=7)
-    welfare_check_categories = models.JSONField(default=default_welfare_categories)
+    allow_volunteer_take = rules.boolean(True, label=_("志愿者可以自己接附近的订单"), group=G.DISPATCH)
+    dispatch_within_hours = rules.integer(
+        24,
+        min=1,
+        max=24 * 30,
+        label=_("派单时限（小时）"),
+        help=_("超过这个时间还没派出的订单，在工作台上标为超时。"),
+        group=G.DISPATCH,
+    )
+    confirm_grace_minutes = rules.integer(
+        30,
+        min=0,
+        max=240,
+        label=_("确认时可多记的分钟数"),
+        help=_("实际服务比预计长时，最多多记这么多。"),
+        group=G.DISPATCH,
+    )
+    return_visit_after_days = rules.integer(
+        3,
+        min=0,
+        max=90,
+        label=_("服务后几天内回访"),
+        help=_("热线满意度回访的时限。"),
+        group=G.DISPATCH,
+    )
+    welfare_check_every_days = rules.integer(
+        7,
+        min=1,
+        max=365,
+        label=_("关爱探访间隔（天）"),
+        help=_("下面这些老人，每隔几天问候一次。"),
+        group=G.WELFARE,
+    )
+    welfare_check_categories = rules.multi_choice(
+        "timebank.members.models.RecipientCategory",  # members sits above orgs: read when used
+        default_welfare_categories,
+        max_items=10,
+        label=_("需要定期探访的老人"),
+        group=G.WELFARE,
+    )
     # Trust additions of the contract: the clock, conflicts of interest and four eyes on large credits.
-    checkin_early_minutes = models.PositiveIntegerField(default=60)
-    checkout_grace_minutes = models.PositiveIntegerField(default=10)
-    serve_relatives = models.BooleanField(default=False)
-    approval_threshold_minutes = models.PositiveIntegerField(null=True, blank=True, default=600)
+    checkin_early_minutes = rules.integer(
+        60,
+        min=0,
+        max=24 * 60,
+        label=_("最早提前多少分钟签到"),
+        help=_("比预约时间早于这么多分钟签到会被拒绝。"),
+        group=G.TRUST,
+    )
+    checkout_grace_minutes = rules.integer(
+        10,
+        min=0,
+        max=240,
+        label=_("签到签退之外可多记的分钟数"),
+        help=_("记的时间最多是签到到签退之间的分钟数再加这么多。"),
+        group=G.TRUST,
+    )
+    serve_relatives = rules.boolean(False, label=_("志愿者可以为自己或亲属服务"), group=G.TRUST)
+    approval_threshold_minutes = rules.optional_integer(
+        600,
+        min=1,
+        max=1_000_000,
+        none_text=_("不审核"),
+        label=_("一次记入超过多少分钟须另一人审核"),
+        help=_(
+            "调整、服务记录和活动结束时，给一个人记入超过这么多分钟，要由另一位工作人员审核后才入账。留空表示不审核。"
+        ),
+        group=G.TRUST,
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

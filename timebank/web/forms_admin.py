@@ -16,8 +16,7 @@ from timebank.catalogue.models import Category, CertificateKind, Tier
 from timebank.funds.models import Direction, ExpenseKind, Fund, Source
 from timebank.funds.money import parse_money
 from timebank.goods.actions import MAX_PRICE, MAX_STOCK
-from timebank.members.models import RecipientCategory
-from timebank.orgs.models import SettlementPeriod
+from timebank.orgs import rules as rule_registry
 from timebank.safety.models import TrainingKind
 from timebank.web.forms import Form
 
@@ -141,104 +140,28 @@ class SettlementForm(Form):
 # Rules --------------------------------------------------------------------------------------------------
 
 
-def _multiplier(label: Any) -> forms.DecimalField:
-    return forms.DecimalField(
-        label=label, min_value=Decimal("0.001"), max_value=Decimal(100), max_digits=6, decimal_places=3
-    )
-
-
 class RulesForm(Form):
-    ordinary = _multiplier(_("普通服务倍数"))
-    technical = _multiplier(_("技术服务倍数"))
-    professional = _multiplier(_("专业服务倍数"))
-    settlement_period = forms.ChoiceField(label=_("结算周期"), choices=SettlementPeriod.choices)
-    goods_share_percent = forms.IntegerField(
-        label=_("结算时换物品的比例（%）"),
-        min_value=0,
-        max_value=100,
-        help_text=_("其余的储存起来，将来换服务。比如 50 表示一半换物品、一半储存。"),
-    )
-    overdraft_minutes = forms.IntegerField(
-        label=_("最多可以透支（分钟）"),
-        min_value=0,
-        max_value=100_000,
-        help_text=_("0 表示不能透支。可兑换物品的时间永远不能透支。"),
-    )
-    star_thresholds_hours = forms.CharField(
-        label=_("星级门槛（小时）"),
-        max_length=100,
-        help_text=_("从一星到最高星，用逗号隔开，逐级递增，例如：100, 300, 600, 1000, 1500"),
-    )
-    reserve_min_age = forms.IntegerField(
-        label=_("使用储存时间的最低年龄"),
-        min_value=0,
-        max_value=120,
-        required=False,
-        help_text=_("不到这个年龄，储存的时间不能用来给自己换服务（转赠亲属不受影响）。不限制就留空。"),
-    )
-    require_insurance_to_dispatch = forms.BooleanField(label=_("志愿者必须有有效的意外险才能派单"), required=False)
-    allow_volunteer_take = forms.BooleanField(label=_("志愿者可以自己接附近的订单"), required=False)
-    dispatch_within_hours = forms.IntegerField(
-        label=_("派单时限（小时）"),
-        min_value=1,
-        max_value=24 * 30,
-        help_text=_("超过这个时间还没派出的订单，在工作台上标为超时。"),
-    )
-    confirm_grace_minutes = forms.IntegerField(
-        label=_("确认时可多记的分钟数"), min_value=0, max_value=240, help_text=_("实际服务比预计长时，最多多记这么多。")
-    )
-    return_visit_after_days = forms.IntegerField(
-        label=_("服务后几天内回访"), min_value=0, max_value=90, help_text=_("热线满意度回访的时限。")
-    )
-    welfare_check_every_days = forms.IntegerField(
-        label=_("关爱探访间隔（天）"), min_value=1, max_value=365, help_text=_("下面这些老人，每隔几天问候一次。")
-    )
-    welfare_check_categories = forms.MultipleChoiceField(
-        label=_("需要定期探访的老人"),
-        choices=RecipientCategory.choices,
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-    )
-    checkin_early_minutes = forms.IntegerField(
-        label=_("最早提前多少分钟签到"),
-        min_value=0,
-        max_value=24 * 60,
-        help_text=_("比预约时间早于这么多分钟签到会被拒绝。"),
-    )
-    checkout_grace_minutes = forms.IntegerField(
-        label=_("签到签退之外可多记的分钟数"),
-        min_value=0,
-        max_value=240,
-        help_text=_("记的时间最多是签到到签退之间的分钟数再加这么多。"),
-    )
-    serve_relatives = forms.BooleanField(label=_("志愿者可以为自己或亲属服务"), required=False)
-    approval_threshold_minutes = forms.IntegerField(
-        label=_("一次记入超过多少分钟须另一人审核"),
-        min_value=1,
-        max_value=1_000_000,
-        required=False,
-        help_text=_("调整、服务记录和活动结束时，给一个人记入超过这么多分钟，要由另一位工作人员审核后才入账。留空表示不审核。"),
-    )
+    """Built from the rules' registry: one field per rule (three for the multipliers), grouped by fieldset.
+    The action checks the values (thresholds increasing, ...); the view puts its refusal next to the field."""
 
-    def clean_star_thresholds_hours(self) -> list[int]:
-        raw = self.cleaned_data["star_thresholds_hours"]
-        parts = [p for p in re.split(r"[,，、\s]+", raw) if p]
-        if not parts or len(parts) > 10 or not all(p.isascii() and p.isdigit() and len(p) <= 7 for p in parts):
-            raise forms.ValidationError(_("请写 1 到 10 个整数（小时），用逗号隔开。"))
-        numbers = [int(p) for p in parts]
-        if any(n < 1 for n in numbers) or numbers != sorted(set(numbers)):
-            raise forms.ValidationError(_("星级门槛应逐级递增，每一级都大于 0。"))
-        return numbers
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields.update(rule_registry.form_fields())
+
+    def fieldsets(self) -> list[tuple[Any, list[Any]]]:
+        return [(legend, [self[name] for name in names]) for legend, names in rule_registry.fieldsets()]
+
+    @staticmethod
+    def aliases() -> dict[str, str]:
+        return rule_registry.form_aliases()
+
+    @staticmethod
+    def initial_for(rules: Any) -> dict[str, Any]:
+        return rule_registry.initial(rules)
 
     def changes(self) -> dict[str, Any]:
         """What `do_update_rules` stores, in the API's shapes (multipliers as numbers)."""
-        data = dict(self.cleaned_data)
-        multipliers = {}
-        for tier in ("ordinary", "technical", "professional"):
-            value: Decimal = data.pop(tier)
-            multipliers[tier] = int(value) if value == value.to_integral_value() else float(value)
-        data["multipliers"] = multipliers
-        return data
+        return rule_registry.from_form(self.cleaned_data)
 
 
 # Funds --------------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ rules, the service catalogue, and a community's service menu (制单)."""
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from functools import partial
 from typing import Any, cast
 
@@ -22,7 +21,7 @@ from timebank.catalogue.models import MenuEntry, ServiceItem
 from timebank.ledger.models import Account, AccountKind, Settlement, SettlementStatus
 from timebank.ledger.settlement import start_settlement
 from timebank.lib.errors import ApiError, Forbidden
-from timebank.members.models import RecipientCategory
+from timebank.orgs import rules as rule_registry
 from timebank.orgs.access import access_bank_admin, access_rules, has_role, staff_scope
 from timebank.orgs.actions import do_update_rules
 from timebank.orgs.models import Org, OrgKind, Role, Rules, SettlementPeriod, User
@@ -182,31 +181,6 @@ def settlement_report(request: HttpRequest, bank_id: int, settlement_id: int) ->
 # Rules --------------------------------------------------------------------------------------------------
 
 
-def _rules_initial(rules: Rules) -> dict[str, Any]:
-    multipliers = rules.multipliers
-    return {
-        "ordinary": Decimal(str(multipliers.get("ordinary", 1))),
-        "technical": Decimal(str(multipliers.get("technical", 2))),
-        "professional": Decimal(str(multipliers.get("professional", 3))),
-        "settlement_period": rules.settlement_period,
-        "goods_share_percent": rules.goods_share_percent,
-        "overdraft_minutes": rules.overdraft_minutes,
-        "star_thresholds_hours": ", ".join(str(n) for n in rules.star_thresholds_hours),
-        "reserve_min_age": rules.reserve_min_age,
-        "require_insurance_to_dispatch": rules.require_insurance_to_dispatch,
-        "allow_volunteer_take": rules.allow_volunteer_take,
-        "dispatch_within_hours": rules.dispatch_within_hours,
-        "confirm_grace_minutes": rules.confirm_grace_minutes,
-        "return_visit_after_days": rules.return_visit_after_days,
-        "welfare_check_every_days": rules.welfare_check_every_days,
-        "welfare_check_categories": rules.welfare_check_categories,
-        "checkin_early_minutes": rules.checkin_early_minutes,
-        "checkout_grace_minutes": rules.checkout_grace_minutes,
-        "serve_relatives": rules.serve_relatives,
-        "approval_threshold_minutes": rules.approval_threshold_minutes,
-    }
-
-
 @page("workbench")
 def rules_page(request: HttpRequest, bank_id: int) -> HttpResponse:
     """Head-office admins change the rules; staff and admins elsewhere in the bank read them."""
@@ -223,22 +197,15 @@ def rules_page(request: HttpRequest, bank_id: int) -> HttpResponse:
                     access_rules(user, bank_id, write=True)
                     do_update_rules(user, rules, form.changes())
                 except ApiError as exc:
-                    add_form_error(form, exc)
+                    add_form_error(form, exc, RulesForm.aliases())
                 else:
                     messages.success(request, _("规则已保存，新的规则从现在起生效。"))
                     return redirect("web:rules", bank_id=bank.pk)
         else:
-            form = RulesForm(initial=_rules_initial(rules))
+            form = RulesForm(initial=RulesForm.initial_for(rules))
     elif request.method == "POST":
         access_rules(user, bank_id, write=True)  # refuses: only the head office's admins change the rules
-    categories = dict(RecipientCategory.choices)
-    context = {
-        "bank": bank,
-        "rules": rules,
-        "form": form,
-        "multipliers": _rules_initial(rules),
-        "welfare_labels": [categories.get(c, c) for c in rules.welfare_check_categories],
-    }
+    context = {"bank": bank, "rules": rules, "form": form, "rows": rule_registry.read_only_rows(rules)}
     return render(request, "web/admin/rules.html", context, status=422 if form is not None and form.errors else 200)
 
 
