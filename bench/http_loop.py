@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import datetime as dt
 import json
 import os
@@ -61,6 +62,8 @@ def configure_env() -> None:
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
     os.environ.setdefault("FIELD_HASH_KEY", secrets.token_urlsafe(32))
+    os.environ.setdefault("CHAIN_KEY", secrets.token_urlsafe(32))
+    os.environ.setdefault("CHECKPOINT_SIGNING_KEY", base64.b64encode(secrets.token_bytes(32)).decode())
     os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
     os.environ.setdefault("DB_CONN_MAX_AGE", "60")
     if str(ROOT) not in sys.path:

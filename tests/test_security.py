@@ -33,6 +33,8 @@ def production_env() -> dict[str, str]:
         SECRET_KEY="a-production-secret-key-for-the-test-" + "x" * 40,
         FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         FIELD_HASH_KEY="h" * 40,
+        CHAIN_KEY="c" * 40,
+        CHECKPOINT_SIGNING_KEY="A" * 43 + "=",
         ALLOWED_HOSTS="timebank.example.org",
         DJANGO_SETTINGS_MODULE="timebank.settings",
     )

@@ -29,6 +29,10 @@ def _secret(name: str) -> str:
 SECRET_KEY = _secret("SECRET_KEY")
 FIELD_ENCRYPTION_KEYS = [k.strip() for k in _secret("FIELD_ENCRYPTION_KEYS").split(",") if k.strip()]
 FIELD_HASH_KEY = _secret("FIELD_HASH_KEY")
+# HMAC key of the ledger and audit hash chains, and the Ed25519 key (base64 of the 32 raw bytes) that signs
+# checkpoints of their tips: kept outside the database like the field keys (timebank/lib/hashchain.py).
+CHAIN_KEY = _secret("CHAIN_KEY")
+CHECKPOINT_SIGNING_KEY = _secret("CHECKPOINT_SIGNING_KEY")
 
 DEBUG = env_bool("DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]

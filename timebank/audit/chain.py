@@ -8,7 +8,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from timebank.audit.models import AuditEntry, ChainHead
-from timebank.lib.hashchain import GENESIS, link
+from timebank.lib.hashchain import GENESIS, head_seal, link
 
 
 def scope_for(bank_id: int | None) -> str:
@@ -59,10 +59,24 @@ def walk_audit(scope: str) -> list[str]:
         if entry.prev_hash != prev:
             problems.append(f"audit {scope}: entry {entry.pk} (seq {entry.seq}) does not link to its predecessor")
         if link(entry.prev_hash, audit_payload(entry)) != entry.hash:
-            problems.append(f"audit {scope}: entry {entry.pk} (seq {entry.seq}) was altered")
+            problems.append(
+                f"audit {scope}: entry {entry.pk} (seq {entry.seq}) was altered (or hashed without the chain key)"
+            )
         prev = entry.hash
         expected_seq = entry.seq + 1
     head = ChainHead.objects.filter(scope=scope).first()
-    if head is not None and (head.audit_seq != expected_seq - 1 or head.audit_hash != prev):
+    if head is None:
+        if expected_seq > 1:
+            problems.append(f"audit {scope}: entries but no chain head (head removed?)")
+        return problems
+    if head.audit_seq != expected_seq - 1 or head.audit_hash != prev:
         problems.append(f"audit {scope}: chain tip does not match the last entry (rows removed?)")
+    problems += head_problems(head)
     return problems
+
+
+def head_problems(head: ChainHead) -> list[str]:
+    """The head's keyed seal: a head rewound to an older row, after its tail was deleted, no longer matches."""
+    if head.seal != head_seal(head.scope, head.ledger_seq, head.ledger_hash, head.audit_seq, head.audit_hash):
+        return [f"{head.scope}: the chain head was changed without the chain key (tail removed and head rewound?)"]
+    return []

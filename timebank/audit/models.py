@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
-from timebank.lib.hashchain import GENESIS
+from timebank.lib.hashchain import GENESIS, head_seal
 
 
 class ChainHead(models.Model):
@@ -17,9 +19,18 @@ class ChainHead(models.Model):
     ledger_hash = models.CharField(max_length=64, default=GENESIS)
     audit_seq = models.BigIntegerField(default=0)
     audit_hash = models.CharField(max_length=64, default=GENESIS)
+    # A keyed MAC of the four values above: rewinding the head to an older row (after deleting the tail)
+    # needs the key. Kept by save(); `verify` checks it.
+    seal = models.CharField(max_length=64, blank=True, default="")
 
     def __str__(self) -> str:
         return self.scope
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.seal = head_seal(self.scope, self.ledger_seq, self.ledger_hash, self.audit_seq, self.audit_hash)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "seal"}
+        super().save(*args, **kwargs)
 
 
 class AuditEntry(models.Model):

@@ -172,12 +172,23 @@ def _insert_legs(tx_id: int, rows: list[tuple[int, int, int]]) -> None:
             )
 
 
+Owner = tuple[int, int | None, str]  # an account's (bank, member, kind): whose bucket a leg moves
+
+
 def transaction_payload(tx: Transaction, legs: Iterable[Leg]) -> dict[str, Any]:
-    return _payload(tx, sorted([leg.account_id, leg.minutes, leg.balance_after_minutes] for leg in legs))
+    """The payload as `verify` rebuilds it, from the legs and their accounts' current rows."""
+    owners = {leg.account_id: (leg.account.bank_id, leg.account.member_id, leg.account.kind) for leg in legs}
+    return _payload(tx, _legs([(leg.account_id, leg.minutes, leg.balance_after_minutes) for leg in legs], owners))
 
 
-def _payload(tx: Transaction, legs: list[list[int]]) -> dict[str, Any]:
-    """What a transaction's hash covers. `legs` are [account, minutes, balance_after], sorted."""
+def _legs(rows: Iterable[tuple[int, int, int]], owners: dict[int, Owner]) -> list[list[Any]]:
+    # The owner, bucket and bank are hashed with each leg, so moving an account to another member or
+    # bucket behind the application's back breaks the chain.
+    return sorted([account, *owners[account], minutes, after] for account, minutes, after in rows)
+
+
+def _payload(tx: Transaction, legs: list[list[Any]]) -> dict[str, Any]:
+    """What a transaction's hash covers. `legs` are [account, bank, member, kind, minutes, balance_after], sorted."""
     return {
         "bank": tx.bank_id,
         "seq": tx.seq,
@@ -225,8 +236,18 @@ def post(
     for account, minutes in ordered:
         account.balance_minutes += minutes
         rows.append((account.pk, minutes, account.balance_minutes))
+    owners = {a.pk: (a.bank_id, a.member_id, a.kind) for a, _m in ordered}
     return write_transaction(
-        bank_id=bank_id, kind=kind, rows=rows, actor=actor, memo=memo, key=key, fp=fp, reverses=reverses, audit=audit
+        bank_id=bank_id,
+        kind=kind,
+        rows=rows,
+        actor=actor,
+        memo=memo,
+        key=key,
+        fp=fp,
+        reverses=reverses,
+        audit=audit,
+        owners=owners,
     )
 
 
@@ -241,9 +262,18 @@ def write_transaction(
     fp: str = "",
     reverses: Transaction | None = None,
     audit: tuple[str, dict[str, Any]] | None = None,
+    owners: dict[int, Owner] | None = None,
 ) -> Transaction:
     """The raw write: `rows` are (account_id, minutes, balance_after) in account order, already checked to
-    balance, for accounts this database transaction has locked. Batch callers (settlement) use it directly."""
+    balance, for accounts this database transaction has locked. Batch callers (settlement) use it directly;
+    without `owners` (account -> (bank, member, kind)) they are read in one query."""
+    if owners is None:
+        owners = {
+            pk: (bank, member, kind)
+            for pk, bank, member, kind in Account.objects.filter(pk__in=[r[0] for r in rows]).values_list(
+                "pk", "bank_id", "member_id", "kind"
+            )
+        }
     _write_balances(rows)
     head = lock_head(scope_for(bank_id))
     tx = Transaction(
@@ -260,7 +290,7 @@ def write_transaction(
         created_at=timezone.now(),
         prev_hash=head.ledger_hash,
     )
-    tx.hash = link(tx.prev_hash, _payload(tx, [list(r) for r in rows]))
+    tx.hash = link(tx.prev_hash, _payload(tx, _legs(rows, owners)))
     tx.save(force_insert=True)
     _insert_legs(tx.pk, rows)
     head.ledger_seq = tx.seq

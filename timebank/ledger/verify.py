@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import Count, F, Q, Sum, Window
+from django.db.models import Count, F, Prefetch, Q, Sum, Window
 from django.db.models.functions import Coalesce
 
 from timebank.audit.chain import scope_for, walk_audit
-from timebank.audit.models import ChainHead
+from timebank.audit.models import AuditEntry, ChainHead
 from timebank.ledger.models import Account, AccountKind, Leg, Transaction
 from timebank.ledger.posting import transaction_payload
 from timebank.lib.hashchain import GENESIS, link
@@ -25,8 +27,11 @@ class Report:
         return not self.problems
 
 
-def verify(bank_ids: list[int] | None = None) -> Report:
-    """Check one, several or (None) all banks. Streams rows, so memory stays flat."""
+def verify(bank_ids: list[int] | None = None, checkpoint: dict[str, Any] | None = None) -> Report:
+    """Check one, several or (None) all banks. Streams rows, so memory stays flat.
+
+    With `checkpoint` (a signed file from `manage.py checkpoint`), also prove the database still extends it:
+    each chain still holds the checkpoint's row at its seq, and the walk below links it to today's tip."""
     banks = Org.objects.filter(kind=OrgKind.HEAD_OFFICE)
     if bank_ids is not None:
         banks = banks.filter(pk__in=bank_ids)
@@ -35,6 +40,10 @@ def verify(bank_ids: list[int] | None = None) -> Report:
         _verify_bank(bank_id, report)
     if bank_ids is None:
         report.problems += walk_audit("global")
+    if checkpoint is not None:
+        from timebank.ledger.checkpoint import check_checkpoint
+
+        report.problems += check_checkpoint(checkpoint)
     return report
 
 
@@ -77,17 +86,74 @@ def _verify_bank(bank_id: int, report: Report) -> None:
         report.problems.append(f"bank {bank_id}: goods account {goods_pk} is negative")
     # 5. The ledger hash chain.
     prev, expected = GENESIS, 1
-    for tx in txs.order_by("seq").prefetch_related("legs").iterator(chunk_size=2000):
+    # Legs with their accounts as they are now: the hash covers each account's bank, member and bucket.
+    with_accounts = Prefetch("legs", queryset=Leg.objects.select_related("account"))
+    for tx in txs.order_by("seq").prefetch_related(with_accounts).iterator(chunk_size=2000):
         report.transactions += 1
         if tx.seq != expected:
             report.problems.append(f"bank {bank_id}: ledger sequence gap before seq {tx.seq}")
         if tx.prev_hash != prev:
             report.problems.append(f"bank {bank_id}: transaction {tx.pk} does not link to its predecessor")
         if link(tx.prev_hash, transaction_payload(tx, tx.legs.all())) != tx.hash:
-            report.problems.append(f"bank {bank_id}: transaction {tx.pk} (seq {tx.seq}) or its legs were altered")
+            report.problems.append(
+                f"bank {bank_id}: transaction {tx.pk} (seq {tx.seq}), its legs or their accounts' owner or bucket "
+                "were altered (or it was hashed without the chain key)"
+            )
         prev, expected = tx.hash, tx.seq + 1
     head = ChainHead.objects.filter(scope=scope_for(bank_id)).first()
+    if head is None and expected > 1:
+        report.problems.append(f"bank {bank_id}: transactions but no chain head (head removed?)")
     if head is not None and (head.ledger_seq != expected - 1 or head.ledger_hash != prev):
         report.problems.append(f"bank {bank_id}: ledger chain tip does not match the last transaction (rows removed?)")
     # 6. The audit chain.
     report.problems += walk_audit(scope_for(bank_id))
+    # 7. Live rows against what the chains recorded.
+    _verify_credits(bank_id, report)
+    _verify_rules(bank_id, report)
+
+
+def _verify_credits(bank_id: int, report: Report) -> None:
+    """An order's (or service record's) credited minutes are what its transaction moved, by its legs."""
+    from timebank.orders.models import Order, ServiceRecord  # late: orders imports the ledger
+
+    moved = Sum("transaction__legs__minutes", filter=Q(transaction__legs__minutes__gt=0))
+    for model, name in ((Order, "order"), (ServiceRecord, "service record")):
+        wrong = (
+            model.objects.filter(bank_id=bank_id, transaction__isnull=False)
+            .annotate(moved=moved)
+            .exclude(credited_minutes=F("moved"))
+            .values_list("pk", "credited_minutes", "moved", "transaction_id")
+        )
+        for pk, credited, legs, tx_id in wrong:
+            report.problems.append(
+                f"bank {bank_id}: {name} {pk} says {credited} minutes were credited, "
+                f"its transaction {tx_id} moved {legs}"
+            )
+
+
+def _json(value: object) -> object:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _verify_rules(bank_id: int, report: Report) -> None:
+    """The live rules equal the defaults a head office is created with, overlaid by every `rules.update`
+    in the (keyed) audit chain, oldest first: `do_update_rules` is the only writer of rules."""
+    from timebank.orgs.actions import RULE_FIELDS  # late: orgs.actions imports the ledger's actions
+
+    rules = Rules.objects.filter(head_office_id=bank_id).first()
+    if rules is None:
+        return
+    defaults = Rules()
+    expected: dict[str, object] = {f: getattr(defaults, f) for f in RULE_FIELDS}
+    updates = AuditEntry.objects.filter(scope=scope_for(bank_id), action="rules.update").order_by("seq")
+    for data in updates.values_list("data", flat=True).iterator(chunk_size=500):
+        after = data.get("after") if isinstance(data, dict) else None
+        for name, value in (after or {}).items():
+            if name in expected:
+                expected[name] = value
+    for name in RULE_FIELDS:
+        if _json(getattr(rules, name)) != _json(expected[name]):
+            report.problems.append(
+                f"bank {bank_id}: rule {name} is {_json(getattr(rules, name))}, "
+                f"but the audit chain's rules.update entries leave it at {_json(expected[name])}"
+            )

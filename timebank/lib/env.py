@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -33,6 +34,14 @@ def env_secret(name: str) -> str | None:
     return None
 
 
+def _new_signing_key() -> str:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    raw = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return base64.b64encode(raw).decode()
+
+
 def local_secrets(path: Path) -> dict[str, str]:
     """Secrets for a clone with no configuration: made once, kept in a git-ignored file."""
     if path.exists():
@@ -44,6 +53,10 @@ def local_secrets(path: Path) -> dict[str, str]:
         "SECRET_KEY": lambda: secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEYS": lambda: Fernet.generate_key().decode(),
         "FIELD_HASH_KEY": lambda: secrets.token_urlsafe(32),
+        # Keys of the hash chains (HMAC) and of their signed checkpoints (Ed25519): outside the database, so
+        # whoever can write it cannot rewrite history and re-seal it.
+        "CHAIN_KEY": lambda: secrets.token_urlsafe(32),
+        "CHECKPOINT_SIGNING_KEY": _new_signing_key,
     }
     for key, make in defaults.items():
         if key not in data:

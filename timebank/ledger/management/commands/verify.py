@@ -1,22 +1,36 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from timebank.ledger.checkpoint import load_checkpoint
 from timebank.ledger.verify import verify
 
 
 class Command(BaseCommand):
-    help = "Recompute every balance from the legs and walk the ledger and audit hash chains."
+    help = (
+        "Recompute every balance from the legs, walk the keyed ledger and audit hash chains, compare the live "
+        "rules, accounts and credited orders with them; with --checkpoint, prove the database still extends a "
+        "signed checkpoint kept elsewhere."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bank", type=int, action="append", help="only this head office (repeatable)")
+        parser.add_argument("--checkpoint", metavar="FILE", help="a signed checkpoint from `manage.py checkpoint`")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = verify(options["bank"])
+        checkpoint = None
+        if options["checkpoint"]:
+            try:
+                checkpoint = load_checkpoint(Path(options["checkpoint"]).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"cannot read the checkpoint {options['checkpoint']}: {exc}") from exc
+        report = verify(options["bank"], checkpoint=checkpoint)
         for problem in report.problems:
             self.stderr.write(problem)
         if not report.ok:
             raise CommandError(f"{len(report.problems)} problem(s) in {report.transactions} transactions")
-        self.stdout.write(f"ok: {report.transactions} transactions, balances and chains intact")
+        extends = " and extend the checkpoint" if checkpoint is not None else ""
+        self.stdout.write(f"ok: {report.transactions} transactions, balances and chains intact{extends}")
