@@ -367,3 +367,52 @@ def test_parallel_mixed_credits_to_two_members_neither_deadlock_nor_overshoot(
         assert earned(w.members[who]) == 500
     assert Approval.objects.filter(state=ApprovalState.PENDING).count() == 6
     assert verify([w.bank.pk]).ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_activity_close_racing_service_records_to_its_attendees_does_not_deadlock(world: World) -> None:
+    """The close locks all its attendees (in key order) before its first credit locks ledger accounts, so
+    service records to the same members at the same moment wait their turn: no deadlock, no 409/500."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks under contention: a PostgreSQL test")
+    from tests.conftest import make_member
+    from timebank.teams import actions as teams
+
+    w = world
+    item = do_create_service_item(None, head_office=w.bank, name="健康讲座", category="health_talks", tier="ordinary")
+    start = timezone.now() + dt.timedelta(minutes=10)
+    activity = teams.do_publish_activity(
+        w.users["staff"],
+        org=w.community,
+        team=None,
+        data=teams.ActivityInput(
+            title="讲座",
+            service_item=item,
+            place="顺河社区活动室",
+            starts_at=start,
+            ends_at=start + dt.timedelta(hours=1),
+            places=20,
+        ),
+    )
+    people = [make_member(w.community, f"听众{i}") for i in range(8)]
+    for person in people:
+        teams.do_mark_attendance(w.users["staff"], activity, person, attended=True, minutes=60)
+    later_people = sorted(people, key=lambda m: m.pk)[4:]  # the close reaches them last
+    bodies: list[tuple[str, str, dict[str, Any]]] = [("staff", f"/api/v1/activities/{activity.pk}/close", {})]
+    for i, person in enumerate(later_people):
+        body = {
+            "volunteer_id": person.pk,
+            "service_item_id": item.pk,
+            "minutes": 400,
+            "served_at": (timezone.now() - dt.timedelta(hours=3)).isoformat(),
+            "idempotency_key": f"race-{i}",
+        }
+        bodies.append(("staff" if i % 2 else "branch_admin", RECORDS, body))
+    with later(hours=2):
+        statuses = _fire(w, bodies)
+    assert statuses == [200] + [201] * len(later_people), statuses
+    for person in people:
+        assert earned(person) == (460 if person in later_people else 60)
+    assert Approval.objects.count() == 0
+    assert verify([w.bank.pk]).ok

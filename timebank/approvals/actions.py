@@ -27,12 +27,13 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.approvals.access import check_decider
 from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
 from timebank.ledger.models import Leg, TransactionKind
 from timebank.ledger.posting import idem_scope
 from timebank.lib.errors import Conflict, Forbidden, Invalid
-from timebank.members.models import Member
+from timebank.members.models import Member, MemberStatus
 from timebank.orgs.models import Org, Rules, User
 
 WINDOW = dt.timedelta(hours=24)
@@ -88,10 +89,9 @@ def needs_approval(actor: User | None, member: Member, minutes: int) -> bool:
     threshold = threshold_for(member.bank_id)
     if threshold is None:
         return False
-    if minutes > threshold:
-        return True
+    # Locked even when this call alone is above the threshold: every decision on the member is taken in turn.
     lock_members([member.pk])
-    return minutes + credited_lately(member) > threshold
+    return minutes > threshold or minutes + credited_lately(member) > threshold
 
 
 def replayed_approval(actor: User | None, key: str | None, fp: str) -> Approval | None:
@@ -157,11 +157,19 @@ def _lock(approval: Approval) -> Approval:
 
 
 def _check_decider(actor: User, approval: Approval) -> None:
-    if approval.maker_id is not None and approval.maker_id == actor.pk:
-        raise Forbidden(_("不能审核自己提交的记录，请另一位工作人员审核。"), code="own_request")
-    member = getattr(actor, "member", None)
-    if member is not None and member.pk == approval.member_id:
-        raise Forbidden(_("不能审核记给自己的时间。"), code="own_credit")
+    check_decider(actor, approval)  # the one place that decides who may decide
+
+
+def _check_member_creditable(approval: Approval) -> None:
+    """The member as they are now: a credit that waited is not posted to someone who left, was suspended or
+    moved to another bank meanwhile (it can still be rejected)."""
+    member = approval.member
+    if member.bank_id != approval.bank_id or member.status in (MemberStatus.SUSPENDED, MemberStatus.LEFT):
+        raise Conflict(
+            _("这位会员已暂停、已退出或已转到另一家时间银行，不能再记入这笔时间。"),
+            code="member_not_active",
+            fields={"status": member.status},
+        )
 
 
 def _check_pending(approval: Approval) -> None:
@@ -216,6 +224,7 @@ def do_approve(actor: User, approval: Approval) -> Approval:
     approval = _lock(approval)
     _check_decider(actor, approval)
     _check_pending(approval)
+    _check_member_creditable(approval)
     approval.transaction_id = _post(actor, approval)
     approval.state = ApprovalState.APPROVED
     approval.decided_by = actor
