@@ -467,12 +467,14 @@ def multipliers(
 Registry = dict[str, Rule]
 
 
-def registry() -> Registry:
-    """Every rule, in declaration order, read from the `Rules` model's fields."""
-    from timebank.orgs.models import Rules  # late: the model imports this module
+def registry(model: type[models.Model] | None = None) -> Registry:
+    """Every rule, in declaration order, read from the `Rules` model's fields (or another model's, in tests)."""
+    if model is None:
+        from timebank.orgs.models import Rules  # late: the model imports this module
 
+        model = Rules
     found: Registry = {}
-    for f in Rules._meta.concrete_fields:
+    for f in model._meta.concrete_fields:
         rule = getattr(f, "rule", None)
         if isinstance(rule, Rule):
             rule.name = f.name
