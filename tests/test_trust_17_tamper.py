@@ -280,3 +280,10 @@ def test_a_legacy_chain_that_fails_the_old_check_is_not_resealed(ledger: World) 
         call_command("reseal_chains")
     assert Transaction.objects.get(pk=tx.pk).hash == tx.hash  # untouched, still failing
     assert not verify().ok
+
+
+def test_removing_a_banks_chain_head_is_caught(ledger: World) -> None:
+    raw("DELETE FROM audit_chainhead WHERE scope = %s", [f"bank:{ledger.other_bank.pk}"])
+    found = problems()
+    assert any(f"bank {ledger.other_bank.pk}: no chain head" in p for p in found), found
+    assert any(f"audit bank:{ledger.other_bank.pk}: entries but no chain head" in p for p in found), found
