@@ -213,12 +213,14 @@ def test_finding_7_an_award_bonus_above_the_threshold_waits_for_a_second_admin(w
     volunteer = w.members["volunteer"]
     award = ranked_award(w)
     AwardKind.objects.filter(pk=award.kind_id).update(bonus_minutes=700)
+    two = second_head_office_admin(w)  # there before the request: a login made later may not approve it
     before = earned(volunteer)
     resp = w.api("head_office_admin").post(f"/api/v1/awards/{award.pk}/confirm")
     assert resp.status_code == 200, resp.content
     assert resp.json()["status"] == "confirmed" and resp.json()["bonus_transaction_id"] is None
     assert earned(volunteer) == before
     approval = Approval.objects.get(kind="award_bonus")
+    assert resp.json()["bonus_approval_id"] == approval.pk
     assert (approval.state, approval.member_id, approval.minutes) == ("pending_approval", volunteer.pk, 700)
     assert approval.maker == w.users["head_office_admin"] and approval.org_id == w.bank.pk
     # Confirming again opens nothing more.
@@ -234,11 +236,12 @@ def test_finding_7_an_award_bonus_above_the_threshold_waits_for_a_second_admin(w
     assert w.api("branch_admin").post(f"/api/v1/approvals/{approval.pk}/approve").status_code == 403
     assert earned(volunteer) == before
     # A second head-office admin approves: the bonus is credited once, under the award's key.
-    two = second_head_office_admin(w)
     resp = Client().post(f"/api/v1/approvals/{approval.pk}/approve", HTTP_AUTHORIZATION=f"Bearer {do_issue_token(two)}")
     assert resp.status_code == 200, resp.content
     award.refresh_from_db()
     assert award.bonus_transaction_id == resp.json()["transaction_id"]
+    listed = w.api("head_office_admin").get("/api/v1/awards", {"status": "confirmed"}).json()["items"]
+    assert [(a["bonus_transaction_id"], a["bonus_approval_id"]) for a in listed] == [(award.bonus_transaction_id, None)]
     assert earned(volunteer) == before + 700
     assert Transaction.objects.filter(idempotency_key=f"award-bonus-{award.pk}").count() == 1
     page = web_client(two).get(f"/evaluation/awards/{w.bank.pk}/").content.decode()
@@ -255,13 +258,13 @@ def test_page_a_second_admin_approves_a_waiting_bonus_and_the_winner_is_told(
     volunteer = w.members["volunteer"]
     award = ranked_award(w)
     AwardKind.objects.filter(pk=award.kind_id).update(bonus_minutes=700)
+    two = second_head_office_admin(w)  # there before the request: a login made later may not approve it
     head = web_client(w.users["head_office_admin"])
     url = f"/evaluation/awards/{w.bank.pk}/"
     with django_capture_on_commit_callbacks(execute=True):
         assert head.post(url, {"form": "confirm", "award": award.pk, "year": award.year}).status_code == 302
     approval = Approval.objects.get(kind="award_bonus")
     before = earned(volunteer)
-    two = second_head_office_admin(w)
     page = web_client(two).get("/staff/approvals/").content.decode()
     assert f"/staff/approvals/{approval.pk}/approve/" in page and "表彰奖励时间" in page
     assert "已记入和待审核的时间：700 分钟" in page

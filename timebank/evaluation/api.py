@@ -690,9 +690,11 @@ class AwardOut(Schema):
     status: Literal["nominated", "confirmed"]
     confirmed_at: dt.datetime | None
     bonus_transaction_id: int | None
+    # A bonus above the approval threshold waits for a second person (四眼原则): the approval it waits for.
+    bonus_approval_id: int | None = None
 
 
-def award_out(a: Award) -> dict[str, Any]:
+def award_out(a: Award, waiting: dict[int, int] | None = None) -> dict[str, Any]:
     return {
         "id": a.pk,
         "kind_id": a.kind_id,
@@ -705,6 +707,7 @@ def award_out(a: Award) -> dict[str, Any]:
         "status": a.status,
         "confirmed_at": a.confirmed_at,
         "bonus_transaction_id": a.bonus_transaction_id,
+        "bonus_approval_id": (waiting or {}).get(a.pk),
     }
 
 
@@ -740,14 +743,16 @@ def list_awards(
     if status:
         qs = qs.filter(status=status)
     rows, nxt = paginate(qs, limit, cursor)
-    return {"items": [award_out(a) for a in rows], "next_cursor": nxt}
+    waiting = actions.waiting_bonuses(list(rows))
+    return {"items": [award_out(a, waiting) for a in rows], "next_cursor": nxt}
 
 
 @router.post("/awards/{award_id}/confirm", response=AwardOut)
 def confirm_award(request: HttpRequest, award_id: PathId) -> dict[str, Any]:
     """The head office confirms a winner; any bonus is credited once through the ledger (its idempotency key
-    is the award's). Confirming again answers the same award."""
+    is the award's). A bonus above the approval threshold (with the member's other credits of the last 24
+    hours) waits for a second person: `bonus_approval_id`. Confirming again answers the same award."""
     user = caller(request)
     award = access.access_award(user, award_id, confirm=True)
     award, _new = actions.do_confirm_award(user, award)
-    return award_out(Award.objects.select_related("member", "org").get(pk=award.pk))
+    return award_out(Award.objects.select_related("member", "org").get(pk=award.pk), actions.waiting_bonuses([award]))
