@@ -8,7 +8,7 @@ from timebank.goods.models import Goods, Redemption
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.access import member_of, relative_ids
 from timebank.members.models import Member
-from timebank.orgs.access import caller_bank_id, has_role, staff_scope
+from timebank.orgs.access import caller_bank_id, check_may_act_for_relatives, has_role, staff_scope
 from timebank.orgs.models import MANAGING_ROLES, Org, User
 
 
@@ -75,6 +75,22 @@ def access_card_code(user: User, member_id: int) -> Member:
     if member is None:
         raise NotFound(_("找不到该会员。"), code="member_not_found")
     me = member_of(user)
-    if me is not None and (me.pk == member.pk or member.pk in relative_ids(me)):
+    if me is not None and me.pk == member.pk:
+        return member
+    if me is not None and member.pk in relative_ids(me):
+        # A relative's login that staff reset lately may have been taken over (timebank.orgs.access.RESET_HOLD).
+        check_may_act_for_relatives(user)
         return member
     raise Forbidden(_("只有会员本人和家属可以查看会员卡码。"), code="not_allowed")
+
+
+def access_card_to_manage(user: User, member_id: int, *, staff_ok: bool) -> tuple[Member, bool]:
+    """Re-issuing (new code) or unlocking a card: the member and their relatives as for reading it, and — when
+    `staff_ok` — staff of the member's home subtree (who redeem for the member without a code anyway). Answers the
+    member and whether the caller acts as staff (audited as such)."""
+    member = Member.objects.select_related("bank", "home_org").filter(pk=member_id).first()
+    if member is None:
+        raise NotFound(_("找不到该会员。"), code="member_not_found")
+    if staff_ok and has_role(user, MANAGING_ROLES, member.home_org):
+        return member, True
+    return access_card_code(user, member_id), False

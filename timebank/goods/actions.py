@@ -32,9 +32,12 @@ from timebank.orgs.models import Org, OrgKind, User
 MAX_STOCK = 1_000_000
 MAX_PRICE = 100_000
 
-# The member-card code: 8 digits, short enough to read out. Guessing is bounded twice: a card locks after a
-# few wrong codes in a row (until the member re-issues it), and one staff login may type only a few wrong
-# codes a day, whichever members they try, so 10^8 codes cannot be walked at a counter.
+# The member-card code: 8 digits, short enough to read out. Guessing is bounded twice: one staff login may type
+# only a few wrong codes in a row for one card (then that card is locked *for that login*), and only a few wrong
+# codes a day, whichever members they try, so 10^8 codes cannot be walked at a counter. The lock is per card and
+# staff login, not per card: otherwise any outlet's staff could lock an elder's card with 5 wrong codes and keep
+# the elder out of every outlet. The member or a relative re-issues the card, and staff of the member's home
+# subtree re-issue or unlock it (audited), which ends every login's lock on it.
 CARD_CODE_DIGITS = 8
 CARD_WRONG_LIMIT = 5
 ACTOR_WRONG_LIMIT = 10
@@ -301,9 +304,12 @@ def card_code(member: Member) -> str:
 
 
 @transaction.atomic
-def do_reissue_card(actor: User | None, member: Member, *, printed_by_staff: bool = False) -> str:
+def do_reissue_card(
+    actor: User | None, member: Member, *, printed_by_staff: bool = False, by_staff: bool = False
+) -> str:
     """A new code for a lost card or after wrong guesses: the old code stops working, the lock is lifted.
-    Staff printing a paper card for a member always issue a new code, so what they saw is audited."""
+    Staff printing a paper card for a member always issue a new code, so what they saw is audited; so do staff
+    of the member's home subtree re-issuing it through the API (`by_staff`)."""
     card = MemberCard.objects.select_for_update().get(pk=_card(member).pk)
     card.salt = secrets.token_hex(16)
     card.version += 1
@@ -311,8 +317,24 @@ def do_reissue_card(actor: User | None, member: Member, *, printed_by_staff: boo
     card.locked_at = None
     card.save(update_fields=["salt", "version", "wrong_tries", "locked_at"])
     action = "goods.card_printed" if printed_by_staff else "goods.card_reissued"
-    record(actor, action, member, bank_id=member.bank_id, data={"version": card.version})
+    by_staff = by_staff or printed_by_staff
+    record(actor, action, member, bank_id=member.bank_id, data={"version": card.version, "by_staff": by_staff})
     return _derive_code(card)
+
+
+@transaction.atomic
+def do_unlock_card(actor: User | None, member: Member) -> int:
+    """Staff of the member's home subtree end every staff login's lock on the card; the code stays the same (the
+    member's paper card keeps working). Answers how many wrong codes were cleared."""
+    card = MemberCard.objects.select_for_update().get(pk=_card(member).pk)
+    cleared = WrongCardCode.objects.filter(member=member, card_version=card.version, cleared_at__isnull=True).update(
+        cleared_at=timezone.now()
+    )
+    card.wrong_tries = 0
+    card.locked_at = None
+    card.save(update_fields=["wrong_tries", "locked_at"])
+    record(actor, "goods.card_unlocked", member, bank_id=member.bank_id, data={"cleared": cleared})
+    return cleared
 
 
 def normalise_card_code(code: str) -> str:
@@ -339,26 +361,27 @@ def _check_card_code(actor: User, *, member: Member, outlet: Org, code: str) -> 
             _("您今天输错会员卡码的次数太多，请明天再试，或请会员用自己的手机兑换。"), code="too_many_wrong_codes"
         )
     card = MemberCard.objects.select_for_update().get(pk=_card(member).pk)
-    if card.locked_at is not None:
-        return Forbidden(_("这张会员卡因多次输错卡码已锁定。请会员在“我的会员卡”里换一个新卡码。"), code="card_locked")
+    # This login's run of wrong codes on this card version (a right code or an unlock clears it).
+    mine = WrongCardCode.objects.filter(member=member, actor=actor, card_version=card.version, cleared_at__isnull=True)
+    if mine.count() >= CARD_WRONG_LIMIT:
+        return Forbidden(
+            _("您在这张会员卡上输错卡码的次数太多，已不能再试。请会员的社区工作人员解锁，或请会员用自己的手机兑换。"),
+            code="card_locked",
+        )
     if hmac.compare_digest(code.encode(), _derive_code(card).encode()):
-        if card.wrong_tries:
-            card.wrong_tries = 0
-            card.save(update_fields=["wrong_tries"])
+        mine.update(cleared_at=timezone.now())
         return None
-    card.wrong_tries += 1
-    fields = ["wrong_tries"]
-    WrongCardCode.objects.create(member=member, actor=actor, outlet=outlet)
+    WrongCardCode.objects.create(member=member, actor=actor, outlet=outlet, card_version=card.version)
+    tries = mine.count()
     record(
         actor,
         "goods.card_code_wrong",
         member,
         bank_id=member.bank_id,
-        data={"outlet": outlet.pk, "tries": card.wrong_tries},
+        data={"outlet": outlet.pk, "tries": tries},
     )
-    if card.wrong_tries >= CARD_WRONG_LIMIT:
-        card.locked_at = timezone.now()
-        fields.append("locked_at")
-        record(actor, "goods.card_locked", member, bank_id=member.bank_id, data={"outlet": outlet.pk})
-    card.save(update_fields=fields)
+    if tries >= CARD_WRONG_LIMIT:
+        record(
+            actor, "goods.card_locked", member, bank_id=member.bank_id, data={"outlet": outlet.pk, "for": "actor"}
+        )
     return Forbidden(_("会员卡码不对。"), code="member_code_wrong")

@@ -11,7 +11,14 @@ from pydantic import Field
 
 from timebank.api.types import Id, IdempotencyKey, Memo, OrgName, Page, PathId, paginate
 from timebank.goods import actions
-from timebank.goods.access import access_card_code, access_goods, access_redeem, access_redemption, visible_goods
+from timebank.goods.access import (
+    access_card_code,
+    access_card_to_manage,
+    access_goods,
+    access_redeem,
+    access_redemption,
+    visible_goods,
+)
 from timebank.goods.models import Goods, Redemption
 from timebank.ledger.api import TransactionOut, transaction_out
 from timebank.lib.errors import Forbidden, NotFound
@@ -230,6 +237,25 @@ def get_card_code(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
 
 @router.post("/members/{member_id}/card-code/reissue", response=CardCodeOut)
 def reissue_card_code(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
-    """A new card code (lost card, or the card was locked after wrong codes): the old code stops working."""
+    """A new card code (lost card, or the card was locked after wrong codes): the old code stops working, and
+    every staff login's lock on the card ends. The member, their relatives, or staff of the member's home subtree
+    (for a member without a phone; audited)."""
     user = caller(request)
-    return {"code": actions.do_reissue_card(user, access_card_code(user, member_id))}
+    member, by_staff = access_card_to_manage(user, member_id, staff_ok=True)
+    return {"code": actions.do_reissue_card(user, member, by_staff=by_staff)}
+
+
+class CardUnlockOut(Schema):
+    unlocked: bool
+    cleared: int
+
+
+@router.post("/members/{member_id}/card-code/unlock", response=CardUnlockOut)
+def unlock_card_code(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
+    """Staff of the member's home subtree end the locks that wrong codes put on the card (one per staff login
+    that typed them); the code stays the same. Audited `goods.card_unlocked`."""
+    user = caller(request)
+    member, by_staff = access_card_to_manage(user, member_id, staff_ok=True)
+    if not by_staff:
+        raise Forbidden(_("只有会员所在社区的工作人员可以解锁会员卡。"), code="not_allowed")
+    return {"unlocked": True, "cleared": actions.do_unlock_card(user, member)}

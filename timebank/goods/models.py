@@ -105,9 +105,16 @@ class WrongCardCode(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     outlet = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The card's version when typed, and when a right code or an unlock by the member's home staff ended this
+    # run of wrong codes: the lock is per card and staff login (timebank.goods.actions._check_card_code).
+    card_version = models.PositiveIntegerField(default=0)
+    cleared_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["actor", "created_at"], name="goods_wrongcode_actor_at")]
+        indexes = [
+            models.Index(fields=["actor", "created_at"], name="goods_wrongcode_actor_at"),
+            models.Index(fields=["member", "actor"], name="goods_wrongcode_member_actor"),
+        ]
 
     def __str__(self) -> str:
         return f"wrong code for {self.member_id} by {self.actor_id}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.lib.errors import Forbidden, NotAuthenticated, NotFound
@@ -123,6 +125,26 @@ def login_allowed(user: User) -> bool:
         return False
     member = getattr(user, "member", None)  # None for a staff login
     return member is None or member.status not in CLOSED_MEMBER_STATUSES
+
+
+# A login whose password staff reset was, for a moment, in someone else's hands: a staff member who cannot read an
+# elder could reset the elder's son's login (the son lives in their community), choose its new password and act as
+# the son. For this long after a reset, the login acts for itself only: it does not read or re-issue a relative's
+# card code (the proof of presence at an outlet) nor act on a relative's orders (confirming moves their minutes).
+# Long enough for the real owner to notice: they can no longer log in, and they and their family are told of the
+# reset (timebank.orgs.actions.notify_password_reset); their home staff can reset it again for them.
+RESET_HOLD = dt.timedelta(hours=72)
+
+
+def recently_reset(user: User) -> bool:
+    return user.password_reset_at is not None and timezone.now() - user.password_reset_at < RESET_HOLD
+
+
+def check_may_act_for_relatives(user: User) -> None:
+    if recently_reset(user):
+        raise Forbidden(
+            _("您的密码刚由工作人员重置，为了安全，72 小时内不能代家属办理这件事。"), code="recent_password_reset"
+        )
 
 
 def visible_staff(user: User) -> QuerySet[User]:

@@ -11,13 +11,15 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
-from timebank.lib.errors import Conflict, Forbidden, Invalid
+from timebank.lib.errors import Conflict, Forbidden, Invalid, NotAuthenticated
 from timebank.orgs import rules as rule_registry
+from timebank.orgs.access import RESET_HOLD as RESET_HOLD  # the hold after a reset, read with TEMPORARY_VALID
 from timebank.orgs.access import login_allowed
+from timebank.orgs.lockout import clear_guard
 from timebank.orgs.models import ALLOWED_PARENTS, ApiToken, Org, OrgKind, Role, Rules, User
 
 
@@ -178,6 +180,33 @@ def revoke_tokens(user: User, *, keep: str | None = None) -> int:
 # No 0/o, 1/l/i: a temporary password is often read out over the phone or copied by hand.
 TEMPORARY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 TEMPORARY_LENGTH = 10
+# A temporary password opens one login, within this long of the reset; only that login's token (or session)
+# chooses the new password. Someone who saw it on the screen or the paper later cannot use it.
+TEMPORARY_VALID = dt.timedelta(hours=72)
+
+
+def temporary_expired(user: User) -> bool:
+    # A reset before these fields existed has no time: the migration gave it one (orgs 0005).
+    return user.password_reset_at is not None and timezone.now() - user.password_reset_at >= TEMPORARY_VALID
+
+
+@transaction.atomic
+def do_use_temporary_password(user: User) -> None:
+    """A login with a temporary password (the caller checked it): refused after TEMPORARY_VALID, or when the
+    temporary password already opened a login. One conditional UPDATE, so two logins at once get one token."""
+    if temporary_expired(user):
+        raise NotAuthenticated(
+            _("临时密码已经过期（72 小时内有效），请联系社区工作人员重新设置。"), code="temporary_password_expired"
+        )
+    claimed = User.objects.filter(pk=user.pk, must_change_password=True, temporary_used_at__isnull=True).update(
+        temporary_used_at=timezone.now()
+    )
+    if not claimed:
+        raise NotAuthenticated(
+            _("这个临时密码已经用过一次，请用那次登录设置新密码，或联系社区工作人员重新设置。"),
+            code="temporary_password_used",
+        )
+    record(user, "login.temporary_used", user, bank_id=_bank_of(user), data={})
 
 
 def _bank_of(user: User) -> int | None:
@@ -205,6 +234,10 @@ def do_change_password(user: User, *, old_password: str, new_password: str, keep
     user = User.objects.select_for_update().get(pk=user.pk)
     if not user.check_password(old_password):
         raise Forbidden(_("原密码不对。"), code="wrong_password", fields={"old_password": "wrong"})
+    if user.must_change_password and temporary_expired(user):
+        raise Forbidden(
+            _("临时密码已经过期（72 小时内有效），请联系社区工作人员重新设置。"), code="temporary_password_expired"
+        )
     check_new_password(user, new_password, old_password)
     user.set_password(new_password)
     user.must_change_password = False
@@ -228,13 +261,61 @@ def do_reset_password(actor: User | None, target: User) -> str:
     temporary = "".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(TEMPORARY_LENGTH))
     target.set_password(temporary)
     target.must_change_password = True
-    target.save(update_fields=["password", "must_change_password"])
+    target.password_reset_at = timezone.now()
+    target.temporary_used_at = None
+    target.save(update_fields=["password", "must_change_password", "password_reset_at", "temporary_used_at"])
     revoked = revoke_tokens(target)
     record(actor, "login.password_reset", target, bank_id=_bank_of(target), data={"tokens_revoked": revoked})
-    # A lockout the person caused themselves ends with the reset: they are about to log in with the new password.
+    # A lockout the person caused themselves ends with the reset (the per-address one and the guard over all
+    # addresses): they are about to log in with the new password, from wherever they are.
     username = target.username
     transaction.on_commit(lambda: _clear_lockout(username))
+    clear_guard(username)  # in this transaction: the guard's rows are ours
+    notify_password_reset(target)
     return temporary
+
+
+RESET_TEMPLATE = "login.password_reset"
+
+
+def notify_password_reset(user: User) -> None:
+    """The member whose login was reset, and every relative linked to them, are told (in the reset's transaction:
+    the messages exist exactly when the reset committed). A reset they did not ask for is how a taken-over login
+    is noticed, during the RESET_HOLD in which it may not act for the family."""
+    from timebank.members.models import Member
+    from timebank.notify.actions import _queue, member_reader, relatives_of
+    from timebank.notify.messages import Message
+
+    member = Member.objects.filter(user=user).select_related("user").first()
+    if member is None:
+        return  # a staff login: its admins did the reset
+    when = timezone.localtime(timezone.now()).strftime("%m-%d %H:%M")
+    payload = {"member": member.name, "time": when}
+    with translation.override(settings.LANGUAGE_CODE):
+        own = Message(
+            RESET_TEMPLATE,
+            str(_("登录密码已重置")),
+            str(_("您的登录密码在%(time)s由社区工作人员重置了。如果不是您要求的，请马上联系社区工作人员。") % payload),
+            payload,
+        )
+        family = Message(
+            RESET_TEMPLATE,
+            str(_("家属的登录密码已重置")),
+            str(
+                _("您的家属%(member)s的登录密码在%(time)s由社区工作人员重置了。如果不是本人要求的，请马上联系社区工作人员。")
+                % payload
+            ),
+            payload,
+        )
+    created = _queue([member_reader(member)], own, bank_id=member.bank_id, order=None)
+    created += _queue([member_reader(m) for m in relatives_of(member)], family, bank_id=member.bank_id, order=None)
+    record(
+        None,
+        "notification.queue",
+        member,
+        bank_id=member.bank_id,
+        data={"template": RESET_TEMPLATE, "notifications": [n.pk for n in created]},
+    )
 
 
 @transaction.atomic

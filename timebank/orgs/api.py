@@ -63,7 +63,12 @@ def roles_of(user: User) -> list[str]:
 
 @router.post("/auth/token", auth=None, response={200: TokenOut}, tags=["auth"])
 def create_token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
-    """Log in with a username and password; answers a bearer token."""
+    """Log in with a username and password; answers a bearer token. After 10 failures in a row for a username at
+    one client address, 429 `locked_out` there; after many failures for a username from any addresses in a day,
+    429 `username_guarded` from addresses it never logged in from (timebank.orgs.lockout). A temporary password
+    from a staff reset opens one login within 72 hours: later 401 `temporary_password_expired`, a second time
+    401 `temporary_password_used`."""
+    lockout.check_guard(request, payload.username)
     user = authenticate(request, username=payload.username, password=payload.password)
     if getattr(request, "axes_locked_out", False):
         raise Locked(_("登录失败次数过多，账号已暂时锁定，请稍后再试。"))
@@ -71,6 +76,9 @@ def create_token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
     if user is None or not login_allowed(user):
         raise NotAuthenticated(_("用户名或密码不正确。"), code="bad_credentials")
     assert isinstance(user, User)
+    if user.must_change_password:
+        actions.do_use_temporary_password(user)
+    lockout.remember_success(request, user)
     from django.conf import settings
 
     member = getattr(user, "member", None)

@@ -71,6 +71,39 @@ class User(AbstractUser):
     display_name = models.CharField(max_length=100, blank=True)
     # Set by a reset (the temporary password was shown to someone else): the login may only choose a new one.
     must_change_password = models.BooleanField(default=False)
+    # When staff last gave this login a temporary password: it expires and is used once (timebank.orgs.actions
+    # TEMPORARY_VALID), and for a while the login may not act for the member's relatives (RESET_HOLD).
+    password_reset_at = models.DateTimeField(null=True, blank=True)
+    temporary_used_at = models.DateTimeField(null=True, blank=True)
+
+
+class LoginFailure(models.Model):
+    """A failed login for a username from an address, kept a day: the guard of timebank.orgs.lockout counts them
+    across addresses (django-axes counts per username and address only)."""
+
+    username = models.CharField(max_length=150)
+    address = models.CharField(max_length=45, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["username", "created_at"], name="orgs_loginfail_user_at")]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address}"
+
+
+class KnownLoginAddress(models.Model):
+    """An address a login logged in from successfully: it may still try when the username is guarded."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    address = models.CharField(max_length=45)
+    last_login_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "address"], name="orgs_known_address_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} at {self.address}"
 
 
 class ApiToken(models.Model):

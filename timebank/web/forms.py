@@ -47,8 +47,27 @@ class LoginForm(AuthenticationForm):
 
         if not login_allowed(user):
             raise forms.ValidationError(self.error_messages["inactive"], code="inactive")
+        if user.must_change_password:
+            # A temporary password opens one login within 72 hours (timebank.orgs.actions.TEMPORARY_VALID).
+            from timebank.lib.errors import NotAuthenticated
+            from timebank.orgs.actions import do_use_temporary_password
+
+            try:
+                do_use_temporary_password(user)
+            except NotAuthenticated as exc:
+                raise forms.ValidationError(str(exc.message), code=exc.code) from None
 
     def clean(self) -> dict[str, Any]:
+        # Many failures for this username from anywhere: only addresses it logged in from before may try.
+        from timebank.lib.errors import Locked
+        from timebank.orgs.lockout import check_guard
+
+        if self.request is not None and self.data.get("username"):
+            try:
+                check_guard(self.request, str(self.data.get("username")))
+            except Locked as exc:
+                self.locked_out = True
+                raise forms.ValidationError(str(exc.message), code=exc.code) from None
         try:
             return super().clean()
         except forms.ValidationError:

@@ -27,6 +27,7 @@ from timebank.lib.errors import ApiError, Conflict, Forbidden, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members.access import access_member_to_manage, visible_members
 from timebank.members.models import Member, MemberStatus
+from timebank.orgs.access import recently_reset
 from timebank.orgs.models import Org, OrgKind, User
 from timebank.web.forms import new_idempotency_key
 from timebank.web.forms_admin import (
@@ -498,7 +499,9 @@ def my_card(request: HttpRequest) -> HttpResponse:
     Staff of another community's outlet ask for it before redeeming from the member's time."""
     person = who(request)
     assert person.member is not None
-    people = [person.member, *(link.relative for link in person.relatives)]
+    people = [person.member]
+    if not recently_reset(person.user):  # a login reset lately shows only its own card (orgs.access.RESET_HOLD)
+        people += [link.relative for link in person.relatives]
     cards = [
         {"member": m, "grouped": grouped_code(actions.card_code(access_card_code(person.user, m.pk))), "mine": n == 0}
         for n, m in enumerate(people)
