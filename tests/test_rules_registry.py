@@ -142,7 +142,13 @@ def test_a_new_rule_declared_once_appears_in_the_schemas_the_form_the_checks_and
     assert rule_registry.to_api(row, registry)["tea_break_minutes"] == 15
     # The action's checks.
     assert rule_registry.clean({"tea_break_minutes": 60}, registry) == {"tea_break_minutes": 60}
-    for bad, code in ((61, "out_of_range"), ("5", "wrong_type"), (None, "required"), (False, "wrong_type")):
+    cases: list[tuple[Any, str]] = [
+        (61, "out_of_range"),
+        ("5", "wrong_type"),
+        (None, "required"),
+        (False, "wrong_type"),
+    ]
+    for bad, code in cases:
         with pytest.raises(Invalid) as refused:
             rule_registry.clean({"tea_break_minutes": bad}, registry)
         assert refused.value.fields == {"tea_break_minutes": code}

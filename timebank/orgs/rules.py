@@ -283,7 +283,7 @@ class IntListRule(Rule):
                 % {"n": self.max_items, "min": self.item_min, "max": self.item_max},
             )
         if value != sorted(set(value)):
-            raise RuleError(NOT_INCREASING, _("星级门槛应逐级递增。"))
+            raise RuleError(NOT_INCREASING, _("应逐级递增。"))
         return value
 
     def form_fields(self) -> dict[str, forms.Field]:
@@ -504,7 +504,9 @@ def clean(changes: dict[str, Any], rules: Registry | None = None) -> dict[str, A
         try:
             out[name] = rule.check(value)
         except RuleError as exc:
-            raise Invalid(f"{rule.label}：{exc.message}", fields={name: exc.code}) from None
+            raise Invalid(
+                _("%(rule)s：%(problem)s") % {"rule": rule.label, "problem": exc.message}, fields={name: exc.code}
+            ) from None
     return out
 
 
