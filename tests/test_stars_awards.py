@@ -208,6 +208,15 @@ def test_award_api_confirm_is_idempotent_and_head_office_only(world: World) -> N
     award_id = items[0]["id"]
     assert world.api("branch_admin").post(f"/api/v1/awards/{award_id}/confirm").status_code == 403
     assert world.api("other_bank_admin").post(f"/api/v1/awards/{award_id}/confirm").status_code == 404
+    # The second head-office admin is there before the bonus is asked for (a login made later may not approve).
+    second_admin = do_create_staff(
+        world.users["superuser"],
+        org=world.bank,
+        username="ho_two",
+        password="pass-word-1",
+        name="ho_two",
+        role="head_office_admin",
+    )
     before = _earned(member)
     first = admin.post(f"/api/v1/awards/{award_id}/confirm")
     second = admin.post(f"/api/v1/awards/{award_id}/confirm")
@@ -218,14 +227,6 @@ def test_award_api_confirm_is_idempotent_and_head_office_only(world: World) -> N
     assert _earned(member) == before and first.json()["bonus_transaction_id"] is None
     waiting = Approval.objects.get(kind="award_bonus", payload__award_id=award_id)
     assert admin.post(f"/api/v1/approvals/{waiting.pk}/approve").status_code == 403
-    second_admin = do_create_staff(
-        world.users["superuser"],
-        org=world.bank,
-        username="ho_two",
-        password="pass-word-1",
-        name="ho_two",
-        role="head_office_admin",
-    )
     resp = Client().post(
         f"/api/v1/approvals/{waiting.pk}/approve", HTTP_AUTHORIZATION=f"Bearer {do_issue_token(second_admin)}"
     )

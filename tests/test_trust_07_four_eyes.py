@@ -407,9 +407,10 @@ def test_parallel_approvals_post_exactly_once(world: World) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("row locks under contention: a PostgreSQL test")
     w = world
-    approval_id = big_adjustment(w).json()["approval_id"]
     approvers = [w.users["branch_admin"], w.users["head_office_admin"], w.users["superuser"]]
+    # Made before the request: a login created after it may not approve it.
     approvers += [second_staff(w, f"staff_{i}") for i in range(5)]
+    approval_id = big_adjustment(w).json()["approval_id"]
     tokens = [do_issue_token(u) for u in approvers]
     barrier = threading.Barrier(len(tokens))
     statuses: list[int] = [0] * len(tokens)

@@ -32,7 +32,7 @@ from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
 from timebank.ledger.models import Leg, TransactionKind
 from timebank.ledger.posting import idem_scope
-from timebank.lib.errors import Conflict, Forbidden, Invalid
+from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.orgs.models import Org, Rules, User
 
