@@ -150,6 +150,9 @@ def test_finding_7_on_the_page_a_colleague_whose_password_the_maker_reset_cannot
     approval_id = big(w.api("branch_admin"), w, "k2")
     take_over(w, "branch_admin", w.users["staff"])
     staff = User.objects.get(pk=w.users["staff"].pk)
+    page = web_client(staff).get("/staff/approvals/").content.decode()
+    assert f"approval-{approval_id}" in page and "不是同一个人" in page
+    assert f"/staff/approvals/{approval_id}/approve/" not in page  # no button for a login the maker holds
     resp = web_client(staff).post(f"/staff/approvals/{approval_id}/approve/", follow=True)
     assert resp.status_code == 200
     assert "不是同一个人" in resp.content.decode()

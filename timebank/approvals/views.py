@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from timebank.approvals.access import access_approval, visible_approvals
+from timebank.approvals.access import access_approval, check_decider, visible_approvals
 from timebank.approvals.actions import credited_lately, do_approve, do_reject
 from timebank.approvals.models import Approval, ApprovalState
 from timebank.lib.errors import ApiError
@@ -27,6 +27,13 @@ def _row(approval: Approval, user: User) -> Approval:
     p = approval.payload
     approval.what = p.get("reason") or p.get("memo") or ""  # type: ignore[attr-defined]
     approval.own = approval.maker_id == user.pk  # type: ignore[attr-defined]
+    approval.refused = ""  # type: ignore[attr-defined]
+    if approval.state == ApprovalState.PENDING and not approval.own:  # type: ignore[attr-defined]
+        # No buttons for a login that may not decide (not independent of the maker, or the member moved away).
+        try:
+            check_decider(user, approval)
+        except ApiError as exc:
+            approval.refused = explain(exc)  # type: ignore[attr-defined]
     if approval.state == ApprovalState.PENDING:
         # What the approver weighs: the member's credits of the last 24 hours, this one included.
         approval.lately = credited_lately(approval.member)  # type: ignore[attr-defined]
