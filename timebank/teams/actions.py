@@ -10,6 +10,9 @@ closed before its end (staff of its org may, with a reason, audited: paper sign-
 afternoon); an attendance is credited at most the activity's length and, with a QR check-in and check-out,
 the time between them; a walk-in meets the sign-up's requirements; and a credit to someone who ran the
 activity (a leader of its team, whoever published it, marked them or closes it) waits for a second person.
+The times of an activity that has started (or an end moved into the past) change only as backdating does.
+A member's credited attendances never overlap in time, with each other or with orders they checked in and
+out of: the overlapping part is refused when marked and again at close, under the member's row lock.
 """
 
 from __future__ import annotations
@@ -375,6 +378,33 @@ def _promote(activity: Activity, *, now: dt.datetime) -> list[int]:
     return [s.member_id for s in waiting]
 
 
+def _check_time_change(actor: User | None, activity: Activity, values: dict[str, Any], reason: str) -> str:
+    """Moving the times of an activity that has started, or its end into the past, is for staff of its org
+    with a reason, like backdating: otherwise a leader closes early (the end moved back to now) or credits
+    hours after the fact (the end moved on). Answers the reason, audited. Less than a minute is the form's
+    rounding, not a change: the stored time is kept."""
+    for key in ("starts_at", "ends_at"):
+        if abs(values[key] - getattr(activity, key)) < dt.timedelta(minutes=1):
+            values[key] = getattr(activity, key)
+    if values["starts_at"] == activity.starts_at and values["ends_at"] == activity.ends_at:
+        return ""
+    now = timezone.now()
+    if activity.starts_at > now and values["ends_at"] > now:
+        return check_not_backdated(actor, activity.org, values["starts_at"], reason)
+    reason = _text(reason, "reason", 500)
+    if not is_staff_of(actor, activity.org):
+        raise Conflict(
+            _("活动已经开始，只有社区工作人员可以更改它的时间。"),
+            code="activity_started",
+            fields={"starts_at": timezone.localtime(activity.starts_at).isoformat()},
+        )
+    if not reason:
+        raise Conflict(
+            _("活动已经开始。更改已开始活动的时间要写明原因。"), code="activity_started", fields={"reason": "required"}
+        )
+    return reason
+
+
 @transaction.atomic
 def do_update_activity(actor: User | None, activity: Activity, *, data: ActivityInput) -> Activity:
     """Edit an open activity. More places promote the waiting list; a change of time or place is announced."""
@@ -390,13 +420,11 @@ def do_update_activity(actor: User | None, activity: Activity, *, data: Activity
             code="places_below_signups",
             fields={"confirmed": confirmed},
         )
-    backdated = ""
-    if values["starts_at"] != activity.starts_at:
-        backdated = check_not_backdated(actor, activity.org, values["starts_at"], data.backdate_reason)
+    times_reason = _check_time_change(actor, activity, values, data.backdate_reason)
     noticed = any(getattr(activity, k) != values[k] for k in ("starts_at", "ends_at", "place"))
     changed = {k: str(v) for k, v in values.items() if getattr(activity, k) != v}
-    if backdated:
-        changed["backdated"] = backdated
+    if times_reason:
+        changed["times_reason"] = times_reason
     for key, value in values.items():
         setattr(activity, key, value)
     activity.save()
@@ -589,6 +617,83 @@ def credit_cap(activity: Activity, signup: ActivitySignup) -> int:
     return cap
 
 
+Window = tuple[dt.datetime, dt.datetime]
+
+
+def attendance_window(activity: Activity, signup: ActivitySignup | None) -> Window:
+    """When an attendance took the member's time: between the scans when they checked in (to the end without a
+    check-out), else the whole activity. A hand mark without both scans claims the whole activity, since it
+    does not say which part of it the minutes were."""
+    start, end = activity.starts_at, activity.ends_at
+    if (
+        signup is not None
+        and signup.check_in_at is not None
+        and (signup.manual_minutes is None or signup.check_out_at is not None)
+    ):
+        start = max(start, signup.check_in_at)
+        end = min(end, signup.check_out_at or end)
+    return start, max(start, end)
+
+
+def _busy_windows(member_id: int, activity: Activity, window: Window, *, credited_only: bool) -> list[Window]:
+    """The member's other time already taken within `window`: attendances credited (or waiting for approval)
+    in closed activities, orders they checked in and out of, and, unless `credited_only`, attendances marked
+    or scanned in activities still open. Read under the member's row lock, so parallel marks and closes that
+    credit the same member decide in turn."""
+    start, end = window
+    approvals = Approval.objects.filter(
+        member_id=member_id, kind=ApprovalKind.ACTIVITY_CLOSE, state=ApprovalState.PENDING
+    ).values_list("payload", flat=True)
+    waiting = [int(p["signup_id"]) for p in approvals if isinstance(p, dict) and p.get("signup_id")]
+    taken = Q(activity__state=ActivityState.CLOSED) & (Q(service_record__isnull=False) | Q(pk__in=waiting))
+    if not credited_only:
+        taken |= Q(activity__state=ActivityState.PUBLISHED, attendance__in=(Attendance.PRESENT, Attendance.ATTENDED))
+    signups = (
+        ActivitySignup.objects.filter(taken, member_id=member_id, status=SignupStatus.CONFIRMED)
+        .exclude(activity_id=activity.pk)
+        .filter(activity__starts_at__lt=end, activity__ends_at__gt=start)
+        .select_related("activity")
+    )
+    busy = [attendance_window(s.activity, s) for s in signups]
+    from timebank.orders.models import Order, OrderState
+
+    orders = (
+        Order.objects.filter(volunteer_id=member_id, check_in_at__lt=end, check_out_at__gt=start)
+        .exclude(state=OrderState.CANCELLED)
+        .values_list("check_in_at", "check_out_at")
+    )
+    busy.extend((a, b) for a, b in orders if a is not None and b is not None)
+    return busy
+
+
+def free_minutes(window: Window, busy: list[Window]) -> int:
+    """Minutes of `window` outside every busy window."""
+    start, end = window
+    free = dt.timedelta(0)
+    cursor = start
+    for b_start, b_end in sorted(busy):
+        if b_end <= cursor:
+            continue
+        if b_start >= end:
+            break
+        if b_start > cursor:
+            free += b_start - cursor
+        cursor = max(cursor, b_end)
+        if cursor >= end:
+            break
+    if cursor < end:
+        free += end - cursor
+    return int(free.total_seconds() // 60)
+
+
+def overlap_refused(free: int) -> Conflict:
+    return Conflict(
+        _("这位志愿者这段时间已经在别的活动或订单里记了时间，同一段时间不能重复记。"),
+        code="overlapping_attendance",
+        fields={"free_minutes": free},
+    )
+
+
 @transaction.atomic
 def do_mark_attendance(
     actor: User | None, activity: Activity, member: Member, *, attended: bool, minutes: int | None = None
@@ -616,6 +721,12 @@ def do_mark_attendance(
             )
         # Whoever is credited meets what signing up asks, on the day of the activity (as the member is now).
         check_eligible(activity, Member.objects.get(pk=member.pk), today=timezone.localdate(activity.starts_at))
+        # The same hours are not marked twice (three activities over one afternoon): decided in turn per member.
+        lock_members([member.pk])
+        marked_window = attendance_window(activity, signup if signup is not None and _both_scans(signup) else None)
+        free = free_minutes(marked_window, _busy_windows(member.pk, activity, marked_window, credited_only=False))
+        if free <= 0 or (minutes is not None and minutes > free):
+            raise overlap_refused(free)
     if signup is None or signup.status != SignupStatus.CONFIRMED:
         if not attended:
             raise Conflict(_("这位会员没有名额，不用记缺席。"), code="not_signed_up")
@@ -626,7 +737,7 @@ def do_mark_attendance(
         else:
             signup.status = SignupStatus.CONFIRMED
     signup.attendance = Attendance.ATTENDED if attended else Attendance.NO_SHOW
-    signup.manual_minutes = (minutes or credit_cap(activity, signup)) if attended else None
+    signup.manual_minutes = (minutes or min(credit_cap(activity, signup), free)) if attended else None
     signup.marked_by = _actor(actor)
     signup.save()
     record(
@@ -733,6 +844,7 @@ def do_close_activity(actor: User | None, activity: Activity, *, reason: str = "
     lock_members(s.member_id for s in signups)
     memo = f"活动：{activity.title}"[:500]
     refused: dict[int, str] = {}
+    trimmed: dict[int, int] = {}
     for signup in signups:
         minutes = minutes_to_credit(activity, signup)
         if minutes <= 0:
@@ -744,6 +856,16 @@ def do_close_activity(actor: User | None, activity: Activity, *, reason: str = "
             result.skipped.append(signup.member_id)
             continue
         minutes = min(minutes, 24 * 60)
+        # Only the part of the attendance not credited elsewhere (another activity, an order); under the member
+        # locks taken above, so a parallel close of an overlapping activity sees this one's credit or waits.
+        window = attendance_window(activity, signup)
+        free = free_minutes(window, _busy_windows(signup.member_id, activity, window, credited_only=True))
+        if free <= 0:
+            refused[signup.member_id] = "overlapping_attendance"
+            result.skipped.append(signup.member_id)
+            continue
+        if free < minutes:
+            minutes = trimmed[signup.member_id] = free
         try:
             with transaction.atomic():  # one attendee who may not be credited does not undo the others
                 rec, _replayed = do_service_record(
@@ -791,6 +913,8 @@ def do_close_activity(actor: User | None, activity: Activity, *, reason: str = "
     }
     if refused:
         audit["refused"] = {str(k): v for k, v in refused.items()}
+    if trimmed:
+        audit["overlap_trimmed"] = {str(k): v for k, v in trimmed.items()}
     if early:
         audit.update(early=early, planned_end=planned_end.isoformat())
     record(actor, "activity.close", activity, bank_id=activity.bank_id, data=audit)

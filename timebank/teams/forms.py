@@ -46,7 +46,7 @@ class ActivityForm(Form):
         label=_("补录原因"),
         required=False,
         max_length=500,
-        help_text=_("只有社区工作人员补录已经开始的活动时填写，例如“按纸质签到表补录”。"),
+        help_text=_("只有社区工作人员补录或更改已经开始的活动的时间时填写，例如“按纸质签到表补录”。"),
     )
 
     def __init__(self, *args: Any, owners: list[tuple[str, str]], items: list[tuple[int, str]], **kwargs: Any) -> None:
