@@ -868,6 +868,7 @@ NOT_CREATES = frozenset(
         "POST /api/v1/staff/{staff_id}/password-reset",
         "PATCH /api/v1/staff/{staff_id}",
         "POST /api/v1/members/{member_id}/card-code/reissue",
+        "POST /api/v1/members/{member_id}/card-code/unlock",
     }
 )
 
