@@ -317,3 +317,36 @@ def test_attack_2_leader_cannot_move_the_end_into_the_past_through_the_page(worl
     assert Activity.objects.get(pk=act).ends_at == start + dt.timedelta(hours=8)
     with at(start + dt.timedelta(hours=1)), pytest.raises(Conflict):
         actions.do_close_activity(w.users["volunteer"], Activity.objects.get(pk=act))
+
+
+def test_attack_1_activity_hours_spent_on_an_order_are_not_credited_again(world: World) -> None:
+    """The volunteer checked in and out of an order 10:30–11:30 during a 10:00–12:00 activity: 60 minutes free."""
+    w = world
+    _team, item = _setup(w)
+    v = w.members["volunteer"]
+    start = timezone.now() + dt.timedelta(minutes=10)
+    act = _activity(w, item, start, 2)
+    body = {
+        "recipient_id": w.members["recipient"].pk,
+        "service_item_id": item.pk,
+        "scheduled_start": _iso(start + dt.timedelta(minutes=30)),
+        "planned_minutes": 60,
+        "payer": "subsidy",
+        "channel": "staff",
+        "notes": "",
+    }
+    oid = w.api("staff").post("/api/v1/orders", body).json()["id"]
+    assert w.api("staff").post(f"/api/v1/orders/{oid}/dispatch", {"volunteer_id": v.pk}).status_code == 200
+    assert w.api("volunteer").post(f"/api/v1/orders/{oid}/accept").status_code == 200
+    with at(start + dt.timedelta(minutes=30)):
+        assert w.api("volunteer").post(f"/api/v1/orders/{oid}/check-in").status_code == 200
+    with at(start + dt.timedelta(minutes=90)):
+        assert w.api("volunteer").post(f"/api/v1/orders/{oid}/check-out").status_code == 200
+    staff = w.api("staff")
+    mark = f"/api/v1/activities/{act.pk}/attendance"
+    r = staff.post(mark, {"member_id": v.pk, "attended": True, "minutes": 90})
+    assert r.status_code == 409 and error_code(r) == "overlapping_attendance", r.json()
+    assert staff.post(mark, {"member_id": v.pk, "attended": True}).status_code == 200
+    with at(act.ends_at + dt.timedelta(minutes=1)):
+        r = staff.post(f"/api/v1/activities/{act.pk}/close")
+    assert r.json()["credited"] == [{"member_id": v.pk, "minutes": 60, "credited_minutes": 60}], r.json()
