@@ -99,18 +99,43 @@ def test_attack_a_staff_resetting_a_relatives_login_cannot_take_the_elders_goods
     assert later.status_code == 200
 
 
-def test_attack_a_a_reset_relative_cannot_confirm_the_elders_orders(world: World) -> None:
+def test_attack_a_a_reset_relative_neither_orders_for_nor_acts_on_the_elders_orders(world: World) -> None:
+    from timebank.catalogue.actions import do_create_service_item
     from timebank.orders.access import RELATIVE, party_roles
     from timebank.orders.models import Order
-    from timebank.orgs.actions import do_reset_password
 
     elder, son = world.members["recipient"], world.members["relative"]
-    order = Order(pk=1, bank_id=elder.bank_id, org=elder.home_org, recipient_id=elder.pk, volunteer_id=None)
-    assert son.user is not None
-    assert RELATIVE in party_roles(son.user, order)
-    do_reset_password(world.users["staff_next"], son.user)
+    ledger.do_adjustment(None, member=elder, minutes=600, bucket="earned", reason="seed")
+    item = do_create_service_item(None, head_office=world.bank, name="保洁", category="mutual_care", tier="ordinary")
+    body = {
+        "recipient_id": elder.pk,
+        "service_item_id": item.pk,
+        "scheduled_start": (timezone.now() + dt.timedelta(hours=2)).isoformat(),
+        "planned_minutes": 60,
+        "payer": "recipient",
+        "channel": "app",
+        "notes": "",
+    }
+    before = world.api("relative").post("/api/v1/orders", body)
+    assert before.status_code == 201, before.content  # the son orders for his father as usual
+    order = Order.objects.get(pk=before.json()["id"])
+    assert son.user is not None and RELATIVE in party_roles(son.user, order)
+
+    tmp = world.api("staff_next").post(f"/api/v1/members/{son.pk}/password-reset").json()["temporary_password"]
+    tok = token("relative", tmp).json()["token"]
+    c = Client()
+    pw = {"old_password": tmp, "new_password": "taken-over-88"}
+    assert c.post("/api/v1/me/password", pw, content_type="application/json", **bearer(tok)).status_code == 200
+    refused = c.post("/api/v1/orders", body, content_type="application/json", **bearer(tok))
+    assert refused.status_code == 403 and error_code(refused) == "recent_password_reset"
+    assert Order.objects.count() == 1
+    # The father's order is not the reset login's to read, cancel or confirm.
     son.user.refresh_from_db()
     assert RELATIVE not in party_roles(son.user, order)
+    assert c.get(f"/api/v1/orders/{order.pk}", **bearer(tok)).status_code == 403
+    why = {"reason": "不要了"}
+    cancel = c.post(f"/api/v1/orders/{order.pk}/cancel", why, content_type="application/json", **bearer(tok))
+    assert cancel.status_code == 403
 
 
 # (b) The wrong-code lock is per card and staff login -----------------------------------------------------------

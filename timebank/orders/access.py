@@ -9,7 +9,7 @@ from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.access import member_of, relative_ids
 from timebank.members.models import Member
 from timebank.orders.models import ACTIVE_STATES, Order, OrderState
-from timebank.orgs.access import has_role, recently_reset, staff_scope
+from timebank.orgs.access import check_may_act_for_relatives, has_role, recently_reset, staff_scope
 from timebank.orgs.models import MANAGING_ROLES, Org, Role, Rules, User
 
 STAFF = "staff"
@@ -83,6 +83,16 @@ def party_roles(user: User, order: Order) -> set[str]:
         ):
             roles.add(AREA_VOLUNTEER)
     return roles
+
+
+def check_may_order_for(user: User, recipient: Member) -> None:
+    """A member's login ordering for a linked relative: not while the login is on hold after a staff reset
+    (timebank.orgs.access.RESET_HOLD): the elder would pay for it. Staff and operators order as staff."""
+    me = member_of(user)
+    if me is None or me.pk == recipient.pk or has_role(user, MANAGING_ROLES | {Role.OPERATOR}, recipient.home_org):
+        return
+    if recipient.pk in _relatives(me):
+        check_may_act_for_relatives(user)
 
 
 def access_order(user: User, order_id: int, action: str = "read", *, lean: bool = False) -> tuple[Order, set[str]]:

@@ -29,6 +29,7 @@ from timebank.ledger.posting import MAX_MINUTES, check_key, fingerprint, idem_sc
 from timebank.lib.errors import Conflict, Forbidden, Invalid
 from timebank.members.access import member_of
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus, RelativeLink
+from timebank.orders.access import check_may_order_for
 from timebank.orders.models import Channel, Order, OrderEvent, OrderState, Payer, ServiceRecord
 from timebank.orgs.models import Rules, User
 
@@ -165,6 +166,8 @@ def do_create_order(
         raise Conflict(_("这个服务项目已停用。"), code="item_inactive")
     if recipient.status != MemberStatus.ACTIVE:
         raise Conflict(_("会员不是正常状态，不能办理。"), code="member_not_active")
+    if actor is not None and actor.pk:
+        check_may_order_for(actor, recipient)  # a login on hold after a reset does not order for the family
     rules = _rules(recipient.bank_id)
     multiplier = Decimal(str(rules.multipliers[service_item.tier]))
     if payer == Payer.RECIPIENT:
