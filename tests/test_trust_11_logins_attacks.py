@@ -303,3 +303,22 @@ def test_the_chosen_limits_are_the_codes(world: World) -> None:
 
     assert actions.RESET_HOLD == RESET_HOLD and actions.TEMPORARY_VALID == TEMPORARY_VALID
     assert lockout.GUARD_AFTER == GUARD_AFTER and lockout.GUARD_WINDOW == GUARD_WINDOW
+
+
+def test_attack_b_home_staff_unlock_the_card_on_its_page_keeping_the_code(world: World, far_shop: Goods) -> None:
+    elder = world.members["recipient"]
+    hostile = world.api("staff_next")
+    for i in range(goods_actions.CARD_WRONG_LIMIT):
+        hostile.post("/api/v1/goods/redemptions", redeem_body(world, far_shop, f"w{i}", f"0000000{i}"))
+    code = goods_actions.card_code(elder)
+    assert error_code(hostile.post("/api/v1/goods/redemptions", redeem_body(world, far_shop, "x", code))) == (
+        "card_locked"
+    )
+    url = f"/outlet/card/{elder.pk}/"
+    assert web_client(world.users["staff_next"]).post(url, {"unlock": "1"}).status_code in (403, 404)
+    done = web_client(world.users["staff"]).post(url, {"unlock": "1"})
+    assert done.status_code == 302
+    assert goods_actions.card_code(elder) == code  # the printed card keeps working
+    assert AuditEntry.objects.filter(action="goods.card_unlocked").count() == 1
+    ok = hostile.post("/api/v1/goods/redemptions", redeem_body(world, far_shop, "y", code))
+    assert ok.status_code == 201, ok.content

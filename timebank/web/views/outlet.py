@@ -530,6 +530,11 @@ def staff_member_card(request: HttpRequest, member_id: int) -> HttpResponse:
         raise Conflict(_("会员不是正常状态，不能办理。"), code="member_not_active")
     if request.method != "POST":
         return render(request, "web/outlet/staff_card.html", {"member": member})
+    if request.POST.get("unlock"):
+        # Another outlet's staff typed wrong codes: their lock on the card ends, the printed code stays.
+        actions.do_unlock_card(user, member)
+        messages.success(request, _("会员卡已解锁，卡码不变。"))
+        return redirect("web:staff_member_card", member_id=member.pk)
     code = actions.do_reissue_card(user, member, printed_by_staff=True)
     card = {"member": member, "grouped": grouped_code(code), "mine": True}
     return render(request, "web/outlet/my_card.html", {"cards": [card], "printed_by_staff": True})
