@@ -196,6 +196,7 @@ def b_tx(world: World) -> Transaction:
     tx, _ = do_adjustment(
         world.users["superuser"], member=world.members["stranger"], minutes=60, bucket="earned", reason="b"
     )
+    assert isinstance(tx, Transaction)  # 60 minutes post at once (below the approval threshold)
     return tx
 
 
@@ -762,6 +763,7 @@ def test_reversal_bad_input(world: World) -> None:
     root = world.users["superuser"]
     tx, _ = do_adjustment(root, member=world.members["recipient"], minutes=60, bucket="earned", reason="录错")
     done, _ = do_adjustment(root, member=world.members["recipient"], minutes=60, bucket="earned", reason="录错 2")
+    assert isinstance(done, Transaction)
     reversal, _ = do_reversal(root, original=done, reason="冲正")
     url = "/api/v1/ledger/reversals"
     valid = {"transaction_id": tx.pk, "reason": "冲正", "idempotency_key": "bad-reversal"}

@@ -160,6 +160,7 @@ def test_school_export_matches_ledger_for_the_term(world: World) -> None:
         do_service_record(
             staff, volunteer=outsider, service_item=item, minutes=60, served_at=inside, idempotency_key="d"
         )
+        assert rec.transaction is not None
         do_reversal(world.users["head_office_admin"], original=rec.transaction, reason="重复登记", idempotency_key="r")
     with at(before):
         do_service_record(
