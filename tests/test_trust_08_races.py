@@ -35,7 +35,7 @@ from timebank.members.models import Member
 from timebank.orders import actions as orders
 from timebank.orders.models import Order
 from timebank.orgs.actions import do_issue_token
-from timebank.orgs.models import User
+from timebank.orgs.models import Rules, User
 
 THREADS = 10
 JSON = "application/json"
@@ -874,10 +874,12 @@ NOT_CREATES = frozenset(
 
 
 def _activity(c: Ctx, i: dict[str, int]) -> dict[str, Any]:
-    start = timezone.now() + dt.timedelta(days=2)
+    # Each activity in its own hours: a member's attendances must not overlap (issue 12, finding 1).
+    n = next(c._n)
+    start = timezone.now() + dt.timedelta(days=2, hours=3 * n)
     return {
         "org_id": i["community"],
-        "title": c.uniq("活动"),
+        "title": f"活动{n}",
         "service_item_id": c.item.pk,
         "place": "活动室",
         "starts_at": start.isoformat(),
@@ -912,11 +914,15 @@ def _indicators(c: Ctx) -> list[int]:
     return list(Indicator.objects.filter(bank=c.w.bank, active=True).values_list("pk", flat=True))
 
 
+APPROVAL_THRESHOLD = 200_000
+
+
 def _approval(c: Ctx) -> int:
-    """A large adjustment by staff waits for a second person."""
+    """A large adjustment by staff waits for a second person (to the recipient: a waiting credit counts in the
+    member's 24 hours, and the volunteer's small credits elsewhere in this test must post at once)."""
     body = {
-        "member_id": c.w.members["volunteer"].pk,
-        "minutes": 601,
+        "member_id": c.w.members["recipient"].pk,
+        "minutes": APPROVAL_THRESHOLD + 1,
         "bucket": "earned",
         "reason": "纸质记录补录",
         "idempotency_key": c.uniq("big"),
@@ -1002,6 +1008,9 @@ def test_parallel_duplicates_at_every_create_endpoint_never_5xx(world: World) ->
     from timebank.ledger.actions import do_adjustment
 
     ctx = Ctx(world)
+    # Four eyes counts a member's credits over 24 hours: the setup's credits must not make every later
+    # adjustment wait, so the threshold is raised here (and `_approval` asks for more than it).
+    Rules.objects.filter(head_office=world.bank).update(approval_threshold_minutes=APPROVAL_THRESHOLD)
     # Balances the credit-moving requests spend from.
     do_adjustment(
         world.users["superuser"], member=world.members["recipient"], minutes=500, bucket="reserve", reason="期初"
