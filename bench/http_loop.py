@@ -134,7 +134,11 @@ def build(clients: int, banks: int) -> list[Pair]:
         branch = do_create_org(root, name=f"压测街道{b + 1}", kind="branch", parent=bank)
         community = do_create_org(root, name=f"压测社区{b + 1}", kind="sub_branch", parent=branch)
         staff = do_create_staff(
-            root, org=community, username=f"bench-staff-{b}", password=secrets.token_urlsafe(12), name="压测社工",
+            root,
+            org=community,
+            username=f"bench-staff-{b}",
+            password=secrets.token_urlsafe(12),
+            name="压测社工",
             role="staff",
         )
         item = do_create_service_item(root, head_office=bank, name="陪同就医", category="mutual_care", tier="ordinary")
@@ -147,7 +151,9 @@ def build(clients: int, banks: int) -> list[Pair]:
             return do_register_member(
                 root,
                 home_org=community,
-                data=MemberInput(name=f"{role}{c}", roles=[role], phone="13800000000", birth_date=born, gender="female"),
+                data=MemberInput(
+                    name=f"{role}{c}", roles=[role], phone="13800000000", birth_date=born, gender="female"
+                ),
                 login=(f"bench-{role}-{c}", secrets.token_urlsafe(12)),
                 approved=True,
             )
@@ -457,9 +463,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     port = free_port()
     server = start_server(port, args.workers, args.threads)
     kind = "gthread" if args.threads > 1 else "sync"
-    print(f"gunicorn: {args.workers} {kind} workers × {args.threads} thread(s) on 127.0.0.1:{port}, DB_CONN_MAX_AGE="
-          f"{os.environ['DB_CONN_MAX_AGE']}; {args.seconds:g} s per run; Idempotency-Key headers "
-          f"{'on' if args.header else 'off'}")
+    print(
+        f"gunicorn: {args.workers} {kind} workers × {args.threads} thread(s) on 127.0.0.1:{port}, DB_CONN_MAX_AGE="
+        f"{os.environ['DB_CONN_MAX_AGE']}; {args.seconds:g} s per run; Idempotency-Key headers "
+        f"{'on' if args.header else 'off'}"
+    )
     rows: list[tuple[int, Result, Result]] = []
     confirmed_calls = 0
     try:
@@ -482,8 +490,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.kill()
 
     print()
-    print("| clients | ping req/s | ping p50 ms | ping p99 ms | loop req/s | loop p50 ms | loop p99 ms | orders/s |"
-          " errors | ratio |")
+    print(
+        "| clients | ping req/s | ping p50 ms | ping p99 ms | loop req/s | loop p50 ms | loop p99 ms | orders/s |"
+        " errors | ratio |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     met = True
     for clients, ping, loop in rows:
@@ -506,8 +516,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     grown = database_bytes() - size_before
     created = orders_created()
     if created:
-        print(f"database growth: {grown / created / 1024:.1f} KiB per order created ({created} orders; tables, indexes, "
-              "audit, notifications and task rows, before vacuum)")
+        print(
+            f"database growth: {grown / created / 1024:.1f} KiB per order created ({created} orders; tables, indexes, "
+            "audit, notifications and task rows, before vacuum)"
+        )
     for p in problems:
         print(f"PROBLEM: {p}")
     print(f"goal (ratio > {GOAL_RATIO}, p99 < {GOAL_P99_MS:.0f} ms at 64 clients): {'met' if met else 'NOT met'}")

@@ -214,7 +214,12 @@ def test_two_servers_never_double_credit(transactional_db: None, world: World, s
     # 2. Transfers from one account, on both servers at once: 20 keys that together ask for more than the
     #    account holds, each key sent twice (a client retrying on the other server).
     do_adjustment(
-        w.users["head_office_admin"], member=volunteer, minutes=100, bucket="reserve", reason="期初", idempotency_key="open"
+        w.users["head_office_admin"],
+        member=volunteer,
+        minutes=100,
+        bucket="reserve",
+        reason="期初",
+        idempotency_key="open",
     )
     available = spendable(volunteer.pk)
     keys = [f"don-{i}" for i in range(20)]

@@ -19,9 +19,7 @@ from timebank.reports.actions import do_update_risk_rules
 
 
 def _record(world: World, who: str, item: ServiceItem, minutes: int) -> None:
-    do_service_record(
-        None, volunteer=world.members[who], service_item=item, minutes=minutes, served_at=timezone.now()
-    )
+    do_service_record(None, volunteer=world.members[who], service_item=item, minutes=minutes, served_at=timezone.now())
 
 
 @pytest.fixture

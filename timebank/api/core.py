@@ -31,9 +31,7 @@ PASSWORD_CHANGE_PATH = "/api/v1/me/password"  # noqa: S105 (a path, not a passwo
 
 def check_password_changed(request: HttpRequest, user: User) -> None:
     if user.must_change_password and request.path != PASSWORD_CHANGE_PATH:
-        raise Forbidden(
-            _("请先修改密码：重置后的临时密码只能用来设置新密码。"), code="password_change_required"
-        )
+        raise Forbidden(_("请先修改密码：重置后的临时密码只能用来设置新密码。"), code="password_change_required")
 
 
 class BearerToken(HttpBearer):

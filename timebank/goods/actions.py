@@ -381,7 +381,5 @@ def _check_card_code(actor: User, *, member: Member, outlet: Org, code: str) -> 
         data={"outlet": outlet.pk, "tries": tries},
     )
     if tries >= CARD_WRONG_LIMIT:
-        record(
-            actor, "goods.card_locked", member, bank_id=member.bank_id, data={"outlet": outlet.pk, "for": "actor"}
-        )
+        record(actor, "goods.card_locked", member, bank_id=member.bank_id, data={"outlet": outlet.pk, "for": "actor"})
     return Forbidden(_("会员卡码不对。"), code="member_code_wrong")

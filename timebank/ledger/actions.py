@@ -268,9 +268,7 @@ def do_adjustment(
                 fp=fp,
                 idempotency_key=key,
             )
-        return post_adjustment(
-            actor, member=member, minutes=minutes, bucket=bucket, reason=reason, idempotency_key=key
-        )
+        return post_adjustment(actor, member=member, minutes=minutes, bucket=bucket, reason=reason, idempotency_key=key)
 
 
 def _check_adjustment(bucket: str, reason: str) -> tuple[str, str]:

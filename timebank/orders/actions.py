@@ -611,9 +611,11 @@ def do_service_record(
     # One transaction: needs_approval locks the volunteer, so a parallel credit to them counts this one.
     with transaction.atomic():
         if require_approval or needs_approval(actor, volunteer, credited):
-            if key and (existing := ServiceRecord.objects.filter(
-                transaction__idem_scope=idem_scope(actor), transaction__idempotency_key=key
-            ).first()):
+            if key and (
+                existing := ServiceRecord.objects.filter(
+                    transaction__idem_scope=idem_scope(actor), transaction__idempotency_key=key
+                ).first()
+            ):
                 return _replayed_record(existing, service_item, minutes, served_at), True
             payload = {
                 **(approval_context or {}),

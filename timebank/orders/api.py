@@ -262,6 +262,7 @@ def get_order(request: HttpRequest, order_id: PathId) -> dict[str, Any]:
 def contact_fields(member: Member) -> list[str]:
     return [f for f, value in (("phone", member.phone), ("address", member.address_encrypted)) if value]
 
+
 class EventOut(Schema):
     action: str
     from_state: str

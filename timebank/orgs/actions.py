@@ -155,8 +155,9 @@ def do_revoke_token(user: User, key: str) -> bool:
 def user_for_token(key: str) -> User | None:
     tokens = (
         # The login's member comes along (None for staff): nearly every API call asks `member_of` next.
-        ApiToken.objects.select_related("user", "user__org", "user__member")
-        .filter(key_hash=_token_hash(key), revoked_at__isnull=True, expires_at__gt=timezone.now())
+        ApiToken.objects.select_related("user", "user__org", "user__member").filter(
+            key_hash=_token_hash(key), revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
     )
     # key_hash is unique, so no LIMIT: with `.first()`'s ORDER BY … LIMIT 1 PostgreSQL may plan the member join as
     # a sequential scan that it expects to stop early (measured ~220 ms at a million members without logins).
@@ -302,7 +303,9 @@ def notify_password_reset(user: User) -> None:
             RESET_TEMPLATE,
             str(_("家属的登录密码已重置")),
             str(
-                _("您的家属%(member)s的登录密码在%(time)s由社区工作人员重置了。如果不是本人要求的，请马上联系社区工作人员。")
+                _(
+                    "您的家属%(member)s的登录密码在%(time)s由社区工作人员重置了。如果不是本人要求的，请马上联系社区工作人员。"
+                )
                 % payload
             ),
             payload,

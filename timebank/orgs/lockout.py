@@ -63,9 +63,7 @@ def is_guarded(username: str) -> bool:
 
 def is_known_address(username: str, address: str) -> bool:
     since = timezone.now() - KNOWN_FOR
-    return KnownLoginAddress.objects.filter(
-        user__username=username, address=address, last_login_at__gte=since
-    ).exists()
+    return KnownLoginAddress.objects.filter(user__username=username, address=address, last_login_at__gte=since).exists()
 
 
 def check_guard(request: HttpRequest, username: str) -> None:

@@ -196,9 +196,7 @@ class Rules(models.Model):
         help=_("不到这个年龄，储存的时间不能用来给自己换服务（转赠亲属不受影响）。不限制就留空。"),
         group=G.ACCOUNT,
     )
-    require_insurance_to_dispatch = rules.boolean(
-        False, label=_("志愿者必须有有效的意外险才能派单"), group=G.DISPATCH
-    )
+    require_insurance_to_dispatch = rules.boolean(False, label=_("志愿者必须有有效的意外险才能派单"), group=G.DISPATCH)
     # Beyond the contract's minimum: how the service loop runs.
     allow_volunteer_take = rules.boolean(True, label=_("志愿者可以自己接附近的订单"), group=G.DISPATCH)
     dispatch_within_hours = rules.integer(

@@ -102,9 +102,7 @@ def find_anomalies(org: Org, date_from: dt.date, date_to: dt.date) -> list[Anoma
         .filter(total__gt=daily_limit)
         .order_by("-total", "account__member_id")[:MAX_ROWS]
     )
-    found += [
-        Anomaly("daily_over", r["account__member_id"], int(r["total"]), daily_limit, day=r["day"]) for r in daily
-    ]
+    found += [Anomaly("daily_over", r["account__member_id"], int(r["total"]), daily_limit, day=r["day"]) for r in daily]
 
     year_start, _ = day_bounds(date_from.replace(month=1, day=1), None)
     _, year_end = day_bounds(None, date_to.replace(month=12, day=31))
