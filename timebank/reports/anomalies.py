@@ -21,12 +21,14 @@ from typing import Any
 from django.db.models import Q, Sum
 from django.db.models.functions import ExtractYear, TruncDate
 
+from timebank.approvals.actions import threshold_for
 from timebank.ledger.models import Leg, TransactionKind
 from timebank.members.models import Member
 from timebank.orders.models import ServiceRecord
-from timebank.orgs.models import Org, OrgKind, Rules
+from timebank.orgs.models import Org
 from timebank.reports.actions import risk_rules_for
-from timebank.reports.stats import SHANGHAI, day_bounds
+from timebank.reports.risk import bank_of
+from timebank.reports.stats import SHANGHAI, day_bounds, scope_q
 
 CREDIT_KINDS = (
     TransactionKind.DEPOSIT,
@@ -62,14 +64,9 @@ class Anomaly:
         }
 
 
-def _bank_id(org: Org) -> int:
-    return org.pk if org.kind == OrgKind.HEAD_OFFICE else int(org.head_office_id or org.pk)
-
-
 def _member_scope(org: Org, prefix: str) -> Q:
-    if org.kind == OrgKind.HEAD_OFFICE:
-        return Q(**{f"{prefix}bank_id": org.pk})
-    return Q(**{f"{prefix}home_org__path__startswith": org.path})
+    """Members whose home is in the org's subtree now."""
+    return scope_q(org, f"{prefix}bank_id", f"{prefix}home_org")
 
 
 def _credits(org: Org, start: dt.datetime, end: dt.datetime) -> Any:
@@ -85,11 +82,11 @@ def _credits(org: Org, start: dt.datetime, end: dt.datetime) -> Any:
 
 def find_anomalies(org: Org, date_from: dt.date, date_to: dt.date) -> list[Anomaly]:
     """The anomalies of the org's subtree in [date_from, date_to] (yearly: the calendar years it touches)."""
-    risk_rules = risk_rules_for(Org.objects.get(pk=_bank_id(org)))
+    bank = bank_of(org)
+    risk_rules = risk_rules_for(bank)
     daily_limit = risk_rules.anomaly_daily_hours * 60
     yearly_limit = risk_rules.anomaly_yearly_hours * 60
-    threshold = Rules.objects.values_list("approval_threshold_minutes", flat=True).filter(head_office_id=_bank_id(org))
-    record_limit = next(iter(threshold), None) or DEFAULT_RECORD_THRESHOLD
+    record_limit = threshold_for(bank.pk) or DEFAULT_RECORD_THRESHOLD
 
     start, end = day_bounds(date_from, date_to)
     assert start is not None and end is not None
