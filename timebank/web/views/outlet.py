@@ -242,11 +242,12 @@ def counter_redeem(request: HttpRequest, org_id: int) -> HttpResponse:
     find = FindMemberForm(source)
     q = find.cleaned_data["q"].strip() if find.is_valid() else ""
     members = _found_members(user, org, q)
-    card_form = CardRedeemForm(goods=_goods_choices(org), initial={"idempotency_key": new_idempotency_key()})
+    goods = _goods_choices(org)  # one query for every form on the page
+    card_form = CardRedeemForm(goods=goods, initial={"idempotency_key": new_idempotency_key()})
     status = 200
     if request.method == "POST" and request.POST.get("via") == "card":
-        card_form = CardRedeemForm(request.POST, goods=_goods_choices(org))
-        form = CounterRedeemForm(members=members, goods=_goods_choices(org))
+        card_form = CardRedeemForm(request.POST, goods=goods)
+        form = CounterRedeemForm(members=members, goods=goods)
         if card_form.is_valid():
             done, status = _redeem_by_card(request, org, card_form)
             if done is not None:
@@ -258,30 +259,17 @@ def counter_redeem(request: HttpRequest, org_id: int) -> HttpResponse:
         if raw.isdigit() and len(raw) <= 18 and not any(pk == int(raw) for pk, _label in members):
             chosen = visible_members(user).filter(pk=int(raw), bank_id=org.head_office_id, status=MemberStatus.ACTIVE)
             members = _labelled(user, list(chosen.select_related("home_org"))) + members
-        form = CounterRedeemForm(request.POST, members=members, goods=_goods_choices(org))
+        form = CounterRedeemForm(request.POST, members=members, goods=goods)
         if form.is_valid():
-            data = form.cleaned_data
-            member = Member.objects.select_related("home_org").get(pk=data["member"])
-            goods = Goods.objects.get(pk=data["goods"])
-            try:
-                access_redeem(user, member=member, outlet=org, member_code=None)
-                redemption, replayed = actions.do_redeem(
-                    user,
-                    member=member,
-                    goods=goods,
-                    quantity=data["quantity"],
-                    outlet=org,
-                    idempotency_key=data["idempotency_key"],
-                )
-            except ApiError as exc:
-                add_form_error(form, exc, {"member_id": "member", "goods_id": "goods", "stock": "quantity"})
-            else:
-                return _redeemed(request, redemption, replayed)
+            member = Member.objects.select_related("home_org").get(pk=form.cleaned_data["member"])
+            done, _status = _redeem(request, org, form, member, member_code=None, member_field="member")
+            if done is not None:
+                return done
         status = 422 if form.errors else 200
     else:
         form = CounterRedeemForm(
             members=members,
-            goods=_goods_choices(org),
+            goods=goods,
             initial={"idempotency_key": new_idempotency_key(), "member": members[0][0] if len(members) == 1 else None},
         )
     context = {
@@ -309,15 +297,30 @@ def _redeemed(request: HttpRequest, redemption: Redemption, replayed: bool) -> H
 
 def _redeem_by_card(request: HttpRequest, org: Org, form: CardRedeemForm) -> tuple[HttpResponse | None, int]:
     """A member of another community shows their card: the same access check as the API, with the card code."""
-    user = user_of(request)
     data = form.cleaned_data
     member = Member.objects.select_related("home_org").filter(pk=data["card"]).first()
     if member is None:
         form.add_error("card", _("找不到这个会员号。请核对会员卡。"))
         return None, 404
+    return _redeem(request, org, form, member, member_code=data["member_code"], member_field="card")
+
+
+def _redeem(
+    request: HttpRequest,
+    org: Org,
+    form: CounterRedeemForm | CardRedeemForm,
+    member: Member,
+    *,
+    member_code: str | None,
+    member_field: str,
+) -> tuple[HttpResponse | None, int]:
+    """Both counter forms: the API's access check (with the card code when one was typed), then the redemption.
+    A refusal lands on the form's fields; the answer is the redirect to the voucher, or None and the status."""
+    user = user_of(request)
+    data = form.cleaned_data
     goods = Goods.objects.get(pk=data["goods"])
     try:
-        access_redeem(user, member=member, outlet=org, member_code=data["member_code"])
+        access_redeem(user, member=member, outlet=org, member_code=member_code)
         redemption, replayed = actions.do_redeem(
             user,
             member=member,
@@ -327,7 +330,7 @@ def _redeem_by_card(request: HttpRequest, org: Org, form: CardRedeemForm) -> tup
             idempotency_key=data["idempotency_key"],
         )
     except ApiError as exc:
-        add_form_error(form, exc, {"member_id": "card", "goods_id": "goods", "stock": "quantity"})
+        add_form_error(form, exc, {"member_id": member_field, "goods_id": "goods", "stock": "quantity"})
         return None, exc.status
     return _redeemed(request, redemption, replayed), 302
 
