@@ -156,10 +156,6 @@ def _lock(approval: Approval) -> Approval:
     return Approval.objects.select_for_update(of=("self",)).select_related("member", "org").get(pk=approval.pk)
 
 
-def _check_decider(actor: User, approval: Approval) -> None:
-    check_decider(actor, approval)  # the one place that decides who may decide
-
-
 def _check_member_creditable(approval: Approval) -> None:
     """The member as they are now: a credit that waited is not posted to someone who left, was suspended or
     moved to another bank meanwhile (it can still be rejected)."""
@@ -222,7 +218,7 @@ def _post(actor: User, approval: Approval) -> int:
 def do_approve(actor: User, approval: Approval) -> Approval:
     """Post the waiting credit. Under the approval's row lock, so parallel approvals post it once."""
     approval = _lock(approval)
-    _check_decider(actor, approval)
+    check_decider(actor, approval)  # the one place that decides who may decide
     _check_pending(approval)
     _check_member_creditable(approval)
     approval.transaction_id = _post(actor, approval)
@@ -252,7 +248,7 @@ def do_reject(actor: User, approval: Approval, *, reason: str) -> Approval:
     if not reason or len(reason) > 500:
         raise Invalid(_("请填写驳回原因（500 字以内）。"), fields={"reason": "required"})
     approval = _lock(approval)
-    _check_decider(actor, approval)
+    check_decider(actor, approval)  # the one place that decides who may decide
     _check_pending(approval)
     approval.state = ApprovalState.REJECTED
     approval.decided_by = actor

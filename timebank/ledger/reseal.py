@@ -34,10 +34,9 @@ def _legacy_tx_payload(tx: Any, legs: list[Any]) -> dict[str, Any]:
 
 
 def _tx_payload(tx: Any, legs: list[Any]) -> dict[str, Any]:
-    from timebank.ledger.posting import _legs, _payload
+    from timebank.ledger.posting import transaction_payload  # late, like the other payloads here
 
-    owners = {leg.account_id: (leg.account.bank_id, leg.account.member_id, leg.account.kind) for leg in legs}
-    return _payload(tx, _legs([(leg.account_id, leg.minutes, leg.balance_after_minutes) for leg in legs], owners))
+    return transaction_payload(tx, legs)
 
 
 def _audit_payload(entry: Any) -> dict[str, Any]:
