@@ -399,6 +399,11 @@ def do_view_id_number(actor: User | None, member: Member) -> str:
     return member.id_number()
 
 
+def contact_fields(member: Member) -> list[str]:
+    """The contact fields a member has on file: what an unmasked view shows (and audits)."""
+    return [f for f, value in (("phone", member.phone), ("address", member.address_encrypted)) if value]
+
+
 def do_view_personal_data(actor: User | None, shown: Sequence[tuple[Member, Sequence[str]]], *, via: str) -> None:
     """Unmasked phones and addresses are shown only on one object's page or endpoint, and each showing is on the
     audit chain (like `do_view_id_number`): whose, which fields, where. Lists show them masked. A member reading

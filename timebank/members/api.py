@@ -246,7 +246,7 @@ def get_member(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
     user = caller(request)
     member = access_member(user, member_id)
     if can_see_personal_data(user, member):
-        shown = [f for f, v in (("phone", member.phone), ("address", member.address_encrypted)) if v]
+        shown = actions.contact_fields(member)
         if member.latitude is not None:
             shown.append("coordinates")
         actions.do_view_personal_data(user, [(member, shown)], via=f"member:{member.pk}")

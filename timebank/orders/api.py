@@ -20,7 +20,7 @@ from timebank.ledger.api import TransactionOut, transaction_out
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.lib.masking import mask_name, mask_phone
 from timebank.members.access import access_member, access_member_to_manage, member_of
-from timebank.members.actions import do_view_personal_data
+from timebank.members.actions import contact_fields, do_view_personal_data
 from timebank.members.models import Member
 from timebank.orders import actions, matching
 from timebank.orders.access import (
@@ -257,10 +257,6 @@ def get_order(request: HttpRequest, order_id: PathId) -> dict[str, Any]:
     if sees_contact_details(roles, order):
         do_view_personal_data(user, [(order.recipient, contact_fields(order.recipient))], via=f"order:{order.pk}")
     return order_out(order, roles, personal=True)
-
-
-def contact_fields(member: Member) -> list[str]:
-    return [f for f, value in (("phone", member.phone), ("address", member.address_encrypted)) if value]
 
 
 class EventOut(Schema):

@@ -42,7 +42,7 @@ from timebank.ledger.models import AccountKind
 from timebank.lib.errors import ApiError, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members.access import can_see_personal_data
-from timebank.members.actions import do_view_personal_data
+from timebank.members.actions import contact_fields, do_view_personal_data
 from timebank.members.models import Gender, Member, RecipientCategory, RelativeLink
 from timebank.needs.access import access_need
 from timebank.needs.actions import do_link_order
@@ -322,7 +322,7 @@ def situation(user: User, member: Member) -> dict[str, Any]:
     # The one caller's screen shows phones and the address in full to those allowed; each showing is audited.
     shown: list[tuple[Member, list[str]]] = []
     if personal:
-        shown.append((member, [f for f, v in (("phone", member.phone), ("address", member.address_encrypted)) if v]))
+        shown.append((member, contact_fields(member)))
     for link in RelativeLink.objects.filter(member=member).select_related("relative", "relative__home_org"):
         other = link.relative
         full = can_see_personal_data(user, other)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from timebank.lib.errors import ApiError, Forbidden
 from timebank.lib.masking import mask_phone
 from timebank.members.access import access_member_to_manage, visible_members
-from timebank.members.actions import do_approve_member, do_view_personal_data, duplicate_of
+from timebank.members.actions import contact_fields, do_approve_member, do_view_personal_data, duplicate_of
 from timebank.members.models import Member, MemberStatus
 from timebank.orders import actions
 from timebank.orders.access import OPERATOR, STAFF, access_order, visible_orders
@@ -265,7 +265,7 @@ def _detail(request: HttpRequest, order: Order, roles: set[str], status: int = 2
     recipient = order.recipient
     do_view_personal_data(
         user,
-        [(recipient, [f for f, v in (("phone", recipient.phone), ("address", recipient.address_encrypted)) if v])],
+        [(recipient, contact_fields(recipient))],
         via=f"order:{order.pk}",
     )
     return render(request, "web/staff/order.html", context, status=status)

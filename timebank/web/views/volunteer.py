@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from timebank.catalogue.models import CertificateKind
 from timebank.lib.errors import ApiError, Invalid
-from timebank.members.actions import do_view_personal_data
+from timebank.members.actions import contact_fields, do_view_personal_data
 from timebank.orders import actions
 from timebank.orders.access import (
     AREA_VOLUNTEER,
@@ -105,14 +105,7 @@ def volunteer_home(request: HttpRequest, focus: Order | None = None) -> HttpResp
     # The volunteer's own active orders are the one place they find where to go: shown in full, and audited.
     do_view_personal_data(
         user,
-        [
-            (
-                o.recipient,
-                [f for f, v in (("phone", o.recipient.phone), ("address", o.recipient.address_encrypted)) if v],
-            )
-            for o in mine
-            if getattr(o, "show_contact", False)
-        ],
+        [(o.recipient, contact_fields(o.recipient)) for o in mine if getattr(o, "show_contact", False)],
         via="volunteer_home",
     )
     for order in pool:
