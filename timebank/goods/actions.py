@@ -313,9 +313,7 @@ def do_reissue_card(
     card = MemberCard.objects.select_for_update().get(pk=_card(member).pk)
     card.salt = secrets.token_hex(16)
     card.version += 1
-    card.wrong_tries = 0
-    card.locked_at = None
-    card.save(update_fields=["salt", "version", "wrong_tries", "locked_at"])
+    card.save(update_fields=["salt", "version"])
     action = "goods.card_printed" if printed_by_staff else "goods.card_reissued"
     by_staff = by_staff or printed_by_staff
     record(actor, action, member, bank_id=member.bank_id, data={"version": card.version, "by_staff": by_staff})
@@ -330,9 +328,6 @@ def do_unlock_card(actor: User | None, member: Member) -> int:
     cleared = WrongCardCode.objects.filter(member=member, card_version=card.version, cleared_at__isnull=True).update(
         cleared_at=timezone.now()
     )
-    card.wrong_tries = 0
-    card.locked_at = None
-    card.save(update_fields=["wrong_tries", "locked_at"])
     record(actor, "goods.card_unlocked", member, bank_id=member.bank_id, data={"cleared": cleared})
     return cleared
 
@@ -363,7 +358,8 @@ def _check_card_code(actor: User, *, member: Member, outlet: Org, code: str) -> 
     card = MemberCard.objects.select_for_update().get(pk=_card(member).pk)
     # This login's run of wrong codes on this card version (a right code or an unlock clears it).
     mine = WrongCardCode.objects.filter(member=member, actor=actor, card_version=card.version, cleared_at__isnull=True)
-    if mine.count() >= CARD_WRONG_LIMIT:
+    wrong = mine.count()
+    if wrong >= CARD_WRONG_LIMIT:
         return Forbidden(
             _("您在这张会员卡上输错卡码的次数太多，已不能再试。请会员的社区工作人员解锁，或请会员用自己的手机兑换。"),
             code="card_locked",
@@ -372,7 +368,7 @@ def _check_card_code(actor: User, *, member: Member, outlet: Org, code: str) -> 
         mine.update(cleared_at=timezone.now())
         return None
     WrongCardCode.objects.create(member=member, actor=actor, outlet=outlet, card_version=card.version)
-    tries = mine.count()
+    tries = wrong + 1  # the login's row is locked above, so nobody else added one meanwhile
     record(
         actor,
         "goods.card_code_wrong",

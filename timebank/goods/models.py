@@ -89,9 +89,6 @@ class MemberCard(models.Model):
     member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="card")
     salt = models.CharField(max_length=32)
     version = models.PositiveIntegerField(default=1)
-    # Wrong codes in a row; at the limit the card is locked until the member re-issues it.
-    wrong_tries = models.PositiveIntegerField(default=0)
-    locked_at = models.DateTimeField(null=True, blank=True)
     issued_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
