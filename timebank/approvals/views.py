@@ -49,7 +49,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     qs = (
         visible_approvals(user)
         .filter(state=STATES[state])
-        .select_related("member", "org", "maker", "decided_by")
+        .select_related("member__home_org", "org", "maker", "decided_by")
         .order_by("-pk")
     )
     rows = Paginator(qs, 30).get_page(request.GET.get("page"))
