@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from timebank.lib.errors import Forbidden, NotFound
+from timebank.lib.errors import Conflict, Forbidden, NotFound
 from timebank.members.models import Member, RelativeLink
-from timebank.orgs.access import has_role, staff_scope
+from timebank.orgs.access import check_may_reset_login, has_role, staff_scope
 from timebank.orgs.models import MANAGING_ROLES, Role, User
 
 READ_ROLES = MANAGING_ROLES | {Role.OPERATOR}
@@ -60,6 +60,16 @@ def access_member_to_manage(user: User, member_id: int) -> Member:
     if has_role(user, MANAGING_ROLES, member.home_org):
         return member
     raise Forbidden(_("只有会员所在社区及上级的工作人员可以办理。"), code="outside_subtree")
+
+
+def access_member_login_to_reset(user: User, member_id: int) -> tuple[Member, User]:
+    """A member's login that staff reset (API and page): staff of the home subtree, a member who has a login,
+    never the caller's own login nor one of higher rank."""
+    member = access_member_to_manage(user, member_id)
+    if member.user is None or member.anonymised_at is not None:
+        raise Conflict(_("这位会员没有登录账号。"), code="no_login")
+    check_may_reset_login(user, member.user)
+    return member, member.user
 
 
 def access_own_member(user: User, member_id: int) -> Member:

@@ -163,19 +163,30 @@ def access_staff_login(user: User, staff_id: int) -> User:
     target = User.objects.select_related("org").filter(pk=staff_id).exclude(role="").filter(org__isnull=False).first()
     if target is None:
         raise NotFound(_("找不到这个工作人员账号。"), code="staff_not_found")
-    if target.pk == user.pk:
-        raise Forbidden(_("自己的账号请在“修改密码”里办理。"), code="own_login")
+    check_may_manage_staff(user, target)
+    return target
+
+
+def check_may_manage_staff(user: User, target: User) -> None:
+    """`access_staff_login`'s rule for a staff login already loaded (with its org), e.g. each row of a list."""
+    _check_not_own(user, target)
     assert target.org is not None
     if not has_role(user, ADMIN_ROLES, target.org):
         raise Forbidden(_("只有上级机构的管理员可以管理这个账号。"), code="outside_subtree")
-    if (target.is_superuser and not user.is_superuser) or not can_grant_role(user, target.role):
-        raise Forbidden(_("不能管理比自己角色更高的账号。"), code="role_too_high")
-    return target
+    _check_rank(user, target)
 
 
 def check_may_reset_login(user: User, target: User) -> None:
     """A member's login reset by staff: never the caller's own, never a login of higher rank than theirs."""
+    _check_not_own(user, target)
+    _check_rank(user, target)
+
+
+def _check_not_own(user: User, target: User) -> None:
     if target.pk == user.pk:
         raise Forbidden(_("自己的账号请在“修改密码”里办理。"), code="own_login")
+
+
+def _check_rank(user: User, target: User) -> None:
     if (target.is_superuser and not user.is_superuser) or (target.role and not can_grant_role(user, target.role)):
         raise Forbidden(_("不能管理比自己角色更高的账号。"), code="role_too_high")

@@ -15,14 +15,14 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from timebank.lib.errors import ApiError, Conflict, Forbidden
-from timebank.members.access import access_member_to_manage
+from timebank.lib.errors import ApiError, Forbidden
+from timebank.members.access import access_member_login_to_reset
 from timebank.orgs import lockout
 from timebank.orgs.access import (
     access_org_as_admin,
     access_staff_login,
     can_grant_role,
-    check_may_reset_login,
+    check_may_manage_staff,
     visible_orgs,
     visible_staff,
 )
@@ -81,15 +81,12 @@ def _temporary_page(request: HttpRequest, *, name: str, username: str, temporary
 def member_password_reset(request: HttpRequest, member_id: int) -> HttpResponse:
     """Staff of the member's home subtree give the member a temporary password, shown on this answer only."""
     user = user_of(request)
-    member = access_member_to_manage(user, member_id)
-    if member.user is None or member.anonymised_at is not None:
-        raise Conflict(_("这位会员没有登录账号。"), code="no_login")
-    check_may_reset_login(user, member.user)
-    temporary = do_reset_password(user, member.user)
+    member, login = access_member_login_to_reset(user, member_id)
+    temporary = do_reset_password(user, login)
     return _temporary_page(
         request,
         name=member.name,
-        username=member.user.username,
+        username=login.username,
         temporary=temporary,
         back=safe_next(request, "/staff/members/"),
     )
@@ -118,7 +115,7 @@ def _rows(user: User, request: HttpRequest, orgs: list[Org], roles: list[str]) -
     )
     for staff in rows:
         try:
-            access_staff_login(user, staff.pk)
+            check_may_manage_staff(user, staff)
         except ApiError:
             staff.edit_form = None  # type: ignore[attr-defined]
         else:
