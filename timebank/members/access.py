@@ -46,12 +46,17 @@ def _get(member_id: int) -> Member:
 def access_member(user: User, member_id: int) -> Member:
     """Read a member, their balance and statement: themselves, relatives, staff and operators of the home subtree."""
     member = _get(member_id)
-    if has_role(user, READ_ROLES, member.home_org):
-        return member
-    me = member_of(user)
-    if me is not None and (me.pk == member.pk or member.pk in relative_ids(me)):
+    if may_read_member(user, member):
         return member
     raise Forbidden(_("您无权查看这位会员。"), code="outside_subtree")
+
+
+def may_read_member(user: User, member: Member) -> bool:
+    """`access_member`'s rule for a member already loaded (with their home org)."""
+    if has_role(user, READ_ROLES, member.home_org):
+        return True
+    me = member_of(user)
+    return me is not None and (me.pk == member.pk or member.pk in relative_ids(me))
 
 
 def access_member_to_manage(user: User, member_id: int) -> Member:

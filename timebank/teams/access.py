@@ -72,14 +72,11 @@ def access_member_for_team(user: User, team: Team, member_id: int) -> Member:
     they may read (staff and operators of the member's home subtree, themselves, their relatives), and members
     the team already knows (a membership, present or past, or a sign-up to one of its activities). Every other
     id, of this bank or not, existing or not, is the same 404: adding ids must not reveal who they are."""
-    from timebank.members.access import READ_ROLES, relative_ids
+    from timebank.members.access import may_read_member
 
     member = Member.objects.select_related("home_org", "user").filter(pk=member_id, bank_id=team.bank_id).first()
     if member is not None:
-        if user.is_superuser or has_role(user, READ_ROLES, member.home_org):
-            return member
-        me = member_of(user)
-        if me is not None and (me.pk == member.pk or member.pk in relative_ids(me)):
+        if may_read_member(user, member):
             return member
         known = (
             TeamMembership.objects.filter(team=team, member=member).exists()
