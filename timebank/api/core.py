@@ -148,7 +148,7 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return api.create_response(request, error_body("not_found", _("找不到。")), status=404)
 
 
-# A safety net only: each action turns its own lost races into its own 409 (timebank.ops.races). What still
+# A safety net only: each action turns its own lost races into its own 409 (timebank.lib.races). What still
 # escapes is a duplicate or a lost race all the same, never the server's fault: 409, logged to be fixed where
 # it happened. The action's transaction was rolled back by its atomic block on the way out.
 @api.exception_handler(IntegrityError)
@@ -163,7 +163,7 @@ def _integrity_error(request: HttpRequest, exc: IntegrityError) -> HttpResponse:
 
 @api.exception_handler(OperationalError)
 def _operational_error(request: HttpRequest, exc: OperationalError) -> HttpResponse:
-    from timebank.ops.races import is_lost_race
+    from timebank.lib.races import is_lost_race
 
     if not is_lost_race(exc):
         raise exc  # the database is down or broken: a real 5xx

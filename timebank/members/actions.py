@@ -374,7 +374,7 @@ def do_link_relative(actor: User | None, member: Member, relative: Member, relat
         raise Invalid(_("亲属必须是同一家时间银行的会员。"), fields={"relative_id": "other_bank"})
     if RelativeLink.objects.filter(member=member, relative=relative).exists():
         raise Conflict(_("已经是亲属了。"), code="already_linked")
-    from timebank.ops.races import unique_or_conflict
+    from timebank.lib.races import unique_or_conflict
 
     # Both directions, the lower member id's row first: two links of one pair at once (either way round) wait on
     # the same row instead of deadlocking, and the later one is the 409 the check above would have been.

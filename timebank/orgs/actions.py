@@ -89,7 +89,7 @@ def check_login(username: str, password: str) -> tuple[str, str]:
 def create_login(username: str, password: str, **fields: Any) -> User:
     """Create a login whose username `check_login` found free. Two requests for one username at once both
     pass that check; on PostgreSQL the second INSERT then fails: the same 409 as the check's."""
-    from timebank.ops.races import unique_or_conflict
+    from timebank.lib.races import unique_or_conflict
 
     with unique_or_conflict(_("这个用户名已经有人用了。"), code="username_taken", fields={"username": "taken"}):
         user = User.objects.create_user(username=username, password=password, **fields)
