@@ -1,6 +1,6 @@
 """Writes of the notifications app: queueing messages, delivering them, reading them, and staff duty.
 
-Messages are queued inside the order's own transaction (the service loop's `transition_hooks`), so they
+Messages are queued inside the order's own transaction (the service loop's `OrderTransitioned` event), so they
 exist exactly when the transition committed, and are handed to the task queue after that commit. Delivery
 runs outside any order transaction: a failed send marks the notification failed and schedules a retry; it
 never touches the order.

@@ -1,22 +1,24 @@
-"""Subscriptions to other apps' events. The service loop calls these inside its transition's transaction."""
+"""Subscriptions to other apps' events, registered from NotifyConfig.ready()."""
 
 from __future__ import annotations
 
 import logging
 
 from timebank.audit.actions import Note
+from timebank.lib.events import subscribe
 from timebank.notify.actions import do_notify_order, notifies
-from timebank.orders.actions import transition_hooks
-from timebank.orders.models import Order
+from timebank.orders.events import OrderTransitioned
 
 logger = logging.getLogger(__name__)
 
 
-def on_order_transition(order: Order, action: str) -> list[Note]:
+@subscribe(OrderTransitioned)
+def on_order_transition(event: OrderTransitioned) -> list[Note]:
     """Queue the transition's notifications; answer their audit note for the order's chain lock.
 
     A notification problem must never fail the order's action: `do_notify_order` is atomic, so inside the
     transition it runs in a savepoint, and a failure undoes only the notifications."""
+    order, action = event.order, event.action
     if not notifies(order, action):
         return []  # no savepoint for nothing
     notes: list[Note] = []
@@ -26,7 +28,3 @@ def on_order_transition(order: Order, action: str) -> list[Note]:
         logger.exception("queueing notifications for order %s (%s) failed", order.pk, action)
         return []
     return notes
-
-
-if on_order_transition not in transition_hooks:
-    transition_hooks.append(on_order_transition)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import secrets
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -27,26 +26,24 @@ from timebank.ledger.actions import do_deposit, member_account_ids
 from timebank.ledger.models import Account, AccountKind, TransactionKind
 from timebank.ledger.posting import MAX_MINUTES, check_key, fingerprint, idem_scope
 from timebank.lib.errors import Conflict, Forbidden, Invalid
+from timebank.lib.events import publish
 from timebank.members.access import member_of
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus, RelativeLink
 from timebank.orders.access import check_may_order_for
+from timebank.orders.events import OrderTransitioned
 from timebank.orders.models import Channel, Order, OrderEvent, OrderState, Payer, ServiceRecord
 from timebank.orgs.models import Rules, User
 
 MAX_PLANNED_MINUTES = 12 * 60
 MAX_CODE_FAILURES = 5
 
-# Hooks run inside the transition's transaction, after the order is written: the notify app writes its
-# outbox rows there (their delivery is enqueued on commit, so a rollback sends nothing) and answers audit
-# notes, appended with the order's own entry under one lock of the bank's chain. Kept as a list so the
-# notify module can subscribe without the service loop importing it.
-transition_hooks: list[Callable[[Order, str], list[Note]]] = []
-
 
 def _audit(actor: User | None, action: str, order: Order, data: dict[str, Any]) -> None:
+    # Subscribers of OrderTransitioned run inside the transition's transaction, after the order is written:
+    # the notify app writes its outbox rows there (their delivery is enqueued on commit, so a rollback sends
+    # nothing) and answers audit notes, appended with the order's own entry under one lock of the bank's chain.
     notes = [Note(actor, f"order.{action}", order, data)]
-    for hook in transition_hooks:
-        notes += hook(order, action)
+    notes += publish(OrderTransitioned(order, action))
     record_all(notes, bank_id=order.bank_id)
 
 
