@@ -292,8 +292,8 @@ def test_the_document_declares_errors_and_links(db: None) -> None:
 
 def _schema_definitions() -> Iterator[tuple[str, str, dict[str, Any], str]]:
     """(mode, name, JSON schema, where) of every model the API's operations read or answer, nested ones too."""
-    from timebank.api.core import api
     from timebank.api.openapi import UniqueNames, use_unique_names
+    from timebank.api_root import api
 
     use_unique_names(api)
     ref = "#/components/schemas/{model}"

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from timebank.api.core import api
+from timebank.api_root import api
 
 urlpatterns = [
     path("api/v1/", api.urls),
