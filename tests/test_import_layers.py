@@ -19,7 +19,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("approvals", "evaluation"),
     ("approvals", "orders"),
     ("approvals", "teams"),
-    ("audit", "orgs"),
     ("ledger", "approvals"),
     ("ledger", "goods"),
     ("ledger", "notices"),
