@@ -32,6 +32,7 @@ from timebank.members.models import Certificate, InsurancePolicy, Member, Member
 from timebank.orders.access import check_may_order_for
 from timebank.orders.events import OrderTransitioned
 from timebank.orders.models import Channel, Order, OrderEvent, OrderState, Payer, ServiceRecord
+from timebank.orders.rules import TRANSITIONS, allows
 from timebank.orgs.models import Rules, User
 
 MAX_PLANNED_MINUTES = 12 * 60
@@ -90,8 +91,9 @@ def _lock(order: Order) -> Order:
     )
 
 
-def _require(order: Order, action: str, allowed: tuple[str, ...]) -> None:
-    if order.state not in allowed:
+def _require(order: Order, action: str, *, by_staff: bool = False) -> None:
+    """The transition table (orders.rules.TRANSITIONS) lets an order in its state take `action`, or 409."""
+    if not allows(action, order.state, by_staff=by_staff):
         raise Conflict(
             _("订单当前状态下不能做这项操作。"),
             code="invalid_transition",
@@ -103,14 +105,17 @@ def transition(
     order: Order,
     actor: User | None,
     action: str,
-    allowed: tuple[str, ...],
-    to: str,
     note: str = "",
     fields: tuple[str, ...] = (),
     data: dict[str, Any] | None = None,
+    *,
+    by_staff: bool = False,
 ) -> Order:
-    _require(order, action, allowed)
+    """Move the (locked) order by `action` of the transition table: from a state it allows (`by_staff`: with
+    the states only staff may leave) to its target; records the OrderEvent and the audit entry."""
+    _require(order, action, by_staff=by_staff)
     from_state = order.state
+    to = TRANSITIONS[action].target
     order.state = to
     order.save(update_fields=["state", "updated_at", *fields])
     OrderEvent.objects.create(
@@ -272,8 +277,6 @@ def do_dispatch(actor: User | None, order: Order, volunteer: Member) -> Order:
         order,
         actor,
         "dispatch",
-        (OrderState.REQUESTED, OrderState.DISPATCHED),
-        OrderState.DISPATCHED,
         fields=("volunteer", "dispatched_at"),
     )
 
@@ -282,7 +285,7 @@ def do_dispatch(actor: User | None, order: Order, volunteer: Member) -> Order:
 def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
     """A volunteer takes an open order from the pool of their area: taking is accepting."""
     order = _lock(order)
-    if order.state != OrderState.REQUESTED:
+    if not allows("take", order.state):
         raise Conflict(_("这个订单已经有人接了。"), code="invalid_transition", fields={"state": order.state})
     check_volunteer_for(order, volunteer)
     now = timezone.now()
@@ -292,8 +295,6 @@ def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
         order,
         actor,
         "take",
-        (OrderState.REQUESTED,),
-        OrderState.ACCEPTED,
         fields=("volunteer", "dispatched_at", "accepted_at"),
     )
 
@@ -301,18 +302,18 @@ def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
 @transaction.atomic
 def do_accept(actor: User | None, order: Order) -> Order:
     order = _lock(order)
-    _require(order, "accept", (OrderState.DISPATCHED,))
+    _require(order, "accept")
     assert order.volunteer is not None
     check_no_conflict(order, order.volunteer, _rules(order.bank_id))  # a relative link made since dispatch
     order.accepted_at = timezone.now()
-    return transition(order, actor, "accept", (OrderState.DISPATCHED,), OrderState.ACCEPTED, fields=("accepted_at",))
+    return transition(order, actor, "accept", fields=("accepted_at",))
 
 
 @transaction.atomic
 def do_decline(actor: User | None, order: Order, reason: str = "") -> Order:
     """The volunteer says no: the order goes back to dispatch."""
     order = _lock(order)
-    _require(order, "decline", (OrderState.DISPATCHED,))
+    _require(order, "decline")
     declined = order.volunteer_id
     order.volunteer = None
     order.dispatched_at = None
@@ -320,8 +321,6 @@ def do_decline(actor: User | None, order: Order, reason: str = "") -> Order:
         order,
         actor,
         "decline",
-        (OrderState.DISPATCHED,),
-        OrderState.REQUESTED,
         note=reason,
         fields=("volunteer", "dispatched_at"),
     )
@@ -333,7 +332,7 @@ def do_decline(actor: User | None, order: Order, reason: str = "") -> Order:
 def do_no_show(actor: User | None, order: Order, note: str = "") -> Order:
     """The volunteer did not come: recorded against them, and the order goes back to dispatch."""
     order = _lock(order)
-    _require(order, "no-show", (OrderState.DISPATCHED, OrderState.ACCEPTED))
+    _require(order, "no-show")
     missing = order.volunteer_id
     order.volunteer = None
     order.dispatched_at = order.accepted_at = None
@@ -341,8 +340,6 @@ def do_no_show(actor: User | None, order: Order, note: str = "") -> Order:
         order,
         actor,
         "no-show",
-        (OrderState.DISPATCHED, OrderState.ACCEPTED),
-        OrderState.REQUESTED,
         note=note,
         fields=("volunteer", "dispatched_at", "accepted_at"),
     )
@@ -363,7 +360,7 @@ def do_check_in(
 ) -> Order:
     _check_location(latitude, longitude)
     order = _lock(order)
-    _require(order, "check-in", (OrderState.ACCEPTED,))
+    _require(order, "check-in")
     now = timezone.now()
     early = _rules(order.bank_id).checkin_early_minutes
     if now < order.scheduled_start - dt.timedelta(minutes=early):
@@ -379,8 +376,6 @@ def do_check_in(
         order,
         actor,
         "check-in",
-        (OrderState.ACCEPTED,),
-        OrderState.IN_SERVICE,
         fields=("check_in_at", "check_in_latitude", "check_in_longitude"),
     )
 
@@ -397,8 +392,6 @@ def do_check_out(
         order,
         actor,
         "check-out",
-        (OrderState.IN_SERVICE,),
-        OrderState.COMPLETED,
         fields=("check_out_at", "check_out_latitude", "check_out_longitude"),
     )
 
@@ -452,7 +445,7 @@ def do_confirm(
         # A wrong code is counted in its own transaction: the count must survive the refusal.
         with transaction.atomic():
             locked = _lock(order)
-            _require(locked, "confirm", (OrderState.COMPLETED,))
+            _require(locked, "confirm")
             if locked.code_failures >= MAX_CODE_FAILURES:
                 raise Conflict(_("确认码输错次数过多，请老人或工作人员确认。"), code="code_locked")
             wrong = code is None or not secrets.compare_digest(str(code), locked.code)
@@ -467,8 +460,7 @@ def do_confirm(
 @transaction.atomic
 def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by_staff: bool, reason: str) -> Order:
     order = _lock(order)
-    allowed: tuple[str, ...] = (OrderState.COMPLETED, OrderState.DISPUTED) if by_staff else (OrderState.COMPLETED,)
-    _require(order, "confirm", allowed)
+    _require(order, "confirm", by_staff=by_staff)
     rules = _rules(order.bank_id)
     cap = creditable_minutes(order, rules)
     minutes = actual_minutes if actual_minutes is not None else default_minutes(order, rules)
@@ -513,11 +505,10 @@ def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by
         order,
         actor,
         "confirm",
-        allowed,
-        OrderState.CONFIRMED,
         note=note,
         fields=("actual_minutes", "credited_minutes", "transaction", "confirmed_at"),
         data=clock,
+        by_staff=by_staff,
     )
 
 
@@ -544,8 +535,6 @@ def do_review(actor: User | None, order: Order, *, rating: int, comment: str = "
         order,
         actor,
         "review",
-        (OrderState.CONFIRMED,),
-        OrderState.REVIEWED,
         fields=("rating", "review_comment", "reviewed_at"),
     )
 
@@ -556,11 +545,8 @@ def do_cancel(actor: User | None, order: Order, *, reason: str, by_staff: bool) 
     if not reason or len(reason) > 500:
         raise Invalid(_("请填写取消原因（500 字以内）。"), fields={"reason": "required"})
     order = _lock(order)
-    allowed: tuple[str, ...] = (OrderState.REQUESTED, OrderState.DISPATCHED, OrderState.ACCEPTED)
-    if by_staff:
-        allowed += (OrderState.IN_SERVICE, OrderState.DISPUTED)
     order.cancel_reason = reason
-    return transition(order, actor, "cancel", allowed, OrderState.CANCELLED, note=reason, fields=("cancel_reason",))
+    return transition(order, actor, "cancel", note=reason, fields=("cancel_reason",), by_staff=by_staff)
 
 
 @transaction.atomic
@@ -570,9 +556,7 @@ def do_dispute(actor: User | None, order: Order, *, reason: str) -> Order:
         raise Invalid(_("请说明哪里不对（500 字以内）。"), fields={"reason": "required"})
     order = _lock(order)
     order.dispute_reason = reason
-    return transition(
-        order, actor, "dispute", (OrderState.COMPLETED,), OrderState.DISPUTED, note=reason, fields=("dispute_reason",)
-    )
+    return transition(order, actor, "dispute", note=reason, fields=("dispute_reason",))
 
 
 def do_service_record(
