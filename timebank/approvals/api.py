@@ -51,7 +51,7 @@ class ApprovalOut(Schema):
     created_at: dt.datetime
 
 
-class DecisionOut(Schema):
+class ApprovalsDecisionOut(Schema):
     approval_id: int
     state: str
     transaction_id: int | None
@@ -96,7 +96,7 @@ def list_approvals(
     return {"items": [approval_out(a) for a in rows], "next_cursor": nxt}
 
 
-@router.post("/approvals/{approval_id}/approve", response=DecisionOut)
+@router.post("/approvals/{approval_id}/approve", response=ApprovalsDecisionOut)
 def approve(request: HttpRequest, approval_id: PathId) -> dict[str, Any]:
     """A second person (not the maker) posts the waiting credit."""
     user = caller(request)
@@ -104,7 +104,7 @@ def approve(request: HttpRequest, approval_id: PathId) -> dict[str, Any]:
     return {"approval_id": approval.pk, "state": approval.state, "transaction_id": approval.transaction_id}
 
 
-@router.post("/approvals/{approval_id}/reject", response=DecisionOut)
+@router.post("/approvals/{approval_id}/reject", response=ApprovalsDecisionOut)
 def reject(request: HttpRequest, approval_id: PathId, payload: RejectIn) -> dict[str, Any]:
     user = caller(request)
     approval = do_reject(user, access_approval(user, approval_id), reason=payload.reason)
