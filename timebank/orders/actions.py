@@ -212,13 +212,7 @@ def check_volunteer_eligible(volunteer: Member, service_item: ServiceItem, today
     today = today or timezone.localdate()
     check_dispatchable(volunteer, today)  # a suspension from dispatch (奖惩) is in force: 409
     kind = service_item.requires_certificate
-    if (
-        kind
-        and not Certificate.objects.filter(member=volunteer, kind=kind)
-        .exclude(valid_until__lt=today)
-        .exclude(valid_from__gt=today)  # not valid yet
-        .exists()
-    ):
+    if kind and not Certificate.objects.filter(member=volunteer, kind=kind).valid_on(today).exists():
         raise Conflict(
             _("这项服务需要相应资质，该志愿者没有有效证书。"),
             code="certificate_required",
@@ -238,7 +232,7 @@ def check_volunteer_for(order: Order, volunteer: Member) -> None:
     check_volunteer_eligible(volunteer, order.service_item, today)
     if (
         rules.require_insurance_to_dispatch
-        and not InsurancePolicy.objects.filter(member=volunteer, starts_on__lte=today, ends_on__gte=today).exists()
+        and not InsurancePolicy.objects.filter(member=volunteer).in_force(today).exists()
     ):
         raise Conflict(_("规则要求志愿者有有效的意外险才能派单。"), code="insurance_required")
 

@@ -117,7 +117,7 @@ def policy_out(p: InsurancePolicy, today: dt.date | None = None) -> dict[str, An
         "policy_number": p.policy_number,
         "starts_on": p.starts_on,
         "ends_on": p.ends_on,
-        "in_force": p.starts_on <= today <= p.ends_on,
+        "in_force": p.in_force_on(today),
         "created_at": p.created_at,
     }
 
@@ -274,8 +274,8 @@ def certificate_out(c: Certificate, today: dt.date | None = None) -> dict[str, A
         "issuer": c.issuer,
         "valid_from": c.valid_from,
         "valid_until": c.valid_until,
-        # Matching's rule: a certificate counts until its end date (a start date does not hold it back).
-        "valid_now": c.valid_until is None or c.valid_until >= today,
+        # Dispatch's and matching's rule (Certificate.valid_on): from its start date to its end date.
+        "valid_now": c.valid_on(today),
         "created_at": c.created_at,
     }
 

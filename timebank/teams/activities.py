@@ -284,11 +284,9 @@ def check_eligible(activity: Activity, member: Member, *, today: dt.date | None 
     if not member.is_volunteer or member.status != MemberStatus.ACTIVE:
         raise Conflict(_("只有在册的志愿者可以报名。"), code="not_a_volunteer")
     today = today or timezone.localdate()
-    if activity.requires_certificate and not (
-        Certificate.objects.filter(member=member, kind=activity.requires_certificate)
-        .exclude(valid_until__lt=today)
-        .exclude(valid_from__gt=today)
-        .exists()
+    if (
+        activity.requires_certificate
+        and not Certificate.objects.filter(member=member, kind=activity.requires_certificate).valid_on(today).exists()
     ):
         raise Conflict(
             _("这个活动需要相应的有效证书。"),
