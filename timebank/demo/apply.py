@@ -6,11 +6,8 @@ import csv
 import datetime as dt
 import io
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from unittest import mock
 
 from django.utils import timezone
 from rich.console import Console
@@ -78,6 +75,7 @@ from timebank.hotline.models import CallLog
 from timebank.ledger.actions import do_adjustment, do_deposit, do_transfer, do_withdrawal
 from timebank.ledger.models import Transaction, TransactionKind
 from timebank.ledger.settlement import do_settle
+from timebank.lib import clock
 from timebank.members.actions import do_approve_member, do_link_relative, do_register_member
 from timebank.members.models import InsurancePolicy, Member, MemberStatus
 from timebank.needs.actions import (
@@ -151,8 +149,8 @@ def existing_demo_usernames() -> list[str]:
 
 
 class Clock:
-    """The demo's time while the plan is applied: `timezone.now()` answers it. It never goes back, so ledger
-    and audit timestamps stay in the order of their chains."""
+    """The demo's time while the plan is applied: inside `timebank.lib.clock.running(clock.now)`, `timezone.now()`
+    answers it. It never goes back, so ledger and audit timestamps stay in the order of their chains."""
 
     def __init__(self, start: dt.datetime) -> None:
         self.current = start
@@ -162,12 +160,6 @@ class Clock:
 
     def set(self, moment: dt.datetime) -> None:
         self.current = max(self.current, moment)
-
-
-@contextmanager
-def following(clock: Clock) -> Iterator[None]:
-    with mock.patch("django.utils.timezone.now", clock.now):
-        yield
 
 
 class Applier:
@@ -253,7 +245,7 @@ class Applier:
     # -- the run
 
     def run(self) -> DemoResult:
-        with following(self.clock):
+        with clock.running(self.clock.now):
             self.prologue()
             seed_notices(self.orgs, self.users)  # launch-day notices: one pinned, one later expired, staff-only
             step_task = self.bar.add_task("时间线 timeline", total=len(self.plan.steps))
