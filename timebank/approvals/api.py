@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router
 
-from timebank.api.types import Page, PathId, Reason, paginate
+from timebank.api.types import Page, PathId, paginate
 from timebank.approvals.access import access_approval, visible_approvals
 from timebank.approvals.actions import do_approve, do_reject
 from timebank.approvals.models import Approval, ApprovalState
+from timebank.approvals.schemas import ApprovalOut, ApprovalsDecisionOut, RejectIn
 from timebank.orgs.api import caller
 
 router = Router(tags=["approvals"])
@@ -21,44 +21,6 @@ STATE_FILTER = {
     "approved": ApprovalState.APPROVED,
     "rejected": ApprovalState.REJECTED,
 }
-
-
-class PendingApprovalOut(Schema):
-    """The 202 answer of a credit that waits for approval."""
-
-    approval_id: int
-    state: str
-    kind: str
-    member_id: int
-    minutes: int
-
-
-class ApprovalOut(Schema):
-    id: int
-    approval_id: int
-    kind: str
-    state: str
-    member_id: int
-    member_name: str
-    org_id: int
-    minutes: int
-    payload: dict[str, Any]
-    maker_id: int | None
-    decided_by_id: int | None
-    decided_at: dt.datetime | None
-    reason: str
-    transaction_id: int | None
-    created_at: dt.datetime
-
-
-class ApprovalsDecisionOut(Schema):
-    approval_id: int
-    state: str
-    transaction_id: int | None
-
-
-class RejectIn(Schema):
-    reason: Reason
 
 
 def approval_out(a: Approval) -> dict[str, Any]:
