@@ -25,7 +25,7 @@ from timebank.orders.actions import age_on
 from timebank.orgs.actions import check_name
 from timebank.orgs.models import Org, User
 from timebank.teams.common import bank_of, clean_text, is_staff_of, person_or_none
-from timebank.teams.messages import notify_after_commit
+from timebank.teams.messages import tell_members
 from timebank.teams.models import (
     Activity,
     ActivitySignup,
@@ -251,8 +251,8 @@ def do_update_activity(actor: User | None, activity: Activity, *, data: Activity
                 activity=activity, status__in=(SignupStatus.CONFIRMED, SignupStatus.WAITING)
             ).values_list("member_id", flat=True)
         )
-        notify_after_commit("activity.changed", activity, [m for m in members if m not in promoted])
-    notify_after_commit("activity.promoted", activity, promoted)
+        tell_members("activity.changed", activity, [m for m in members if m not in promoted])
+    tell_members("activity.promoted", activity, promoted)
     return activity
 
 
@@ -270,7 +270,7 @@ def do_cancel_activity(actor: User | None, activity: Activity, *, reason: str) -
         ).values_list("member_id", flat=True)
     )
     record(actor, "activity.cancel", activity, bank_id=activity.bank_id, data={"reason": reason, "told": members})
-    notify_after_commit("activity.cancelled", activity, members)
+    tell_members("activity.cancelled", activity, members)
     return activity
 
 
@@ -339,7 +339,7 @@ def do_sign_up(actor: User | None, activity: Activity, member: Member) -> Activi
         data={"member": member.pk, "status": status},
     )
     template = "activity.signed_up" if status == SignupStatus.CONFIRMED else "activity.waiting"
-    notify_after_commit(template, activity, [member.pk])
+    tell_members(template, activity, [member.pk])
     return signup
 
 
@@ -364,5 +364,5 @@ def do_withdraw(actor: User | None, activity: Activity, member: Member) -> Activ
         bank_id=activity.bank_id,
         data={"member": member.pk, "was": was, "promoted": promoted},
     )
-    notify_after_commit("activity.promoted", activity, promoted)
+    tell_members("activity.promoted", activity, promoted)
     return signup

@@ -32,7 +32,7 @@ from timebank.orgs.models import User
 from timebank.teams import qr
 from timebank.teams.activities import check_eligible, lock_activity, require_open
 from timebank.teams.common import clean_text, is_staff_of, person_or_none
-from timebank.teams.messages import notify_after_commit
+from timebank.teams.messages import tell_members
 from timebank.teams.models import (
     Activity,
     ActivitySignup,
@@ -407,7 +407,7 @@ def do_close_activity(actor: User | None, activity: Activity, *, reason: str = "
     if early:
         audit.update(early=early, planned_end=planned_end.isoformat())
     record(actor, "activity.close", activity, bank_id=activity.bank_id, data=audit)
-    notify_after_commit("activity.credited", activity, [c["member_id"] for c in result.credited])
+    tell_members("activity.credited", activity, [c["member_id"] for c in result.credited])
     return result
 
 

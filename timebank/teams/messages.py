@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import partial
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from timebank.audit.actions import record
 from timebank.members.models import Member
 from timebank.teams.models import Activity, ActivitySignup, ActivityState, SignupStatus
+
+logger = logging.getLogger(__name__)
 
 TEMPLATES: dict[str, tuple[Promise, Promise]] = {
     "activity.signed_up": (
@@ -42,9 +44,16 @@ def _payload(activity: Activity) -> dict[str, Any]:
     }
 
 
-def notify_after_commit(template: str, activity: Activity, member_ids: list[int]) -> None:
-    if member_ids:
-        transaction.on_commit(partial(notify_members, template, activity.pk, list(member_ids)))
+def tell_members(template: str, activity: Activity, member_ids: list[int]) -> None:
+    """Queue the message inside the action's transaction (after its own audit entry): it exists exactly when the
+    action committed, and its delivery is handed to the task queue on commit. A message problem never fails the
+    action: `notify_members` runs in a savepoint, and a failure undoes only the message (as for the orders)."""
+    if not member_ids:
+        return
+    try:
+        notify_members(template, activity.pk, list(member_ids))
+    except Exception:
+        logger.exception("queueing %s for activity %s failed", template, activity.pk)
 
 
 @transaction.atomic
