@@ -24,9 +24,10 @@ from timebank.members.models import Member
 from timebank.orders import actions
 from timebank.orders.access import RECIPIENT, RELATIVE, access_order
 from timebank.orders.models import Order, OrderEvent, Payer
+from timebank.orders.rules import OPEN_STATES
 from timebank.web.forms import OrderConfirmForm, ReasonForm, ReviewForm, TimeForm
 from timebank.web.views.common import add_form_error, explain, is_htmx, page, user_of, who
-from timebank.web.views.member import OPEN_STATES, balances, care_people, multipliers
+from timebank.web.views.member import balances, care_people, multipliers
 
 SLOT_HOURS = (9, 14)
 
@@ -180,7 +181,7 @@ def care_orders(request: HttpRequest) -> HttpResponse:
         request,
         "web/care/orders.html",
         {
-            "open": list(orders.filter(state__in=OPEN_STATES).order_by("scheduled_start")),
+            "open": list(orders.open().order_by("scheduled_start")),
             "done": list(orders.exclude(state__in=OPEN_STATES).order_by("-updated_at")[:10]),
             "people": people,
         },

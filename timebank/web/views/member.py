@@ -16,19 +16,11 @@ from timebank.ledger.models import Account, AccountKind, Leg
 from timebank.lib.errors import ApiError
 from timebank.members.models import Member, MemberStatus
 from timebank.orders.access import pool_orders
-from timebank.orders.models import Order, OrderState
+from timebank.orders.models import Order
 from timebank.orgs.models import Rules
 from timebank.web.forms import TransferForm, new_idempotency_key
 from timebank.web.views.common import Who, add_form_error, page, user_of, who
 
-OPEN_STATES = (
-    OrderState.REQUESTED,
-    OrderState.DISPATCHED,
-    OrderState.ACCEPTED,
-    OrderState.IN_SERVICE,
-    OrderState.COMPLETED,
-    OrderState.DISPUTED,
-)
 # What each part of a member's time is, in words an old person uses (never "bucket").
 BUCKET_WORDS: dict[str, Any] = {
     AccountKind.EARNED: _("最近服务存入的时间。到结算的时候，一部分可以换物品，其余的储存起来。"),
@@ -83,13 +75,14 @@ def member_home(request: HttpRequest) -> HttpResponse:
         context["items"] = service_items(member.bank_id, first.home_org_id)
         context["multipliers"] = multipliers(member.bank_id)
         context["coming"] = list(
-            Order.objects.filter(recipient__in=people, state__in=OPEN_STATES)
+            Order.objects.open()
+            .filter(recipient__in=people)
             .select_related("service_item", "volunteer", "recipient")
             .order_by("scheduled_start")[:5]
         )
     if member.is_volunteer:
         user = user_of(request)
-        context["my_task_count"] = Order.objects.filter(volunteer=member, state__in=(*OPEN_STATES[1:5],)).count()
+        context["my_task_count"] = Order.objects.tasks().filter(volunteer=member).count()
         context["pool_count"] = pool_orders(user).count()
     return render(request, "web/member_home.html", context)
 
