@@ -23,7 +23,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("ledger", "goods"),
     ("ledger", "notices"),
     ("ledger", "orders"),
-    ("ops", "ledger"),
     ("orders", "evaluation"),
     ("web", "catalogue"),
     ("web", "demo"),
