@@ -24,9 +24,8 @@ from rich.progress import (
 from timebank.approvals.actions import do_approve
 from timebank.approvals.models import Approval
 from timebank.catalogue.actions import do_create_service_item, do_set_menu_entry
+from timebank.catalogue.demo import BANK2_SERVICES, GROUP_SERVICES, HOME_SERVICES, SERVICE_BY_NAME
 from timebank.catalogue.models import ServiceItem
-from timebank.demo.banks import BANK1, BANK2, DEMO_PASSWORD, MEMBER_LOGINS, STAFF_LOGINS, DemoLogin, manager_of
-from timebank.demo.people import PersonSpec
 from timebank.demo.steps import (
     LAUNCH,
     RECENT,
@@ -51,7 +50,6 @@ from timebank.demo.steps import (
     day_of,
     when,
 )
-from timebank.demo.texts import BANK2_SERVICES, GROUP_SERVICES, HOME_SERVICES, SERVICE_BY_NAME
 from timebank.evaluation.demo import seed_evaluation
 from timebank.funds.actions import StockInput, do_buy_market_service, do_record_in_kind
 from timebank.funds.models import FundEntry
@@ -63,12 +61,14 @@ from timebank.ledger.models import Transaction, TransactionKind
 from timebank.ledger.settlement import do_settle
 from timebank.lib import clock
 from timebank.members.actions import do_link_relative, do_register_member
+from timebank.members.demo import PersonSpec
 from timebank.members.models import InsurancePolicy, Member, MemberStatus
 from timebank.needs.models import Need
 from timebank.notices.demo import seed_notices
 from timebank.orders import actions as order_actions
 from timebank.orders.models import Order, ServiceRecord
 from timebank.orgs.actions import do_create_org, do_create_staff
+from timebank.orgs.demo import BANK1, BANK2, DEMO_PASSWORD, MEMBER_LOGINS, STAFF_LOGINS, DemoLogin, manager_of
 from timebank.orgs.models import Org, OrgKind, Role, User
 from timebank.teams.demo import seed_teams
 

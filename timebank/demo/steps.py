@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from timebank.demo.banks import OrgSpec
-from timebank.demo.people import LinkSpec, PersonSpec
+from timebank.members.demo import LinkSpec, PersonSpec
+from timebank.orgs.demo import OrgSpec
 
 # --------------------------------------------------------------------------------------------------------------
 # The timeline: moments, and the steps that happen at them

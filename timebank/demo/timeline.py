@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from timebank.demo.banks import BANK1, BANK2
-from timebank.demo.people import MOBILE_PREFIXES, PersonSpec, weighted
+from timebank.catalogue.demo import BANK2_SERVICES
 from timebank.demo.steps import (
     DAY,
     LAUNCH,
@@ -24,28 +23,18 @@ from timebank.demo.steps import (
     do,
     when,
 )
-from timebank.demo.texts import (
-    BANK2_SERVICES,
-    CALL_SUMMARIES,
-    CATEGORY_WORDS,
-    CLOSE_REASONS,
-    COMPANIES,
-    FOLLOW_UPS,
-    GOODS,
-    MET_NOTES,
-    NEED_ITEMS,
-    NEED_NOTES,
-    WELFARE_CATEGORIES,
-    WELFARE_CONCERN,
-    WELFARE_OK,
-)
 from timebank.demo.timeline_orders import OrderStories
 from timebank.funds.actions import EntryInput, do_record_entry
+from timebank.funds.demo import COMPANIES
+from timebank.goods.demo import GOODS
 from timebank.hotline.actions import NeedSpec, do_record_welfare_check
+from timebank.hotline.demo import CALL_SUMMARIES, WELFARE_CONCERN, WELFARE_OK
 from timebank.members.actions import do_approve_member
+from timebank.members.demo import CATEGORY_WORDS, MOBILE_PREFIXES, WELFARE_CATEGORIES, PersonSpec, weighted
 from timebank.needs.actions import do_add_follow_up, do_close_need, do_create_need
-from timebank.needs.demo import import_census
+from timebank.needs.demo import CLOSE_REASONS, FOLLOW_UPS, MET_NOTES, NEED_ITEMS, NEED_NOTES, import_census
 from timebank.notify.actions import do_set_duty
+from timebank.orgs.demo import BANK1, BANK2
 from timebank.orgs.models import OrgKind
 
 

@@ -7,8 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from timebank.demo.banks import ASSOCIATION, BANK1, BANK2, OPENING_REASON, manager_of
-from timebank.demo.people import PersonSpec, Planner, unique_people
+from timebank.catalogue.demo import (
+    BANK2_SERVICES,
+    CORE_MENU,
+    GROUP_SERVICES,
+    HOME_SERVICES,
+    MENU_TIMES,
+    MENU_TIMES_BY_ITEM,
+    SERVICE_BY_NAME,
+    Service,
+)
 from timebank.demo.steps import (
     DAY,
     LAUNCH,
@@ -28,20 +36,10 @@ from timebank.demo.steps import (
     do,
     when,
 )
-from timebank.demo.texts import (
-    BANK2_ISSUERS,
-    BANK2_SERVICES,
-    CERTIFICATES,
-    CORE_MENU,
-    GROUP_SERVICES,
-    HOME_SERVICES,
-    INSURERS,
-    MENU_TIMES,
-    MENU_TIMES_BY_ITEM,
-    SERVICE_BY_NAME,
-    Service,
-)
+from timebank.demo.world import OPENING_REASON
 from timebank.hotline.actions import do_log_call
+from timebank.members.demo import PersonSpec, Planner, unique_people
+from timebank.orgs.demo import ASSOCIATION, BANK1, BANK2, manager_of
 from timebank.orgs.models import OrgKind
 from timebank.safety.actions import (
     AttendanceInput,
@@ -56,6 +54,7 @@ from timebank.safety.actions import (
     do_report_incident,
     do_update_claim,
 )
+from timebank.safety.demo import BANK2_ISSUERS, CERTIFICATES, INSURERS
 
 # --------------------------------------------------------------------------------------------------------------
 # Drawing the timeline (pure: no database)

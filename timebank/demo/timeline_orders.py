@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from timebank.demo.banks import BANK1, MULTIPLIERS
-from timebank.demo.people import PersonSpec, weighted
+from timebank.catalogue.demo import CORE_MENU, SERVICE_BY_NAME, Service
 from timebank.demo.steps import (
     DAY,
     RECENT,
@@ -20,24 +19,23 @@ from timebank.demo.steps import (
     do,
     when,
 )
-from timebank.demo.texts import (
+from timebank.demo.timeline_base import OUTCOMES, RATINGS, Story, TimelineBase
+from timebank.demo.world import MULTIPLIERS
+from timebank.funds.demo import MARKET_PROVIDER
+from timebank.hotline.actions import do_record_return_visit
+from timebank.members.demo import POOR, PersonSpec, weighted
+from timebank.needs.actions import do_link_order
+from timebank.orders.demo import (
     CANCEL_REASONS,
-    CORE_MENU,
     DECLINE_REASONS,
     DISPUTE_CANCEL,
     DISPUTE_REASONS,
-    MARKET_PROVIDER,
     NO_SHOW_NOTES,
     NO_VOLUNTEER,
     ORDER_NOTES,
-    POOR,
     REVIEWS,
-    SERVICE_BY_NAME,
-    Service,
 )
-from timebank.demo.timeline_base import OUTCOMES, RATINGS, Story, TimelineBase
-from timebank.hotline.actions import do_record_return_visit
-from timebank.needs.actions import do_link_order
+from timebank.orgs.demo import BANK1
 
 
 class OrderStories(TimelineBase):
