@@ -11,8 +11,8 @@ from pydantic import Field
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Page, PathId, Reason, decode_cursor, encode_cursor, paginate
 from timebank.approvals.actions import pending_answer
-from timebank.approvals.schemas import PendingApprovalOut
 from timebank.approvals.models import Approval
+from timebank.approvals.schemas import PendingApprovalOut
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.api import TransactionOut, transaction_out
 from timebank.lib.errors import Forbidden, Invalid, NotFound
