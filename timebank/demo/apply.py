@@ -23,8 +23,10 @@ from rich.progress import (
 
 from timebank.approvals.actions import do_approve
 from timebank.approvals.models import Approval
-from timebank.catalogue.actions import do_create_service_item, do_set_menu_entry
-from timebank.catalogue.demo import BANK2_SERVICES, GROUP_SERVICES, HOME_SERVICES, SERVICE_BY_NAME
+from timebank.catalogue.demo import (
+    seed_catalogue,
+    seed_menus,
+)
 from timebank.catalogue.models import ServiceItem
 from timebank.demo.steps import (
     LAUNCH,
@@ -60,16 +62,23 @@ from timebank.ledger.actions import do_adjustment, do_deposit, do_transfer, do_w
 from timebank.ledger.models import Transaction, TransactionKind
 from timebank.ledger.settlement import do_settle
 from timebank.lib import clock
-from timebank.members.actions import do_link_relative, do_register_member
-from timebank.members.demo import PersonSpec
+from timebank.members.actions import do_link_relative
+from timebank.members.demo import PersonSpec, register_person
 from timebank.members.models import InsurancePolicy, Member, MemberStatus
 from timebank.needs.models import Need
 from timebank.notices.demo import seed_notices
 from timebank.orders import actions as order_actions
 from timebank.orders.models import Order, ServiceRecord
-from timebank.orgs.actions import do_create_org, do_create_staff
-from timebank.orgs.demo import BANK1, BANK2, DEMO_PASSWORD, MEMBER_LOGINS, STAFF_LOGINS, DemoLogin, manager_of
-from timebank.orgs.models import Org, OrgKind, Role, User
+from timebank.orgs.demo import (
+    BANK1,
+    BANK2,
+    MEMBER_LOGINS,
+    STAFF_LOGINS,
+    DemoLogin,
+    manager_of,
+    seed_orgs,
+)
+from timebank.orgs.models import Org, User
 from timebank.teams.demo import seed_teams
 
 # --------------------------------------------------------------------------------------------------------------
@@ -235,45 +244,11 @@ class Applier:
         """Launch day: the org trees and staff, the catalogue and menus, the members moved from paper."""
         plan, bar = self.plan, self.bar
         step = bar.add_task("机构与登录 orgs & logins", total=len(plan.orgs) + len(STAFF_LOGINS))
-        for spec in plan.orgs:
-            creator = self.users.get("ho_admin" if spec.bank == BANK1 else "nc_admin", self.root)
-            parent = self.orgs[spec.parent] if spec.parent else None
-            self.orgs[spec.name] = do_create_org(creator, name=spec.name, kind=spec.kind, parent=parent)
-            if spec.kind == OrgKind.HEAD_OFFICE:
-                # the head office admin comes first, and creates the rest of the tree and the other staff
-                admin = next(s for s in STAFF_LOGINS if s.org == spec.name and s.role == Role.HEAD_OFFICE_ADMIN)
-                self.users[admin.username] = create_staff_login(self.root, admin, self.orgs)
-                bar.advance(step)
-            bar.advance(step)
-        for login in STAFF_LOGINS:
-            if login.username not in self.users:
-                self.users[login.username] = create_staff_login(self.users["ho_admin"], login, self.orgs)
-                bar.advance(step)
-
+        self.orgs, self.users = seed_orgs(self.root, plan.orgs, lambda: bar.advance(step))
         self.at(when(LAUNCH, 8, 30))
-        for bank, names in ((BANK1, [s.name for s in (*HOME_SERVICES, *GROUP_SERVICES)]), (BANK2, BANK2_SERVICES)):
-            owner = self.users["ho_admin" if bank == BANK1 else "nc_admin"]
-            for name in names:
-                s = SERVICE_BY_NAME[name]
-                self.items[(bank, name)] = do_create_service_item(
-                    owner,
-                    head_office=self.orgs[bank],
-                    name=s.name,
-                    category=s.category,
-                    tier=s.tier,
-                    requires_certificate=s.certificate or None,
-                    description=s.description,
-                )
+        self.items = seed_catalogue(self.users, self.orgs)
         self.at(when(LAUNCH, 9))
-        for menu in plan.menus:
-            bank = self.specs[menu.org].bank
-            do_set_menu_entry(
-                self.users[manager_of(menu.org, self.specs)],
-                org=self.orgs[menu.org],
-                item=self.items[(bank, menu.item)],
-                times=menu.times,
-                place=menu.place,
-            )
+        seed_menus(plan.menus, self.specs, self.users, self.orgs, self.items)
 
         at_launch = [p for p in plan.people if p.approved and not p.census]
         step = bar.add_task("会员 members", total=len(at_launch) + len(plan.links))
@@ -289,14 +264,8 @@ class Applier:
             bar.advance(step)
 
     def register(self, person: PersonSpec, registrar: User | None) -> None:
-        referred_by = self.members[person.referrer].pk if person.referrer is not None else None
-        member = do_register_member(
-            registrar,
-            home_org=self.orgs[person.org],
-            data=person.member_input(referred_by),
-            login=(person.login, DEMO_PASSWORD) if person.login else None,
-            approved=person.approved,
-        )
+        referred_by = self.member(person.referrer)
+        member = register_person(person, registrar, self.orgs[person.org], referred_by)
         self.members[person.index] = member
         if person.login:
             assert member.user is not None
@@ -541,9 +510,3 @@ class Applier:
                     stock=StockInput(outlet=self.orgs[step.goods.split(":")[0]], quantity=step.quantity, goods=goods),
                     idempotency_key=self.key(),
                 )
-
-
-def create_staff_login(actor: User | None, login: DemoLogin, orgs: dict[str, Org]) -> User:
-    return do_create_staff(
-        actor, org=orgs[login.org], username=login.username, password=login.password, name=login.name, role=login.role
-    )

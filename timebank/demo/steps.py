@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from timebank.catalogue.demo import MenuSpec
 from timebank.members.demo import LinkSpec, PersonSpec
 from timebank.orgs.demo import OrgSpec
 
@@ -306,14 +307,6 @@ class TransferDraft(Step):
     receiver: int
     relation: str
     wish: int
-
-
-@dataclass(frozen=True)
-class MenuSpec:
-    org: str
-    item: str
-    times: str
-    place: str
 
 
 @dataclass
