@@ -34,9 +34,10 @@ from timebank.lib.errors import Forbidden, Invalid
 from timebank.lib.masking import mask_phone
 from timebank.members.models import Member
 from timebank.needs.access import access_need
-from timebank.needs.api import CategoryCode, ItemIds, LevelCode, PriorityOut, decode_key, encode_key, person_name
+from timebank.needs.api import CategoryCode, decode_key, encode_key, person_name
 from timebank.needs.models import OPEN_STATUSES, Need
 from timebank.needs.priority import priority
+from timebank.needs.schemas import ItemIds, LevelCode, PriorityOut
 from timebank.orders.access import access_order
 from timebank.orders.models import Order
 from timebank.orgs.access import access_org, has_role, staff_scope
