@@ -34,33 +34,25 @@ from timebank.demo.steps import (
     RECENT_SPAN,
     BuyService,
     Do,
-    HandOver,
-    InKind,
     LedgerOp,
-    NewGoods,
     NewOrder,
     OrderAct,
     Plan,
     RecordService,
-    Redeem,
     Ref,
     Register,
-    Restock,
-    Settle,
     Step,
     StockCount,
-    day_of,
     when,
 )
 from timebank.evaluation.demo import seed_evaluation
-from timebank.funds.actions import StockInput, do_buy_market_service, do_record_in_kind
+from timebank.funds.actions import do_buy_market_service
 from timebank.funds.models import FundEntry
-from timebank.goods.actions import do_create_goods, do_hand_over, do_redeem, do_restock, do_stock_count
-from timebank.goods.models import Goods, Redemption
+from timebank.goods.actions import do_stock_count
+from timebank.goods.models import Redemption
 from timebank.hotline.models import CallLog
 from timebank.ledger.actions import do_adjustment, do_deposit, do_transfer, do_withdrawal
 from timebank.ledger.models import Transaction, TransactionKind
-from timebank.ledger.settlement import do_settle
 from timebank.lib import clock
 from timebank.members.actions import do_link_relative
 from timebank.members.demo import PersonSpec, register_person
@@ -149,8 +141,6 @@ class Applier:
         self.items: dict[tuple[str, str], ServiceItem] = {}
         self.orders: dict[int, Order] = {}
         self.kept: dict[str, Any] = {}  # what planned calls kept (`Do.keep`): trainings, incidents, needs
-        self.goods: dict[str, Goods] = {}
-        self.redemptions: dict[int, Redemption] = {}
         self.keys = itertools.count(1)
 
     # -- time and lookups
@@ -294,18 +284,16 @@ class Applier:
                 self.call(step)
             case NewOrder() | OrderAct() | BuyService():
                 self.order(step)
-            case NewGoods() | Redeem() | HandOver() | Restock() | StockCount():
-                self.shop(step)
-            case InKind():
-                self.money(step)
-            case Settle():
-                do_settle(self.user(step.actor), self.orgs[step.bank], self.day(step.period_end))
+            case StockCount():
+                self.stock_count(step)
             case _:
                 raise AssertionError(f"unknown step {step!r}")
 
     def call(self, step: Do) -> None:
         """A planned call of an action: its references resolved, its answer kept if the plan asks."""
         answer = step.action(*self.resolve(step.args), **{k: self.resolve(v) for k, v in step.kwargs.items()})
+        if isinstance(answer, tuple):
+            answer = answer[0]  # an action taking an idempotency key answers (what it made, replayed)
         if isinstance(step.keep, str):
             self.kept[step.keep] = answer
         elif isinstance(step.keep, int):
@@ -463,50 +451,6 @@ class Applier:
                 return order_actions.do_dispute(actor, order, reason=step.note)
         raise AssertionError(f"unknown order action {step.action}")
 
-    def shop(self, step: Step) -> None:
-        match step:
-            case NewGoods():
-                self.goods[step.key] = do_create_goods(
-                    self.user(step.actor),
-                    outlet=self.orgs[step.outlet],
-                    name=step.name,
-                    price_minutes=step.price,
-                    stock=step.stock,
-                )
-            case Redeem():
-                goods = self.goods[step.goods]
-                self.redemptions[step.key], _replayed = do_redeem(
-                    self.user(step.actor),
-                    member=self.members[step.member],
-                    goods=goods,
-                    quantity=step.quantity,
-                    outlet=self.orgs[step.goods.split(":")[0]],
-                    idempotency_key=self.key(),
-                )
-            case HandOver():
-                do_hand_over(self.user(step.actor), self.redemptions[step.redemption])
-            case Restock():
-                self.goods[step.goods] = do_restock(
-                    self.user(step.actor), self.goods[step.goods], quantity=step.quantity, note=step.note
-                )
-            case StockCount():
-                self.goods[step.goods] = do_stock_count(
-                    self.user(step.actor), self.goods[step.goods], counted=step.counted, note=step.note
-                )
-
-    def money(self, step: Step) -> None:
-        match step:
-            case InKind():
-                goods = self.goods[step.goods]
-                do_record_in_kind(
-                    self.user(step.actor),
-                    self.orgs[step.org],
-                    source=step.source,
-                    estimated_value=step.value,
-                    occurred_on=self.day(day_of(step.at)),
-                    item_description=step.item,
-                    donor_name=step.donor,
-                    description=step.description,
-                    stock=StockInput(outlet=self.orgs[step.goods.split(":")[0]], quantity=step.quantity, goods=goods),
-                    idempotency_key=self.key(),
-                )
+    def stock_count(self, step: StockCount) -> None:
+        key = f"goods:{step.goods}"
+        self.kept[key] = do_stock_count(self.user(step.actor), self.kept[key], counted=step.counted, note=step.note)
