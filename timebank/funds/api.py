@@ -16,8 +16,9 @@ from timebank.funds.money import yuan
 from timebank.funds.schemas import BuyServiceIn, DisclosureOut, FundCode, FundEntryIn, FundEntryOut, InKindIn, ReverseIn
 from timebank.goods.access import access_goods
 from timebank.lib.errors import Forbidden, Invalid
-from timebank.orders.access import STAFF, access_order
+from timebank.orders.access import access_order
 from timebank.orders.api import OrderOut, order_out
+from timebank.orders.rules import TRANSITIONS
 from timebank.orgs.access import has_role
 from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES
@@ -183,7 +184,7 @@ def buy_service(request: HttpRequest, order_id: PathId, payload: BuyServiceIn) -
     above it). Staff of the order's subtree."""
     user = caller(request)
     order, roles = access_order(user, order_id)
-    if STAFF not in roles:
+    if not roles & TRANSITIONS["buy-service"].roles:  # staff of the order's subtree (orders.rules)
         raise Forbidden(_("只有订单所在社区及上级的工作人员可以动用专项基金。"), code="not_allowed")
     fund_org = access_fund_org(user, payload.org_id) if payload.org_id else order.org
     order, entry = actions.do_buy_market_service(
