@@ -18,8 +18,8 @@ from timebank.goods.access import access_goods
 from timebank.lib.errors import Forbidden, Invalid
 from timebank.orders.access import access_order
 from timebank.orders.api import order_out
-from timebank.orders.schemas import OrderOut
 from timebank.orders.rules import TRANSITIONS
+from timebank.orders.schemas import OrderOut
 from timebank.orgs.access import has_role
 from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES
