@@ -148,7 +148,7 @@ class Timeline(OrderStories):
                 Ref.org("运河街道"),
                 "运河街道2020人口普查老年人名单.csv",
                 tuple(rows),
-                keep=tuple(p.index for p in people),  # the first rows are written as these people
+                keep=tuple(Ref.member(p.index) for p in people),  # the first rows are written as these people
             )
         )
 
@@ -419,7 +419,9 @@ class Timeline(OrderStories):
             if person.approve_later:
                 approved = daytime(at + rng.randint(1, 2) * DAY + 60)
                 actor = Ref.login(self.manager(person.org))
-                self.add(do(approved, do_approve_member, actor, Ref.member(person.index), keep=person.index))
+                self.add(
+                    do(approved, do_approve_member, actor, Ref.member(person.index), keep=Ref.member(person.index))
+                )
 
     def settlement_and_duty(self) -> None:
         self.add(do(when(SETTLED + 1, 7, 30), do_settle, Ref.login("ho_admin"), Ref.org(BANK1), Ref.day(SETTLED)))
