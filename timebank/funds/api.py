@@ -13,13 +13,21 @@ from timebank.funds.access import access_fund_entry, access_fund_org, get_org, v
 from timebank.funds.disclosure import Period, as_text, check_period, disclose
 from timebank.funds.models import FundEntry
 from timebank.funds.money import yuan
-from timebank.funds.schemas import BuyServiceIn, DisclosureOut, FundCode, FundEntryIn, FundEntryOut, InKindIn, ReverseIn
+from timebank.funds.schemas import (
+    BoughtServiceOut,
+    BuyServiceIn,
+    DisclosureOut,
+    FundCode,
+    FundEntryIn,
+    FundEntryOut,
+    InKindIn,
+    ReverseIn,
+)
 from timebank.goods.access import access_goods
 from timebank.lib.errors import Forbidden, Invalid
 from timebank.orders.access import access_order
 from timebank.orders.api import order_out
 from timebank.orders.rules import TRANSITIONS
-from timebank.orders.schemas import OrderOut
 from timebank.orgs.access import has_role
 from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES
@@ -170,10 +178,6 @@ def record_in_kind(request: HttpRequest, response: HttpResponse, payload: InKind
         idempotency_key=payload.idempotency_key,
     )
     return _answer(response, entry, replayed)
-
-
-class BoughtServiceOut(OrderOut):
-    fund_entry: FundEntryOut
 
 
 @router.post("/orders/{order_id}/buy-service", response=BoughtServiceOut, tags=["funds", "orders"])

@@ -12,7 +12,6 @@ from timebank.approvals.models import Approval
 from timebank.approvals.schemas import PendingApprovalOut
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.api import transaction_out
-from timebank.ledger.schemas import TransactionOut
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.lib.masking import mask_name, mask_phone
 from timebank.members.access import access_member, access_member_to_manage, member_of
@@ -46,6 +45,7 @@ from timebank.orders.schemas import (
     ReasonIn,
     ReviewIn,
     ServiceRecordIn,
+    ServiceRecordOut,
 )
 from timebank.orgs.access import has_role, staff_scope
 from timebank.orgs.api import caller
@@ -332,11 +332,6 @@ def dispute(request: HttpRequest, order_id: PathId, payload: ReasonIn) -> dict[s
     user = caller(request)
     order, _roles = access_order(user, order_id, "dispute", lean=True)
     return _answer(actions.do_dispute(user, order, reason=payload.reason), user)
-
-
-class ServiceRecordOut(TransactionOut):
-    service_record_id: int
-    credited_minutes: int
 
 
 @router.post("/service-records", response={201: ServiceRecordOut, 202: PendingApprovalOut}, tags=["orders", "ledger"])

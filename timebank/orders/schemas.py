@@ -10,6 +10,7 @@ from ninja import Schema
 from pydantic import Field
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Reason
+from timebank.ledger.schemas import TransactionOut
 from timebank.orders import actions
 
 Coordinate = Annotated[Decimal, Field(allow_inf_nan=False, ge=-180, le=180, max_digits=12)]
@@ -133,3 +134,8 @@ class CandidateOut(Schema):
     score: float
     distance_km: float | None
     reasons: list[str]
+
+
+class ServiceRecordOut(TransactionOut):
+    service_record_id: int
+    credited_minutes: int
