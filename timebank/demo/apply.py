@@ -36,14 +36,11 @@ from timebank.demo.steps import (
     Plan,
     RecordService,
     Ref,
-    Register,
     Step,
-    StockCount,
     when,
 )
 from timebank.evaluation.demo import seed_evaluation
 from timebank.funds.models import FundEntry
-from timebank.goods.actions import do_stock_count
 from timebank.goods.models import Redemption
 from timebank.hotline.models import CallLog
 from timebank.ledger.actions import do_adjustment, do_deposit, do_transfer, do_withdrawal
@@ -273,12 +270,8 @@ class Applier:
                     idempotency_key=self.key(),
                 )
                 self.second_person(step.actor, rec)
-            case Register():
-                self.register(self.plan.people[step.person], None)
             case Do():
                 self.call(step)
-            case StockCount():
-                self.stock_count(step)
             case _:
                 raise AssertionError(f"unknown step {step!r}")
 
@@ -387,7 +380,3 @@ class Applier:
                 memo=op.memo,
                 idempotency_key=key,
             )
-
-    def stock_count(self, step: StockCount) -> None:
-        key = f"goods:{step.goods}"
-        self.kept[key] = do_stock_count(self.user(step.actor), self.kept[key], counted=step.counted, note=step.note)

@@ -12,11 +12,13 @@ from timebank.demo.steps import (
     LedgerOp,
     OrderInfo,
     RecordService,
+    Ref,
     ServiceDraft,
     Step,
-    StockCount,
+    StockCountDraft,
     TransferDraft,
     WithdrawalDraft,
+    do,
     when,
 )
 from timebank.demo.timeline import Timeline
@@ -126,11 +128,14 @@ class Simulation:
             case Do(action=funds_actions.do_record_in_kind):
                 stock = step.kwargs["stock"]
                 self.stock[stock.goods.key] += stock.quantity
-            case StockCount():
+            case StockCountDraft():
                 key = f"goods:{step.goods}"
                 counted = max(0, self.stock[key] - step.shortfall)
                 self.stock[key] = counted
-                return [dataclasses.replace(step, counted=counted)]
+                who, goods = Ref.login(step.actor), Ref.kept(key)
+                return [
+                    do(step.at, goods_actions.do_stock_count, who, goods, counted=counted, note=step.note, keep=key)
+                ]
             case Do(action=goods_actions.do_redeem):
                 b = self.balance[step.kwargs["member"].key]
                 goods = step.kwargs["goods"].key

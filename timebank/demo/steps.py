@@ -177,21 +177,17 @@ class RecordService(Step):
     recipient: int | None = None
 
 
-@dataclass(frozen=True)
-class Register(Step):
-    person: int  # a self-registration waiting for approval
+# Drafts: what the plan means to do; the simulation turns them into steps once the balances are known.
 
 
 @dataclass(frozen=True)
-class StockCount(Step):
+class StockCountDraft(Step):
+    """A stock count (盘点) of `goods` ("outlet:name") that finds `shortfall` fewer than the books."""
+
     goods: str
     shortfall: int
     note: str
     actor: str
-    counted: int = -1  # filled in by the plan's simulation
-
-
-# Drafts: what the plan means to do; the simulation turns them into steps once the balances are known.
 
 
 @dataclass(frozen=True)
