@@ -332,12 +332,7 @@ def decide(request: HttpRequest, complaint_id: PathId, payload: DecideIn) -> dic
 
 def penalty_out(p: Penalty) -> dict[str, Any]:
     today = timezone.localdate()
-    in_force = (
-        p.kind != "warning"
-        and p.lifted_at is None
-        and p.starts_on <= today
-        and (p.ends_on is None or p.ends_on >= today)
-    )
+    in_force = p.in_force_on(today)
     return {
         "id": p.pk,
         "member_id": p.member_id,
