@@ -24,7 +24,7 @@ from timebank.members.models import Member
 from timebank.orders import actions
 from timebank.orders.access import RECIPIENT, RELATIVE, access_order
 from timebank.orders.models import Order, OrderEvent, Payer
-from timebank.orders.rules import OPEN_STATES, allowed_actions
+from timebank.orders.rules import OPEN_STATES
 from timebank.web.forms import OrderConfirmForm, ReasonForm, ReviewForm, TimeForm
 from timebank.web.views.common import add_form_error, explain, is_htmx, page, user_of, who
 from timebank.web.views.member import balances, care_people, multipliers
@@ -198,7 +198,6 @@ def _care_order(request: HttpRequest, order_id: int, action: str = "read") -> tu
 def _card_context(order: Order, **extra: Any) -> dict[str, Any]:
     return {
         "order": order,
-        "can": allowed_actions(order.state),  # the buttons follow the transition table (orders.rules)
         "events": list(OrderEvent.objects.filter(order=order).order_by("pk")),
         "dispute_form": extra.pop("dispute_form", None) or ReasonForm(prefix="dispute"),
         "review_form": extra.pop("review_form", None) or ReviewForm(prefix="review"),
