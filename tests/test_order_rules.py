@@ -249,6 +249,8 @@ def test_the_pages_buttons_read_the_table() -> None:
     assert allowed_actions(S.COMPLETED)["confirm"] and not allowed_actions(S.DISPUTED)["confirm"]
     assert allowed_actions(S.DISPUTED, by_staff=True)["confirm"]
     assert not allowed_actions(S.IN_SERVICE)["cancel"] and allowed_actions(S.IN_SERVICE, by_staff=True)["cancel"]
+    assert Order(state=S.CONFIRMED).can == allowed_actions(S.CONFIRMED)  # what the pages read
+    assert Order(state=S.CONFIRMED).can["review"] and not Order(state=S.REVIEWED).can["review"]
 
 
 def test_penalties_in_force_query_and_row_agree(world: World) -> None:
