@@ -10,7 +10,7 @@ from ninja import Query, Router
 from timebank.api.types import Page, PathId, paginate
 from timebank.approvals.access import access_approval, visible_approvals
 from timebank.approvals.actions import do_approve, do_reject
-from timebank.approvals.models import Approval, ApprovalState
+from timebank.approvals.models import ApprovalState
 from timebank.approvals.schemas import ApprovalOut, ApprovalsDecisionOut, RejectIn
 from timebank.orgs.api import caller
 
@@ -21,26 +21,6 @@ STATE_FILTER = {
     "approved": ApprovalState.APPROVED,
     "rejected": ApprovalState.REJECTED,
 }
-
-
-def approval_out(a: Approval) -> dict[str, Any]:
-    return {
-        "id": a.pk,
-        "approval_id": a.pk,
-        "kind": a.kind,
-        "state": a.state,
-        "member_id": a.member_id,
-        "member_name": a.member.name,
-        "org_id": a.org_id,
-        "minutes": a.minutes,
-        "payload": a.payload,
-        "maker_id": a.maker_id,
-        "decided_by_id": a.decided_by_id,
-        "decided_at": a.decided_at,
-        "reason": a.reason,
-        "transaction_id": a.transaction_id,
-        "created_at": a.created_at,
-    }
 
 
 @router.get("/approvals", response=Page[ApprovalOut])
@@ -55,7 +35,7 @@ def list_approvals(
     if state:
         qs = qs.filter(state=STATE_FILTER[state])
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
-    return {"items": [approval_out(a) for a in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}  # ApprovalOut reads each row
 
 
 @router.post("/approvals/{approval_id}/approve", response=ApprovalsDecisionOut)

@@ -8,6 +8,7 @@ from typing import Any
 from ninja import Schema
 
 from timebank.api.types import Reason
+from timebank.approvals.models import Approval
 
 
 class PendingApprovalOut(Schema):
@@ -36,6 +37,15 @@ class ApprovalOut(Schema):
     reason: str
     transaction_id: int | None
     created_at: dt.datetime
+
+    # Read from the Approval row; these two are not its attributes.
+    @staticmethod
+    def resolve_approval_id(approval: Approval) -> int:
+        return approval.pk
+
+    @staticmethod
+    def resolve_member_name(approval: Approval) -> str:
+        return approval.member.name
 
 
 class ApprovalsDecisionOut(Schema):
