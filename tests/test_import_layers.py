@@ -51,18 +51,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("orgs", "members"),
     ("orgs", "notices"),
     ("orgs", "notify"),
-    ("web", "catalogue"),
-    ("web", "demo"),
-    ("web", "funds"),
-    ("web", "goods"),
-    ("web", "hotline"),
-    ("web", "ledger"),
-    ("web", "members"),
-    ("web", "needs"),
-    ("web", "orders"),
-    ("web", "orgs"),
-    ("web", "reports"),
-    ("web", "safety"),
 }
 
 

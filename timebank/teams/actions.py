@@ -36,8 +36,8 @@ from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
 from timebank.catalogue.models import CertificateKind, ServiceItem
 from timebank.lib.errors import Conflict, Forbidden, Invalid
-from timebank.members.models import Certificate, Member, MemberStatus
 from timebank.lib.races import unique_or_conflict
+from timebank.members.models import Certificate, Member, MemberStatus
 from timebank.orders.actions import age_on, do_service_record
 from timebank.orgs.access import has_role
 from timebank.orgs.actions import check_name
