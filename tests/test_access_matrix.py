@@ -686,7 +686,7 @@ BANK_WIDE_READS = frozenset(
 
 
 def _get_operations() -> list[str]:
-    from timebank.api.core import api
+    from timebank.api_root import api
 
     schema = api.get_openapi_schema()
     return [path for path, ops in schema["paths"].items() if "get" in ops]

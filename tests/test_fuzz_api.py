@@ -292,10 +292,10 @@ def test_the_document_declares_errors_and_links(db: None) -> None:
 
 def _schema_definitions() -> Iterator[tuple[str, str, dict[str, Any], str]]:
     """(mode, name, JSON schema, where) of every model the API's operations read or answer, nested ones too."""
-    from timebank.api.core import api
-    from timebank.api.openapi import UniqueNames, use_unique_names
+    from ninja.schema import NinjaGenerateJsonSchema
 
-    use_unique_names(api)
+    from timebank.api_root import api
+
     ref = "#/components/schemas/{model}"
     for _prefix, router in api._routers:
         for path, path_view in router.path_operations.items():
@@ -305,7 +305,7 @@ def _schema_definitions() -> Iterator[tuple[str, str, dict[str, Any], str]]:
                 wanted += [("serialization", m) for m in operation.response_models.values() if isinstance(m, type)]
                 for mode, model in wanted:
                     schema = model.model_json_schema(
-                        ref_template=ref, by_alias=True, mode=mode, schema_generator=UniqueNames
+                        ref_template=ref, by_alias=True, mode=mode, schema_generator=NinjaGenerateJsonSchema
                     )
                     for name, definition in schema.get("$defs", {}).items():
                         yield mode, name, definition, where

@@ -973,7 +973,7 @@ def _census_import(c: Ctx) -> int:
 
 def _write_operations() -> dict[str, int]:
     """Every write operation of the OpenAPI document -> its success status."""
-    from timebank.api.core import api
+    from timebank.api_root import api
 
     ops: dict[str, int] = {}
     for path, methods in api.get_openapi_schema()["paths"].items():

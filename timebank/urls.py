@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from timebank.api.core import api
+from timebank.api_root import api
 
 # Each app's pages, under the one `web` URL namespace their names have always had (the page kit, timebank/web,
 # mounts none of them: it imports no app).

@@ -14,10 +14,7 @@ Every write also declares the optional `Idempotency-Key` header that timebank/op
 from __future__ import annotations
 
 import re
-from typing import Any, get_args
-
-from ninja.schema import NinjaGenerateJsonSchema
-from pydantic import BaseModel
+from typing import Any
 
 ERROR_SCHEMA_NAME = "ErrorOut"
 ERROR_SCHEMA: dict[str, Any] = {
@@ -180,63 +177,3 @@ def complete(schema: dict[str, Any]) -> dict[str, Any]:
     add_idempotency_header(schema)
     add_links(schema)
     return schema
-
-
-# --------------------------------------------------------------------------------------------------------------
-# One name per schema.
-#
-# django-ninja files every model under its bare class name, so two apps' `RulesOut` replace each other in the
-# document and one operation is described with the other's schema. The first class of a name (in the order the
-# routers are mounted) keeps it; later ones are filed as `<App><Name>`, e.g. `EvaluationRulesOut`.
-
-
-def _models_in(annotation: Any, found: dict[type[BaseModel], None]) -> None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        if annotation in found:
-            return
-        found[annotation] = None
-        for field in annotation.model_fields.values():
-            _models_in(field.annotation, found)
-        return
-    for arg in get_args(annotation):
-        _models_in(arg, found)
-
-
-def schema_renames(api: Any) -> dict[str, str]:
-    """`module.Class` → `module.AppClass` for every class whose name an earlier class already has."""
-    found: dict[type[BaseModel], None] = {}
-    for _prefix, router in api._routers:
-        for path_view in router.path_operations.values():
-            for operation in path_view.operations:
-                for model in [*operation.models, *operation.response_models.values()]:
-                    _models_in(model, found)
-    first: dict[str, type[BaseModel]] = {}
-    renames: dict[str, str] = {}
-    for model in found:
-        if "[" in model.__qualname__ or not model.__module__.startswith("timebank."):
-            continue  # generics (Page[X]) and ninja's own wrappers are named from their arguments
-        holder = first.setdefault(model.__name__, model)
-        if holder is not model:
-            app = model.__module__.split(".")[1]
-            prefix = "".join(part.title() for part in app.split("_"))
-            renames[f"{model.__module__}.{model.__qualname__}"] = f"{model.__module__}.{prefix}{model.__qualname__}"
-    return renames
-
-
-class UniqueNames(NinjaGenerateJsonSchema):
-    renames: dict[str, str] = {}
-
-    def get_defs_ref(self, core_mode_ref: Any) -> Any:
-        core_ref, mode = core_mode_ref
-        plain, _sep, ident = core_ref.rpartition(":")
-        if plain in self.renames:
-            core_ref = f"{self.renames[plain]}:{ident}"
-        return super().get_defs_ref((core_ref, mode))
-
-
-def use_unique_names(api: Any) -> None:
-    import ninja.openapi.schema
-
-    UniqueNames.renames = schema_renames(api)
-    # ninja reads its generator class from this module global when it builds the document.
-    ninja.openapi.schema.NinjaGenerateJsonSchema = UniqueNames  # type: ignore[misc]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router
 
-from timebank.api.types import Page, PathId, Reason, paginate
+from timebank.api.types import Page, PathId, paginate
 from timebank.approvals.access import access_approval, visible_approvals
 from timebank.approvals.actions import do_approve, do_reject
 from timebank.approvals.models import Approval, ApprovalState
+from timebank.approvals.schemas import ApprovalOut, ApprovalsDecisionOut, RejectIn
 from timebank.orgs.api import caller
 
 router = Router(tags=["approvals"])
@@ -21,44 +21,6 @@ STATE_FILTER = {
     "approved": ApprovalState.APPROVED,
     "rejected": ApprovalState.REJECTED,
 }
-
-
-class PendingApprovalOut(Schema):
-    """The 202 answer of a credit that waits for approval."""
-
-    approval_id: int
-    state: str
-    kind: str
-    member_id: int
-    minutes: int
-
-
-class ApprovalOut(Schema):
-    id: int
-    approval_id: int
-    kind: str
-    state: str
-    member_id: int
-    member_name: str
-    org_id: int
-    minutes: int
-    payload: dict[str, Any]
-    maker_id: int | None
-    decided_by_id: int | None
-    decided_at: dt.datetime | None
-    reason: str
-    transaction_id: int | None
-    created_at: dt.datetime
-
-
-class DecisionOut(Schema):
-    approval_id: int
-    state: str
-    transaction_id: int | None
-
-
-class RejectIn(Schema):
-    reason: Reason
 
 
 def approval_out(a: Approval) -> dict[str, Any]:
@@ -96,7 +58,7 @@ def list_approvals(
     return {"items": [approval_out(a) for a in rows], "next_cursor": nxt}
 
 
-@router.post("/approvals/{approval_id}/approve", response=DecisionOut)
+@router.post("/approvals/{approval_id}/approve", response=ApprovalsDecisionOut)
 def approve(request: HttpRequest, approval_id: PathId) -> dict[str, Any]:
     """A second person (not the maker) posts the waiting credit."""
     user = caller(request)
@@ -104,7 +66,7 @@ def approve(request: HttpRequest, approval_id: PathId) -> dict[str, Any]:
     return {"approval_id": approval.pk, "state": approval.state, "transaction_id": approval.transaction_id}
 
 
-@router.post("/approvals/{approval_id}/reject", response=DecisionOut)
+@router.post("/approvals/{approval_id}/reject", response=ApprovalsDecisionOut)
 def reject(request: HttpRequest, approval_id: PathId, payload: RejectIn) -> dict[str, Any]:
     user = caller(request)
     approval = do_reject(user, access_approval(user, approval_id), reason=payload.reason)

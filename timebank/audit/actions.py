@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from timebank.audit.chain import audit_payload, lock_head, scope_for
 from timebank.audit.models import AuditEntry, ChainHead
 from timebank.lib.hashchain import link
-from timebank.orgs.models import User
+
+# Whoever acted: a login (settings.AUTH_USER_MODEL, the orgs app's User) or nobody (the system). Named by its
+# base class so the audit trail, below every app, imports none of them.
+Actor = AbstractBaseUser | None
 
 
 def record(
-    actor: User | None,
+    actor: Actor,
     action: str,
     obj: Any,
     *,
@@ -36,7 +40,7 @@ def record(
 class Note:
     """One audit entry to append; `record_all` appends several under a single chain lock."""
 
-    actor: User | None
+    actor: Actor
     action: str
     obj: Any
     data: dict[str, Any] = field(default_factory=dict)
@@ -60,7 +64,7 @@ def record_all(notes: Sequence[Note], *, bank_id: int | None) -> list[AuditEntry
 
 def append_entry(
     head: ChainHead,
-    actor: User | None,
+    actor: Actor,
     action: str,
     obj: Any,
     *,
@@ -75,7 +79,7 @@ def append_entry(
 
 def next_entry(
     head: ChainHead,
-    actor: User | None,
+    actor: Actor,
     action: str,
     obj: Any,
     *,
@@ -86,7 +90,7 @@ def next_entry(
     entry = AuditEntry(
         scope=head.scope,
         seq=head.audit_seq + 1,
-        actor=actor if actor is not None and actor.pk else None,
+        actor=cast(Any, actor) if actor is not None and actor.pk else None,  # the AUTH_USER_MODEL, not named here
         action=action,
         object_type=object_type or type(obj)._meta.model_name,
         object_id=str(getattr(obj, "pk", obj)),

@@ -64,7 +64,7 @@ def _year(year: int | None) -> int:
 # Rules ----------------------------------------------------------------------------------------------------------
 
 
-class RulesOut(Schema):
+class EvaluationRulesOut(Schema):
     head_office_id: int
     third_party_weight: int
     self_weight: int
@@ -75,7 +75,7 @@ class RulesOut(Schema):
     star_hold_complaints: int
 
 
-class RulesPatch(Schema):
+class EvaluationRulesPatch(Schema):
     third_party_weight: Weight | None = None
     self_weight: Weight | None = None
     satisfaction_weight: Weight | None = None
@@ -91,15 +91,15 @@ def rules_out(r: EvaluationRules) -> dict[str, Any]:
     return {"head_office_id": r.head_office_id, **{f: getattr(r, f) for f in actions.RULE_FIELDS}}
 
 
-@router.get("/orgs/{org_id}/evaluation-rules", response=RulesOut)
+@router.get("/orgs/{org_id}/evaluation-rules", response=EvaluationRulesOut)
 def get_rules(request: HttpRequest, org_id: PathId) -> dict[str, Any]:
     """The head office's evaluation rules: weights of the three parts, complaint deduction, star hold-back."""
     bank = access.access_bank_settings(caller(request), org_id, write=False)
     return rules_out(evaluation_rules(bank.pk))
 
 
-@router.patch("/orgs/{org_id}/evaluation-rules", response=RulesOut)
-def patch_rules(request: HttpRequest, org_id: PathId, payload: RulesPatch) -> dict[str, Any]:
+@router.patch("/orgs/{org_id}/evaluation-rules", response=EvaluationRulesOut)
+def patch_rules(request: HttpRequest, org_id: PathId, payload: EvaluationRulesPatch) -> dict[str, Any]:
     """Head-office admins. Weights are 0..100 each and not all zero."""
     user = caller(request)
     bank = access.access_bank_settings(user, org_id, write=True)
@@ -372,7 +372,7 @@ class ComplaintIn(Schema):
     text: RequiredLongText
 
 
-class FollowUpOut(Schema):
+class EvaluationFollowUpOut(Schema):
     id: int
     note: str
     actor_id: int | None
@@ -390,7 +390,7 @@ class ComplaintOut(Schema):
     decision_note: str
     decided_at: dt.datetime | None
     created_at: dt.datetime
-    follow_ups: list[FollowUpOut]
+    follow_ups: list[EvaluationFollowUpOut]
 
 
 def complaint_out(c: Complaint) -> dict[str, Any]:
@@ -454,12 +454,12 @@ def get_complaint(request: HttpRequest, complaint_id: PathId) -> dict[str, Any]:
     return complaint_out(access.access_complaint(caller(request), complaint_id))
 
 
-class FollowUpIn(Schema):
+class EvaluationFollowUpIn(Schema):
     note: RequiredNote
 
 
 @router.post("/complaints/{complaint_id}/follow-ups", response={201: ComplaintOut})
-def follow_up(request: HttpRequest, complaint_id: PathId, payload: FollowUpIn) -> Status[dict[str, Any]]:
+def follow_up(request: HttpRequest, complaint_id: PathId, payload: EvaluationFollowUpIn) -> Status[dict[str, Any]]:
     user = caller(request)
     complaint = access.access_complaint(user, complaint_id)
     actions.do_follow_up_complaint(user, complaint, payload.note)
@@ -583,7 +583,7 @@ class CorrectionIn(Schema):
     reason: Reason
 
 
-class TransactionOut(Schema):
+class EvaluationTransactionOut(Schema):
     transaction_id: int
     kind: str
     minutes: int
@@ -591,7 +591,7 @@ class TransactionOut(Schema):
     reverses_id: int | None
 
 
-@router.post("/penalties/{penalty_id}/correction", response={201: TransactionOut})
+@router.post("/penalties/{penalty_id}/correction", response={201: EvaluationTransactionOut})
 def correct_credit(request: HttpRequest, penalty_id: PathId, payload: CorrectionIn) -> Status[dict[str, Any]]:
     """A credit wrongly earned (the misconduct behind the penalty) is reversed through the ledger, with its
     reason. Once per penalty."""

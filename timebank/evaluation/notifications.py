@@ -1,11 +1,12 @@
 """What the volunteer is told about penalties and awards, through the notify outbox (and the other channels
-configured). Queued after the action commits, like the orders' and activities' messages.
+configured). Queued inside the action's transaction, like the orders' and activities' messages: the message
+exists exactly when the penalty or award committed (its delivery is handed to the task queue on commit).
 
 No reasons in the text: an SMS may be read by someone else. The volunteer reads the reason on “我的星级”."""
 
 from __future__ import annotations
 
-from functools import partial
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,10 @@ from django.utils.translation import gettext_lazy as _
 from timebank.audit.actions import record
 from timebank.evaluation.models import Award, Penalty, PenaltyKind
 from timebank.members.models import Member, MemberStatus
+from timebank.notify.actions import member_reader, queue_message
+from timebank.notify.messages import Message
+
+logger = logging.getLogger(__name__)
 
 TEMPLATES: dict[str, tuple[Promise, Promise]] = {
     "penalty.imposed": (
@@ -48,9 +53,8 @@ def _penalty_payload(penalty: Penalty) -> dict[str, Any]:
 
 
 def after_penalty(template: str, penalty: Penalty) -> None:
-    """`penalty.imposed` or `penalty.lifted`, once the action's transaction commits."""
-    payload = _penalty_payload(penalty)
-    transaction.on_commit(partial(notify_member, template, penalty.member_id, penalty.bank_id, penalty, payload))
+    """`penalty.imposed` or `penalty.lifted`, in the action's transaction."""
+    _tell(template, penalty.member_id, penalty.bank_id, penalty, _penalty_payload(penalty))
 
 
 def after_award_confirmed(award: Award) -> None:
@@ -59,22 +63,28 @@ def after_award_confirmed(award: Award) -> None:
     bonus = award.kind.bonus_minutes if award.bonus_transaction_id else 0
     payload = {"award_id": award.pk, "award": award.kind.name, "year": award.year, "bonus": bonus}
     template = "award.confirmed_bonus" if bonus else "award.confirmed"
-    transaction.on_commit(partial(notify_member, template, award.member_id, award.bank_id, award, payload))
+    _tell(template, award.member_id, award.bank_id, award, payload)
+
+
+def _tell(template: str, member_id: int, bank_id: int, about: Any, payload: dict[str, Any]) -> None:
+    """A message problem never fails the penalty or the award: `notify_member` runs in a savepoint, and a
+    failure undoes only the message (as for the orders' messages)."""
+    try:
+        notify_member(template, member_id, bank_id, about, payload)
+    except Exception:
+        logger.exception("queueing %s for member %s failed", template, member_id)
 
 
 @transaction.atomic
 def notify_member(template: str, member_id: int, bank_id: int, about: Any, payload: dict[str, Any]) -> int:
     """Queue the message for the member (a volunteer who has left is not written to). Answers how many."""
-    from timebank.notify.actions import _queue, member_reader
-    from timebank.notify.messages import Message
-
     member = Member.objects.select_related("user").filter(pk=member_id).exclude(status=MemberStatus.LEFT).first()
     if member is None:
         return 0
     title, body = TEMPLATES[template]
     with translation.override(settings.LANGUAGE_CODE):
         message = Message(template, str(title)[:100], (str(body) % payload)[:500], payload)
-    created = _queue([member_reader(member)], message, bank_id=bank_id, order=None)
+    created = queue_message([member_reader(member)], message, bank_id=bank_id)
     if created:
         record(
             None,

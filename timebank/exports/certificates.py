@@ -23,7 +23,7 @@ from timebank.catalogue.models import Category
 from timebank.exports.models import IssuedCertificate
 from timebank.lib import crypto
 from timebank.members.models import Member
-from timebank.orders.models import Order, OrderState, ServiceRecord
+from timebank.orders.models import Order, ServiceRecord
 
 CHECK_CODE_LENGTH = 16
 CONTENT_VERSION = 1
@@ -33,9 +33,9 @@ def service_hours(member: Member, start: dt.date, end: dt.date) -> list[dict[str
     """Service minutes by category in [start, end] (local dates): confirmed orders and service records."""
     totals: dict[str, dict[str, int]] = defaultdict(lambda: {"count": 0, "minutes": 0, "credited_minutes": 0})
     orders = (
-        Order.objects.filter(
+        Order.objects.credited()
+        .filter(
             volunteer=member,
-            state__in=(OrderState.CONFIRMED, OrderState.REVIEWED),
             transaction__isnull=False,
             confirmed_at__date__gte=start,
             confirmed_at__date__lte=end,

@@ -105,11 +105,11 @@ def export_orders(
     end: dt.date | None = None,
     full: bool = False,
 ) -> FileResponse:
-    from timebank.orders.models import OrderState
+    from timebank.orders.rules import OPEN_STATES
 
     qs = between(within(qs, "org__path", org), "created_at", start, end)
     if state == "open":
-        qs = qs.exclude(state__in=(OrderState.CONFIRMED, OrderState.REVIEWED, OrderState.CANCELLED))
+        qs = qs.filter(state__in=OPEN_STATES)
     elif state:
         qs = qs.filter(state=state)
     rows = qs.select_related("org", "recipient", "volunteer", "service_item").order_by("pk").iterator(chunk_size=CHUNK)

@@ -25,7 +25,8 @@ from timebank.ledger.posting import check_key, fingerprint, idem_scope, lock_set
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member
 from timebank.orders.actions import check_reserve_age, transition
-from timebank.orders.models import Order, OrderState, Payer
+from timebank.orders.models import Order, Payer
+from timebank.orders.rules import allows
 from timebank.orgs.models import Org, OrgKind, Rules, User
 
 EARLIEST = dt.date(1990, 1, 1)
@@ -369,10 +370,6 @@ def fund_balance(org: Org, fund: str) -> Decimal:
     return balance
 
 
-def is_overdue(order: Order, rules: Rules) -> bool:
-    return order.created_at < timezone.now() - dt.timedelta(hours=rules.dispatch_within_hours)
-
-
 @transaction.atomic
 def do_buy_market_service(
     actor: User | None,
@@ -401,7 +398,7 @@ def do_buy_market_service(
     order = Order.objects.select_for_update(of=("self",)).select_related("service_item", "recipient").get(pk=order.pk)
     if fund_org.head_office_id != order.bank_id or not fund_org.contains(order.org):
         raise Invalid(_("付款的机构应是订单所在机构或其上级。"), fields={"org_id": "not_above_order"})
-    if order.state != OrderState.REQUESTED:
+    if not allows("buy-service", order.state):
         raise Conflict(
             _("只有还在等待派单的订单才能由专项基金购买服务。"),
             code="invalid_transition",
@@ -414,7 +411,7 @@ def do_buy_market_service(
             fields={"payer": order.payer},
         )
     rules = Rules.objects.get(head_office_id=order.bank_id)
-    if not unfillable and not is_overdue(order, rules):
+    if not unfillable and not order.is_overdue(rules.dispatch_within_hours):
         raise Conflict(
             _("订单还没有超过规定的派单时间；确实无人能接时，请勾选“无法由志愿者完成”并说明原因。"),
             code="not_overdue",
@@ -458,8 +455,6 @@ def do_buy_market_service(
         order,
         actor,
         "buy-service",
-        (OrderState.REQUESTED,),
-        OrderState.CONFIRMED,
         note=f"{BOUGHT_SERVICE_NOTE}：{provider}" + (f"（{note}）" if note else ""),
         fields=("actual_minutes", "credited_minutes", "transaction", "confirmed_at"),
     )

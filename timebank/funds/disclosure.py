@@ -19,7 +19,7 @@ from timebank.funds.actions import EARLIEST
 from timebank.funds.models import Direction, ExpenseKind, Fund, FundEntry, Source
 from timebank.funds.money import ZERO, yuan
 from timebank.lib.errors import Invalid
-from timebank.orders.models import Order, OrderState, ServiceRecord
+from timebank.orders.models import Order, ServiceRecord
 from timebank.orgs.models import Org
 
 LATEST = dt.date(2100, 12, 31)
@@ -186,15 +186,15 @@ def fund_report(org: Org, period: Period) -> dict[str, Any]:
 def service_report(org: Org, period: Period) -> dict[str, Any]:
     """Orders confirmed in the period (by the recipient's org when ordered) and service records (by the
     volunteer's org when posted, dated by when the service was done)."""
-    orders = Order.objects.filter(
-        _at_in_period("confirmed_at", period),
-        org__path__startswith=org.path,
-        state__in=(OrderState.CONFIRMED, OrderState.REVIEWED),
-    ).aggregate(
-        n=Count("pk"),
-        minutes=Sum("actual_minutes"),
-        credited=Sum("credited_minutes"),
-        bought=Count("pk", filter=Q(volunteer__isnull=True)),
+    orders = (
+        Order.objects.credited()
+        .filter(_at_in_period("confirmed_at", period), org__path__startswith=org.path)
+        .aggregate(
+            n=Count("pk"),
+            minutes=Sum("actual_minutes"),
+            credited=Sum("credited_minutes"),
+            bought=Count("pk", filter=Q(volunteer__isnull=True)),
+        )
     )
     records = ServiceRecord.objects.filter(
         _at_in_period("served_at", period), org__path__startswith=org.path

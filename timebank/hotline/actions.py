@@ -16,13 +16,12 @@ from timebank.members.actions import PHONE_RE
 from timebank.members.models import Member
 from timebank.needs.actions import do_create_need, do_link_order
 from timebank.needs.models import FoundBy, Need
-from timebank.orders.models import Order, OrderState
+from timebank.orders.models import Order
 from timebank.orgs.models import Org, User
 
 # Calls and checks are often written up after the fact, but not months later.
 MAX_BACKDATE = dt.timedelta(days=30)
 CLOCK_SKEW = dt.timedelta(minutes=5)
-VISITED_STATES = (OrderState.CONFIRMED, OrderState.REVIEWED)
 FOUND_BY_METHOD = {CheckMethod.PHONE: FoundBy.PHONE_CALL, CheckMethod.VISIT: FoundBy.HOME_VISIT}
 FOUND_BY_METHOD |= {CheckMethod.VIDEO: FoundBy.VIDEO_CALL}
 
@@ -197,7 +196,7 @@ def do_record_return_visit(
         .select_related("recipient", "recipient__home_org")
         .get(pk=order.pk)
     )
-    if order.state not in VISITED_STATES:
+    if not order.is_credited:
         raise Conflict(_("订单确认完成后才能回访。"), code="order_not_completed", fields={"state": order.state})
     if ReturnVisit.objects.filter(order=order).exclude(outcome=ReturnVisitOutcome.NOT_REACHED).exists():
         raise Conflict(_("这个订单已经回访过了。"), code="already_visited")

@@ -15,7 +15,6 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from timebank.hotline.access import desk_scope
-from timebank.hotline.actions import VISITED_STATES
 from timebank.hotline.models import ReturnVisit, ReturnVisitOutcome
 from timebank.lib import crypto, idnumber
 from timebank.members.models import Member, MemberStatus
@@ -77,7 +76,7 @@ def due_return_visits(user: User, after: dict[int, int] | None = None) -> QueryS
         due |= Q(bank_id=bank_id, confirmed_at__lte=now - dt.timedelta(days=days))
     final = ReturnVisit.objects.filter(order=OuterRef("pk")).exclude(outcome=ReturnVisitOutcome.NOT_REACHED)
     return (
-        in_scope(Order.objects.filter(state__in=VISITED_STATES), scope, "org__path")
+        in_scope(Order.objects.credited(), scope, "org__path")
         .filter(due)
         .filter(~Exists(final))
         .annotate(attempts=Count("return_visits"), last_attempt_at=Max("return_visits__created_at"))

@@ -50,7 +50,8 @@ from timebank.needs.priority import priority
 from timebank.orders import actions as order_actions
 from timebank.orders.access import access_order
 from timebank.orders.matching import Candidate, rank_candidates
-from timebank.orders.models import Order, OrderState, Payer
+from timebank.orders.models import Order, Payer
+from timebank.orders.rules import allows
 from timebank.orders.views_member import balances, service_items
 from timebank.orgs.access import access_org, staff_scope, visible_orgs
 from timebank.orgs.models import OrgKind, User
@@ -62,7 +63,6 @@ CANDIDATES_SHOWN = 5
 RECENT_ORDERS = 5
 RECENT_CALLS = 5
 QUEUE_PAGE = 30
-DISPATCHABLE = (OrderState.REQUESTED, OrderState.DISPATCHED)
 
 
 # ---- once per rendered form -----------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def _produced(user: User, member: Member, raw: Any) -> Order | None:
 
 
 def candidates(order: Order) -> list[Candidate]:
-    return rank_candidates(order, limit=CANDIDATES_SHOWN) if order.state in DISPATCHABLE else []
+    return rank_candidates(order, limit=CANDIDATES_SHOWN) if allows("dispatch", order.state) else []
 
 
 def item_choices(member: Member) -> list[tuple[int, str]]:
@@ -261,7 +261,7 @@ def _caller_page(
     facts = situation(user, member)
     context: dict[str, Any] = {**facts, "since": since, "produced": produced}
     context.update(_forms_for(member, facts, produced, since))
-    if produced is not None and produced.state in DISPATCHABLE:
+    if produced is not None and allows("dispatch", produced.state):
         shortlist = candidates(produced)
         context["candidates"] = shortlist
         context["dispatch_form"] = bound.pop("dispatch_form", None) or ConsoleDispatchForm(
@@ -455,7 +455,7 @@ def dispatch(request: HttpRequest, member_id: int, order_id: int) -> HttpRespons
     if order.recipient_id != member.pk:
         raise NotFound(_("这位来电人没有这个订单。"), code="order_not_found")
     since = _since(request.POST.get("since"))
-    if order.state not in DISPATCHABLE:
+    if not allows("dispatch", order.state):
         messages.warning(request, _("这个订单现在不能派单了，请看订单的最新状态。"))
         return redirect(_caller_url(member, order, since, "dispatch"))
     shortlist = candidates(order)

@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema, Status
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Minutes, Page, PathId, Reason, paginate
 from timebank.approvals.actions import pending_answer
-from timebank.approvals.api import PendingApprovalOut
+from timebank.approvals.schemas import PendingApprovalOut
 from timebank.approvals.models import Approval
 from timebank.ledger import actions
 from timebank.ledger.interbank import do_approve_move, do_reject_move, do_request_move

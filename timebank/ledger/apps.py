@@ -5,3 +5,6 @@ class LedgerConfig(AppConfig):
     name = "timebank.ledger"
     label = "ledger"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from timebank.ledger import subscribers  # noqa: F401  (registers its event subscribers)

@@ -18,6 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from timebank.audit.actions import Note, record, record_all
 from timebank.lib import crypto, idnumber
 from timebank.lib.errors import Conflict, Invalid
+from timebank.lib.events import publish
+from timebank.members.events import MemberAnonymised, MemberRegistered, MemberStatusChanged
 from timebank.members.models import (
     Consent,
     ConsentScope,
@@ -242,9 +244,7 @@ def do_register_member(
     if login is not None:
         member.user = create_login(username, password, display_name=member.name)
     _save_checking_duplicate(member, force_insert=True)
-    from timebank.ledger.actions import open_member_accounts
-
-    open_member_accounts(member)
+    publish(MemberRegistered(actor, member))  # the ledger opens the member's accounts
     record(
         actor,
         "member.register",
@@ -316,10 +316,7 @@ def _set_status(actor: User | None, member: Member, allowed_from: set[str], to: 
     # Two approvals of one number at once: the constraint refuses the second (409), which waits for the first.
     _save_checking_duplicate(member, update_fields=fields)
     record(actor, action, member, bank_id=member.bank_id, data=data)
-    if to in (MemberStatus.SUSPENDED, MemberStatus.LEFT):
-        from timebank.teams.actions import drop_leadership  # late: teams imports the members' models
-
-        drop_leadership(actor, member)
+    publish(MemberStatusChanged(actor, member))  # the teams app takes a suspended or departed leader's role away
     return member
 
 
@@ -509,12 +506,7 @@ def do_anonymise_member(actor: User | None, member: Member) -> Member:
         user.set_unusable_password()
         user.save()
         user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-    # Other places that copied a phone number of this member.
-    from timebank.hotline.models import CallLog
-
-    CallLog.objects.filter(member=member).update(phone="")
-    from timebank.exports.actions import do_revoke_member_certificates
-
-    do_revoke_member_certificates(actor, member, reason="anonymised")
+    # Other places that copied the person's data forget it (the hotline's call log, the exports' certificates).
+    publish(MemberAnonymised(actor, member))
     record(actor, "member.anonymise", member, bank_id=member.bank_id, data={"relative_links_removed": unlinked})
     return member

@@ -30,6 +30,7 @@ from timebank.lib.masking import mask_phone
 from timebank.members import actions
 from timebank.members.access import (
     access_member,
+    access_member_login_to_reset,
     access_member_to_manage,
     can_see_personal_data,
     member_of,
@@ -37,7 +38,8 @@ from timebank.members.access import (
 )
 from timebank.members.models import Member, MemberStatus, RelativeLink
 from timebank.orgs.access import has_role
-from timebank.orgs.api import caller
+from timebank.orgs.actions import do_reset_password
+from timebank.orgs.api import TemporaryPasswordOut, caller
 from timebank.orgs.models import MANAGING_ROLES, Org, User
 
 router = Router(tags=["members"])
@@ -336,6 +338,20 @@ def list_relatives(request: HttpRequest, member_id: PathId) -> list[dict[str, An
         {"member_id": member.pk, "relative_id": lk.relative_id, "relation": lk.relation, "name": lk.relative.name}
         for lk in links
     ]
+
+
+@router.post(
+    "/members/{member_id}/password-reset",
+    response={200: TemporaryPasswordOut},
+    tags=["members", "auth"],
+    operation_id="timebank_orgs_api_reset_member_password",  # its name in the document since it lived in orgs
+)
+def reset_member_password(request: HttpRequest, member_id: PathId) -> dict[str, str]:
+    """Staff of the member's home subtree give the member's login a temporary password, answered once. The old
+    password and tokens stop at once; the login must choose a new password at its next login."""
+    user = caller(request)
+    _member, login = access_member_login_to_reset(user, member_id)
+    return {"temporary_password": do_reset_password(user, login)}
 
 
 class MeOut(Schema):

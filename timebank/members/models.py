@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -119,6 +121,16 @@ class RelativeLink(models.Model):
         return f"{self.member_id} ~ {self.relative_id} ({self.relation})"
 
 
+class CertificateQuerySet(models.QuerySet["Certificate"]):
+    def valid_on(self, day: dt.date) -> CertificateQuerySet:
+        """Valid on `day`: not expired, and not issued ahead of its start (a course's certificate may start
+        later). Dispatch, matching, activities and the API's `valid_now` all ask this; `Certificate.valid_on`
+        is the same rule for one loaded row."""
+        return self.filter(Q(valid_until__isnull=True) | Q(valid_until__gte=day)).filter(
+            Q(valid_from__isnull=True) | Q(valid_from__lte=day)
+        )
+
+
 class Certificate(models.Model):
     """资质: feeds matching's hard filter."""
 
@@ -129,11 +141,26 @@ class Certificate(models.Model):
     valid_until = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = CertificateQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["kind", "valid_until"])]
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.kind}"
+
+    def valid_on(self, day: dt.date) -> bool:
+        """`CertificateQuerySet.valid_on` for this row."""
+        return (self.valid_until is None or self.valid_until >= day) and (
+            self.valid_from is None or self.valid_from <= day
+        )
+
+
+class InsurancePolicyQuerySet(models.QuerySet["InsurancePolicy"]):
+    def in_force(self, day: dt.date) -> InsurancePolicyQuerySet:
+        """In force on `day`: both ends of the period count. `InsurancePolicy.in_force_on` is the same rule
+        for one loaded row."""
+        return self.filter(starts_on__lte=day, ends_on__gte=day)
 
 
 class InsurancePolicy(models.Model):
@@ -146,11 +173,17 @@ class InsurancePolicy(models.Model):
     ends_on = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = InsurancePolicyQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["member", "ends_on"])]
 
     def __str__(self) -> str:
         return f"{self.insurer} {self.policy_number}"
+
+    def in_force_on(self, day: dt.date) -> bool:
+        """`InsurancePolicyQuerySet.in_force` for this row."""
+        return self.starts_on <= day <= self.ends_on
 
 
 class ConsentScope(models.TextChoices):

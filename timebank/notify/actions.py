@@ -1,6 +1,6 @@
 """Writes of the notifications app: queueing messages, delivering them, reading them, and staff duty.
 
-Messages are queued inside the order's own transaction (the service loop's `transition_hooks`), so they
+Messages are queued inside the order's own transaction (the service loop's `OrderTransitioned` event), so they
 exist exactly when the transition committed, and are handed to the task queue after that commit. Delivery
 runs outside any order transaction: a failed send marks the notification failed and schedules a retry; it
 never touches the order.
@@ -124,9 +124,14 @@ def enqueue_send(notification_id: int, *, urgent: bool = False, run_after: dt.da
         logger.exception("could not enqueue notification %s", notification_id)
 
 
-def _queue(
-    readers: list[Reader], message: Message, *, bank_id: int | None, order: Order | None, urgent: bool = False
+def queue_message(
+    readers: list[Reader], message: Message, *, bank_id: int | None, order: Order | None = None, urgent: bool = False
 ) -> list[Notification]:
+    """The one way any app queues a message: one notification per reader and configured channel that reaches them.
+
+    Call it inside the action's transaction: the rows commit or roll back with the action, and each is handed
+    to the task queue only after that commit. A login that is also a member is one reader. The caller records
+    its own audit entry (`notification.queue`) with the ids answered."""
     unique: dict[tuple[str, int], Reader] = {}
     for reader in readers:
         if reader.key not in unique or reader.member is not None:
@@ -211,7 +216,9 @@ def do_notify_order(order: Order, action: str, *, notes: list[Note] | None = Non
         return []
     template, readers = plan
     urgent = template == "order.urgent"
-    created = _queue(readers, render(template, order_payload(order)), bank_id=order.bank_id, order=order, urgent=urgent)
+    created = queue_message(
+        readers, render(template, order_payload(order)), bank_id=order.bank_id, order=order, urgent=urgent
+    )
     if not created:
         return []
     note = Note(
@@ -252,7 +259,7 @@ def do_remind(order: Order) -> list[Notification]:
     if not fresh:
         return []
     readers = [member_reader(order.volunteer), member_reader(order.recipient)]
-    created = _queue(readers, render("order.reminder", order_payload(order)), bank_id=order.bank_id, order=order)
+    created = queue_message(readers, render("order.reminder", order_payload(order)), bank_id=order.bank_id, order=order)
     record(
         None,
         "notification.remind",

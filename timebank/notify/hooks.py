@@ -1,22 +1,32 @@
-"""Subscriptions to other apps' events. The service loop calls these inside its transition's transaction."""
+"""Subscriptions to other apps' events, registered from NotifyConfig.ready(). Each runs inside the publishing
+action's transaction, so the messages exist exactly when the action committed."""
 
 from __future__ import annotations
 
 import logging
 
-from timebank.audit.actions import Note
-from timebank.notify.actions import do_notify_order, notifies
-from timebank.orders.actions import transition_hooks
-from timebank.orders.models import Order
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from timebank.audit.actions import Note, record
+from timebank.lib.events import subscribe
+from timebank.members.models import Member
+from timebank.notify.actions import do_notify_order, member_reader, notifies, queue_message, relatives_of
+from timebank.notify.messages import Message
+from timebank.orders.events import OrderTransitioned
+from timebank.orgs.events import PasswordReset
 
 logger = logging.getLogger(__name__)
 
 
-def on_order_transition(order: Order, action: str) -> list[Note]:
+@subscribe(OrderTransitioned)
+def on_order_transition(event: OrderTransitioned) -> list[Note]:
     """Queue the transition's notifications; answer their audit note for the order's chain lock.
 
     A notification problem must never fail the order's action: `do_notify_order` is atomic, so inside the
     transition it runs in a savepoint, and a failure undoes only the notifications."""
+    order, action = event.order, event.action
     if not notifies(order, action):
         return []  # no savepoint for nothing
     notes: list[Note] = []
@@ -28,5 +38,43 @@ def on_order_transition(order: Order, action: str) -> list[Note]:
     return notes
 
 
-if on_order_transition not in transition_hooks:
-    transition_hooks.append(on_order_transition)
+RESET_TEMPLATE = "login.password_reset"
+
+
+@subscribe(PasswordReset)
+def on_password_reset(event: PasswordReset) -> None:
+    """The member whose login was reset, and every relative linked to them, are told (in the reset's transaction:
+    the messages exist exactly when the reset committed). A reset they did not ask for is how a taken-over login
+    is noticed, during the RESET_HOLD in which it may not act for the family."""
+    member = Member.objects.filter(user=event.login).select_related("user").first()
+    if member is None:
+        return  # a staff login: its admins did the reset
+    when = timezone.localtime(timezone.now()).strftime("%m-%d %H:%M")
+    payload = {"member": member.name, "time": when}
+    with translation.override(settings.LANGUAGE_CODE):
+        own = Message(
+            RESET_TEMPLATE,
+            str(_("登录密码已重置")),
+            str(_("您的登录密码在%(time)s由社区工作人员重置了。如果不是您要求的，请马上联系社区工作人员。") % payload),
+            payload,
+        )
+        family = Message(
+            RESET_TEMPLATE,
+            str(_("家属的登录密码已重置")),
+            str(
+                _(
+                    "您的家属%(member)s的登录密码在%(time)s由社区工作人员重置了。如果不是本人要求的，请马上联系社区工作人员。"
+                )
+                % payload
+            ),
+            payload,
+        )
+    created = queue_message([member_reader(member)], own, bank_id=member.bank_id)
+    created += queue_message([member_reader(m) for m in relatives_of(member)], family, bank_id=member.bank_id)
+    record(
+        None,
+        "notification.queue",
+        member,
+        bank_id=member.bank_id,
+        data={"template": RESET_TEMPLATE, "notifications": [n.pk for n in created]},
+    )

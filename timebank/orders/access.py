@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.access import member_of, relative_ids
 from timebank.members.models import Member
-from timebank.orders.models import ACTIVE_STATES, Order, OrderState
+from timebank.orders.models import Order, OrderQuerySet, OrderState
+from timebank.orders.rules import ACTIVE_STATES, CANDIDATES_ROLES, READ_ROLES, TRANSITIONS
+from timebank.orders.rules import AREA_VOLUNTEER as AREA_VOLUNTEER
+from timebank.orders.rules import OPERATOR as OPERATOR
+from timebank.orders.rules import RECIPIENT as RECIPIENT
+from timebank.orders.rules import RELATIVE as RELATIVE
+from timebank.orders.rules import STAFF as STAFF
+from timebank.orders.rules import VOLUNTEER as VOLUNTEER
 from timebank.orgs.access import check_may_act_for_relatives, has_role, recently_reset, staff_scope
 from timebank.orgs.models import MANAGING_ROLES, Org, Role, Rules, User
 
-STAFF = "staff"
-OPERATOR = "operator"
-RECIPIENT = "recipient"
-RELATIVE = "relative"
-VOLUNTEER = "volunteer"  # the volunteer the order is dispatched to
-AREA_VOLUNTEER = "area_volunteer"  # a volunteer who may take it from the pool
-
-# Who may do what to an order (the contract's table, plus the loop's own endings).
-ACTION_ROLES: dict[str, set[str]] = {
-    "read": {STAFF, OPERATOR, RECIPIENT, RELATIVE, VOLUNTEER, AREA_VOLUNTEER},
-    "dispatch": {STAFF, OPERATOR},
-    "take": {AREA_VOLUNTEER},
-    "accept": {VOLUNTEER},
-    "decline": {VOLUNTEER},
-    "check-in": {VOLUNTEER},
-    "check-out": {VOLUNTEER},
-    "confirm": {STAFF, RECIPIENT, RELATIVE, VOLUNTEER},
-    "review": {RECIPIENT, RELATIVE},
-    "cancel": {STAFF, OPERATOR, RECIPIENT, RELATIVE},
-    "dispute": {RECIPIENT, RELATIVE},
-    "no-show": {STAFF, OPERATOR, RECIPIENT, RELATIVE},
-    "candidates": {STAFF, OPERATOR},
+# The parties' roles (STAFF, ...) live with the transition table in orders.rules; importers read them here too.
+# Who may do what to an order: reading and the candidates list, and every transition of the rulebook's table.
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "read": READ_ROLES,
+    "candidates": CANDIDATES_ROLES,
+    **{action: move.roles for action, move in TRANSITIONS.items()},
 }
 
 
@@ -118,7 +109,7 @@ def check_roles(user: User, order: Order, action: str = "read") -> set[str]:
     return roles
 
 
-def visible_orders(user: User) -> QuerySet[Order]:
+def visible_orders(user: User) -> OrderQuerySet:
     if user.is_superuser:
         return Order.objects.all()
     scope = staff_scope(user)
@@ -130,7 +121,7 @@ def visible_orders(user: User) -> QuerySet[Order]:
     return Order.objects.filter(Q(recipient=me) | Q(volunteer=me) | Q(recipient_id__in=relative_ids(me)))
 
 
-def pool_orders(user: User) -> QuerySet[Order]:
+def pool_orders(user: User) -> OrderQuerySet:
     """Open orders a volunteer may take: requested, in their area, not their own nor (unless the rules allow it)
     their relatives'."""
     me = member_of(user)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import secrets
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -27,26 +26,25 @@ from timebank.ledger.actions import do_deposit, member_account_ids
 from timebank.ledger.models import Account, AccountKind, TransactionKind
 from timebank.ledger.posting import MAX_MINUTES, check_key, fingerprint, idem_scope
 from timebank.lib.errors import Conflict, Forbidden, Invalid
+from timebank.lib.events import publish
 from timebank.members.access import member_of
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus, RelativeLink
 from timebank.orders.access import check_may_order_for
+from timebank.orders.events import OrderTransitioned
 from timebank.orders.models import Channel, Order, OrderEvent, OrderState, Payer, ServiceRecord
+from timebank.orders.rules import TRANSITIONS, allows
 from timebank.orgs.models import Rules, User
 
 MAX_PLANNED_MINUTES = 12 * 60
 MAX_CODE_FAILURES = 5
 
-# Hooks run inside the transition's transaction, after the order is written: the notify app writes its
-# outbox rows there (their delivery is enqueued on commit, so a rollback sends nothing) and answers audit
-# notes, appended with the order's own entry under one lock of the bank's chain. Kept as a list so the
-# notify module can subscribe without the service loop importing it.
-transition_hooks: list[Callable[[Order, str], list[Note]]] = []
-
 
 def _audit(actor: User | None, action: str, order: Order, data: dict[str, Any]) -> None:
+    # Subscribers of OrderTransitioned run inside the transition's transaction, after the order is written:
+    # the notify app writes its outbox rows there (their delivery is enqueued on commit, so a rollback sends
+    # nothing) and answers audit notes, appended with the order's own entry under one lock of the bank's chain.
     notes = [Note(actor, f"order.{action}", order, data)]
-    for hook in transition_hooks:
-        notes += hook(order, action)
+    notes += publish(OrderTransitioned(order, action))
     record_all(notes, bank_id=order.bank_id)
 
 
@@ -93,8 +91,9 @@ def _lock(order: Order) -> Order:
     )
 
 
-def _require(order: Order, action: str, allowed: tuple[str, ...]) -> None:
-    if order.state not in allowed:
+def _require(order: Order, action: str, *, by_staff: bool = False) -> None:
+    """The transition table (orders.rules.TRANSITIONS) lets an order in its state take `action`, or 409."""
+    if not allows(action, order.state, by_staff=by_staff):
         raise Conflict(
             _("订单当前状态下不能做这项操作。"),
             code="invalid_transition",
@@ -106,14 +105,17 @@ def transition(
     order: Order,
     actor: User | None,
     action: str,
-    allowed: tuple[str, ...],
-    to: str,
     note: str = "",
     fields: tuple[str, ...] = (),
     data: dict[str, Any] | None = None,
+    *,
+    by_staff: bool = False,
 ) -> Order:
-    _require(order, action, allowed)
+    """Move the (locked) order by `action` of the transition table: from a state it allows (`by_staff`: with
+    the states only staff may leave) to its target; records the OrderEvent and the audit entry."""
+    _require(order, action, by_staff=by_staff)
     from_state = order.state
+    to = TRANSITIONS[action].target
     order.state = to
     order.save(update_fields=["state", "updated_at", *fields])
     OrderEvent.objects.create(
@@ -210,13 +212,7 @@ def check_volunteer_eligible(volunteer: Member, service_item: ServiceItem, today
     today = today or timezone.localdate()
     check_dispatchable(volunteer, today)  # a suspension from dispatch (奖惩) is in force: 409
     kind = service_item.requires_certificate
-    if (
-        kind
-        and not Certificate.objects.filter(member=volunteer, kind=kind)
-        .exclude(valid_until__lt=today)
-        .exclude(valid_from__gt=today)  # not valid yet
-        .exists()
-    ):
+    if kind and not Certificate.objects.filter(member=volunteer, kind=kind).valid_on(today).exists():
         raise Conflict(
             _("这项服务需要相应资质，该志愿者没有有效证书。"),
             code="certificate_required",
@@ -236,7 +232,7 @@ def check_volunteer_for(order: Order, volunteer: Member) -> None:
     check_volunteer_eligible(volunteer, order.service_item, today)
     if (
         rules.require_insurance_to_dispatch
-        and not InsurancePolicy.objects.filter(member=volunteer, starts_on__lte=today, ends_on__gte=today).exists()
+        and not InsurancePolicy.objects.filter(member=volunteer).in_force(today).exists()
     ):
         raise Conflict(_("规则要求志愿者有有效的意外险才能派单。"), code="insurance_required")
 
@@ -275,8 +271,6 @@ def do_dispatch(actor: User | None, order: Order, volunteer: Member) -> Order:
         order,
         actor,
         "dispatch",
-        (OrderState.REQUESTED, OrderState.DISPATCHED),
-        OrderState.DISPATCHED,
         fields=("volunteer", "dispatched_at"),
     )
 
@@ -285,7 +279,7 @@ def do_dispatch(actor: User | None, order: Order, volunteer: Member) -> Order:
 def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
     """A volunteer takes an open order from the pool of their area: taking is accepting."""
     order = _lock(order)
-    if order.state != OrderState.REQUESTED:
+    if not allows("take", order.state):
         raise Conflict(_("这个订单已经有人接了。"), code="invalid_transition", fields={"state": order.state})
     check_volunteer_for(order, volunteer)
     now = timezone.now()
@@ -295,8 +289,6 @@ def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
         order,
         actor,
         "take",
-        (OrderState.REQUESTED,),
-        OrderState.ACCEPTED,
         fields=("volunteer", "dispatched_at", "accepted_at"),
     )
 
@@ -304,18 +296,18 @@ def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
 @transaction.atomic
 def do_accept(actor: User | None, order: Order) -> Order:
     order = _lock(order)
-    _require(order, "accept", (OrderState.DISPATCHED,))
+    _require(order, "accept")
     assert order.volunteer is not None
     check_no_conflict(order, order.volunteer, _rules(order.bank_id))  # a relative link made since dispatch
     order.accepted_at = timezone.now()
-    return transition(order, actor, "accept", (OrderState.DISPATCHED,), OrderState.ACCEPTED, fields=("accepted_at",))
+    return transition(order, actor, "accept", fields=("accepted_at",))
 
 
 @transaction.atomic
 def do_decline(actor: User | None, order: Order, reason: str = "") -> Order:
     """The volunteer says no: the order goes back to dispatch."""
     order = _lock(order)
-    _require(order, "decline", (OrderState.DISPATCHED,))
+    _require(order, "decline")
     declined = order.volunteer_id
     order.volunteer = None
     order.dispatched_at = None
@@ -323,8 +315,6 @@ def do_decline(actor: User | None, order: Order, reason: str = "") -> Order:
         order,
         actor,
         "decline",
-        (OrderState.DISPATCHED,),
-        OrderState.REQUESTED,
         note=reason,
         fields=("volunteer", "dispatched_at"),
     )
@@ -336,7 +326,7 @@ def do_decline(actor: User | None, order: Order, reason: str = "") -> Order:
 def do_no_show(actor: User | None, order: Order, note: str = "") -> Order:
     """The volunteer did not come: recorded against them, and the order goes back to dispatch."""
     order = _lock(order)
-    _require(order, "no-show", (OrderState.DISPATCHED, OrderState.ACCEPTED))
+    _require(order, "no-show")
     missing = order.volunteer_id
     order.volunteer = None
     order.dispatched_at = order.accepted_at = None
@@ -344,8 +334,6 @@ def do_no_show(actor: User | None, order: Order, note: str = "") -> Order:
         order,
         actor,
         "no-show",
-        (OrderState.DISPATCHED, OrderState.ACCEPTED),
-        OrderState.REQUESTED,
         note=note,
         fields=("volunteer", "dispatched_at", "accepted_at"),
     )
@@ -366,7 +354,7 @@ def do_check_in(
 ) -> Order:
     _check_location(latitude, longitude)
     order = _lock(order)
-    _require(order, "check-in", (OrderState.ACCEPTED,))
+    _require(order, "check-in")
     now = timezone.now()
     early = _rules(order.bank_id).checkin_early_minutes
     if now < order.scheduled_start - dt.timedelta(minutes=early):
@@ -382,8 +370,6 @@ def do_check_in(
         order,
         actor,
         "check-in",
-        (OrderState.ACCEPTED,),
-        OrderState.IN_SERVICE,
         fields=("check_in_at", "check_in_latitude", "check_in_longitude"),
     )
 
@@ -400,8 +386,6 @@ def do_check_out(
         order,
         actor,
         "check-out",
-        (OrderState.IN_SERVICE,),
-        OrderState.COMPLETED,
         fields=("check_out_at", "check_out_latitude", "check_out_longitude"),
     )
 
@@ -455,7 +439,7 @@ def do_confirm(
         # A wrong code is counted in its own transaction: the count must survive the refusal.
         with transaction.atomic():
             locked = _lock(order)
-            _require(locked, "confirm", (OrderState.COMPLETED,))
+            _require(locked, "confirm")
             if locked.code_failures >= MAX_CODE_FAILURES:
                 raise Conflict(_("确认码输错次数过多，请老人或工作人员确认。"), code="code_locked")
             wrong = code is None or not secrets.compare_digest(str(code), locked.code)
@@ -470,8 +454,7 @@ def do_confirm(
 @transaction.atomic
 def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by_staff: bool, reason: str) -> Order:
     order = _lock(order)
-    allowed: tuple[str, ...] = (OrderState.COMPLETED, OrderState.DISPUTED) if by_staff else (OrderState.COMPLETED,)
-    _require(order, "confirm", allowed)
+    _require(order, "confirm", by_staff=by_staff)
     rules = _rules(order.bank_id)
     cap = creditable_minutes(order, rules)
     minutes = actual_minutes if actual_minutes is not None else default_minutes(order, rules)
@@ -516,11 +499,10 @@ def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by
         order,
         actor,
         "confirm",
-        allowed,
-        OrderState.CONFIRMED,
         note=note,
         fields=("actual_minutes", "credited_minutes", "transaction", "confirmed_at"),
         data=clock,
+        by_staff=by_staff,
     )
 
 
@@ -547,8 +529,6 @@ def do_review(actor: User | None, order: Order, *, rating: int, comment: str = "
         order,
         actor,
         "review",
-        (OrderState.CONFIRMED,),
-        OrderState.REVIEWED,
         fields=("rating", "review_comment", "reviewed_at"),
     )
 
@@ -559,11 +539,8 @@ def do_cancel(actor: User | None, order: Order, *, reason: str, by_staff: bool) 
     if not reason or len(reason) > 500:
         raise Invalid(_("请填写取消原因（500 字以内）。"), fields={"reason": "required"})
     order = _lock(order)
-    allowed: tuple[str, ...] = (OrderState.REQUESTED, OrderState.DISPATCHED, OrderState.ACCEPTED)
-    if by_staff:
-        allowed += (OrderState.IN_SERVICE, OrderState.DISPUTED)
     order.cancel_reason = reason
-    return transition(order, actor, "cancel", allowed, OrderState.CANCELLED, note=reason, fields=("cancel_reason",))
+    return transition(order, actor, "cancel", note=reason, fields=("cancel_reason",), by_staff=by_staff)
 
 
 @transaction.atomic
@@ -573,9 +550,7 @@ def do_dispute(actor: User | None, order: Order, *, reason: str) -> Order:
         raise Invalid(_("请说明哪里不对（500 字以内）。"), fields={"reason": "required"})
     order = _lock(order)
     order.dispute_reason = reason
-    return transition(
-        order, actor, "dispute", (OrderState.COMPLETED,), OrderState.DISPUTED, note=reason, fields=("dispute_reason",)
-    )
+    return transition(order, actor, "dispute", note=reason, fields=("dispute_reason",))
 
 
 def do_service_record(

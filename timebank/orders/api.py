@@ -2,18 +2,16 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from django.db.models import Q
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Page, PathId, Reason, decode_cursor, encode_cursor, paginate
 from timebank.approvals.actions import pending_answer
-from timebank.approvals.api import PendingApprovalOut
+from timebank.approvals.schemas import PendingApprovalOut
 from timebank.approvals.models import Approval
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.api import TransactionOut, transaction_out
@@ -42,6 +40,12 @@ from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES, Role, Rules, User
 
 router = Router(tags=["orders"])
+
+# The states the API names, built from OrderState (the rulebook), so a new state is in the enum at once.
+if TYPE_CHECKING:
+    StateName = str
+else:
+    StateName = Literal[tuple(OrderState.values)]
 
 Coordinate = Annotated[Decimal, Field(allow_inf_nan=False, ge=-180, le=180, max_digits=12)]
 
@@ -99,14 +103,6 @@ class OrderOut(Schema):
     dispute_reason: str
 
 
-def is_overdue(order: Order, dispatch_within_hours: int | None) -> bool:
-    return (
-        order.state == OrderState.REQUESTED
-        and dispatch_within_hours is not None
-        and order.created_at < timezone.now() - dt.timedelta(hours=dispatch_within_hours)
-    )
-
-
 def order_out(
     order: Order, roles: set[str], dispatch_within_hours: int | None = None, *, personal: bool = False
 ) -> dict[str, Any]:
@@ -143,7 +139,7 @@ def order_out(
         "planned_minutes": order.planned_minutes,
         "notes": order.notes,
         "code": order.code if sees_code(roles) else None,
-        "overdue": is_overdue(order, dispatch_within_hours),
+        "overdue": order.is_overdue(dispatch_within_hours),
         "created_at": order.created_at,
         "dispatched_at": order.dispatched_at,
         "accepted_at": order.accepted_at,
@@ -200,18 +196,7 @@ def list_orders(
     request: HttpRequest,
     limit: int = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
-    state: Literal[
-        "requested",
-        "dispatched",
-        "accepted",
-        "in_service",
-        "completed",
-        "confirmed",
-        "reviewed",
-        "cancelled",
-        "disputed",
-    ]
-    | None = None,
+    state: StateName | None = None,
     pool: bool = False,
     mine: bool = False,
     overdue: bool = False,
@@ -230,12 +215,7 @@ def list_orders(
         qs = qs.filter(urgent=urgent)
     hours_by_bank = dict(Rules.objects.values_list("head_office_id", "dispatch_within_hours"))
     if overdue:
-        # Each bank sets its own limit: one condition per bank, all in SQL so pages stay full.
-        now = timezone.now()
-        late = Q(pk__in=[])
-        for bank_id, hours in hours_by_bank.items():
-            late |= Q(bank_id=bank_id, created_at__lt=now - dt.timedelta(hours=hours))
-        qs = qs.filter(late, state=OrderState.REQUESTED)
+        qs = qs.overdue()
     qs = qs.select_related("recipient", "volunteer", "service_item")
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
     items = []

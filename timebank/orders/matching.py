@@ -50,7 +50,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.catalogue.models import Category, CertificateKind
 from timebank.evaluation.dispatch import exclude_blocked
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus, RelativeLink
-from timebank.orders.models import ACTIVE_STATES, Order, OrderEvent, ServiceRecord
+from timebank.orders.models import Order, OrderEvent, ServiceRecord
 from timebank.orgs.models import Org, OrgKind, Rules
 
 # Pool sizes: what one call reads at most, so its cost does not grow with the bank.
@@ -455,20 +455,14 @@ def eligible_volunteers(
     qs = exclude_blocked(bank_volunteers(order, serve_relatives=serve_relatives), today)
     kind = order.service_item.requires_certificate
     if kind:
-        # Valid today: not expired, and not one issued ahead of a course's start (valid_from in the future).
-        valid = (Q(valid_until__isnull=True) | Q(valid_until__gte=today)) & (
-            Q(valid_from__isnull=True) | Q(valid_from__lte=today)
-        )
-        holders = Certificate.objects.filter(valid, kind=kind)
+        holders = Certificate.objects.valid_on(today).filter(kind=kind)
         if few:
             qs = qs.filter(Exists(holders.filter(member=OuterRef("pk"))))
         else:
             qs = qs.filter(InSet("pk", holders.values("member_id")))
     if insurance_required:
         # Most volunteers are insured where the rules ask for it: a probe per row is the cheap way.
-        qs = qs.filter(
-            Exists(InsurancePolicy.objects.filter(member=OuterRef("pk"), starts_on__lte=today, ends_on__gte=today))
-        )
+        qs = qs.filter(Exists(InsurancePolicy.objects.in_force(today).filter(member=OuterRef("pk"))))
     return qs
 
 
@@ -574,7 +568,7 @@ def pool_facts(order: Order, need: Need, *, today: dt.date) -> list[Facts]:
         ),
     ]
     if not need.insurance_required:  # else everyone in the pool is insured
-        valid = InsurancePolicy.objects.filter(member_id__in=ids, starts_on__lte=today, ends_on__gte=today)
+        valid = InsurancePolicy.objects.in_force(today).filter(member_id__in=ids)
         parts.append(_per_volunteer(valid, "member_id", insured=Count("pk")))
     totals: dict[int, list[int]] = {}
     for row in parts[0].union(*parts[1:], all=True):
@@ -585,9 +579,9 @@ def pool_facts(order: Order, need: Need, *, today: dt.date) -> list[Facts]:
     end = start + dt.timedelta(minutes=order.planned_minutes)
     busy = {
         vid
-        for vid, other_start, other_minutes in Order.objects.filter(
+        for vid, other_start, other_minutes in Order.objects.active()
+        .filter(
             volunteer_id__in=ids,
-            state__in=ACTIVE_STATES,
             scheduled_start__lt=end,
             scheduled_start__gt=start - LONGEST_ORDER,
         )

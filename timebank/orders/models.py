@@ -1,28 +1,21 @@
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import operator
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import ServiceItem
 from timebank.members.models import Member
-from timebank.orgs.models import Org
-
-
-class OrderState(models.TextChoices):
-    REQUESTED = "requested", _("待派单")
-    DISPATCHED = "dispatched", _("已派单")
-    ACCEPTED = "accepted", _("已接单")
-    IN_SERVICE = "in_service", _("服务中")
-    COMPLETED = "completed", _("待确认")
-    CONFIRMED = "confirmed", _("已确认")
-    REVIEWED = "reviewed", _("已评价")
-    CANCELLED = "cancelled", _("已取消")
-    DISPUTED = "disputed", _("有争议")
-
-
-ACTIVE_STATES = (OrderState.DISPATCHED, OrderState.ACCEPTED, OrderState.IN_SERVICE)
+from timebank.orders.rules import ACTIVE_STATES as ACTIVE_STATES
+from timebank.orders.rules import CREDITED_STATES, OPEN_STATES, TASK_STATES
+from timebank.orders.rules import OrderState as OrderState
+from timebank.orgs.models import Org, Rules
 
 
 class Payer(models.TextChoices):
@@ -36,6 +29,47 @@ class Channel(models.TextChoices):
     HOTLINE = "hotline", _("12349 热线")
     VISIT = "visit", _("上门")
     STAFF = "staff", _("工作人员")
+
+
+def waiting_since_q(hours: int, now: dt.datetime) -> Q:
+    """Overdue under one bank's `dispatch_within_hours`: still requested, made more than `hours` before `now`.
+    `Order.is_overdue` is the same rule for one loaded order."""
+    return Q(state=OrderState.REQUESTED, created_at__lt=now - dt.timedelta(hours=hours))
+
+
+def overdue_q(now: dt.datetime | None = None, *, bank_id: int | None = None) -> Q:
+    """Overdue (超时未派单): requested orders not dispatched within their bank's `dispatch_within_hours`
+    (the head office's rules), one condition per bank, all in SQL. `bank_id`: only that bank's orders."""
+    now = now or timezone.now()
+    limits = Rules.objects.values_list("head_office_id", "dispatch_within_hours")
+    if bank_id is not None:
+        limits = limits.filter(head_office_id=bank_id)
+    per_bank = [Q(bank_id=bank) & waiting_since_q(hours, now) for bank, hours in limits]
+    return functools.reduce(operator.or_, per_bank) if per_bank else Q(pk__in=[])
+
+
+class OrderQuerySet(models.QuerySet["Order"]):
+    """The domain's filters on orders, each written once (the groups come from orders.rules)."""
+
+    def open(self) -> OrderQuerySet:
+        """Not yet credited nor cancelled."""
+        return self.filter(state__in=OPEN_STATES)
+
+    def active(self) -> OrderQuerySet:
+        """A volunteer is on it (dispatched, accepted, in service)."""
+        return self.filter(state__in=ACTIVE_STATES)
+
+    def tasks(self) -> OrderQuerySet:
+        """The volunteer's tasks: on it, or done and waiting for confirmation."""
+        return self.filter(state__in=TASK_STATES)
+
+    def credited(self) -> OrderQuerySet:
+        """The service happened and its time is posted (confirmed or reviewed)."""
+        return self.filter(state__in=CREDITED_STATES)
+
+    def overdue(self, now: dt.datetime | None = None) -> OrderQuerySet:
+        """Requested and not dispatched within the bank's `dispatch_within_hours` (`overdue_q`)."""
+        return self.filter(overdue_q(now))
 
 
 class Order(models.Model):
@@ -80,6 +114,8 @@ class Order(models.Model):
     cancel_reason = models.CharField(max_length=500, blank=True)
     dispute_reason = models.CharField(max_length=500, blank=True)
 
+    objects = OrderQuerySet.as_manager()
+
     class Meta:
         indexes = [
             models.Index(fields=["state", "urgent", "created_at"]),
@@ -103,6 +139,21 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"order #{self.pk} ({self.state})"
+
+    def is_overdue(self, dispatch_within_hours: int | None, now: dt.datetime | None = None) -> bool:
+        """`waiting_since_q` for this order (None hours: the bank has no rules, so nothing is overdue)."""
+        if dispatch_within_hours is None:
+            return False
+        late = (now or timezone.now()) - dt.timedelta(hours=dispatch_within_hours)
+        return self.state == OrderState.REQUESTED and self.created_at < late
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def is_credited(self) -> bool:
+        return self.state in CREDITED_STATES
 
 
 class OrderEvent(models.Model):

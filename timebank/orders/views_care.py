@@ -26,7 +26,8 @@ from timebank.orders import actions
 from timebank.orders.access import RECIPIENT, RELATIVE, access_order
 from timebank.orders.forms import OrderConfirmForm, ReasonForm, ReviewForm, TimeForm
 from timebank.orders.models import Order, OrderEvent, Payer
-from timebank.orders.views_member import OPEN_STATES, balances, care_people, multipliers
+from timebank.orders.rules import OPEN_STATES
+from timebank.orders.views_member import balances, care_people, multipliers
 from timebank.orgs.scope import user_of
 from timebank.web.views.common import add_form_error, explain, is_htmx, page
 
@@ -182,7 +183,7 @@ def care_orders(request: HttpRequest) -> HttpResponse:
         request,
         "orders/care/orders.html",
         {
-            "open": list(orders.filter(state__in=OPEN_STATES).order_by("scheduled_start")),
+            "open": list(orders.open().order_by("scheduled_start")),
             "done": list(orders.exclude(state__in=OPEN_STATES).order_by("-updated_at")[:10]),
             "people": people,
         },

@@ -20,20 +20,12 @@ from timebank.members.person import Who, who
 from timebank.members.views import about
 from timebank.orders.access import pool_orders
 from timebank.orders.forms import TransferForm
-from timebank.orders.models import Order, OrderState
+from timebank.orders.models import Order
 from timebank.orgs.models import Rules
 from timebank.orgs.scope import is_workbench_user, user_of
 from timebank.web.forms import new_idempotency_key
 from timebank.web.views.common import add_form_error, page
 
-OPEN_STATES = (
-    OrderState.REQUESTED,
-    OrderState.DISPATCHED,
-    OrderState.ACCEPTED,
-    OrderState.IN_SERVICE,
-    OrderState.COMPLETED,
-    OrderState.DISPUTED,
-)
 # What each part of a member's time is, in words an old person uses (never "bucket").
 BUCKET_WORDS: dict[str, Any] = {
     AccountKind.EARNED: _("最近服务存入的时间。到结算的时候，一部分可以换物品，其余的储存起来。"),
@@ -88,13 +80,14 @@ def member_home(request: HttpRequest) -> HttpResponse:
         context["items"] = service_items(member.bank_id, first.home_org_id)
         context["multipliers"] = multipliers(member.bank_id)
         context["coming"] = list(
-            Order.objects.filter(recipient__in=people, state__in=OPEN_STATES)
+            Order.objects.open()
+            .filter(recipient__in=people)
             .select_related("service_item", "volunteer", "recipient")
             .order_by("scheduled_start")[:5]
         )
     if member.is_volunteer:
         user = user_of(request)
-        context["my_task_count"] = Order.objects.filter(volunteer=member, state__in=(*OPEN_STATES[1:5],)).count()
+        context["my_task_count"] = Order.objects.tasks().filter(volunteer=member).count()
         context["pool_count"] = pool_orders(user).count()
     return render(request, "orders/member_home.html", context)
 

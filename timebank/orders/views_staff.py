@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import operator
 from typing import Any
 
 from django.contrib import messages
@@ -12,7 +9,6 @@ from django.core.paginator import Paginator
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -25,8 +21,8 @@ from timebank.members.models import Member, MemberStatus
 from timebank.orders import actions
 from timebank.orders.access import OPERATOR, STAFF, access_order, visible_orders
 from timebank.orders.forms import DispatchForm, OrderFilterForm, ReasonForm, StaffConfirmForm
-from timebank.orders.models import ACTIVE_STATES, Order, OrderEvent, OrderState
-from timebank.orders.views_member import OPEN_STATES
+from timebank.orders.models import Order, OrderEvent, OrderState, overdue_q
+from timebank.orders.rules import ACTIVE_STATES, OPEN_STATES, allows
 from timebank.orgs.access import has_role
 from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind, Rules, User
 from timebank.orgs.scope import can_manage, user_of
@@ -34,26 +30,6 @@ from timebank.web.views.common import add_form_error, back, explain, is_htmx, pa
 
 # The best few are enough to choose from; the API pages through the whole shortlist.
 CANDIDATES_SHOWN = 12
-
-CANCELLABLE = (
-    OrderState.REQUESTED,
-    OrderState.DISPATCHED,
-    OrderState.ACCEPTED,
-    OrderState.IN_SERVICE,
-    OrderState.DISPUTED,
-)
-
-
-def overdue_q(now: dt.datetime | None = None) -> Q:
-    """Requested orders not dispatched within their bank's `dispatch_within_hours`."""
-    now = now or timezone.now()
-    per_bank = [
-        Q(bank_id=bank_id, created_at__lt=now - dt.timedelta(hours=hours))
-        for bank_id, hours in Rules.objects.values_list("head_office_id", "dispatch_within_hours")
-    ]
-    if not per_bank:
-        return Q(pk__in=[])
-    return Q(state=OrderState.REQUESTED) & functools.reduce(operator.or_, per_bank)
 
 
 def prioritised(qs: QuerySet[Order]) -> QuerySet[Order]:
@@ -80,8 +56,8 @@ def staff_home(request: HttpRequest) -> HttpResponse:
         "orders/staff/home.html",
         {
             "pending_members": visible_members(user).filter(status=MemberStatus.PENDING).count(),
-            "overdue": orders.filter(overdue_q()).count(),
-            "urgent": orders.filter(urgent=True, state__in=OPEN_STATES).count(),
+            "overdue": orders.overdue().count(),
+            "urgent": orders.open().filter(urgent=True).count(),
             "requested": orders.filter(state=OrderState.REQUESTED).count(),
             "disputed": orders.filter(state=OrderState.DISPUTED).count(),
             "to_confirm": orders.filter(state=OrderState.COMPLETED).count(),
@@ -174,12 +150,12 @@ def staff_orders(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         state = form.cleaned_data["state"]
         if state == "open":
-            qs = qs.filter(state__in=OPEN_STATES)
+            qs = qs.open()
         elif state:
             qs = qs.filter(state=state)
         if form.cleaned_data["q"]:
             qs = qs.filter(recipient__name__contains=form.cleaned_data["q"])
-    overdue_ids = set(visible_orders(user).filter(overdue_q()).values_list("pk", flat=True)[:1000])
+    overdue_ids = set(visible_orders(user).overdue().values_list("pk", flat=True)[:1000])
     rows = Paginator(prioritised(qs), 30).get_page(request.GET.get("page"))
     for order in rows:
         order.overdue = order.pk in overdue_ids  # type: ignore[attr-defined]
@@ -247,20 +223,21 @@ def _staff_order(request: HttpRequest, order_id: int, action: str = "read") -> t
 
 def _detail(request: HttpRequest, order: Order, roles: set[str], status: int = 200, **forms: Any) -> HttpResponse:
     user = user_of(request)
-    can_dispatch = order.state in (OrderState.REQUESTED, OrderState.DISPATCHED)
+    # The buttons follow the transition table (orders.rules): staff and operators act as staff.
+    can_dispatch = allows("dispatch", order.state)
     candidates = dispatch_candidates(user, order) if can_dispatch else []
     rules = Rules.objects.get(head_office_id=order.bank_id)
     context = {
         "order": order,
         "roles": roles,
         "events": list(OrderEvent.objects.filter(order=order).select_related("actor").order_by("pk")),
-        "overdue": Order.objects.filter(pk=order.pk).filter(overdue_q()).exists(),
+        "overdue": order.is_overdue(rules.dispatch_within_hours),
         "can_dispatch": can_dispatch,
         "dispatch_form": forms.get("dispatch_form") or DispatchForm(volunteers=candidates),
-        "can_confirm": STAFF in roles and order.state in (OrderState.COMPLETED, OrderState.DISPUTED),
+        "can_confirm": STAFF in roles and allows("confirm", order.state, by_staff=True),
         "confirm_form": forms.get("confirm_form")
         or StaffConfirmForm(initial={"actual_minutes": actions.default_minutes(order, rules)}),
-        "can_cancel": order.state in CANCELLABLE,
+        "can_cancel": allows("cancel", order.state, by_staff=True),
         "cancel_form": forms.get("cancel_form") or ReasonForm(prefix="cancel"),
     }
     # The one order's page shows the recipient's phone and address in full: each showing is audited.

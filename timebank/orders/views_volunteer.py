@@ -30,13 +30,12 @@ from timebank.orders.access import (
     sees_contact_details,
 )
 from timebank.orders.forms import CodeForm
-from timebank.orders.models import Order, OrderState
+from timebank.orders.models import Order
 from timebank.orgs.models import Rules
 from timebank.orgs.scope import user_of
 from timebank.web.views.common import explain, is_htmx, page
 
 ACTIONS = ("take", "accept", "decline", "check-in", "check-out", "confirm")
-MINE_STATES = (OrderState.DISPATCHED, OrderState.ACCEPTED, OrderState.IN_SERVICE, OrderState.COMPLETED)
 DONE_WORDS = {
     "take": _("接好了！请按时上门。到了以后点“我到了”签到。"),
     "accept": _("已接单。请按时上门，到了以后点“我到了”签到。"),
@@ -91,7 +90,8 @@ def volunteer_home(request: HttpRequest, focus: Order | None = None) -> HttpResp
     assert me is not None
     urgency = Case(When(urgent=True, then=Value(0)), default=Value(1), output_field=IntegerField())
     mine = list(
-        Order.objects.filter(volunteer=me, state__in=MINE_STATES)
+        Order.objects.tasks()
+        .filter(volunteer=me)
         .select_related("service_item", "recipient", "org")
         .order_by("scheduled_start")
     )
@@ -113,7 +113,8 @@ def volunteer_home(request: HttpRequest, focus: Order | None = None) -> HttpResp
     for order in pool:
         _decorate(order, {AREA_VOLUNTEER})
     recent = list(
-        Order.objects.filter(volunteer=me, state__in=(OrderState.CONFIRMED, OrderState.REVIEWED))
+        Order.objects.credited()
+        .filter(volunteer=me)
         .select_related("service_item", "recipient")
         .order_by("-confirmed_at")[:5]
     )

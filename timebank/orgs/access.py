@@ -132,7 +132,7 @@ def login_allowed(user: User) -> bool:
 # the son. For this long after a reset, the login acts for itself only: it does not read or re-issue a relative's
 # card code (the proof of presence at an outlet) nor act on a relative's orders (confirming moves their minutes).
 # Long enough for the real owner to notice: they can no longer log in, and they and their family are told of the
-# reset (timebank.orgs.actions.notify_password_reset); their home staff can reset it again for them.
+# reset (the PasswordReset event, timebank.notify.hooks); their home staff can reset it again for them.
 RESET_HOLD = dt.timedelta(hours=72)
 
 

@@ -11,14 +11,16 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
 from timebank.lib.errors import Conflict, Forbidden, Invalid, NotAuthenticated
+from timebank.lib.events import publish
 from timebank.orgs import rules as rule_registry
 from timebank.orgs.access import RESET_HOLD as RESET_HOLD  # the hold after a reset, read with TEMPORARY_VALID
 from timebank.orgs.access import login_allowed
+from timebank.orgs.events import BankOpened, PasswordReset, RulesChanged
 from timebank.orgs.lockout import clear_guard
 from timebank.orgs.models import ALLOWED_PARENTS, ApiToken, Org, OrgKind, Role, Rules, User
 
@@ -53,9 +55,7 @@ def do_create_org(actor: User | None, *, name: str, kind: str, parent: Org | Non
         org.head_office = org
         update.append("head_office")
         Rules.objects.create(head_office=org)
-        from timebank.ledger.actions import open_system_accounts
-
-        open_system_accounts(org)
+        publish(BankOpened(org))  # the ledger opens the bank's system accounts
     org.save(update_fields=update)
     assert org.head_office_id is not None
     record(actor, "org.create", org, bank_id=org.head_office_id, data={"name": name, "kind": kind})
@@ -123,9 +123,7 @@ def do_update_rules(actor: User | None, rules: Rules, changes: dict[str, Any]) -
         setattr(rules, field, value)
     rules.save(update_fields=[*changes.keys(), "updated_at"])
     record(actor, "rules.update", rules, bank_id=rules.head_office_id, data={"before": before, "after": changes})
-    from timebank.notices.auto import rules_changed  # late: notices imports orgs
-
-    rules_changed(actor, rules, before, changes)
+    publish(RulesChanged(actor, rules, before, changes))  # the notices app publishes the automatic notice
     return rules
 
 
@@ -272,53 +270,8 @@ def do_reset_password(actor: User | None, target: User) -> str:
     username = target.username
     transaction.on_commit(lambda: _clear_lockout(username))
     clear_guard(username)  # in this transaction: the guard's rows are ours
-    notify_password_reset(target)
+    publish(PasswordReset(actor, target))  # the notify app tells the member and their relatives
     return temporary
-
-
-RESET_TEMPLATE = "login.password_reset"
-
-
-def notify_password_reset(user: User) -> None:
-    """The member whose login was reset, and every relative linked to them, are told (in the reset's transaction:
-    the messages exist exactly when the reset committed). A reset they did not ask for is how a taken-over login
-    is noticed, during the RESET_HOLD in which it may not act for the family."""
-    from timebank.members.models import Member
-    from timebank.notify.actions import _queue, member_reader, relatives_of
-    from timebank.notify.messages import Message
-
-    member = Member.objects.filter(user=user).select_related("user").first()
-    if member is None:
-        return  # a staff login: its admins did the reset
-    when = timezone.localtime(timezone.now()).strftime("%m-%d %H:%M")
-    payload = {"member": member.name, "time": when}
-    with translation.override(settings.LANGUAGE_CODE):
-        own = Message(
-            RESET_TEMPLATE,
-            str(_("登录密码已重置")),
-            str(_("您的登录密码在%(time)s由社区工作人员重置了。如果不是您要求的，请马上联系社区工作人员。") % payload),
-            payload,
-        )
-        family = Message(
-            RESET_TEMPLATE,
-            str(_("家属的登录密码已重置")),
-            str(
-                _(
-                    "您的家属%(member)s的登录密码在%(time)s由社区工作人员重置了。如果不是本人要求的，请马上联系社区工作人员。"
-                )
-                % payload
-            ),
-            payload,
-        )
-    created = _queue([member_reader(member)], own, bank_id=member.bank_id, order=None)
-    created += _queue([member_reader(m) for m in relatives_of(member)], family, bank_id=member.bank_id, order=None)
-    record(
-        None,
-        "notification.queue",
-        member,
-        bank_id=member.bank_id,
-        data={"template": RESET_TEMPLATE, "notifications": [n.pk for n in created]},
-    )
 
 
 @transaction.atomic

@@ -133,17 +133,6 @@ class TemporaryPasswordOut(Schema):
     temporary_password: str
 
 
-@router.post("/members/{member_id}/password-reset", response={200: TemporaryPasswordOut}, tags=["members", "auth"])
-def reset_member_password(request: HttpRequest, member_id: PathId) -> dict[str, str]:
-    """Staff of the member's home subtree give the member's login a temporary password, answered once. The old
-    password and tokens stop at once; the login must choose a new password at its next login."""
-    from timebank.members.access import access_member_login_to_reset  # late: members imports orgs
-
-    user = caller(request)
-    _member, login = access_member_login_to_reset(user, member_id)
-    return {"temporary_password": actions.do_reset_password(user, login)}
-
-
 class RevokeIn(Schema):
     token: Token
 

@@ -13,7 +13,7 @@ from timebank.orgs.access import login_allowed
 from timebank.orgs.models import User
 
 # What a login that must change its password may still open in the browser. The API has its own check
-# (timebank.api.core.check_password_changed), which answers 403 instead of redirecting.
+# (timebank.orgs.auth.check_password_changed), which answers 403 instead of redirecting.
 OPEN_WHILE_CHANGING = ("/me/password/", "/logout/", "/i18n/", "/prefs/", "/static/", "/api/")
 
 

@@ -24,8 +24,8 @@ from timebank.catalogue.models import Category, Tier
 from timebank.ledger.models import MEMBER_BUCKETS, Account
 from timebank.members.models import Member, MemberStatus
 from timebank.needs.models import OPEN_STATUSES, Need
-from timebank.orders.models import Order, OrderState
-from timebank.orgs.models import Org, OrgKind, Rules
+from timebank.orders.models import Order, OrderState, overdue_q
+from timebank.orgs.models import Org, OrgKind
 from timebank.reports.risk import months_before
 from timebank.reports.stats import SHANGHAI, confirmed_orders, day_bounds, posted_records
 from timebank.safety import lists
@@ -181,14 +181,6 @@ def fulfilment(org: Org, date_from: dt.date, date_to: dt.date) -> Chart:
     return Chart("chart-fulfilment", _("从下单到服务完成用了多久"), "bar", labels, [{"name": _("订单"), "data": data}])
 
 
-def overdue_q(bank_id: int, now: dt.datetime | None = None) -> Q:
-    """Requested orders not dispatched within the bank's `dispatch_within_hours`."""
-    rules = Rules.objects.filter(head_office_id=bank_id).first()
-    hours_ = rules.dispatch_within_hours if rules is not None else 24
-    late = (now or timezone.now()) - dt.timedelta(hours=hours_)
-    return Q(state=OrderState.REQUESTED, created_at__lt=late)
-
-
 def bank_of(org: Org) -> int:
     return org.pk if org.kind == OrgKind.HEAD_OFFICE else int(org.head_office_id or 0)
 
@@ -196,7 +188,7 @@ def bank_of(org: Org) -> int:
 def unfilled(org: Org, date_from: dt.date, date_to: dt.date) -> dict[str, Any]:
     """Orders waiting past the dispatch time now, and orders of the period no volunteer was dispatched to."""
     start, end = day_bounds(date_from, date_to)
-    late = overdue_q(bank_of(org))
+    late = overdue_q(bank_id=bank_of(org))
     never = Q(dispatched_at__isnull=True) & (Q(state=OrderState.CANCELLED) | late)
     made = Order.objects.filter(in_scope(org), created_at__gte=start, created_at__lt=end).aggregate(
         n=Count("pk"), u=Count("pk", filter=never)
@@ -280,7 +272,7 @@ def sub_orgs(org: Org, date_from: dt.date, date_to: dt.date) -> list[SubOrg]:
         served,
     )
     add(
-        Order.objects.filter(in_scope(org), overdue_q(bank_of(org))).values("org_id").annotate(n=Count("pk")),
+        Order.objects.filter(in_scope(org), overdue_q(bank_id=bank_of(org))).values("org_id").annotate(n=Count("pk")),
         "org_id",
         lambda s, r: setattr(s, "overdue", s.overdue + r["n"]),
     )
@@ -380,7 +372,7 @@ def today_for(org: Org, today: dt.date | None = None) -> Today:
     start, end = day_bounds(today, today)
     base = Order.objects.filter(in_scope(org)).select_related("service_item", "recipient", "volunteer")
     todays = base.filter(scheduled_start__gte=start, scheduled_start__lt=end).exclude(state=OrderState.CANCELLED)
-    overdue = base.filter(overdue_q(bank_of(org)))
+    overdue = base.filter(overdue_q(bank_id=bank_of(org)))
     needs = (
         Need.objects.filter(in_scope(org, "recipient__", via="home_org"), status__in=OPEN_STATUSES)
         .filter(orders__isnull=True)

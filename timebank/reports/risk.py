@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from timebank.ledger.models import MEMBER_BUCKETS, Account
 from timebank.members.models import Member, MemberStatus
-from timebank.orders.models import Order, OrderState
+from timebank.orders.models import Order, OrderState, waiting_since_q
 from timebank.orgs.models import Org, OrgKind, Rules
 from timebank.reports.actions import risk_rules_for
 from timebank.reports.models import RiskRules
@@ -187,10 +187,8 @@ def _unfilled(org: Org, today: dt.date, months: int, dispatch_within_hours: int)
     starts = _month_starts(today, months)
     bounds = [dt.datetime.combine(d, dt.time(), tzinfo=SHANGHAI) for d in starts]
     bounds.append(dt.datetime.combine(months_before(starts[-1], -1), dt.time(), tzinfo=SHANGHAI))
-    late = timezone.now() - dt.timedelta(hours=dispatch_within_hours)
-    unfilled = Q(dispatched_at__isnull=True) & (
-        Q(state=OrderState.CANCELLED) | Q(state=OrderState.REQUESTED, created_at__lt=late)
-    )
+    late = waiting_since_q(dispatch_within_hours, timezone.now())  # overdue
+    unfilled = Q(dispatched_at__isnull=True) & (Q(state=OrderState.CANCELLED) | late)
     scope = Q(bank_id=org.pk) if org.kind == OrgKind.HEAD_OFFICE else Q(org__path__startswith=org.path)
     aggregates: dict[str, Any] = {}
     for i in range(months):

@@ -15,7 +15,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from timebank.ledger.models import Account, Leg, Transaction, TransactionKind
 from timebank.members.models import Member, MemberStatus
-from timebank.orders.models import Order, OrderState, ServiceRecord
+from timebank.orders.models import Order, ServiceRecord
 from timebank.orgs.models import Org, OrgKind
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -70,11 +70,11 @@ def scope_q(org: Org, bank_field: str, path_field: str) -> Q:
 
 def confirmed_orders(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> QuerySet[Order]:
     """Orders of the subtree confirmed (credits posted) in [start, end)."""
-    return Order.objects.filter(
-        scope_q(org, "bank_id", "org"),
-        state__in=(OrderState.CONFIRMED, OrderState.REVIEWED),
-        transaction__isnull=False,
-    ).filter(_in("confirmed_at", start, end))
+    return (
+        Order.objects.credited()
+        .filter(scope_q(org, "bank_id", "org"), transaction__isnull=False)
+        .filter(_in("confirmed_at", start, end))
+    )
 
 
 def posted_records(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> QuerySet[ServiceRecord]:

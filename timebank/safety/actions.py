@@ -622,7 +622,7 @@ def do_update_claim(
         if policy.member_id not in (incident.volunteer_id, incident.recipient_id):
             raise Invalid(_("这张保单不属于事件涉及的会员。"), fields={"policy_id": "not_a_party"})
         day = timezone.localtime(incident.occurred_at).date()
-        if not policy.starts_on <= day <= policy.ends_on:
+        if not policy.in_force_on(day):
             raise Invalid(_("事件发生时这张保单不在保险期间内。"), fields={"policy_id": "not_in_force"})
         incident.claim_policy = policy
         incident.claim_number = number

@@ -117,7 +117,7 @@ def policy_out(p: InsurancePolicy, today: dt.date | None = None) -> dict[str, An
         "policy_number": p.policy_number,
         "starts_on": p.starts_on,
         "ends_on": p.ends_on,
-        "in_force": p.starts_on <= today <= p.ends_on,
+        "in_force": p.in_force_on(today),
         "created_at": p.created_at,
     }
 
@@ -274,8 +274,8 @@ def certificate_out(c: Certificate, today: dt.date | None = None) -> dict[str, A
         "issuer": c.issuer,
         "valid_from": c.valid_from,
         "valid_until": c.valid_until,
-        # Matching's rule: a certificate counts until its end date (a start date does not hold it back).
-        "valid_now": c.valid_until is None or c.valid_until >= today,
+        # Dispatch's and matching's rule (Certificate.valid_on): from its start date to its end date.
+        "valid_now": c.valid_on(today),
         "created_at": c.created_at,
     }
 
@@ -593,7 +593,7 @@ class DecisionOut(Schema):
     decided_at: dt.datetime
 
 
-class FollowUpOut(Schema):
+class SafetyFollowUpOut(Schema):
     id: int
     kind: str
     note: str
@@ -622,7 +622,7 @@ class IncidentOut(Schema):
 class IncidentDetailOut(IncidentOut):
     injury_description: str | None = Field(description="Shown to staff and the parties; every showing is audited")
     decisions: list[DecisionOut]
-    follow_ups: list[FollowUpOut]
+    follow_ups: list[SafetyFollowUpOut]
 
 
 def _who(user: User | None) -> str | None:
@@ -762,12 +762,12 @@ def get_incident(request: HttpRequest, incident_id: PathId) -> dict[str, Any]:
     return incident_detail(user, incident, show_injury=True)
 
 
-class FollowUpIn(Schema):
+class SafetyFollowUpIn(Schema):
     note: FollowUpText
 
 
-@router.post("/incidents/{incident_id}/follow-ups", response={201: FollowUpOut})
-def add_follow_up(request: HttpRequest, incident_id: PathId, payload: FollowUpIn) -> Status[dict[str, Any]]:
+@router.post("/incidents/{incident_id}/follow-ups", response={201: SafetyFollowUpOut})
+def add_follow_up(request: HttpRequest, incident_id: PathId, payload: SafetyFollowUpIn) -> Status[dict[str, Any]]:
     """Add a dated follow-up note (跟进). Staff of the subtree; not on a closed incident."""
     user = caller(request)
     incident, _roles = access_incident(user, incident_id, manage=True)
@@ -830,7 +830,7 @@ def update_claim(request: HttpRequest, incident_id: PathId, payload: ClaimIn) ->
     return _fresh(user, incident_id)
 
 
-class CloseIn(Schema):
+class SafetyCloseIn(Schema):
     note: Memo = ""
 
 
@@ -839,7 +839,7 @@ class ReopenIn(Schema):
 
 
 @router.post("/incidents/{incident_id}/close", response=IncidentDetailOut)
-def close_incident(request: HttpRequest, incident_id: PathId, payload: CloseIn) -> dict[str, Any]:
+def close_incident(request: HttpRequest, incident_id: PathId, payload: SafetyCloseIn) -> dict[str, Any]:
     """结案. An incident with an injury needs a responsibility decision first; a claim still `filed` blocks it."""
     user = caller(request)
     incident, _roles = access_incident(user, incident_id, manage=True)

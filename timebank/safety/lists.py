@@ -21,7 +21,7 @@ def _in(scope: Org | None, prefix: str) -> Q:
 def insurance_alerts(scope: Org | None, *, today: dt.date, days: int, status: str | None = None) -> QuerySet[Member]:
     """Active volunteers of the subtree with no policy in force today (`uninsured`), or whose cover ends
     within `days` with nothing after it (`expiring`). Rows carry `insured_now` and `covered_until`."""
-    in_force = InsurancePolicy.objects.filter(member=OuterRef("pk"), starts_on__lte=today, ends_on__gte=today)
+    in_force = InsurancePolicy.objects.in_force(today).filter(member=OuterRef("pk"))
     cover_end = (
         InsurancePolicy.objects.filter(member=OuterRef("pk"), ends_on__gte=today).order_by("-ends_on").values("ends_on")
     )
@@ -43,9 +43,11 @@ def insurance_alerts(scope: Org | None, *, today: dt.date, days: int, status: st
 def current_policies(member_ids: list[int], today: dt.date) -> dict[int, InsurancePolicy]:
     """For each member, the policy in force today that runs longest."""
     found: dict[int, InsurancePolicy] = {}
-    for p in InsurancePolicy.objects.filter(
-        member_id__in=member_ids, starts_on__lte=today, ends_on__gte=today
-    ).order_by("member_id", "-ends_on", "-pk"):
+    for p in (
+        InsurancePolicy.objects.in_force(today)
+        .filter(member_id__in=member_ids)
+        .order_by("member_id", "-ends_on", "-pk")
+    ):
         found.setdefault(p.member_id, p)
     return found
 

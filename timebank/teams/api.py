@@ -469,12 +469,12 @@ def patch_activity(request: HttpRequest, activity_id: PathId, payload: ActivityP
     return activity_out(actions.do_update_activity(user, a, data=data), user)
 
 
-class ReasonIn(Schema):
+class TeamsReasonIn(Schema):
     reason: Reason
 
 
 @router.post("/activities/{activity_id}/cancel", response=ActivityOut)
-def cancel_activity(request: HttpRequest, activity_id: PathId, payload: ReasonIn) -> dict[str, Any]:
+def cancel_activity(request: HttpRequest, activity_id: PathId, payload: TeamsReasonIn) -> dict[str, Any]:
     user = caller(request)
     a = access_activity(user, activity_id, manage=True)
     return activity_out(actions.do_cancel_activity(user, a, reason=payload.reason), user)
@@ -612,14 +612,14 @@ def scan(request: HttpRequest, activity_id: PathId, payload: ScanIn) -> dict[str
     return {**signup_out(signup), "outcome": outcome}
 
 
-class AttendanceIn(Schema):
+class TeamsAttendanceIn(Schema):
     member_id: Id
     attended: bool
     minutes: Minutes | None = None
 
 
 @router.post("/activities/{activity_id}/attendance", response=SignupOut, summary="Mark attendance by hand")
-def mark_attendance(request: HttpRequest, activity_id: PathId, payload: AttendanceIn) -> dict[str, Any]:
+def mark_attendance(request: HttpRequest, activity_id: PathId, payload: TeamsAttendanceIn) -> dict[str, Any]:
     user = caller(request)
     a = access_activity(user, activity_id, manage=True)
     member = _member(payload.member_id, a.bank_id)
@@ -636,7 +636,7 @@ class PendingCreditOut(CreditOut):
     approval_id: int
 
 
-class CloseIn(Schema):
+class TeamsCloseIn(Schema):
     # Staff of the activity's org only: why it closes before its planned end.
     reason: Reason | None = None
 
@@ -657,7 +657,7 @@ class CloseOut(Schema):
     summary="Close after its end: attendees' time becomes service records (some wait for approval); "
     "closing again credits nothing",
 )
-def close_activity(request: HttpRequest, activity_id: PathId, payload: CloseIn | None = None) -> dict[str, Any]:
+def close_activity(request: HttpRequest, activity_id: PathId, payload: TeamsCloseIn | None = None) -> dict[str, Any]:
     user = caller(request)
     a = access_activity(user, activity_id, manage=True)
     reason = payload.reason if payload is not None and payload.reason else ""

@@ -1,0 +1,715 @@
+"""Applying the plan through the actions, inside one transaction, with the clock following the timeline."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import itertools
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils import timezone
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from timebank.approvals.actions import do_approve
+from timebank.approvals.models import Approval
+from timebank.catalogue.actions import do_create_service_item, do_set_menu_entry
+from timebank.catalogue.models import ServiceItem
+from timebank.demo.banks import BANK1, BANK2, DEMO_PASSWORD, MEMBER_LOGINS, STAFF_LOGINS, DemoLogin, manager_of
+from timebank.demo.people import PersonSpec
+from timebank.demo.steps import (
+    LAUNCH,
+    RECENT,
+    RECENT_SPAN,
+    Approve,
+    Attend,
+    BuyService,
+    Call,
+    CensusImport,
+    Certify,
+    Duty,
+    HandOver,
+    Incident,
+    IncidentAct,
+    InKind,
+    Insure,
+    LedgerOp,
+    Money,
+    NeedAct,
+    NewGoods,
+    NewNeed,
+    NewOrder,
+    OrderAct,
+    Plan,
+    RecordService,
+    Redeem,
+    Register,
+    Restock,
+    ReturnVisit,
+    Settle,
+    Step,
+    StockCount,
+    Train,
+    WelfareCheck,
+    day_of,
+    when,
+)
+from timebank.demo.texts import BANK2_SERVICES, GROUP_SERVICES, HOME_SERVICES, SERVICE_BY_NAME
+from timebank.evaluation.demo import seed_evaluation
+from timebank.funds.actions import EntryInput, StockInput, do_buy_market_service, do_record_entry, do_record_in_kind
+from timebank.funds.models import FundEntry
+from timebank.goods.actions import do_create_goods, do_hand_over, do_redeem, do_restock, do_stock_count
+from timebank.goods.models import Goods, Redemption
+from timebank.hotline.actions import NeedSpec, do_log_call, do_record_return_visit, do_record_welfare_check
+from timebank.hotline.models import CallLog
+from timebank.ledger.actions import do_adjustment, do_deposit, do_transfer, do_withdrawal
+from timebank.ledger.models import Transaction, TransactionKind
+from timebank.ledger.settlement import do_settle
+from timebank.lib import clock
+from timebank.members.actions import do_approve_member, do_link_relative, do_register_member
+from timebank.members.models import InsurancePolicy, Member, MemberStatus
+from timebank.needs.actions import (
+    do_add_follow_up,
+    do_close_need,
+    do_confirm_census_import,
+    do_create_census_import,
+    do_create_need,
+    do_link_order,
+)
+from timebank.needs.census import check_table, read_table
+from timebank.needs.models import Need
+from timebank.notices.demo import seed_notices
+from timebank.notify.actions import do_set_duty
+from timebank.orders import actions as order_actions
+from timebank.orders.models import Order, ServiceRecord
+from timebank.orgs.actions import do_create_org, do_create_staff
+from timebank.orgs.models import Org, OrgKind, Role, User
+from timebank.safety.actions import (
+    AttendanceInput,
+    do_add_certificate,
+    do_add_group_policy,
+    do_add_incident_follow_up,
+    do_add_insurance_policy,
+    do_close_incident,
+    do_create_training,
+    do_decide_responsibility,
+    do_record_attendance,
+    do_report_incident,
+    do_update_claim,
+)
+from timebank.safety.models import IncidentReport, TrainingSession
+from timebank.teams.demo import seed_teams
+
+# --------------------------------------------------------------------------------------------------------------
+# Applying the plan through the actions
+
+
+@dataclass
+class DemoResult:
+    banks: list[Org]
+    logins: list[DemoLogin]
+    members: int
+    pending: int
+    transactions: int
+    orders: int = 0
+    service_records: int = 0
+    needs: int = 0
+    calls: int = 0
+    redemptions: int = 0
+    fund_entries: int = 0
+    seconds: float = 0.0
+
+
+def progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def existing_demo_usernames() -> list[str]:
+    names = [login.username for login in (*STAFF_LOGINS, *MEMBER_LOGINS)]
+    return sorted(User.objects.filter(username__in=names).values_list("username", flat=True))
+
+
+class Clock:
+    """The demo's time while the plan is applied: inside `timebank.lib.clock.running(clock.now)`, `timezone.now()`
+    answers it. It never goes back, so ledger and audit timestamps stay in the order of their chains."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.current = start
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+    def set(self, moment: dt.datetime) -> None:
+        self.current = max(self.current, moment)
+
+
+class Applier:
+    def __init__(self, plan: Plan, root: User | None, bar: Progress, now: dt.datetime) -> None:
+        self.plan = plan
+        self.root = root
+        self.bar = bar
+        self.real_now = now
+        self.today = timezone.localdate(now)
+        self.midnight = timezone.make_aware(dt.datetime.combine(self.today, dt.time.min))
+        self.clock = Clock(self.moment(when(LAUNCH, 7)))
+        self.specs = {o.name: o for o in plan.orgs}
+        self.orgs: dict[str, Org] = {}
+        self.users: dict[str, User] = {}
+        self.members: dict[int, Member] = {}
+        self.items: dict[tuple[str, str], ServiceItem] = {}
+        self.orders: dict[int, Order] = {}
+        self.needs: dict[int, Need] = {}
+        self.trainings: dict[str, TrainingSession] = {}
+        self.incidents: dict[str, IncidentReport] = {}
+        self.goods: dict[str, Goods] = {}
+        self.redemptions: dict[int, Redemption] = {}
+        self.keys = itertools.count(1)
+
+    # -- time and lookups
+
+    def moment(self, at: int) -> dt.datetime:
+        if at >= RECENT:
+            return self.real_now - dt.timedelta(minutes=RECENT + RECENT_SPAN - at)
+        return self.midnight + dt.timedelta(minutes=at)
+
+    def day(self, offset: int) -> dt.date:
+        return self.today + dt.timedelta(days=offset)
+
+    def at(self, at: int) -> None:
+        self.clock.set(self.moment(at))
+
+    def user(self, login: str) -> User | None:
+        return self.users[login] if login else None
+
+    def second_of(self, maker: str) -> User | None:
+        """Who approves a large credit this login made (四眼原则): their superior; a head office's admin's, the
+        superuser (None when the demo runs without one)."""
+        approver = {"staff": "branch_admin", "branch_admin": "ho_admin"}.get(maker)
+        return self.users[approver] if approver else self.root
+
+    def maker(self, login: str) -> User | None:
+        """The login that enters a credit; with no second person to approve it, the system's import does."""
+        return self.users[login] if login and self.second_of(login) is not None else None
+
+    def second_person(self, maker: str, made: object) -> None:
+        """A credit above the approval threshold waits: the second person approves it at once."""
+        if isinstance(made, Approval):
+            second = self.second_of(maker)
+            assert second is not None
+            do_approve(second, made)
+
+    def waiting_credit(self) -> None:
+        """The community's staff bring over a paper ledger page: above the threshold, so it waits for the
+        branch admin (or any second person of the subtree) on the 待审核 page."""
+        volunteer = Member.objects.filter(user__username="volunteer").first()
+        staff = self.users.get("staff")
+        if volunteer is None or staff is None:
+            return
+        do_adjustment(
+            staff,
+            member=volunteer,
+            minutes=720,
+            bucket="earned",
+            reason="纸质台账补录：去年社区助老服务 12 小时",
+            idempotency_key=self.key(),
+        )
+
+    def member(self, index: int | None) -> Member | None:
+        return self.members[index] if index is not None else None
+
+    def item(self, index: int, name: str) -> ServiceItem:
+        return self.items[(self.plan.people[index].bank, name)]
+
+    def key(self) -> str:
+        return f"demo-{next(self.keys)}"
+
+    # -- the run
+
+    def run(self) -> DemoResult:
+        with clock.running(self.clock.now):
+            self.prologue()
+            seed_notices(self.orgs, self.users)  # launch-day notices: one pinned, one later expired, staff-only
+            step_task = self.bar.add_task("时间线 timeline", total=len(self.plan.steps))
+            for step in self.plan.steps:
+                self.at(step.at)
+                self.apply(step)
+                self.bar.advance(step_task)
+            seed_teams(self.orgs, self.users)  # teams and group activities, at the end: the clock is about now
+            seed_evaluation(self.orgs, self.users)  # indicators, assessments, a complaint, penalties, awards
+            self.waiting_credit()  # one large credit left for a second person to approve (待审核)
+        banks = [self.orgs[BANK1], self.orgs[BANK2]]
+        return DemoResult(
+            banks=banks,
+            logins=[*STAFF_LOGINS, *MEMBER_LOGINS],
+            members=Member.objects.filter(bank__in=banks).count(),
+            pending=Member.objects.filter(bank__in=banks, status=MemberStatus.PENDING).count(),
+            transactions=Transaction.objects.filter(bank__in=banks).count(),
+            orders=Order.objects.filter(bank__in=banks).count(),
+            service_records=ServiceRecord.objects.filter(bank__in=banks).count(),
+            needs=Need.objects.filter(bank__in=banks).count(),
+            calls=CallLog.objects.filter(bank__in=banks).count(),
+            redemptions=Redemption.objects.filter(member__bank__in=banks).count(),
+            fund_entries=FundEntry.objects.filter(bank__in=banks).count(),
+        )
+
+    def prologue(self) -> None:
+        """Launch day: the org trees and staff, the catalogue and menus, the members moved from paper."""
+        plan, bar = self.plan, self.bar
+        step = bar.add_task("机构与登录 orgs & logins", total=len(plan.orgs) + len(STAFF_LOGINS))
+        for spec in plan.orgs:
+            creator = self.users.get("ho_admin" if spec.bank == BANK1 else "nc_admin", self.root)
+            parent = self.orgs[spec.parent] if spec.parent else None
+            self.orgs[spec.name] = do_create_org(creator, name=spec.name, kind=spec.kind, parent=parent)
+            if spec.kind == OrgKind.HEAD_OFFICE:
+                # the head office admin comes first, and creates the rest of the tree and the other staff
+                admin = next(s for s in STAFF_LOGINS if s.org == spec.name and s.role == Role.HEAD_OFFICE_ADMIN)
+                self.users[admin.username] = create_staff_login(self.root, admin, self.orgs)
+                bar.advance(step)
+            bar.advance(step)
+        for login in STAFF_LOGINS:
+            if login.username not in self.users:
+                self.users[login.username] = create_staff_login(self.users["ho_admin"], login, self.orgs)
+                bar.advance(step)
+
+        self.at(when(LAUNCH, 8, 30))
+        for bank, names in ((BANK1, [s.name for s in (*HOME_SERVICES, *GROUP_SERVICES)]), (BANK2, BANK2_SERVICES)):
+            owner = self.users["ho_admin" if bank == BANK1 else "nc_admin"]
+            for name in names:
+                s = SERVICE_BY_NAME[name]
+                self.items[(bank, name)] = do_create_service_item(
+                    owner,
+                    head_office=self.orgs[bank],
+                    name=s.name,
+                    category=s.category,
+                    tier=s.tier,
+                    requires_certificate=s.certificate or None,
+                    description=s.description,
+                )
+        self.at(when(LAUNCH, 9))
+        for menu in plan.menus:
+            bank = self.specs[menu.org].bank
+            do_set_menu_entry(
+                self.users[manager_of(menu.org, self.specs)],
+                org=self.orgs[menu.org],
+                item=self.items[(bank, menu.item)],
+                times=menu.times,
+                place=menu.place,
+            )
+
+        at_launch = [p for p in plan.people if p.approved and not p.census]
+        step = bar.add_task("会员 members", total=len(at_launch) + len(plan.links))
+        for n, person in enumerate(at_launch):
+            # members moved from the paper ledger through the day
+            self.at(when(LAUNCH, 9, 30) + n * 420 // max(1, len(at_launch)))
+            self.register(person, self.users[manager_of(person.org, self.specs)])
+            bar.advance(step)
+        self.at(when(LAUNCH, 16, 45))
+        for link in plan.links:
+            registrar = self.users[manager_of(plan.people[link.member].org, self.specs)]
+            do_link_relative(registrar, self.members[link.member], self.members[link.relative], link.relation)
+            bar.advance(step)
+
+    def register(self, person: PersonSpec, registrar: User | None) -> None:
+        referred_by = self.members[person.referrer].pk if person.referrer is not None else None
+        member = do_register_member(
+            registrar,
+            home_org=self.orgs[person.org],
+            data=person.member_input(referred_by),
+            login=(person.login, DEMO_PASSWORD) if person.login else None,
+            approved=person.approved,
+        )
+        self.members[person.index] = member
+        if person.login:
+            assert member.user is not None
+            self.users[person.login] = member.user
+
+    def apply(self, step: Step) -> None:
+        match step:
+            case LedgerOp():
+                self.ledger(step)
+            case RecordService():
+                volunteer = self.members[step.volunteer]
+                rec, _replayed = order_actions.do_service_record(
+                    self.maker(step.actor),
+                    volunteer=volunteer,
+                    service_item=self.item(step.volunteer, step.item),
+                    minutes=step.minutes,
+                    served_at=self.moment(step.served_at),
+                    recipient=self.member(step.recipient),
+                    memo=step.memo,
+                    idempotency_key=self.key(),
+                )
+                self.second_person(step.actor, rec)
+            case Register():
+                self.register(self.plan.people[step.person], None)
+            case Approve():
+                self.members[step.person] = do_approve_member(self.user(step.actor), self.members[step.person])
+            case Duty():
+                user = self.user(step.login)
+                assert user is not None
+                do_set_duty(user, on_duty=True)
+            case Insure() | Certify() | Train() | Attend() | Incident() | IncidentAct():
+                self.safety(step)
+            case NewOrder() | OrderAct() | BuyService():
+                self.order(step)
+            case NewNeed() | NeedAct() | CensusImport():
+                self.need(step)
+            case Call() | ReturnVisit() | WelfareCheck():
+                self.hotline(step)
+            case NewGoods() | Redeem() | HandOver() | Restock() | StockCount():
+                self.shop(step)
+            case Money() | InKind():
+                self.money(step)
+            case Settle():
+                do_settle(self.user(step.actor), self.orgs[step.bank], self.day(step.period_end))
+            case _:
+                raise AssertionError(f"unknown step {step!r}")
+
+    def ledger(self, op: LedgerOp) -> None:
+        member = self.members[op.member]
+        person = self.plan.people[op.member]
+        manager = manager_of(person.org, self.specs)
+        staff = self.users[manager]
+        key = self.key()
+        if op.action == "adjustment":
+            made, _replayed = do_adjustment(
+                self.maker(manager),
+                member=member,
+                minutes=op.minutes,
+                bucket=op.bucket,
+                reason=op.memo,
+                idempotency_key=key,
+            )
+            self.second_person(manager, made)
+        elif op.action == "deposit":
+            do_deposit(
+                staff,
+                volunteer=member,
+                minutes=op.minutes,
+                payer=op.payer,
+                payer_member=self.member(op.other),
+                kind=TransactionKind.SERVICE_REDEMPTION if op.payer == "recipient" else TransactionKind.DEPOSIT,
+                memo=op.memo,
+                idempotency_key=key,
+            )
+        elif op.action == "withdrawal":
+            do_withdrawal(staff, member=member, minutes=op.minutes, memo=op.memo, idempotency_key=key)
+        else:
+            # transfers and donations are the member's own acts: by their login if they have one
+            do_transfer(
+                self.users.get(person.login) if person.login else None,
+                from_member=member,
+                to_member=self.member(op.other),
+                minutes=op.minutes,
+                kind="relative" if op.action == "transfer" else "donation",
+                memo=op.memo,
+                idempotency_key=key,
+            )
+
+    def safety(self, step: Step) -> None:
+        match step:
+            case Insure():
+                members = [self.members[i] for i in step.members]
+                dates = {"starts_on": self.day(step.starts), "ends_on": self.day(step.ends)}
+                if step.group:
+                    do_add_group_policy(
+                        self.user(step.actor), members, insurer=step.insurer, policy_number=step.number, **dates
+                    )
+                else:
+                    do_add_insurance_policy(
+                        self.user(step.actor), members[0], insurer=step.insurer, policy_number=step.number, **dates
+                    )
+            case Certify():
+                do_add_certificate(
+                    self.user(step.actor),
+                    self.members[step.member],
+                    kind=step.kind,
+                    issuer=step.issuer,
+                    valid_from=self.day(step.valid_from),
+                    valid_until=self.day(step.valid_until),
+                )
+            case Train():
+                self.trainings[step.key] = do_create_training(
+                    self.user(step.actor),
+                    org=self.orgs[step.org],
+                    title=step.title,
+                    held_on=self.day(step.held_on),
+                    kind=step.kind,
+                    topic=step.topic,
+                    place=step.place,
+                    trainer=step.trainer,
+                    grants_certificate=step.grants or None,
+                )
+            case Attend():
+                rows = [
+                    AttendanceInput(self.members[m], attended, passed, Decimal(score) if score else None)
+                    for m, attended, passed, score in step.rows
+                ]
+                do_record_attendance(self.user(step.actor), self.trainings[step.training], rows)
+            case Incident():
+                self.incidents[step.key] = do_report_incident(
+                    self.user(step.actor),
+                    order=self.orders[step.order] if step.order is not None else None,
+                    volunteer=self.member(step.volunteer),
+                    recipient=self.member(step.recipient),
+                    occurred_at=self.moment(step.occurred),
+                    what_happened=step.what,
+                    place=step.place,
+                    injury=bool(step.injury),
+                    injury_description=step.injury,
+                )
+            case IncidentAct():
+                actor, incident = self.user(step.actor), self.incidents[step.key]
+                if step.action == "follow_up":
+                    do_add_incident_follow_up(actor, incident, step.note)
+                elif step.action == "decide":
+                    do_decide_responsibility(actor, incident, responsibility=step.responsibility, note=step.note)
+                elif step.action == "claim":
+                    policy = None
+                    if step.policy:
+                        assert incident.volunteer_id is not None
+                        policy = InsurancePolicy.objects.get(member_id=incident.volunteer_id, policy_number=step.policy)
+                    do_update_claim(
+                        actor,
+                        incident,
+                        claim_status=step.claim_status,
+                        policy=policy,
+                        claim_number=step.claim_number or None,
+                        note=step.note,
+                    )
+                else:
+                    do_close_incident(actor, incident, step.note)
+
+    def order(self, step: Step) -> None:
+        match step:
+            case NewOrder():
+                self.orders[step.key] = order_actions.do_create_order(
+                    self.user(step.actor),
+                    recipient=self.members[step.recipient],
+                    service_item=self.item(step.recipient, step.item),
+                    scheduled_start=self.moment(step.scheduled),
+                    planned_minutes=step.planned,
+                    payer=step.payer,
+                    channel=step.channel,
+                    notes=step.notes,
+                    urgent=step.urgent,
+                )
+            case OrderAct():
+                self.orders[step.key] = self.order_act(step)
+            case BuyService():
+                self.orders[step.order], _entry = do_buy_market_service(
+                    self.user(step.actor),
+                    self.orders[step.order],
+                    fund_org=self.orgs[step.fund_org],
+                    provider=step.provider,
+                    amount=step.amount,
+                    note=step.note,
+                    unfillable=True,
+                )
+
+    def order_act(self, step: OrderAct) -> Order:
+        actor, order = self.user(step.actor), self.orders[step.key]
+        volunteer = self.member(step.volunteer)
+        where = (Decimal(step.lat), Decimal(step.lon)) if step.lat else (None, None)
+        match step.action:
+            case "dispatch":
+                assert volunteer is not None
+                return order_actions.do_dispatch(actor, order, volunteer)
+            case "take":
+                assert volunteer is not None
+                return order_actions.do_take(actor, order, volunteer)
+            case "accept":
+                return order_actions.do_accept(actor, order)
+            case "decline":
+                return order_actions.do_decline(actor, order, step.note)
+            case "no-show":
+                return order_actions.do_no_show(actor, order, step.note)
+            case "check-in":
+                return order_actions.do_check_in(actor, order, *where)
+            case "check-out":
+                return order_actions.do_check_out(actor, order, *where)
+            case "confirm":
+                return order_actions.do_confirm(
+                    actor,
+                    order,
+                    actual_minutes=step.minutes,
+                    code=order.code if step.by == "volunteer" else None,
+                    by_staff=step.by == "staff",
+                    by_volunteer=step.by == "volunteer",
+                )
+            case "review":
+                assert step.rating is not None
+                return order_actions.do_review(actor, order, rating=step.rating, comment=step.note)
+            case "cancel":
+                return order_actions.do_cancel(actor, order, reason=step.note, by_staff=step.by == "staff")
+            case "dispute":
+                return order_actions.do_dispute(actor, order, reason=step.note)
+        raise AssertionError(f"unknown order action {step.action}")
+
+    def need(self, step: Step) -> None:
+        match step:
+            case NewNeed():
+                self.needs[step.key] = do_create_need(
+                    self.user(step.actor),
+                    recipient=self.members[step.recipient],
+                    level=step.level,
+                    found_by=step.found_by,
+                    item_ids=[self.item(step.recipient, name).pk for name in step.items],
+                    notes=step.notes,
+                )
+            case NeedAct():
+                actor, need = self.user(step.actor), self.needs[step.key]
+                if step.action == "follow_up":
+                    do_add_follow_up(actor, need, note=step.note)
+                elif step.action == "met":
+                    do_add_follow_up(actor, need, note=step.note, status="met")
+                elif step.action == "close":
+                    do_close_need(actor, need, reason=step.note)
+                else:
+                    assert step.order is not None
+                    do_link_order(actor, need, self.orders[step.order])
+            case CensusImport():
+                self.census(step)
+
+    def census(self, step: CensusImport) -> None:
+        """人口普查导入: the file is checked (a dry run with its report), then confirmed."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(
+            ("姓名", "身份证号", "性别", "出生日期", "联系电话", "家庭住址", "所属社区", "对象类别", "需求描述")
+        )
+        writer.writerows(step.rows)
+        actor, scope = self.user(step.actor), self.orgs[step.org]
+        checked = check_table(scope, read_table(step.filename, buffer.getvalue().encode()))
+        imp = do_create_census_import(actor, org=scope, filename=step.filename, checked=checked)
+        imp = do_confirm_census_import(actor, imp)
+        written = {row["row"]: row for row in imp.report["rows"] if row.get("member_id")}
+        for n, person in enumerate(step.people):
+            row = written[n + 2]  # the header is row 1
+            self.members[person] = Member.objects.get(pk=row["member_id"])
+
+    def hotline(self, step: Step) -> None:
+        match step:
+            case Call():
+                member = self.member(step.member)
+                ended = self.moment(step.at)
+                do_log_call(
+                    self.user(step.actor),
+                    org=self.orgs[step.org] if member is None else None,
+                    kind=step.kind,
+                    summary=step.summary,
+                    started_at=ended - dt.timedelta(minutes=step.minutes),
+                    ended_at=ended,
+                    member=member,
+                    phone=step.phone,
+                    order=self.orders[step.order] if step.order is not None else None,
+                    need=self.needs[step.need] if step.need is not None else None,
+                )
+            case ReturnVisit():
+                do_record_return_visit(
+                    self.user(step.actor),
+                    order=self.orders[step.order],
+                    outcome=step.outcome,
+                    satisfaction=step.satisfaction,
+                    note=step.note,
+                )
+            case WelfareCheck():
+                need = None
+                if step.need_level:
+                    items = [self.item(step.member, name).pk for name in step.need_items]
+                    need = NeedSpec(level=step.need_level, notes=step.note, item_ids=items)
+                do_record_welfare_check(
+                    self.user(step.actor),
+                    member=self.members[step.member],
+                    method=step.method,
+                    found_ok=step.found_ok,
+                    health_changed=step.health_changed,
+                    note=step.note,
+                    need=need,
+                )
+
+    def shop(self, step: Step) -> None:
+        match step:
+            case NewGoods():
+                self.goods[step.key] = do_create_goods(
+                    self.user(step.actor),
+                    outlet=self.orgs[step.outlet],
+                    name=step.name,
+                    price_minutes=step.price,
+                    stock=step.stock,
+                )
+            case Redeem():
+                goods = self.goods[step.goods]
+                self.redemptions[step.key], _replayed = do_redeem(
+                    self.user(step.actor),
+                    member=self.members[step.member],
+                    goods=goods,
+                    quantity=step.quantity,
+                    outlet=self.orgs[step.goods.split(":")[0]],
+                    idempotency_key=self.key(),
+                )
+            case HandOver():
+                do_hand_over(self.user(step.actor), self.redemptions[step.redemption])
+            case Restock():
+                self.goods[step.goods] = do_restock(
+                    self.user(step.actor), self.goods[step.goods], quantity=step.quantity, note=step.note
+                )
+            case StockCount():
+                self.goods[step.goods] = do_stock_count(
+                    self.user(step.actor), self.goods[step.goods], counted=step.counted, note=step.note
+                )
+
+    def money(self, step: Step) -> None:
+        match step:
+            case Money():
+                entry = EntryInput(
+                    direction=step.direction,
+                    amount=step.amount,
+                    occurred_on=self.day(step.occurred_on),
+                    source=step.source,
+                    kind=step.kind,
+                    fund=step.fund,
+                    description=step.description,
+                    donor_name=step.donor,
+                    provider=step.provider,
+                )
+                do_record_entry(self.user(step.actor), self.orgs[step.org], entry, idempotency_key=self.key())
+            case InKind():
+                goods = self.goods[step.goods]
+                do_record_in_kind(
+                    self.user(step.actor),
+                    self.orgs[step.org],
+                    source=step.source,
+                    estimated_value=step.value,
+                    occurred_on=self.day(day_of(step.at)),
+                    item_description=step.item,
+                    donor_name=step.donor,
+                    description=step.description,
+                    stock=StockInput(outlet=self.orgs[step.goods.split(":")[0]], quantity=step.quantity, goods=goods),
+                    idempotency_key=self.key(),
+                )
+
+
+def create_staff_login(actor: User | None, login: DemoLogin, orgs: dict[str, Org]) -> User:
+    return do_create_staff(
+        actor, org=orgs[login.org], username=login.username, password=login.password, name=login.name, role=login.role
+    )

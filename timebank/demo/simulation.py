@@ -1,0 +1,230 @@
+"""Walking the drafted steps in time order with the balances the actions will see."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from timebank.demo.banks import BANK1, BANK2, GOODS_SHARE_PERCENT, MULTIPLIERS, TIER_NAMES
+from timebank.demo.steps import (
+    SETTLED,
+    BuyService,
+    DonationDraft,
+    HandOver,
+    InKind,
+    LedgerOp,
+    NewGoods,
+    NewOrder,
+    OrderAct,
+    OrderInfo,
+    RecordService,
+    Redeem,
+    Restock,
+    ServiceDraft,
+    Settle,
+    Step,
+    StockCount,
+    TransferDraft,
+    WithdrawalDraft,
+    when,
+)
+from timebank.demo.texts import POOR, SERVICE_BY_NAME
+from timebank.demo.timeline import Timeline
+
+
+class Simulation:
+    """Walks the drafts in time order with the balances the actions will see, and decides what each draft
+    becomes: nobody overdraws, every order's payer can pay, no redemption exceeds its bucket or the stock.
+
+    Money an open order may still cost is held back (`held`), so later spending cannot take it. An order paid
+    from the recipient's time never spans the settlement, which turns part of `earned` into `goods`.
+    """
+
+    def __init__(self, timeline: Timeline) -> None:
+        self.tl = timeline
+        self.rng = timeline.rng
+        self.balance = {p.index: [0, 0, 0] for p in timeline.people}  # earned, goods, reserve
+        self.held = {p.index: 0 for p in timeline.people}
+        self.pool = {BANK1: 0, BANK2: 0}
+        self.pool_held = {BANK1: 0, BANK2: 0}
+        self.stock: dict[str, int] = {}
+        self.price: dict[str, int] = {}
+        self.dropped: set[int] = set()
+        self.serving: dict[int, int] = {}  # order → its volunteer now
+        self.settle_at = when(SETTLED + 1, 7, 30)
+
+    def free(self, index: int) -> int:
+        b = self.balance[index]
+        return b[0] + b[2] - self.held[index]
+
+    def pool_free(self, bank: str) -> int:
+        return self.pool[bank] - self.pool_held[bank]
+
+    def pay(self, index: int, minutes: int) -> None:
+        """Reserve first, then earned, as the ledger's actions do."""
+        b = self.balance[index]
+        assert b[0] + b[2] >= minutes, "the plan would overdraw"
+        from_reserve = min(minutes, max(b[2], 0))
+        b[2] -= from_reserve
+        b[0] -= minutes - from_reserve
+
+    def run(self) -> list[Step]:
+        steps: list[Step] = []
+        for _at, _seq, draft in sorted(self.tl.drafts, key=lambda d: (d[0], d[1])):
+            steps += self.decide(draft)
+        return steps
+
+    def decide(self, step: Step) -> list[Step]:
+        match step:
+            case LedgerOp():
+                self.ledger(step)
+            case RecordService():
+                self.balance[step.volunteer][0] += step.minutes * MULTIPLIERS[SERVICE_BY_NAME[step.item].tier]
+            case ServiceDraft():
+                return [self.service(step)]
+            case DonationDraft():
+                minutes = min(self.free(step.donor), step.wish)
+                if minutes <= 0:
+                    return []
+                return self.decide(LedgerOp(step.at, "donation", step.donor, minutes, "自愿捐赠到捐赠池，帮助困难老人"))
+            case WithdrawalDraft():
+                candidates = [r for r in self.tl.active(step.bank, "recipient") if self.free(r.index) >= 60]
+                if not candidates:
+                    return []
+                r = self.rng.choice(candidates)
+                minutes = min(self.free(r.index) // 30 * 30, step.wish)
+                memo = f"兑换服务：{step.item} {minutes} 分钟"
+                return self.decide(LedgerOp(step.at, "withdrawal", r.index, minutes, memo))
+            case TransferDraft():
+                minutes = min(self.free(step.giver) // 30 * 30, step.wish)
+                if minutes <= 0:
+                    return []
+                memo = f"转赠亲属{self.tl.people[step.receiver].name}（{step.relation}孝心转赠）"
+                return self.decide(LedgerOp(step.at, "transfer", step.giver, minutes, memo, other=step.receiver))
+            case NewOrder():
+                return [self.new_order(step)]
+            case OrderAct():
+                self.order_act(step)
+            case BuyService():
+                info = self.tl.orders[step.order]
+                assert info.payer == "recipient"
+                self.held[info.recipient] -= info.hold
+                self.pay(info.recipient, info.hold)
+            case Settle():
+                for person in self.tl.people:
+                    b = self.balance[person.index]
+                    if person.bank == step.bank and b[0] > 0:
+                        goods = b[0] * GOODS_SHARE_PERCENT // 100
+                        b[1], b[2], b[0] = b[1] + goods, b[2] + b[0] - goods, 0
+            case NewGoods():
+                self.stock[step.key], self.price[step.key] = step.stock, step.price
+            case Restock():
+                self.stock[step.goods] += step.quantity
+            case InKind():
+                self.stock[step.goods] += step.quantity
+            case StockCount():
+                counted = max(0, self.stock[step.goods] - step.shortfall)
+                self.stock[step.goods] = counted
+                return [dataclasses.replace(step, counted=counted)]
+            case Redeem():
+                b = self.balance[step.member]
+                quantity = step.quantity
+                while quantity and (b[1] < self.price[step.goods] * quantity or self.stock[step.goods] < quantity):
+                    quantity -= 1
+                if not quantity:
+                    self.dropped.add(step.key)
+                    return []
+                b[1] -= self.price[step.goods] * quantity
+                self.stock[step.goods] -= quantity
+                return [dataclasses.replace(step, quantity=quantity)]
+            case HandOver():
+                if step.redemption in self.dropped:
+                    return []
+        return [step]
+
+    def ledger(self, op: LedgerOp) -> None:
+        b = self.balance[op.member]
+        bank = self.tl.people[op.member].bank
+        if op.action == "adjustment":
+            b[("earned", "goods", "reserve").index(op.bucket)] += op.minutes
+        elif op.action == "deposit":
+            b[0] += op.minutes
+            if op.payer == "recipient":
+                assert op.other is not None and self.free(op.other) >= op.minutes
+                self.pay(op.other, op.minutes)
+            else:
+                assert self.pool_free(bank) >= op.minutes
+                self.pool[bank] -= op.minutes
+        else:
+            assert self.free(op.member) >= op.minutes, "the plan would overdraw"
+            self.pay(op.member, op.minutes)
+            if op.other is not None:
+                self.balance[op.other][2] += op.minutes
+            elif op.action == "donation":
+                self.pool[bank] += op.minutes
+
+    def service(self, draft: ServiceDraft) -> Step:
+        """A service arranged by the sub-branch: paid from the recipient's time, the pool, or a subsidy."""
+        tl = self.tl
+        volunteer, recipient = tl.people[draft.volunteer], tl.people[draft.recipient]
+        item = SERVICE_BY_NAME[draft.item]
+        mult = MULTIPLIERS[item.tier]
+        minutes = draft.base * mult
+        memo = f"为{recipient.name}提供{item.name} {draft.base} 分钟（{TIER_NAMES[item.tier]} ×{mult}）"
+        roll = self.rng.random()
+        payer = ""
+        if roll < 0.25 and self.free(recipient.index) >= minutes:
+            payer = "recipient"
+        elif roll < 0.6 and POOR & set(recipient.recipient_categories) and self.pool_free(volunteer.bank) >= minutes:
+            payer = "pool"
+        if payer:
+            op = LedgerOp(draft.at, "deposit", volunteer.index, minutes, memo, payer=payer, other=recipient.index)
+            self.ledger(op)
+            return op
+        served = draft.at - draft.base - 30
+        record = RecordService(
+            draft.at, volunteer.index, item.name, draft.base, served, memo, draft.actor, recipient.index
+        )
+        self.balance[volunteer.index][0] += minutes
+        return record
+
+    def new_order(self, step: NewOrder) -> Step:
+        info = self.tl.orders[step.key]
+        payer = step.payer
+        spans_settlement = step.at < self.settle_at and (info.pays_at is None or info.pays_at > self.settle_at)
+        if payer == "recipient":
+            if self.free(info.recipient) >= info.hold and not spans_settlement:
+                self.held[info.recipient] += info.hold
+            else:
+                assert not info.fixed_payer, "a story's payer cannot pay"
+                payer = "subsidy"
+        if payer == "pool":
+            if self.pool_free(info.bank) >= info.hold:
+                self.pool_held[info.bank] += info.hold
+            else:
+                assert not info.fixed_payer, "a story's payer cannot pay"
+                payer = "subsidy"
+        info.payer = payer
+        return step if payer == step.payer else dataclasses.replace(step, payer=payer)
+
+    def release(self, info: OrderInfo) -> None:
+        if info.payer == "recipient":
+            self.held[info.recipient] -= info.hold
+        elif info.payer == "pool":
+            self.pool_held[info.bank] -= info.hold
+
+    def order_act(self, step: OrderAct) -> None:
+        info = self.tl.orders[step.key]
+        if step.action in ("dispatch", "take"):
+            assert step.volunteer is not None
+            self.serving[step.key] = step.volunteer
+        elif step.action == "cancel":
+            self.release(info)
+        elif step.action == "confirm":
+            assert step.minutes is not None
+            credited = step.minutes * info.multiplier
+            self.release(info)
+            if info.payer == "recipient":
+                self.pay(info.recipient, credited)
+            elif info.payer == "pool":
+                self.pool[info.bank] -= credited
+            self.balance[self.serving[step.key]][0] += credited

@@ -1,0 +1,365 @@
+"""The whole timeline: needs, the census import, calls, welfare checks, goods, money and the settlement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from timebank.demo.banks import BANK1, BANK2
+from timebank.demo.people import MOBILE_PREFIXES, PersonSpec, weighted
+from timebank.demo.steps import (
+    DAY,
+    LAUNCH,
+    SETTLED,
+    Approve,
+    Call,
+    CensusImport,
+    Duty,
+    HandOver,
+    InKind,
+    Money,
+    NeedAct,
+    NewGoods,
+    NewNeed,
+    Redeem,
+    Register,
+    Restock,
+    Settle,
+    StockCount,
+    WelfareCheck,
+    daytime,
+    when,
+)
+from timebank.demo.texts import (
+    BANK2_SERVICES,
+    CALL_SUMMARIES,
+    CATEGORY_WORDS,
+    CLOSE_REASONS,
+    COMPANIES,
+    FOLLOW_UPS,
+    GOODS,
+    MET_NOTES,
+    NEED_ITEMS,
+    NEED_NOTES,
+    WELFARE_CATEGORIES,
+    WELFARE_CONCERN,
+    WELFARE_OK,
+)
+from timebank.demo.timeline_orders import OrderStories
+from timebank.orgs.models import OrgKind
+
+
+class Timeline(OrderStories):
+    """Draws the steps of the hundred days since launch; `Simulation` then walks them in time order."""
+
+    def level_for(self, categories: Sequence[str]) -> str:
+        cats = set(categories)
+        if cats & {"disabled", "severe_disability", "extreme_poverty"}:
+            return "essential"
+        if cats & {"partly_disabled", "living_alone", "advanced_age"}:
+            return "special"
+        return "general"
+
+    def items_for(self, person: PersonSpec) -> tuple[str, ...]:
+        names = [n for c in person.recipient_categories for n in NEED_ITEMS.get(c, ())]
+        if person.bank == BANK2:
+            names = [n for n in names if n in BANK2_SERVICES]
+        return tuple(sorted(set(self.rng.sample(names, min(len(names), self.rng.randint(1, 3))))))
+
+    def need(
+        self, person: PersonSpec, created: int, actor: str, *, found_by: str | None = None, ending: bool = True
+    ) -> None:
+        rng = self.rng
+        key = next(self.need_keys)
+        level = self.level_for(person.recipient_categories)
+        found_by = found_by or weighted(rng, {"home_visit": 40, "phone_call": 30, "video_call": 10, "survey": 20})
+        self.add(
+            NewNeed(
+                created,
+                key,
+                person.index,
+                level,
+                found_by,
+                self.items_for(person),
+                rng.choice(NEED_NOTES[level]),
+                actor,
+            )
+        )
+        roll = rng.random() if ending else 1.0
+        end = 10**9
+        if roll < 0.3:
+            end = daytime(created + rng.randint(10, 40) * DAY)
+            if end < 0:
+                self.add(NeedAct(end, key, "met", rng.choice(MET_NOTES), actor))
+            else:
+                end = 10**9
+        elif roll < 0.4:
+            end = daytime(created + rng.randint(5, 30) * DAY)
+            if end < 0:
+                self.add(NeedAct(end, key, "close", rng.choice(CLOSE_REASONS), actor))
+            else:
+                end = 10**9
+        for _ in range(rng.randint(0, 2)):
+            at = daytime(created + rng.randint(2, 20) * DAY)
+            if at < min(end - 60, 0):
+                self.add(NeedAct(at, key, "follow_up", rng.choice(FOLLOW_UPS), actor))
+        self.needs[key] = (person.index, created, end)
+
+    def needs_register(self, bank: str, share: float, cap: int) -> None:
+        rng = self.rng
+        recipients = self.active(bank, "recipient")
+        for person in rng.sample(recipients, min(cap, round(len(recipients) * share))):
+            self.need(person, self.daytime_at(LAUNCH + 5, -3), self.manager(person.org))
+        if bank == BANK1:
+            self.need(self.recipient, when(-40, 15), "staff", found_by="home_visit", ending=False)
+
+    def census_import(self) -> None:
+        rng = self.rng
+        people = [p for p in self.people if p.census]
+        if not people:
+            return
+        rows: list[tuple[str, ...]] = []
+        needs = ("需要助餐服务，子女在外地", "行动不便，希望有人定期上门打扫", "独居，希望有人常来看看", "")
+        for p in people:
+            categories = "、".join(CATEGORY_WORDS[c] for c in p.recipient_categories)
+            rows.append(
+                (
+                    p.name,
+                    p.id_number,
+                    "男" if p.gender == "male" else "女",
+                    p.birth_date.isoformat(),
+                    p.phone,
+                    p.address,
+                    p.org,
+                    categories,
+                    rng.choice(needs),
+                )
+            )
+        known = self.local("recipient", "顺河社区", 1, self.recipient)[0]
+        rows.append(
+            (
+                known.name,
+                known.id_number,
+                "男" if known.gender == "male" else "女",
+                known.birth_date.isoformat(),
+                known.phone,
+                known.address,
+                known.org,
+                "空巢",
+                "",
+            )
+        )
+        typo = people[0].id_number[:17] + ("0" if people[0].id_number[17] != "0" else "1")
+        rows.append(("孙桂兰", typo, "女", "", "", "", "华兴社区", "独居、高龄", "腿脚不便"))
+        self.add(
+            CensusImport(
+                self.census_at,
+                "运河街道",
+                "运河街道2020人口普查老年人名单.csv",
+                tuple(p.index for p in people),
+                tuple(rows),
+                "branch_admin",
+            )
+        )
+
+    def calls(self, bank: str, count: int) -> None:
+        """Calls to the 12349 desk that are not about an order: advice, complaints, questions."""
+        rng = self.rng
+        members = [p for p in self.people if p.bank == bank and p.approved and not p.census and p.login is None]
+        kinds = ["legal_advice", "psychological_advice", "other"]  # each at least once
+        kinds += [rng.choice(("legal_advice", "psychological_advice", "other", "complaint")) for _ in range(count - 3)]
+        for kind in kinds:
+            at = self.daytime_at(-28, -1, 8, 19)
+            summary = rng.choice(CALL_SUMMARIES[kind])
+            operator = self.operator(bank)
+            if kind == "other" and rng.random() < 0.6:
+                phone = f"{rng.choice(MOBILE_PREFIXES)}{rng.randrange(0, 10**8):08d}"
+                self.add(Call(at, kind, bank, None, phone, summary, rng.randint(1, 6), operator))  # an unknown caller
+            else:
+                m = rng.choice(members)
+                self.add(Call(at, kind, m.org, m.index, "", summary, rng.randint(3, 20), operator))
+
+    def welfare_checks(self, bank: str, cap: int) -> None:
+        """定期巡访: most recently, some overdue (last check over a week ago), some never checked."""
+        rng = self.rng
+        pool = [p for p in self.people if p.bank == bank and p.approved and p.login is None and "recipient" in p.roles]
+        pool = [p for p in pool if WELFARE_CATEGORIES & set(p.recipient_categories)]
+        chosen = rng.sample(pool, min(cap, len(pool)))
+        if bank == BANK1:
+            for at, method, note in (
+                (when(-10, 10), "phone", "老人身体状况良好"),
+                (when(-3, 15), "visit", "上门看望，屋里收拾得挺干净"),
+            ):
+                self.add(
+                    WelfareCheck(
+                        at,
+                        self.recipient.index,
+                        method,
+                        True,
+                        False,
+                        note,
+                        "operator" if method == "phone" else "staff",
+                    )
+                )
+        for person in chosen:
+            roll = rng.random()
+            if roll < 0.15:
+                continue  # never checked: first on the list
+            last = rng.randint(-6, -1) if roll < 0.7 else rng.randint(-27, -8)
+            days = [last] + ([last - rng.randint(7, 10)] if last - 10 > -29 and rng.random() < 0.6 else [])
+            for day in sorted(days):
+                method = weighted(rng, {"phone": 50, "visit": 35, "video": 15})
+                actor = self.operator(bank) if method != "visit" else self.manager(person.org)
+                at = when(day, rng.randint(9, 17), rng.randrange(0, 60, 5))
+                if rng.random() < 0.12:
+                    note = rng.choice(WELFARE_CONCERN)
+                    self.add(
+                        WelfareCheck(
+                            at,
+                            person.index,
+                            method,
+                            False,
+                            True,
+                            note,
+                            actor,
+                            self.level_for(person.recipient_categories),
+                            self.items_for(person),
+                        )
+                    )
+                else:
+                    self.add(WelfareCheck(at, person.index, method, True, False, rng.choice(WELFARE_OK), actor))
+
+    # -- goods, redemptions and money
+
+    def goods(self) -> None:
+        rng = self.rng
+        for spec in self.specs.values():
+            if spec.kind != OrgKind.OUTLET:
+                continue
+            chosen = [g for g in GOODS if g[0].startswith(("大米", "毛巾", "洗衣液")) or rng.random() < 0.5]
+            keys = []
+            for name, price in chosen:
+                key = f"{spec.name}:{name}"
+                assert spec.parent is not None
+                self.add(
+                    NewGoods(
+                        when(LAUNCH + 3, 9),
+                        key,
+                        spec.name,
+                        name,
+                        price,
+                        rng.randint(2, 8) * 10,
+                        self.manager(spec.parent),
+                    )
+                )
+                keys.append(key)
+            self.outlet_goods[spec.name] = keys
+
+    def redemptions(self, count: int) -> None:
+        rng = self.rng
+        outlets = sorted(self.outlet_goods)
+        shunhe = "顺河社区服务站"
+        for at, goods, quantity, handed in (
+            (when(-20, 10), "毛巾", 2, True),
+            (when(-2, 16), "大米（5公斤）", 1, False),
+        ):
+            key = next(self.redemption_keys)
+            self.add(Redeem(at, key, self.volunteer.index, f"{shunhe}:{goods}", quantity, "staff"))
+            if handed:
+                self.add(HandOver(at + 5, key, "staff"))
+        for _ in range(count):
+            outlet = rng.choice(outlets)
+            home = self.specs[outlet].parent
+            assert home is not None
+            near = [
+                v
+                for v in self.active(self.specs[outlet].bank, "volunteer")
+                if self.branch_of(v.org) == self.branch_of(home)
+            ]
+            if not near:
+                continue
+            member = rng.choice(near)
+            key = next(self.redemption_keys)
+            at = self.daytime_at(SETTLED + 2, -1, 9, 17)
+            actor = self.manager(home)
+            self.add(
+                Redeem(at, key, member.index, rng.choice(self.outlet_goods[outlet]), rng.choice((1, 1, 1, 2)), actor)
+            )
+            if at < when(-2, 0) or rng.random() < 0.5:
+                self.add(HandOver(at + rng.randint(5, 60), key, actor))
+        self.add(Restock(when(-10, 9), f"{shunhe}:大米（5公斤）", 30, "街道采购补货", "staff"))
+        self.add(StockCount(when(-5, 17), f"{shunhe}:毛巾", 1, "月末盘点，毛巾少 1 条，已登记说明", "staff"))
+
+    def money(self) -> None:
+        c1, c2 = COMPANIES[BANK1], COMPANIES[BANK2]
+        entries = [
+            Money(when(LAUNCH + 1, 9), BANK1, "income", "60000.00", LAUNCH - 10, "区民政局拨付时间银行年度运营经费", "ho_admin", source="government"),
+            Money(when(LAUNCH + 5, 9), BANK1, "income", "20000.00", LAUNCH + 5, "区民政局拨付专项基金（服务兜底）", "ho_admin", source="government", fund="emergency"),
+            Money(when(-70, 10), BANK1, "income", "15000.00", -70, "区慈善总会“助老时间银行”项目资助", "ho_admin", source="society", donor="台儿庄区慈善总会"),
+            Money(when(-88, 15), BANK1, "income", "8000.00", -88, "爱心企业捐赠", "ho_admin", source="enterprise", donor=c1[0]),
+            Money(when(-52, 11), BANK1, "income", "5000.00", -52, "重阳节爱心企业捐赠", "ho_admin", source="enterprise", donor=c1[1]),
+            Money(when(-50, 16), "顺河社区", "income", "1260.50", -50, "居民爱心捐款（重阳节募捐）", "staff", source="residents"),
+            Money(when(-40, 10), "泥沟村", "income", "860.00", -41, "村民自愿捐款", "ho_admin", source="residents"),
+            Money(when(LAUNCH + 2, 14), BANK1, "expense", "8600.00", LAUNCH + 2, "采购兑换物品：大米、食用油、毛巾等", "ho_admin", kind="goods_purchase"),
+            Money(when(LAUNCH + 3, 15), BANK1, "expense", f"{self.insured_count[BANK1] * 30 or 30}.00", LAUNCH + 2, f"志愿者团体意外险保费（{self.insured_count[BANK1]} 人 × 30 元）", "ho_admin", kind="insurance"),
+            Money(when(-74, 10), BANK1, "expense", "1200.00", -75, "急救技能培训讲师费和教材", "ho_admin", kind="training"),
+            Money(when(-35, 15), BANK1, "expense", "1500.00", -35, "“最美志愿者”表彰奖品", "ho_admin", kind="awards"),
+            Money(when(-60, 11), BANK1, "expense", "800.00", -60, "宣传折页和服务站标识制作", "ho_admin", kind="operations"),
+            Money(when(-25, 10), "运河街道", "expense", "600.00", -25, "为失能老人家庭购买深度保洁服务", "branch_admin", kind="market_services", provider="台儿庄区洁康家政服务有限公司"),
+            Money(when(LAUNCH + 1, 10), BANK2, "income", "20000.00", LAUNCH - 5, "市民政局拨付“爱心时间银行”试点经费", "nc_admin", source="government"),
+            Money(when(-85, 10), BANK2, "income", "3000.00", -85, "市志愿服务联合会资助", "nc_admin", source="society", donor="南充市志愿服务联合会"),
+            Money(when(-60, 14), BANK2, "income", "5000.00", -60, "爱心企业捐赠", "nc_admin", source="enterprise", donor=c2[0]),
+            Money(when(-45, 19), "驻春路社区", "income", "1830.00", -45, "“坝坝会”居民自愿募捐", "nc_admin", source="residents"),
+            Money(when(LAUNCH + 4, 15), BANK2, "expense", f"{self.insured_count[BANK2] * 30 or 30}.00", LAUNCH + 4, f"志愿者团体意外险保费（{self.insured_count[BANK2]} 人 × 30 元）", "nc_admin", kind="insurance"),
+            Money(when(-70, 10), BANK2, "expense", "1200.00", -70, "宣传展板和“云端会”直播", "nc_admin", kind="operations"),
+            Money(when(-30, 10), BANK2, "expense", "2000.00", -30, "采购兑换物品：粮油", "nc_admin", kind="goods_purchase"),
+        ]  # fmt: skip
+        for entry in entries:
+            self.add(entry)
+        self.add(
+            InKind(
+                when(-15, 10),
+                "顺河社区",
+                "enterprise",
+                "1250.00",
+                "洗衣液 50 瓶",
+                c1[2],
+                "爱心企业捐赠物品，入顺河社区服务站",
+                "顺河社区服务站:洗衣液（2公斤）",
+                50,
+                "staff",
+            )
+        )
+        if "驻春路社区服务站" in self.outlet_goods:
+            self.add(
+                InKind(
+                    when(-20, 10),
+                    "驻春路社区",
+                    "enterprise",
+                    "900.00",
+                    "大米 20 袋",
+                    c2[1],
+                    "爱心企业捐赠物品",
+                    "驻春路社区服务站:大米（5公斤）",
+                    20,
+                    "nc_admin",
+                )
+            )
+
+    # -- members who registered lately, the settlement, staff on duty
+
+    def registrations(self) -> None:
+        rng = self.rng
+        for person in self.people:
+            if person.approved:
+                continue
+            day = -rng.randint(4, 12) if person.approve_later else -rng.randint(1, 10)
+            at = when(day, rng.randint(8, 21), rng.randrange(0, 60, 5))
+            self.add(Register(at, person.index))
+            if person.approve_later:
+                self.add(Approve(daytime(at + rng.randint(1, 2) * DAY + 60), person.index, self.manager(person.org)))
+
+    def settlement_and_duty(self) -> None:
+        self.add(Settle(when(SETTLED + 1, 7, 30), BANK1, SETTLED, "ho_admin"))
+        self.add(Settle(when(SETTLED + 1, 7, 40), BANK2, SETTLED, "nc_admin"))
+        for login in ("staff", "operator", "nc_admin"):
+            self.add(Duty(when(LAUNCH, 17, 30), login))

@@ -1,0 +1,556 @@
+"""Drawing the timeline's orders: random orders with their outcomes and the demo logins' stories."""
+
+from __future__ import annotations
+
+from timebank.demo.banks import BANK1, MULTIPLIERS
+from timebank.demo.people import PersonSpec, weighted
+from timebank.demo.steps import (
+    DAY,
+    RECENT,
+    BuyService,
+    Call,
+    LedgerOp,
+    NeedAct,
+    NewOrder,
+    OrderAct,
+    OrderInfo,
+    ReturnVisit,
+    ago,
+    day_of,
+    daytime,
+    when,
+)
+from timebank.demo.texts import (
+    CANCEL_REASONS,
+    CORE_MENU,
+    DECLINE_REASONS,
+    DISPUTE_CANCEL,
+    DISPUTE_REASONS,
+    MARKET_PROVIDER,
+    NO_SHOW_NOTES,
+    NO_VOLUNTEER,
+    ORDER_NOTES,
+    POOR,
+    REVIEWS,
+    SERVICE_BY_NAME,
+    Service,
+)
+from timebank.demo.timeline_base import OUTCOMES, RATINGS, Story, TimelineBase
+
+
+class OrderStories(TimelineBase):
+    """The orders of the timeline (点单 → 派单 → 接单 → service → confirmation → 评单)."""
+
+    def new_order(
+        self,
+        recipient: PersonSpec,
+        item: Service,
+        at: int,
+        *,
+        channel: str,
+        actor: str,
+        scheduled: int,
+        planned: int,
+        payer: str = "subsidy",
+        urgent: bool = False,
+        notes: str | None = None,
+        fixed_payer: bool = False,
+    ) -> Story:
+        key = next(self.order_keys)
+        mult = MULTIPLIERS[item.tier]
+        self.orders[key] = OrderInfo(recipient.bank, recipient.index, mult, planned * mult, None, fixed_payer)
+        if notes is None:
+            notes = self.rng.choice(ORDER_NOTES.get(item.name, ("",)))
+        self.add(
+            NewOrder(at, key, recipient.index, item.name, scheduled, planned, payer, channel, urgent, notes, actor)
+        )
+        return Story(key, recipient, item, at)
+
+    def next_at(self, story: Story, at: int) -> int | None:
+        """The story's next moment: after its last step, by day; None once it would be after now."""
+        if not story.open:
+            return None
+        at = max(at, story.t + 1)
+        if at < RECENT:
+            at = daytime(at)
+            if at >= 0:
+                story.open = False
+                return None
+        story.t = at
+        return at
+
+    def act(
+        self,
+        story: Story,
+        at: int,
+        action: str,
+        actor: str,
+        *,
+        volunteer: int | None = None,
+        note: str = "",
+        minutes: int | None = None,
+        rating: int | None = None,
+        by: str = "",
+        lat: str = "",
+        lon: str = "",
+    ) -> bool:
+        """The order's next transition, if it has happened by now."""
+        moment = self.next_at(story, at)
+        if moment is None:
+            return False
+        if action == "confirm":
+            assert minutes is not None
+            info = self.orders[story.key]
+            info.pays_at = moment
+            info.hold = max(info.hold, minutes * info.multiplier)
+        self.add(OrderAct(moment, story.key, action, actor, volunteer, note, minutes, rating, by, lat, lon))
+        return True
+
+    def call(self, story: Story, at: int, kind: str, summary: str, actor: str, need: int | None = None) -> bool:
+        moment = self.next_at(story, at)
+        if moment is None:
+            return False
+        r = story.recipient
+        self.add(Call(moment, kind, r.org, r.index, "", summary, self.rng.randint(2, 9), actor, story.key, need))
+        return True
+
+    def serve(self, s: Story, v: PersonSpec, scheduled: int, actual: int) -> int | None:
+        """Check in at the scheduled time and out `actual` minutes later; the check-in moment, or None."""
+        lat, lon = self.coords(s.recipient)
+        if not self.act(s, scheduled + self.rng.randint(-10, 10), "check-in", self.acts_for(v), lat=lat, lon=lon):
+            return None
+        check_in = s.t
+        lat, lon = self.coords(s.recipient)
+        if not self.act(s, check_in + actual, "check-out", self.acts_for(v), lat=lat, lon=lon):
+            return None
+        return check_in
+
+    def open_need(self, recipient: PersonSpec, at: int) -> int | None:
+        for key, (who, created, ended) in self.needs.items():
+            if who == recipient.index and created < at < ended - 60:
+                return key
+        return None
+
+    def random_orders(self, bank: str, count: int) -> None:
+        rng = self.rng
+        recipients = self.active(bank, "recipient")
+        volunteers = self.active(bank, "volunteer")
+        if not recipients or not volunteers:
+            return
+        for _ in range(count):
+            r = rng.choice(recipients)
+            menu = [SERVICE_BY_NAME[n] for n in self.menu_of.get(r.org, CORE_MENU)]
+            menu = [
+                i for i in menu if not i.certificate or any(self.certified(v, i.certificate, -40) for v in volunteers)
+            ]
+            item = rng.choice(menu)
+            created = self.daytime_at(-40, -2, 8, 17)
+            channel = rng.choices(("hotline", "visit", "staff"), weights=(45, 25, 30))[0]
+            desk = self.operator(bank) if channel == "hotline" else self.manager(r.org)
+            urgent = item.name == "紧急救援" or rng.random() < 0.05
+            roll = rng.random()
+            payer = (
+                "recipient"
+                if roll < 0.35
+                else "pool"
+                if roll < 0.6 and POOR & set(r.recipient_categories)
+                else "subsidy"
+            )
+            planned = 60 if urgent else rng.choice((60, 60, 90, 120, 120, 150))
+            if urgent:
+                scheduled = created + 60
+            else:
+                scheduled = when(
+                    day_of(created) + rng.randint(1, 3), rng.choice((8, 9, 10, 14, 15)), rng.choice((0, 30))
+                )
+            s = self.new_order(
+                r,
+                item,
+                created,
+                channel=channel,
+                actor=desk,
+                scheduled=scheduled,
+                planned=planned,
+                payer=payer,
+                urgent=urgent,
+            )
+            need = self.open_need(r, created)
+            if channel == "hotline":
+                self.call(
+                    s, created + 2, "order", f"来电预约{item.name}", desk, need if need and rng.random() < 0.7 else None
+                )
+            elif need is not None and rng.random() < 0.5:
+                self.add(NeedAct(created + 1, need, "link", "", self.manager(r.org), s.key))
+            self.order_outcome(s, weighted(rng, OUTCOMES), desk, scheduled, planned, urgent)
+
+    def order_outcome(self, s: Story, outcome: str, desk: str, scheduled: int, planned: int, urgent: bool) -> None:
+        rng = self.rng
+        r, item = s.recipient, s.item
+        staff = self.manager(r.org)
+        if outcome == "cancelled":
+            self.act(s, s.t + rng.randint(30, 600), "cancel", staff, note=rng.choice(CANCEL_REASONS), by="staff")
+            return
+        v = self.pick_volunteer(r, item, day_of(s.t) + 1, set())
+        if outcome == "unfilled" or v is None:
+            self.act(s, s.t + rng.randint(2, 4) * DAY, "cancel", staff, note=NO_VOLUNTEER, by="staff")
+            return
+        if not self.act(
+            s, s.t + (rng.randint(5, 20) if urgent else rng.randint(20, 300)), "dispatch", desk, volunteer=v.index
+        ):
+            return
+        if outcome == "declined":
+            if not self.act(
+                s, s.t + rng.randint(30, 180), "decline", self.acts_for(v), note=rng.choice(DECLINE_REASONS)
+            ):
+                return
+            v2 = self.pick_volunteer(r, item, day_of(s.t) + 1, {v.index})
+            if v2 is None:
+                self.act(s, s.t + DAY, "cancel", staff, note=NO_VOLUNTEER, by="staff")
+                return
+            v = v2
+            if not self.act(s, s.t + rng.randint(30, 120), "dispatch", desk, volunteer=v.index):
+                return
+        if not self.act(s, s.t + rng.randint(10, 240), "accept", self.acts_for(v)):
+            return
+        if outcome == "cancelled_dispatched":
+            self.act(s, s.t + rng.randint(60, 900), "cancel", staff, note=rng.choice(CANCEL_REASONS), by="staff")
+            return
+        if outcome == "no_show":
+            if not self.act(s, scheduled + 90, "no-show", staff, note=rng.choice(NO_SHOW_NOTES)):
+                return
+            v2 = self.pick_volunteer(r, item, day_of(s.t) + 1, {v.index})
+            if v2 is None:
+                self.act(s, s.t + 60, "cancel", staff, note=NO_VOLUNTEER, by="staff")
+                return
+            v = v2
+            if not self.act(s, s.t + 30, "dispatch", desk, volunteer=v.index):
+                return
+            if not self.act(s, s.t + rng.randint(10, 120), "accept", self.acts_for(v)):
+                return
+            scheduled += DAY
+        actual = max(20, planned + rng.choice((-15, -10, -5, 0, 0, 0, 5, 10, 15, 20)))
+        check_in = self.serve(s, v, max(scheduled, s.t + 30), actual)
+        if check_in is None or not s.open:
+            return
+        if outcome == "disputed":
+            complaint = rng.choice(DISPUTE_REASONS)
+            if not self.call(s, s.t + rng.randint(60, 1440), "complaint", complaint, self.operator(r.bank)):
+                return
+            if not self.act(s, s.t + 3, "dispute", self.operator(r.bank), note=complaint):
+                return
+            if rng.random() < 0.7:
+                self.act(
+                    s,
+                    s.t + rng.randint(1, 3) * DAY,
+                    "confirm",
+                    staff,
+                    minutes=max(15, actual - 30),
+                    by="staff",
+                )
+            else:
+                self.act(s, s.t + rng.randint(1, 3) * DAY, "cancel", staff, note=DISPUTE_CANCEL, by="staff")
+            return
+        if not self.act(s, s.t + rng.randint(10, 900), "confirm", staff, minutes=actual, by="staff"):
+            return
+        self.done_orders.append((s.key, check_in, v, r))
+        confirmed = s.t
+        rating = int(weighted(rng, {str(k): w for k, w in RATINGS.items()}))
+        reviewed = rng.random() < 0.65
+        if rng.random() < 0.65:
+            operator = self.operator(r.bank)
+            moment = self.next_at(s, confirmed + rng.randint(3, 6) * DAY)
+            if moment is None:
+                return
+            roll = rng.random()
+            if roll < 0.15:
+                self.add(ReturnVisit(moment, s.key, "not_reached", None, "电话无人接听，改天再打", operator))
+                moment = self.next_at(s, moment + rng.randint(1, 2) * DAY)
+                if moment is None:
+                    return
+            elif roll < 0.22:
+                self.add(ReturnVisit(moment, s.key, "refused", None, "老人表示不用回访", operator))
+                return
+            self.add(
+                ReturnVisit(
+                    moment, s.key, "reached", rating, "老人对服务满意" if rating >= 4 else "老人提出改进意见", operator
+                )
+            )
+            if reviewed:
+                self.act(s, moment + 2, "review", operator, rating=rating, note=rng.choice(REVIEWS[rating]))
+        elif reviewed:
+            self.act(
+                s,
+                confirmed + rng.randint(60, 2 * DAY),
+                "review",
+                staff,
+                rating=rating,
+                note=rng.choice(REVIEWS[rating]),
+            )
+
+    def family(self, *people: PersonSpec) -> set[int]:
+        """The people and their linked relatives: none of them serves the others (conflicts of interest; the
+        demo's banks keep the rule `serve_relatives` off)."""
+        ids = {p.index for p in people}
+        return (
+            ids
+            | {link.relative for link in self.links if link.member in ids}
+            | {link.member for link in self.links if link.relative in ids}
+        )
+
+    def pick_volunteer(self, recipient: PersonSpec, item: Service, day: int, exclude: set[int]) -> PersonSpec | None:
+        rng = self.rng
+        family = self.family(recipient)
+        pool = [v for v in self.active(recipient.bank, "volunteer") if v.index not in family and v.index not in exclude]
+        if item.certificate:
+            pool = [v for v in pool if self.certified(v, item.certificate, day)]
+        if not pool:
+            return None
+        skilled = [v for v in pool if item.skill and item.skill in v.skills]
+        if skilled and rng.random() < 0.8:
+            pool = skilled
+        near = [v for v in pool if v.org == recipient.org]
+        area = [v for v in pool if self.branch_of(v.org) == self.branch_of(recipient.org)]
+        roll = rng.random()
+        if near and roll < 0.6:
+            return rng.choice(near)
+        if area and roll < 0.9:
+            return rng.choice(area)
+        return rng.choice(pool)
+
+    def persona_orders(self) -> None:
+        """Orders that give each demo login something to look at and something to do."""
+        V, R, L = self.volunteer, self.recipient, self.relative
+        item = SERVICE_BY_NAME
+        shunhe = self.local("recipient", "顺河社区", 3, R, strict=True)  # the staff login's community
+        helpers = self.local("volunteer", "顺河社区", 2, V, avoid=self.family(R, *shunhe))
+        gucheng = self.local("recipient", "古城社区", 1, R, avoid=self.family(L))[0]
+        own_need = next(iter(self.needs_of(R)), None)
+
+        # reviewed: the recipient ordered on his phone, the volunteer served, he confirmed and reviewed
+        s = self.new_order(
+            R,
+            item["家庭保洁"],
+            when(-20, 10),
+            channel="app",
+            actor="recipient",
+            scheduled=when(-19, 9),
+            planned=120,
+            payer="recipient",
+            fixed_payer=True,
+            notes="换季了，帮忙把棉被拆洗一下",
+        )
+        if own_need is not None:
+            self.add(NeedAct(when(-20, 10, 5), own_need, "link", "", "staff", s.key))
+        self.act(s, when(-20, 14), "dispatch", "staff", volunteer=V.index)
+        self.act(s, when(-20, 15, 10), "accept", "volunteer")
+        self.serve(s, V, when(-19, 9, 2), 120)
+        self.act(s, when(-19, 11, 30), "confirm", "recipient", minutes=120, by="party")
+        self.act(
+            s,
+            when(-19, 12),
+            "review",
+            "recipient",
+            rating=5,
+            note="王老师干活细致，屋里收拾得干干净净，还陪我说了会儿话。",
+        )
+        # confirmed with the code: the son ordered, the volunteer took it from the pool
+        s = self.new_order(
+            R,
+            item["陪同就医"],
+            when(-13, 20),
+            channel="app",
+            actor="relative",
+            scheduled=when(-11, 8),
+            planned=150,
+            notes="父亲去区人民医院复查血压，需要有人陪同挂号取药",
+        )
+        self.act(s, when(-12, 8, 30), "take", "volunteer", volunteer=V.index)
+        self.serve(s, V, when(-11, 8), 150)
+        self.act(s, when(-11, 10, 40), "confirm", "volunteer", minutes=150, by="volunteer")
+        for at, outcome, satisfaction, note in (
+            (when(-8, 16), "not_reached", None, "电话无人接听，明天再打"),
+            (when(-7, 10), "reached", 5, "老人说王老师很耐心，全程陪着"),
+        ):
+            moment = self.next_at(s, at)
+            if moment is not None:
+                self.add(ReturnVisit(moment, s.key, outcome, satisfaction, note, "operator"))
+        # paid from the donation pool, which the volunteer gave to just before
+        self.add(LedgerOp(when(-16, 9, 1), "donation", V.index, 120, "自愿捐赠到捐赠池，帮助困难老人"))
+        poor = next((p for p in shunhe if POOR & set(p.recipient_categories)), shunhe[1])
+        s = self.new_order(
+            poor,
+            item["餐饮配送"],
+            when(-16, 9, 2),
+            channel="staff",
+            actor="staff",
+            scheduled=when(-15, 11),
+            planned=60,
+            payer="pool",
+            fixed_payer=True,
+            notes="困难老人，由捐赠池支付",
+        )
+        self.act(s, when(-16, 10), "dispatch", "staff", volunteer=helpers[1].index)
+        self.act(s, when(-16, 13), "accept", self.acts_for(helpers[1]))
+        self.serve(s, helpers[1], when(-15, 11), 60)
+        self.act(s, when(-15, 14), "confirm", "staff", minutes=60, by="staff")
+        self.act(s, when(-14, 10), "review", "staff", rating=5, note="饭菜热乎，送得准时。")
+        # bought by the emergency fund: no certified nurse could come (专项基金兜底)
+        s = self.new_order(
+            R,
+            item["医疗护理"],
+            when(-9, 9),
+            channel="app",
+            actor="relative",
+            scheduled=when(-8, 9),
+            planned=60,
+            payer="recipient",
+            fixed_payer=True,
+            notes="父亲腿上伤口需要每天换药",
+        )
+        bought = self.next_at(s, when(-7, 10, 30))
+        if bought is not None:
+            self.orders[s.key].pays_at = bought
+            self.add(
+                BuyService(
+                    bought,
+                    s.key,
+                    BANK1,
+                    MARKET_PROVIDER,
+                    "150.00",
+                    "持证护理志愿者近期都排不开，由专项基金向护理公司购买服务",
+                    "ho_admin",
+                )
+            )
+        # cancelled by the son: his father is staying with him
+        s = self.new_order(
+            R,
+            item["理发"],
+            when(-10, 19),
+            channel="app",
+            actor="relative",
+            scheduled=when(-8, 15),
+            planned=30,
+            notes="老人卧床，需要上门理发",
+        )
+        self.act(s, when(-9, 8, 20), "cancel", "relative", note="父亲这几天住到我家了，不在家", by="party")
+        # completed: the recipient has to confirm it
+        s = self.new_order(
+            R,
+            item["聊天陪伴"],
+            when(-3, 18),
+            channel="app",
+            actor="recipient",
+            scheduled=when(-1, 15),
+            planned=90,
+            payer="recipient",
+            fixed_payer=True,
+            notes="想找人下象棋",
+        )
+        self.act(s, when(-2, 9), "dispatch", "staff", volunteer=helpers[0].index)
+        self.act(s, when(-2, 10), "accept", self.acts_for(helpers[0]))
+        self.serve(s, helpers[0], when(-1, 15), 90)
+        # requested: just ordered on the phone
+        self.new_order(
+            R,
+            item["物品代购"],
+            when(-1, 19, 30),
+            channel="app",
+            actor="recipient",
+            scheduled=when(1, 10),
+            planned=60,
+            payer="recipient",
+            fixed_payer=True,
+            notes="帮忙买一袋大米和几斤鸡蛋",
+        )
+        # dispatched to the volunteer: she has to accept it
+        s = self.new_order(
+            shunhe[0],
+            item["读书读报"],
+            when(-1, 16),
+            channel="hotline",
+            actor="operator",
+            scheduled=when(1, 9, 30),
+            planned=60,
+            notes="老人喜欢听时事新闻",
+        )
+        self.call(s, when(-1, 16, 3), "order", "老人来电，想请人读读报纸", "operator")
+        self.act(s, when(-1, 17, 30), "dispatch", "operator", volunteer=V.index)
+        # accepted by the volunteer: she has to check in when she gets there
+        s = self.new_order(
+            shunhe[1], item["聊天陪伴"], when(-2, 10), channel="visit", actor="staff", scheduled=when(1, 15), planned=90
+        )
+        self.act(s, when(-2, 11), "dispatch", "staff", volunteer=V.index)
+        self.act(s, when(-2, 19), "accept", "volunteer")
+        # accepted by the relative, who volunteers as an electrician
+        s = self.new_order(
+            gucheng,
+            item["家电维修"],
+            when(-3, 10),
+            channel="staff",
+            actor=self.manager(gucheng.org),
+            scheduled=when(2, 9),
+            planned=60,
+            notes="洗衣机不转了",
+        )
+        if gucheng.index not in self.family(L):  # a tiny demo's only recipient is the relative's father
+            self.act(s, when(-3, 11), "dispatch", self.manager(gucheng.org), volunteer=L.index)
+            self.act(s, when(-3, 20), "accept", "relative")
+        # overdue: nobody dispatched within the rules' 24 hours
+        s = self.new_order(
+            shunhe[2],
+            item["管道疏通"],
+            when(-3, 9, 40),
+            channel="hotline",
+            actor="operator",
+            scheduled=when(-1, 9),
+            planned=60,
+            notes="厨房下水道堵了",
+        )
+        self.call(s, when(-3, 9, 45), "order", "老人来电，厨房下水道堵了", "operator")
+        self.new_order(
+            shunhe[0],
+            item["心理咨询"],
+            when(-2, 16),
+            channel="staff",
+            actor="staff",
+            scheduled=when(1, 14),
+            planned=60,
+            notes="老伴去世后情绪低落，家属希望有心理咨询师上门",
+        )
+        # disputed: the family says the volunteer left early
+        s = self.new_order(
+            shunhe[1], item["家庭保洁"], when(-6, 9), channel="staff", actor="staff", scheduled=when(-4, 9), planned=120
+        )
+        self.act(s, when(-6, 10), "dispatch", "staff", volunteer=helpers[1].index)
+        self.act(s, when(-6, 14), "accept", self.acts_for(helpers[1]))
+        self.serve(s, helpers[1], when(-4, 9), 120)
+        self.call(s, when(-3, 10), "complaint", DISPUTE_REASONS[0], "operator")
+        self.act(s, when(-3, 10, 5), "dispute", "operator", note=DISPUTE_REASONS[0])
+        # urgent, minutes ago: a neighbour called the hotline
+        s = self.new_order(
+            shunhe[2],
+            item["紧急救援"],
+            ago(50),
+            channel="hotline",
+            actor="operator",
+            scheduled=ago(45),
+            planned=60,
+            urgent=True,
+            notes="老人在家中摔倒，起不来，邻居打来电话",
+        )
+        self.call(s, ago(48), "order", "邻居来电：老人在家中摔倒，起不来", "operator")
+        # in service: the volunteer checked in a little while ago
+        s = self.new_order(
+            shunhe[0],
+            item["日间照料"],
+            when(-1, 15),
+            channel="visit",
+            actor="staff",
+            scheduled=ago(45),
+            planned=180,
+            notes="白天子女上班，需要有人照看",
+        )
+        self.act(s, when(-1, 16), "dispatch", "staff", volunteer=helpers[0].index)
+        self.act(s, when(-1, 18), "accept", self.acts_for(helpers[0]))
+        lat, lon = self.coords(shunhe[0])
+        self.act(s, ago(40), "check-in", self.acts_for(helpers[0]), lat=lat, lon=lon)
