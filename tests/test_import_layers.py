@@ -21,8 +21,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("approvals", "teams"),
     ("ledger", "approvals"),
     ("ledger", "goods"),
-    ("ledger", "notices"),
-    ("ledger", "orders"),
     ("orders", "evaluation"),
 }
 

@@ -31,9 +31,9 @@ from timebank.approvals.access import check_decider
 from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
 from timebank.ledger.models import Leg, TransactionKind
-from timebank.ledger.posting import idem_scope
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
+from timebank.ops.idempotency import recorded, scope_of
 from timebank.orgs.models import Org, Rules, User
 
 WINDOW = dt.timedelta(hours=24)
@@ -96,12 +96,8 @@ def needs_approval(actor: User | None, member: Member, minutes: int) -> bool:
 
 def replayed_approval(actor: User | None, key: str | None, fp: str) -> Approval | None:
     """The approval this caller already opened with this key, or None. Another request under the key is 409."""
-    if not key:
-        return None
-    existing = Approval.objects.filter(idem_scope=idem_scope(actor), idempotency_key=key).first()
-    if existing is not None and existing.fingerprint != fp:
-        raise Conflict(_("这个幂等键已用于另一个不同的请求。"), code="idempotency_key_reused")
-    return existing
+    approval: Approval | None = recorded(Approval.objects.all(), actor, key, fp)
+    return approval
 
 
 def open_approval(
@@ -134,7 +130,7 @@ def open_approval(
                 payload=payload,
                 fingerprint=fp,
                 maker=actor if is_person(actor) else None,
-                idem_scope=idem_scope(actor),
+                idem_scope=scope_of(actor),
                 idempotency_key=idempotency_key,
             )
             record(

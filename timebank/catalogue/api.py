@@ -1,56 +1,21 @@
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
-from timebank.api.types import Address, Id, Memo, OrgName, Page, PathId, paginate
+from timebank.api.types import Page, PathId, paginate
 from timebank.catalogue import actions
 from timebank.catalogue.models import MenuEntry, ServiceItem
+from timebank.catalogue.schemas import CategoryCode, ItemIn, ItemOut, MenuIn, MenuOut, TierCode
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.orgs.access import access_bank_admin, access_org, caller_bank_id, has_role
 from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES, Rules
 
 router = Router(tags=["catalogue"])
-
-CategoryCode = Literal[
-    "mutual_care",
-    "hardship_help",
-    "tutoring",
-    "legal_aid",
-    "public_safety",
-    "health_care",
-    "health_talks",
-    "community_education",
-    "culture_sports",
-    "environment",
-]
-TierCode = Literal["ordinary", "technical", "professional"]
-CertificateCode = Literal["nursing", "counselling", "legal", "electrician", "medical", "first_aid"]
-
-
-class ItemIn(Schema):
-    name: OrgName
-    category: CategoryCode
-    tier: TierCode
-    requires_certificate: CertificateCode | None = None
-    description: Memo = ""
-    head_office_id: Id | None = None
-
-
-class ItemOut(Schema):
-    id: int
-    name: str
-    category: str
-    tier: str
-    multiplier: float
-    requires_certificate: str | None
-    description: str
-    head_office_id: int
-    active: bool
 
 
 def item_out(item: ServiceItem, multipliers: dict[str, Any]) -> dict[str, Any]:
@@ -117,23 +82,6 @@ def create_item(request: HttpRequest, payload: ItemIn) -> Status[dict[str, Any]]
         description=payload.description,
     )
     return Status(201, item_out(item, _multipliers(head_office.pk)))
-
-
-class MenuIn(Schema):
-    service_item_id: Id
-    times: Address = ""
-    place: Address = ""
-    active: bool = True
-
-
-class MenuOut(Schema):
-    org_id: int
-    service_item_id: int
-    name: str
-    tier: str
-    times: str
-    place: str
-    active: bool
 
 
 def menu_out(entry: MenuEntry) -> dict[str, Any]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import datetime as dt
-import io
 import itertools
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.utils import timezone
 from rich.console import Console
@@ -24,90 +24,52 @@ from rich.progress import (
 from timebank.approvals.actions import do_approve
 from timebank.approvals.models import Approval
 from timebank.catalogue.actions import do_create_service_item, do_set_menu_entry
+from timebank.catalogue.demo import BANK2_SERVICES, GROUP_SERVICES, HOME_SERVICES, SERVICE_BY_NAME
 from timebank.catalogue.models import ServiceItem
-from timebank.demo.banks import BANK1, BANK2, DEMO_PASSWORD, MEMBER_LOGINS, STAFF_LOGINS, DemoLogin, manager_of
-from timebank.demo.people import PersonSpec
 from timebank.demo.steps import (
     LAUNCH,
     RECENT,
     RECENT_SPAN,
-    Approve,
-    Attend,
     BuyService,
-    Call,
-    CensusImport,
-    Certify,
-    Duty,
+    Do,
     HandOver,
-    Incident,
-    IncidentAct,
     InKind,
-    Insure,
     LedgerOp,
-    Money,
-    NeedAct,
     NewGoods,
-    NewNeed,
     NewOrder,
     OrderAct,
     Plan,
     RecordService,
     Redeem,
+    Ref,
     Register,
     Restock,
-    ReturnVisit,
     Settle,
     Step,
     StockCount,
-    Train,
-    WelfareCheck,
     day_of,
     when,
 )
-from timebank.demo.texts import BANK2_SERVICES, GROUP_SERVICES, HOME_SERVICES, SERVICE_BY_NAME
 from timebank.evaluation.demo import seed_evaluation
-from timebank.funds.actions import EntryInput, StockInput, do_buy_market_service, do_record_entry, do_record_in_kind
+from timebank.funds.actions import StockInput, do_buy_market_service, do_record_in_kind
 from timebank.funds.models import FundEntry
 from timebank.goods.actions import do_create_goods, do_hand_over, do_redeem, do_restock, do_stock_count
 from timebank.goods.models import Goods, Redemption
-from timebank.hotline.actions import NeedSpec, do_log_call, do_record_return_visit, do_record_welfare_check
 from timebank.hotline.models import CallLog
 from timebank.ledger.actions import do_adjustment, do_deposit, do_transfer, do_withdrawal
 from timebank.ledger.models import Transaction, TransactionKind
 from timebank.ledger.settlement import do_settle
 from timebank.lib import clock
-from timebank.members.actions import do_approve_member, do_link_relative, do_register_member
+from timebank.members.actions import do_link_relative, do_register_member
+from timebank.members.demo import PersonSpec
 from timebank.members.models import InsurancePolicy, Member, MemberStatus
-from timebank.needs.actions import (
-    do_add_follow_up,
-    do_close_need,
-    do_confirm_census_import,
-    do_create_census_import,
-    do_create_need,
-    do_link_order,
-)
-from timebank.needs.census import check_table, read_table
 from timebank.needs.models import Need
 from timebank.notices.demo import seed_notices
-from timebank.notify.actions import do_set_duty
 from timebank.orders import actions as order_actions
 from timebank.orders.models import Order, ServiceRecord
 from timebank.orgs.actions import do_create_org, do_create_staff
+from timebank.orgs.demo import BANK1, BANK2, DEMO_PASSWORD, MEMBER_LOGINS, STAFF_LOGINS, DemoLogin, manager_of
 from timebank.orgs.models import Org, OrgKind, Role, User
-from timebank.safety.actions import (
-    AttendanceInput,
-    do_add_certificate,
-    do_add_group_policy,
-    do_add_incident_follow_up,
-    do_add_insurance_policy,
-    do_close_incident,
-    do_create_training,
-    do_decide_responsibility,
-    do_record_attendance,
-    do_report_incident,
-    do_update_claim,
-)
-from timebank.safety.models import IncidentReport, TrainingSession
 from timebank.teams.demo import seed_teams
 
 # --------------------------------------------------------------------------------------------------------------
@@ -177,9 +139,7 @@ class Applier:
         self.members: dict[int, Member] = {}
         self.items: dict[tuple[str, str], ServiceItem] = {}
         self.orders: dict[int, Order] = {}
-        self.needs: dict[int, Need] = {}
-        self.trainings: dict[str, TrainingSession] = {}
-        self.incidents: dict[str, IncidentReport] = {}
+        self.kept: dict[str, Any] = {}  # what planned calls kept (`Do.keep`): trainings, incidents, needs
         self.goods: dict[str, Goods] = {}
         self.redemptions: dict[int, Redemption] = {}
         self.keys = itertools.count(1)
@@ -361,28 +321,71 @@ class Applier:
                 self.second_person(step.actor, rec)
             case Register():
                 self.register(self.plan.people[step.person], None)
-            case Approve():
-                self.members[step.person] = do_approve_member(self.user(step.actor), self.members[step.person])
-            case Duty():
-                user = self.user(step.login)
-                assert user is not None
-                do_set_duty(user, on_duty=True)
-            case Insure() | Certify() | Train() | Attend() | Incident() | IncidentAct():
-                self.safety(step)
+            case Do():
+                self.call(step)
             case NewOrder() | OrderAct() | BuyService():
                 self.order(step)
-            case NewNeed() | NeedAct() | CensusImport():
-                self.need(step)
-            case Call() | ReturnVisit() | WelfareCheck():
-                self.hotline(step)
             case NewGoods() | Redeem() | HandOver() | Restock() | StockCount():
                 self.shop(step)
-            case Money() | InKind():
+            case InKind():
                 self.money(step)
             case Settle():
                 do_settle(self.user(step.actor), self.orgs[step.bank], self.day(step.period_end))
             case _:
                 raise AssertionError(f"unknown step {step!r}")
+
+    def call(self, step: Do) -> None:
+        """A planned call of an action: its references resolved, its answer kept if the plan asks."""
+        answer = step.action(*self.resolve(step.args), **{k: self.resolve(v) for k, v in step.kwargs.items()})
+        if isinstance(step.keep, str):
+            self.kept[step.keep] = answer
+        elif isinstance(step.keep, int):
+            self.members[step.keep] = answer
+        elif step.keep is not None:
+            for person, member in zip(step.keep, answer, strict=False):
+                self.members[person] = member
+
+    def resolve(self, value: Any) -> Any:
+        """`value` with every `Ref` in it (also in lists, tuples and dataclasses) replaced by what it names."""
+        if isinstance(value, Ref):
+            return self.referent(value)
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.resolve(v) for v in value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: self.resolve(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+            return dataclasses.replace(value, **fields)
+        return value
+
+    def referent(self, ref: Ref) -> Any:
+        kind, key = ref.kind, ref.key
+        if kind == "member":
+            return self.members[key]
+        if kind == "login":
+            return self.user(key)
+        if kind == "org":
+            return self.orgs[key]
+        if kind == "order":
+            return self.orders[key]
+        if kind == "kept":
+            return self.kept[key]
+        if kind == "day":
+            return self.day(key)
+        if kind == "moment":
+            at, back = key
+            return self.moment(at) - dt.timedelta(minutes=back)
+        if kind == "item":
+            return self.item(*key)
+        if kind == "item_ids":
+            person, names = key
+            return [self.item(person, name).pk for name in names]
+        if kind == "policy":
+            member, number = key
+            return InsurancePolicy.objects.get(member=self.members[member], policy_number=number)
+        if kind == "key":
+            return self.key()
+        raise AssertionError(f"unknown reference {ref!r}")
 
     def ledger(self, op: LedgerOp) -> None:
         member = self.members[op.member]
@@ -424,80 +427,6 @@ class Applier:
                 memo=op.memo,
                 idempotency_key=key,
             )
-
-    def safety(self, step: Step) -> None:
-        match step:
-            case Insure():
-                members = [self.members[i] for i in step.members]
-                dates = {"starts_on": self.day(step.starts), "ends_on": self.day(step.ends)}
-                if step.group:
-                    do_add_group_policy(
-                        self.user(step.actor), members, insurer=step.insurer, policy_number=step.number, **dates
-                    )
-                else:
-                    do_add_insurance_policy(
-                        self.user(step.actor), members[0], insurer=step.insurer, policy_number=step.number, **dates
-                    )
-            case Certify():
-                do_add_certificate(
-                    self.user(step.actor),
-                    self.members[step.member],
-                    kind=step.kind,
-                    issuer=step.issuer,
-                    valid_from=self.day(step.valid_from),
-                    valid_until=self.day(step.valid_until),
-                )
-            case Train():
-                self.trainings[step.key] = do_create_training(
-                    self.user(step.actor),
-                    org=self.orgs[step.org],
-                    title=step.title,
-                    held_on=self.day(step.held_on),
-                    kind=step.kind,
-                    topic=step.topic,
-                    place=step.place,
-                    trainer=step.trainer,
-                    grants_certificate=step.grants or None,
-                )
-            case Attend():
-                rows = [
-                    AttendanceInput(self.members[m], attended, passed, Decimal(score) if score else None)
-                    for m, attended, passed, score in step.rows
-                ]
-                do_record_attendance(self.user(step.actor), self.trainings[step.training], rows)
-            case Incident():
-                self.incidents[step.key] = do_report_incident(
-                    self.user(step.actor),
-                    order=self.orders[step.order] if step.order is not None else None,
-                    volunteer=self.member(step.volunteer),
-                    recipient=self.member(step.recipient),
-                    occurred_at=self.moment(step.occurred),
-                    what_happened=step.what,
-                    place=step.place,
-                    injury=bool(step.injury),
-                    injury_description=step.injury,
-                )
-            case IncidentAct():
-                actor, incident = self.user(step.actor), self.incidents[step.key]
-                if step.action == "follow_up":
-                    do_add_incident_follow_up(actor, incident, step.note)
-                elif step.action == "decide":
-                    do_decide_responsibility(actor, incident, responsibility=step.responsibility, note=step.note)
-                elif step.action == "claim":
-                    policy = None
-                    if step.policy:
-                        assert incident.volunteer_id is not None
-                        policy = InsurancePolicy.objects.get(member_id=incident.volunteer_id, policy_number=step.policy)
-                    do_update_claim(
-                        actor,
-                        incident,
-                        claim_status=step.claim_status,
-                        policy=policy,
-                        claim_number=step.claim_number or None,
-                        note=step.note,
-                    )
-                else:
-                    do_close_incident(actor, incident, step.note)
 
     def order(self, step: Step) -> None:
         match step:
@@ -565,88 +494,6 @@ class Applier:
                 return order_actions.do_dispute(actor, order, reason=step.note)
         raise AssertionError(f"unknown order action {step.action}")
 
-    def need(self, step: Step) -> None:
-        match step:
-            case NewNeed():
-                self.needs[step.key] = do_create_need(
-                    self.user(step.actor),
-                    recipient=self.members[step.recipient],
-                    level=step.level,
-                    found_by=step.found_by,
-                    item_ids=[self.item(step.recipient, name).pk for name in step.items],
-                    notes=step.notes,
-                )
-            case NeedAct():
-                actor, need = self.user(step.actor), self.needs[step.key]
-                if step.action == "follow_up":
-                    do_add_follow_up(actor, need, note=step.note)
-                elif step.action == "met":
-                    do_add_follow_up(actor, need, note=step.note, status="met")
-                elif step.action == "close":
-                    do_close_need(actor, need, reason=step.note)
-                else:
-                    assert step.order is not None
-                    do_link_order(actor, need, self.orders[step.order])
-            case CensusImport():
-                self.census(step)
-
-    def census(self, step: CensusImport) -> None:
-        """人口普查导入: the file is checked (a dry run with its report), then confirmed."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(
-            ("姓名", "身份证号", "性别", "出生日期", "联系电话", "家庭住址", "所属社区", "对象类别", "需求描述")
-        )
-        writer.writerows(step.rows)
-        actor, scope = self.user(step.actor), self.orgs[step.org]
-        checked = check_table(scope, read_table(step.filename, buffer.getvalue().encode()))
-        imp = do_create_census_import(actor, org=scope, filename=step.filename, checked=checked)
-        imp = do_confirm_census_import(actor, imp)
-        written = {row["row"]: row for row in imp.report["rows"] if row.get("member_id")}
-        for n, person in enumerate(step.people):
-            row = written[n + 2]  # the header is row 1
-            self.members[person] = Member.objects.get(pk=row["member_id"])
-
-    def hotline(self, step: Step) -> None:
-        match step:
-            case Call():
-                member = self.member(step.member)
-                ended = self.moment(step.at)
-                do_log_call(
-                    self.user(step.actor),
-                    org=self.orgs[step.org] if member is None else None,
-                    kind=step.kind,
-                    summary=step.summary,
-                    started_at=ended - dt.timedelta(minutes=step.minutes),
-                    ended_at=ended,
-                    member=member,
-                    phone=step.phone,
-                    order=self.orders[step.order] if step.order is not None else None,
-                    need=self.needs[step.need] if step.need is not None else None,
-                )
-            case ReturnVisit():
-                do_record_return_visit(
-                    self.user(step.actor),
-                    order=self.orders[step.order],
-                    outcome=step.outcome,
-                    satisfaction=step.satisfaction,
-                    note=step.note,
-                )
-            case WelfareCheck():
-                need = None
-                if step.need_level:
-                    items = [self.item(step.member, name).pk for name in step.need_items]
-                    need = NeedSpec(level=step.need_level, notes=step.note, item_ids=items)
-                do_record_welfare_check(
-                    self.user(step.actor),
-                    member=self.members[step.member],
-                    method=step.method,
-                    found_ok=step.found_ok,
-                    health_changed=step.health_changed,
-                    note=step.note,
-                    need=need,
-                )
-
     def shop(self, step: Step) -> None:
         match step:
             case NewGoods():
@@ -680,19 +527,6 @@ class Applier:
 
     def money(self, step: Step) -> None:
         match step:
-            case Money():
-                entry = EntryInput(
-                    direction=step.direction,
-                    amount=step.amount,
-                    occurred_on=self.day(step.occurred_on),
-                    source=step.source,
-                    kind=step.kind,
-                    fund=step.fund,
-                    description=step.description,
-                    donor_name=step.donor,
-                    provider=step.provider,
-                )
-                do_record_entry(self.user(step.actor), self.orgs[step.org], entry, idempotency_key=self.key())
             case InKind():
                 goods = self.goods[step.goods]
                 do_record_in_kind(

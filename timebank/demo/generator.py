@@ -29,22 +29,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from timebank.demo.apply import Applier, DemoResult, existing_demo_usernames, progress_bar
-from timebank.demo.banks import (
+from timebank.demo.simulation import Simulation
+from timebank.demo.steps import Plan
+from timebank.demo.timeline import Timeline
+from timebank.demo.world import MIN_MEMBERS, DemoDataExists
+from timebank.members.demo import Planner
+from timebank.orgs.demo import (
     BANK1,
     BANK2,
     DEMO_LOGINS,
     DEMO_PASSWORD,
     MEMBER_LOGINS,
-    MIN_MEMBERS,
     STAFF_LOGINS,
     SUPERUSER_LOGIN,
-    DemoDataExists,
     DemoLogin,
 )
-from timebank.demo.people import Planner
-from timebank.demo.simulation import Simulation
-from timebank.demo.steps import Plan
-from timebank.demo.timeline import Timeline
 from timebank.orgs.models import User
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from timebank.demo.banks import BANK1, BANK2, GOODS_SHARE_PERCENT, MULTIPLIERS, TIER_NAMES
+from timebank.catalogue.demo import SERVICE_BY_NAME
 from timebank.demo.steps import (
     SETTLED,
     BuyService,
@@ -27,8 +27,10 @@ from timebank.demo.steps import (
     WithdrawalDraft,
     when,
 )
-from timebank.demo.texts import POOR, SERVICE_BY_NAME
 from timebank.demo.timeline import Timeline
+from timebank.demo.world import GOODS_SHARE_PERCENT, MULTIPLIERS, TIER_NAMES
+from timebank.members.demo import POOR
+from timebank.orgs.demo import BANK1, BANK2
 
 
 class Simulation:

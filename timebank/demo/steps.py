@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from timebank.demo.banks import OrgSpec
-from timebank.demo.people import LinkSpec, PersonSpec
+from timebank.members.demo import LinkSpec, PersonSpec
+from timebank.orgs.demo import OrgSpec
 
 # --------------------------------------------------------------------------------------------------------------
 # The timeline: moments, and the steps that happen at them
@@ -51,6 +52,97 @@ class Step:
     at: int  # when it happens: see `when` and `ago`
 
 
+RefKind = Literal["member", "login", "org", "order", "kept", "day", "moment", "item", "item_ids", "policy", "key"]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A name in the plan for what the database will hold once the plan is applied (a person's member, a
+    login's user, an org, an order, a day or moment counted from today...). The applier resolves it just
+    before the action is called."""
+
+    kind: RefKind
+    key: Any = None
+
+    # The references a planned call may carry, typed `Any` so that they stand in any argument of an action.
+
+    @staticmethod
+    def member(index: int | None) -> Any:
+        """The member of planned person `index` (None stays None)."""
+        return None if index is None else Ref("member", index)
+
+    @staticmethod
+    def login(name: str) -> Any:
+        """The user of a demo login; "" is the system (None)."""
+        return Ref("login", name)
+
+    @staticmethod
+    def org(name: str) -> Any:
+        return Ref("org", name)
+
+    @staticmethod
+    def order(key: int | None) -> Any:
+        return None if key is None else Ref("order", key)
+
+    @staticmethod
+    def need(key: int | None) -> Any:
+        return None if key is None else Ref("kept", f"need:{key}")
+
+    @staticmethod
+    def kept(name: str) -> Any:
+        """What an earlier step kept under `name` (its `keep`)."""
+        return Ref("kept", name)
+
+    @staticmethod
+    def day(offset: int) -> Any:
+        """The date `offset` days from today."""
+        return Ref("day", offset)
+
+    @staticmethod
+    def moment(at: int, back: int = 0) -> Any:
+        """The time of moment `at` (see `when`, `ago`), less `back` minutes."""
+        return Ref("moment", (at, back))
+
+    @staticmethod
+    def item(person: int, name: str) -> Any:
+        """The service item `name` of the bank of planned person `person`."""
+        return Ref("item", (person, name))
+
+    @staticmethod
+    def item_ids(person: int, names: tuple[str, ...]) -> Any:
+        return Ref("item_ids", (person, names))
+
+    @staticmethod
+    def policy(member: int, number: str) -> Any:
+        """The insurance policy `number` of planned person `member`."""
+        return Ref("policy", (member, number))
+
+    @staticmethod
+    def idempotency_key() -> Any:
+        """A fresh key for an action that takes one ("demo-1", "demo-2", ... in the order they are applied)."""
+        return Ref("key")
+
+
+@dataclass(frozen=True)
+class Do(Step):
+    """At `at`, call `action(*args, **kwargs)` with every `Ref` in them (also inside lists, tuples and input
+    dataclasses) resolved. `keep` names the answer for later steps: a str keeps it for `R.kept`; a person's
+    index makes it that person's member (an approval answers the member); a tuple of indexes, one member each
+    from the list it answers (the census import)."""
+
+    action: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    keep: str | int | tuple[int, ...] | None = None
+
+
+def do(
+    at: int, action: Callable[..., Any], *args: Any, keep: str | int | tuple[int, ...] | None = None, **kwargs: Any
+) -> Do:
+    """A planned call of `action`: `do(at, do_add_certificate, Ref.login("staff"), Ref.member(3), kind=...)`."""
+    return Do(at, action, args, kwargs, keep)
+
+
 OpAction = Literal["adjustment", "deposit", "transfer", "donation", "withdrawal"]
 
 
@@ -81,84 +173,6 @@ class RecordService(Step):
 @dataclass(frozen=True)
 class Register(Step):
     person: int  # a self-registration waiting for approval
-
-
-@dataclass(frozen=True)
-class Approve(Step):
-    person: int
-    actor: str
-
-
-@dataclass(frozen=True)
-class Duty(Step):
-    login: str
-
-
-@dataclass(frozen=True)
-class Insure(Step):
-    members: tuple[int, ...]
-    insurer: str
-    number: str
-    starts: int  # days from today
-    ends: int
-    group: bool
-    actor: str
-
-
-@dataclass(frozen=True)
-class Certify(Step):
-    member: int
-    kind: str
-    issuer: str
-    valid_from: int  # days from today
-    valid_until: int
-    actor: str
-
-
-@dataclass(frozen=True)
-class Train(Step):
-    key: str
-    org: str
-    title: str
-    kind: str
-    topic: str
-    place: str
-    trainer: str
-    held_on: int  # days from today
-    grants: str
-    actor: str
-
-
-@dataclass(frozen=True)
-class Attend(Step):
-    training: str
-    rows: tuple[tuple[int, bool, bool | None, str | None], ...]  # member, attended, passed, score
-    actor: str
-
-
-@dataclass(frozen=True)
-class Incident(Step):
-    key: str
-    order: int | None
-    volunteer: int | None
-    recipient: int | None
-    occurred: int
-    place: str
-    what: str
-    injury: str  # the injury, or "" when nobody was hurt
-    actor: str
-
-
-@dataclass(frozen=True)
-class IncidentAct(Step):
-    key: str
-    action: Literal["follow_up", "decide", "claim", "close"]
-    note: str
-    actor: str
-    responsibility: str = ""
-    claim_status: str = ""
-    claim_number: str = ""
-    policy: str = ""  # the policy number the claim is filed under
 
 
 @dataclass(frozen=True)
@@ -197,69 +211,6 @@ class BuyService(Step):
     amount: str
     note: str
     actor: str
-
-
-@dataclass(frozen=True)
-class NewNeed(Step):
-    key: int
-    recipient: int
-    level: str
-    found_by: str
-    items: tuple[str, ...]
-    notes: str
-    actor: str
-
-
-@dataclass(frozen=True)
-class NeedAct(Step):
-    key: int
-    action: Literal["follow_up", "met", "close", "link"]
-    note: str
-    actor: str
-    order: int | None = None
-
-
-@dataclass(frozen=True)
-class CensusImport(Step):
-    org: str
-    filename: str
-    people: tuple[int, ...]  # the first rows: written as new recipients
-    rows: tuple[tuple[str, ...], ...]  # the file's rows; the last ones are rejected by the dry run
-    actor: str
-
-
-@dataclass(frozen=True)
-class Call(Step):
-    kind: str
-    org: str
-    member: int | None
-    phone: str
-    summary: str
-    minutes: int
-    actor: str
-    order: int | None = None
-    need: int | None = None
-
-
-@dataclass(frozen=True)
-class ReturnVisit(Step):
-    order: int
-    outcome: str
-    satisfaction: int | None
-    note: str
-    actor: str
-
-
-@dataclass(frozen=True)
-class WelfareCheck(Step):
-    member: int
-    method: str
-    found_ok: bool
-    health_changed: bool
-    note: str
-    actor: str
-    need_level: str = ""  # opens a need at once
-    need_items: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -302,21 +253,6 @@ class StockCount(Step):
     note: str
     actor: str
     counted: int = -1  # filled in by the plan's simulation
-
-
-@dataclass(frozen=True)
-class Money(Step):
-    org: str
-    direction: str
-    amount: str
-    occurred_on: int  # days from today
-    description: str
-    actor: str
-    source: str = ""
-    kind: str = ""
-    fund: str = "general"
-    donor: str = ""
-    provider: str = ""
 
 
 @dataclass(frozen=True)

@@ -4,47 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from timebank.demo.banks import BANK1, BANK2
-from timebank.demo.people import MOBILE_PREFIXES, PersonSpec, weighted
+from timebank.catalogue.demo import BANK2_SERVICES
 from timebank.demo.steps import (
     DAY,
     LAUNCH,
     SETTLED,
-    Approve,
-    Call,
-    CensusImport,
-    Duty,
+    Do,
     HandOver,
     InKind,
-    Money,
-    NeedAct,
     NewGoods,
-    NewNeed,
     Redeem,
+    Ref,
     Register,
     Restock,
     Settle,
     StockCount,
-    WelfareCheck,
     daytime,
+    do,
     when,
 )
-from timebank.demo.texts import (
-    BANK2_SERVICES,
-    CALL_SUMMARIES,
-    CATEGORY_WORDS,
-    CLOSE_REASONS,
-    COMPANIES,
-    FOLLOW_UPS,
-    GOODS,
-    MET_NOTES,
-    NEED_ITEMS,
-    NEED_NOTES,
-    WELFARE_CATEGORIES,
-    WELFARE_CONCERN,
-    WELFARE_OK,
-)
 from timebank.demo.timeline_orders import OrderStories
+from timebank.funds.actions import EntryInput, do_record_entry
+from timebank.funds.demo import COMPANIES
+from timebank.goods.demo import GOODS
+from timebank.hotline.actions import NeedSpec, do_record_welfare_check
+from timebank.hotline.demo import CALL_SUMMARIES, WELFARE_CONCERN, WELFARE_OK
+from timebank.members.actions import do_approve_member
+from timebank.members.demo import CATEGORY_WORDS, MOBILE_PREFIXES, WELFARE_CATEGORIES, PersonSpec, weighted
+from timebank.needs.actions import do_add_follow_up, do_close_need, do_create_need
+from timebank.needs.demo import CLOSE_REASONS, FOLLOW_UPS, MET_NOTES, NEED_ITEMS, NEED_NOTES, import_census
+from timebank.notify.actions import do_set_duty
+from timebank.orgs.demo import BANK1, BANK2
 from timebank.orgs.models import OrgKind
 
 
@@ -73,15 +63,16 @@ class Timeline(OrderStories):
         level = self.level_for(person.recipient_categories)
         found_by = found_by or weighted(rng, {"home_visit": 40, "phone_call": 30, "video_call": 10, "survey": 20})
         self.add(
-            NewNeed(
+            do(
                 created,
-                key,
-                person.index,
-                level,
-                found_by,
-                self.items_for(person),
-                rng.choice(NEED_NOTES[level]),
-                actor,
+                do_create_need,
+                Ref.login(actor),
+                recipient=Ref.member(person.index),
+                level=level,
+                found_by=found_by,
+                item_ids=Ref.item_ids(person.index, self.items_for(person)),
+                notes=rng.choice(NEED_NOTES[level]),
+                keep=f"need:{key}",
             )
         )
         roll = rng.random() if ending else 1.0
@@ -89,19 +80,21 @@ class Timeline(OrderStories):
         if roll < 0.3:
             end = daytime(created + rng.randint(10, 40) * DAY)
             if end < 0:
-                self.add(NeedAct(end, key, "met", rng.choice(MET_NOTES), actor))
+                self.add(
+                    do(end, do_add_follow_up, Ref.login(actor), Ref.need(key), note=rng.choice(MET_NOTES), status="met")
+                )
             else:
                 end = 10**9
         elif roll < 0.4:
             end = daytime(created + rng.randint(5, 30) * DAY)
             if end < 0:
-                self.add(NeedAct(end, key, "close", rng.choice(CLOSE_REASONS), actor))
+                self.add(do(end, do_close_need, Ref.login(actor), Ref.need(key), reason=rng.choice(CLOSE_REASONS)))
             else:
                 end = 10**9
         for _ in range(rng.randint(0, 2)):
             at = daytime(created + rng.randint(2, 20) * DAY)
             if at < min(end - 60, 0):
-                self.add(NeedAct(at, key, "follow_up", rng.choice(FOLLOW_UPS), actor))
+                self.add(do(at, do_add_follow_up, Ref.login(actor), Ref.need(key), note=rng.choice(FOLLOW_UPS)))
         self.needs[key] = (person.index, created, end)
 
     def needs_register(self, bank: str, share: float, cap: int) -> None:
@@ -151,13 +144,14 @@ class Timeline(OrderStories):
         typo = people[0].id_number[:17] + ("0" if people[0].id_number[17] != "0" else "1")
         rows.append(("孙桂兰", typo, "女", "", "", "", "华兴社区", "独居、高龄", "腿脚不便"))
         self.add(
-            CensusImport(
+            do(
                 self.census_at,
-                "运河街道",
+                import_census,
+                Ref.login("branch_admin"),
+                Ref.org("运河街道"),
                 "运河街道2020人口普查老年人名单.csv",
-                tuple(p.index for p in people),
                 tuple(rows),
-                "branch_admin",
+                keep=tuple(p.index for p in people),  # the first rows are written as these people
             )
         )
 
@@ -173,10 +167,36 @@ class Timeline(OrderStories):
             operator = self.operator(bank)
             if kind == "other" and rng.random() < 0.6:
                 phone = f"{rng.choice(MOBILE_PREFIXES)}{rng.randrange(0, 10**8):08d}"
-                self.add(Call(at, kind, bank, None, phone, summary, rng.randint(1, 6), operator))  # an unknown caller
+                self.add(
+                    self.log_call(at, kind, operator, summary, rng.randint(1, 6), org=bank, phone=phone)
+                )  # unknown
             else:
                 m = rng.choice(members)
-                self.add(Call(at, kind, m.org, m.index, "", summary, rng.randint(3, 20), operator))
+                self.add(self.log_call(at, kind, operator, summary, rng.randint(3, 20), member=m.index))
+
+    def welfare_check(
+        self,
+        at: int,
+        actor: str,
+        person: PersonSpec,
+        method: str,
+        note: str,
+        *,
+        found_ok: bool = True,
+        need: NeedSpec | None = None,
+    ) -> Do:
+        """定期巡访 of `person`; a concern found (`found_ok` False: health changed) may open a need at once."""
+        return do(
+            at,
+            do_record_welfare_check,
+            Ref.login(actor),
+            member=Ref.member(person.index),
+            method=method,
+            found_ok=found_ok,
+            health_changed=not found_ok,
+            note=note,
+            need=need,
+        )
 
     def welfare_checks(self, bank: str, cap: int) -> None:
         """定期巡访: most recently, some overdue (last check over a week ago), some never checked."""
@@ -189,17 +209,8 @@ class Timeline(OrderStories):
                 (when(-10, 10), "phone", "老人身体状况良好"),
                 (when(-3, 15), "visit", "上门看望，屋里收拾得挺干净"),
             ):
-                self.add(
-                    WelfareCheck(
-                        at,
-                        self.recipient.index,
-                        method,
-                        True,
-                        False,
-                        note,
-                        "operator" if method == "phone" else "staff",
-                    )
-                )
+                actor = "operator" if method == "phone" else "staff"
+                self.add(self.welfare_check(at, actor, self.recipient, method, note))
         for person in chosen:
             roll = rng.random()
             if roll < 0.15:
@@ -212,21 +223,13 @@ class Timeline(OrderStories):
                 at = when(day, rng.randint(9, 17), rng.randrange(0, 60, 5))
                 if rng.random() < 0.12:
                     note = rng.choice(WELFARE_CONCERN)
-                    self.add(
-                        WelfareCheck(
-                            at,
-                            person.index,
-                            method,
-                            False,
-                            True,
-                            note,
-                            actor,
-                            self.level_for(person.recipient_categories),
-                            self.items_for(person),
-                        )
+                    level = self.level_for(person.recipient_categories)
+                    need = NeedSpec(
+                        level=level, notes=note, item_ids=Ref.item_ids(person.index, self.items_for(person))
                     )
+                    self.add(self.welfare_check(at, actor, person, method, note, found_ok=False, need=need))
                 else:
-                    self.add(WelfareCheck(at, person.index, method, True, False, rng.choice(WELFARE_OK), actor))
+                    self.add(self.welfare_check(at, actor, person, method, rng.choice(WELFARE_OK)))
 
     # -- goods, redemptions and money
 
@@ -291,27 +294,33 @@ class Timeline(OrderStories):
 
     def money(self) -> None:
         c1, c2 = COMPANIES[BANK1], COMPANIES[BANK2]
+
+        def book(at: int, org: str, actor: str, entry: EntryInput) -> Do:
+            """An entry in `org`'s fund book."""
+            key = Ref.idempotency_key()
+            return do(at, do_record_entry, Ref.login(actor), Ref.org(org), entry, idempotency_key=key)
+
         entries = [
-            Money(when(LAUNCH + 1, 9), BANK1, "income", "60000.00", LAUNCH - 10, "区民政局拨付时间银行年度运营经费", "ho_admin", source="government"),
-            Money(when(LAUNCH + 5, 9), BANK1, "income", "20000.00", LAUNCH + 5, "区民政局拨付专项基金（服务兜底）", "ho_admin", source="government", fund="emergency"),
-            Money(when(-70, 10), BANK1, "income", "15000.00", -70, "区慈善总会“助老时间银行”项目资助", "ho_admin", source="society", donor="台儿庄区慈善总会"),
-            Money(when(-88, 15), BANK1, "income", "8000.00", -88, "爱心企业捐赠", "ho_admin", source="enterprise", donor=c1[0]),
-            Money(when(-52, 11), BANK1, "income", "5000.00", -52, "重阳节爱心企业捐赠", "ho_admin", source="enterprise", donor=c1[1]),
-            Money(when(-50, 16), "顺河社区", "income", "1260.50", -50, "居民爱心捐款（重阳节募捐）", "staff", source="residents"),
-            Money(when(-40, 10), "泥沟村", "income", "860.00", -41, "村民自愿捐款", "ho_admin", source="residents"),
-            Money(when(LAUNCH + 2, 14), BANK1, "expense", "8600.00", LAUNCH + 2, "采购兑换物品：大米、食用油、毛巾等", "ho_admin", kind="goods_purchase"),
-            Money(when(LAUNCH + 3, 15), BANK1, "expense", f"{self.insured_count[BANK1] * 30 or 30}.00", LAUNCH + 2, f"志愿者团体意外险保费（{self.insured_count[BANK1]} 人 × 30 元）", "ho_admin", kind="insurance"),
-            Money(when(-74, 10), BANK1, "expense", "1200.00", -75, "急救技能培训讲师费和教材", "ho_admin", kind="training"),
-            Money(when(-35, 15), BANK1, "expense", "1500.00", -35, "“最美志愿者”表彰奖品", "ho_admin", kind="awards"),
-            Money(when(-60, 11), BANK1, "expense", "800.00", -60, "宣传折页和服务站标识制作", "ho_admin", kind="operations"),
-            Money(when(-25, 10), "运河街道", "expense", "600.00", -25, "为失能老人家庭购买深度保洁服务", "branch_admin", kind="market_services", provider="台儿庄区洁康家政服务有限公司"),
-            Money(when(LAUNCH + 1, 10), BANK2, "income", "20000.00", LAUNCH - 5, "市民政局拨付“爱心时间银行”试点经费", "nc_admin", source="government"),
-            Money(when(-85, 10), BANK2, "income", "3000.00", -85, "市志愿服务联合会资助", "nc_admin", source="society", donor="南充市志愿服务联合会"),
-            Money(when(-60, 14), BANK2, "income", "5000.00", -60, "爱心企业捐赠", "nc_admin", source="enterprise", donor=c2[0]),
-            Money(when(-45, 19), "驻春路社区", "income", "1830.00", -45, "“坝坝会”居民自愿募捐", "nc_admin", source="residents"),
-            Money(when(LAUNCH + 4, 15), BANK2, "expense", f"{self.insured_count[BANK2] * 30 or 30}.00", LAUNCH + 4, f"志愿者团体意外险保费（{self.insured_count[BANK2]} 人 × 30 元）", "nc_admin", kind="insurance"),
-            Money(when(-70, 10), BANK2, "expense", "1200.00", -70, "宣传展板和“云端会”直播", "nc_admin", kind="operations"),
-            Money(when(-30, 10), BANK2, "expense", "2000.00", -30, "采购兑换物品：粮油", "nc_admin", kind="goods_purchase"),
+            book(when(LAUNCH + 1, 9), BANK1, "ho_admin", EntryInput("income", "60000.00", Ref.day(LAUNCH - 10), description="区民政局拨付时间银行年度运营经费", source="government")),
+            book(when(LAUNCH + 5, 9), BANK1, "ho_admin", EntryInput("income", "20000.00", Ref.day(LAUNCH + 5), description="区民政局拨付专项基金（服务兜底）", source="government", fund="emergency")),
+            book(when(-70, 10), BANK1, "ho_admin", EntryInput("income", "15000.00", Ref.day(-70), description="区慈善总会“助老时间银行”项目资助", source="society", donor_name="台儿庄区慈善总会")),
+            book(when(-88, 15), BANK1, "ho_admin", EntryInput("income", "8000.00", Ref.day(-88), description="爱心企业捐赠", source="enterprise", donor_name=c1[0])),
+            book(when(-52, 11), BANK1, "ho_admin", EntryInput("income", "5000.00", Ref.day(-52), description="重阳节爱心企业捐赠", source="enterprise", donor_name=c1[1])),
+            book(when(-50, 16), "顺河社区", "staff", EntryInput("income", "1260.50", Ref.day(-50), description="居民爱心捐款（重阳节募捐）", source="residents")),
+            book(when(-40, 10), "泥沟村", "ho_admin", EntryInput("income", "860.00", Ref.day(-41), description="村民自愿捐款", source="residents")),
+            book(when(LAUNCH + 2, 14), BANK1, "ho_admin", EntryInput("expense", "8600.00", Ref.day(LAUNCH + 2), description="采购兑换物品：大米、食用油、毛巾等", kind="goods_purchase")),
+            book(when(LAUNCH + 3, 15), BANK1, "ho_admin", EntryInput("expense", f"{self.insured_count[BANK1] * 30 or 30}.00", Ref.day(LAUNCH + 2), description=f"志愿者团体意外险保费（{self.insured_count[BANK1]} 人 × 30 元）", kind="insurance")),
+            book(when(-74, 10), BANK1, "ho_admin", EntryInput("expense", "1200.00", Ref.day(-75), description="急救技能培训讲师费和教材", kind="training")),
+            book(when(-35, 15), BANK1, "ho_admin", EntryInput("expense", "1500.00", Ref.day(-35), description="“最美志愿者”表彰奖品", kind="awards")),
+            book(when(-60, 11), BANK1, "ho_admin", EntryInput("expense", "800.00", Ref.day(-60), description="宣传折页和服务站标识制作", kind="operations")),
+            book(when(-25, 10), "运河街道", "branch_admin", EntryInput("expense", "600.00", Ref.day(-25), description="为失能老人家庭购买深度保洁服务", kind="market_services", provider="台儿庄区洁康家政服务有限公司")),
+            book(when(LAUNCH + 1, 10), BANK2, "nc_admin", EntryInput("income", "20000.00", Ref.day(LAUNCH - 5), description="市民政局拨付“爱心时间银行”试点经费", source="government")),
+            book(when(-85, 10), BANK2, "nc_admin", EntryInput("income", "3000.00", Ref.day(-85), description="市志愿服务联合会资助", source="society", donor_name="南充市志愿服务联合会")),
+            book(when(-60, 14), BANK2, "nc_admin", EntryInput("income", "5000.00", Ref.day(-60), description="爱心企业捐赠", source="enterprise", donor_name=c2[0])),
+            book(when(-45, 19), "驻春路社区", "nc_admin", EntryInput("income", "1830.00", Ref.day(-45), description="“坝坝会”居民自愿募捐", source="residents")),
+            book(when(LAUNCH + 4, 15), BANK2, "nc_admin", EntryInput("expense", f"{self.insured_count[BANK2] * 30 or 30}.00", Ref.day(LAUNCH + 4), description=f"志愿者团体意外险保费（{self.insured_count[BANK2]} 人 × 30 元）", kind="insurance")),
+            book(when(-70, 10), BANK2, "nc_admin", EntryInput("expense", "1200.00", Ref.day(-70), description="宣传展板和“云端会”直播", kind="operations")),
+            book(when(-30, 10), BANK2, "nc_admin", EntryInput("expense", "2000.00", Ref.day(-30), description="采购兑换物品：粮油", kind="goods_purchase")),
         ]  # fmt: skip
         for entry in entries:
             self.add(entry)
@@ -356,10 +365,12 @@ class Timeline(OrderStories):
             at = when(day, rng.randint(8, 21), rng.randrange(0, 60, 5))
             self.add(Register(at, person.index))
             if person.approve_later:
-                self.add(Approve(daytime(at + rng.randint(1, 2) * DAY + 60), person.index, self.manager(person.org)))
+                approved = daytime(at + rng.randint(1, 2) * DAY + 60)
+                actor = Ref.login(self.manager(person.org))
+                self.add(do(approved, do_approve_member, actor, Ref.member(person.index), keep=person.index))
 
     def settlement_and_duty(self) -> None:
         self.add(Settle(when(SETTLED + 1, 7, 30), BANK1, SETTLED, "ho_admin"))
         self.add(Settle(when(SETTLED + 1, 7, 40), BANK2, SETTLED, "nc_admin"))
         for login in ("staff", "operator", "nc_admin"):
-            self.add(Duty(when(LAUNCH, 17, 30), login))
+            self.add(do(when(LAUNCH, 17, 30), do_set_duty, Ref.login(login), on_duty=True))

@@ -7,44 +7,54 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from timebank.demo.banks import ASSOCIATION, BANK1, BANK2, OPENING_REASON, manager_of
-from timebank.demo.people import PersonSpec, Planner, unique_people
-from timebank.demo.steps import (
-    DAY,
-    LAUNCH,
-    Attend,
-    Certify,
-    DonationDraft,
-    Incident,
-    IncidentAct,
-    Insure,
-    LedgerOp,
-    MenuSpec,
-    OrderInfo,
-    RecordService,
-    ServiceDraft,
-    Step,
-    Train,
-    TransferDraft,
-    WithdrawalDraft,
-    day_of,
-    daytime,
-    when,
-)
-from timebank.demo.texts import (
-    BANK2_ISSUERS,
+from timebank.catalogue.demo import (
     BANK2_SERVICES,
-    CERTIFICATES,
     CORE_MENU,
     GROUP_SERVICES,
     HOME_SERVICES,
-    INSURERS,
     MENU_TIMES,
     MENU_TIMES_BY_ITEM,
     SERVICE_BY_NAME,
     Service,
 )
+from timebank.demo.steps import (
+    DAY,
+    LAUNCH,
+    Do,
+    DonationDraft,
+    LedgerOp,
+    MenuSpec,
+    OrderInfo,
+    RecordService,
+    Ref,
+    ServiceDraft,
+    Step,
+    TransferDraft,
+    WithdrawalDraft,
+    day_of,
+    daytime,
+    do,
+    when,
+)
+from timebank.demo.world import OPENING_REASON
+from timebank.hotline.actions import do_log_call
+from timebank.members.demo import PersonSpec, Planner, unique_people
+from timebank.orgs.demo import ASSOCIATION, BANK1, BANK2, manager_of
 from timebank.orgs.models import OrgKind
+from timebank.safety.actions import (
+    AttendanceInput,
+    do_add_certificate,
+    do_add_group_policy,
+    do_add_incident_follow_up,
+    do_add_insurance_policy,
+    do_close_incident,
+    do_create_training,
+    do_decide_responsibility,
+    do_record_attendance,
+    do_report_incident,
+    do_update_claim,
+)
+from timebank.safety.demo import BANK2_ISSUERS, CERTIFICATES, INSURERS
 
 # --------------------------------------------------------------------------------------------------------------
 # Drawing the timeline (pure: no database)
@@ -383,7 +393,19 @@ class TimelineBase:
     ) -> None:
         for start in range(0, len(members), 500):
             chunk = members[start : start + 500]
-            self.add(Insure(at, tuple(m.index for m in chunk), insurer, number, starts, ends, True, actor))
+            insured = [Ref.member(m.index) for m in chunk]
+            self.add(
+                do(
+                    at,
+                    do_add_group_policy,
+                    Ref.login(actor),
+                    insured,
+                    insurer=insurer,
+                    policy_number=number,
+                    starts_on=Ref.day(starts),
+                    ends_on=Ref.day(ends),
+                )
+            )
         for m in members:
             self.insured.setdefault(m.index, []).append((number, starts, ends))
 
@@ -408,15 +430,15 @@ class TimelineBase:
             ends = rng.randint(5, 26)
             number = self.policy_number("PDEA")
             self.add(
-                Insure(
+                do(
                     when(LAUNCH + 3, 9),
-                    (v.index,),
-                    INSURERS["single"],
-                    number,
-                    ends - 364,
-                    ends,
-                    False,
-                    self.manager(v.org),
+                    do_add_insurance_policy,
+                    Ref.login(self.manager(v.org)),
+                    Ref.member(v.index),
+                    insurer=INSURERS["single"],
+                    policy_number=number,
+                    starts_on=Ref.day(ends - 364),
+                    ends_on=Ref.day(ends),
                 )
             )
             self.insured.setdefault(v.index, []).append((number, ends - 364, ends))
@@ -447,7 +469,18 @@ class TimelineBase:
             else:
                 valid_until = rng.randint(200, 1800)
             at = self.daytime_at(LAUNCH + 1, LAUNCH + 8)
-            self.add(Certify(at, v.index, kind, issuer, valid_from, valid_until, self.manager(v.org)))
+            self.add(
+                do(
+                    at,
+                    do_add_certificate,
+                    Ref.login(self.manager(v.org)),
+                    Ref.member(v.index),
+                    kind=kind,
+                    issuer=issuer,
+                    valid_from=Ref.day(valid_from),
+                    valid_until=Ref.day(valid_until),
+                )
+            )
             self.cert_from.setdefault(v.index, {})[kind] = day_of(at)
 
         # training and assessment (培训/考核): a pass may grant a certificate
@@ -460,7 +493,9 @@ class TimelineBase:
         for key, bank, org, title, kind, held, trainer, place, topic, size in sessions:
             grants = kind if kind in ("first_aid", "nursing") else ""
             self.add(
-                Train(when(held - 14, 10), key, org, title, kind, topic, place, trainer, held, grants, self.admin(bank))
+                self.training(
+                    when(held - 14, 10), key, org, title, kind, topic, place, trainer, held, grants, self.admin(bank)
+                )
             )
             everyone = volunteers1 if bank == BANK1 else volunteers2
             pool = (
@@ -473,23 +508,27 @@ class TimelineBase:
             attendees = rng.sample(pool, min(size, len(pool)))
             if key == "first_aid" and self.volunteer not in attendees:
                 attendees[0] = self.volunteer
-            rows: list[tuple[int, bool, bool | None, str | None]] = []
+            rows: list[AttendanceInput] = []
             for m in unique_people(attendees):
                 attended = m is self.volunteer or rng.random() < 0.88
                 if not attended:
-                    rows.append((m.index, False, None, None))
+                    rows.append(AttendanceInput(Ref.member(m.index), False))
                 elif not grants:
-                    rows.append((m.index, True, None, None))
+                    rows.append(AttendanceInput(Ref.member(m.index), True))
                 elif m is self.volunteer or rng.random() < 0.82:
-                    rows.append((m.index, True, True, f"{rng.randrange(140, 198) / 2:.1f}"))
+                    score = Decimal(f"{rng.randrange(140, 198) / 2:.1f}")
+                    rows.append(AttendanceInput(Ref.member(m.index), True, True, score))
                     held_by = self.cert_from.setdefault(m.index, {})
                     held_by[grants] = min(held_by.get(grants, held + 1), held + 1)
                 else:
-                    rows.append((m.index, True, False, f"{rng.randrange(84, 120) / 2:.1f}"))
-            self.add(Attend(when(held + 1, 10), key, tuple(rows), self.admin(bank)))
+                    rows.append(
+                        AttendanceInput(Ref.member(m.index), True, False, Decimal(f"{rng.randrange(84, 120) / 2:.1f}"))
+                    )
+            training = Ref.kept(f"training:{key}")
+            self.add(do(when(held + 1, 10), do_record_attendance, Ref.login(self.admin(bank)), training, rows))
         # one still to come: no attendance yet
         self.add(
-            Train(
+            self.training(
                 when(-5, 15),
                 "upcoming",
                 BANK1,
@@ -518,18 +557,19 @@ class TimelineBase:
             actor = self.manager(r.org)
             reported = daytime(check_in + DAY)
             self.add(
-                Incident(
-                    reported, "injury", key, v.index, r.index, check_in + 40, f"{r.name}家中",
-                    "擦窗户时从凳子上滑下来，扭伤了右脚踝。", "右脚踝扭伤，区人民医院拍片未见骨折，需休息两周。", actor,
+                self.incident(
+                    reported, "injury", key, v, r, check_in + 40, "擦窗户时从凳子上滑下来，扭伤了右脚踝。",
+                    "右脚踝扭伤，区人民医院拍片未见骨折，需休息两周。", actor,
                 )
             )  # fmt: skip
             claim = f"LP{rng.randrange(10**9, 10**10)}"
+            by, injury = Ref.login(actor), Ref.kept("incident:injury")
             follow = (
-                IncidentAct(daytime(reported + 2 * DAY), "injury", "follow_up", "工作人员陪同就医，已垫付医药费 320 元", actor),
-                IncidentAct(daytime(reported + 4 * DAY), "injury", "decide", "意外滑倒，双方均无过错", actor, responsibility="none"),
-                IncidentAct(daytime(reported + 5 * DAY), "injury", "claim", "已向保险公司报案", actor, claim_status="filed", claim_number=claim, policy=number),
-                IncidentAct(daytime(reported + 20 * DAY), "injury", "claim", "保险公司已赔付医药费", actor, claim_status="paid"),
-                IncidentAct(daytime(reported + 21 * DAY), "injury", "close", "志愿者已康复", actor),
+                do(daytime(reported + 2 * DAY), do_add_incident_follow_up, by, injury, "工作人员陪同就医，已垫付医药费 320 元"),
+                do(daytime(reported + 4 * DAY), do_decide_responsibility, by, injury, responsibility="none", note="意外滑倒，双方均无过错"),
+                do(daytime(reported + 5 * DAY), do_update_claim, by, injury, claim_status="filed", policy=Ref.policy(v.index, number), claim_number=claim, note="已向保险公司报案"),
+                do(daytime(reported + 20 * DAY), do_update_claim, by, injury, claim_status="paid", policy=None, claim_number=None, note="保险公司已赔付医药费"),
+                do(daytime(reported + 21 * DAY), do_close_incident, by, injury, "志愿者已康复"),
             )  # fmt: skip
             for act in follow:
                 if act.at < 0:
@@ -538,11 +578,99 @@ class TimelineBase:
         if recent:
             _key, _check_in, v, r = rng.choice(recent)
             self.add(
-                Incident(
-                    when(-4, 17), "gas", None, v.index, r.index, when(-4, 16), f"{r.name}家中",
+                self.incident(
+                    when(-4, 17), "gas", None, v, r, when(-4, 16),
                     "上门服务时发现燃气灶没有关，已协助关闭阀门、开窗通风并通知家属。", "", self.manager(r.org),
                 )
             )  # fmt: skip
-            self.add(
-                IncidentAct(when(-3, 10), "gas", "follow_up", "已联系燃气公司上门安装燃气报警器", self.manager(r.org))
-            )
+            by, gas = Ref.login(self.manager(r.org)), Ref.kept("incident:gas")
+            self.add(do(when(-3, 10), do_add_incident_follow_up, by, gas, "已联系燃气公司上门安装燃气报警器"))
+
+    def incident(
+        self,
+        at: int,
+        key: str,
+        order: int | None,
+        volunteer: PersonSpec,
+        recipient: PersonSpec,
+        occurred: int,
+        what: str,
+        injury: str,
+        actor: str,
+    ) -> Do:
+        """An incident at the recipient's home, reported by `actor`; `injury` "" when nobody was hurt. Kept for its
+        follow-ups as `incident:<key>`."""
+        return do(
+            at,
+            do_report_incident,
+            Ref.login(actor),
+            order=Ref.order(order),
+            volunteer=Ref.member(volunteer.index),
+            recipient=Ref.member(recipient.index),
+            occurred_at=Ref.moment(occurred),
+            what_happened=what,
+            place=f"{recipient.name}家中",
+            injury=bool(injury),
+            injury_description=injury,
+            keep=f"incident:{key}",
+        )
+
+    def training(
+        self,
+        at: int,
+        key: str,
+        org: str,
+        title: str,
+        kind: str,
+        topic: str,
+        place: str,
+        trainer: str,
+        held: int,
+        grants: str,
+        actor: str,
+    ) -> Do:
+        """A training session `org` holds on day `held`, kept for its attendance as `training:<key>`."""
+        return do(
+            at,
+            do_create_training,
+            Ref.login(actor),
+            org=Ref.org(org),
+            title=title,
+            held_on=Ref.day(held),
+            kind=kind,
+            topic=topic,
+            place=place,
+            trainer=trainer,
+            grants_certificate=grants or None,
+            keep=f"training:{key}",
+        )
+
+    def log_call(
+        self,
+        at: int,
+        kind: str,
+        actor: str,
+        summary: str,
+        minutes: int,
+        *,
+        org: str = "",
+        member: int | None = None,
+        phone: str = "",
+        order: int | None = None,
+        need: int | None = None,
+    ) -> Do:
+        """A call to the 12349 desk that ended at `at` after `minutes`: from a member, or an unknown number in `org`."""
+        return do(
+            at,
+            do_log_call,
+            Ref.login(actor),
+            org=Ref.org(org) if member is None else None,
+            kind=kind,
+            summary=summary,
+            started_at=Ref.moment(at, minutes),
+            ended_at=Ref.moment(at),
+            member=Ref.member(member),
+            phone=phone,
+            order=Ref.order(order),
+            need=Ref.need(need),
+        )

@@ -2,40 +2,40 @@
 
 from __future__ import annotations
 
-from timebank.demo.banks import BANK1, MULTIPLIERS
-from timebank.demo.people import PersonSpec, weighted
+from timebank.catalogue.demo import CORE_MENU, SERVICE_BY_NAME, Service
 from timebank.demo.steps import (
     DAY,
     RECENT,
     BuyService,
-    Call,
+    Do,
     LedgerOp,
-    NeedAct,
     NewOrder,
     OrderAct,
     OrderInfo,
-    ReturnVisit,
+    Ref,
     ago,
     day_of,
     daytime,
+    do,
     when,
 )
-from timebank.demo.texts import (
+from timebank.demo.timeline_base import OUTCOMES, RATINGS, Story, TimelineBase
+from timebank.demo.world import MULTIPLIERS
+from timebank.funds.demo import MARKET_PROVIDER
+from timebank.hotline.actions import do_record_return_visit
+from timebank.members.demo import POOR, PersonSpec, weighted
+from timebank.needs.actions import do_link_order
+from timebank.orders.demo import (
     CANCEL_REASONS,
-    CORE_MENU,
     DECLINE_REASONS,
     DISPUTE_CANCEL,
     DISPUTE_REASONS,
-    MARKET_PROVIDER,
     NO_SHOW_NOTES,
     NO_VOLUNTEER,
     ORDER_NOTES,
-    POOR,
     REVIEWS,
-    SERVICE_BY_NAME,
-    Service,
 )
-from timebank.demo.timeline_base import OUTCOMES, RATINGS, Story, TimelineBase
+from timebank.orgs.demo import BANK1
 
 
 class OrderStories(TimelineBase):
@@ -111,8 +111,21 @@ class OrderStories(TimelineBase):
         if moment is None:
             return False
         r = story.recipient
-        self.add(Call(moment, kind, r.org, r.index, "", summary, self.rng.randint(2, 9), actor, story.key, need))
+        minutes = self.rng.randint(2, 9)
+        self.add(self.log_call(moment, kind, actor, summary, minutes, member=r.index, order=story.key, need=need))
         return True
+
+    def return_visit(self, at: int, order: int, outcome: str, satisfaction: int | None, note: str, actor: str) -> Do:
+        """回访: the desk calls the recipient after a service."""
+        return do(
+            at,
+            do_record_return_visit,
+            Ref.login(actor),
+            order=Ref.order(order),
+            outcome=outcome,
+            satisfaction=satisfaction,
+            note=note,
+        )
 
     def serve(self, s: Story, v: PersonSpec, scheduled: int, actual: int) -> int | None:
         """Check in at the scheduled time and out `actual` minutes later; the check-in moment, or None."""
@@ -180,7 +193,9 @@ class OrderStories(TimelineBase):
                     s, created + 2, "order", f"来电预约{item.name}", desk, need if need and rng.random() < 0.7 else None
                 )
             elif need is not None and rng.random() < 0.5:
-                self.add(NeedAct(created + 1, need, "link", "", self.manager(r.org), s.key))
+                self.add(
+                    do(created + 1, do_link_order, Ref.login(self.manager(r.org)), Ref.need(need), Ref.order(s.key))
+                )
             self.order_outcome(s, weighted(rng, OUTCOMES), desk, scheduled, planned, urgent)
 
     def order_outcome(self, s: Story, outcome: str, desk: str, scheduled: int, planned: int, urgent: bool) -> None:
@@ -263,18 +278,15 @@ class OrderStories(TimelineBase):
                 return
             roll = rng.random()
             if roll < 0.15:
-                self.add(ReturnVisit(moment, s.key, "not_reached", None, "电话无人接听，改天再打", operator))
+                self.add(self.return_visit(moment, s.key, "not_reached", None, "电话无人接听，改天再打", operator))
                 moment = self.next_at(s, moment + rng.randint(1, 2) * DAY)
                 if moment is None:
                     return
             elif roll < 0.22:
-                self.add(ReturnVisit(moment, s.key, "refused", None, "老人表示不用回访", operator))
+                self.add(self.return_visit(moment, s.key, "refused", None, "老人表示不用回访", operator))
                 return
-            self.add(
-                ReturnVisit(
-                    moment, s.key, "reached", rating, "老人对服务满意" if rating >= 4 else "老人提出改进意见", operator
-                )
-            )
+            note = "老人对服务满意" if rating >= 4 else "老人提出改进意见"
+            self.add(self.return_visit(moment, s.key, "reached", rating, note, operator))
             if reviewed:
                 self.act(s, moment + 2, "review", operator, rating=rating, note=rng.choice(REVIEWS[rating]))
         elif reviewed:
@@ -340,7 +352,7 @@ class OrderStories(TimelineBase):
             notes="换季了，帮忙把棉被拆洗一下",
         )
         if own_need is not None:
-            self.add(NeedAct(when(-20, 10, 5), own_need, "link", "", "staff", s.key))
+            self.add(do(when(-20, 10, 5), do_link_order, Ref.login("staff"), Ref.need(own_need), Ref.order(s.key)))
         self.act(s, when(-20, 14), "dispatch", "staff", volunteer=V.index)
         self.act(s, when(-20, 15, 10), "accept", "volunteer")
         self.serve(s, V, when(-19, 9, 2), 120)
@@ -373,7 +385,7 @@ class OrderStories(TimelineBase):
         ):
             moment = self.next_at(s, at)
             if moment is not None:
-                self.add(ReturnVisit(moment, s.key, outcome, satisfaction, note, "operator"))
+                self.add(self.return_visit(moment, s.key, outcome, satisfaction, note, "operator"))
         # paid from the donation pool, which the volunteer gave to just before
         self.add(LedgerOp(when(-16, 9, 1), "donation", V.index, 120, "自愿捐赠到捐赠池，帮助困难老人"))
         poor = next((p for p in shunhe if POOR & set(p.recipient_categories)), shunhe[1])

@@ -34,9 +34,9 @@ from timebank.evaluation.models import (
 from timebank.evaluation.notifications import after_award_confirmed, after_penalty
 from timebank.ledger.actions import do_deposit, do_reversal
 from timebank.ledger.models import Leg, Transaction, TransactionKind
-from timebank.ledger.posting import fingerprint
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
+from timebank.ops.idempotency import fingerprint
 from timebank.orders.models import Order
 from timebank.orgs.models import Org, OrgKind, User
 

@@ -6,12 +6,13 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Router, Schema, Status
+from ninja import Router, Status
 
-from timebank.api.types import PathId, Tag
+from timebank.api.types import PathId
 from timebank.exports.actions import do_record_export
 from timebank.exports.pdf import render_personal_data
 from timebank.exports.personal import member_data
+from timebank.exports.schemas import AnonymisedOut, ConsentIn, ConsentOut
 from timebank.lib.errors import Forbidden
 from timebank.members.access import access_member, access_member_to_manage, member_of
 from timebank.members.actions import current_consents, do_anonymise_member, do_record_consent
@@ -19,26 +20,6 @@ from timebank.members.models import Consent, Member
 from timebank.orgs.models import User
 
 router = Router(tags=["personal data"])
-
-
-class ConsentIn(Schema):
-    scope: Tag
-    granted: bool
-
-
-class ConsentOut(Schema):
-    scope: str
-    granted: bool | None
-    channel: str | None = None
-    text_version: str | None = None
-    at: str | None = None
-
-
-class AnonymisedOut(Schema):
-    id: int
-    name: str
-    status: str
-    anonymised_at: str
 
 
 def _me(request: HttpRequest) -> tuple[User, Member]:

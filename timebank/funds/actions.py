@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -21,9 +20,10 @@ from timebank.funds.money import check_amount, yuan
 from timebank.goods.actions import do_create_goods, do_restock
 from timebank.goods.models import Goods
 from timebank.ledger.models import AccountKind, Transaction, TransactionKind
-from timebank.ledger.posting import check_key, fingerprint, idem_scope, lock_set, post
+from timebank.ledger.posting import lock_set, post
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member
+from timebank.ops.idempotency import check_key, fingerprint, scope_of, write_once
 from timebank.orders.actions import check_reserve_age, transition
 from timebank.orders.models import Order, Payer
 from timebank.orders.rules import allows
@@ -131,29 +131,6 @@ def check_entry(org: Org, data: EntryInput) -> CheckedEntry:
     )
 
 
-def _replay(actor: User | None, key: str, fp: str) -> FundEntry | None:
-    existing = FundEntry.objects.filter(idem_scope=idem_scope(actor), idempotency_key=key).first()
-    if existing is None:
-        return None
-    if existing.fingerprint != fp:
-        raise Conflict(_("这个幂等键已用于另一个不同的请求。"), code="idempotency_key_reused")
-    return existing
-
-
-def _once(actor: User | None, key: str | None, fp: str, body: Callable[[], FundEntry]) -> tuple[FundEntry, bool]:
-    """Write once per (caller, key): a double submit answers with the first entry and writes nothing."""
-    if key and (existing := _replay(actor, key, fp)):
-        return existing, True
-    try:
-        with transaction.atomic():
-            return body(), False
-    except IntegrityError:
-        # A concurrent request with the same key committed first.
-        if key and (existing := _replay(actor, key, fp)):
-            return existing, True
-        raise Conflict(_("另一个请求同时修改了这条记录，请刷新后重试。"), code="concurrent_update") from None
-
-
 def _new_entry(
     actor: User | None, org: Org, e: CheckedEntry, *, key: str | None, fp: str, **extra: object
 ) -> FundEntry:
@@ -170,7 +147,7 @@ def _new_entry(
         donor_name=e.donor_name,
         provider=e.provider,
         created_by=actor if actor and actor.pk else None,
-        idem_scope=idem_scope(actor) if key else "",
+        idem_scope=scope_of(actor) if key else "",
         idempotency_key=key,
         fingerprint=fp if key else "",
         **extra,
@@ -207,7 +184,7 @@ def do_record_entry(
         _audit(actor, "funds.record", entry)
         return entry
 
-    return _once(actor, key, fp, body)
+    return write_once(FundEntry.objects.all(), actor, key, fp, body)
 
 
 @dataclass(frozen=True)
@@ -293,7 +270,7 @@ def do_record_in_kind(
         )
         return entry
 
-    return _once(actor, key, fp, body)
+    return write_once(FundEntry.objects.all(), actor, key, fp, body)
 
 
 @transaction.atomic

@@ -23,9 +23,10 @@ from timebank.goods.models import (
 )
 from timebank.ledger.actions import member_account_ids, system_account_id
 from timebank.ledger.models import AccountKind, Transaction, TransactionKind
-from timebank.ledger.posting import check_key, fingerprint, lock_accounts, post, run_idempotent
+from timebank.ledger.posting import lock_accounts, post, run_idempotent
 from timebank.lib.errors import Conflict, Forbidden, Invalid
 from timebank.members.models import Member, MemberStatus
+from timebank.ops.idempotency import check_key, fingerprint
 from timebank.orgs.actions import check_name
 from timebank.orgs.models import Org, OrgKind, User
 

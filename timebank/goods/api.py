@@ -6,10 +6,10 @@ from typing import Annotated, Any
 import segno
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 from pydantic import Field
 
-from timebank.api.types import Id, IdempotencyKey, Memo, OrgName, Page, PathId, paginate
+from timebank.api.types import Page, PathId, paginate
 from timebank.goods import actions
 from timebank.goods.access import (
     access_card_code,
@@ -20,6 +20,7 @@ from timebank.goods.access import (
     visible_goods,
 )
 from timebank.goods.models import Goods, Redemption
+from timebank.goods.schemas import CardCodeOut, CardUnlockOut, CountIn, GoodsIn, GoodsOut, RedemptionIn, RestockIn
 from timebank.ledger.api import TransactionOut, transaction_out
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.models import Member
@@ -28,24 +29,6 @@ from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES, Org
 
 router = Router(tags=["goods"])
-
-Count = Annotated[int, Field(strict=True, ge=0, le=actions.MAX_STOCK)]
-
-
-class GoodsIn(Schema):
-    outlet_id: Id
-    name: OrgName
-    price_minutes: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_PRICE)]
-    stock: Count = 0
-
-
-class GoodsOut(Schema):
-    id: int
-    outlet_id: int
-    name: str
-    price_minutes: int
-    stock: int
-    active: bool
 
 
 def goods_out(g: Goods) -> dict[str, Any]:
@@ -93,16 +76,6 @@ def create_goods(request: HttpRequest, payload: GoodsIn) -> Status[dict[str, Any
     return Status(201, goods_out(goods))
 
 
-class RestockIn(Schema):
-    quantity: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_STOCK)]
-    note: Memo = ""
-
-
-class CountIn(Schema):
-    counted: Count
-    note: Memo = ""
-
-
 @router.post("/goods/{goods_id}/restock", response=GoodsOut)
 def restock(request: HttpRequest, goods_id: PathId, payload: RestockIn) -> dict[str, Any]:
     user = caller(request)
@@ -121,21 +94,6 @@ def stock_count(request: HttpRequest, goods_id: PathId, payload: CountIn) -> dic
         actions.do_stock_count(
             user, access_goods(user, goods_id, manage=True), counted=payload.counted, note=payload.note
         )
-    )
-
-
-# As read out or printed: 8 digits, maybe grouped "1234 5678".
-MemberCode = Annotated[str, Field(max_length=20, pattern=r"^[0-9 -]*$")]
-
-
-class RedemptionIn(Schema):
-    member_id: Id
-    goods_id: Id
-    quantity: Annotated[int, Field(strict=True, ge=1, le=1000)] = 1
-    outlet_id: Id
-    idempotency_key: IdempotencyKey
-    member_code: MemberCode | None = Field(
-        None, description="The member's card code: needed when staff redeem for a member outside their subtree."
     )
 
 
@@ -225,10 +183,6 @@ def hand_over(request: HttpRequest, code: VoucherCode) -> dict[str, Any]:
     return redemption_out(actions.do_hand_over(user, redemption))
 
 
-class CardCodeOut(Schema):
-    code: str
-
-
 @router.get("/members/{member_id}/card-code", response=CardCodeOut)
 def get_card_code(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
     """The member-card code (proof of presence at an outlet): the member and their relatives only."""
@@ -243,11 +197,6 @@ def reissue_card_code(request: HttpRequest, member_id: PathId) -> dict[str, Any]
     user = caller(request)
     member, by_staff = access_card_to_manage(user, member_id, staff_ok=True)
     return {"code": actions.do_reissue_card(user, member, by_staff=by_staff)}
-
-
-class CardUnlockOut(Schema):
-    unlocked: bool
-    cleared: int
 
 
 @router.post("/members/{member_id}/card-code/unlock", response=CardUnlockOut)

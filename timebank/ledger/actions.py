@@ -18,19 +18,10 @@ from timebank.ledger.models import (
     Transaction,
     TransactionKind,
 )
-from timebank.ledger.posting import (
-    Locked,
-    check_key,
-    check_minutes,
-    fingerprint,
-    idem_scope,
-    lock_accounts,
-    lock_set,
-    post,
-    run_idempotent,
-)
+from timebank.ledger.posting import Locked, check_minutes, lock_accounts, lock_set, post, run_idempotent
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus, RelativeLink
+from timebank.ops.idempotency import check_key, fingerprint, scope_of
 from timebank.orgs.models import Org, Rules, User
 
 
@@ -257,7 +248,7 @@ def do_adjustment(
     # One transaction: needs_approval locks the member, so a parallel credit to them counts this one.
     with transaction.atomic():
         if needs_approval(actor, member, minutes) and not (
-            key and Transaction.objects.filter(idem_scope=idem_scope(actor), idempotency_key=key).exists()
+            key and Transaction.objects.filter(idem_scope=scope_of(actor), idempotency_key=key).exists()
         ):
             return open_approval(
                 actor,

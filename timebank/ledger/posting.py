@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -16,8 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from timebank.audit.actions import append_entry
 from timebank.audit.chain import lock_head, scope_for, ts
 from timebank.ledger.models import Account, AccountKind, Leg, Transaction
-from timebank.lib.errors import Conflict, Invalid
+from timebank.lib.errors import Invalid
 from timebank.lib.hashchain import link
+from timebank.ops.idempotency import scope_of, write_once
 from timebank.orgs.models import User
 
 MAX_MINUTES = 10_000_000  # about 19 years of round-the-clock service: anything larger is a typing error
@@ -33,68 +32,12 @@ def check_minutes(minutes: object, *, allow_negative: bool = False, field: str =
     return minutes
 
 
-def idem_scope(actor: User | None) -> str:
-    return f"user:{actor.pk}" if actor is not None and actor.pk else "system"
-
-
-def fingerprint(action: str, params: dict[str, Any]) -> str:
-    body = json.dumps({"action": action, **params}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-def check_key(key: object) -> str | None:
-    if key is None:
-        return None
-    if not isinstance(key, str) or not key.strip():
-        raise Invalid(_("幂等键必须是非空字符串。"), fields={"idempotency_key": "invalid"})
-    if len(key) > 64:
-        raise Invalid(_("幂等键最长 64 个字符。"), fields={"idempotency_key": "too_long"})
-    return key
-
-
-def _replay(scope: str, key: str, fp: str) -> Transaction | None:
-    existing = Transaction.objects.filter(idem_scope=scope, idempotency_key=key).first()
-    if existing is None:
-        return None
-    if existing.fingerprint != fp:
-        raise Conflict(_("这个幂等键已用于另一个不同的请求。"), code="idempotency_key_reused")
-    return existing
-
-
 def run_idempotent(
     actor: User | None, key: str | None, fp: str, body: Callable[[], Transaction]
 ) -> tuple[Transaction, bool]:
-    """Run `body` atomically once per (caller, key). Returns (transaction, replayed).
-
-    A refused request raises before anything is written, so it does not consume its key.
-    """
-    scope = idem_scope(actor)
-    outer = connection.in_atomic_block
-    attempts = 1 if outer else 4
-    for attempt in range(attempts):
-        if key and (existing := _replay(scope, key, fp)):
-            return existing, True
-        try:
-            with transaction.atomic():
-                return body(), False
-        except IntegrityError:
-            # A concurrent request with the same key committed first: answer as a replay.
-            if key and (existing := _replay(scope, key, fp)):
-                return existing, True
-            # Another writer won a race on a unique row (e.g. a second reversal): a conflict, not a crash. Inside
-            # a caller's transaction too (an Idempotency-Key header's, an action's): the body ran in a savepoint,
-            # so that transaction is still usable and the caller answers the 409.
-            raise Conflict(_("另一个请求同时修改了这条记录，请刷新后重试。"), code="concurrent_update") from None
-        except OperationalError as exc:
-            # Deadlocks should not happen (accounts are locked in pk order) but must never become a 5xx.
-            if outer or attempt == attempts - 1 or not _retryable(exc):
-                raise
-    raise AssertionError("unreachable")
-
-
-def _retryable(exc: OperationalError) -> bool:
-    text = str(exc).lower()
-    return "deadlock" in text or "could not serialize" in text or "database is locked" in text
+    """Run `body` atomically once per (caller, key) through the idempotency service: the key is kept on the
+    transaction itself (hash-chained, never forgotten). Returns (transaction, replayed)."""
+    return write_once(Transaction.objects.all(), actor, key, fp, body)
 
 
 def lock_accounts(ids: Iterable[int]) -> dict[int, Account]:
@@ -282,7 +225,7 @@ def write_transaction(
         kind=kind,
         memo=memo,
         actor=actor if actor is not None and actor.pk else None,
-        idem_scope=idem_scope(actor) if key else "",
+        idem_scope=scope_of(actor) if key else "",
         idempotency_key=key,
         fingerprint=fp,
         reverses=reverses,

@@ -16,9 +16,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
+from timebank.ledger.events import SettlementFinished
 from timebank.ledger.models import Account, AccountKind, Settlement, SettlementStatus, TransactionKind
 from timebank.ledger.posting import write_transaction
 from timebank.lib.errors import Conflict, Invalid
+from timebank.lib.events import publish
 from timebank.orgs.models import Org, Rules, User
 
 BATCH = 1000
@@ -109,9 +111,7 @@ def run_settlement(
                 bank_id=bank_id,
                 data={"members": settlement.members, "moved_minutes": settlement.moved_minutes},
             )
-            from timebank.notices.auto import settlement_finished  # late: notices imports orgs
-
-            settlement_finished(settlement)
+            publish(SettlementFinished(settlement))  # the automatic notice (timebank.notices), in this transaction
     return settlement
 
 

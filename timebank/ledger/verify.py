@@ -11,8 +11,10 @@ from django.db.models.functions import Coalesce
 
 from timebank.audit.chain import scope_for, walk_audit
 from timebank.audit.models import AuditEntry, ChainHead
+from timebank.ledger.events import BankVerifying
 from timebank.ledger.models import Account, AccountKind, Leg, Transaction
 from timebank.ledger.posting import transaction_payload
+from timebank.lib.events import publish
 from timebank.lib.hashchain import GENESIS, link
 from timebank.orgs.models import Org, OrgKind, Rules
 
@@ -109,27 +111,8 @@ def _verify_bank(bank_id: int, report: Report) -> None:
     # 6. The audit chain.
     report.problems += walk_audit(scope_for(bank_id))
     # 7. Live rows against what the chains recorded.
-    _verify_credits(bank_id, report)
+    report.problems += publish(BankVerifying(bank_id))  # e.g. orders' credited minutes against their legs
     _verify_rules(bank_id, report)
-
-
-def _verify_credits(bank_id: int, report: Report) -> None:
-    """An order's (or service record's) credited minutes are what its transaction moved, by its legs."""
-    from timebank.orders.models import Order, ServiceRecord  # late: orders imports the ledger
-
-    moved = Sum("transaction__legs__minutes", filter=Q(transaction__legs__minutes__gt=0))
-    for model, name in ((Order, "order"), (ServiceRecord, "service record")):
-        wrong = (
-            model.objects.filter(bank_id=bank_id, transaction__isnull=False)
-            .annotate(moved=moved)
-            .exclude(credited_minutes=F("moved"))
-            .values_list("pk", "credited_minutes", "moved", "transaction_id")
-        )
-        for pk, credited, legs, tx_id in wrong:
-            report.problems.append(
-                f"bank {bank_id}: {name} {pk} says {credited} minutes were credited, "
-                f"its transaction {tx_id} moved {legs}"
-            )
 
 
 def _json(value: object) -> object:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
-from pydantic import Field, StringConstraints
+from ninja import Query, Router, Status
 
-from timebank.api.types import Cursor, Id, NoNul, OrgName, Page, PathId, paginate
+from timebank.api.types import Cursor, Page, PathId, paginate
 from timebank.notices import actions
 from timebank.notices.access import (
     access_notice,
@@ -20,37 +18,11 @@ from timebank.notices.access import (
     reaching_notices,
 )
 from timebank.notices.models import Notice, NoticeRead
+from timebank.notices.schemas import NoticeIn, NoticeOut
 from timebank.orgs.api import caller
 from timebank.orgs.models import User
 
 router = Router(tags=["notices"])
-
-Body = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=actions.MAX_BODY), NoNul]
-
-
-class NoticeIn(Schema):
-    org_id: Id
-    title: OrgName
-    body: Body
-    audience: Literal["staff", "volunteers", "everyone"] = "everyone"
-    pinned: Annotated[bool, Field(strict=True)] = False
-    expires_on: dt.date | None = None
-
-
-class NoticeOut(Schema):
-    id: int
-    org_id: int
-    org_name: str
-    title: str
-    body: str
-    audience: str
-    pinned: bool
-    expires_on: dt.date | None
-    source: str
-    published_at: dt.datetime
-    withdrawn_at: dt.datetime | None
-    unread: bool
-    can_withdraw: bool
 
 
 def notice_out(user: User, n: Notice, read_ids: set[int] | None = None) -> dict[str, Any]:

@@ -1,40 +1,18 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
-from pydantic import Field
+from ninja import Query, Router
 
 from timebank.api.types import PathId, paginate
 from timebank.notify import actions
 from timebank.notify.access import access_duty, access_notification, visible_notifications
 from timebank.notify.models import Notification, NotifyChannel, StaffDuty
+from timebank.notify.schemas import DutyIn, DutyOut, NotificationOut, NotificationPage, ReadAllOut
 from timebank.orgs.api import caller
 
 router = Router(tags=["notify"])
-
-
-class NotificationOut(Schema):
-    id: int
-    channel: str
-    template: str
-    title: str
-    body: str
-    order_id: int | None
-    payload: dict[str, Any]
-    urgent: bool
-    status: str
-    created_at: dt.datetime
-    sent_at: dt.datetime | None
-    read_at: dt.datetime | None
-
-
-class NotificationPage(Schema):
-    items: list[NotificationOut]
-    next_cursor: str | None
-    unread_count: int
 
 
 def notification_out(n: Notification) -> dict[str, Any]:
@@ -82,23 +60,10 @@ def read_notification(request: HttpRequest, notification_id: PathId) -> dict[str
     return notification_out(actions.do_mark_read(user, access_notification(user, notification_id)))
 
 
-class ReadAllOut(Schema):
-    marked: int
-
-
 @router.post("/notifications/read-all", response=ReadAllOut)
 def read_all_notifications(request: HttpRequest) -> dict[str, Any]:
     """Mark all of the caller's in-app notifications read."""
     return {"marked": actions.do_mark_all_read(caller(request))}
-
-
-class DutyIn(Schema):
-    on_duty: Annotated[bool, Field(strict=True)]
-
-
-class DutyOut(Schema):
-    on_duty: bool
-    updated_at: dt.datetime | None
 
 
 @router.get("/duty", response=DutyOut)

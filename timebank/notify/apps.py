@@ -7,5 +7,5 @@ class NotifyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Subscribe to the service loop's OrderTransitioned (the loop does not import us).
+        # Register its event subscribers (OrderTransitioned, PasswordReset): the publishers do not import us.
         from timebank.notify import hooks  # noqa: F401

@@ -2,8 +2,9 @@
 
 PostgreSQL: `pg_dump` (one repeatable-read snapshot, custom format) and `pg_restore` in one transaction.
 SQLite: the online backup API (`sqlite3.Connection.backup`), which copies a consistent state while the
-server keeps running. Each backup gets a manifest beside it (`<path>.json`) with a digest of every account
-balance, so a restore can prove it put back the same ledger.
+server keeps running. Each backup gets a manifest beside it (`<path>.json`) with a description of what it
+holds (`Contents`: the ledger gives a digest of every account balance, `timebank.ledger.backup`), so a
+restore can prove it put back the same data. This module knows the database, not the apps' tables.
 """
 
 from __future__ import annotations
@@ -15,39 +16,31 @@ import os
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from timebank.ledger.models import Account, Leg, Transaction
-
 
 class BackupError(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Contents:
+    """What a backup's manifest describes under `name`, and a restore must reproduce: `live` reads it from the
+    configured database (inside pg_dump's snapshot, and after a restore), `of_sqlite_file` from a SQLite copy."""
+
+    name: str
+    live: Callable[[], dict[str, Any]]
+    of_sqlite_file: Callable[[sqlite3.Connection], dict[str, Any]]
+
+
 def manifest_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
-
-
-def ledger_snapshot() -> dict[str, Any]:
-    """What a restore must reproduce: counts and a digest of every account's balance."""
-    digest = hashlib.sha256()
-    total = 0
-    rows = 0
-    for pk, balance in Account.objects.order_by("pk").values_list("pk", "balance_minutes").iterator(chunk_size=5000):
-        digest.update(f"{pk}:{balance}\n".encode())
-        total += abs(balance)
-        rows += 1
-    return {
-        "accounts": rows,
-        "transactions": Transaction.objects.count(),
-        "legs": Leg.objects.count(),
-        "absolute_balance_minutes": total,
-        "balances_sha256": digest.hexdigest(),
-    }
 
 
 def pg_binary(name: str) -> str:
@@ -86,19 +79,19 @@ def _sqlite_conn() -> sqlite3.Connection:
     return raw
 
 
-def backup(path: Path) -> dict[str, Any]:
+def backup(path: Path, contents: Contents) -> dict[str, Any]:
     """Write a consistent copy to `path` and its manifest to `path`.json. Returns the manifest."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
     if connection.vendor == "postgresql":
-        snapshot = _pg_dump(partial)
+        snapshot = _pg_dump(partial, contents)
     elif connection.vendor == "sqlite":
         target = sqlite3.connect(partial)
         try:
             with target:
                 _sqlite_conn().backup(target)
-            snapshot = _snapshot_of_sqlite_file(partial)
+            snapshot = _snapshot_of_sqlite_file(partial, contents)
         finally:
             target.close()
     else:
@@ -110,13 +103,13 @@ def backup(path: Path) -> dict[str, Any]:
         "file": path.name,
         "bytes": path.stat().st_size,
         "file_sha256": _file_sha256(path),
-        "ledger": snapshot,
+        contents.name: snapshot,
     }
     manifest_path(path).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return manifest
 
 
-def _pg_dump(target: Path) -> dict[str, Any] | None:
+def _pg_dump(target: Path, contents: Contents) -> dict[str, Any] | None:
     """pg_dump reads one snapshot; exporting it from here lets the manifest describe exactly that state."""
     args = [pg_binary("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", "--file", str(target)]
     if connection.in_atomic_block:  # inside a caller's transaction the snapshot cannot be chosen
@@ -126,7 +119,7 @@ def _pg_dump(target: Path) -> dict[str, Any] | None:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cursor.execute("SELECT pg_export_snapshot()")
         snapshot_id = cursor.fetchone()[0]
-        snapshot = ledger_snapshot()
+        snapshot = contents.live()
         _run([*args, "--snapshot", snapshot_id])
     return snapshot
 
@@ -139,28 +132,16 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _snapshot_of_sqlite_file(path: Path) -> dict[str, Any]:
-    """The ledger snapshot read from the copy itself, so it describes exactly what was saved."""
+def _snapshot_of_sqlite_file(path: Path, contents: Contents) -> dict[str, Any]:
+    """The snapshot read from the copy itself, so it describes exactly what was saved."""
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        digest = hashlib.sha256()
-        total = rows = 0
-        for pk, balance in con.execute("SELECT id, balance_minutes FROM ledger_account ORDER BY id"):
-            digest.update(f"{pk}:{balance}\n".encode())
-            total += abs(balance)
-            rows += 1
-        return {
-            "accounts": rows,
-            "transactions": con.execute("SELECT count(*) FROM ledger_transaction").fetchone()[0],
-            "legs": con.execute("SELECT count(*) FROM ledger_leg").fetchone()[0],
-            "absolute_balance_minutes": total,
-            "balances_sha256": digest.hexdigest(),
-        }
+        return contents.of_sqlite_file(con)
     finally:
         con.close()
 
 
-def restore(path: Path) -> dict[str, Any]:
+def restore(path: Path, contents: Contents) -> dict[str, Any]:
     """Replace the configured database's contents with the backup at `path`. Returns the new snapshot."""
     if not path.is_file():
         raise BackupError(f"{path} is not a file")
@@ -192,8 +173,8 @@ def restore(path: Path) -> dict[str, Any]:
             source.close()
     else:
         raise BackupError(f"no restore method for {connection.vendor}")
-    snapshot = ledger_snapshot()
-    expected = (manifest or {}).get("ledger")
+    snapshot = contents.live()
+    expected = (manifest or {}).get(contents.name)
     if expected and expected != snapshot:
-        raise BackupError(f"restored ledger differs from the backup's manifest: {expected} != {snapshot}")
+        raise BackupError(f"restored {contents.name} differs from the backup's manifest: {expected} != {snapshot}")
     return snapshot

@@ -1,31 +1,208 @@
-"""The `Idempotency-Key` header: any API write may be retried safely after a lost answer or a crash.
+"""One idempotency service: every way a write is made safe to repeat goes through here.
 
-The contract's `idempotency_key` body field covers the credit-moving writes. Creating an order or moving it
-through its states has no key of its own, so a client that lost the answer (the server was killed, the
-network dropped) cannot tell whether to send again. With the header, the write and its 2xx answer are stored
-in one database transaction: a retry with the same key gets the stored answer and changes nothing; a retry
-of a write that never committed runs it now. A 4xx does not consume the key; a 5xx rolls everything back.
+A client (a retrying API caller, a browser whose user clicked twice) names a write with a key, unique per
+caller. The first request under the key does the write; a repeat with the same request answers what the
+first one answered and changes nothing; the key reused for another request is 409 `idempotency_key_reused`;
+a request refused with a 4xx does not consume its key. On PostgreSQL two requests under one key at once
+do the write once: the second waits on the first's claim (the unique index), then answers as a repeat.
 
-An answer that carries a secret the database otherwise keeps only hashed (a Bearer token, a temporary
-password, a member-card code) is never stored: a retry runs again and gets a fresh one. So is any answer
-marked `Cache-Control: no-store`.
+The rules live here once (`check_key`, `scope_of`, `fingerprint`, `key_reused`), and two entry points apply
+them, one per place a key is kept:
 
-On PostgreSQL a request whose key is being claimed by a running request waits for it (the second INSERT of
-the key blocks until the first commits), then answers its stored reply; never a 5xx.
+- `once(scope, key, fp)`: a claim row in `IdempotentRequest`, written in the same database transaction as
+  the write and kept `DEFAULT_KEEP_DAYS` (`purge_idempotency`). It keeps what the write answered: the HTTP
+  answer for the API (the `Idempotency-Key` header, or the body's `idempotency_key`, see
+  `IdempotencyMiddleware`), or what a page's form made (the pages' hidden `idempotency_key`).
+- `write_once(records, actor, key, fp, body)`: for the actions whose own record carries the key (a ledger
+  transaction, where the key is part of the hash-chained row and is never forgotten; an approval; a fund
+  entry). The record's unique (scope, key) is the claim.
+
+An API write with a body key goes through both: the middleware keeps the answer, the ledger its transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from timebank.lib.errors import Conflict, Invalid
 from timebank.ops.models import IdempotentRequest
 from timebank.orgs.models import User
+
+KEY_FIELD = "idempotency_key"
+KEY_MAX = 64
+
+
+# ---- the rules ---------------------------------------------------------------------------------------------
+
+
+def check_key(key: object) -> str | None:
+    """A body's or a form's key: None, or a non-blank string of at most 64 characters (else 422)."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key.strip():
+        raise Invalid(gettext_lazy("幂等键必须是非空字符串。"), fields={KEY_FIELD: "invalid"})
+    if len(key) > KEY_MAX:
+        raise Invalid(gettext_lazy("幂等键最长 64 个字符。"), fields={KEY_FIELD: "too_long"})
+    return key
+
+
+def scope_of(actor: User | None) -> str:
+    """Keys are unique per caller: "user:<id>", or "system" for the jobs."""
+    return f"user:{actor.pk}" if actor is not None and actor.pk else "system"
+
+
+def fingerprint(action: str, params: dict[str, Any]) -> str:
+    """What a repeat must match: the action and its parameters."""
+    body = json.dumps({"action": action, **params}, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class KeyReused(Conflict):
+    """The key was used for another request."""
+
+
+class KeyBusy(Conflict):
+    """The key's claim kept changing hands (claimed, then refused) while this request waited."""
+
+
+def key_reused() -> KeyReused:
+    return KeyReused(gettext_lazy("这个幂等键已用于另一个不同的请求。"), code="idempotency_key_reused")
+
+
+def _busy() -> KeyBusy:
+    return KeyBusy(gettext_lazy("另一个请求同时修改了这条记录，请刷新后重试。"), code="concurrent_update")
+
+
+# ---- claims kept in IdempotentRequest ----------------------------------------------------------------------
+
+
+@dataclass
+class Claim:
+    """Inside `once`: either `replay` (the first request's stored row: answer it and do nothing) or the claim
+    this request holds, to `keep` what it made, or `forget` when it made nothing worth answering again."""
+
+    replay: IdempotentRequest | None = None
+    row: IdempotentRequest | None = None
+
+    def keep(self, body: str, *, status: int = 0, content_type: str = "") -> None:
+        """What a repeat answers: an HTTP answer (`status`), or what a page's form made (status 0)."""
+        if self.row is not None:
+            self.row.status = status
+            self.row.content_type = content_type[:100]
+            self.row.body = body
+            self.row.save(update_fields=["status", "content_type", "body"])
+
+    def forget(self) -> None:
+        """Give the key back (a refused request, an answer with a secret): a repeat runs again."""
+        if self.row is not None:
+            self.row.delete()
+            self.row = None
+
+
+class _Taken(Exception):
+    """The key is claimed already (by a finished request, or one still running)."""
+
+
+@contextmanager
+def once(scope: str, key: str | None, fp: str, *, method: str = "", path: str = "") -> Iterator[Claim]:
+    """Do the block once per (scope, key): `with once(...) as claim: if claim.replay: <answer it>; ...`.
+
+    The claim and the block's writes commit together (one atomic block); an exception out of the block rolls
+    both back, so a refused request does not consume its key. Without a key the block just runs. A key used
+    for another request raises `KeyReused` (409). A claim that loses to a concurrent request with the same key
+    waits for it (PostgreSQL's unique index), then replays it; if that one was refused its claim is gone and
+    this one runs: hence the loop."""
+    if not key:
+        yield Claim()
+        return
+    for attempt in range(3):
+        if attempt:
+            stored = IdempotentRequest.objects.filter(scope=scope, key=key).first()
+            if stored is not None:
+                if stored.fingerprint != fp:
+                    raise key_reused()
+                yield Claim(replay=stored)
+                return
+        try:
+            with transaction.atomic():
+                try:
+                    # A new key (the usual case) is claimed straight away; a taken one fails the claim, rolling
+                    # back this (still empty) atomic block, and is then read and answered.
+                    row = IdempotentRequest.objects.create(
+                        scope=scope, key=key, fingerprint=fp, method=method[:10], path=path[:300]
+                    )
+                except IntegrityError as exc:
+                    raise _Taken from exc
+                yield Claim(row=row)
+            return
+        except _Taken:
+            continue
+    raise _busy()
+
+
+# ---- keys kept on the action's own record ------------------------------------------------------------------
+
+R = TypeVar("R")
+
+
+def recorded(records: QuerySet[Any], actor: User | None, key: str | None, fp: str) -> Any:
+    """The record this caller already made with this key (its `idem_scope`, `idempotency_key` and
+    `fingerprint` columns), or None. The key used for another request is 409."""
+    if not key:
+        return None
+    existing = records.filter(idem_scope=scope_of(actor), idempotency_key=key).first()
+    if existing is not None and existing.fingerprint != fp:
+        raise key_reused()
+    return existing
+
+
+def write_once(
+    records: QuerySet[Any], actor: User | None, key: str | None, fp: str, body: Callable[[], R]
+) -> tuple[R, bool]:
+    """Run `body` atomically once per (caller, key), where `body` writes a record of `records` that carries
+    the key. Returns (record, replayed). A refused request raises before anything is written, so it does not
+    consume its key; a deadlock (should not happen: accounts are locked in pk order) is retried when this is
+    the outermost transaction, and never becomes a 5xx otherwise."""
+    outer = connection.in_atomic_block
+    attempts = 1 if outer else 4
+    for attempt in range(attempts):
+        if (existing := recorded(records, actor, key, fp)) is not None:
+            return existing, True
+        try:
+            with transaction.atomic():
+                return body(), False
+        except IntegrityError:
+            # A concurrent request with the same key committed first: answer as a replay.
+            if (existing := recorded(records, actor, key, fp)) is not None:
+                return existing, True
+            # Another writer won a race on a unique row (e.g. a second reversal): a conflict, not a crash. Inside
+            # a caller's transaction too (an Idempotency-Key header's, an action's): the body ran in a savepoint,
+            # so that transaction is still usable and the caller answers the 409.
+            raise _busy() from None
+        except OperationalError as exc:
+            if outer or attempt == attempts - 1 or not _retryable(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _retryable(exc: OperationalError) -> bool:
+    text = str(exc).lower()
+    return "deadlock" in text or "could not serialize" in text or "database is locked" in text
+
+
+# ---- the API: the Idempotency-Key header and the body's idempotency_key --------------------------------------
 
 HEADER = "Idempotency-Key"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -71,80 +248,73 @@ def request_fingerprint(request: HttpRequest) -> str:
     return digest.hexdigest()
 
 
+def body_key(request: HttpRequest) -> str | None:
+    """The JSON body's `idempotency_key`, when it is a valid key (an invalid one is the endpoint's 422)."""
+    if not (request.content_type or "").endswith("json"):
+        return None
+    try:
+        data = json.loads(request.body or b"null")
+    except ValueError:
+        return None
+    key = data.get(KEY_FIELD) if isinstance(data, dict) else None
+    return key if isinstance(key, str) and 1 <= len(key) <= KEY_MAX and key.isprintable() and key.strip() else None
+
+
 def replay(row: IdempotentRequest) -> HttpResponse:
     response = HttpResponse(row.body, status=row.status, content_type=row.content_type or "application/json")
     response["Idempotent-Replayed"] = "true"
     return response
 
 
-class _Taken(Exception):
-    """The key is claimed already (by a finished request, or one still running)."""
-
-
 class IdempotencyMiddleware:
+    """An API write named by a key (the `Idempotency-Key` header, else the JSON body's `idempotency_key`)
+    runs in `once`: the write and its 2xx answer are stored in one database transaction, so a retry after a
+    lost answer or a crash either gets the stored answer or runs the write now. A 4xx does not consume the
+    key; a 5xx rolls everything back. An answer that carries a secret the database otherwise keeps only
+    hashed (a Bearer token, a temporary password, a member-card code) is never stored: a retry runs again and
+    gets a fresh one. So is any answer marked `Cache-Control: no-store`."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        key = request.headers.get(HEADER)
-        if key is None or request.method not in WRITE_METHODS or not request.path.startswith(API_PREFIX):
+        if request.method not in WRITE_METHODS or not request.path.startswith(API_PREFIX):
             return self.get_response(request)
-        if not 1 <= len(key) <= 64 or not key.isprintable() or not key.strip():
+        key = request.headers.get(HEADER)
+        if key is not None and (not 1 <= len(key) <= KEY_MAX or not key.isprintable() or not key.strip()):
             return _error(422, "invalid_idempotency_key", _("幂等键必须是 1 到 64 个可见字符。"))
+        if key is None and (key := body_key(request)) is None:
+            return self.get_response(request)
         if keeps_secret(request):
             return self.get_response(request)  # nothing to replay: the retry gets a fresh secret
         user = _caller(request)
         if user is None:
             # Without a caller there is no scope to keep keys apart; the view answers 401 or acts as usual.
             return self.get_response(request)
-        scope = f"user:{user.pk}"
-        fp = request_fingerprint(request)
-        # A claim that loses to a concurrent request with the same key waits for it, then replays its answer.
-        # If that request was refused (4xx) its claim is gone, and this one runs: hence the loop. A new key
-        # (the usual case) is claimed straight away; a taken one fails the claim, rolling back the empty
-        # transaction, and is then read and answered.
-        for attempt in range(3):
-            if attempt:
-                stored = IdempotentRequest.objects.filter(scope=scope, key=key).first()
-                if stored is not None:
-                    return self._answer(stored, fp)
-            try:
-                response = self._claim_and_run(request, scope, key, fp)
-            except _Taken:
-                continue
-            return response
-        return _error(409, "concurrent_update", _("另一个请求同时修改了这条记录，请刷新后重试。"))
-
-    def _claim_and_run(self, request: HttpRequest, scope: str, key: str, fp: str) -> HttpResponse:
-        with transaction.atomic():
-            try:
-                # No savepoint: when the key is taken, nothing else has run in this transaction yet.
-                claim = IdempotentRequest.objects.create(
-                    scope=scope, key=key, fingerprint=fp, method=request.method or "", path=request.path[:300]
-                )
-            except IntegrityError as exc:
-                raise _Taken from exc
-            response = self.get_response(request)
-            if connection.needs_rollback:
+        try:
+            with once(
+                scope_of(user), key, request_fingerprint(request), method=request.method or "", path=request.path
+            ) as claim:
+                if claim.replay is not None:
+                    return replay(claim.replay)
+                response = self.get_response(request)
+                if connection.needs_rollback:
+                    return response
+                if 200 <= response.status_code < 300 and not response.streaming:
+                    if keeps_secret(request, response):
+                        claim.forget()  # a secret is not kept for replay
+                    else:
+                        claim.keep(
+                            response.content.decode(),
+                            status=response.status_code,
+                            content_type=response.get("Content-Type", ""),
+                        )
+                elif response.status_code >= 500:
+                    transaction.set_rollback(True)
+                else:
+                    # A refused request does not consume its key; what it legitimately wrote (a wrong-code
+                    # count) stays. (The API never streams.)
+                    claim.forget()
                 return response
-            if 200 <= response.status_code < 300 and (response.streaming or keeps_secret(request, response)):
-                # Nothing to store: the API never streams, and a secret is not kept for replay.
-                claim.delete()
-            elif 200 <= response.status_code < 300:
-                claim.status = response.status_code
-                claim.content_type = response.get("Content-Type", "")[:100]
-                claim.body = response.content.decode()
-                claim.save(update_fields=["status", "content_type", "body"])
-            elif response.status_code >= 500:
-                transaction.set_rollback(True)
-            else:
-                # A refused request does not consume its key; what it legitimately wrote (a wrong-code
-                # count) stays.
-                claim.delete()
-            return response
-
-    @staticmethod
-    def _answer(stored: IdempotentRequest, fp: str) -> HttpResponse:
-        if stored.fingerprint != fp:
-            return _error(409, "idempotency_key_reused", _("这个幂等键已用于另一个不同的请求。"))
-        return replay(stored)
+        except (KeyReused, KeyBusy) as exc:
+            return _error(409, exc.code, str(exc.message))

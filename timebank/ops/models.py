@@ -4,15 +4,18 @@ from django.db import models
 
 
 class IdempotentRequest(models.Model):
-    """An API write sent with an `Idempotency-Key` header, and the 2xx answer it got.
+    """The claim of an idempotency key (timebank/ops/idempotency.py `once`) and what the write it named made.
 
-    The row is written in the same database transaction as the write itself, so after a crash either both
-    exist or neither does: a client retrying with the same key gets the stored answer, or the write runs now.
+    For the API (an `Idempotency-Key` header, or the body's `idempotency_key`) that is the 2xx answer; for a
+    page's form (its hidden `idempotency_key`) what the action made, with `status` 0. The row is written in
+    the same database transaction as the write itself, so after a crash either both exist or neither does: a
+    client retrying with the same key gets the stored answer, or the write runs now. Kept 30 days
+    (`purge_idempotency`).
     """
 
     scope = models.CharField(max_length=40)  # "user:<id>", like the ledger's idem_scope
     key = models.CharField(max_length=64)
-    fingerprint = models.CharField(max_length=64)  # method, path and body
+    fingerprint = models.CharField(max_length=64)  # the request: method, path and body; or the form's action
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=300)
     status = models.PositiveSmallIntegerField(default=0)

@@ -148,10 +148,6 @@ class Order(models.Model):
         return self.state == OrderState.REQUESTED and self.created_at < late
 
     @property
-    def is_open(self) -> bool:
-        return self.state in OPEN_STATES
-
-    @property
     def is_credited(self) -> bool:
         return self.state in CREDITED_STATES
 

@@ -162,30 +162,30 @@ def check_rulebook(
     transition, has a stage (which decides its groups), and the table names only known states and roles.
     Credited time is posted once: no transition leaves the credited stage for another, nor a cancelled
     order. Raises RulebookError naming every problem."""
-    known = list(states)
+    known = [str(state) for state in states]  # the values (a TextChoices member's str is its value)
     problems: list[str] = []
     if initial not in known:
-        problems.append(f"initial state {initial!r} is not a state")
+        problems.append(f"initial state {str(initial)!r} is not a state")
     targets = {move.target for move in transitions.values()}
     for state in known:
         if state != initial and state not in targets:
-            problems.append(f"state {state!r}: no transition leads to it (add it to TRANSITIONS)")
+            problems.append(f"state {str(state)!r}: no transition leads to it (add it to TRANSITIONS)")
         if state not in stages:
-            problems.append(f"state {state!r}: no stage (add it to STAGES; the stage decides its groups)")
+            problems.append(f"state {str(state)!r}: no stage (add it to STAGES; the stage decides its groups)")
     for state in stages:
         if state not in known:
-            problems.append(f"STAGES names {state!r}, which is not a state")
+            problems.append(f"STAGES names {str(state)!r}, which is not a state")
     for action, move in transitions.items():
         for state in {move.target} | move.sources | move.staff_sources:
             if state not in known:
-                problems.append(f"transition {action!r} names {state!r}, which is not a state")
+                problems.append(f"transition {action!r} names {str(state)!r}, which is not a state")
         if unknown := move.roles - ROLES:
             problems.append(f"transition {action!r} names unknown roles {sorted(unknown)}")
         target_stage = stages.get(move.target)
         for state in move.sources | move.staff_sources:
             stage = stages.get(state)
             if stage is Stage.CANCELLED or (stage is Stage.CREDITED and target_stage is not Stage.CREDITED):
-                problems.append(f"transition {action!r} leaves {state!r} ({stage.value}): that is final")
+                problems.append(f"transition {action!r} leaves {str(state)!r} ({stage.value}): that is final")
     if problems:
         raise RulebookError("orders.rules: " + "; ".join(problems))
 

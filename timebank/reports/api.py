@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Any
 
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema
+from ninja import Query, Router
 
 from timebank.api.types import PathId
 from timebank.lib.errors import Invalid
@@ -15,28 +14,10 @@ from timebank.orgs.api import caller
 from timebank.reports.access import access_stats_org
 from timebank.reports.anomalies import find_anomalies
 from timebank.reports.risk import compute_risk
+from timebank.reports.schemas import AnomaliesOut, RiskOut, StatsOut
 from timebank.reports.stats import compute
 
 router = Router(tags=["reports"])
-
-
-class StatsOut(Schema):
-    org_id: int
-    date_from: dt.date | None
-    date_to: dt.date | None
-    members: int
-    volunteers: int
-    recipients: int
-    referred_members: int
-    new_members: int
-    referred_volunteers: int
-    orders_completed: int
-    services_completed: int
-    service_minutes: int
-    credited_minutes: int
-    service_records: int
-    ledger_transactions: int
-    outstanding_minutes: int
 
 
 @router.get("/stats", response=StatsOut)
@@ -58,57 +39,6 @@ def stats(
     return compute(access_stats_org(user, org_id), date_from, date_to).as_dict()
 
 
-class ProjectionOut(Schema):
-    years: int
-    reaching_age: int
-    newly_reaching: int
-    new_volunteers: int
-    alert: bool
-
-
-class MonthRateOut(Schema):
-    month: str
-    orders: int
-    unfilled: int
-    percent: Decimal | None
-
-
-class AlertOut(Schema):
-    code: str
-    message: str
-
-
-class RiskOut(Schema):
-    org_id: int
-    org_name: str
-    today: dt.date
-    window_months: int
-    earned_minutes: int
-    goods_minutes: int
-    reserve_minutes: int
-    outstanding_minutes: int
-    window_credited_minutes: int
-    capacity_minutes_per_month: Decimal
-    months_to_honour: Decimal | None
-    reserve_age: int
-    volunteers: int
-    volunteers_unknown_age: int
-    at_age_now: int
-    joined_in_window: int
-    new_volunteers_per_year: Decimal
-    age_bands: list[dict[str, Any]]
-    projections: list[ProjectionOut]
-    months: list[MonthRateOut]
-    window_orders: int
-    window_unfilled: int
-    unfilled_percent: Decimal | None
-    unfilled_trend_points: Decimal | None
-    max_months_to_honour: int
-    max_unfilled_percent: int
-    max_ageing_percent: int
-    alerts: list[AlertOut]
-
-
 @router.get("/risk", response=RiskOut)
 def risk(request: HttpRequest, org_id: PathId | None = None) -> dict[str, Any]:
     """供不应求 (demand exceeding supply) for an org's subtree: credits owed (earned + goods + reserve) and the
@@ -117,23 +47,6 @@ def risk(request: HttpRequest, org_id: PathId | None = None) -> dict[str, Any]:
     current rate; the unfilled-order rate per month and its trend; and the alerts the head office's thresholds
     raise. For staff and admins of the subtree."""
     return compute_risk(access_stats_org(caller(request), org_id)).as_dict()
-
-
-class AnomalyOut(Schema):
-    kind: str
-    member_id: int
-    minutes: int
-    limit_minutes: int
-    day: dt.date | None
-    year: int | None
-    service_record_id: int | None
-
-
-class AnomaliesOut(Schema):
-    org_id: int
-    date_from: dt.date
-    date_to: dt.date
-    items: list[AnomalyOut]
 
 
 @router.get("/anomalies", response=AnomaliesOut)

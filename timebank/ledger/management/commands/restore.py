@@ -5,8 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from timebank.ledger.backup import BackupError, restore
 from timebank.ledger.verify import verify
-from timebank.ops.backup import BackupError, restore
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from timebank.ops.backup import BackupError, backup
+from timebank.ledger.backup import BackupError, backup
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""The demo's people: names, occupations, skills and places, drawn into `PersonSpec`s by the `Planner`."""
+"""The demo world's people: names, occupations, skills and places, drawn into `PersonSpec`s by the `Planner`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from timebank.demo.banks import BANK1, BANK2, TEZ_STREETS, OrgSpec, Place, org_specs
 from timebank.lib import idnumber
 from timebank.members.actions import MemberInput
+from timebank.orgs.demo import BANK1, BANK2, TEZ_STREETS, OrgSpec, Place, org_specs
 
 # --------------------------------------------------------------------------------------------------------------
 # People
@@ -460,3 +460,20 @@ class Planner:
             person.census = True
 
     # -- ledger history
+
+
+# Recipient categories: the poor (whom the donation pool pays for), those checked on, and their words.
+POOR = frozenset({"extreme_poverty", "subsistence_allowance", "registered_poor", "severe_disability"})
+WELFARE_CATEGORIES = frozenset({"living_alone", "empty_nest", "disabled"})  # the rules' default
+CATEGORY_WORDS = {
+    "empty_nest": "空巢",
+    "left_behind": "留守",
+    "disabled": "失能",
+    "partly_disabled": "半失能",
+    "severe_disability": "重残",
+    "extreme_poverty": "特困",
+    "subsistence_allowance": "低保",
+    "registered_poor": "建档立卡贫困户",
+    "advanced_age": "高龄",
+    "living_alone": "独居",
+}

@@ -1,4 +1,4 @@
-"""The demo's two banks: their names and rules, the demo logins, and the org trees."""
+"""The demo world's banks: their names, the demo logins, and the org trees (机构) the demo creates."""
 
 from __future__ import annotations
 
@@ -8,19 +8,9 @@ from typing import Literal
 from timebank.orgs.models import OrgKind, Role
 
 DEMO_PASSWORD = "demo12345"  # noqa: S105 - a published demo password, never used outside the demo
-OPENING_REASON = "纸质台账迁移"
-MIN_MEMBERS = 12
-# The head office's default multipliers and settlement share (the generator creates the banks with default rules).
-MULTIPLIERS = {"ordinary": 1, "technical": 2, "professional": 3}
-TIER_NAMES = {"ordinary": "普通服务", "technical": "技术服务", "professional": "专业服务"}
-GOODS_SHARE_PERCENT = 50
 
 BANK1 = "台儿庄区时间银行"
 BANK2 = "南充市爱心时间银行"
-
-
-class DemoDataExists(Exception):
-    """The demo logins are already in this database."""
 
 
 # --------------------------------------------------------------------------------------------------------------

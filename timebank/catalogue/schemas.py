@@ -1,0 +1,66 @@
+"""The schemas of the catalogue API: what its requests carry and what its answers hold (handlers: api.py)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ninja import Schema
+
+from timebank.api.types import Address, Id, Memo, OrgName
+
+CategoryCode = Literal[
+    "mutual_care",
+    "hardship_help",
+    "tutoring",
+    "legal_aid",
+    "public_safety",
+    "health_care",
+    "health_talks",
+    "community_education",
+    "culture_sports",
+    "environment",
+]
+
+
+TierCode = Literal["ordinary", "technical", "professional"]
+
+
+CertificateCode = Literal["nursing", "counselling", "legal", "electrician", "medical", "first_aid"]
+
+
+class ItemIn(Schema):
+    name: OrgName
+    category: CategoryCode
+    tier: TierCode
+    requires_certificate: CertificateCode | None = None
+    description: Memo = ""
+    head_office_id: Id | None = None
+
+
+class ItemOut(Schema):
+    id: int
+    name: str
+    category: str
+    tier: str
+    multiplier: float
+    requires_certificate: str | None
+    description: str
+    head_office_id: int
+    active: bool
+
+
+class MenuIn(Schema):
+    service_item_id: Id
+    times: Address = ""
+    place: Address = ""
+    active: bool = True
+
+
+class MenuOut(Schema):
+    org_id: int
+    service_item_id: int
+    name: str
+    tier: str
+    times: str
+    place: str
+    active: bool
