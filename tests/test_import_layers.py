@@ -21,7 +21,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("approvals", "teams"),
     ("ledger", "approvals"),
     ("ledger", "goods"),
-    ("orders", "evaluation"),
 }
 
 

@@ -1,11 +1,14 @@
 """The dispatch rule of penalties: a volunteer under a suspension (or removed) is not dispatched or matched.
 
-orders.actions.check_volunteer_for and orders.matching.eligible_volunteers each make one call here.
+The orders ask through their events (timebank.orders.events), answered in `timebank.evaluation.subscribers`:
+`VolunteerVetted` (orders.actions.check_volunteer_eligible) is `check_dispatchable`, `VolunteersMatched`
+(orders.matching.eligible_volunteers) is `not_blocked`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -45,6 +48,6 @@ def check_dispatchable(volunteer: Member, today: dt.date | None = None) -> None:
         )
 
 
-def exclude_blocked(qs: QuerySet[Member], today: dt.date | None = None) -> QuerySet[Member]:
-    """Matching's queryset without volunteers under a suspension (a NOT EXISTS probe per row)."""
-    return qs.filter(~Exists(blocking_penalties(today).filter(member_id=OuterRef("pk"))))
+def not_blocked(today: dt.date | None = None) -> Any:
+    """A filter on members: nobody under a suspension (a NOT EXISTS probe per row)."""
+    return ~Exists(blocking_penalties(today).filter(member_id=OuterRef("pk")))

@@ -48,8 +48,9 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import Category, CertificateKind
-from timebank.evaluation.dispatch import exclude_blocked
+from timebank.lib.events import publish
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus, RelativeLink
+from timebank.orders.events import VolunteersMatched
 from timebank.orders.models import Order, OrderEvent, ServiceRecord
 from timebank.orgs.models import Org, OrgKind, Rules
 
@@ -451,8 +452,8 @@ def eligible_volunteers(
 
     `few`: the query is otherwise narrowed to a few rows (one community), so each is checked for a certificate
     by an index probe; else the certificate's holders are looked up first and fetched by primary key."""
-    # Nobody under a suspension from dispatch.
-    qs = exclude_blocked(bank_volunteers(order, serve_relatives=serve_relatives), today)
+    # Nobody another app's rule bars (a suspension from dispatch: timebank.evaluation).
+    qs = bank_volunteers(order, serve_relatives=serve_relatives).filter(*publish(VolunteersMatched(today)))
     kind = order.service_item.requires_certificate
     if kind:
         holders = Certificate.objects.valid_on(today).filter(kind=kind)
