@@ -23,11 +23,12 @@ from timebank.catalogue.actions import multiplier_for, weighted_minutes
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.actions import do_deposit, member_account_ids
 from timebank.ledger.models import Account, AccountKind, TransactionKind
-from timebank.ledger.posting import MAX_MINUTES, check_key, fingerprint, idem_scope
+from timebank.ledger.posting import MAX_MINUTES
 from timebank.lib.errors import Conflict, Forbidden, Invalid
 from timebank.lib.events import publish
 from timebank.members.access import member_of
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus, RelativeLink
+from timebank.ops.idempotency import check_key, fingerprint, key_reused, scope_of
 from timebank.orders.access import check_may_order_for
 from timebank.orders.events import OrderTransitioned, VolunteerVetted
 from timebank.orders.models import Channel, Order, OrderEvent, OrderState, Payer, ServiceRecord
@@ -587,7 +588,7 @@ def do_service_record(
         if require_approval or needs_approval(actor, volunteer, credited):
             if key and (
                 existing := ServiceRecord.objects.filter(
-                    transaction__idem_scope=idem_scope(actor), transaction__idempotency_key=key
+                    transaction__idem_scope=scope_of(actor), transaction__idempotency_key=key
                 ).first()
             ):
                 return _replayed_record(existing, service_item, minutes, served_at), True
@@ -677,7 +678,7 @@ def _replayed_record(
         minutes,
         service_item.pk,
     ):
-        raise Conflict(_("这个幂等键已用于另一个不同的请求。"), code="idempotency_key_reused")
+        raise key_reused()
     return existing
 
 
