@@ -240,3 +240,13 @@ def test_insurance_in_force_query_and_row_agree(world: World) -> None:
     assert in_force == {p.pk for p in rows if p.starts_on <= today <= p.ends_on}
     assert in_force  # some are, some are not
     assert len(in_force) < len(rows)
+
+
+def test_the_pages_buttons_read_the_table() -> None:
+    from timebank.orders.rules import allowed_actions
+
+    assert set(allowed_actions(S.REQUESTED)) == {action.replace("-", "_") for action in TRANSITIONS}
+    assert allowed_actions(S.ACCEPTED)["check_in"] and not allowed_actions(S.IN_SERVICE)["check_in"]
+    assert allowed_actions(S.COMPLETED)["confirm"] and not allowed_actions(S.DISPUTED)["confirm"]
+    assert allowed_actions(S.DISPUTED, by_staff=True)["confirm"]
+    assert not allowed_actions(S.IN_SERVICE)["cancel"] and allowed_actions(S.IN_SERVICE, by_staff=True)["cancel"]

@@ -22,7 +22,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -33,7 +33,7 @@ from timebank.audit.actions import record
 from timebank.ledger.models import Leg, TransactionKind
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
-from timebank.ops.idempotency import recorded, scope_of
+from timebank.ops.idempotency import recorded, scope_of, write_once
 from timebank.orgs.models import Org, Rules, User
 
 WINDOW = dt.timedelta(hours=24)
@@ -117,35 +117,31 @@ def open_approval(
     bonus: the head office that confirmed it)."""
     if kind not in ApprovalKind.values:
         raise AssertionError(f"unknown approval kind {kind}")
-    if (existing := replayed_approval(actor, idempotency_key, fp)) is not None:
-        return existing, True
-    try:
-        with transaction.atomic():
-            approval = Approval.objects.create(
-                bank_id=member.bank_id,
-                org_id=org.pk if org is not None else member.home_org_id,
-                kind=kind,
-                member=member,
-                minutes=minutes,
-                payload=payload,
-                fingerprint=fp,
-                maker=actor if is_person(actor) else None,
-                idem_scope=scope_of(actor),
-                idempotency_key=idempotency_key,
-            )
-            record(
-                actor,
-                "approval.request",
-                approval,
-                bank_id=member.bank_id,
-                data={"kind": kind, "member": member.pk, "minutes": minutes},
-            )
-    except IntegrityError:
-        # The same key arrived twice at once: the first one's approval is the answer.
-        if (existing := replayed_approval(actor, idempotency_key, fp)) is not None:
-            return existing, True
-        raise
-    return approval, False
+
+    def body() -> Approval:
+        approval = Approval.objects.create(
+            bank_id=member.bank_id,
+            org_id=org.pk if org is not None else member.home_org_id,
+            kind=kind,
+            member=member,
+            minutes=minutes,
+            payload=payload,
+            fingerprint=fp,
+            maker=actor if is_person(actor) else None,
+            idem_scope=scope_of(actor),
+            idempotency_key=idempotency_key,
+        )
+        record(
+            actor,
+            "approval.request",
+            approval,
+            bank_id=member.bank_id,
+            data={"kind": kind, "member": member.pk, "minutes": minutes},
+        )
+        return approval
+
+    # The same key arrived twice at once: the first one's approval is the answer.
+    return write_once(Approval.objects.all(), actor, idempotency_key, fp, body)
 
 
 def _lock(approval: Approval) -> Approval:

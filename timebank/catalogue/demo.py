@@ -1,8 +1,15 @@
-"""The demo world's service catalogue (制单) and the community menus' opening times."""
+"""The demo world's service catalogue (制单) and the communities' menus, which `seed_catalogue` and `seed_menus`
+create on launch day."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from timebank.catalogue.actions import do_create_service_item, do_set_menu_entry
+from timebank.catalogue.models import ServiceItem
+from timebank.orgs.demo import BANK1, BANK2, OrgSpec, manager_of
+from timebank.orgs.models import Org, User
 
 
 @dataclass(frozen=True)
@@ -67,3 +74,51 @@ MENU_TIMES = (
     "工作日 9:00-11:30",
 )
 MENU_TIMES_BY_ITEM = {"紧急救援": "全天 24 小时，拨打 12349", "餐饮配送": "每天 11:00-12:00、17:00-18:00"}
+
+
+@dataclass(frozen=True)
+class MenuSpec:
+    """A service a community publishes on its menu, with its times and place."""
+
+    org: str
+    item: str
+    times: str
+    place: str
+
+
+def seed_catalogue(users: Mapping[str, User], orgs: Mapping[str, Org]) -> dict[tuple[str, str], ServiceItem]:
+    """Each head office's catalogue, made by its admin: bank 1 has every service, bank 2 its smaller list.
+    Answers the items by (bank, name)."""
+    items: dict[tuple[str, str], ServiceItem] = {}
+    for bank, names in ((BANK1, [s.name for s in (*HOME_SERVICES, *GROUP_SERVICES)]), (BANK2, BANK2_SERVICES)):
+        owner = users["ho_admin" if bank == BANK1 else "nc_admin"]
+        for name in names:
+            s = SERVICE_BY_NAME[name]
+            items[(bank, name)] = do_create_service_item(
+                owner,
+                head_office=orgs[bank],
+                name=s.name,
+                category=s.category,
+                tier=s.tier,
+                requires_certificate=s.certificate or None,
+                description=s.description,
+            )
+    return items
+
+
+def seed_menus(
+    menus: Sequence[MenuSpec],
+    specs: Mapping[str, OrgSpec],
+    users: Mapping[str, User],
+    orgs: Mapping[str, Org],
+    items: Mapping[tuple[str, str], ServiceItem],
+) -> None:
+    """The communities' menus, each set by the staff login that manages the community."""
+    for menu in menus:
+        do_set_menu_entry(
+            users[manager_of(menu.org, dict(specs))],
+            org=orgs[menu.org],
+            item=items[(specs[menu.org].bank, menu.item)],
+            times=menu.times,
+            place=menu.place,
+        )

@@ -23,8 +23,10 @@ from rich.progress import (
 
 from timebank.approvals.actions import do_approve
 from timebank.approvals.models import Approval
-from timebank.catalogue.actions import do_create_service_item, do_set_menu_entry
-from timebank.catalogue.demo import BANK2_SERVICES, GROUP_SERVICES, HOME_SERVICES, SERVICE_BY_NAME
+from timebank.catalogue.demo import (
+    seed_catalogue,
+    seed_menus,
+)
 from timebank.catalogue.models import ServiceItem
 from timebank.demo.steps import (
     LAUNCH,
@@ -32,44 +34,43 @@ from timebank.demo.steps import (
     RECENT_SPAN,
     BuyService,
     Do,
-    HandOver,
-    InKind,
     LedgerOp,
-    NewGoods,
     NewOrder,
     OrderAct,
     Plan,
     RecordService,
-    Redeem,
     Ref,
     Register,
-    Restock,
-    Settle,
     Step,
     StockCount,
-    day_of,
     when,
 )
 from timebank.evaluation.demo import seed_evaluation
-from timebank.funds.actions import StockInput, do_buy_market_service, do_record_in_kind
+from timebank.funds.actions import do_buy_market_service
 from timebank.funds.models import FundEntry
-from timebank.goods.actions import do_create_goods, do_hand_over, do_redeem, do_restock, do_stock_count
-from timebank.goods.models import Goods, Redemption
+from timebank.goods.actions import do_stock_count
+from timebank.goods.models import Redemption
 from timebank.hotline.models import CallLog
 from timebank.ledger.actions import do_adjustment, do_deposit, do_transfer, do_withdrawal
 from timebank.ledger.models import Transaction, TransactionKind
-from timebank.ledger.settlement import do_settle
 from timebank.lib import clock
-from timebank.members.actions import do_link_relative, do_register_member
-from timebank.members.demo import PersonSpec
+from timebank.members.actions import do_link_relative
+from timebank.members.demo import PersonSpec, register_person
 from timebank.members.models import InsurancePolicy, Member, MemberStatus
 from timebank.needs.models import Need
 from timebank.notices.demo import seed_notices
 from timebank.orders import actions as order_actions
 from timebank.orders.models import Order, ServiceRecord
-from timebank.orgs.actions import do_create_org, do_create_staff
-from timebank.orgs.demo import BANK1, BANK2, DEMO_PASSWORD, MEMBER_LOGINS, STAFF_LOGINS, DemoLogin, manager_of
-from timebank.orgs.models import Org, OrgKind, Role, User
+from timebank.orgs.demo import (
+    BANK1,
+    BANK2,
+    MEMBER_LOGINS,
+    STAFF_LOGINS,
+    DemoLogin,
+    manager_of,
+    seed_orgs,
+)
+from timebank.orgs.models import Org, User
 from timebank.teams.demo import seed_teams
 
 # --------------------------------------------------------------------------------------------------------------
@@ -140,8 +141,6 @@ class Applier:
         self.items: dict[tuple[str, str], ServiceItem] = {}
         self.orders: dict[int, Order] = {}
         self.kept: dict[str, Any] = {}  # what planned calls kept (`Do.keep`): trainings, incidents, needs
-        self.goods: dict[str, Goods] = {}
-        self.redemptions: dict[int, Redemption] = {}
         self.keys = itertools.count(1)
 
     # -- time and lookups
@@ -235,45 +234,11 @@ class Applier:
         """Launch day: the org trees and staff, the catalogue and menus, the members moved from paper."""
         plan, bar = self.plan, self.bar
         step = bar.add_task("机构与登录 orgs & logins", total=len(plan.orgs) + len(STAFF_LOGINS))
-        for spec in plan.orgs:
-            creator = self.users.get("ho_admin" if spec.bank == BANK1 else "nc_admin", self.root)
-            parent = self.orgs[spec.parent] if spec.parent else None
-            self.orgs[spec.name] = do_create_org(creator, name=spec.name, kind=spec.kind, parent=parent)
-            if spec.kind == OrgKind.HEAD_OFFICE:
-                # the head office admin comes first, and creates the rest of the tree and the other staff
-                admin = next(s for s in STAFF_LOGINS if s.org == spec.name and s.role == Role.HEAD_OFFICE_ADMIN)
-                self.users[admin.username] = create_staff_login(self.root, admin, self.orgs)
-                bar.advance(step)
-            bar.advance(step)
-        for login in STAFF_LOGINS:
-            if login.username not in self.users:
-                self.users[login.username] = create_staff_login(self.users["ho_admin"], login, self.orgs)
-                bar.advance(step)
-
+        self.orgs, self.users = seed_orgs(self.root, plan.orgs, lambda: bar.advance(step))
         self.at(when(LAUNCH, 8, 30))
-        for bank, names in ((BANK1, [s.name for s in (*HOME_SERVICES, *GROUP_SERVICES)]), (BANK2, BANK2_SERVICES)):
-            owner = self.users["ho_admin" if bank == BANK1 else "nc_admin"]
-            for name in names:
-                s = SERVICE_BY_NAME[name]
-                self.items[(bank, name)] = do_create_service_item(
-                    owner,
-                    head_office=self.orgs[bank],
-                    name=s.name,
-                    category=s.category,
-                    tier=s.tier,
-                    requires_certificate=s.certificate or None,
-                    description=s.description,
-                )
+        self.items = seed_catalogue(self.users, self.orgs)
         self.at(when(LAUNCH, 9))
-        for menu in plan.menus:
-            bank = self.specs[menu.org].bank
-            do_set_menu_entry(
-                self.users[manager_of(menu.org, self.specs)],
-                org=self.orgs[menu.org],
-                item=self.items[(bank, menu.item)],
-                times=menu.times,
-                place=menu.place,
-            )
+        seed_menus(plan.menus, self.specs, self.users, self.orgs, self.items)
 
         at_launch = [p for p in plan.people if p.approved and not p.census]
         step = bar.add_task("会员 members", total=len(at_launch) + len(plan.links))
@@ -289,14 +254,8 @@ class Applier:
             bar.advance(step)
 
     def register(self, person: PersonSpec, registrar: User | None) -> None:
-        referred_by = self.members[person.referrer].pk if person.referrer is not None else None
-        member = do_register_member(
-            registrar,
-            home_org=self.orgs[person.org],
-            data=person.member_input(referred_by),
-            login=(person.login, DEMO_PASSWORD) if person.login else None,
-            approved=person.approved,
-        )
+        referred_by = self.member(person.referrer)
+        member = register_person(person, registrar, self.orgs[person.org], referred_by)
         self.members[person.index] = member
         if person.login:
             assert member.user is not None
@@ -325,18 +284,16 @@ class Applier:
                 self.call(step)
             case NewOrder() | OrderAct() | BuyService():
                 self.order(step)
-            case NewGoods() | Redeem() | HandOver() | Restock() | StockCount():
-                self.shop(step)
-            case InKind():
-                self.money(step)
-            case Settle():
-                do_settle(self.user(step.actor), self.orgs[step.bank], self.day(step.period_end))
+            case StockCount():
+                self.stock_count(step)
             case _:
                 raise AssertionError(f"unknown step {step!r}")
 
     def call(self, step: Do) -> None:
         """A planned call of an action: its references resolved, its answer kept if the plan asks."""
         answer = step.action(*self.resolve(step.args), **{k: self.resolve(v) for k, v in step.kwargs.items()})
+        if isinstance(answer, tuple):
+            answer = answer[0]  # an action taking an idempotency key answers (what it made, replayed)
         if isinstance(step.keep, str):
             self.kept[step.keep] = answer
         elif isinstance(step.keep, int):
@@ -494,56 +451,6 @@ class Applier:
                 return order_actions.do_dispute(actor, order, reason=step.note)
         raise AssertionError(f"unknown order action {step.action}")
 
-    def shop(self, step: Step) -> None:
-        match step:
-            case NewGoods():
-                self.goods[step.key] = do_create_goods(
-                    self.user(step.actor),
-                    outlet=self.orgs[step.outlet],
-                    name=step.name,
-                    price_minutes=step.price,
-                    stock=step.stock,
-                )
-            case Redeem():
-                goods = self.goods[step.goods]
-                self.redemptions[step.key], _replayed = do_redeem(
-                    self.user(step.actor),
-                    member=self.members[step.member],
-                    goods=goods,
-                    quantity=step.quantity,
-                    outlet=self.orgs[step.goods.split(":")[0]],
-                    idempotency_key=self.key(),
-                )
-            case HandOver():
-                do_hand_over(self.user(step.actor), self.redemptions[step.redemption])
-            case Restock():
-                self.goods[step.goods] = do_restock(
-                    self.user(step.actor), self.goods[step.goods], quantity=step.quantity, note=step.note
-                )
-            case StockCount():
-                self.goods[step.goods] = do_stock_count(
-                    self.user(step.actor), self.goods[step.goods], counted=step.counted, note=step.note
-                )
-
-    def money(self, step: Step) -> None:
-        match step:
-            case InKind():
-                goods = self.goods[step.goods]
-                do_record_in_kind(
-                    self.user(step.actor),
-                    self.orgs[step.org],
-                    source=step.source,
-                    estimated_value=step.value,
-                    occurred_on=self.day(day_of(step.at)),
-                    item_description=step.item,
-                    donor_name=step.donor,
-                    description=step.description,
-                    stock=StockInput(outlet=self.orgs[step.goods.split(":")[0]], quantity=step.quantity, goods=goods),
-                    idempotency_key=self.key(),
-                )
-
-
-def create_staff_login(actor: User | None, login: DemoLogin, orgs: dict[str, Org]) -> User:
-    return do_create_staff(
-        actor, org=orgs[login.org], username=login.username, password=login.password, name=login.name, role=login.role
-    )
+    def stock_count(self, step: StockCount) -> None:
+        key = f"goods:{step.goods}"
+        self.kept[key] = do_stock_count(self.user(step.actor), self.kept[key], counted=step.counted, note=step.note)

@@ -8,19 +8,14 @@ from timebank.catalogue.demo import SERVICE_BY_NAME
 from timebank.demo.steps import (
     SETTLED,
     BuyService,
+    Do,
     DonationDraft,
-    HandOver,
-    InKind,
     LedgerOp,
-    NewGoods,
     NewOrder,
     OrderAct,
     OrderInfo,
     RecordService,
-    Redeem,
-    Restock,
     ServiceDraft,
-    Settle,
     Step,
     StockCount,
     TransferDraft,
@@ -29,6 +24,9 @@ from timebank.demo.steps import (
 )
 from timebank.demo.timeline import Timeline
 from timebank.demo.world import GOODS_SHARE_PERCENT, MULTIPLIERS, TIER_NAMES
+from timebank.funds import actions as funds_actions
+from timebank.goods import actions as goods_actions
+from timebank.ledger import settlement
 from timebank.members.demo import POOR
 from timebank.orgs.demo import BANK1, BANK2
 
@@ -50,7 +48,7 @@ class Simulation:
         self.pool_held = {BANK1: 0, BANK2: 0}
         self.stock: dict[str, int] = {}
         self.price: dict[str, int] = {}
-        self.dropped: set[int] = set()
+        self.dropped: set[object] = set()  # redemptions that cannot happen (their `keep`)
         self.serving: dict[int, int] = {}  # order → its volunteer now
         self.settle_at = when(SETTLED + 1, 7, 30)
 
@@ -111,35 +109,40 @@ class Simulation:
                 assert info.payer == "recipient"
                 self.held[info.recipient] -= info.hold
                 self.pay(info.recipient, info.hold)
-            case Settle():
+            case Do(action=settlement.do_settle):
+                bank = step.args[1].key
                 for person in self.tl.people:
                     b = self.balance[person.index]
-                    if person.bank == step.bank and b[0] > 0:
+                    if person.bank == bank and b[0] > 0:
                         goods = b[0] * GOODS_SHARE_PERCENT // 100
                         b[1], b[2], b[0] = b[1] + goods, b[2] + b[0] - goods, 0
-            case NewGoods():
-                self.stock[step.key], self.price[step.key] = step.stock, step.price
-            case Restock():
-                self.stock[step.goods] += step.quantity
-            case InKind():
-                self.stock[step.goods] += step.quantity
+            case Do(action=goods_actions.do_create_goods):
+                assert isinstance(step.keep, str)
+                self.stock[step.keep], self.price[step.keep] = step.kwargs["stock"], step.kwargs["price_minutes"]
+            case Do(action=goods_actions.do_restock):
+                self.stock[step.args[1].key] += step.kwargs["quantity"]
+            case Do(action=funds_actions.do_record_in_kind):
+                stock = step.kwargs["stock"]
+                self.stock[stock.goods.key] += stock.quantity
             case StockCount():
-                counted = max(0, self.stock[step.goods] - step.shortfall)
-                self.stock[step.goods] = counted
+                key = f"goods:{step.goods}"
+                counted = max(0, self.stock[key] - step.shortfall)
+                self.stock[key] = counted
                 return [dataclasses.replace(step, counted=counted)]
-            case Redeem():
-                b = self.balance[step.member]
-                quantity = step.quantity
-                while quantity and (b[1] < self.price[step.goods] * quantity or self.stock[step.goods] < quantity):
+            case Do(action=goods_actions.do_redeem):
+                b = self.balance[step.kwargs["member"].key]
+                goods = step.kwargs["goods"].key
+                quantity = step.kwargs["quantity"]
+                while quantity and (b[1] < self.price[goods] * quantity or self.stock[goods] < quantity):
                     quantity -= 1
                 if not quantity:
-                    self.dropped.add(step.key)
+                    self.dropped.add(step.keep)
                     return []
-                b[1] -= self.price[step.goods] * quantity
-                self.stock[step.goods] -= quantity
-                return [dataclasses.replace(step, quantity=quantity)]
-            case HandOver():
-                if step.redemption in self.dropped:
+                b[1] -= self.price[goods] * quantity
+                self.stock[goods] -= quantity
+                return [dataclasses.replace(step, kwargs={**step.kwargs, "quantity": quantity})]
+            case Do(action=goods_actions.do_hand_over):
+                if step.args[1].key in self.dropped:
                     return []
         return [step]
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from timebank.catalogue.demo import MenuSpec
 from timebank.members.demo import LinkSpec, PersonSpec
 from timebank.orgs.demo import OrgSpec
 
@@ -214,65 +215,12 @@ class BuyService(Step):
 
 
 @dataclass(frozen=True)
-class NewGoods(Step):
-    key: str
-    outlet: str
-    name: str
-    price: int
-    stock: int
-    actor: str
-
-
-@dataclass(frozen=True)
-class Redeem(Step):
-    key: int
-    member: int
-    goods: str
-    quantity: int
-    actor: str
-
-
-@dataclass(frozen=True)
-class HandOver(Step):
-    redemption: int
-    actor: str
-
-
-@dataclass(frozen=True)
-class Restock(Step):
-    goods: str
-    quantity: int
-    note: str
-    actor: str
-
-
-@dataclass(frozen=True)
 class StockCount(Step):
     goods: str
     shortfall: int
     note: str
     actor: str
     counted: int = -1  # filled in by the plan's simulation
-
-
-@dataclass(frozen=True)
-class InKind(Step):
-    org: str
-    source: str
-    value: str
-    item: str
-    donor: str
-    description: str
-    goods: str
-    quantity: int
-    actor: str
-
-
-@dataclass(frozen=True)
-class Settle(Step):
-    bank: str
-    period_end: int  # days from today
-    actor: str
 
 
 # Drafts: what the plan means to do; the simulation turns them into steps once the balances are known.
@@ -306,14 +254,6 @@ class TransferDraft(Step):
     receiver: int
     relation: str
     wish: int
-
-
-@dataclass(frozen=True)
-class MenuSpec:
-    org: str
-    item: str
-    times: str
-    place: str
 
 
 @dataclass

@@ -10,25 +10,22 @@ from timebank.demo.steps import (
     LAUNCH,
     SETTLED,
     Do,
-    HandOver,
-    InKind,
-    NewGoods,
-    Redeem,
     Ref,
     Register,
-    Restock,
-    Settle,
     StockCount,
+    day_of,
     daytime,
     do,
     when,
 )
 from timebank.demo.timeline_orders import OrderStories
-from timebank.funds.actions import EntryInput, do_record_entry
+from timebank.funds.actions import EntryInput, StockInput, do_record_entry, do_record_in_kind
 from timebank.funds.demo import COMPANIES
+from timebank.goods.actions import do_create_goods, do_hand_over, do_redeem, do_restock
 from timebank.goods.demo import GOODS
 from timebank.hotline.actions import NeedSpec, do_record_welfare_check
 from timebank.hotline.demo import CALL_SUMMARIES, WELFARE_CONCERN, WELFARE_OK
+from timebank.ledger.settlement import do_settle
 from timebank.members.actions import do_approve_member
 from timebank.members.demo import CATEGORY_WORDS, MOBILE_PREFIXES, WELFARE_CATEGORIES, PersonSpec, weighted
 from timebank.needs.actions import do_add_follow_up, do_close_need, do_create_need
@@ -244,14 +241,15 @@ class Timeline(OrderStories):
                 key = f"{spec.name}:{name}"
                 assert spec.parent is not None
                 self.add(
-                    NewGoods(
+                    do(
                         when(LAUNCH + 3, 9),
-                        key,
-                        spec.name,
-                        name,
-                        price,
-                        rng.randint(2, 8) * 10,
-                        self.manager(spec.parent),
+                        do_create_goods,
+                        Ref.login(self.manager(spec.parent)),
+                        outlet=Ref.org(spec.name),
+                        name=name,
+                        price_minutes=price,
+                        stock=rng.randint(2, 8) * 10,
+                        keep=f"goods:{key}",
                     )
                 )
                 keys.append(key)
@@ -266,9 +264,9 @@ class Timeline(OrderStories):
             (when(-2, 16), "大米（5公斤）", 1, False),
         ):
             key = next(self.redemption_keys)
-            self.add(Redeem(at, key, self.volunteer.index, f"{shunhe}:{goods}", quantity, "staff"))
+            self.add(self.redeem(at, key, self.volunteer, f"{shunhe}:{goods}", quantity, "staff"))
             if handed:
-                self.add(HandOver(at + 5, key, "staff"))
+                self.add(do(at + 5, do_hand_over, Ref.login("staff"), Ref.kept(f"redemption:{key}")))
         for _ in range(count):
             outlet = rng.choice(outlets)
             home = self.specs[outlet].parent
@@ -284,13 +282,67 @@ class Timeline(OrderStories):
             key = next(self.redemption_keys)
             at = self.daytime_at(SETTLED + 2, -1, 9, 17)
             actor = self.manager(home)
-            self.add(
-                Redeem(at, key, member.index, rng.choice(self.outlet_goods[outlet]), rng.choice((1, 1, 1, 2)), actor)
-            )
+            goods = rng.choice(self.outlet_goods[outlet])
+            self.add(self.redeem(at, key, member, goods, rng.choice((1, 1, 1, 2)), actor))
             if at < when(-2, 0) or rng.random() < 0.5:
-                self.add(HandOver(at + rng.randint(5, 60), key, actor))
-        self.add(Restock(when(-10, 9), f"{shunhe}:大米（5公斤）", 30, "街道采购补货", "staff"))
+                self.add(do(at + rng.randint(5, 60), do_hand_over, Ref.login(actor), Ref.kept(f"redemption:{key}")))
+        rice = f"goods:{shunhe}:大米（5公斤）"
+        self.add(
+            do(
+                when(-10, 9),
+                do_restock,
+                Ref.login("staff"),
+                Ref.kept(rice),
+                quantity=30,
+                note="街道采购补货",
+                keep=rice,
+            )
+        )
         self.add(StockCount(when(-5, 17), f"{shunhe}:毛巾", 1, "月末盘点，毛巾少 1 条，已登记说明", "staff"))
+
+    def redeem(self, at: int, key: int, member: PersonSpec, goods: str, quantity: int, actor: str) -> Do:
+        """兑换: `member` takes `quantity` of `goods` ("outlet:name") at its outlet; the simulation may lower the
+        quantity to what the goods bucket and the stock allow, or drop it (and its hand-over)."""
+        return do(
+            at,
+            do_redeem,
+            Ref.login(actor),
+            member=Ref.member(member.index),
+            goods=Ref.kept(f"goods:{goods}"),
+            quantity=quantity,
+            outlet=Ref.org(goods.split(":")[0]),
+            idempotency_key=Ref.idempotency_key(),
+            keep=f"redemption:{key}",
+        )
+
+    def in_kind(
+        self,
+        at: int,
+        org: str,
+        source: str,
+        value: str,
+        item: str,
+        donor: str,
+        description: str,
+        goods: str,
+        quantity: int,
+        actor: str,
+    ) -> Do:
+        """A donation in kind to `org`'s fund book, put on the shelf of `goods` ("outlet:name")."""
+        return do(
+            at,
+            do_record_in_kind,
+            Ref.login(actor),
+            Ref.org(org),
+            source=source,
+            estimated_value=value,
+            occurred_on=Ref.day(day_of(at)),
+            item_description=item,
+            donor_name=donor,
+            description=description,
+            stock=StockInput(outlet=Ref.org(goods.split(":")[0]), quantity=quantity, goods=Ref.kept(f"goods:{goods}")),
+            idempotency_key=Ref.idempotency_key(),
+        )
 
     def money(self) -> None:
         c1, c2 = COMPANIES[BANK1], COMPANIES[BANK2]
@@ -325,7 +377,7 @@ class Timeline(OrderStories):
         for entry in entries:
             self.add(entry)
         self.add(
-            InKind(
+            self.in_kind(
                 when(-15, 10),
                 "顺河社区",
                 "enterprise",
@@ -340,7 +392,7 @@ class Timeline(OrderStories):
         )
         if "驻春路社区服务站" in self.outlet_goods:
             self.add(
-                InKind(
+                self.in_kind(
                     when(-20, 10),
                     "驻春路社区",
                     "enterprise",
@@ -370,7 +422,7 @@ class Timeline(OrderStories):
                 self.add(do(approved, do_approve_member, actor, Ref.member(person.index), keep=person.index))
 
     def settlement_and_duty(self) -> None:
-        self.add(Settle(when(SETTLED + 1, 7, 30), BANK1, SETTLED, "ho_admin"))
-        self.add(Settle(when(SETTLED + 1, 7, 40), BANK2, SETTLED, "nc_admin"))
+        self.add(do(when(SETTLED + 1, 7, 30), do_settle, Ref.login("ho_admin"), Ref.org(BANK1), Ref.day(SETTLED)))
+        self.add(do(when(SETTLED + 1, 7, 40), do_settle, Ref.login("nc_admin"), Ref.org(BANK2), Ref.day(SETTLED)))
         for login in ("staff", "operator", "nc_admin"):
             self.add(do(when(LAUNCH, 17, 30), do_set_duty, Ref.login(login), on_duty=True))

@@ -15,6 +15,7 @@ from timebank.catalogue.demo import (
     MENU_TIMES,
     MENU_TIMES_BY_ITEM,
     SERVICE_BY_NAME,
+    MenuSpec,
     Service,
 )
 from timebank.demo.steps import (
@@ -23,7 +24,6 @@ from timebank.demo.steps import (
     Do,
     DonationDraft,
     LedgerOp,
-    MenuSpec,
     OrderInfo,
     RecordService,
     Ref,

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema, Status
-from pydantic import Field, StringConstraints
+from ninja import Query, Router, Status
 
-from timebank.api.types import Id, NoNul, Page, PathId, paginate
+from timebank.api.types import Page, PathId, paginate
 from timebank.evaluation import access, actions
 from timebank.evaluation.models import (
     Assessment,
@@ -25,6 +22,33 @@ from timebank.evaluation.models import (
     SelfAssessment,
 )
 from timebank.evaluation.rules import evaluation_rules
+from timebank.evaluation.schemas import (
+    AssessmentIn,
+    AssessmentOut,
+    AwardKindIn,
+    AwardKindOut,
+    AwardKindPatch,
+    AwardOut,
+    CombinedOut,
+    ComplaintIn,
+    ComplaintOut,
+    CorrectionIn,
+    DecideIn,
+    EvaluationFollowUpIn,
+    EvaluationRulesOut,
+    EvaluationRulesPatch,
+    EvaluationTransactionOut,
+    IndicatorIn,
+    IndicatorOut,
+    IndicatorPatch,
+    LiftIn,
+    PenaltyIn,
+    PenaltyOut,
+    RankIn,
+    SelfIn,
+    SelfOut,
+    StarOut,
+)
 from timebank.evaluation.scoring import Combined, org_score, volunteer_score
 from timebank.evaluation.stars import StarLevel, star_level
 from timebank.ledger.models import Transaction
@@ -36,25 +60,7 @@ from timebank.orgs.api import caller
 router = Router(tags=["evaluation"])
 
 CursorParam = Annotated[str | None, Query(max_length=100)]
-Year = Annotated[int, Field(strict=True, ge=2000, le=2100)]
 YearParam = Annotated[int | None, Query(ge=2000, le=2100)]
-Score = Annotated[Decimal, Field(ge=0, le=100, max_digits=4, decimal_places=1, allow_inf_nan=False)]
-Weight = Annotated[int, Field(strict=True, ge=0, le=100)]
-Code = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")]
-StrictBool = Annotated[bool, Field(strict=True)]
-
-
-def _text(max_length: int, min_length: int = 0) -> StringConstraints:
-    return StringConstraints(strict=True, max_length=max_length, min_length=min_length)
-
-
-Name = Annotated[str, _text(50, 1), NoNul]
-Short = Annotated[str, _text(500), NoNul]
-Note = Annotated[str, _text(1000), NoNul]
-RequiredNote = Annotated[str, _text(1000, 1), NoNul]
-LongText = Annotated[str, _text(2000), NoNul]
-RequiredLongText = Annotated[str, _text(2000, 1), NoNul]
-Reason = Annotated[str, _text(500, 1), NoNul]
 
 
 def _year(year: int | None) -> int:
@@ -62,29 +68,6 @@ def _year(year: int | None) -> int:
 
 
 # Rules ----------------------------------------------------------------------------------------------------------
-
-
-class EvaluationRulesOut(Schema):
-    head_office_id: int
-    third_party_weight: int
-    self_weight: int
-    satisfaction_weight: int
-    complaint_deduction: Decimal
-    star_hold_rating_below: Decimal
-    star_min_reviews: int
-    star_hold_complaints: int
-
-
-class EvaluationRulesPatch(Schema):
-    third_party_weight: Weight | None = None
-    self_weight: Weight | None = None
-    satisfaction_weight: Weight | None = None
-    complaint_deduction: Score | None = None
-    star_hold_rating_below: (
-        Annotated[Decimal, Field(ge=0, le=5, max_digits=3, decimal_places=2, allow_inf_nan=False)] | None
-    ) = None
-    star_min_reviews: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
-    star_hold_complaints: Annotated[int, Field(strict=True, ge=0, le=100)] | None = None
 
 
 def rules_out(r: EvaluationRules) -> dict[str, Any]:
@@ -121,33 +104,6 @@ def seed_defaults(request: HttpRequest, org_id: PathId) -> dict[str, int]:
 # Indicators -----------------------------------------------------------------------------------------------------
 
 
-class IndicatorOut(Schema):
-    id: int
-    code: str
-    name: str
-    description: str
-    weight: int
-    active: bool
-    position: int
-
-
-class IndicatorIn(Schema):
-    code: Code
-    name: Name
-    description: Short = ""
-    weight: Weight = 1
-    active: StrictBool = True
-    position: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0
-
-
-class IndicatorPatch(Schema):
-    name: Name | None = None
-    description: Short | None = None
-    weight: Weight | None = None
-    active: StrictBool | None = None
-    position: Annotated[int, Field(strict=True, ge=0, le=1000)] | None = None
-
-
 def indicator_out(i: Indicator) -> dict[str, Any]:
     return {f: getattr(i, f) for f in ("code", "name", "description", "weight", "active", "position")} | {"id": i.pk}
 
@@ -176,35 +132,6 @@ def patch_indicator(request: HttpRequest, indicator_id: PathId, payload: Indicat
 
 
 # Assessments -----------------------------------------------------------------------------------------------------
-
-
-class ScoreIn(Schema):
-    indicator_id: Id
-    score: Score
-
-
-class AssessmentIn(Schema):
-    org_id: Id
-    year: Year
-    scores: Annotated[list[ScoreIn], Field(min_length=1, max_length=actions.MAX_INDICATORS)]
-    note: Note = ""
-
-
-class ScoreOut(Schema):
-    indicator_id: int
-    score: Decimal
-    weight: int
-
-
-class AssessmentOut(Schema):
-    id: int
-    org_id: int
-    year: int
-    assessor_id: int
-    total: Decimal
-    note: str
-    scores: list[ScoreOut]
-    created_at: dt.datetime
 
 
 def assessment_out(a: Assessment) -> dict[str, Any]:
@@ -260,22 +187,6 @@ def list_assessments(
 # Self-assessments and combined scores -------------------------------------------------------------------------------
 
 
-class SelfIn(Schema):
-    year: Year
-    score: Score
-    summary: LongText = ""
-    org_id: Id | None = Field(None, description="An org's self-assessment (staff of the org); omit for your own")
-
-
-class SelfOut(Schema):
-    id: int
-    member_id: int | None
-    org_id: int | None
-    year: int
-    score: Decimal
-    summary: str
-
-
 def self_out(s: SelfAssessment) -> dict[str, Any]:
     return {
         "id": s.pk,
@@ -303,19 +214,6 @@ def save_self_assessment(request: HttpRequest, payload: SelfIn) -> dict[str, Any
     return self_out(row)
 
 
-class CombinedOut(Schema):
-    year: int
-    third_party: Decimal | None
-    self_score: Decimal | None
-    satisfaction: Decimal | None
-    rating_count: int
-    upheld_complaints: int
-    weighted: Decimal | None
-    deduction: Decimal
-    total: Decimal | None
-    credited_minutes: int
-
-
 def combined_out(c: Combined, year: int) -> dict[str, Any]:
     return {"year": year, **{f: getattr(c, f) for f in CombinedOut.model_fields if f != "year"}}
 
@@ -336,20 +234,6 @@ def member_evaluation(request: HttpRequest, member_id: PathId, year: YearParam =
     return combined_out(volunteer_score(member.bank_id, member.pk, y), y)
 
 
-class StarOut(Schema):
-    member_id: int
-    level: int
-    earned_level: int
-    credited_minutes: int
-    thresholds_hours: list[int]
-    next_threshold_hours: int | None
-    minutes_to_next: int | None
-    held_back: list[Literal["low_rating", "upheld_complaints"]]
-    average_rating: Decimal | None
-    rating_count: int
-    upheld_complaints: int
-
-
 def star_out(s: StarLevel) -> dict[str, Any]:
     return {f: getattr(s, f) for f in StarOut.model_fields}
 
@@ -362,35 +246,6 @@ def member_star_level(request: HttpRequest, member_id: PathId) -> dict[str, Any]
 
 
 # Complaints --------------------------------------------------------------------------------------------------------
-
-
-class ComplaintIn(Schema):
-    org_id: Id | None = None
-    volunteer_id: Id | None = None
-    order_id: Id | None = None
-    complainant: Annotated[str, _text(50), NoNul] = ""
-    text: RequiredLongText
-
-
-class EvaluationFollowUpOut(Schema):
-    id: int
-    note: str
-    actor_id: int | None
-    created_at: dt.datetime
-
-
-class ComplaintOut(Schema):
-    id: int
-    org_id: int
-    volunteer_id: int | None
-    order_id: int | None
-    complainant: str
-    text: str
-    status: Literal["open", "upheld", "dismissed"]
-    decision_note: str
-    decided_at: dt.datetime | None
-    created_at: dt.datetime
-    follow_ups: list[EvaluationFollowUpOut]
 
 
 def complaint_out(c: Complaint) -> dict[str, Any]:
@@ -454,21 +309,12 @@ def get_complaint(request: HttpRequest, complaint_id: PathId) -> dict[str, Any]:
     return complaint_out(access.access_complaint(caller(request), complaint_id))
 
 
-class EvaluationFollowUpIn(Schema):
-    note: RequiredNote
-
-
 @router.post("/complaints/{complaint_id}/follow-ups", response={201: ComplaintOut})
 def follow_up(request: HttpRequest, complaint_id: PathId, payload: EvaluationFollowUpIn) -> Status[dict[str, Any]]:
     user = caller(request)
     complaint = access.access_complaint(user, complaint_id)
     actions.do_follow_up_complaint(user, complaint, payload.note)
     return Status(201, complaint_out(Complaint.objects.get(pk=complaint.pk)))
-
-
-class DecideIn(Schema):
-    outcome: Literal["upheld", "dismissed"]
-    note: RequiredNote
 
 
 @router.post("/complaints/{complaint_id}/decide", response=ComplaintOut)
@@ -482,30 +328,6 @@ def decide(request: HttpRequest, complaint_id: PathId, payload: DecideIn) -> dic
 
 
 # Penalties ---------------------------------------------------------------------------------------------------------
-
-
-class PenaltyIn(Schema):
-    member_id: Id
-    kind: Literal["warning", "suspension", "removal"]
-    reason: Annotated[str, _text(1000, 1), NoNul]
-    complaint_id: Id | None = None
-    starts_on: dt.date | None = None
-    ends_on: dt.date | None = None
-
-
-class PenaltyOut(Schema):
-    id: int
-    member_id: int
-    kind: str
-    reason: str
-    complaint_id: int | None
-    starts_on: dt.date
-    ends_on: dt.date | None
-    in_force: bool
-    lifted_at: dt.datetime | None
-    lift_reason: str
-    correction_transaction_id: int | None
-    created_at: dt.datetime
 
 
 def penalty_out(p: Penalty) -> dict[str, Any]:
@@ -566,29 +388,12 @@ def list_penalties(
     return {"items": [penalty_out(p) for p in rows], "next_cursor": nxt}
 
 
-class LiftIn(Schema):
-    reason: Reason
-
-
 @router.post("/penalties/{penalty_id}/lift", response=PenaltyOut)
 def lift_penalty(request: HttpRequest, penalty_id: PathId, payload: LiftIn) -> dict[str, Any]:
     """End a suspension or removal early: dispatch and matching include the volunteer again."""
     user = caller(request)
     penalty = access.access_penalty(user, penalty_id, manage=True)
     return penalty_out(actions.do_lift_penalty(user, penalty, reason=payload.reason))
-
-
-class CorrectionIn(Schema):
-    transaction_id: Id
-    reason: Reason
-
-
-class EvaluationTransactionOut(Schema):
-    transaction_id: int
-    kind: str
-    minutes: int
-    created_at: dt.datetime
-    reverses_id: int | None
 
 
 @router.post("/penalties/{penalty_id}/correction", response={201: EvaluationTransactionOut})
@@ -614,41 +419,6 @@ def correct_credit(request: HttpRequest, penalty_id: PathId, payload: Correction
 
 
 # Awards ------------------------------------------------------------------------------------------------------------
-
-
-class AwardKindOut(Schema):
-    id: int
-    code: str
-    name: str
-    subject: Literal["volunteer", "org"]
-    basis: Literal["combined_score", "credited_hours"]
-    winners: int
-    bonus_minutes: int
-    min_star_level: int
-    active: bool
-    position: int
-
-
-class AwardKindIn(Schema):
-    code: Code
-    name: Name
-    subject: Literal["volunteer", "org"]
-    basis: Literal["combined_score", "credited_hours"] = "combined_score"
-    winners: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_WINNERS)] = 10
-    bonus_minutes: Annotated[int, Field(strict=True, ge=0, le=actions.MAX_BONUS_MINUTES)] = 0
-    min_star_level: Annotated[int, Field(strict=True, ge=0, le=10)] = 0
-    active: StrictBool = True
-    position: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0
-
-
-class AwardKindPatch(Schema):
-    name: Name | None = None
-    basis: Literal["combined_score", "credited_hours"] | None = None
-    winners: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_WINNERS)] | None = None
-    bonus_minutes: Annotated[int, Field(strict=True, ge=0, le=actions.MAX_BONUS_MINUTES)] | None = None
-    min_star_level: Annotated[int, Field(strict=True, ge=0, le=10)] | None = None
-    active: StrictBool | None = None
-    position: Annotated[int, Field(strict=True, ge=0, le=1000)] | None = None
 
 
 def kind_out(k: AwardKind) -> dict[str, Any]:
@@ -678,22 +448,6 @@ def patch_award_kind(request: HttpRequest, kind_id: PathId, payload: AwardKindPa
     )
 
 
-class AwardOut(Schema):
-    id: int
-    kind_id: int
-    year: int
-    member_id: int | None
-    org_id: int | None
-    name: str
-    rank: int
-    score: Decimal
-    status: Literal["nominated", "confirmed"]
-    confirmed_at: dt.datetime | None
-    bonus_transaction_id: int | None
-    # A bonus above the approval threshold waits for a second person (四眼原则): the approval it waits for.
-    bonus_approval_id: int | None = None
-
-
 def award_out(a: Award, waiting: dict[int, int] | None = None) -> dict[str, Any]:
     return {
         "id": a.pk,
@@ -709,10 +463,6 @@ def award_out(a: Award, waiting: dict[int, int] | None = None) -> dict[str, Any]
         "bonus_transaction_id": a.bonus_transaction_id,
         "bonus_approval_id": (waiting or {}).get(a.pk),
     }
-
-
-class RankIn(Schema):
-    year: Year
 
 
 @router.post("/award-kinds/{kind_id}/rank", response=Page[AwardOut])

@@ -1,20 +1,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema, Status
-from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
+from ninja import Query, Router, Status
 
-from timebank.api.types import Id, IdempotencyKey, Memo, NoNul, Page, PathId, Reason, paginate
+from timebank.api.types import Page, PathId, paginate
 from timebank.funds import actions
 from timebank.funds.access import access_fund_entry, access_fund_org, get_org, visible_fund_entries
 from timebank.funds.disclosure import Period, as_text, check_period, disclose
 from timebank.funds.models import FundEntry
-from timebank.funds.money import parse_money, yuan
+from timebank.funds.money import yuan
+from timebank.funds.schemas import BuyServiceIn, DisclosureOut, FundCode, FundEntryIn, FundEntryOut, InKindIn, ReverseIn
 from timebank.goods.access import access_goods
 from timebank.lib.errors import Forbidden, Invalid
 from timebank.orders.access import STAFF, access_order
@@ -25,64 +24,8 @@ from timebank.orgs.models import MANAGING_ROLES
 
 router = Router(tags=["funds"])
 
-# Yuan as a decimal string ("12.30") or an integer; never a float, which cannot hold cents exactly.
-Money = Annotated[
-    Decimal,
-    BeforeValidator(parse_money),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "string", "pattern": r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$"}, {"type": "integer"}],
-            "description": "元，最多两位小数，大于 0、不超过 100000000 / yuan, at most two decimal places",
-            "examples": ["1280.50"],
-        }
-    ),
-]
-OrgText = Annotated[str, StringConstraints(strict=True, max_length=100), NoNul]
-ItemText = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200), NoNul]
-SourceCode = Literal["government", "society", "enterprise", "residents"]
-KindCode = Literal["goods_purchase", "insurance", "training", "awards", "market_services", "operations"]
-FundCode = Literal["general", "emergency"]
 DateFrom = Annotated[dt.date | None, Query(alias="from")]
 DateTo = Annotated[dt.date | None, Query(alias="to")]
-
-
-class FundEntryIn(Schema):
-    org_id: Id
-    direction: Literal["income", "expense"]
-    source: SourceCode | None = None
-    kind: KindCode | None = None
-    fund: FundCode = "general"
-    amount: Money
-    occurred_on: dt.date
-    description: Memo = ""
-    donor_name: OrgText = ""
-    provider: OrgText = ""
-    idempotency_key: IdempotencyKey | None = None
-
-
-class FundEntryOut(Schema):
-    id: int
-    org_id: int
-    org_name: str
-    direction: str
-    source: str
-    kind: str
-    category_label: str
-    fund: str
-    amount: str
-    occurred_on: dt.date
-    description: str
-    donor_name: str
-    provider: str
-    in_kind: bool
-    item_description: str
-    goods_id: int | None
-    order_id: int | None
-    reverses_id: int | None
-    reversed_by_id: int | None
-    reason: str
-    created_by: str | None
-    created_at: dt.datetime
 
 
 def entry_out(e: FundEntry) -> dict[str, Any]:
@@ -183,10 +126,6 @@ def get_entry(request: HttpRequest, entry_id: PathId) -> dict[str, Any]:
     return _entry_by_pk(access_fund_entry(caller(request), entry_id).pk)
 
 
-class ReverseIn(Schema):
-    reason: Reason
-
-
 @router.post("/funds/entries/{entry_id}/reverse", response={201: FundEntryOut})
 def reverse_entry(request: HttpRequest, entry_id: PathId, payload: ReverseIn) -> Status[dict[str, Any]]:
     """Correct a mistake with a reversing entry (the amount negated). Entries are never edited or deleted."""
@@ -194,27 +133,6 @@ def reverse_entry(request: HttpRequest, entry_id: PathId, payload: ReverseIn) ->
     entry = access_fund_entry(user, entry_id)
     reversal = actions.do_reverse_entry(user, entry, reason=payload.reason)
     return Status(201, _entry_by_pk(reversal.pk))
-
-
-class StockIn(Schema):
-    outlet_id: Id
-    quantity: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
-    goods_id: Id | None = None
-    name: OrgText = ""
-    price_minutes: Annotated[int, Field(strict=True, ge=1, le=100_000)] | None = None
-
-
-class InKindIn(Schema):
-    org_id: Id
-    source: SourceCode
-    donor_name: OrgText = ""
-    estimated_value: Money
-    occurred_on: dt.date
-    item_description: ItemText
-    description: Memo = ""
-    fund: FundCode = "general"
-    stock: StockIn | None = None
-    idempotency_key: IdempotencyKey | None = None
 
 
 @router.post("/funds/in-kind", response={201: FundEntryOut})
@@ -252,15 +170,6 @@ def record_in_kind(request: HttpRequest, response: HttpResponse, payload: InKind
     return _answer(response, entry, replayed)
 
 
-class BuyServiceIn(Schema):
-    amount: Money
-    provider: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100), NoNul]
-    note: Memo = ""
-    unfillable: bool = False
-    org_id: Id | None = None
-    occurred_on: dt.date | None = None
-
-
 class BoughtServiceOut(OrderOut):
     fund_entry: FundEntryOut
 
@@ -289,94 +198,6 @@ def buy_service(request: HttpRequest, order_id: PathId, payload: BuyServiceIn) -
     )
     fresh, roles = access_order(user, order.pk)
     return {**order_out(fresh, roles), "fund_entry": _entry_by_pk(entry.pk)}
-
-
-class SourceTotal(Schema):
-    source: str
-    label: str
-    cash: str
-    in_kind: str
-    total: str
-
-
-class IncomeOut(Schema):
-    by_source: list[SourceTotal]
-    cash: str
-    in_kind: str
-    total: str
-
-
-class KindTotal(Schema):
-    kind: str
-    label: str
-    amount: str
-
-
-class ExpenseOut(Schema):
-    by_kind: list[KindTotal]
-    total: str
-
-
-class FundTotal(Schema):
-    fund: str
-    label: str
-    income: str
-    in_kind: str
-    expense: str
-    net: str
-
-
-class DonorTotal(Schema):
-    name: str
-    amount: str
-
-
-class ChildTotal(Schema):
-    org_id: int
-    name: str
-    kind: str
-    income: str
-    expense: str
-    net: str
-
-
-class ServiceTotals(Schema):
-    orders_completed: int
-    orders_bought_by_fund: int
-    order_minutes: int
-    service_records: int
-    service_record_minutes: int
-    service_minutes: int
-    credited_minutes: int
-
-
-class BankRef(Schema):
-    id: int
-    name: str
-
-
-class OrgRef(BankRef):
-    kind: str
-    kind_label: str
-
-
-class DisclosureOut(Schema):
-    org: OrgRef
-    bank: BankRef
-    from_: dt.date | None = Field(None, alias="from")
-    to: dt.date | None
-    currency: str
-    entries: int
-    income: IncomeOut
-    expense: ExpenseOut
-    opening_balance: str
-    net: str
-    closing_balance: str
-    funds: list[FundTotal]
-    donors: list[DonorTotal]
-    children: list[ChildTotal]
-    services: ServiceTotals
-    generated_at: dt.datetime
 
 
 def _report(org_id: int, date_from: dt.date | None, date_to: dt.date | None) -> tuple[Period, dict[str, Any]]:

@@ -21,7 +21,8 @@ from timebank.goods.access import (
 )
 from timebank.goods.models import Goods, Redemption
 from timebank.goods.schemas import CardCodeOut, CardUnlockOut, CountIn, GoodsIn, GoodsOut, RedemptionIn, RestockIn
-from timebank.ledger.api import TransactionOut, transaction_out
+from timebank.ledger.api import transaction_out
+from timebank.ledger.schemas import TransactionOut
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.models import Member
 from timebank.orgs.access import has_role

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from django.db.models import F, Max, Window
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema, Status
-from pydantic import AwareDatetime, Field, StrictBool
+from ninja import Query, Router, Status
 
-from timebank.api.types import Id, Memo, Page, PathId, Phone, Reason, paginate
+from timebank.api.types import Page, PathId, paginate
 from timebank.hotline import actions, queries
 from timebank.hotline.access import (
     DESK_ROLES,
@@ -29,12 +28,25 @@ from timebank.hotline.access import (
     visible_welfare_checks,
 )
 from timebank.hotline.models import CallLog, ReturnVisit, WelfareCheck
+from timebank.hotline.schemas import (
+    CallerOut,
+    CallIn,
+    CallKindCode,
+    CallOut,
+    CallPatch,
+    DueCheckOut,
+    DueVisitOut,
+    ReturnVisitIn,
+    ReturnVisitOut,
+    WelfareCheckIn,
+    WelfareCheckOut,
+)
 from timebank.ledger.models import Account
 from timebank.lib.errors import Forbidden, Invalid
 from timebank.lib.masking import mask_phone
 from timebank.members.models import Member
 from timebank.needs.access import access_need
-from timebank.needs.api import CategoryCode, ItemIds, LevelCode, PriorityOut, decode_key, encode_key, person_name
+from timebank.needs.api import CategoryCode, decode_key, encode_key, person_name
 from timebank.needs.models import OPEN_STATUSES, Need
 from timebank.needs.priority import priority
 from timebank.orders.access import access_order
@@ -46,9 +58,6 @@ from timebank.orgs.models import User
 router = Router(tags=["hotline"])
 
 CursorParam = Annotated[str | None, Query(max_length=100)]
-CallKindCode = Literal[
-    "order", "legal_advice", "psychological_advice", "complaint", "return_visit", "welfare_check", "other"
-]
 LOOKUP_LIMIT = 20
 RECENT_ORDERS = 5
 
@@ -59,45 +68,6 @@ def _limit(limit: int) -> None:
 
 
 # ---- finding a caller ---------------------------------------------------------------------------------
-
-
-class NeedBrief(Schema):
-    id: int
-    level: str
-    status: str
-    notes: str
-    created_at: dt.datetime
-
-
-class OrderBrief(Schema):
-    id: int
-    state: str
-    service_item_name: str
-    scheduled_start: dt.datetime
-    created_at: dt.datetime
-
-
-class BalanceBrief(Schema):
-    total_minutes: int
-    buckets: dict[str, int]
-
-
-class CallerOut(Schema):
-    id: int
-    name: str
-    phone: str
-    gender: str
-    age: int | None
-    home_org_id: int
-    home_org_name: str
-    status: str
-    roles: list[str]
-    recipient_categories: list[str]
-    priority: PriorityOut
-    open_needs: list[NeedBrief]
-    recent_orders: list[OrderBrief]
-    balance: BalanceBrief
-    last_welfare_check_at: dt.datetime | None
 
 
 def caller_summaries(members: list[Member]) -> list[dict[str, Any]]:
@@ -181,42 +151,6 @@ def lookup(request: HttpRequest, q: Annotated[str, Query(min_length=1, max_lengt
 
 
 # ---- the call log -------------------------------------------------------------------------------------
-
-
-class CallIn(Schema):
-    kind: CallKindCode
-    summary: Reason
-    member_id: Id | None = Field(None, description="the caller, when known")
-    phone: Phone = Field("", description="the number the caller gave or the screen showed")
-    started_at: AwareDatetime | None = Field(None, description="default: now")
-    ended_at: AwareDatetime | None = None
-    order_id: Id | None = Field(None, description="the order this call produced")
-    need_id: Id | None = None
-    org_id: Id | None = Field(None, description="for an unknown caller: the org the call belongs to")
-
-
-class CallPatch(Schema):
-    summary: Reason | None = None
-    ended_at: AwareDatetime | None = None
-    order_id: Id | None = None
-    need_id: Id | None = None
-
-
-class CallOut(Schema):
-    id: int
-    org_id: int
-    kind: str
-    summary: str
-    member_id: int | None
-    member_name: str | None
-    phone: str
-    operator_id: int | None
-    operator: str | None
-    started_at: dt.datetime
-    ended_at: dt.datetime | None
-    order_id: int | None
-    need_id: int | None
-    created_at: dt.datetime
 
 
 def call_out(call: CallLog) -> dict[str, Any]:
@@ -327,39 +261,6 @@ def patch_call(request: HttpRequest, call_id: PathId, payload: CallPatch) -> dic
 # ---- 满意度回访 ---------------------------------------------------------------------------------------
 
 
-class DueVisitOut(Schema):
-    order_id: int
-    recipient_id: int
-    recipient_name: str
-    recipient_phone: str
-    service_item_name: str
-    volunteer_name: str | None
-    state: str
-    rating: int | None
-    confirmed_at: dt.datetime
-    due_since: dt.datetime
-    attempts: int = Field(description="earlier calls that did not get through")
-    last_attempt_at: dt.datetime | None
-
-
-class ReturnVisitIn(Schema):
-    order_id: Id
-    outcome: Literal["reached", "not_reached", "refused"]
-    satisfaction: Annotated[int, Field(strict=True, ge=1, le=5)] | None = None
-    note: Memo = ""
-
-
-class ReturnVisitOut(Schema):
-    id: int
-    order_id: int
-    outcome: str
-    satisfaction: int | None
-    note: str
-    call_id: int | None
-    created_by: str | None
-    created_at: dt.datetime
-
-
 def visit_out(visit: ReturnVisit) -> dict[str, Any]:
     return {
         "id": visit.pk,
@@ -434,49 +335,6 @@ def list_return_visits(
 
 
 # ---- 定期巡访 -----------------------------------------------------------------------------------------
-
-
-class DueCheckOut(Schema):
-    member_id: int
-    name: str
-    phone: str
-    home_org_id: int
-    home_org_name: str
-    recipient_categories: list[str]
-    priority: PriorityOut
-    last_checked_at: dt.datetime | None
-    due_since: dt.datetime | None = Field(description="null: never checked")
-    every_days: int
-
-
-class NeedSpecIn(Schema):
-    level: LevelCode = "general"
-    notes: Memo = ""
-    item_ids: ItemIds = []
-
-
-class WelfareCheckIn(Schema):
-    member_id: Id
-    method: Literal["phone", "visit", "video"]
-    found_ok: StrictBool
-    health_changed: StrictBool = False
-    note: Memo = ""
-    checked_at: AwareDatetime | None = Field(None, description="default: now; at most 30 days ago")
-    need: NeedSpecIn | None = Field(None, description="open a need in the same action (e.g. when health changed)")
-
-
-class WelfareCheckOut(Schema):
-    id: int
-    member_id: int
-    method: str
-    found_ok: bool
-    health_changed: bool
-    note: str
-    need_id: int | None
-    call_id: int | None
-    checked_at: dt.datetime
-    created_by: str | None
-    created_at: dt.datetime
 
 
 def check_out(check: WelfareCheck) -> dict[str, Any]:

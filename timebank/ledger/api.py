@@ -1,19 +1,34 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
-from timebank.api.types import Id, IdempotencyKey, Memo, Minutes, Page, PathId, Reason, paginate
+from timebank.api.types import Page, PathId, paginate
 from timebank.approvals.actions import pending_answer
-from timebank.approvals.schemas import PendingApprovalOut
 from timebank.approvals.models import Approval
+from timebank.approvals.schemas import PendingApprovalOut
 from timebank.ledger import actions
 from timebank.ledger.interbank import do_approve_move, do_reject_move, do_request_move
 from timebank.ledger.models import Account, InterBankMove, Leg, Settlement, Transaction
+from timebank.ledger.schemas import (
+    AdjustmentIn,
+    BalanceOut,
+    MoveIn,
+    MoveOut,
+    MoveRejectIn,
+    PoolOut,
+    ReversalIn,
+    SettlementIn,
+    SettlementOut,
+    StatementEntry,
+    TransactionOut,
+    TransferIn,
+    VerifyOut,
+    WithdrawalIn,
+)
 from timebank.ledger.settlement import do_settle
 from timebank.ledger.verify import verify
 from timebank.lib.errors import Forbidden, Invalid, NotFound
@@ -23,22 +38,6 @@ from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES, Org, Role, User
 
 router = Router(tags=["ledger"])
-
-
-class LegOut(Schema):
-    bucket: str
-    member_id: int | None
-    minutes: int
-
-
-class TransactionOut(Schema):
-    transaction_id: int
-    kind: str
-    minutes: int
-    created_at: dt.datetime
-    memo: str
-    reverses_id: int | None
-    legs: list[LegOut]
 
 
 def transaction_out(tx: Transaction) -> dict[str, Any]:
@@ -60,12 +59,6 @@ def _answer(response: HttpResponse, tx: Transaction, replayed: bool) -> Status[d
     return Status(201, transaction_out(tx))
 
 
-class BalanceOut(Schema):
-    member_id: int
-    total_minutes: int
-    buckets: dict[str, int]
-
-
 @router.get("/members/{member_id}/balance", response=BalanceOut, tags=["ledger", "members"])
 def balance(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
     member = access_member(caller(request), member_id)
@@ -75,16 +68,6 @@ def balance(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
         "total_minutes": sum(buckets.values()),
         "buckets": {k: buckets.get(k, 0) for k in ("earned", "goods", "reserve")},
     }
-
-
-class StatementEntry(Schema):
-    transaction_id: int
-    kind: str
-    bucket: str
-    minutes: int
-    balance_after_minutes: int
-    created_at: dt.datetime
-    memo: str
 
 
 @router.get("/members/{member_id}/statement", response=Page[StatementEntry], tags=["ledger", "members"])
@@ -116,15 +99,6 @@ def statement(
         ],
         "next_cursor": nxt,
     }
-
-
-class TransferIn(Schema):
-    from_member_id: Id
-    to_member_id: Id | None = None
-    minutes: Minutes
-    kind: Literal["relative", "donation"]
-    memo: Memo = ""
-    idempotency_key: IdempotencyKey
 
 
 @router.post("/transfers", response={201: TransactionOut})
@@ -159,14 +133,6 @@ def _member_in_bank(member_id: int, bank_id: int) -> Any:
     return member
 
 
-class AdjustmentIn(Schema):
-    member_id: Id
-    minutes: Minutes
-    bucket: Literal["earned", "goods", "reserve"]
-    reason: Reason
-    idempotency_key: IdempotencyKey
-
-
 @router.post("/ledger/adjustments", response={201: TransactionOut, 202: PendingApprovalOut})
 def adjustment(request: HttpRequest, response: HttpResponse, payload: AdjustmentIn) -> Status[dict[str, Any]]:
     """Bring an opening balance over from paper records, or correct a mistake. The counterpart is issuance.
@@ -190,13 +156,6 @@ def adjustment(request: HttpRequest, response: HttpResponse, payload: Adjustment
     return _answer(response, tx, replayed)
 
 
-class WithdrawalIn(Schema):
-    member_id: Id
-    minutes: Minutes
-    memo: Memo = ""
-    idempotency_key: IdempotencyKey
-
-
 @router.post("/ledger/withdrawals", response={201: TransactionOut})
 def withdrawal(request: HttpRequest, response: HttpResponse, payload: WithdrawalIn) -> Status[dict[str, Any]]:
     """Record a service the member received and paid from stored time outside an order (staff)."""
@@ -207,12 +166,6 @@ def withdrawal(request: HttpRequest, response: HttpResponse, payload: Withdrawal
         user, member=member, minutes=payload.minutes, memo=payload.memo, idempotency_key=payload.idempotency_key
     )
     return _answer(response, tx, replayed)
-
-
-class ReversalIn(Schema):
-    transaction_id: Id
-    reason: Reason
-    idempotency_key: IdempotencyKey | None = None
 
 
 def _access_transaction(user: User, tx_id: int, *, manage: bool) -> Transaction:
@@ -255,12 +208,6 @@ def get_transaction(request: HttpRequest, transaction_id: PathId) -> dict[str, A
     return transaction_out(_access_transaction(caller(request), transaction_id, manage=False))
 
 
-class VerifyOut(Schema):
-    ok: bool
-    transactions: int
-    problems: list[str]
-
-
 @router.get("/ledger/verify", response=VerifyOut)
 def ledger_verify(request: HttpRequest, bank_id: PathId | None = None) -> dict[str, Any]:
     """Recompute every balance from the legs and walk the hash chains: the superuser (all banks)
@@ -275,23 +222,6 @@ def ledger_verify(request: HttpRequest, bank_id: PathId | None = None) -> dict[s
         access_bank_admin(user, target)
         report = verify([target])
     return {"ok": report.ok, "transactions": report.transactions, "problems": report.problems}
-
-
-class SettlementIn(Schema):
-    head_office_id: Id
-    period_end: dt.date
-
-
-class SettlementOut(Schema):
-    id: int
-    head_office_id: int
-    period_end: dt.date
-    status: str
-    members: int
-    moved_minutes: int
-    goods_minutes: int
-    reserve_minutes: int
-    already_settled: bool
 
 
 def settlement_out(s: Settlement, already: bool) -> dict[str, Any]:
@@ -330,29 +260,6 @@ def list_settlements(
     head_office = access_bank_admin(user, head_office_id)
     rows, nxt = paginate(Settlement.objects.filter(head_office=head_office), limit, cursor, newest_first=True)
     return {"items": [settlement_out(s, s.status == "done") for s in rows], "next_cursor": nxt}
-
-
-class MoveIn(Schema):
-    member_id: Id
-    to_org_id: Id
-    reason: Memo = ""
-
-
-class MoveOut(Schema):
-    id: int
-    member_id: int
-    to_org_id: int
-    status: str
-    new_member_id: int | None
-    source_approved: bool
-    target_approved: bool
-    earned_minutes: int
-    goods_minutes: int
-    reserve_minutes: int
-
-
-class MoveRejectIn(Schema):
-    reason: Reason
 
 
 def move_out(m: InterBankMove) -> dict[str, Any]:
@@ -417,13 +324,6 @@ def reject_move(request: HttpRequest, move_id: PathId, payload: MoveRejectIn) ->
     user = caller(request)
     move, side = _move_side(user, move_id)
     return move_out(do_reject_move(user, move, side=side, reason=payload.reason))
-
-
-class PoolOut(Schema):
-    head_office_id: int
-    balance_minutes: int
-    items: list[StatementEntry]
-    next_cursor: str | None
 
 
 @router.get("/orgs/{org_id}/pool", response=PoolOut, tags=["ledger"])

@@ -1,27 +1,14 @@
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from ninja import Query, Router, Status
 
 from timebank.api.types import (
-    Address,
-    Id,
-    IdNumberText,
-    Occupation,
     Page,
-    Password,
     PathId,
-    PersonName,
-    Phone,
-    Relation,
-    Tag,
-    Username,
     paginate,
 )
 from timebank.lib import ratelimit
@@ -37,91 +24,23 @@ from timebank.members.access import (
     visible_members,
 )
 from timebank.members.models import Member, MemberStatus, RelativeLink
+from timebank.members.schemas import (
+    IdNumberOut,
+    MemberFields,
+    MemberIn,
+    MemberOut,
+    MemberPatch,
+    MeOut,
+    RelativeIn,
+    RelativeOut,
+)
 from timebank.orgs.access import has_role
 from timebank.orgs.actions import do_reset_password
-from timebank.orgs.api import TemporaryPasswordOut, caller
+from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES, Org, User
+from timebank.orgs.schemas import TemporaryPasswordOut
 
 router = Router(tags=["members"])
-
-Category = Literal[
-    "empty_nest",
-    "left_behind",
-    "disabled",
-    "partly_disabled",
-    "severe_disability",
-    "extreme_poverty",
-    "subsistence_allowance",
-    "registered_poor",
-    "advanced_age",
-    "living_alone",
-]
-Slot = Literal["morning", "afternoon", "evening"]
-Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-ShortList = Annotated[list[Tag], Field(max_length=50)]
-Coordinate = Annotated[Decimal, Field(allow_inf_nan=False, ge=-180, le=180, max_digits=12)]
-
-
-class LoginIn(Schema):
-    username: Username
-    password: Password
-
-
-class MemberFields(Schema):
-    name: PersonName | None = None
-    phone: Phone | None = None
-    birth_date: dt.date | None = None
-    gender: Literal["male", "female"] | None = None
-    id_number: IdNumberText | None = Field(None, description="Write-only; read back as id_number_masked")
-    address: Address | None = None
-    latitude: Coordinate | None = None
-    longitude: Coordinate | None = None
-    roles: Annotated[list[Literal["volunteer", "recipient"]], Field(max_length=2)] | None = None
-    recipient_categories: Annotated[list[Category], Field(max_length=10)] | None = None
-    skills: ShortList | None = None
-    occupation: Occupation | None = None
-    willing_services: ShortList | None = None
-    availability: dict[Day, Annotated[list[Slot], Field(max_length=3)]] | None = None
-    referred_by_id: Id | None = None
-
-
-class MemberIn(MemberFields):
-    name: PersonName
-    home_org_id: Id
-    login: LoginIn | None = None
-
-
-class MemberPatch(MemberFields):
-    home_org_id: Id | None = None
-
-
-class MemberOut(Schema):
-    id: int
-    bank_id: int
-    home_org_id: int
-    name: str
-    phone: str
-    birth_date: dt.date | None
-    gender: str
-    id_number_masked: str
-    address: str | None
-    latitude: Decimal | None
-    longitude: Decimal | None
-    roles: list[str]
-    recipient_categories: list[str]
-    skills: list[str]
-    occupation: str
-    willing_services: list[str]
-    availability: dict[str, list[str]]
-    referred_by_id: int | None
-    status: str
-    has_login: bool
-    created_at: dt.datetime
-    duplicate_of_id: int | None = Field(
-        None,
-        description="For the staff who review a pending registration: the member (or earlier registration) "
-        "with the same ID number. Always null for anyone else.",
-    )
 
 
 def _reviews(user: User, member: Member) -> bool:
@@ -291,11 +210,6 @@ _status_action("reactivate", actions.do_reactivate_member)
 _status_action("leave", actions.do_member_leaves)
 
 
-class IdNumberOut(Schema):
-    member_id: int
-    id_number: str
-
-
 @router.get("/members/{member_id}/id-number", response=IdNumberOut)
 def reveal_id_number(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
     """The unmasked ID number, for staff of the home subtree. Every call is written to the audit chain."""
@@ -304,18 +218,6 @@ def reveal_id_number(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
     if not member.id_number_encrypted:
         raise NotFound(_("这位会员没有登记身份证号。"), code="no_id_number")
     return {"member_id": member.pk, "id_number": actions.do_view_id_number(user, member)}
-
-
-class RelativeIn(Schema):
-    relative_id: Id
-    relation: Relation
-
-
-class RelativeOut(Schema):
-    member_id: int
-    relative_id: int
-    relation: str
-    name: str
 
 
 @router.post("/members/{member_id}/relatives", response={201: RelativeOut})
@@ -352,13 +254,6 @@ def reset_member_password(request: HttpRequest, member_id: PathId) -> dict[str, 
     user = caller(request)
     _member, login = access_member_login_to_reset(user, member_id)
     return {"temporary_password": do_reset_password(user, login)}
-
-
-class MeOut(Schema):
-    username: str
-    roles: list[str]
-    org_id: int | None
-    member: MemberOut | None
 
 
 @router.get("/me", response=MeOut, tags=["auth"])

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from timebank.lib import idnumber
-from timebank.members.actions import MemberInput
-from timebank.orgs.demo import BANK1, BANK2, TEZ_STREETS, OrgSpec, Place, org_specs
+from timebank.members.actions import MemberInput, do_register_member
+from timebank.members.models import Member
+from timebank.orgs.demo import BANK1, BANK2, DEMO_PASSWORD, TEZ_STREETS, OrgSpec, Place, org_specs
+from timebank.orgs.models import Org, User
 
 # --------------------------------------------------------------------------------------------------------------
 # People
@@ -178,6 +180,17 @@ class PersonSpec:
             availability={d: list(s) for d, s in self.availability.items()},
             referred_by_id=referred_by_id,
         )
+
+
+def register_person(person: PersonSpec, registrar: User | None, home_org: Org, referred_by: Member | None) -> Member:
+    """Register a planned person (the demo logins with the demo password); None registrar: they signed up."""
+    return do_register_member(
+        registrar,
+        home_org=home_org,
+        data=person.member_input(referred_by.pk if referred_by is not None else None),
+        login=(person.login, DEMO_PASSWORD) if person.login else None,
+        approved=person.approved,
+    )
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ from django.db.models import Count, Exists, OuterRef, Prefetch
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
-from pydantic import Field
+from ninja import File, Form, Query, Router, Status, UploadedFile
 
-from timebank.api.types import MAX_ID, Id, Memo, Page, PathId, Reason, paginate
+from timebank.api.types import MAX_ID, Page, PathId, paginate
 from timebank.lib.errors import Invalid, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members.models import Member
@@ -31,6 +30,19 @@ from timebank.needs.access import (
 )
 from timebank.needs.models import OPEN_STATUSES, CensusImport, Need, NeedFollowUp
 from timebank.needs.priority import Priority, priority
+from timebank.needs.schemas import (
+    CensusImportOut,
+    CloseIn,
+    FollowUpIn,
+    FoundByCode,
+    LevelCode,
+    LinkOrderIn,
+    NeedDetailOut,
+    NeedIn,
+    NeedOut,
+    NeedPatch,
+    RecipientOut,
+)
 from timebank.orders.access import access_order
 from timebank.orders.models import Order, OrderState
 from timebank.orgs.access import access_org
@@ -51,10 +63,7 @@ CategoryCode = Literal[
     "advanced_age",
     "living_alone",
 ]
-LevelCode = Literal["general", "special", "essential"]
-FoundByCode = Literal["home_visit", "phone_call", "video_call", "survey", "census"]
 StatusCode = Literal["open", "in_progress", "met", "closed"]
-ItemIds = Annotated[list[Id], Field(max_length=actions.MAX_ITEMS)]
 CursorParam = Annotated[str | None, Query(max_length=100)]
 
 
@@ -63,28 +72,6 @@ def person_name(user: User | None) -> str | None:
 
 
 # ---- 对象清单 -----------------------------------------------------------------------------------------
-
-
-class PriorityOut(Schema):
-    rank: int = Field(description="1 is served first: 1 the seed's five groups, 2 living alone or advanced age")
-    label: str
-    reasons: list[str]
-    reason_labels: list[str]
-
-
-class RecipientOut(Schema):
-    id: int
-    name: str
-    phone: str
-    gender: str
-    birth_date: dt.date | None
-    age: int | None
-    home_org_id: int
-    home_org_name: str
-    status: str
-    recipient_categories: list[str]
-    priority: PriorityOut
-    open_needs: int
 
 
 def encode_key(key: tuple[int, ...]) -> str:
@@ -179,46 +166,6 @@ def list_recipients(
 # ---- 需求清单 -----------------------------------------------------------------------------------------
 
 
-class ItemRef(Schema):
-    id: int
-    name: str
-
-
-class FollowUpOut(Schema):
-    id: int
-    note: str
-    from_status: str
-    to_status: str
-    created_by: str | None
-    created_at: dt.datetime
-
-
-class NeedOut(Schema):
-    id: int
-    recipient_id: int
-    recipient_name: str
-    recipient_phone: str
-    home_org_id: int
-    level: str
-    found_by: str
-    status: str
-    item_ids: list[int]
-    items: list[ItemRef]
-    notes: str
-    order_ids: list[int]
-    census_import_id: int | None
-    created_by: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    met_at: dt.datetime | None
-    closed_at: dt.datetime | None
-    close_reason: str
-
-
-class NeedDetailOut(NeedOut):
-    follow_ups: list[FollowUpOut]
-
-
 def _need_qs() -> Any:
     return Need.objects.select_related("recipient", "created_by").prefetch_related(
         "items", Prefetch("orders", queryset=Order.objects.only("pk").order_by("pk"))
@@ -265,34 +212,6 @@ def need_out(need: Need, *, detail: bool = False) -> dict[str, Any]:
 
 def _detail(need: Need) -> dict[str, Any]:
     return need_out(_need_qs().get(pk=need.pk), detail=True)
-
-
-class NeedIn(Schema):
-    recipient_id: Id
-    level: LevelCode = "general"
-    found_by: FoundByCode
-    item_ids: ItemIds = []
-    notes: Memo = ""
-
-
-class NeedPatch(Schema):
-    level: LevelCode | None = None
-    item_ids: ItemIds | None = None
-    notes: Memo | None = None
-    status: Literal["in_progress", "met"] | None = None
-
-
-class FollowUpIn(Schema):
-    note: Reason
-    status: Literal["in_progress", "met"] | None = None
-
-
-class CloseIn(Schema):
-    reason: Reason
-
-
-class LinkOrderIn(Schema):
-    order_id: Id
 
 
 @router.get("/needs", response=Page[NeedOut])
@@ -403,50 +322,6 @@ def link_order(request: HttpRequest, need_id: PathId, payload: LinkOrderIn) -> d
 
 
 # ---- 人口普查导入 -------------------------------------------------------------------------------------
-
-
-class ReasonOut(Schema):
-    code: str
-    message: str
-    params: dict[str, Any] | None = None
-
-
-class ImportRowOut(Schema):
-    row: int
-    status: str = Field(description="accepted | rejected (dry run); written | failed (after confirmation)")
-    name: str
-    id_number_masked: str
-    community: str
-    reasons: list[ReasonOut]
-    warnings: list[ReasonOut]
-    member_id: int | None = None
-    need_id: int | None = None
-
-
-class ImportCountsOut(Schema):
-    rows: int
-    accepted: int
-    rejected: int
-    empty_rows: int
-    written: int | None = None
-    failed: int | None = None
-
-
-class CensusImportOut(Schema):
-    id: int
-    org_id: int
-    filename: str
-    status: str = Field(description="dry_run | confirming | confirmed")
-    processed_rows: int = Field(
-        description="accepted rows confirmation has worked through; an interrupted confirmation resumes from here"
-    )
-    counts: ImportCountsOut
-    columns: dict[str, str]
-    ignored_columns: list[str]
-    rows: list[ImportRowOut]
-    created_by: str | None
-    created_at: dt.datetime
-    confirmed_at: dt.datetime | None
 
 
 RowFilter = Literal["all", "accepted", "rejected", "written", "failed"]

@@ -11,10 +11,11 @@ from pydantic import Field
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Page, PathId, Reason, decode_cursor, encode_cursor, paginate
 from timebank.approvals.actions import pending_answer
-from timebank.approvals.schemas import PendingApprovalOut
 from timebank.approvals.models import Approval
+from timebank.approvals.schemas import PendingApprovalOut
 from timebank.catalogue.models import ServiceItem
-from timebank.ledger.api import TransactionOut, transaction_out
+from timebank.ledger.api import transaction_out
+from timebank.ledger.schemas import TransactionOut
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.lib.masking import mask_name, mask_phone
 from timebank.members.access import access_member, access_member_to_manage, member_of

@@ -134,6 +134,11 @@ def allows(action: str, state: str, *, by_staff: bool = False) -> bool:
     return TRANSITIONS[action].leaves(state, by_staff=by_staff)
 
 
+def allowed_actions(state: str, *, by_staff: bool = False) -> dict[str, bool]:
+    """`allows` for every action, for a template (`can.check_in`: a hyphen becomes an underscore)."""
+    return {action.replace("-", "_"): move.leaves(state, by_staff=by_staff) for action, move in TRANSITIONS.items()}
+
+
 # The named groups of states, each defined here once.
 # Not yet credited nor cancelled: the recipient's, the volunteer's and staff's open orders.
 OPEN_STATES = in_stages(Stage.WAITING, Stage.ON_IT, Stage.TO_CONFIRM, Stage.DISPUTED)

@@ -5,10 +5,9 @@ from typing import Annotated, Any, Literal
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from ninja import Query, Router, Status
 
-from timebank.api.types import Id, OrgName, Page, Password, PathId, Token, Username, paginate
+from timebank.api.types import Page, PathId, paginate
 from timebank.lib.errors import Forbidden, Invalid, Locked, NotAuthenticated
 from timebank.orgs import actions, lockout
 from timebank.orgs import rules as rule_registry
@@ -24,26 +23,26 @@ from timebank.orgs.access import (
     visible_staff,
 )
 from timebank.orgs.models import Org, OrgKind, Rules, User
+from timebank.orgs.schemas import (
+    OrgIn,
+    OrgOut,
+    PasswordIn,
+    PasswordOut,
+    RevokeIn,
+    RoleName,
+    StaffIn,
+    StaffOut,
+    StaffPatch,
+    TemporaryPasswordOut,
+    TokenIn,
+    TokenOut,
+)
 
 router = Router(tags=["orgs"])
 
 
 def caller(request: HttpRequest) -> User:
     return require_login(request.user)
-
-
-class TokenIn(Schema):
-    username: Username
-    password: Password
-
-
-class TokenOut(Schema):
-    token: str
-    member_id: int | None
-    roles: list[str]
-    expires_in_days: int
-    # After a reset: this token may only choose a new password (POST /me/password).
-    must_change_password: bool
 
 
 def roles_of(user: User) -> list[str]:
@@ -90,16 +89,6 @@ def create_token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
     }
 
 
-class PasswordIn(Schema):
-    old_password: Password
-    new_password: Password
-
-
-class PasswordOut(Schema):
-    changed: bool
-    must_change_password: bool
-
-
 def bearer_key(request: HttpRequest) -> str | None:
     header = request.headers.get("Authorization", "")
     return header[7:].strip() if header[:7].lower() == "bearer " else None
@@ -129,32 +118,10 @@ def change_password(request: HttpRequest, payload: PasswordIn) -> dict[str, Any]
     return {"changed": True, "must_change_password": user.must_change_password}
 
 
-class TemporaryPasswordOut(Schema):
-    temporary_password: str
-
-
-class RevokeIn(Schema):
-    token: Token
-
-
 @router.post("/auth/revoke", response={200: dict[str, bool]}, tags=["auth"])
 def revoke_token(request: HttpRequest, payload: RevokeIn) -> dict[str, bool]:
     """Revoke one of your own tokens (for example the one in use, to log out)."""
     return {"revoked": actions.do_revoke_token(caller(request), payload.token)}
-
-
-class OrgIn(Schema):
-    name: OrgName
-    kind: Literal["head_office", "branch", "sub_branch", "outlet"]
-    parent_id: Id | None = None
-
-
-class OrgOut(Schema):
-    id: int
-    name: str
-    kind: str
-    parent_id: int | None
-    head_office_id: int | None
 
 
 def org_out(org: Org) -> dict[str, Any]:
@@ -224,32 +191,6 @@ def patch_rules(request: HttpRequest, org_id: PathId, payload: RulesPatch) -> di
     # The action checks every rule (null where not allowed, thresholds increasing, ...): 422 names the rule.
     changes = payload.dict(exclude_unset=True)  # type: ignore[attr-defined]
     return rules_out(actions.do_update_rules(user, rules, changes))
-
-
-class StaffIn(Schema):
-    username: Username
-    password: Password
-    name: OrgName
-    org_id: Id
-    role: Literal["head_office_admin", "branch_admin", "staff", "operator", "assessor"]
-
-
-class StaffOut(Schema):
-    id: int
-    username: str
-    name: str
-    org_id: int
-    role: str
-    is_active: bool
-
-
-RoleName = Literal["head_office_admin", "branch_admin", "staff", "operator", "assessor"]
-
-
-class StaffPatch(Schema):
-    org_id: Id | None = None
-    role: RoleName | None = None
-    is_active: Annotated[bool, Field(strict=True)] | None = None
 
 
 def staff_out(staff: User) -> dict[str, Any]:

@@ -1,11 +1,13 @@
-"""The demo world's banks: their names, the demo logins, and the org trees (机构) the demo creates."""
+"""The demo world's banks: their names, the demo logins, and the org trees (机构), which `seed_orgs` creates."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from timebank.orgs.models import OrgKind, Role
+from timebank.orgs.actions import do_create_org, do_create_staff
+from timebank.orgs.models import Org, OrgKind, Role, User
 
 DEMO_PASSWORD = "demo12345"  # noqa: S105 - a published demo password, never used outside the demo
 
@@ -146,3 +148,33 @@ def manager_of(org: str, specs: dict[str, OrgSpec]) -> str:
     if "运河街道" in chain:
         return "branch_admin"
     return "ho_admin" if specs[org].bank == BANK1 else "nc_admin"
+
+
+def seed_orgs(
+    root: User | None, specs: Sequence[OrgSpec], tick: Callable[[], None] = lambda: None
+) -> tuple[dict[str, Org], dict[str, User]]:
+    """Launch day: both org trees (parents first) and the staff logins, by the demo's names. Each head office's
+    admin is made first (by `root`, e.g. the superuser) and creates the rest of the tree; the head office admin
+    of bank 1 creates the other staff. `tick` is called per org and per login (a progress bar)."""
+    orgs: dict[str, Org] = {}
+    users: dict[str, User] = {}
+    for spec in specs:
+        creator = users.get("ho_admin" if spec.bank == BANK1 else "nc_admin", root)
+        parent = orgs[spec.parent] if spec.parent else None
+        orgs[spec.name] = do_create_org(creator, name=spec.name, kind=spec.kind, parent=parent)
+        if spec.kind == OrgKind.HEAD_OFFICE:
+            admin = next(s for s in STAFF_LOGINS if s.org == spec.name and s.role == Role.HEAD_OFFICE_ADMIN)
+            users[admin.username] = _create_staff(root, admin, orgs)
+            tick()
+        tick()
+    for login in STAFF_LOGINS:
+        if login.username not in users:
+            users[login.username] = _create_staff(users["ho_admin"], login, orgs)
+            tick()
+    return orgs, users
+
+
+def _create_staff(actor: User | None, login: DemoLogin, orgs: dict[str, Org]) -> User:
+    return do_create_staff(
+        actor, org=orgs[login.org], username=login.username, password=login.password, name=login.name, role=login.role
+    )

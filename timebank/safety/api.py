@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema, Status
-from pydantic import Field, StringConstraints
+from ninja import Query, Router, Status
 
-from timebank.api.types import Id, Memo, NoNul, Page, PathId, Reason, paginate
+from timebank.api.types import Page, PathId, paginate
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.members.models import Certificate, InsurancePolicy, Member
 from timebank.orders.access import RECIPIENT as ORDER_RECIPIENT
@@ -41,30 +39,36 @@ from timebank.safety.models import (
     TrainingAttendance,
     TrainingSession,
 )
+from timebank.safety.schemas import (
+    AttendanceIn,
+    AttendanceOut,
+    AttendanceResultOut,
+    CertificateIn,
+    CertificateOut,
+    ClaimIn,
+    DecisionIn,
+    ExpiringCertificateOut,
+    GroupPolicyIn,
+    GroupPolicyOut,
+    IncidentDetailOut,
+    IncidentIn,
+    IncidentOut,
+    InsuranceAlertOut,
+    MemberTrainingOut,
+    PolicyIn,
+    PolicyOut,
+    ReopenIn,
+    SafetyCloseIn,
+    SafetyFollowUpIn,
+    SafetyFollowUpOut,
+    TrainingIn,
+    TrainingOut,
+)
 
 router = Router(tags=["safety"])
 
 CursorParam = Annotated[str | None, Query(max_length=100)]
 Days = Annotated[int, Query(ge=0, le=366)]
-CertificateCode = Literal["nursing", "counselling", "legal", "electrician", "medical", "first_aid"]
-TrainingKindCode = Literal["first_aid", "nursing", "safety", "general"]
-ResponsibilityCode = Literal["volunteer", "recipient", "third_party", "none", "shared"]
-StrictBool = Annotated[bool, Field(strict=True)]
-
-
-def _text(max_length: int, min_length: int = 0) -> StringConstraints:
-    return StringConstraints(strict=True, max_length=max_length, min_length=min_length)
-
-
-InsurerName = Annotated[str, _text(100, 1), NoNul]
-DocNumber = Annotated[str, _text(60, 1), NoNul]
-Title = Annotated[str, _text(100, 1), NoNul]
-Place = Annotated[str, _text(200), NoNul]
-TrainerName = Annotated[str, _text(50), NoNul]
-LongText = Annotated[str, _text(2000, 1), NoNul]
-InjuryText = Annotated[str, _text(1000), NoNul]
-FollowUpText = Annotated[str, _text(1000, 1), NoNul]
-Score = Annotated[Decimal, Field(ge=0, le=100, max_digits=4, decimal_places=1, allow_inf_nan=False)]
 
 
 def _member(member_id: int) -> Member:
@@ -75,37 +79,6 @@ def _member(member_id: int) -> Member:
 
 
 # Insurance policies ---------------------------------------------------------------------------------
-
-
-class PolicyIn(Schema):
-    insurer: InsurerName
-    policy_number: DocNumber
-    starts_on: dt.date
-    ends_on: dt.date
-
-
-class GroupPolicyIn(PolicyIn):
-    member_ids: Annotated[list[Id], Field(min_length=1, max_length=actions.MAX_GROUP)]
-
-
-class PolicyOut(Schema):
-    id: int
-    member_id: int
-    insurer: str
-    policy_number: str
-    starts_on: dt.date
-    ends_on: dt.date
-    in_force: bool
-    created_at: dt.datetime
-
-
-class GroupPolicyOut(Schema):
-    insurer: str
-    policy_number: str
-    starts_on: dt.date
-    ends_on: dt.date
-    count: int
-    policies: list[PolicyOut]
 
 
 def policy_out(p: InsurancePolicy, today: dt.date | None = None) -> dict[str, Any]:
@@ -190,15 +163,6 @@ def add_group_policy(request: HttpRequest, payload: GroupPolicyIn) -> Status[dic
     )
 
 
-class InsuranceAlertOut(Schema):
-    member_id: int
-    name: str
-    home_org_id: int
-    status: Literal["expiring", "uninsured"]
-    policy: PolicyOut | None = Field(description="The policy in force today (for `expiring`)")
-    days_left: int | None
-
-
 def _scope(user: User, org_id: int | None) -> Org | None:
     scope = require_managing_staff(user)
     if org_id is not None:
@@ -239,30 +203,6 @@ def insurance_alerts(
 
 
 # Certificates ---------------------------------------------------------------------------------------
-
-
-class CertificateIn(Schema):
-    kind: CertificateCode
-    issuer: InsurerName
-    valid_from: dt.date
-    valid_until: dt.date | None = Field(None, description="null: no end date")
-
-
-class CertificateOut(Schema):
-    id: int
-    member_id: int
-    kind: str
-    issuer: str
-    valid_from: dt.date | None
-    valid_until: dt.date | None
-    valid_now: bool
-    created_at: dt.datetime
-
-
-class ExpiringCertificateOut(CertificateOut):
-    member_name: str
-    home_org_id: int
-    days_left: int
 
 
 def certificate_out(c: Certificate, today: dt.date | None = None) -> dict[str, Any]:
@@ -333,34 +273,6 @@ def expiring_certificates(
 
 
 # Training and assessment ----------------------------------------------------------------------------
-
-
-class TrainingIn(Schema):
-    org_id: Id
-    title: Title
-    topic: Memo = ""
-    held_on: dt.date
-    place: Place = ""
-    trainer: TrainerName = ""
-    kind: TrainingKindCode = "general"
-    grants_certificate: CertificateCode | None = Field(None, description="A pass grants this certificate")
-    certificate_valid_years: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_CERTIFICATE_YEARS)] = 3
-
-
-class TrainingOut(Schema):
-    id: int
-    org_id: int
-    title: str
-    topic: str
-    held_on: dt.date
-    place: str
-    trainer: str
-    kind: str
-    grants_certificate: str | None
-    certificate_valid_years: int
-    attended: int
-    passed: int
-    created_at: dt.datetime
 
 
 def training_out(s: TrainingSession, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -442,34 +354,6 @@ def get_training(request: HttpRequest, training_id: PathId) -> dict[str, Any]:
     return training_out(access_training(caller(request), training_id))
 
 
-class AttendanceRecordIn(Schema):
-    member_id: Id
-    attended: StrictBool = True
-    passed: StrictBool | None = Field(None, description="null: not assessed")
-    score: Score | None = None
-    note: Memo = ""
-
-
-class AttendanceIn(Schema):
-    records: Annotated[list[AttendanceRecordIn], Field(min_length=1, max_length=actions.MAX_ATTENDANCE)]
-
-
-class AttendanceOut(Schema):
-    member_id: int
-    member_name: str
-    attended: bool
-    assessment: Literal["passed", "failed", "none"]
-    score: Decimal | None
-    note: str
-    certificate_id: int | None
-
-
-class AttendanceResultOut(Schema):
-    training: TrainingOut
-    records: list[AttendanceOut]
-    certificates_granted: list[CertificateOut]
-
-
 def attendance_out(a: TrainingAttendance) -> dict[str, Any]:
     return {
         "member_id": a.member_id,
@@ -534,13 +418,6 @@ def list_attendance(
     return {"items": [attendance_out(a) for a in rows], "next_cursor": nxt}
 
 
-class MemberTrainingOut(AttendanceOut):
-    training_id: int
-    title: str
-    kind: str
-    held_on: dt.date
-
-
 @router.get("/members/{member_id}/trainings", response=Page[MemberTrainingOut])
 def member_trainings(
     request: HttpRequest, member_id: PathId, limit: int = 50, cursor: CursorParam = None
@@ -565,64 +442,6 @@ def member_trainings(
 
 
 # Incidents ------------------------------------------------------------------------------------------
-
-
-class IncidentIn(Schema):
-    order_id: Id | None = None
-    volunteer_id: Id | None = None
-    recipient_id: Id | None = None
-    occurred_at: dt.datetime
-    place: Place = ""
-    what_happened: LongText
-    injury: StrictBool = False
-    injury_description: InjuryText = ""
-
-
-class ClaimOut(Schema):
-    policy_id: int | None
-    claim_number: str
-    status: str
-
-
-class DecisionOut(Schema):
-    responsibility: str
-    note: str
-    change_reason: str
-    decided_by_id: int | None
-    decided_by_name: str | None
-    decided_at: dt.datetime
-
-
-class SafetyFollowUpOut(Schema):
-    id: int
-    kind: str
-    note: str
-    created_by_id: int | None
-    created_at: dt.datetime
-
-
-class IncidentOut(Schema):
-    id: int
-    org_id: int
-    order_id: int | None
-    volunteer_id: int | None
-    recipient_id: int | None
-    occurred_at: dt.datetime
-    place: str
-    what_happened: str
-    injury: bool
-    status: str
-    claim: ClaimOut
-    decision: DecisionOut | None
-    reported_by_id: int | None
-    created_at: dt.datetime
-    closed_at: dt.datetime | None
-
-
-class IncidentDetailOut(IncidentOut):
-    injury_description: str | None = Field(description="Shown to staff and the parties; every showing is audited")
-    decisions: list[DecisionOut]
-    follow_ups: list[SafetyFollowUpOut]
 
 
 def _who(user: User | None) -> str | None:
@@ -762,10 +581,6 @@ def get_incident(request: HttpRequest, incident_id: PathId) -> dict[str, Any]:
     return incident_detail(user, incident, show_injury=True)
 
 
-class SafetyFollowUpIn(Schema):
-    note: FollowUpText
-
-
 @router.post("/incidents/{incident_id}/follow-ups", response={201: SafetyFollowUpOut})
 def add_follow_up(request: HttpRequest, incident_id: PathId, payload: SafetyFollowUpIn) -> Status[dict[str, Any]]:
     """Add a dated follow-up note (跟进). Staff of the subtree; not on a closed incident."""
@@ -775,12 +590,6 @@ def add_follow_up(request: HttpRequest, incident_id: PathId, payload: SafetyFoll
     return Status(
         201, {"id": f.pk, "kind": f.kind, "note": f.note, "created_by_id": f.created_by_id, "created_at": f.created_at}
     )
-
-
-class DecisionIn(Schema):
-    responsibility: ResponsibilityCode
-    note: Memo = ""
-    reason: Memo = Field("", description="Required to change an earlier decision")
 
 
 def _fresh(user: User, incident_id: int) -> dict[str, Any]:
@@ -799,13 +608,6 @@ def decide(request: HttpRequest, incident_id: PathId, payload: DecisionIn) -> di
         user, incident, responsibility=payload.responsibility, note=payload.note, reason=payload.reason
     )
     return _fresh(user, incident_id)
-
-
-class ClaimIn(Schema):
-    claim_status: Literal["filed", "paid", "rejected"]
-    policy_id: Id | None = None
-    claim_number: DocNumber | None = None
-    note: Memo = ""
 
 
 @router.post("/incidents/{incident_id}/claim", response=IncidentDetailOut)
@@ -828,14 +630,6 @@ def update_claim(request: HttpRequest, incident_id: PathId, payload: ClaimIn) ->
         note=payload.note,
     )
     return _fresh(user, incident_id)
-
-
-class SafetyCloseIn(Schema):
-    note: Memo = ""
-
-
-class ReopenIn(Schema):
-    reason: Reason
 
 
 @router.post("/incidents/{incident_id}/close", response=IncidentDetailOut)

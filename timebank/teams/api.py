@@ -3,18 +3,16 @@ the rotating check-in code, attendance and closing."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 import segno
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema, Status
-from pydantic import AfterValidator, Field, StringConstraints
+from ninja import Query, Router, Status
+from pydantic import StringConstraints
 
-from timebank.api.types import Cursor, Id, NoNul, OrgName, Page, PathId, Reason, paginate
+from timebank.api.types import Cursor, Page, PathId, paginate
 from timebank.catalogue.actions import multiplier_for
 from timebank.catalogue.models import ServiceItem
 from timebank.lib.errors import Forbidden, Invalid, NotFound
@@ -44,59 +42,36 @@ from timebank.teams.models import (
     Team,
     TeamMembership,
 )
+from timebank.teams.schemas import (
+    ActivityIn,
+    ActivityOut,
+    ActivityPatch,
+    CloseOut,
+    QrOut,
+    ScanIn,
+    ScanOut,
+    SignupIn,
+    SignupOut,
+    TeamIn,
+    TeamKindCode,
+    TeamMemberIn,
+    TeamMemberOut,
+    TeamOut,
+    TeamPatch,
+    TeamsAttendanceIn,
+    TeamsCloseIn,
+    TeamsReasonIn,
+    TeamStatsOut,
+)
 from timebank.teams.stats import team_stats
 
 router = Router(tags=["teams"])
 
-Text200 = Annotated[str, StringConstraints(strict=True, max_length=200), NoNul]
-Text500 = Annotated[str, StringConstraints(strict=True, max_length=500), NoNul]
-Text1000 = Annotated[str, StringConstraints(strict=True, max_length=1000), NoNul]
-ExternalId = Annotated[str, StringConstraints(strict=True, max_length=40), NoNul]
-Places = Annotated[int, Field(strict=True, ge=1, le=actions.MAX_PLACES)]
-Age = Annotated[int, Field(strict=True, ge=0, le=120)]
-Minutes = Annotated[int, Field(strict=True, ge=1, le=24 * 60)]
-TeamKindCode = Literal["residents", "party_branch", "five_elders", "school", "company", "public_welfare", "medical"]
-CertificateCode = Literal["", "nursing", "counselling", "legal", "electrician", "medical", "first_aid"]
 
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    if timezone.is_naive(value):
-        raise ValueError("times need an offset")
-    return value
-
-
-AwareTime = Annotated[dt.datetime, AfterValidator(_aware)]
-Token = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64), NoNul]
 Term = Annotated[str, StringConstraints(strict=True, max_length=20, pattern=r"^\d{4}-\d{4}-[12]$")]
 
 
 # --- teams ---
-
-
-class TeamIn(Schema):
-    org_id: Id
-    name: OrgName
-    kind: TeamKindCode
-    description: Text500 = ""
-
-
-class TeamPatch(Schema):
-    name: OrgName | None = None
-    kind: TeamKindCode | None = None
-    description: Text500 | None = None
-    active: bool | None = None
-
-
-class TeamOut(Schema):
-    id: int
-    org_id: int
-    name: str
-    kind: str
-    description: str
-    active: bool
-    members: int
-    is_mine: bool
-    may_manage: bool
 
 
 def team_out(team: Team, user: User) -> dict[str, Any]:
@@ -155,21 +130,6 @@ def patch_team(request: HttpRequest, team_id: PathId, payload: TeamPatch) -> dic
     team = access_team_as_staff(user, team_id)
     team = actions.do_update_team(user, team, **payload.dict(exclude_unset=True))
     return team_out(team, user)
-
-
-class TeamMemberIn(Schema):
-    member_id: Id
-    role: Literal["leader", "member"] = "member"
-    external_id: ExternalId = ""
-
-
-class TeamMemberOut(Schema):
-    member_id: int
-    name: str
-    role: str
-    external_id: str
-    active: bool
-    joined_at: dt.datetime
 
 
 def membership_out(ms: TeamMembership) -> dict[str, Any]:
@@ -233,19 +193,6 @@ def remove_team_member(request: HttpRequest, team_id: PathId, member_id: PathId)
     return membership_out(actions.do_remove_team_member(user, team, access_member_for_team(user, team, member_id)))
 
 
-class TeamStatsOut(Schema):
-    team_id: int
-    year: int | None
-    members: int
-    leaders: int
-    activities: int
-    activities_closed: int
-    attendances: int
-    volunteers_served: int
-    service_minutes: int
-    credited_minutes: int
-
-
 @router.get("/teams/{team_id}/stats", response=TeamStatsOut, summary="A team's figures, for all time or one year")
 def get_team_stats(
     request: HttpRequest, team_id: PathId, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
@@ -268,71 +215,6 @@ def school_hours(request: HttpRequest, team_id: PathId, term: Term) -> HttpRespo
 
 
 # --- activities ---
-
-
-class ActivityIn(Schema):
-    org_id: Id | None = None  # defaults to the team's org
-    team_id: Id | None = None
-    title: OrgName
-    description: Text1000 = ""
-    service_item_id: Id
-    place: Text200
-    starts_at: AwareTime
-    ends_at: AwareTime
-    signup_deadline: AwareTime | None = None
-    places: Places
-    requires_certificate: CertificateCode | None = None
-    min_age: Age | None = None
-    max_age: Age | None = None
-    team_only: bool = False
-    # Staff only: why an activity whose start is already past is entered (a paper sign-in sheet).
-    reason: Reason | None = None
-
-
-class ActivityPatch(Schema):
-    title: OrgName | None = None
-    description: Text1000 | None = None
-    service_item_id: Id | None = None
-    place: Text200 | None = None
-    starts_at: AwareTime | None = None
-    ends_at: AwareTime | None = None
-    signup_deadline: AwareTime | None = None
-    places: Places | None = None
-    requires_certificate: CertificateCode | None = None
-    min_age: Age | None = None
-    max_age: Age | None = None
-    team_only: bool | None = None
-    # Staff only: why the start moves into the past.
-    reason: Reason | None = None
-
-
-class ActivityOut(Schema):
-    id: int
-    org_id: int
-    team_id: int | None
-    title: str
-    description: str
-    service_item_id: int
-    service_item_name: str
-    tier: str
-    multiplier: float
-    place: str
-    starts_at: dt.datetime
-    ends_at: dt.datetime
-    signup_deadline: dt.datetime
-    places: int
-    confirmed: int
-    waiting: int
-    requires_certificate: str
-    min_age: int | None
-    max_age: int | None
-    team_only: bool
-    state: str
-    cancel_reason: str
-    closed_at: dt.datetime | None
-    my_status: str | None
-    my_attendance: str | None
-    may_manage: bool
 
 
 def activity_out(a: Activity, user: User) -> dict[str, Any]:
@@ -469,34 +351,11 @@ def patch_activity(request: HttpRequest, activity_id: PathId, payload: ActivityP
     return activity_out(actions.do_update_activity(user, a, data=data), user)
 
 
-class TeamsReasonIn(Schema):
-    reason: Reason
-
-
 @router.post("/activities/{activity_id}/cancel", response=ActivityOut)
 def cancel_activity(request: HttpRequest, activity_id: PathId, payload: TeamsReasonIn) -> dict[str, Any]:
     user = caller(request)
     a = access_activity(user, activity_id, manage=True)
     return activity_out(actions.do_cancel_activity(user, a, reason=payload.reason), user)
-
-
-class SignupIn(Schema):
-    member_id: Id | None = None  # staff or the leader signing someone up; default: the caller
-
-
-class SignupOut(Schema):
-    activity_id: int
-    member_id: int
-    name: str
-    status: str
-    queued_at: dt.datetime
-    attendance: str
-    check_in_at: dt.datetime | None
-    check_out_at: dt.datetime | None
-    manual_minutes: int | None
-    credited_minutes: int | None
-    # The credit that waits for a second person (four eyes), if any.
-    pending_approval_id: int | None = None
 
 
 def signup_out(s: ActivitySignup, pending: dict[int, Any] | None = None) -> dict[str, Any]:
@@ -567,12 +426,6 @@ def list_signups(
     return {"items": [signup_out(s, pending) for s in rows], "next_cursor": nxt}
 
 
-class QrOut(Schema):
-    token: str
-    url: str
-    expires_in_seconds: int
-
-
 def check_url(request: HttpRequest, activity: Activity, token: str) -> str:
     return request.build_absolute_uri(reverse("teams:check", args=[activity.pk, token]))
 
@@ -593,14 +446,6 @@ def get_qr_svg(request: HttpRequest, activity_id: PathId) -> HttpResponse:
     return HttpResponse(svg, content_type="image/svg+xml")
 
 
-class ScanIn(Schema):
-    token: Token
-
-
-class ScanOut(SignupOut):
-    outcome: Literal["check_in", "check_out", "already"]
-
-
 @router.post("/activities/{activity_id}/scan", response=ScanOut, summary="Check in or out with the venue's code")
 def scan(request: HttpRequest, activity_id: PathId, payload: ScanIn) -> dict[str, Any]:
     user = caller(request)
@@ -612,43 +457,12 @@ def scan(request: HttpRequest, activity_id: PathId, payload: ScanIn) -> dict[str
     return {**signup_out(signup), "outcome": outcome}
 
 
-class TeamsAttendanceIn(Schema):
-    member_id: Id
-    attended: bool
-    minutes: Minutes | None = None
-
-
 @router.post("/activities/{activity_id}/attendance", response=SignupOut, summary="Mark attendance by hand")
 def mark_attendance(request: HttpRequest, activity_id: PathId, payload: TeamsAttendanceIn) -> dict[str, Any]:
     user = caller(request)
     a = access_activity(user, activity_id, manage=True)
     member = _member(payload.member_id, a.bank_id)
     return signup_out(actions.do_mark_attendance(user, a, member, attended=payload.attended, minutes=payload.minutes))
-
-
-class CreditOut(Schema):
-    member_id: int
-    minutes: int
-    credited_minutes: int
-
-
-class PendingCreditOut(CreditOut):
-    approval_id: int
-
-
-class TeamsCloseIn(Schema):
-    # Staff of the activity's org only: why it closes before its planned end.
-    reason: Reason | None = None
-
-
-class CloseOut(Schema):
-    activity: ActivityOut
-    already_closed: bool
-    credited: list[CreditOut]
-    # Credits that wait for a second person (the attendee ran the activity, or above the approval threshold).
-    pending: list[PendingCreditOut]
-    no_shows: list[int]
-    skipped: list[int]
 
 
 @router.post(

@@ -1,0 +1,151 @@
+"""The schemas of the needs API: what its requests carry and what its answers hold (handlers: api.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from ninja import Schema
+from pydantic import Field
+
+from timebank.api.types import Id, Memo, Reason
+from timebank.needs import actions
+
+LevelCode = Literal["general", "special", "essential"]
+FoundByCode = Literal["home_visit", "phone_call", "video_call", "survey", "census"]
+
+ItemIds = Annotated[list[Id], Field(max_length=actions.MAX_ITEMS)]
+
+
+class PriorityOut(Schema):
+    rank: int = Field(description="1 is served first: 1 the seed's five groups, 2 living alone or advanced age")
+    label: str
+    reasons: list[str]
+    reason_labels: list[str]
+
+
+class RecipientOut(Schema):
+    id: int
+    name: str
+    phone: str
+    gender: str
+    birth_date: dt.date | None
+    age: int | None
+    home_org_id: int
+    home_org_name: str
+    status: str
+    recipient_categories: list[str]
+    priority: PriorityOut
+    open_needs: int
+
+
+class ItemRef(Schema):
+    id: int
+    name: str
+
+
+class FollowUpOut(Schema):
+    id: int
+    note: str
+    from_status: str
+    to_status: str
+    created_by: str | None
+    created_at: dt.datetime
+
+
+class NeedOut(Schema):
+    id: int
+    recipient_id: int
+    recipient_name: str
+    recipient_phone: str
+    home_org_id: int
+    level: str
+    found_by: str
+    status: str
+    item_ids: list[int]
+    items: list[ItemRef]
+    notes: str
+    order_ids: list[int]
+    census_import_id: int | None
+    created_by: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    met_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    close_reason: str
+
+
+class NeedDetailOut(NeedOut):
+    follow_ups: list[FollowUpOut]
+
+
+class NeedIn(Schema):
+    recipient_id: Id
+    level: LevelCode = "general"
+    found_by: FoundByCode
+    item_ids: ItemIds = []
+    notes: Memo = ""
+
+
+class NeedPatch(Schema):
+    level: LevelCode | None = None
+    item_ids: ItemIds | None = None
+    notes: Memo | None = None
+    status: Literal["in_progress", "met"] | None = None
+
+
+class FollowUpIn(Schema):
+    note: Reason
+    status: Literal["in_progress", "met"] | None = None
+
+
+class CloseIn(Schema):
+    reason: Reason
+
+
+class LinkOrderIn(Schema):
+    order_id: Id
+
+
+class ReasonOut(Schema):
+    code: str
+    message: str
+    params: dict[str, Any] | None = None
+
+
+class ImportRowOut(Schema):
+    row: int
+    status: str = Field(description="accepted | rejected (dry run); written | failed (after confirmation)")
+    name: str
+    id_number_masked: str
+    community: str
+    reasons: list[ReasonOut]
+    warnings: list[ReasonOut]
+    member_id: int | None = None
+    need_id: int | None = None
+
+
+class ImportCountsOut(Schema):
+    rows: int
+    accepted: int
+    rejected: int
+    empty_rows: int
+    written: int | None = None
+    failed: int | None = None
+
+
+class CensusImportOut(Schema):
+    id: int
+    org_id: int
+    filename: str
+    status: str = Field(description="dry_run | confirming | confirmed")
+    processed_rows: int = Field(
+        description="accepted rows confirmation has worked through; an interrupted confirmation resumes from here"
+    )
+    counts: ImportCountsOut
+    columns: dict[str, str]
+    ignored_columns: list[str]
+    rows: list[ImportRowOut]
+    created_by: str | None
+    created_at: dt.datetime
+    confirmed_at: dt.datetime | None

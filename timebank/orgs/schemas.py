@@ -1,0 +1,82 @@
+"""The schemas of the orgs API: what its requests carry and what its answers hold (handlers: api.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from ninja import Schema
+from pydantic import Field
+
+from timebank.api.types import Id, OrgName, Password, Token, Username
+
+
+class TokenIn(Schema):
+    username: Username
+    password: Password
+
+
+class TokenOut(Schema):
+    token: str
+    member_id: int | None
+    roles: list[str]
+    expires_in_days: int
+    # After a reset: this token may only choose a new password (POST /me/password).
+    must_change_password: bool
+
+
+class PasswordIn(Schema):
+    old_password: Password
+    new_password: Password
+
+
+class PasswordOut(Schema):
+    changed: bool
+    must_change_password: bool
+
+
+class TemporaryPasswordOut(Schema):
+    temporary_password: str
+
+
+class RevokeIn(Schema):
+    token: Token
+
+
+class OrgIn(Schema):
+    name: OrgName
+    kind: Literal["head_office", "branch", "sub_branch", "outlet"]
+    parent_id: Id | None = None
+
+
+class OrgOut(Schema):
+    id: int
+    name: str
+    kind: str
+    parent_id: int | None
+    head_office_id: int | None
+
+
+class StaffIn(Schema):
+    username: Username
+    password: Password
+    name: OrgName
+    org_id: Id
+    role: Literal["head_office_admin", "branch_admin", "staff", "operator", "assessor"]
+
+
+class StaffOut(Schema):
+    id: int
+    username: str
+    name: str
+    org_id: int
+    role: str
+    is_active: bool
+
+
+RoleName = Literal["head_office_admin", "branch_admin", "staff", "operator", "assessor"]
+
+
+class StaffPatch(Schema):
+    org_id: Id | None = None
+    role: RoleName | None = None
+    is_active: Annotated[bool, Field(strict=True)] | None = None

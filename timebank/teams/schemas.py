@@ -1,0 +1,220 @@
+"""The schemas of the teams API: what its requests carry and what its answers hold (handlers: api.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from django.utils import timezone
+from ninja import Schema
+from pydantic import AfterValidator, Field, StringConstraints
+
+from timebank.api.types import Id, NoNul, OrgName, Reason
+from timebank.teams import actions
+
+Text200 = Annotated[str, StringConstraints(strict=True, max_length=200), NoNul]
+Text500 = Annotated[str, StringConstraints(strict=True, max_length=500), NoNul]
+Text1000 = Annotated[str, StringConstraints(strict=True, max_length=1000), NoNul]
+ExternalId = Annotated[str, StringConstraints(strict=True, max_length=40), NoNul]
+Places = Annotated[int, Field(strict=True, ge=1, le=actions.MAX_PLACES)]
+Age = Annotated[int, Field(strict=True, ge=0, le=120)]
+Minutes = Annotated[int, Field(strict=True, ge=1, le=24 * 60)]
+TeamKindCode = Literal["residents", "party_branch", "five_elders", "school", "company", "public_welfare", "medical"]
+CertificateCode = Literal["", "nursing", "counselling", "legal", "electrician", "medical", "first_aid"]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if timezone.is_naive(value):
+        raise ValueError("times need an offset")
+    return value
+
+
+AwareTime = Annotated[dt.datetime, AfterValidator(_aware)]
+Token = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64), NoNul]
+
+
+class TeamIn(Schema):
+    org_id: Id
+    name: OrgName
+    kind: TeamKindCode
+    description: Text500 = ""
+
+
+class TeamPatch(Schema):
+    name: OrgName | None = None
+    kind: TeamKindCode | None = None
+    description: Text500 | None = None
+    active: bool | None = None
+
+
+class TeamOut(Schema):
+    id: int
+    org_id: int
+    name: str
+    kind: str
+    description: str
+    active: bool
+    members: int
+    is_mine: bool
+    may_manage: bool
+
+
+class TeamMemberIn(Schema):
+    member_id: Id
+    role: Literal["leader", "member"] = "member"
+    external_id: ExternalId = ""
+
+
+class TeamMemberOut(Schema):
+    member_id: int
+    name: str
+    role: str
+    external_id: str
+    active: bool
+    joined_at: dt.datetime
+
+
+class TeamStatsOut(Schema):
+    team_id: int
+    year: int | None
+    members: int
+    leaders: int
+    activities: int
+    activities_closed: int
+    attendances: int
+    volunteers_served: int
+    service_minutes: int
+    credited_minutes: int
+
+
+class ActivityIn(Schema):
+    org_id: Id | None = None  # defaults to the team's org
+    team_id: Id | None = None
+    title: OrgName
+    description: Text1000 = ""
+    service_item_id: Id
+    place: Text200
+    starts_at: AwareTime
+    ends_at: AwareTime
+    signup_deadline: AwareTime | None = None
+    places: Places
+    requires_certificate: CertificateCode | None = None
+    min_age: Age | None = None
+    max_age: Age | None = None
+    team_only: bool = False
+    # Staff only: why an activity whose start is already past is entered (a paper sign-in sheet).
+    reason: Reason | None = None
+
+
+class ActivityPatch(Schema):
+    title: OrgName | None = None
+    description: Text1000 | None = None
+    service_item_id: Id | None = None
+    place: Text200 | None = None
+    starts_at: AwareTime | None = None
+    ends_at: AwareTime | None = None
+    signup_deadline: AwareTime | None = None
+    places: Places | None = None
+    requires_certificate: CertificateCode | None = None
+    min_age: Age | None = None
+    max_age: Age | None = None
+    team_only: bool | None = None
+    # Staff only: why the start moves into the past.
+    reason: Reason | None = None
+
+
+class ActivityOut(Schema):
+    id: int
+    org_id: int
+    team_id: int | None
+    title: str
+    description: str
+    service_item_id: int
+    service_item_name: str
+    tier: str
+    multiplier: float
+    place: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    signup_deadline: dt.datetime
+    places: int
+    confirmed: int
+    waiting: int
+    requires_certificate: str
+    min_age: int | None
+    max_age: int | None
+    team_only: bool
+    state: str
+    cancel_reason: str
+    closed_at: dt.datetime | None
+    my_status: str | None
+    my_attendance: str | None
+    may_manage: bool
+
+
+class TeamsReasonIn(Schema):
+    reason: Reason
+
+
+class SignupIn(Schema):
+    member_id: Id | None = None  # staff or the leader signing someone up; default: the caller
+
+
+class SignupOut(Schema):
+    activity_id: int
+    member_id: int
+    name: str
+    status: str
+    queued_at: dt.datetime
+    attendance: str
+    check_in_at: dt.datetime | None
+    check_out_at: dt.datetime | None
+    manual_minutes: int | None
+    credited_minutes: int | None
+    # The credit that waits for a second person (four eyes), if any.
+    pending_approval_id: int | None = None
+
+
+class QrOut(Schema):
+    token: str
+    url: str
+    expires_in_seconds: int
+
+
+class ScanIn(Schema):
+    token: Token
+
+
+class ScanOut(SignupOut):
+    outcome: Literal["check_in", "check_out", "already"]
+
+
+class TeamsAttendanceIn(Schema):
+    member_id: Id
+    attended: bool
+    minutes: Minutes | None = None
+
+
+class CreditOut(Schema):
+    member_id: int
+    minutes: int
+    credited_minutes: int
+
+
+class PendingCreditOut(CreditOut):
+    approval_id: int
+
+
+class TeamsCloseIn(Schema):
+    # Staff of the activity's org only: why it closes before its planned end.
+    reason: Reason | None = None
+
+
+class CloseOut(Schema):
+    activity: ActivityOut
+    already_closed: bool
+    credited: list[CreditOut]
+    # Credits that wait for a second person (the attendee ran the activity, or above the approval threshold).
+    pending: list[PendingCreditOut]
+    no_shows: list[int]
+    skipped: list[int]
