@@ -21,8 +21,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ops",),
     ("members",),
     ("catalogue",),
-    ("ledger",),
+    # Four eyes is a gate below every app that credits (the ledger, orders, teams, evaluation): each opens its
+    # large credits here and posts them, for its own kinds, when ApprovalDecided says one was approved.
     ("approvals",),
+    ("ledger",),
     ("goods",),
     ("orders",),
     ("notify",),

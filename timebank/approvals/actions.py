@@ -23,15 +23,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.approvals.access import check_decider
+from timebank.approvals.events import ApprovalDecided, CreditsCounted
 from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
-from timebank.ledger.models import Leg, TransactionKind
 from timebank.lib.errors import Conflict, Invalid
+from timebank.lib.events import publish
 from timebank.members.models import Member, MemberStatus
 from timebank.ops.idempotency import recorded, scope_of, write_once
 from timebank.orgs.models import Org, Rules, User
@@ -60,18 +61,7 @@ def lock_members(member_ids: Iterable[int]) -> None:
 def credited_lately(member: Member, *, now: dt.datetime | None = None) -> int:
     """Minutes credited to the member outside orders in the last 24 hours, posted or waiting for approval."""
     since = (now or timezone.now()) - WINDOW
-    posted = (
-        Leg.objects.filter(account__member_id=member.pk, minutes__gt=0, transaction__created_at__gte=since)
-        .filter(
-            Q(transaction__kind__in=(TransactionKind.ADJUSTMENT, TransactionKind.SERVICE_RECORD))
-            | Q(
-                transaction__kind=TransactionKind.DEPOSIT,
-                transaction__idem_scope="system",
-                transaction__idempotency_key__startswith=AWARD_BONUS_KEY,
-            )
-        )
-        .aggregate(total=Sum("minutes"))["total"]
-    )
+    posted = sum(publish(CreditsCounted(member.pk, since)))  # the ledger answers what it posted
     waiting = Approval.objects.filter(
         member_id=member.pk, state=ApprovalState.PENDING, created_at__gte=since
     ).aggregate(total=Sum("minutes"))["total"]
@@ -166,44 +156,12 @@ def _check_pending(approval: Approval) -> None:
 
 
 def _post(actor: User, approval: Approval) -> int:
-    """Post the kept request through its ledger action's posting half. Returns the transaction id."""
-    from timebank.catalogue.models import ServiceItem  # late: the ledger and orders import this module
-    from timebank.ledger.actions import post_adjustment
-    from timebank.orders.actions import post_service_record
-
-    p = approval.payload
-    key = f"approval:{approval.pk}"
-    if approval.kind == ApprovalKind.AWARD_BONUS:
-        from timebank.evaluation.actions import post_award_bonus  # late: evaluation imports the ledger
-
-        return post_award_bonus(int(p["award_id"]), approval.minutes).pk
-    if approval.kind == ApprovalKind.ADJUSTMENT:
-        tx, _replayed = post_adjustment(
-            actor,
-            member=approval.member,
-            minutes=int(p["minutes"]),
-            bucket=str(p["bucket"]),
-            reason=str(p["reason"]),
-            idempotency_key=key,
-        )
-        return tx.pk
-    recipient = Member.objects.filter(pk=p["recipient_id"]).first() if p.get("recipient_id") else None
-    rec, _replayed = post_service_record(
-        actor,
-        volunteer=approval.member,
-        service_item=ServiceItem.objects.get(pk=p["service_item_id"]),
-        minutes=int(p["minutes"]),
-        served_at=dt.datetime.fromisoformat(str(p["served_at"])),
-        recipient=recipient,
-        memo=str(p.get("memo", "")),
-        idempotency_key=key,
-        created_by=approval.maker,
-    )
-    if approval.kind == ApprovalKind.ACTIVITY_CLOSE and p.get("signup_id"):
-        from timebank.teams.models import ActivitySignup  # late: teams imports the orders' actions
-
-        ActivitySignup.objects.filter(pk=p["signup_id"], service_record__isnull=True).update(service_record=rec)
-    return rec.transaction_id
+    """Post the kept request through its app's posting half (the subscriber of its kind, exactly one), with
+    the idempotency key `approval:<id>`. Returns the transaction id."""
+    posted = publish(ApprovalDecided(approval, approved=True, actor=actor))
+    if len(posted) != 1:
+        raise AssertionError(f"approval kind {approval.kind}: {len(posted)} apps posted it, not one")
+    return int(posted[0])
 
 
 @transaction.atomic
@@ -242,6 +200,7 @@ def do_reject(actor: User, approval: Approval, *, reason: str) -> Approval:
     approval = _lock(approval)
     check_decider(actor, approval)  # the one place that decides who may decide
     _check_pending(approval)
+    publish(ApprovalDecided(approval, approved=False, actor=actor))  # nothing moves
     approval.state = ApprovalState.REJECTED
     approval.decided_by = actor
     approval.decided_at = timezone.now()

@@ -7,7 +7,6 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from timebank.ledger.models import Transaction
 from timebank.members.models import Member
 from timebank.orgs.models import Org
 
@@ -47,8 +46,9 @@ class Approval(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=500, blank=True)
+    # What approving posted. Named by label: four eyes sits below the ledger and imports none of it.
     transaction = models.OneToOneField(
-        Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="approval"
+        "ledger.Transaction", null=True, blank=True, on_delete=models.PROTECT, related_name="approval"
     )
     # Same scope as the ledger's keys ("user:<pk>" or "system"), so a replay finds its approval.
     idem_scope = models.CharField(max_length=40)

@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import itertools
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -32,23 +31,16 @@ from timebank.demo.steps import (
     LAUNCH,
     RECENT,
     RECENT_SPAN,
-    BuyService,
     Do,
     LedgerOp,
-    NewOrder,
-    OrderAct,
     Plan,
     RecordService,
     Ref,
-    Register,
     Step,
-    StockCount,
     when,
 )
 from timebank.evaluation.demo import seed_evaluation
-from timebank.funds.actions import do_buy_market_service
 from timebank.funds.models import FundEntry
-from timebank.goods.actions import do_stock_count
 from timebank.goods.models import Redemption
 from timebank.hotline.models import CallLog
 from timebank.ledger.actions import do_adjustment, do_deposit, do_transfer, do_withdrawal
@@ -278,14 +270,8 @@ class Applier:
                     idempotency_key=self.key(),
                 )
                 self.second_person(step.actor, rec)
-            case Register():
-                self.register(self.plan.people[step.person], None)
             case Do():
                 self.call(step)
-            case NewOrder() | OrderAct() | BuyService():
-                self.order(step)
-            case StockCount():
-                self.stock_count(step)
             case _:
                 raise AssertionError(f"unknown step {step!r}")
 
@@ -294,13 +280,21 @@ class Applier:
         answer = step.action(*self.resolve(step.args), **{k: self.resolve(v) for k, v in step.kwargs.items()})
         if isinstance(answer, tuple):
             answer = answer[0]  # an action taking an idempotency key answers (what it made, replayed)
-        if isinstance(step.keep, str):
-            self.kept[step.keep] = answer
-        elif isinstance(step.keep, int):
-            self.members[step.keep] = answer
+        if isinstance(step.keep, tuple):
+            for ref, each in zip(step.keep, answer, strict=False):
+                self.store(ref, each)
         elif step.keep is not None:
-            for person, member in zip(step.keep, answer, strict=False):
-                self.members[person] = member
+            self.store(step.keep, answer)
+
+    def store(self, where: Ref | str, answer: Any) -> None:
+        if isinstance(where, str):
+            self.kept[where] = answer
+        elif where.kind == "member":
+            self.members[where.key] = answer
+        elif where.kind == "order":
+            self.orders[where.key] = answer
+        else:
+            raise AssertionError(f"cannot keep an answer as {where!r}")
 
     def resolve(self, value: Any) -> Any:
         """`value` with every `Ref` in it (also in lists, tuples and dataclasses) replaced by what it names."""
@@ -342,6 +336,8 @@ class Applier:
             return InsurancePolicy.objects.get(member=self.members[member], policy_number=number)
         if kind == "key":
             return self.key()
+        if kind == "order_code":
+            return self.orders[key].code
         raise AssertionError(f"unknown reference {ref!r}")
 
     def ledger(self, op: LedgerOp) -> None:
@@ -384,73 +380,3 @@ class Applier:
                 memo=op.memo,
                 idempotency_key=key,
             )
-
-    def order(self, step: Step) -> None:
-        match step:
-            case NewOrder():
-                self.orders[step.key] = order_actions.do_create_order(
-                    self.user(step.actor),
-                    recipient=self.members[step.recipient],
-                    service_item=self.item(step.recipient, step.item),
-                    scheduled_start=self.moment(step.scheduled),
-                    planned_minutes=step.planned,
-                    payer=step.payer,
-                    channel=step.channel,
-                    notes=step.notes,
-                    urgent=step.urgent,
-                )
-            case OrderAct():
-                self.orders[step.key] = self.order_act(step)
-            case BuyService():
-                self.orders[step.order], _entry = do_buy_market_service(
-                    self.user(step.actor),
-                    self.orders[step.order],
-                    fund_org=self.orgs[step.fund_org],
-                    provider=step.provider,
-                    amount=step.amount,
-                    note=step.note,
-                    unfillable=True,
-                )
-
-    def order_act(self, step: OrderAct) -> Order:
-        actor, order = self.user(step.actor), self.orders[step.key]
-        volunteer = self.member(step.volunteer)
-        where = (Decimal(step.lat), Decimal(step.lon)) if step.lat else (None, None)
-        match step.action:
-            case "dispatch":
-                assert volunteer is not None
-                return order_actions.do_dispatch(actor, order, volunteer)
-            case "take":
-                assert volunteer is not None
-                return order_actions.do_take(actor, order, volunteer)
-            case "accept":
-                return order_actions.do_accept(actor, order)
-            case "decline":
-                return order_actions.do_decline(actor, order, step.note)
-            case "no-show":
-                return order_actions.do_no_show(actor, order, step.note)
-            case "check-in":
-                return order_actions.do_check_in(actor, order, *where)
-            case "check-out":
-                return order_actions.do_check_out(actor, order, *where)
-            case "confirm":
-                return order_actions.do_confirm(
-                    actor,
-                    order,
-                    actual_minutes=step.minutes,
-                    code=order.code if step.by == "volunteer" else None,
-                    by_staff=step.by == "staff",
-                    by_volunteer=step.by == "volunteer",
-                )
-            case "review":
-                assert step.rating is not None
-                return order_actions.do_review(actor, order, rating=step.rating, comment=step.note)
-            case "cancel":
-                return order_actions.do_cancel(actor, order, reason=step.note, by_staff=step.by == "staff")
-            case "dispute":
-                return order_actions.do_dispute(actor, order, reason=step.note)
-        raise AssertionError(f"unknown order action {step.action}")
-
-    def stock_count(self, step: StockCount) -> None:
-        key = f"goods:{step.goods}"
-        self.kept[key] = do_stock_count(self.user(step.actor), self.kept[key], counted=step.counted, note=step.note)

@@ -7,19 +7,18 @@ import dataclasses
 from timebank.catalogue.demo import SERVICE_BY_NAME
 from timebank.demo.steps import (
     SETTLED,
-    BuyService,
     Do,
     DonationDraft,
     LedgerOp,
-    NewOrder,
-    OrderAct,
     OrderInfo,
     RecordService,
+    Ref,
     ServiceDraft,
     Step,
-    StockCount,
+    StockCountDraft,
     TransferDraft,
     WithdrawalDraft,
+    do,
     when,
 )
 from timebank.demo.timeline import Timeline
@@ -28,6 +27,7 @@ from timebank.funds import actions as funds_actions
 from timebank.goods import actions as goods_actions
 from timebank.ledger import settlement
 from timebank.members.demo import POOR
+from timebank.orders import actions as order_actions
 from timebank.orgs.demo import BANK1, BANK2
 
 
@@ -100,12 +100,16 @@ class Simulation:
                     return []
                 memo = f"转赠亲属{self.tl.people[step.receiver].name}（{step.relation}孝心转赠）"
                 return self.decide(LedgerOp(step.at, "transfer", step.giver, minutes, memo, other=step.receiver))
-            case NewOrder():
+            case Do(action=order_actions.do_create_order):
                 return [self.new_order(step)]
-            case OrderAct():
-                self.order_act(step)
-            case BuyService():
-                info = self.tl.orders[step.order]
+            case Do(action=order_actions.do_dispatch | order_actions.do_take):
+                self.serving[step.args[1].key] = step.args[2].key
+            case Do(action=order_actions.do_cancel):
+                self.release(self.tl.orders[step.args[1].key])
+            case Do(action=order_actions.do_confirm):
+                self.confirm(step.args[1].key, step.kwargs["actual_minutes"])
+            case Do(action=funds_actions.do_buy_market_service):
+                info = self.tl.orders[step.args[1].key]
                 assert info.payer == "recipient"
                 self.held[info.recipient] -= info.hold
                 self.pay(info.recipient, info.hold)
@@ -124,11 +128,14 @@ class Simulation:
             case Do(action=funds_actions.do_record_in_kind):
                 stock = step.kwargs["stock"]
                 self.stock[stock.goods.key] += stock.quantity
-            case StockCount():
+            case StockCountDraft():
                 key = f"goods:{step.goods}"
                 counted = max(0, self.stock[key] - step.shortfall)
                 self.stock[key] = counted
-                return [dataclasses.replace(step, counted=counted)]
+                who, goods = Ref.login(step.actor), Ref.kept(key)
+                return [
+                    do(step.at, goods_actions.do_stock_count, who, goods, counted=counted, note=step.note, keep=key)
+                ]
             case Do(action=goods_actions.do_redeem):
                 b = self.balance[step.kwargs["member"].key]
                 goods = step.kwargs["goods"].key
@@ -192,9 +199,9 @@ class Simulation:
         self.balance[volunteer.index][0] += minutes
         return record
 
-    def new_order(self, step: NewOrder) -> Step:
-        info = self.tl.orders[step.key]
-        payer = step.payer
+    def new_order(self, step: Do) -> Step:
+        info = self.tl.orders[step.keep.key]
+        payer = step.kwargs["payer"]
         spans_settlement = step.at < self.settle_at and (info.pays_at is None or info.pays_at > self.settle_at)
         if payer == "recipient":
             if self.free(info.recipient) >= info.hold and not spans_settlement:
@@ -209,7 +216,9 @@ class Simulation:
                 assert not info.fixed_payer, "a story's payer cannot pay"
                 payer = "subsidy"
         info.payer = payer
-        return step if payer == step.payer else dataclasses.replace(step, payer=payer)
+        if payer == step.kwargs["payer"]:
+            return step
+        return dataclasses.replace(step, kwargs={**step.kwargs, "payer": payer})
 
     def release(self, info: OrderInfo) -> None:
         if info.payer == "recipient":
@@ -217,19 +226,13 @@ class Simulation:
         elif info.payer == "pool":
             self.pool_held[info.bank] -= info.hold
 
-    def order_act(self, step: OrderAct) -> None:
-        info = self.tl.orders[step.key]
-        if step.action in ("dispatch", "take"):
-            assert step.volunteer is not None
-            self.serving[step.key] = step.volunteer
-        elif step.action == "cancel":
-            self.release(info)
-        elif step.action == "confirm":
-            assert step.minutes is not None
-            credited = step.minutes * info.multiplier
-            self.release(info)
-            if info.payer == "recipient":
-                self.pay(info.recipient, credited)
-            elif info.payer == "pool":
-                self.pool[info.bank] -= credited
-            self.balance[self.serving[step.key]][0] += credited
+    def confirm(self, key: int, minutes: int) -> None:
+        """The order is confirmed: its payer pays what the volunteer is credited."""
+        info = self.tl.orders[key]
+        credited = minutes * info.multiplier
+        self.release(info)
+        if info.payer == "recipient":
+            self.pay(info.recipient, credited)
+        elif info.payer == "pool":
+            self.pool[info.bank] -= credited
+        self.balance[self.serving[key]][0] += credited

@@ -53,7 +53,9 @@ class Step:
     at: int  # when it happens: see `when` and `ago`
 
 
-RefKind = Literal["member", "login", "org", "order", "kept", "day", "moment", "item", "item_ids", "policy", "key"]
+RefKind = Literal[
+    "member", "login", "org", "order", "kept", "day", "moment", "item", "item_ids", "policy", "key", "order_code"
+]
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,11 @@ class Ref:
     @staticmethod
     def need(key: int | None) -> Any:
         return None if key is None else Ref("kept", f"need:{key}")
+
+    @staticmethod
+    def order_code(key: int) -> Any:
+        """The confirmation code of planned order `key` (which the volunteer types in when the party confirms)."""
+        return Ref("order_code", key)
 
     @staticmethod
     def kept(name: str) -> Any:
@@ -127,19 +134,18 @@ class Ref:
 @dataclass(frozen=True)
 class Do(Step):
     """At `at`, call `action(*args, **kwargs)` with every `Ref` in them (also inside lists, tuples and input
-    dataclasses) resolved. `keep` names the answer for later steps: a str keeps it for `R.kept`; a person's
-    index makes it that person's member (an approval answers the member); a tuple of indexes, one member each
-    from the list it answers (the census import)."""
+    dataclasses) resolved. `keep` says where the answer goes for later steps: a str keeps it for `Ref.kept`; a
+    `Ref.member` or `Ref.order` makes it that person's member or that planned order; a tuple of `Ref.member`s
+    takes one member each from the list it answers (the census import). An answer (record, replayed) of an action
+    taking an idempotency key keeps the record."""
 
     action: Callable[..., Any]
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    keep: str | int | tuple[int, ...] | None = None
+    keep: Any = None
 
 
-def do(
-    at: int, action: Callable[..., Any], *args: Any, keep: str | int | tuple[int, ...] | None = None, **kwargs: Any
-) -> Do:
+def do(at: int, action: Callable[..., Any], *args: Any, keep: Any = None, **kwargs: Any) -> Do:
     """A planned call of `action`: `do(at, do_add_certificate, Ref.login("staff"), Ref.member(3), kind=...)`."""
     return Do(at, action, args, kwargs, keep)
 
@@ -171,59 +177,17 @@ class RecordService(Step):
     recipient: int | None = None
 
 
-@dataclass(frozen=True)
-class Register(Step):
-    person: int  # a self-registration waiting for approval
+# Drafts: what the plan means to do; the simulation turns them into steps once the balances are known.
 
 
 @dataclass(frozen=True)
-class NewOrder(Step):
-    key: int
-    recipient: int
-    item: str
-    scheduled: int
-    planned: int
-    payer: str
-    channel: str
-    urgent: bool
-    notes: str
-    actor: str
+class StockCountDraft(Step):
+    """A stock count (盘点) of `goods` ("outlet:name") that finds `shortfall` fewer than the books."""
 
-
-@dataclass(frozen=True)
-class OrderAct(Step):
-    key: int
-    action: str  # dispatch, take, accept, decline, no-show, check-in, check-out, confirm, review, cancel, dispute
-    actor: str
-    volunteer: int | None = None
-    note: str = ""
-    minutes: int | None = None  # confirm: the actual minutes
-    rating: int | None = None
-    by: str = ""  # who confirms or cancels: staff | volunteer | party
-    lat: str = ""
-    lon: str = ""
-
-
-@dataclass(frozen=True)
-class BuyService(Step):
-    order: int
-    fund_org: str
-    provider: str
-    amount: str
-    note: str
-    actor: str
-
-
-@dataclass(frozen=True)
-class StockCount(Step):
     goods: str
     shortfall: int
     note: str
     actor: str
-    counted: int = -1  # filled in by the plan's simulation
-
-
-# Drafts: what the plan means to do; the simulation turns them into steps once the balances are known.
 
 
 @dataclass(frozen=True)

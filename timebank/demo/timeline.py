@@ -11,8 +11,7 @@ from timebank.demo.steps import (
     SETTLED,
     Do,
     Ref,
-    Register,
-    StockCount,
+    StockCountDraft,
     day_of,
     daytime,
     do,
@@ -27,7 +26,14 @@ from timebank.hotline.actions import NeedSpec, do_record_welfare_check
 from timebank.hotline.demo import CALL_SUMMARIES, WELFARE_CONCERN, WELFARE_OK
 from timebank.ledger.settlement import do_settle
 from timebank.members.actions import do_approve_member
-from timebank.members.demo import CATEGORY_WORDS, MOBILE_PREFIXES, WELFARE_CATEGORIES, PersonSpec, weighted
+from timebank.members.demo import (
+    CATEGORY_WORDS,
+    MOBILE_PREFIXES,
+    WELFARE_CATEGORIES,
+    PersonSpec,
+    register_person,
+    weighted,
+)
 from timebank.needs.actions import do_add_follow_up, do_close_need, do_create_need
 from timebank.needs.demo import CLOSE_REASONS, FOLLOW_UPS, MET_NOTES, NEED_ITEMS, NEED_NOTES, import_census
 from timebank.notify.actions import do_set_duty
@@ -148,7 +154,7 @@ class Timeline(OrderStories):
                 Ref.org("运河街道"),
                 "运河街道2020人口普查老年人名单.csv",
                 tuple(rows),
-                keep=tuple(p.index for p in people),  # the first rows are written as these people
+                keep=tuple(Ref.member(p.index) for p in people),  # the first rows are written as these people
             )
         )
 
@@ -298,7 +304,7 @@ class Timeline(OrderStories):
                 keep=rice,
             )
         )
-        self.add(StockCount(when(-5, 17), f"{shunhe}:毛巾", 1, "月末盘点，毛巾少 1 条，已登记说明", "staff"))
+        self.add(StockCountDraft(when(-5, 17), f"{shunhe}:毛巾", 1, "月末盘点，毛巾少 1 条，已登记说明", "staff"))
 
     def redeem(self, at: int, key: int, member: PersonSpec, goods: str, quantity: int, actor: str) -> Do:
         """兑换: `member` takes `quantity` of `goods` ("outlet:name") at its outlet; the simulation may lower the
@@ -415,11 +421,15 @@ class Timeline(OrderStories):
                 continue
             day = -rng.randint(4, 12) if person.approve_later else -rng.randint(1, 10)
             at = when(day, rng.randint(8, 21), rng.randrange(0, 60, 5))
-            self.add(Register(at, person.index))
+            # a self-registration, waiting for approval
+            home, referrer = Ref.org(person.org), Ref.member(person.referrer)
+            self.add(do(at, register_person, person, None, home, referrer, keep=Ref.member(person.index)))
             if person.approve_later:
                 approved = daytime(at + rng.randint(1, 2) * DAY + 60)
                 actor = Ref.login(self.manager(person.org))
-                self.add(do(approved, do_approve_member, actor, Ref.member(person.index), keep=person.index))
+                self.add(
+                    do(approved, do_approve_member, actor, Ref.member(person.index), keep=Ref.member(person.index))
+                )
 
     def settlement_and_duty(self) -> None:
         self.add(do(when(SETTLED + 1, 7, 30), do_settle, Ref.login("ho_admin"), Ref.org(BANK1), Ref.day(SETTLED)))

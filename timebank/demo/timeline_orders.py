@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from timebank.catalogue.demo import CORE_MENU, SERVICE_BY_NAME, Service
 from timebank.demo.steps import (
     DAY,
     RECENT,
-    BuyService,
     Do,
     LedgerOp,
-    NewOrder,
-    OrderAct,
     OrderInfo,
     Ref,
     ago,
@@ -21,10 +20,12 @@ from timebank.demo.steps import (
 )
 from timebank.demo.timeline_base import OUTCOMES, RATINGS, Story, TimelineBase
 from timebank.demo.world import MULTIPLIERS
+from timebank.funds.actions import do_buy_market_service
 from timebank.funds.demo import MARKET_PROVIDER
 from timebank.hotline.actions import do_record_return_visit
 from timebank.members.demo import POOR, PersonSpec, weighted
 from timebank.needs.actions import do_link_order
+from timebank.orders import actions as order_actions
 from timebank.orders.demo import (
     CANCEL_REASONS,
     DECLINE_REASONS,
@@ -62,7 +63,20 @@ class OrderStories(TimelineBase):
         if notes is None:
             notes = self.rng.choice(ORDER_NOTES.get(item.name, ("",)))
         self.add(
-            NewOrder(at, key, recipient.index, item.name, scheduled, planned, payer, channel, urgent, notes, actor)
+            do(
+                at,
+                order_actions.do_create_order,
+                Ref.login(actor),
+                recipient=Ref.member(recipient.index),
+                service_item=Ref.item(recipient.index, item.name),
+                scheduled_start=Ref.moment(scheduled),
+                planned_minutes=planned,
+                payer=payer,  # the simulation may make it a subsidy when the payer cannot pay
+                channel=channel,
+                notes=notes,
+                urgent=urgent,
+                keep=Ref.order(key),
+            )
         )
         return Story(key, recipient, item, at)
 
@@ -103,8 +117,62 @@ class OrderStories(TimelineBase):
             info = self.orders[story.key]
             info.pays_at = moment
             info.hold = max(info.hold, minutes * info.multiplier)
-        self.add(OrderAct(moment, story.key, action, actor, volunteer, note, minutes, rating, by, lat, lon))
+        self.add(self.transition(moment, story.key, action, actor, volunteer, note, minutes, rating, by, lat, lon))
         return True
+
+    def transition(
+        self,
+        at: int,
+        key: int,
+        action: str,
+        actor: str,
+        volunteer: int | None,
+        note: str,
+        minutes: int | None,
+        rating: int | None,
+        by: str,
+        lat: str,
+        lon: str,
+    ) -> Do:
+        """The call of order `key`'s transition named `action` (dispatch, take, accept, decline, no-show, check-in,
+        check-out, confirm, review, cancel, dispute); `by` who confirms or cancels: staff, volunteer or party."""
+        who, order = Ref.login(actor), Ref.order(key)
+        keep = Ref.order(key)
+        where = (Decimal(lat), Decimal(lon)) if lat else (None, None)
+        match action:
+            case "dispatch" | "take":
+                act = order_actions.do_dispatch if action == "dispatch" else order_actions.do_take
+                return do(at, act, who, order, Ref.member(volunteer), keep=keep)
+            case "accept":
+                return do(at, order_actions.do_accept, who, order, keep=keep)
+            case "decline":
+                return do(at, order_actions.do_decline, who, order, note, keep=keep)
+            case "no-show":
+                return do(at, order_actions.do_no_show, who, order, note, keep=keep)
+            case "check-in":
+                return do(at, order_actions.do_check_in, who, order, *where, keep=keep)
+            case "check-out":
+                return do(at, order_actions.do_check_out, who, order, *where, keep=keep)
+            case "confirm":
+                return do(
+                    at,
+                    order_actions.do_confirm,
+                    who,
+                    order,
+                    actual_minutes=minutes,
+                    code=Ref.order_code(key) if by == "volunteer" else None,
+                    by_staff=by == "staff",
+                    by_volunteer=by == "volunteer",
+                    keep=keep,
+                )
+            case "review":
+                assert rating is not None
+                return do(at, order_actions.do_review, who, order, rating=rating, comment=note, keep=keep)
+            case "cancel":
+                return do(at, order_actions.do_cancel, who, order, reason=note, by_staff=by == "staff", keep=keep)
+            case "dispute":
+                return do(at, order_actions.do_dispute, who, order, reason=note, keep=keep)
+        raise AssertionError(f"unknown order action {action}")
 
     def call(self, story: Story, at: int, kind: str, summary: str, actor: str, need: int | None = None) -> bool:
         moment = self.next_at(story, at)
@@ -423,14 +491,17 @@ class OrderStories(TimelineBase):
         if bought is not None:
             self.orders[s.key].pays_at = bought
             self.add(
-                BuyService(
+                do(
                     bought,
-                    s.key,
-                    BANK1,
-                    MARKET_PROVIDER,
-                    "150.00",
-                    "持证护理志愿者近期都排不开，由专项基金向护理公司购买服务",
-                    "ho_admin",
+                    do_buy_market_service,
+                    Ref.login("ho_admin"),
+                    Ref.order(s.key),
+                    fund_org=Ref.org(BANK1),
+                    provider=MARKET_PROVIDER,
+                    amount="150.00",
+                    note="持证护理志愿者近期都排不开，由专项基金向护理公司购买服务",
+                    unfillable=True,
+                    keep=Ref.order(s.key),
                 )
             )
         # cancelled by the son: his father is staying with him

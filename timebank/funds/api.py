@@ -13,11 +13,21 @@ from timebank.funds.access import access_fund_entry, access_fund_org, get_org, v
 from timebank.funds.disclosure import Period, as_text, check_period, disclose
 from timebank.funds.models import FundEntry
 from timebank.funds.money import yuan
-from timebank.funds.schemas import BuyServiceIn, DisclosureOut, FundCode, FundEntryIn, FundEntryOut, InKindIn, ReverseIn
+from timebank.funds.schemas import (
+    BoughtServiceOut,
+    BuyServiceIn,
+    DisclosureOut,
+    FundCode,
+    FundEntryIn,
+    FundEntryOut,
+    InKindIn,
+    ReverseIn,
+)
 from timebank.goods.access import access_goods
 from timebank.lib.errors import Forbidden, Invalid
-from timebank.orders.access import STAFF, access_order
-from timebank.orders.api import OrderOut, order_out
+from timebank.orders.access import access_order
+from timebank.orders.api import order_out
+from timebank.orders.rules import TRANSITIONS
 from timebank.orgs.access import has_role
 from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES
@@ -170,10 +180,6 @@ def record_in_kind(request: HttpRequest, response: HttpResponse, payload: InKind
     return _answer(response, entry, replayed)
 
 
-class BoughtServiceOut(OrderOut):
-    fund_entry: FundEntryOut
-
-
 @router.post("/orders/{order_id}/buy-service", response=BoughtServiceOut, tags=["funds", "orders"])
 def buy_service(request: HttpRequest, order_id: PathId, payload: BuyServiceIn) -> dict[str, Any]:
     """专项基金: an order paid from stored time that volunteers could not take within the rules'
@@ -183,7 +189,7 @@ def buy_service(request: HttpRequest, order_id: PathId, payload: BuyServiceIn) -
     above it). Staff of the order's subtree."""
     user = caller(request)
     order, roles = access_order(user, order_id)
-    if STAFF not in roles:
+    if not roles & TRANSITIONS["buy-service"].roles:  # staff of the order's subtree (orders.rules)
         raise Forbidden(_("只有订单所在社区及上级的工作人员可以动用专项基金。"), code="not_allowed")
     fund_org = access_fund_org(user, payload.org_id) if payload.org_id else order.org
     order, entry = actions.do_buy_market_service(

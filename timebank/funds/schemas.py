@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 from timebank.api.types import Id, IdempotencyKey, Memo, NoNul, Reason
 from timebank.funds.money import parse_money
+from timebank.orders.schemas import OrderOut
 
 # Yuan as a decimal string ("12.30") or an integer; never a float, which cannot hold cents exactly.
 Money = Annotated[
@@ -190,3 +191,7 @@ class DisclosureOut(Schema):
     children: list[ChildTotal]
     services: ServiceTotals
     generated_at: dt.datetime
+
+
+class BoughtServiceOut(OrderOut):
+    fund_entry: FundEntryOut

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 import segno
@@ -20,9 +19,17 @@ from timebank.goods.access import (
     visible_goods,
 )
 from timebank.goods.models import Goods, Redemption
-from timebank.goods.schemas import CardCodeOut, CardUnlockOut, CountIn, GoodsIn, GoodsOut, RedemptionIn, RestockIn
+from timebank.goods.schemas import (
+    CardCodeOut,
+    CardUnlockOut,
+    CountIn,
+    GoodsIn,
+    GoodsOut,
+    RedemptionIn,
+    RedemptionOut,
+    RestockIn,
+)
 from timebank.ledger.api import transaction_out
-from timebank.ledger.schemas import TransactionOut
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.models import Member
 from timebank.orgs.access import has_role
@@ -96,15 +103,6 @@ def stock_count(request: HttpRequest, goods_id: PathId, payload: CountIn) -> dic
             user, access_goods(user, goods_id, manage=True), counted=payload.counted, note=payload.note
         )
     )
-
-
-class RedemptionOut(TransactionOut):
-    redemption_id: int
-    goods_id: int
-    quantity: int
-    voucher_code: str
-    voucher_status: str
-    handed_over_at: dt.datetime | None
 
 
 def redemption_out(r: Redemption) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from ninja import Schema
@@ -9,6 +10,7 @@ from pydantic import Field
 
 from timebank.api.types import Id, IdempotencyKey, Memo, OrgName
 from timebank.goods import actions
+from timebank.ledger.schemas import TransactionOut
 
 Count = Annotated[int, Field(strict=True, ge=0, le=actions.MAX_STOCK)]
 
@@ -61,3 +63,12 @@ class CardCodeOut(Schema):
 class CardUnlockOut(Schema):
     unlocked: bool
     cleared: int
+
+
+class RedemptionOut(TransactionOut):
+    redemption_id: int
+    goods_id: int
+    quantity: int
+    voucher_code: str
+    voucher_status: str
+    handed_over_at: dt.datetime | None

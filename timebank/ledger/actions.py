@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.approvals.actions import is_person, needs_approval, open_approval, replayed_approval
 from timebank.approvals.models import Approval, ApprovalKind
 from timebank.audit.actions import record
+from timebank.ledger.events import TransactionReversed, TransactionReversing
 from timebank.ledger.models import (
     MEMBER_BUCKETS,
     SYSTEM_KINDS,
@@ -20,6 +21,7 @@ from timebank.ledger.models import (
 )
 from timebank.ledger.posting import Locked, check_minutes, lock_accounts, lock_set, post, run_idempotent
 from timebank.lib.errors import Conflict, Invalid
+from timebank.lib.events import publish
 from timebank.members.models import Member, MemberStatus, RelativeLink
 from timebank.ops.idempotency import check_key, fingerprint, scope_of
 from timebank.orgs.models import Org, Rules, User
@@ -323,16 +325,14 @@ def do_reversal(
         raise Invalid(_("请填写冲正原因（500 字以内）。"), fields={"reason": "required"})
     fp = fingerprint("reversal", {"tx": original.pk, "reason": reason})
 
-    # The goods domain builds on the ledger, so it is imported here, not at the top.
-    from timebank.goods.actions import lock_redemption_for_reversal, void_reversed_redemption
-
     def body() -> Transaction:
         if original.kind == TransactionKind.REVERSAL:
             raise Conflict(_("冲正交易不能再冲正，请做调整。"), code="cannot_reverse_reversal")
         if Transaction.objects.filter(reverses=original).exists():
             raise Conflict(_("这笔交易已经冲正过了。"), code="already_reversed")
-        # A goods redemption's voucher is locked first and refused when the goods were handed over.
-        redemption = lock_redemption_for_reversal(original)
+        # What hangs on the original is locked first (a goods redemption's voucher: refused when the goods were
+        # handed over), by the apps above in their subscribers.
+        publish(TransactionReversing(original))
         legs = list(original.legs.values_list("account_id", "minutes"))
         member_ids = set(
             Account.objects.filter(pk__in=[a for a, _m in legs], member__isnull=False).values_list(
@@ -358,9 +358,8 @@ def do_reversal(
         for account in locked.values():
             if account.kind == AccountKind.DONATION_POOL and after[account.pk] < 0:
                 raise Conflict(_("捐赠池余额不足，无法冲正。"), code="insufficient_pool")
-        if redemption is not None:
-            # The voucher is voided and the stock returned in this transaction, before the chain head is locked.
-            void_reversed_redemption(actor, redemption)
+        # A voucher is voided and its stock returned in this transaction, before the chain head is locked.
+        publish(TransactionReversed(actor, original))
         tx = post(
             bank_id=original.bank_id,
             kind=TransactionKind.REVERSAL,

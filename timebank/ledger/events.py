@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from timebank.ledger.models import Settlement
+from timebank.ledger.models import Settlement, Transaction
+from timebank.orgs.models import User
 
 
 @dataclass(frozen=True)
@@ -22,3 +23,22 @@ class BankVerifying:
     own, in subscription order. A question rather than news: nothing is written."""
 
     bank_id: int
+
+
+@dataclass(frozen=True)
+class TransactionReversing:
+    """A transaction is about to be reversed, before any account is locked (inside the reversal's transaction).
+    An app whose rows hang on it locks them first and refuses the reversal by raising (goods: 409
+    `voucher_handed_over` when the redeemed goods were handed over). Nothing is written yet."""
+
+    original: Transaction
+
+
+@dataclass(frozen=True)
+class TransactionReversed:
+    """The reversal is decided: its accounts are locked and their floors checked, and it posts next, in the same
+    transaction, before the chain head is locked. Apps undo what hung on the original (goods: the voucher
+    becomes void and the stock comes back, audited `goods.voucher_void`)."""
+
+    actor: User | None
+    original: Transaction

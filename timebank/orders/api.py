@@ -1,21 +1,17 @@
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from ninja import Query, Router, Status
 
-from timebank.api.types import Id, IdempotencyKey, Memo, Page, PathId, Reason, decode_cursor, encode_cursor, paginate
+from timebank.api.types import Page, PathId, decode_cursor, encode_cursor, paginate
 from timebank.approvals.actions import pending_answer
 from timebank.approvals.models import Approval
 from timebank.approvals.schemas import PendingApprovalOut
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.api import transaction_out
-from timebank.ledger.schemas import TransactionOut
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.lib.masking import mask_name, mask_phone
 from timebank.members.access import access_member, access_member_to_manage, member_of
@@ -36,6 +32,21 @@ from timebank.orders.access import (
     visible_orders,
 )
 from timebank.orders.models import Order, OrderEvent, OrderState
+from timebank.orders.schemas import (
+    CandidateOut,
+    ConfirmIn,
+    DispatchIn,
+    EmptyIn,
+    EventOut,
+    LocationIn,
+    OptionalReasonIn,
+    OrderIn,
+    OrderOut,
+    ReasonIn,
+    ReviewIn,
+    ServiceRecordIn,
+    ServiceRecordOut,
+)
 from timebank.orgs.access import has_role, staff_scope
 from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES, Role, Rules, User
@@ -47,61 +58,6 @@ if TYPE_CHECKING:
     StateName = str
 else:
     StateName = Literal[tuple(OrderState.values)]
-
-Coordinate = Annotated[Decimal, Field(allow_inf_nan=False, ge=-180, le=180, max_digits=12)]
-
-
-class OrderIn(Schema):
-    recipient_id: Id
-    service_item_id: Id
-    scheduled_start: dt.datetime
-    planned_minutes: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_PLANNED_MINUTES)]
-    payer: Literal["subsidy", "recipient", "pool"]
-    channel: Literal["app", "hotline", "visit", "staff"]
-    notes: Memo = ""
-    urgent: bool = False
-
-
-class PartyOut(Schema):
-    id: int
-    name: str
-    phone: str | None
-    address: str | None
-
-
-class OrderOut(Schema):
-    id: int
-    state: str
-    recipient_id: int
-    recipient: PartyOut
-    volunteer_id: int | None
-    volunteer_name: str | None
-    service_item_id: int
-    service_item_name: str
-    tier: str
-    multiplier: float
-    org_id: int
-    payer: str
-    channel: str
-    urgent: bool
-    scheduled_start: dt.datetime
-    planned_minutes: int
-    notes: str
-    code: str | None
-    overdue: bool
-    created_at: dt.datetime
-    dispatched_at: dt.datetime | None
-    accepted_at: dt.datetime | None
-    check_in_at: dt.datetime | None
-    check_out_at: dt.datetime | None
-    actual_minutes: int | None
-    credited_minutes: int | None
-    transaction_id: int | None
-    confirmed_at: dt.datetime | None
-    rating: int | None
-    review_comment: str
-    cancel_reason: str
-    dispute_reason: str
 
 
 def order_out(
@@ -240,16 +196,6 @@ def get_order(request: HttpRequest, order_id: PathId) -> dict[str, Any]:
     return order_out(order, roles, personal=True)
 
 
-class EventOut(Schema):
-    action: str
-    from_state: str
-    to_state: str
-    actor: str | None
-    volunteer_id: int | None
-    note: str
-    created_at: dt.datetime
-
-
 @router.get("/orders/{order_id}/events", response=list[EventOut])
 def order_events(request: HttpRequest, order_id: PathId) -> list[dict[str, Any]]:
     """The order's history, oldest first."""
@@ -266,45 +212,6 @@ def order_events(request: HttpRequest, order_id: PathId) -> list[dict[str, Any]]
         }
         for e in OrderEvent.objects.filter(order=order).select_related("actor").order_by("pk")
     ]
-
-
-class DispatchIn(Schema):
-    volunteer_id: Id
-    idempotency_key: IdempotencyKey | None = None
-
-
-class LocationIn(Schema):
-    latitude: Coordinate | None = None
-    longitude: Coordinate | None = None
-    idempotency_key: IdempotencyKey | None = None
-
-
-class ConfirmIn(Schema):
-    actual_minutes: Annotated[int, Field(strict=True, ge=1, le=24 * 60)] | None = None
-    code: Annotated[str, Field(strict=True, min_length=1, max_length=12)] | None = None
-    # Staff only, to confirm more than the clock measured (plus grace); kept in the audit entry.
-    reason: Memo = ""
-    idempotency_key: IdempotencyKey | None = None
-
-
-class ReviewIn(Schema):
-    rating: Annotated[int, Field(strict=True, ge=1, le=5)]
-    comment: Memo = ""
-    idempotency_key: IdempotencyKey | None = None
-
-
-class ReasonIn(Schema):
-    reason: Reason
-    idempotency_key: IdempotencyKey | None = None
-
-
-class OptionalReasonIn(Schema):
-    reason: Memo = ""
-    idempotency_key: IdempotencyKey | None = None
-
-
-class EmptyIn(Schema):
-    idempotency_key: IdempotencyKey | None = None
 
 
 def _volunteer(user: User, volunteer_id: int, order: Order) -> Member:
@@ -427,21 +334,6 @@ def dispute(request: HttpRequest, order_id: PathId, payload: ReasonIn) -> dict[s
     return _answer(actions.do_dispute(user, order, reason=payload.reason), user)
 
 
-class ServiceRecordIn(Schema):
-    volunteer_id: Id
-    service_item_id: Id
-    minutes: Annotated[int, Field(strict=True, ge=1, le=24 * 60)]
-    served_at: dt.datetime
-    recipient_id: Id | None = None
-    memo: Memo = ""
-    idempotency_key: IdempotencyKey
-
-
-class ServiceRecordOut(TransactionOut):
-    service_record_id: int
-    credited_minutes: int
-
-
 @router.post("/service-records", response={201: ServiceRecordOut, 202: PendingApprovalOut}, tags=["orders", "ledger"])
 def create_service_record(request: HttpRequest, payload: ServiceRecordIn) -> Status[dict[str, Any]]:
     """Service done outside an order (group activities, talks, clean-up days): staff of the subtree upload it,
@@ -471,14 +363,6 @@ def create_service_record(request: HttpRequest, payload: ServiceRecordIn) -> Sta
     return Status(
         201, {**transaction_out(rec.transaction), "service_record_id": rec.pk, "credited_minutes": rec.credited_minutes}
     )
-
-
-class CandidateOut(Schema):
-    volunteer_id: int
-    name: str
-    score: float
-    distance_km: float | None
-    reasons: list[str]
 
 
 @router.get("/orders/{order_id}/candidates", response=Page[CandidateOut])

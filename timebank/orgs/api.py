@@ -30,6 +30,8 @@ from timebank.orgs.schemas import (
     PasswordOut,
     RevokeIn,
     RoleName,
+    RulesOut,
+    RulesPatch,
     StaffIn,
     StaffOut,
     StaffPatch,
@@ -167,11 +169,6 @@ def create_org(request: HttpRequest, payload: OrgIn) -> Status[dict[str, Any]]:
 @router.get("/orgs/{org_id}", response=OrgOut)
 def get_org(request: HttpRequest, org_id: PathId) -> dict[str, Any]:
     return org_out(access_org(caller(request), org_id))
-
-
-# Both schemas are built from the rules' registry (`timebank.orgs.rules`), one field per declared rule.
-RulesOut = rule_registry.out_schema(name="RulesOut")
-RulesPatch = rule_registry.patch_schema(name="RulesPatch")
 
 
 def rules_out(rules: Rules) -> dict[str, Any]:

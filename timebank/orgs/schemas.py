@@ -8,6 +8,7 @@ from ninja import Schema
 from pydantic import Field
 
 from timebank.api.types import Id, OrgName, Password, Token, Username
+from timebank.orgs import rules as rule_registry
 
 
 class TokenIn(Schema):
@@ -80,3 +81,8 @@ class StaffPatch(Schema):
     org_id: Id | None = None
     role: RoleName | None = None
     is_active: Annotated[bool, Field(strict=True)] | None = None
+
+
+# Both schemas are built from the rules' registry (`timebank.orgs.rules`), one field per declared rule.
+RulesOut = rule_registry.out_schema(name="RulesOut")
+RulesPatch = rule_registry.patch_schema(name="RulesPatch")
