@@ -249,3 +249,37 @@ def test_the_pages_buttons_read_the_table() -> None:
     assert allowed_actions(S.COMPLETED)["confirm"] and not allowed_actions(S.DISPUTED)["confirm"]
     assert allowed_actions(S.DISPUTED, by_staff=True)["confirm"]
     assert not allowed_actions(S.IN_SERVICE)["cancel"] and allowed_actions(S.IN_SERVICE, by_staff=True)["cancel"]
+    assert Order(state=S.CONFIRMED).can == allowed_actions(S.CONFIRMED)  # what the pages read
+    assert Order(state=S.CONFIRMED).can["review"] and not Order(state=S.REVIEWED).can["review"]
+
+
+def test_penalties_in_force_query_and_row_agree(world: World) -> None:
+    from timebank.evaluation.models import Penalty, PenaltyKind
+
+    today = timezone.localdate()
+    member = world.members["volunteer"]
+    for kind, start, end, lifted in itertools.product(PenaltyKind.values, (-1, 0, 1), (None, -1, 0, 1), (False, True)):
+        if end is not None and end < start:
+            continue
+        Penalty.objects.create(
+            bank=world.bank,
+            member=member,
+            kind=kind,
+            reason="测试",
+            starts_on=today + dt.timedelta(days=start),
+            ends_on=None if end is None else today + dt.timedelta(days=end),
+            lifted_at=timezone.now() if lifted else None,
+        )
+    rows = list(Penalty.objects.filter(member=member))
+    in_force = set(Penalty.objects.filter(member=member).in_force(today).values_list("pk", flat=True))
+    assert in_force == {p.pk for p in rows if p.in_force_on(today)}
+    # The rule the penalties' API and page wrote out: not a warning, not lifted, started, not ended.
+    assert in_force == {
+        p.pk
+        for p in rows
+        if p.kind != "warning"
+        and p.lifted_at is None
+        and p.starts_on <= today
+        and (p.ends_on is None or p.ends_on >= today)
+    }
+    assert 0 < len(in_force) < len(rows)

@@ -111,7 +111,10 @@ class TimebankApi(NinjaAPI):
         fields: dict[str, Any] = {}
         for err in exc.errors:
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query", "path")]
-            fields[".".join(loc) or "body"] = err.get("type", "invalid")
+            kind = err.get("type", "invalid")
+            # A value outside a fixed set is `literal_error` whether the schema lists the set (Literal) or takes
+            # it from the model's choices (an enum, which pydantic calls `enum`).
+            fields[".".join(loc) or "body"] = "literal_error" if kind == "enum" else kind
         return self.create_response(
             request, error_body("validation_error", _("输入有误，请检查标出的字段。"), fields), status=422
         )

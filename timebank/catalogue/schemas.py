@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from ninja import Schema
 
 from timebank.api.types import Address, Id, Memo, OrgName
+from timebank.catalogue.models import Category, CertificateKind, Tier
 
-CategoryCode = Literal[
-    "mutual_care",
-    "hardship_help",
-    "tutoring",
-    "legal_aid",
-    "public_safety",
-    "health_care",
-    "health_talks",
-    "community_education",
-    "culture_sports",
-    "environment",
-]
+CategoryCode = Category
 
 
-TierCode = Literal["ordinary", "technical", "professional"]
+TierCode = Tier
 
 
-CertificateCode = Literal["nursing", "counselling", "legal", "electrician", "medical", "first_aid"]
+CertificateCode = CertificateKind
 
 
 class ItemIn(Schema):

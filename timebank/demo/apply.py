@@ -20,8 +20,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from timebank.approvals.actions import do_approve
-from timebank.approvals.models import Approval
 from timebank.catalogue.demo import (
     seed_catalogue,
     seed_menus,
@@ -32,9 +30,7 @@ from timebank.demo.steps import (
     RECENT,
     RECENT_SPAN,
     Do,
-    LedgerOp,
     Plan,
-    RecordService,
     Ref,
     Step,
     when,
@@ -43,15 +39,14 @@ from timebank.evaluation.demo import seed_evaluation
 from timebank.funds.models import FundEntry
 from timebank.goods.models import Redemption
 from timebank.hotline.models import CallLog
-from timebank.ledger.actions import do_adjustment, do_deposit, do_transfer, do_withdrawal
-from timebank.ledger.models import Transaction, TransactionKind
+from timebank.ledger.actions import do_adjustment
+from timebank.ledger.models import Transaction
 from timebank.lib import clock
 from timebank.members.actions import do_link_relative
 from timebank.members.demo import PersonSpec, register_person
 from timebank.members.models import InsurancePolicy, Member, MemberStatus
 from timebank.needs.models import Need
 from timebank.notices.demo import seed_notices
-from timebank.orders import actions as order_actions
 from timebank.orders.models import Order, ServiceRecord
 from timebank.orgs.demo import (
     BANK1,
@@ -161,13 +156,6 @@ class Applier:
         """The login that enters a credit; with no second person to approve it, the system's import does."""
         return self.users[login] if login and self.second_of(login) is not None else None
 
-    def second_person(self, maker: str, made: object) -> None:
-        """A credit above the approval threshold waits: the second person approves it at once."""
-        if isinstance(made, Approval):
-            second = self.second_of(maker)
-            assert second is not None
-            do_approve(second, made)
-
     def waiting_credit(self) -> None:
         """The community's staff bring over a paper ledger page: above the threshold, so it waits for the
         branch admin (or any second person of the subtree) on the 待审核 page."""
@@ -254,26 +242,8 @@ class Applier:
             self.users[person.login] = member.user
 
     def apply(self, step: Step) -> None:
-        match step:
-            case LedgerOp():
-                self.ledger(step)
-            case RecordService():
-                volunteer = self.members[step.volunteer]
-                rec, _replayed = order_actions.do_service_record(
-                    self.maker(step.actor),
-                    volunteer=volunteer,
-                    service_item=self.item(step.volunteer, step.item),
-                    minutes=step.minutes,
-                    served_at=self.moment(step.served_at),
-                    recipient=self.member(step.recipient),
-                    memo=step.memo,
-                    idempotency_key=self.key(),
-                )
-                self.second_person(step.actor, rec)
-            case Do():
-                self.call(step)
-            case _:
-                raise AssertionError(f"unknown step {step!r}")
+        assert isinstance(step, Do), f"unplanned step {step!r}"
+        self.call(step)
 
     def call(self, step: Do) -> None:
         """A planned call of an action: its references resolved, its answer kept if the plan asks."""
@@ -336,47 +306,10 @@ class Applier:
             return InsurancePolicy.objects.get(member=self.members[member], policy_number=number)
         if kind == "key":
             return self.key()
+        if kind == "maker":
+            return self.maker(key)
+        if kind == "second":
+            return self.second_of(key)
         if kind == "order_code":
             return self.orders[key].code
         raise AssertionError(f"unknown reference {ref!r}")
-
-    def ledger(self, op: LedgerOp) -> None:
-        member = self.members[op.member]
-        person = self.plan.people[op.member]
-        manager = manager_of(person.org, self.specs)
-        staff = self.users[manager]
-        key = self.key()
-        if op.action == "adjustment":
-            made, _replayed = do_adjustment(
-                self.maker(manager),
-                member=member,
-                minutes=op.minutes,
-                bucket=op.bucket,
-                reason=op.memo,
-                idempotency_key=key,
-            )
-            self.second_person(manager, made)
-        elif op.action == "deposit":
-            do_deposit(
-                staff,
-                volunteer=member,
-                minutes=op.minutes,
-                payer=op.payer,
-                payer_member=self.member(op.other),
-                kind=TransactionKind.SERVICE_REDEMPTION if op.payer == "recipient" else TransactionKind.DEPOSIT,
-                memo=op.memo,
-                idempotency_key=key,
-            )
-        elif op.action == "withdrawal":
-            do_withdrawal(staff, member=member, minutes=op.minutes, memo=op.memo, idempotency_key=key)
-        else:
-            # transfers and donations are the member's own acts: by their login if they have one
-            do_transfer(
-                self.users.get(person.login) if person.login else None,
-                from_member=member,
-                to_member=self.member(op.other),
-                minutes=op.minutes,
-                kind="relative" if op.action == "transfer" else "donation",
-                memo=op.memo,
-                idempotency_key=key,
-            )

@@ -4,19 +4,29 @@ Bank 1 is 台儿庄区时间银行 (a district: head office → six towns/street
 points). Bank 2 is 南充市爱心时间银行 (a city: head office → 顺庆区 → 和平路街道 → 驻春路社区), where 103
 retired cadres brought in 630 residents; the generator mimics that with `referred_by` links.
 
+Each app keeps its part of the demo world in its own `demo.py`, and seeds it through its own actions: orgs (the
+banks, logins and org trees: `seed_orgs`), members (the people: `Planner`, `register_person`), catalogue (services
+and menus), orders, needs (the census import), hotline, goods, safety and funds (their words and data), approvals
+(`with_second_person`), notices, teams and evaluation (`seed_notices`, `seed_teams`, `seed_evaluation`). This
+package is the orchestration: the world's size and rules (`world`), the order of the apps, the shared random
+source and the clock.
+
 It works in two steps:
 
 1. `build_plan` draws everything from `random.Random(seed)` into plain data (no database): the people, then a
-   timeline of the hundred days since the platform went live. Opening balances from the paper ledger,
-   services and group activities, orders in every state, needs and census rows, hotline calls, return visits
-   and welfare checks, insurance, certificates and training, goods and redemptions, money in and out, and one
-   settlement. Times are kept relative to "today" and birth dates to the current year, so the same seed gives
-   the same plan on any day. The plan simulates the balances step by step, so no step overdraws.
-2. `generate` applies the plan through the action functions only, inside one database transaction. While it
-   runs, `timezone.now()` follows the timeline (a clock that never goes back), so ledger and audit timestamps,
-   the settlement's cut-off, check-in and check-out times and "overdue" all look as they would have.
-   Notifications for the order transitions are queued by the notify hooks inside each transition; their
-   delivery is handed to the task queue when the transaction commits.
+   timeline of the hundred days since the platform went live (`timeline*`): opening balances from the paper
+   ledger, services and group activities, orders in every state, needs and census rows, hotline calls, return
+   visits and welfare checks, insurance, certificates and training, goods and redemptions, money in and out,
+   and one settlement. Each step is a planned call of an action (`steps.do`, with `steps.Ref`s for what the
+   database will hold). Times are kept relative to "today" and birth dates to the current year, so the same
+   seed gives the same plan on any day. `simulation` walks the steps with the balances and stock the actions
+   will see, so no step overdraws, and settles what the plan left open (payers, quantities, counts).
+2. `generate` applies the plan (`apply`): launch day by the apps' seed functions, then each planned call in
+   time order, inside one database transaction. The calls run inside `timebank.lib.clock.running(...)`, so
+   `timezone.now()` follows the timeline (a clock that never goes back): ledger and audit timestamps, the
+   settlement's cut-off, check-in and check-out times and "overdue" all look as they would have. Notifications
+   for the order transitions are queued inside each transition; their delivery is handed to the task queue when
+   the transaction commits.
 
 Only the demo logins get passwords (hashing is slow); other members have no login.
 """

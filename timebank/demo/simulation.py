@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from timebank.approvals.demo import with_second_person
 from timebank.catalogue.demo import SERVICE_BY_NAME
 from timebank.demo.steps import (
     SETTLED,
@@ -25,10 +26,12 @@ from timebank.demo.timeline import Timeline
 from timebank.demo.world import GOODS_SHARE_PERCENT, MULTIPLIERS, TIER_NAMES
 from timebank.funds import actions as funds_actions
 from timebank.goods import actions as goods_actions
+from timebank.ledger import actions as ledger_actions
 from timebank.ledger import settlement
+from timebank.ledger.models import TransactionKind
 from timebank.members.demo import POOR
 from timebank.orders import actions as order_actions
-from timebank.orgs.demo import BANK1, BANK2
+from timebank.orgs.demo import BANK1, BANK2, manager_of
 
 
 class Simulation:
@@ -70,8 +73,79 @@ class Simulation:
     def run(self) -> list[Step]:
         steps: list[Step] = []
         for _at, _seq, draft in sorted(self.tl.drafts, key=lambda d: (d[0], d[1])):
-            steps += self.decide(draft)
+            steps += [self.call_of(step) for step in self.decide(draft)]
         return steps
+
+    def call_of(self, step: Step) -> Step:
+        """A ledger operation or a service record as the call of its action (the other steps are calls already)."""
+        match step:
+            case LedgerOp():
+                return self.ledger_call(step)
+            case RecordService():
+                # entered by the community's staff; above the threshold it waits for the second person
+                return do(
+                    step.at,
+                    with_second_person,
+                    Ref.second_of(step.actor),
+                    order_actions.do_service_record,
+                    Ref.maker(step.actor),
+                    volunteer=Ref.member(step.volunteer),
+                    service_item=Ref.item(step.volunteer, step.item),
+                    minutes=step.minutes,
+                    served_at=Ref.moment(step.served_at),
+                    recipient=Ref.member(step.recipient),
+                    memo=step.memo,
+                    idempotency_key=Ref.idempotency_key(),
+                )
+        return step
+
+    def ledger_call(self, op: LedgerOp) -> Do:
+        person = self.tl.people[op.member]
+        manager = manager_of(person.org, self.tl.specs)
+        member, key = Ref.member(op.member), Ref.idempotency_key()
+        if op.action == "adjustment":
+            return do(
+                op.at,
+                with_second_person,
+                Ref.second_of(manager),
+                ledger_actions.do_adjustment,
+                Ref.maker(manager),
+                member=member,
+                minutes=op.minutes,
+                bucket=op.bucket,
+                reason=op.memo,
+                idempotency_key=key,
+            )
+        if op.action == "deposit":
+            return do(
+                op.at,
+                ledger_actions.do_deposit,
+                Ref.login(manager),
+                volunteer=member,
+                minutes=op.minutes,
+                payer=op.payer,
+                payer_member=Ref.member(op.other),
+                kind=TransactionKind.SERVICE_REDEMPTION if op.payer == "recipient" else TransactionKind.DEPOSIT,
+                memo=op.memo,
+                idempotency_key=key,
+            )
+        if op.action == "withdrawal":
+            return do(
+                op.at, ledger_actions.do_withdrawal, Ref.login(manager), member=member, minutes=op.minutes, memo=op.memo,
+                idempotency_key=key,
+            )  # fmt: skip
+        # transfers and donations are the member's own acts: by their login if they have one
+        return do(
+            op.at,
+            ledger_actions.do_transfer,
+            Ref.login(person.login) if person.login else None,
+            from_member=member,
+            to_member=Ref.member(op.other),
+            minutes=op.minutes,
+            kind="relative" if op.action == "transfer" else "donation",
+            memo=op.memo,
+            idempotency_key=key,
+        )
 
     def decide(self, step: Step) -> list[Step]:
         match step:

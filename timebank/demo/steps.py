@@ -54,7 +54,20 @@ class Step:
 
 
 RefKind = Literal[
-    "member", "login", "org", "order", "kept", "day", "moment", "item", "item_ids", "policy", "key", "order_code"
+    "member",
+    "login",
+    "org",
+    "order",
+    "kept",
+    "day",
+    "moment",
+    "item",
+    "item_ids",
+    "policy",
+    "key",
+    "order_code",
+    "maker",
+    "second",
 ]
 
 
@@ -95,6 +108,16 @@ class Ref:
     def order_code(key: int) -> Any:
         """The confirmation code of planned order `key` (which the volunteer types in when the party confirms)."""
         return Ref("order_code", key)
+
+    @staticmethod
+    def maker(login: str) -> Any:
+        """The user of `login` entering a credit; the system's import (None) when nobody could approve it."""
+        return Ref("maker", login)
+
+    @staticmethod
+    def second_of(login: str) -> Any:
+        """Who approves a large credit `login` made: their superior; for a head office's admin, the superuser."""
+        return Ref("second", login)
 
     @staticmethod
     def kept(name: str) -> Any:

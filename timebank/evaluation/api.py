@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from django.utils import timezone
@@ -15,7 +15,9 @@ from timebank.evaluation.models import (
     Assessment,
     Award,
     AwardKind,
+    AwardStatus,
     Complaint,
+    ComplaintStatus,
     EvaluationRules,
     Indicator,
     Penalty,
@@ -290,7 +292,7 @@ def file_complaint(request: HttpRequest, payload: ComplaintIn) -> Status[dict[st
 @router.get("/complaints", response=Page[ComplaintOut])
 def list_complaints(
     request: HttpRequest,
-    status: Literal["open", "upheld", "dismissed"] | None = None,
+    status: ComplaintStatus | None = None,
     volunteer_id: PathId | None = None,
     limit: int = 50,
     cursor: CursorParam = None,
@@ -332,12 +334,7 @@ def decide(request: HttpRequest, complaint_id: PathId, payload: DecideIn) -> dic
 
 def penalty_out(p: Penalty) -> dict[str, Any]:
     today = timezone.localdate()
-    in_force = (
-        p.kind != "warning"
-        and p.lifted_at is None
-        and p.starts_on <= today
-        and (p.ends_on is None or p.ends_on >= today)
-    )
+    in_force = p.in_force_on(today)
     return {
         "id": p.pk,
         "member_id": p.member_id,
@@ -481,7 +478,7 @@ def list_awards(
     request: HttpRequest,
     kind_id: PathId | None = None,
     year: YearParam = None,
-    status: Literal["nominated", "confirmed"] | None = None,
+    status: AwardStatus | None = None,
     limit: int = 50,
     cursor: CursorParam = None,
 ) -> dict[str, Any]:

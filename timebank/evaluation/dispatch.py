@@ -10,23 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from timebank.evaluation.models import BLOCKING_KINDS, Penalty
+from timebank.evaluation.models import Penalty
 from timebank.lib.errors import Conflict
 from timebank.members.models import Member
 
 
 def blocking_penalties(today: dt.date | None = None) -> QuerySet[Penalty]:
-    today = today or timezone.localdate()
-    return Penalty.objects.filter(
-        Q(ends_on__isnull=True) | Q(ends_on__gte=today),
-        kind__in=BLOCKING_KINDS,
-        lifted_at__isnull=True,
-        starts_on__lte=today,
-    )
+    return Penalty.objects.in_force(today or timezone.localdate())
 
 
 def is_dispatch_blocked(member_id: int, today: dt.date | None = None) -> bool:

@@ -8,6 +8,7 @@ level is held back and how award winners are ranked.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
@@ -184,6 +185,15 @@ class PenaltyKind(models.TextChoices):
 BLOCKING_KINDS = (PenaltyKind.SUSPENSION, PenaltyKind.REMOVAL)
 
 
+class PenaltyQuerySet(models.QuerySet["Penalty"]):
+    def in_force(self, day: dt.date) -> PenaltyQuerySet:
+        """In force on `day`: a suspension or removal, not lifted, started, and not ended (no end: until
+        lifted). It bars dispatch; `Penalty.in_force_on` is the same rule for one loaded row."""
+        return self.filter(Q(ends_on__isnull=True) | Q(ends_on__gte=day)).filter(
+            kind__in=BLOCKING_KINDS, lifted_at__isnull=True, starts_on__lte=day
+        )
+
+
 class Penalty(models.Model):
     """A penalty on a volunteer. It never touches their credits; a wrong credit is corrected by a reversal
     (`correction`), with its reason."""
@@ -204,6 +214,8 @@ class Penalty(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = PenaltyQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["member", "kind"])]
         constraints = [
@@ -214,6 +226,15 @@ class Penalty(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.member_id}"
+
+    def in_force_on(self, day: dt.date) -> bool:
+        """`PenaltyQuerySet.in_force` for this row."""
+        return (
+            self.kind in BLOCKING_KINDS
+            and self.lifted_at is None
+            and self.starts_on <= day
+            and (self.ends_on is None or self.ends_on >= day)
+        )
 
 
 class AwardSubject(models.TextChoices):

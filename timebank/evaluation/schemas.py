@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints
 
 from timebank.api.types import Id, NoNul
 from timebank.evaluation import actions
+from timebank.evaluation.models import AwardBasis, AwardStatus, AwardSubject, ComplaintStatus, PenaltyKind
 
 Year = Annotated[int, Field(strict=True, ge=2000, le=2100)]
 
@@ -177,7 +178,7 @@ class ComplaintOut(Schema):
     order_id: int | None
     complainant: str
     text: str
-    status: Literal["open", "upheld", "dismissed"]
+    status: ComplaintStatus
     decision_note: str
     decided_at: dt.datetime | None
     created_at: dt.datetime
@@ -195,7 +196,7 @@ class DecideIn(Schema):
 
 class PenaltyIn(Schema):
     member_id: Id
-    kind: Literal["warning", "suspension", "removal"]
+    kind: PenaltyKind
     reason: Annotated[str, _text(1000, 1), NoNul]
     complaint_id: Id | None = None
     starts_on: dt.date | None = None
@@ -238,8 +239,8 @@ class AwardKindOut(Schema):
     id: int
     code: str
     name: str
-    subject: Literal["volunteer", "org"]
-    basis: Literal["combined_score", "credited_hours"]
+    subject: AwardSubject
+    basis: AwardBasis
     winners: int
     bonus_minutes: int
     min_star_level: int
@@ -250,8 +251,8 @@ class AwardKindOut(Schema):
 class AwardKindIn(Schema):
     code: Code
     name: Name
-    subject: Literal["volunteer", "org"]
-    basis: Literal["combined_score", "credited_hours"] = "combined_score"
+    subject: AwardSubject
+    basis: AwardBasis = AwardBasis.COMBINED_SCORE
     winners: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_WINNERS)] = 10
     bonus_minutes: Annotated[int, Field(strict=True, ge=0, le=actions.MAX_BONUS_MINUTES)] = 0
     min_star_level: Annotated[int, Field(strict=True, ge=0, le=10)] = 0
@@ -261,7 +262,7 @@ class AwardKindIn(Schema):
 
 class AwardKindPatch(Schema):
     name: Name | None = None
-    basis: Literal["combined_score", "credited_hours"] | None = None
+    basis: AwardBasis | None = None
     winners: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_WINNERS)] | None = None
     bonus_minutes: Annotated[int, Field(strict=True, ge=0, le=actions.MAX_BONUS_MINUTES)] | None = None
     min_star_level: Annotated[int, Field(strict=True, ge=0, le=10)] | None = None
@@ -278,7 +279,7 @@ class AwardOut(Schema):
     name: str
     rank: int
     score: Decimal
-    status: Literal["nominated", "confirmed"]
+    status: AwardStatus
     confirmed_at: dt.datetime | None
     bonus_transaction_id: int | None
     # A bonus above the approval threshold waits for a second person (四眼原则): the approval it waits for.

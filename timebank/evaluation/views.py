@@ -349,12 +349,7 @@ def penalties(request: HttpRequest) -> HttpResponse:
     rows = list(access.visible_penalties(user).select_related("member", "member__home_org").order_by("-pk")[:200])
     today = timezone.localdate()
     for p in rows:
-        p.in_force = (  # type: ignore[attr-defined]
-            p.kind != "warning"
-            and p.lifted_at is None
-            and p.starts_on <= today
-            and (p.ends_on is None or p.ends_on >= today)
-        )
+        p.in_force = p.in_force_on(today)  # type: ignore[attr-defined]
     return render(
         request,
         "evaluation/penalties.html",

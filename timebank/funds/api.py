@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
@@ -11,7 +11,7 @@ from timebank.api.types import Page, PathId, paginate
 from timebank.funds import actions
 from timebank.funds.access import access_fund_entry, access_fund_org, get_org, visible_fund_entries
 from timebank.funds.disclosure import Period, as_text, check_period, disclose
-from timebank.funds.models import FundEntry
+from timebank.funds.models import Direction, FundEntry
 from timebank.funds.money import yuan
 from timebank.funds.schemas import (
     BoughtServiceOut,
@@ -82,7 +82,7 @@ def list_entries(
     org_id: PathId | None = None,
     date_from: DateFrom = None,
     date_to: DateTo = None,
-    direction: Literal["income", "expense"] | None = None,
+    direction: Direction | None = None,
     fund: FundCode | None = None,
     limit: int = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,

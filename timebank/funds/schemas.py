@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from ninja import Schema
 from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 from timebank.api.types import Id, IdempotencyKey, Memo, NoNul, Reason
+from timebank.funds.models import Direction, ExpenseKind, Fund, Source
 from timebank.funds.money import parse_money
 from timebank.orders.schemas import OrderOut
 
@@ -27,17 +28,17 @@ Money = Annotated[
 ]
 OrgText = Annotated[str, StringConstraints(strict=True, max_length=100), NoNul]
 ItemText = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200), NoNul]
-SourceCode = Literal["government", "society", "enterprise", "residents"]
-KindCode = Literal["goods_purchase", "insurance", "training", "awards", "market_services", "operations"]
-FundCode = Literal["general", "emergency"]
+SourceCode = Source
+KindCode = ExpenseKind
+FundCode = Fund
 
 
 class FundEntryIn(Schema):
     org_id: Id
-    direction: Literal["income", "expense"]
+    direction: Direction
     source: SourceCode | None = None
     kind: KindCode | None = None
-    fund: FundCode = "general"
+    fund: FundCode = Fund.GENERAL
     amount: Money
     occurred_on: dt.date
     description: Memo = ""
@@ -91,7 +92,7 @@ class InKindIn(Schema):
     occurred_on: dt.date
     item_description: ItemText
     description: Memo = ""
-    fund: FundCode = "general"
+    fund: FundCode = Fund.GENERAL
     stock: StockIn | None = None
     idempotency_key: IdempotencyKey | None = None
 

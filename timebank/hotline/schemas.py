@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 from ninja import Schema
 from pydantic import AwareDatetime, Field, StrictBool
 
 from timebank.api.types import Id, Memo, Phone, Reason
+from timebank.hotline.models import CallKind, CheckMethod, ReturnVisitOutcome
+from timebank.needs.models import NeedLevel
 from timebank.needs.schemas import ItemIds, LevelCode, PriorityOut
 
-CallKindCode = Literal[
-    "order", "legal_advice", "psychological_advice", "complaint", "return_visit", "welfare_check", "other"
-]
+CallKindCode = CallKind
 
 
 class NeedBrief(Schema):
@@ -108,7 +108,7 @@ class DueVisitOut(Schema):
 
 class ReturnVisitIn(Schema):
     order_id: Id
-    outcome: Literal["reached", "not_reached", "refused"]
+    outcome: ReturnVisitOutcome
     satisfaction: Annotated[int, Field(strict=True, ge=1, le=5)] | None = None
     note: Memo = ""
 
@@ -138,14 +138,14 @@ class DueCheckOut(Schema):
 
 
 class NeedSpecIn(Schema):
-    level: LevelCode = "general"
+    level: LevelCode = NeedLevel.GENERAL
     notes: Memo = ""
     item_ids: ItemIds = []
 
 
 class WelfareCheckIn(Schema):
     member_id: Id
-    method: Literal["phone", "visit", "video"]
+    method: CheckMethod
     found_ok: StrictBool
     health_changed: StrictBool = False
     note: Memo = ""

@@ -104,7 +104,7 @@ def list_members(
     request: HttpRequest,
     limit: int = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
-    status: Literal["pending", "active", "suspended", "left"] | None = None,
+    status: MemberStatus | None = None,
     role: Literal["volunteer", "recipient"] | None = None,
     org_id: PathId | None = None,
     q: Annotated[str | None, Query(max_length=50)] = None,

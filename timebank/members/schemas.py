@@ -21,19 +21,9 @@ from timebank.api.types import (
     Tag,
     Username,
 )
+from timebank.members.models import Gender, RecipientCategory
 
-Category = Literal[
-    "empty_nest",
-    "left_behind",
-    "disabled",
-    "partly_disabled",
-    "severe_disability",
-    "extreme_poverty",
-    "subsistence_allowance",
-    "registered_poor",
-    "advanced_age",
-    "living_alone",
-]
+Category = RecipientCategory
 Slot = Literal["morning", "afternoon", "evening"]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ShortList = Annotated[list[Tag], Field(max_length=50)]
@@ -49,7 +39,7 @@ class MemberFields(Schema):
     name: PersonName | None = None
     phone: Phone | None = None
     birth_date: dt.date | None = None
-    gender: Literal["male", "female"] | None = None
+    gender: Gender | None = None
     id_number: IdNumberText | None = Field(None, description="Write-only; read back as id_number_masked")
     address: Address | None = None
     latitude: Coordinate | None = None

@@ -17,7 +17,7 @@ from ninja import File, Form, Query, Router, Status, UploadedFile
 from timebank.api.types import MAX_ID, Page, PathId, paginate
 from timebank.lib.errors import Invalid, NotFound
 from timebank.lib.masking import mask_phone
-from timebank.members.models import Member
+from timebank.members.models import Member, MemberStatus, RecipientCategory
 from timebank.needs import actions, census
 from timebank.needs.access import (
     access_census_import,
@@ -28,7 +28,7 @@ from timebank.needs.access import (
     visible_needs,
     visible_recipients,
 )
-from timebank.needs.models import OPEN_STATUSES, CensusImport, Need, NeedFollowUp
+from timebank.needs.models import OPEN_STATUSES, CensusImport, Need, NeedFollowUp, NeedStatus
 from timebank.needs.priority import Priority, priority
 from timebank.needs.schemas import (
     CensusImportOut,
@@ -51,19 +51,8 @@ from timebank.orgs.models import User
 
 router = Router(tags=["needs"])
 
-CategoryCode = Literal[
-    "empty_nest",
-    "left_behind",
-    "disabled",
-    "partly_disabled",
-    "severe_disability",
-    "extreme_poverty",
-    "subsistence_allowance",
-    "registered_poor",
-    "advanced_age",
-    "living_alone",
-]
-StatusCode = Literal["open", "in_progress", "met", "closed"]
+CategoryCode = RecipientCategory
+StatusCode = NeedStatus
 CursorParam = Annotated[str | None, Query(max_length=100)]
 
 
@@ -115,7 +104,7 @@ def list_recipients(
     category: CategoryCode | None = None,
     priority_rank: Annotated[int | None, Query(alias="priority", ge=1, le=4)] = None,
     org_id: PathId | None = None,
-    status: Literal["pending", "active", "suspended", "left"] | None = None,
+    status: MemberStatus | None = None,
 ) -> dict[str, Any]:
     """对象清单: recipients of the caller's subtree, served-first order (staff and operators).
     `priority` filters by rank (1..4). Members who have left are listed only with `status=left`."""

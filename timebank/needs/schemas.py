@@ -10,9 +10,10 @@ from pydantic import Field
 
 from timebank.api.types import Id, Memo, Reason
 from timebank.needs import actions
+from timebank.needs.models import FoundBy, NeedLevel
 
-LevelCode = Literal["general", "special", "essential"]
-FoundByCode = Literal["home_visit", "phone_call", "video_call", "survey", "census"]
+LevelCode = NeedLevel
+FoundByCode = FoundBy
 
 ItemIds = Annotated[list[Id], Field(max_length=actions.MAX_ITEMS)]
 
@@ -81,7 +82,7 @@ class NeedDetailOut(NeedOut):
 
 class NeedIn(Schema):
     recipient_id: Id
-    level: LevelCode = "general"
+    level: LevelCode = NeedLevel.GENERAL
     found_by: FoundByCode
     item_ids: ItemIds = []
     notes: Memo = ""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 from ninja import Schema
 from pydantic import Field, StringConstraints
 
 from timebank.api.types import Id, NoNul, OrgName
 from timebank.notices import actions
+from timebank.notices.models import Audience
 
 Body = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=actions.MAX_BODY), NoNul]
 
@@ -18,7 +19,7 @@ class NoticeIn(Schema):
     org_id: Id
     title: OrgName
     body: Body
-    audience: Literal["staff", "volunteers", "everyone"] = "everyone"
+    audience: Audience = Audience.EVERYONE
     pinned: Annotated[bool, Field(strict=True)] = False
     expires_on: dt.date | None = None
 

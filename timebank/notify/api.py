@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Query, Router
@@ -39,7 +39,7 @@ def list_notifications(
     limit: int = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     unread: bool = False,
-    channel: Literal["outbox", "email", "sms", "wechat"] = "outbox",
+    channel: NotifyChannel = NotifyChannel.OUTBOX,
 ) -> dict[str, Any]:
     """The caller's own notifications, newest first, with how many in-app ones are unread.
     `channel` defaults to the in-app outbox; the others are copies sent by e-mail, SMS or WeChat."""

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.catalogue.models import ServiceItem
 from timebank.members.models import Member
 from timebank.orders.rules import ACTIVE_STATES as ACTIVE_STATES
-from timebank.orders.rules import CREDITED_STATES, OPEN_STATES, TASK_STATES
+from timebank.orders.rules import CREDITED_STATES, OPEN_STATES, TASK_STATES, allowed_actions
 from timebank.orders.rules import OrderState as OrderState
 from timebank.orgs.models import Org, Rules
 
@@ -150,6 +150,12 @@ class Order(models.Model):
     @property
     def is_credited(self) -> bool:
         return self.state in CREDITED_STATES
+
+    @property
+    def can(self) -> dict[str, bool]:
+        """What the transition table lets an order in this state do, for the pages' buttons
+        (`order.can.check_in`); who may do it is still the access check's."""
+        return allowed_actions(self.state)
 
 
 class OrderEvent(models.Model):

@@ -1,9 +1,9 @@
 """The orders' rulebook: the states, who may move an order between them, and the named groups of states.
 
 Everything that decides on an order's state reads it from here: `orders.actions.transition` checks the
-from-states, `orders.access` asks the table who may act, the pages ask `allows` which buttons to show,
-the API builds its state enum from `OrderState`, and the QuerySet methods of `Order` (`open`, `active`,
-`credited`, ...) filter on the groups below.
+from-states, `orders.access` asks the table who may act, the pages ask `allows` (or `Order.can`) which
+buttons to show, the API builds its state enum from `OrderState`, and the QuerySet methods of `Order`
+(`open`, `active`, `credited`, ...) filter on the groups below.
 
 Adding a state: add it to `OrderState`, give it a `STAGES` entry (which decides the groups it joins) and
 the transitions that lead to it and out of it. `check_rulebook` runs when this module is imported and

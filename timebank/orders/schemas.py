@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from ninja import Schema
 from pydantic import Field
@@ -12,6 +12,7 @@ from pydantic import Field
 from timebank.api.types import Id, IdempotencyKey, Memo, Reason
 from timebank.ledger.schemas import TransactionOut
 from timebank.orders import actions
+from timebank.orders.models import Channel, Payer
 
 Coordinate = Annotated[Decimal, Field(allow_inf_nan=False, ge=-180, le=180, max_digits=12)]
 
@@ -21,8 +22,8 @@ class OrderIn(Schema):
     service_item_id: Id
     scheduled_start: dt.datetime
     planned_minutes: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_PLANNED_MINUTES)]
-    payer: Literal["subsidy", "recipient", "pool"]
-    channel: Literal["app", "hotline", "visit", "staff"]
+    payer: Payer
+    channel: Channel
     notes: Memo = ""
     urgent: bool = False
 

@@ -26,7 +26,7 @@ from timebank.orders import actions
 from timebank.orders.access import RECIPIENT, RELATIVE, access_order
 from timebank.orders.forms import OrderConfirmForm, ReasonForm, ReviewForm, TimeForm
 from timebank.orders.models import Order, OrderEvent, Payer
-from timebank.orders.rules import OPEN_STATES, allowed_actions
+from timebank.orders.rules import OPEN_STATES
 from timebank.orders.views_member import balances, care_people, multipliers
 from timebank.orgs.scope import user_of
 from timebank.web.views.common import add_form_error, explain, is_htmx, page
@@ -200,7 +200,6 @@ def _care_order(request: HttpRequest, order_id: int, action: str = "read") -> tu
 def _card_context(order: Order, **extra: Any) -> dict[str, Any]:
     return {
         "order": order,
-        "can": allowed_actions(order.state),  # the buttons follow the transition table (orders.rules)
         "events": list(OrderEvent.objects.filter(order=order).order_by("pk")),
         "dispute_form": extra.pop("dispute_form", None) or ReasonForm(prefix="dispute"),
         "review_form": extra.pop("review_form", None) or ReviewForm(prefix="review"),

@@ -31,7 +31,6 @@ from timebank.orders.access import (
 )
 from timebank.orders.forms import CodeForm
 from timebank.orders.models import Order
-from timebank.orders.rules import allowed_actions
 from timebank.orgs.models import Rules
 from timebank.orgs.scope import user_of
 from timebank.web.views.common import explain, is_htmx, page
@@ -78,7 +77,6 @@ def _decorate(order: Order, roles: set[str], early: int | None = None, **extra: 
     opens = order.scheduled_start - dt.timedelta(minutes=early) if early is not None else None
     order.check_in_opens = opens if opens is not None and opens > timezone.now() else None  # type: ignore[attr-defined]
     order.is_mine = VOLUNTEER in roles  # type: ignore[attr-defined]
-    order.can = allowed_actions(order.state)  # type: ignore[attr-defined]  # the buttons: the transition table
     order.code_form = extra.pop("code_form", None) or CodeForm(prefix=f"o{order.pk}")  # type: ignore[attr-defined]
     for key, value in extra.items():
         setattr(order, key, value)

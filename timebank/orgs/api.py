@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
@@ -22,14 +22,13 @@ from timebank.orgs.access import (
     visible_orgs,
     visible_staff,
 )
-from timebank.orgs.models import Org, OrgKind, Rules, User
+from timebank.orgs.models import Org, OrgKind, Role, Rules, User
 from timebank.orgs.schemas import (
     OrgIn,
     OrgOut,
     PasswordIn,
     PasswordOut,
     RevokeIn,
-    RoleName,
     RulesOut,
     RulesPatch,
     StaffIn,
@@ -141,7 +140,7 @@ def list_orgs(
     request: HttpRequest,
     limit: int = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
-    kind: Literal["head_office", "branch", "sub_branch", "outlet"] | None = None,
+    kind: OrgKind | None = None,
     parent_id: PathId | None = None,
 ) -> dict[str, Any]:
     """The orgs the caller may see: their subtree (members see their own bank)."""
@@ -208,7 +207,7 @@ def list_staff(
     limit: int = 50,
     cursor: Annotated[str | None, Query(max_length=100)] = None,
     org_id: PathId | None = None,
-    role: RoleName | None = None,
+    role: Role | None = None,
     is_active: bool | None = None,
 ) -> dict[str, Any]:
     """Staff logins of the caller's subtree (admins and staff; operators and assessors are refused)."""

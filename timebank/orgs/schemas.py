@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from ninja import Schema
 from pydantic import Field
 
 from timebank.api.types import Id, OrgName, Password, Token, Username
 from timebank.orgs import rules as rule_registry
+from timebank.orgs.models import OrgKind, Role
 
 
 class TokenIn(Schema):
@@ -45,7 +46,7 @@ class RevokeIn(Schema):
 
 class OrgIn(Schema):
     name: OrgName
-    kind: Literal["head_office", "branch", "sub_branch", "outlet"]
+    kind: OrgKind
     parent_id: Id | None = None
 
 
@@ -62,7 +63,7 @@ class StaffIn(Schema):
     password: Password
     name: OrgName
     org_id: Id
-    role: Literal["head_office_admin", "branch_admin", "staff", "operator", "assessor"]
+    role: Role
 
 
 class StaffOut(Schema):
@@ -74,12 +75,9 @@ class StaffOut(Schema):
     is_active: bool
 
 
-RoleName = Literal["head_office_admin", "branch_admin", "staff", "operator", "assessor"]
-
-
 class StaffPatch(Schema):
     org_id: Id | None = None
-    role: RoleName | None = None
+    role: Role | None = None
     is_active: Annotated[bool, Field(strict=True)] | None = None
 
 

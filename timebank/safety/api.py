@@ -36,6 +36,7 @@ from timebank.safety.access import (
 from timebank.safety.models import (
     Assessment,
     IncidentReport,
+    IncidentStatus,
     TrainingAttendance,
     TrainingSession,
 )
@@ -555,7 +556,7 @@ def report_incident(request: HttpRequest, payload: IncidentIn) -> Status[dict[st
 @router.get("/incidents", response=Page[IncidentOut])
 def list_incidents(
     request: HttpRequest,
-    status: Literal["open", "closed"] | None = None,
+    status: IncidentStatus | None = None,
     order_id: PathId | None = None,
     limit: int = 50,
     cursor: CursorParam = None,

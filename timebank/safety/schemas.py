@@ -10,13 +10,15 @@ from ninja import Schema
 from pydantic import Field, StringConstraints
 
 from timebank.api.types import Id, Memo, NoNul, Reason
+from timebank.catalogue.models import CertificateKind
 from timebank.safety import actions
+from timebank.safety.models import Responsibility, TrainingKind
 
-CertificateCode = Literal["nursing", "counselling", "legal", "electrician", "medical", "first_aid"]
+CertificateCode = CertificateKind
 
-TrainingKindCode = Literal["first_aid", "nursing", "safety", "general"]
+TrainingKindCode = TrainingKind
 
-ResponsibilityCode = Literal["volunteer", "recipient", "third_party", "none", "shared"]
+ResponsibilityCode = Responsibility
 
 StrictBool = Annotated[bool, Field(strict=True)]
 
@@ -115,7 +117,7 @@ class TrainingIn(Schema):
     held_on: dt.date
     place: Place = ""
     trainer: TrainerName = ""
-    kind: TrainingKindCode = "general"
+    kind: TrainingKindCode = TrainingKind.GENERAL
     grants_certificate: CertificateCode | None = Field(None, description="A pass grants this certificate")
     certificate_valid_years: Annotated[int, Field(strict=True, ge=1, le=actions.MAX_CERTIFICATE_YEARS)] = 3
 

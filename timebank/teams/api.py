@@ -3,7 +3,7 @@ the rotating check-in code, attendance and closing."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import segno
 from django.http import HttpRequest, HttpResponse
@@ -38,6 +38,7 @@ from timebank.teams.access import (
 from timebank.teams.models import (
     Activity,
     ActivitySignup,
+    ActivityState,
     SignupStatus,
     Team,
     TeamMembership,
@@ -266,7 +267,7 @@ def _item(item_id: int, bank_id: int) -> ServiceItem:
 @router.get("/activities", response=Page[ActivityOut], summary="Group activities the caller may see")
 def list_activities(
     request: HttpRequest,
-    state: Literal["published", "cancelled", "closed"] | None = None,
+    state: ActivityState | None = None,
     team_id: PathId | None = None,
     org_id: PathId | None = None,
     mine: bool = False,
@@ -412,7 +413,7 @@ def withdraw(request: HttpRequest, activity_id: PathId, payload: SignupIn | None
 def list_signups(
     request: HttpRequest,
     activity_id: PathId,
-    status: Literal["confirmed", "waiting", "withdrawn"] | None = None,
+    status: SignupStatus | None = None,
     limit: int = 200,
     cursor: Annotated[Cursor | None, Query()] = None,
 ) -> dict[str, Any]:

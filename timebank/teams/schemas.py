@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from timebank.api.types import Id, NoNul, OrgName, Reason
 from timebank.teams import actions
+from timebank.teams.models import TeamKind, TeamRole
 
 Text200 = Annotated[str, StringConstraints(strict=True, max_length=200), NoNul]
 Text500 = Annotated[str, StringConstraints(strict=True, max_length=500), NoNul]
@@ -19,7 +20,7 @@ ExternalId = Annotated[str, StringConstraints(strict=True, max_length=40), NoNul
 Places = Annotated[int, Field(strict=True, ge=1, le=actions.MAX_PLACES)]
 Age = Annotated[int, Field(strict=True, ge=0, le=120)]
 Minutes = Annotated[int, Field(strict=True, ge=1, le=24 * 60)]
-TeamKindCode = Literal["residents", "party_branch", "five_elders", "school", "company", "public_welfare", "medical"]
+TeamKindCode = TeamKind
 CertificateCode = Literal["", "nursing", "counselling", "legal", "electrician", "medical", "first_aid"]
 
 
@@ -61,7 +62,7 @@ class TeamOut(Schema):
 
 class TeamMemberIn(Schema):
     member_id: Id
-    role: Literal["leader", "member"] = "member"
+    role: TeamRole = TeamRole.MEMBER
     external_id: ExternalId = ""
 
 
