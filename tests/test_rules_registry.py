@@ -17,9 +17,9 @@ from timebank.lib.errors import Invalid
 from timebank.notices.models import Notice, NoticeSource
 from timebank.orgs import rules as rule_registry
 from timebank.orgs.actions import do_update_rules
+from timebank.orgs.forms import RulesForm
 from timebank.orgs.models import Rules
 from timebank.orgs.rules import Group
-from timebank.web.forms_admin import RulesForm
 
 ROOT = Path(__file__).resolve().parent.parent / "timebank"
 DECLARATION = ROOT / "orgs" / "models.py"
@@ -84,7 +84,7 @@ def test_each_label_and_help_text_is_written_once() -> None:
         again = [str(p.relative_to(ROOT)) for p, src in sources.items() if f'"{text}"' in src]
         assert not again, (text, again)
     # The rules page lists no rule by hand: its fieldsets and read-only list are loops.
-    page = (ROOT / "web" / "templates" / "web" / "admin" / "rules.html").read_text()
+    page = (ROOT / "orgs" / "templates" / "orgs" / "rules.html").read_text()
     assert not any(name in page for name in rule_registry.registry())
 
 

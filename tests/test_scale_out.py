@@ -288,8 +288,9 @@ def test_a_double_submit_on_two_servers_is_done_once(transactional_db: None, wor
     from django.test import Client
 
     from tests.conftest import MODEL_BACKEND
+    from timebank.hotline.forms import CALLER_KINDS
     from timebank.hotline.models import CallLog
-    from timebank.web.views.operator import CALLER_KINDS, unknown_call_orgs
+    from timebank.hotline.views import unknown_call_orgs
 
     operator = world.users["operator"]
     browser = Client()

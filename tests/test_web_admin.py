@@ -28,11 +28,11 @@ from timebank.goods.models import Goods, Redemption, StockMovement
 from timebank.ledger.actions import do_adjustment
 from timebank.ledger.models import Account, Settlement, SettlementStatus, Transaction
 from timebank.ledger.settlement import do_settle, start_settlement
+from timebank.ledger.settlement_report import write_report
 from timebank.members.models import Certificate, Member
 from timebank.orgs.models import Rules
 from timebank.safety.actions import do_add_certificate, do_add_insurance_policy, do_create_training
 from timebank.safety.models import TrainingAttendance, TrainingSession
-from timebank.web.settlement_report import write_report
 
 MANAGERS = {
     "superuser",

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "timebank.evaluation",
     "timebank.web",
     "timebank.ops",
+    "timebank.demo",
 ]
 
 MIDDLEWARE = [
@@ -91,6 +92,10 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "timebank.urls"
 WSGI_APPLICATION = "timebank.wsgi.application"
+
+# The page kit (timebank/web) names no app: these name who is behind a request and the bank heading a page.
+WEB_PERSON = "timebank.members.person.who"
+WEB_BANK_NAME = "timebank.members.person.bank_name"
 
 TEMPLATES = [
     {

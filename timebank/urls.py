@@ -3,6 +3,13 @@ from django.urls import include, path
 
 from timebank.api_root import api
 
+# Each app's pages, under the one `web` URL namespace their names have always had (the page kit, timebank/web,
+# mounts none of them: it imports no app).
+WEB_PAGES = [
+    path("", include(f"timebank.{app}.urls_web"))
+    for app in ("orders", "members", "orgs", "hotline", "goods", "catalogue", "ledger", "funds", "safety", "reports")
+]
+
 urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
@@ -13,5 +20,5 @@ urlpatterns = [
     path("", include("timebank.exports.urls")),  # downloads and the public /verify/<serial>/ page
     path("", include("timebank.teams.urls")),  # volunteer teams and group activities
     path("staff/approvals/", include("timebank.approvals.urls")),  # 待审核: four eyes on large credits
-    path("", include("timebank.web.urls")),
+    path("", include((WEB_PAGES, "web"))),
 ]

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from timebank.approvals import views
-from timebank.web import urls as _web_urls  # noqa: F401 - registers the bounded "id" converter
+from timebank.web import converters as _converters  # noqa: F401 - registers the bounded "id" converter
 
 app_name = "approvals"
 

@@ -14,7 +14,8 @@ from timebank.approvals.actions import credited_lately, do_approve, do_reject
 from timebank.approvals.models import Approval, ApprovalState
 from timebank.lib.errors import ApiError
 from timebank.orgs.models import User
-from timebank.web.views.common import back, explain, page, user_of
+from timebank.orgs.scope import user_of
+from timebank.web.views.common import back, explain, page
 
 STATES = {
     "pending": ApprovalState.PENDING,

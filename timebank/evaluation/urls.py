@@ -3,9 +3,9 @@
 from django.urls import path
 
 from timebank.evaluation import views
-from timebank.web.urls import IdConverter
+from timebank.web.converters import IdConverter
 
-# Importing web.urls registers its bounded <id:...> converter.
+# Importing web.converters registers its bounded <id:...> converter.
 _ = IdConverter
 
 app_name = "evaluation"

@@ -39,9 +39,11 @@ from timebank.evaluation.stars import star_level
 from timebank.ledger.models import Transaction, TransactionKind
 from timebank.lib.errors import ApiError, Forbidden, NotFound
 from timebank.members.models import Member, MemberStatus
+from timebank.members.person import who
 from timebank.orgs.access import has_role, staff_scope, visible_orgs
 from timebank.orgs.models import ADMIN_ROLES, MANAGING_ROLES, Org, OrgKind, Role, User
-from timebank.web.views.common import add_form_error, page, user_of, who
+from timebank.orgs.scope import user_of
+from timebank.web.views.common import add_form_error, page
 
 MAX_CHOICES = 500
 

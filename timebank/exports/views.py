@@ -28,11 +28,12 @@ from timebank.lib.errors import ApiError, Forbidden, Invalid
 from timebank.lib.masking import mask_name
 from timebank.members.access import visible_members
 from timebank.members.models import Member
+from timebank.members.person import who
 from timebank.orders.access import visible_orders
 from timebank.orgs.access import has_role
 from timebank.orgs.models import Org, User
-from timebank.web.views.common import View, explain, is_workbench_user, page, user_of, who
-from timebank.web.views.scope import get_org
+from timebank.orgs.scope import get_org, is_workbench_user, user_of
+from timebank.web.views.common import View, explain, page
 
 STATEMENT_PDF_LIMIT = 5000  # a PDF beyond this is unreadable; the .xlsx has everything
 READ = frozenset({"head_office_admin", "branch_admin", "staff", "operator"})
@@ -400,7 +401,7 @@ def calls_xlsx(request: HttpRequest) -> HttpResponse:
 @page("workbench")
 def fund_entries_xlsx(request: HttpRequest) -> HttpResponse:
     from timebank.funds.access import visible_fund_entries
-    from timebank.web.views.scope import require_manager
+    from timebank.orgs.scope import require_manager
 
     user = user_of(request)
     require_manager(user)

@@ -3,7 +3,7 @@
 from django.urls import path, register_converter
 
 from timebank.notices import views
-from timebank.web.urls import IdConverter
+from timebank.web.converters import IdConverter
 
 register_converter(IdConverter, "nid")
 

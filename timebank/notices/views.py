@@ -21,7 +21,8 @@ from timebank.notices.access import (
 from timebank.notices.actions import do_mark_read, do_publish_notice, do_withdraw_notice
 from timebank.notices.forms import NoticeForm
 from timebank.notices.models import NoticeRead
-from timebank.web.views.common import add_form_error, page, user_of
+from timebank.orgs.scope import user_of
+from timebank.web.views.common import add_form_error, page
 
 MANAGED_SHOWN = 100
 

@@ -14,8 +14,10 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import CertificateKind
 from timebank.lib.errors import ApiError
+from timebank.members.person import NameShield
 from timebank.orgs.access import has_role
 from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind, User
+from timebank.orgs.scope import banks_for, require_manager, user_of
 from timebank.reports import dashboards as dash
 from timebank.reports.access import access_risk_rules, access_stats_org, may_edit_risk_rules
 from timebank.reports.actions import RISK_FIELDS, do_update_risk_rules, risk_rules_for
@@ -23,8 +25,7 @@ from timebank.reports.anomalies import find_anomalies
 from timebank.reports.forms import PeriodForm, RiskRulesForm
 from timebank.reports.risk import bank_of, compute_risk, months_before
 from timebank.reports.stats import compute
-from timebank.web.views.common import add_form_error, page, user_of
-from timebank.web.views.scope import NameShield, banks_for, require_manager
+from timebank.web.views.common import add_form_error, page
 
 DAILY_KINDS = (OrgKind.SUB_BRANCH, OrgKind.OUTLET)
 ANOMALY_LABELS = {

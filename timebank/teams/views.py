@@ -20,8 +20,10 @@ from timebank.catalogue.actions import multiplier_for
 from timebank.catalogue.models import ServiceItem
 from timebank.lib.errors import ApiError, Forbidden, NotFound
 from timebank.members.models import Member
+from timebank.members.person import who
 from timebank.orgs.access import caller_bank_id, has_role, visible_orgs
 from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind
+from timebank.orgs.scope import is_workbench_user, user_of
 from timebank.teams import actions, qr
 from timebank.teams.access import (
     access_activity,
@@ -47,7 +49,7 @@ from timebank.teams.forms import (
 )
 from timebank.teams.models import Activity, ActivitySignup, ActivityState, SignupStatus, Team, TeamKind, TeamMembership
 from timebank.teams.stats import current_term, team_stats
-from timebank.web.views.common import add_form_error, explain, is_workbench_user, page, user_of, who
+from timebank.web.views.common import add_form_error, explain, page
 
 # --- activities: the volunteer's side ---
 

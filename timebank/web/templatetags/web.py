@@ -6,9 +6,13 @@ import datetime as dt
 from typing import Any
 
 from django import template
+from django.conf import settings
 from django.utils import formats, timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+
+from timebank.web.views.common import person_of
 
 register = template.Library()
 
@@ -80,9 +84,7 @@ def whoami(context: template.Context) -> Any:
     request = context.get("request")
     if request is None or not request.user.is_authenticated:
         return None
-    from timebank.web.views.common import who
-
-    return who(request)
+    return person_of(request)
 
 
 @register.simple_tag(takes_context=True)
@@ -93,18 +95,8 @@ def large_text(context: template.Context) -> bool:
 
 @register.simple_tag
 def bank_name(me: Any) -> str:
-    """The caller's bank; for visitors, the only bank of this deployment (or a plain title when there are several)."""
-    from timebank.orgs.models import Org, OrgKind
-
-    bank = None
-    if me is not None and me.member is not None:
-        bank = me.member.bank
-    elif me is not None and me.user.org is not None:
-        bank = me.user.org.head_office
-    elif me is None:
-        banks = list(Org.objects.filter(kind=OrgKind.HEAD_OFFICE)[:2])
-        bank = banks[0] if len(banks) == 1 else None
-    return bank.name if bank is not None else str(_("互助养老时间银行"))
+    """The name heading the page: the function settings.WEB_BANK_NAME names says it (the kit names no app)."""
+    return str(import_string(settings.WEB_BANK_NAME)(me))
 
 
 EVENT_WORDS = {
@@ -126,10 +118,3 @@ EVENT_WORDS = {
 @register.filter
 def event_label(action: str) -> str:
     return str(EVENT_WORDS.get(action, action))
-
-
-@register.filter
-def state_label(code: str) -> str:
-    from timebank.orders.models import OrderState
-
-    return str(OrderState(code).label) if code in OrderState.values else code

@@ -1,121 +1,55 @@
-"""What every page needs: who is asking, which pages they may open, and refusals in plain words."""
+"""What every page needs: who is asking, which pages they may open, and refusals in plain words. Part of the
+page kit every app builds on: it imports no app (only timebank.lib)."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from timebank.lib.errors import ApiError, Forbidden, NotAuthenticated, NotFound
-from timebank.members.access import member_of
-from timebank.members.models import Member, RelativeLink
-from timebank.orgs.access import staff_scope
-from timebank.orgs.models import MANAGING_ROLES, Role, User
 
 View = Callable[..., HttpResponse]
+ONCE_SECONDS = 3600
 
-# The staff workbench: staff and admins manage, operators read members and dispatch orders.
-WORKBENCH_ROLES = frozenset(MANAGING_ROLES | {Role.OPERATOR})
+
+class Person(Protocol):
+    """The person behind a request, as much as the kit needs to guard a page. The project names the function
+    that finds them (settings.WEB_PERSON, e.g. timebank.members.person.who): the kit imports no app."""
+
+    @property
+    def member(self) -> object: ...
+
+    @property
+    def is_volunteer(self) -> bool: ...
+
+    @property
+    def is_workbench(self) -> bool: ...
 
 
 def is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def user_of(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
+@functools.cache
+def _person_resolver() -> Callable[[HttpRequest], Person]:
+    resolver: Callable[[HttpRequest], Person] = import_string(settings.WEB_PERSON)
+    return resolver
 
 
-def is_workbench_user(user: User) -> bool:
-    return user.is_superuser or (staff_scope(user) is not None and user.role in WORKBENCH_ROLES)
-
-
-def can_manage(user: User) -> bool:
-    return user.is_superuser or (staff_scope(user) is not None and user.role in MANAGING_ROLES)
-
-
-@dataclass
-class Who:
-    """The person behind a request, as the header and the home page describe them."""
-
-    user: User
-    member: Member | None
-    relatives: list[RelativeLink] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        if self.member is not None:
-            return self.member.name
-        return self.user.display_name or self.user.username
-
-    @property
-    def is_volunteer(self) -> bool:
-        return self.member is not None and self.member.is_volunteer
-
-    @property
-    def is_recipient(self) -> bool:
-        return self.member is not None and self.member.is_recipient
-
-    @property
-    def is_relative(self) -> bool:
-        return bool(self.relatives)
-
-    @property
-    def is_workbench(self) -> bool:
-        return is_workbench_user(self.user)
-
-    @property
-    def orders_care(self) -> bool:
-        """May order services: for themselves (a recipient) or for a linked family member."""
-        return self.is_recipient or self.is_relative
-
-    @property
-    def role_labels(self) -> list[str]:
-        labels: list[str] = []
-        if self.user.is_superuser:
-            labels.append(str(_("系统管理员")))
-        if self.user.role:
-            labels.append(str(self.user.get_role_display()))
-        if self.is_volunteer:
-            labels.append(str(_("志愿者")))
-        if self.is_recipient:
-            labels.append(str(_("服务对象")))
-        if self.is_relative:
-            labels.append(str(_("亲属")))
-        if self.member is not None and not labels:
-            labels.append(str(_("会员")))
-        return labels
-
-    @property
-    def place(self) -> str:
-        if self.member is not None:
-            return self.member.home_org.name
-        return self.user.org.name if self.user.org_id and self.user.org else ""
-
-
-def who(request: HttpRequest) -> Who:
-    cached = getattr(request, "_web_who", None)
-    if cached is not None:
-        return cached
-    user = user_of(request)
-    member = member_of(user)
-    relatives: list[RelativeLink] = []
-    if member is not None:
-        member = Member.objects.select_related("home_org", "bank").get(pk=member.pk)
-        relatives = list(RelativeLink.objects.filter(member=member).select_related("relative").order_by("pk"))
-    result = Who(user, member, relatives)
-    request._web_who = result  # type: ignore[attr-defined]
-    return result
+def person_of(request: HttpRequest) -> Person:
+    """Who is asking, through the resolver settings.WEB_PERSON names."""
+    return _person_resolver()(request)
 
 
 # What to do next, by the refusal's code: the action says why, the page adds the way forward.
@@ -169,12 +103,12 @@ def page(kind: str) -> Callable[[View], View]:
             if kind != "public":
                 if not request.user.is_authenticated:
                     return redirect_to_login(request.get_full_path())
-                person = who(request)
+                person = person_of(request)
                 if kind in ("member", "volunteer") and person.member is None:
                     raise PermissionDenied(_("这个页面是给会员（志愿者、老人和亲属）用的。工作人员请用工作台。"))
                 if kind == "volunteer" and not person.is_volunteer:
                     raise PermissionDenied(_("这个页面是给志愿者用的。想当志愿者的话，请到社区登记，审核后就能接单。"))
-                if kind == "workbench" and not is_workbench_user(person.user):
+                if kind == "workbench" and not person.is_workbench:
                     raise PermissionDenied(_("这个页面只给社区工作人员和热线坐席使用。"))
             try:
                 return view(request, *args, **kwargs)
@@ -205,3 +139,17 @@ def add_form_error(form: Any, exc: ApiError, aliases: dict[str, str] | None = No
     names = [aliases.get(name, name) for name in exc.fields]
     target = next((n for n in names if n in form.fields), None)
     form.add_error(target, explain(exc))
+
+
+def first_submit(request: HttpRequest, key: Any) -> bool:
+    """A double submit of a form whose action takes no idempotency key (restock, new goods) is done once:
+    the form's key is claimed before acting. Best effort: the claim lives in the cache."""
+    if not isinstance(key, str) or not key:
+        return True
+    return bool(cache.add(f"web-once:{request.user.pk}:{key}", 1, ONCE_SECONDS))
+
+
+def release_submit(request: HttpRequest, key: Any) -> None:
+    """The action refused: the same form may be sent again once corrected."""
+    if isinstance(key, str) and key:
+        cache.delete(f"web-once:{request.user.pk}:{key}")

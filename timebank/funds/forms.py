@@ -1,0 +1,76 @@
+"""The fund book's forms. They check the shape of what was typed; the actions check the rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from timebank.funds.models import Direction, ExpenseKind, Fund, Source
+from timebank.funds.money import parse_money
+from timebank.web.forms import Form
+
+# One choice for "what kind of money": an income's source or an expense's kind.
+CATEGORY_CHOICES: list[Any] = [
+    ("", _("请选择")),
+    (_("收入"), [(f"income:{s.value}", s.label) for s in Source]),
+    (_("支出"), [(f"expense:{k.value}", k.label) for k in ExpenseKind]),
+]
+
+
+class FundEntryForm(Form):
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    category = forms.ChoiceField(label=_("收入来源或支出类别"), choices=CATEGORY_CHOICES)
+    amount = forms.CharField(label=_("金额（元）"), max_length=20, help_text=_("例如 1280 或 1280.50，最多两位小数。"))
+    occurred_on = forms.DateField(
+        label=_("日期"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+    )
+    fund = forms.ChoiceField(label=_("记入哪项资金"), choices=Fund.choices, initial=Fund.GENERAL)
+    description = forms.CharField(label=_("说明（可以不填）"), required=False, max_length=500)
+    donor_name = forms.CharField(
+        label=_("捐赠企业（可以不填）"),
+        required=False,
+        max_length=100,
+        help_text=_("只写企业名称，会在公示里出现。个人捐款请选“居民筹集”，不写姓名。"),
+    )
+    provider = forms.CharField(label=_("收款机构（支出时可填）"), required=False, max_length=100)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+
+    def clean_amount(self) -> Decimal:
+        try:
+            return parse_money(self.cleaned_data["amount"].strip())
+        except ValueError:
+            raise forms.ValidationError(_("金额应大于 0、不超过 1 亿元，最多两位小数，例如 1280.50。")) from None
+
+    def clean_occurred_on(self) -> dt.date:
+        day: dt.date = self.cleaned_data["occurred_on"]
+        if day > timezone.localdate():
+            raise forms.ValidationError(_("日期不能在将来。"))
+        return day
+
+    def direction_and_code(self) -> tuple[str, str]:
+        direction, _sep, code = self.cleaned_data["category"].partition(":")
+        return direction, code
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("category"):
+            direction, _code = self.direction_and_code()
+            if direction == Direction.EXPENSE and data.get("donor_name"):
+                self.add_error("donor_name", _("只有收入才有捐赠方。"))
+            if direction == Direction.INCOME and data.get("provider"):
+                self.add_error("provider", _("收入不填收款机构。"))
+        return data
+
+
+class ReverseForm(Form):
+    reason = forms.CharField(label=_("冲正原因"), max_length=500)

@@ -1,0 +1,13 @@
+"""The safety lists: insurance, certificates, trainings (in the `web` URL namespace, mounted by timebank/urls.py)."""
+
+from django.urls import path
+
+from timebank.safety import views
+from timebank.web import converters as _converters  # noqa: F401 - registers the bounded "id" converter
+
+urlpatterns = [
+    path("safety/", views.insurance, name="safety_insurance"),
+    path("safety/certificates/", views.certificates, name="safety_certificates"),
+    path("safety/trainings/", views.trainings, name="trainings"),
+    path("safety/trainings/<id:training_id>/", views.training, name="training"),
+]
