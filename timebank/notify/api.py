@@ -15,24 +15,6 @@ from timebank.orgs.api import caller
 router = Router(tags=["notify"])
 
 
-def notification_out(n: Notification) -> dict[str, Any]:
-    # last_error stays out: a provider's error text is for operators, not for the reader.
-    return {
-        "id": n.pk,
-        "channel": n.channel,
-        "template": n.template,
-        "title": n.title,
-        "body": n.body,
-        "order_id": n.order_id,
-        "payload": n.payload,
-        "urgent": n.urgent,
-        "status": n.status,
-        "created_at": n.created_at,
-        "sent_at": n.sent_at,
-        "read_at": n.read_at,
-    }
-
-
 @router.get("/notifications", response=NotificationPage)
 def list_notifications(
     request: HttpRequest,
@@ -50,14 +32,14 @@ def list_notifications(
         qs = qs.filter(read_at__isnull=True)
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
     unread_count = mine.filter(channel=NotifyChannel.OUTBOX, read_at__isnull=True).count()
-    return {"items": [notification_out(n) for n in rows], "next_cursor": nxt, "unread_count": unread_count}
+    return {"items": rows, "next_cursor": nxt, "unread_count": unread_count}  # NotificationOut reads each row
 
 
 @router.post("/notifications/{notification_id}/read", response=NotificationOut)
-def read_notification(request: HttpRequest, notification_id: PathId) -> dict[str, Any]:
+def read_notification(request: HttpRequest, notification_id: PathId) -> Notification:
     """Mark one of the caller's notifications read (again is fine: the first time stays)."""
     user = caller(request)
-    return notification_out(actions.do_mark_read(user, access_notification(user, notification_id)))
+    return actions.do_mark_read(user, access_notification(user, notification_id))
 
 
 @router.post("/notifications/read-all", response=ReadAllOut)

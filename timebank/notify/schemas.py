@@ -9,6 +9,7 @@ from ninja import Schema
 from pydantic import Field
 
 
+# Read from the Notification row. `last_error` stays out: a provider's error text is for operators, not the reader.
 class NotificationOut(Schema):
     id: int
     channel: str
