@@ -14,6 +14,8 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
 from timebank.members.models import Member
+from timebank.notify.actions import member_reader, queue_message
+from timebank.notify.messages import Message
 from timebank.teams.models import Activity, ActivitySignup, ActivityState, SignupStatus
 
 logger = logging.getLogger(__name__)
@@ -59,9 +61,6 @@ def tell_members(template: str, activity: Activity, member_ids: list[int]) -> No
 @transaction.atomic
 def notify_members(template: str, activity_id: int, member_ids: list[int]) -> int:
     """Queue one message per member in the notify outbox (and the other channels configured)."""
-    from timebank.notify.actions import member_reader, queue_message
-    from timebank.notify.messages import Message
-
     activity = Activity.objects.get(pk=activity_id)
     title, body = TEMPLATES[template]
     payload = _payload(activity)
