@@ -39,17 +39,6 @@ from timebank.orgs.models import MANAGING_ROLES, Org
 router = Router(tags=["goods"])
 
 
-def goods_out(g: Goods) -> dict[str, Any]:
-    return {
-        "id": g.pk,
-        "outlet_id": g.outlet_id,
-        "name": g.name,
-        "price_minutes": g.price_minutes,
-        "stock": g.stock,
-        "active": g.active,
-    }
-
-
 @router.get("/goods", response=Page[GoodsOut])
 def list_goods(
     request: HttpRequest,
@@ -61,7 +50,7 @@ def list_goods(
     if outlet_id:
         qs = qs.filter(outlet_id=outlet_id)
     rows, nxt = paginate(qs, limit, cursor)
-    return {"items": [goods_out(g) for g in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}  # GoodsOut reads each row
 
 
 def _org(org_id: int) -> Org:
@@ -72,7 +61,7 @@ def _org(org_id: int) -> Org:
 
 
 @router.post("/goods", response={201: GoodsOut})
-def create_goods(request: HttpRequest, payload: GoodsIn) -> Status[dict[str, Any]]:
+def create_goods(request: HttpRequest, payload: GoodsIn) -> Status[Goods]:
     """Staff of the outlet's subtree add goods for redemption."""
     user = caller(request)
     outlet = _org(payload.outlet_id)
@@ -81,27 +70,23 @@ def create_goods(request: HttpRequest, payload: GoodsIn) -> Status[dict[str, Any
     goods = actions.do_create_goods(
         user, outlet=outlet, name=payload.name, price_minutes=payload.price_minutes, stock=payload.stock
     )
-    return Status(201, goods_out(goods))
+    return Status(201, goods)
 
 
 @router.post("/goods/{goods_id}/restock", response=GoodsOut)
-def restock(request: HttpRequest, goods_id: PathId, payload: RestockIn) -> dict[str, Any]:
+def restock(request: HttpRequest, goods_id: PathId, payload: RestockIn) -> Goods:
     user = caller(request)
-    return goods_out(
-        actions.do_restock(
-            user, access_goods(user, goods_id, manage=True), quantity=payload.quantity, note=payload.note
-        )
+    return actions.do_restock(
+        user, access_goods(user, goods_id, manage=True), quantity=payload.quantity, note=payload.note
     )
 
 
 @router.post("/goods/{goods_id}/count", response=GoodsOut)
-def stock_count(request: HttpRequest, goods_id: PathId, payload: CountIn) -> dict[str, Any]:
+def stock_count(request: HttpRequest, goods_id: PathId, payload: CountIn) -> Goods:
     """盘点: record a stock count; the difference is kept."""
     user = caller(request)
-    return goods_out(
-        actions.do_stock_count(
-            user, access_goods(user, goods_id, manage=True), counted=payload.counted, note=payload.note
-        )
+    return actions.do_stock_count(
+        user, access_goods(user, goods_id, manage=True), counted=payload.counted, note=payload.note
     )
 
 
