@@ -23,7 +23,8 @@ def last_boundary(today: dt.date, period: str) -> dt.date:
 class Command(BaseCommand):
     help = (
         "Settle head offices: move earned minutes into goods and reserve. With --due, settle every bank whose "
-        "half-year or year boundary has passed (the scheduled job). Interrupted runs resume."
+        "half-year or year boundary has passed (the scheduled job): a bank already settled for a later period is "
+        "skipped, and a bank that fails is named at the end, after the others are settled. Interrupted runs resume."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -40,13 +41,24 @@ class Command(BaseCommand):
         elif not options["due"]:
             raise CommandError("name a --bank, or use --due")
         today = timezone.localdate()
+        scheduled = not options["bank"]
+        failed: list[str] = []
         for bank in banks:
             period = Rules.objects.values_list("settlement_period", flat=True).get(head_office=bank)
             period_end = options["period_end"] or last_boundary(today, period)
             try:
                 settlement, already = start_settlement(None, bank, period_end)
             except ApiError as exc:
-                raise CommandError(f"{bank.name}: {exc.message}") from exc
+                if not scheduled:
+                    raise CommandError(f"{bank.name}: {exc.message}") from exc
+                # The scheduled run settles every bank it can: one bank settled past this period by hand
+                # (period_before_last) has nothing due; one that fails is named at the end, after the rest.
+                if exc.code == "period_before_last":
+                    self.stdout.write(f"{bank.name} {period_end}: skipped, already settled for a later period")
+                else:
+                    failed.append(f"{bank.name} {period_end}: {exc.message}")
+                    self.stderr.write(failed[-1])
+                continue
             if already:
                 self.stdout.write(f"{bank.name} {period_end}: already settled, nothing moved")
                 continue
@@ -63,3 +75,5 @@ class Command(BaseCommand):
                 f"{bank.name} {period_end}: {settlement.members} members, {settlement.moved_minutes} minutes moved "
                 f"({settlement.goods_minutes} goods, {settlement.reserve_minutes} reserve)"
             )
+        if failed:
+            raise CommandError(f"{len(failed)} bank(s) not settled: " + "; ".join(failed))
