@@ -40,7 +40,7 @@ def _consents(member: Member) -> list[dict[str, Any]]:
                 "granted": c.granted if c else None,
                 "channel": c.channel if c else None,
                 "text_version": c.text_version if c else None,
-                "at": c.created_at.isoformat() if c else None,
+                "at": c.created_at if c else None,
             }
         )
     return out
@@ -109,7 +109,7 @@ def post_anonymise(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
         "id": member.pk,
         "name": member.name,
         "status": member.status,
-        "anonymised_at": member.anonymised_at.isoformat(),
+        "anonymised_at": member.anonymised_at,
     }
 
 
@@ -119,5 +119,5 @@ def _one(c: Consent) -> dict[str, Any]:
         "granted": c.granted,
         "channel": c.channel,
         "text_version": c.text_version,
-        "at": c.created_at.isoformat(),
+        "at": c.created_at,
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from ninja import Schema
 
 from timebank.api.types import Tag
@@ -17,11 +19,11 @@ class ConsentOut(Schema):
     granted: bool | None
     channel: str | None = None
     text_version: str | None = None
-    at: str | None = None
+    at: dt.datetime | None = None
 
 
 class AnonymisedOut(Schema):
     id: int
     name: str
     status: str
-    anonymised_at: str
+    anonymised_at: dt.datetime

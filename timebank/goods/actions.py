@@ -210,7 +210,7 @@ def do_hand_over(actor: User | None, redemption: Redemption) -> Redemption:
         raise Conflict(
             _("这张兑换券已经用过了。"),
             code="voucher_used",
-            fields={"handed_over_at": redemption.handed_over_at.isoformat() if redemption.handed_over_at else None},
+            fields={"handed_over_at": redemption.handed_over_at},  # a time: the API writes it in local time
         )
     redemption.status = VoucherStatus.HANDED_OVER
     redemption.handed_over_at = timezone.now()
@@ -243,7 +243,7 @@ def lock_redemption_for_reversal(original: Transaction) -> Redemption | None:
         raise Conflict(
             _("物品已经交给会员，不能冲正这笔兑换。退货请另行办理。"),
             code="voucher_handed_over",
-            fields={"handed_over_at": redemption.handed_over_at.isoformat() if redemption.handed_over_at else None},
+            fields={"handed_over_at": redemption.handed_over_at},  # a time: the API writes it in local time
         )
     if redemption.status == VoucherStatus.VOID:
         # Only a concurrent reversal gets here (a finished one is refused before the lock): it is the same race

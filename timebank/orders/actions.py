@@ -362,7 +362,7 @@ def do_check_in(
         raise Conflict(
             _("还没到预约时间：最早可在开始前 %(minutes)s 分钟签到。") % {"minutes": early},
             code="too_early",
-            fields={"scheduled_start": order.scheduled_start.isoformat(), "checkin_early_minutes": early},
+            fields={"scheduled_start": order.scheduled_start, "checkin_early_minutes": early},
         )
     order.check_in_at = now
     order.check_in_latitude, order.check_in_longitude = latitude, longitude
@@ -419,14 +419,19 @@ def do_confirm(
     by_staff: bool = False,
     by_volunteer: bool = False,
     reason: str = "",
+    payer: str | None = None,
 ) -> Order:
     """Credit the volunteer and debit the payer in one ledger transaction. Once only, by state.
 
     The order's own volunteer confirms only with the recipient's code, even when they are also the recipient's
-    relative or staff (conflicts of interest). More than `creditable_minutes` only by staff, with a reason."""
+    relative or staff (conflicts of interest). More than `creditable_minutes` only by staff, with a reason.
+    `payer="subsidy"`: staff confirm it paid by the subsidy instead of its payer (a donation pool or a recipient
+    that cannot pay would otherwise leave the order unconfirmed), as staff may choose the subsidy when ordering."""
     reason = reason.strip()
     if len(reason) > 500:
         raise Invalid(_("原因太长。"), fields={"reason": "too_long"})
+    if payer is not None and payer != Payer.SUBSIDY:
+        raise Invalid(_("确认时只能改由政府补贴支付。"), fields={"payer": "invalid"})
     if served_by(actor, order):
         if code is None and (by_staff or not by_volunteer):
             raise Conflict(
@@ -435,6 +440,8 @@ def do_confirm(
                 fields={"code": "required"},
             )
         by_staff, by_volunteer = False, True
+    if payer is not None and not by_staff:
+        raise Forbidden(_("只有工作人员或热线坐席可以选择补贴或捐赠池付款。"), code="payer_not_allowed")
     if by_volunteer and not by_staff:
         # A wrong code is counted in its own transaction: the count must survive the refusal.
         with transaction.atomic():
@@ -448,13 +455,25 @@ def do_confirm(
                 locked.save(update_fields=["code_failures"])
         if wrong:
             raise _WrongCode()
-    return _confirm(actor, order, actual_minutes=actual_minutes, by_staff=by_staff, reason=reason)
+    return _confirm(actor, order, actual_minutes=actual_minutes, by_staff=by_staff, reason=reason, payer=payer)
 
 
 @transaction.atomic
-def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by_staff: bool, reason: str) -> Order:
+def _confirm(
+    actor: User | None,
+    order: Order,
+    *,
+    actual_minutes: int | None,
+    by_staff: bool,
+    reason: str,
+    payer: str | None = None,
+) -> Order:
     order = _lock(order)
     _require(order, "confirm", by_staff=by_staff)
+    changed: dict[str, Any] = {}
+    if payer is not None and payer != order.payer:
+        changed = {"payer": payer, "payer_was": order.payer}
+        order.payer = payer
     rules = _rules(order.bank_id)
     cap = creditable_minutes(order, rules)
     minutes = actual_minutes if actual_minutes is not None else default_minutes(order, rules)
@@ -500,8 +519,8 @@ def _confirm(actor: User | None, order: Order, *, actual_minutes: int | None, by
         actor,
         "confirm",
         note=note,
-        fields=("actual_minutes", "credited_minutes", "transaction", "confirmed_at"),
-        data=clock,
+        fields=("actual_minutes", "credited_minutes", "transaction", "confirmed_at", *(("payer",) if changed else ())),
+        data={**clock, **changed},
         by_staff=by_staff,
     )
 

@@ -1,0 +1,87 @@
+"""What a walk-through of a station's day found broken (issue 13), second part: times in the answers, the ageing
+alert of the risk projection, the rules-change notice's words, and matching by age and occupation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django.utils import timezone
+
+from tests.conftest import World, make_member
+from tests.test_goods import redeem_body
+from tests.test_goods import shop as shop
+from tests.test_matching import new_order
+from tests.test_orders import items as items
+from timebank.catalogue.models import ServiceItem
+from timebank.goods.models import Goods
+from timebank.orders import actions
+
+# An ISO 8601 date-time as the API writes it, with its offset.
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def times_in(answer: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every date-time string of a JSON answer, with where it is."""
+    found: list[tuple[str, str]] = []
+    if isinstance(answer, dict):
+        for key, value in answer.items():
+            found += times_in(value, f"{path}.{key}")
+    elif isinstance(answer, list):
+        for i, value in enumerate(answer):
+            found += times_in(value, f"{path}[{i}]")
+    elif isinstance(answer, str) and ISO_TIME.match(answer):
+        found.append((path, answer))
+    return found
+
+
+def assert_local_times(answer: Any, *, at_least: int = 1) -> None:
+    found = times_in(answer)
+    assert len(found) >= at_least, answer
+    utc = [(where, value) for where, value in found if not value.endswith("+08:00")]
+    assert not utc, utc
+
+
+def test_every_answer_carries_local_times(world: World, shop: Goods) -> None:
+    volunteer, staff = world.api("volunteer"), world.api("staff")
+    # A goods voucher, handed over: its handed_over_at, checked and listed.
+    redemption = volunteer.post("/api/v1/goods/redemptions", redeem_body(world, shop, "t1"))
+    assert redemption.status_code == 201, redemption.content
+    code = redemption.json()["voucher_code"]
+    handed = staff.post(f"/api/v1/vouchers/{code}/hand-over")
+    assert handed.status_code == 200, handed.content
+    assert handed.json()["handed_over_at"]
+    assert_local_times(handed.json(), at_least=2)
+    assert_local_times(staff.get(f"/api/v1/vouchers/{code}").json(), at_least=2)
+    # Used once: the refusal says when it was handed over.
+    used = staff.post(f"/api/v1/vouchers/{code}/hand-over")
+    assert used.status_code == 409 and used.json()["error"]["fields"]["handed_over_at"]
+    assert_local_times(used.json())
+    assert_local_times(volunteer.get(f"/api/v1/goods/redemptions/{redemption.json()['redemption_id']}").json())
+    # A consent: given by the member, recorded by staff, and listed.
+    given = volunteer.post("/api/v1/me/consents", {"scope": "health_info", "granted": True})
+    assert given.status_code == 201, given.content
+    assert_local_times(given.json())
+    assert_local_times(volunteer.get("/api/v1/me/consents").json())
+    url = f"/api/v1/members/{world.members['volunteer'].pk}/consents"
+    assert_local_times(staff.post(url, {"scope": "share_with_insurer", "granted": True}).json())
+    assert_local_times(staff.get(url).json(), at_least=2)
+    # The member's copy of their data, and a few answers of other apps.
+    assert_local_times(volunteer.get("/api/v1/me/data").json(), at_least=2)
+    assert_local_times(staff.get(f"/api/v1/members/{world.members['volunteer'].pk}").json())
+    assert_local_times(volunteer.get(f"/api/v1/members/{world.members['volunteer'].pk}/statement").json())
+    # A member who left: when they were anonymised.
+    leaver = make_member(world.community, "离开的人", roles=["volunteer"])
+    gone = staff.post(f"/api/v1/members/{leaver.pk}/anonymise")
+    assert gone.status_code == 200, gone.content
+    assert_local_times(gone.json())
+
+
+def test_a_refused_early_check_in_names_the_local_start(world: World, items: dict[str, ServiceItem]) -> None:
+    order = new_order(world, items["cleaning"], start=timezone.now() + dt.timedelta(days=2))
+    actions.do_dispatch(None, order, world.members["volunteer"])
+    actions.do_accept(None, order)
+    early = world.api("volunteer").post(f"/api/v1/orders/{order.pk}/check-in", {})
+    assert early.status_code == 409 and early.json()["error"]["code"] == "too_early", early.content
+    assert_local_times(early.json())
