@@ -125,16 +125,6 @@ def revoke_token(request: HttpRequest, payload: RevokeIn) -> dict[str, bool]:
     return {"revoked": actions.do_revoke_token(caller(request), payload.token)}
 
 
-def org_out(org: Org) -> dict[str, Any]:
-    return {
-        "id": org.pk,
-        "name": org.name,
-        "kind": org.kind,
-        "parent_id": org.parent_id,
-        "head_office_id": org.head_office_id,
-    }
-
-
 @router.get("/orgs", response=Page[OrgOut])
 def list_orgs(
     request: HttpRequest,
@@ -150,11 +140,11 @@ def list_orgs(
     if parent_id:
         qs = qs.filter(parent_id=parent_id)
     rows, nxt = paginate(qs, limit, cursor)
-    return {"items": [org_out(o) for o in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}  # OrgOut reads each row
 
 
 @router.post("/orgs", response={201: OrgOut})
-def create_org(request: HttpRequest, payload: OrgIn) -> Status[dict[str, Any]]:
+def create_org(request: HttpRequest, payload: OrgIn) -> Status[Org]:
     """Create a head office (superuser only) or an org under a parent in the caller's subtree."""
     user = caller(request)
     if payload.kind == OrgKind.HEAD_OFFICE and not user.is_superuser:
@@ -162,12 +152,12 @@ def create_org(request: HttpRequest, payload: OrgIn) -> Status[dict[str, Any]]:
     parent = access_org_as_admin(user, payload.parent_id) if payload.parent_id is not None else None
     # The action refuses (422) a head office with a parent and any other org without one.
     org = actions.do_create_org(user, name=payload.name, kind=payload.kind, parent=parent)
-    return Status(201, org_out(org))
+    return Status(201, org)
 
 
 @router.get("/orgs/{org_id}", response=OrgOut)
-def get_org(request: HttpRequest, org_id: PathId) -> dict[str, Any]:
-    return org_out(access_org(caller(request), org_id))
+def get_org(request: HttpRequest, org_id: PathId) -> Org:
+    return access_org(caller(request), org_id)
 
 
 def rules_out(rules: Rules) -> dict[str, Any]:
@@ -189,18 +179,6 @@ def patch_rules(request: HttpRequest, org_id: PathId, payload: RulesPatch) -> di
     return rules_out(actions.do_update_rules(user, rules, changes))
 
 
-def staff_out(staff: User) -> dict[str, Any]:
-    assert staff.org_id is not None
-    return {
-        "id": staff.pk,
-        "username": staff.username,
-        "name": staff.display_name,
-        "org_id": staff.org_id,
-        "role": staff.role,
-        "is_active": staff.is_active,
-    }
-
-
 @router.get("/staff", response=Page[StaffOut], tags=["staff"])
 def list_staff(
     request: HttpRequest,
@@ -219,11 +197,11 @@ def list_staff(
     if is_active is not None:
         qs = qs.filter(is_active=is_active)
     rows, nxt = paginate(qs, limit, cursor)
-    return {"items": [staff_out(s) for s in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}  # StaffOut reads each login
 
 
 @router.patch("/staff/{staff_id}", response=StaffOut, tags=["staff"])
-def patch_staff(request: HttpRequest, staff_id: PathId, payload: StaffPatch) -> dict[str, Any]:
+def patch_staff(request: HttpRequest, staff_id: PathId, payload: StaffPatch) -> User:
     """Move a staff login (`org_id` inside the caller's subtree), change its `role` (never above the caller's
     own) or disable it (`is_active`: its tokens stop at once). Admins of the login's subtree; not their own."""
     user = caller(request)
@@ -236,7 +214,7 @@ def patch_staff(request: HttpRequest, staff_id: PathId, payload: StaffPatch) -> 
     role = changes.get("role")
     if role is not None and not can_grant_role(user, role):
         raise Forbidden(_("不能授予比自己更高的角色。"), code="role_too_high")
-    return staff_out(actions.do_update_staff(user, target, org=org, role=role, is_active=changes.get("is_active")))
+    return actions.do_update_staff(user, target, org=org, role=role, is_active=changes.get("is_active"))
 
 
 @router.post("/staff/{staff_id}/password-reset", response={200: TemporaryPasswordOut}, tags=["staff", "auth"])
@@ -249,7 +227,7 @@ def reset_staff_password(request: HttpRequest, staff_id: PathId) -> dict[str, st
 
 
 @router.post("/staff", response={201: StaffOut}, tags=["staff"])
-def create_staff(request: HttpRequest, payload: StaffIn) -> Status[dict[str, Any]]:
+def create_staff(request: HttpRequest, payload: StaffIn) -> Status[User]:
     """Create a staff login scoped to an org. Admins may grant roles up to their own."""
     user = caller(request)
     org = access_org_as_admin(user, payload.org_id)
@@ -258,4 +236,4 @@ def create_staff(request: HttpRequest, payload: StaffIn) -> Status[dict[str, Any
     staff = actions.do_create_staff(
         user, org=org, username=payload.username, password=payload.password, name=payload.name, role=payload.role
     )
-    return Status(201, staff_out(staff))
+    return Status(201, staff)

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from timebank.api.types import Id, OrgName, Password, Token, Username
 from timebank.orgs import rules as rule_registry
-from timebank.orgs.models import OrgKind, Role
+from timebank.orgs.models import OrgKind, Role, User
 
 
 class TokenIn(Schema):
@@ -73,6 +73,11 @@ class StaffOut(Schema):
     org_id: int
     role: str
     is_active: bool
+
+    # Read from the staff login; its `name` is the login's display name.
+    @staticmethod
+    def resolve_name(staff: User) -> str:
+        return staff.display_name
 
 
 class StaffPatch(Schema):
