@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 from typing import Any
 
@@ -13,9 +14,10 @@ from django.db import connection, connections
 from django.test import Client
 from django.utils import timezone
 
-from tests.conftest import World, error_code
+from tests.conftest import World, error_code, web_client
 from tests.test_idempotency_header import item, order_body  # noqa: F401 - the fixture
 from timebank.catalogue.models import ServiceItem
+from timebank.goods.models import Goods
 from timebank.ledger.actions import do_adjustment
 from timebank.ledger.models import Transaction
 from timebank.ops.idempotency import fingerprint, once
@@ -27,7 +29,9 @@ from timebank.orgs.models import Rules
 
 def fund(world: World, persona: str, minutes: int) -> None:
     Rules.objects.filter(head_office=world.bank).update(approval_threshold_minutes=None)
-    do_adjustment(world.users["superuser"], member=world.members[persona], minutes=minutes, bucket="reserve", reason="期初")
+    do_adjustment(
+        world.users["superuser"], member=world.members[persona], minutes=minutes, bucket="reserve", reason="期初"
+    )
 
 
 def transfer(world: World, key: str, minutes: int = 30) -> dict[str, Any]:
@@ -153,3 +157,63 @@ def test_parallel_retries_of_an_order_action_with_one_body_key_act_once(world: W
     assert len({content for _status, content in answers}) == 1
     assert Order.objects.get(pk=oid).state == "cancelled"
     assert IdempotentRequest.objects.filter(key="cancel-race").count() == 1
+
+
+def _page_key(html: str, name: str = "idempotency_key") -> str:
+    found = re.search(rf'name="{name}" value="([0-9a-f]{{32}})"', html)
+    assert found is not None, name
+    return found.group(1)
+
+
+def test_a_page_form_submitted_twice_acts_once(world: World) -> None:
+    """The outlet counter's new-goods form: its hidden key is claimed through the service, so the second
+    submit adds nothing and says so; a refused submit gives the key back for the corrected form."""
+    staff = web_client(world.users["staff"])
+    url = f"/outlet/{world.outlet.pk}/"
+    key = _page_key(staff.get(url).content.decode())
+    form = {"idempotency_key": key, "name": "大米 5 斤", "price_minutes": "60", "stock": "-1"}
+    assert staff.post(f"{url}goods/", form).status_code == 422  # refused: the key stays free
+    assert not IdempotentRequest.objects.filter(key=key).exists()
+    form["stock"] = "3"
+    first = staff.post(f"{url}goods/", form)
+    second = staff.post(f"{url}goods/", form, follow=True)
+    assert first.status_code == 302 and second.status_code == 200
+    assert "没有重复添加" in second.content.decode()
+    assert Goods.objects.filter(outlet=world.outlet, name="大米 5 斤").count() == 1
+    claim = IdempotentRequest.objects.get(key=key)
+    assert claim.scope == f"user:{world.users['staff'].pk}" and claim.status == 0
+    # Another staff login's form with the same key is its own.
+    other = web_client(world.users["head_office_admin"])
+    assert other.post(f"{url}goods/", {**form, "name": "食用油"}).status_code == 302
+    assert Goods.objects.filter(outlet=world.outlet).count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers")
+@pytest.mark.django_db(transaction=True)
+def test_parallel_submits_of_one_page_form_act_once(world: World) -> None:
+    staff = world.users["staff"]
+    url = f"/outlet/{world.outlet.pk}/"
+    key = _page_key(web_client(staff).get(url).content.decode())
+    form = {"idempotency_key": key, "name": "挂面", "price_minutes": "30", "stock": "5"}
+    threads = 6
+    barrier = threading.Barrier(threads)
+    answers: list[int] = [0] * threads
+
+    def worker(i: int) -> None:
+        try:
+            client = web_client(staff)
+            barrier.wait(timeout=30)
+            answers[i] = client.post(f"{url}goods/", form, REMOTE_ADDR=f"10.8.0.{i + 1}").status_code
+        except BaseException:
+            answers[i] = 599
+        finally:
+            connections.close_all()
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=120)
+    assert answers == [302] * threads
+    assert Goods.objects.filter(outlet=world.outlet, name="挂面").count() == 1

@@ -283,8 +283,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @postgres_only
 def test_a_double_submit_on_two_servers_is_done_once(transactional_db: None, world: World, servers: list[str]) -> None:
-    """The pages' double-submit guard claims a form's key in the cache: with CACHE_URL=db every process sees
-    the claim, so the same hotline form sent to both servers at once logs one call."""
+    """The pages' double-submit guard claims a form's key in the database (timebank/ops/idempotency.py
+    form_once): every process sees the claim, so the same hotline form sent to both servers at once logs one
+    call."""
     from django.test import Client
 
     from tests.conftest import MODEL_BACKEND

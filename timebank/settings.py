@@ -178,7 +178,7 @@ LOGIN_URL = "/login/"
 
 API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 30)
 
-# Several server processes must share one cache (the pages' double-submit guard, the WeChat token):
+# Several server processes should share one cache (the WeChat token, the rate limits):
 # CACHE_URL=db keeps it in a database table (`manage.py createcachetable`), redis://... on a Redis server.
 # Unset: each process has its own memory cache, which is right for one process (the demo).
 _cache_url = os.environ.get("CACHE_URL", "")

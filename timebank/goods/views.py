@@ -39,12 +39,13 @@ from timebank.lib.masking import mask_phone
 from timebank.members.access import access_member_to_manage, visible_members
 from timebank.members.models import Member, MemberStatus
 from timebank.members.person import NameShield, who
+from timebank.ops.idempotency import form_once
 from timebank.orgs.access import recently_reset
 from timebank.orgs.models import Org, OrgKind, User
 from timebank.orgs.scope import manage_org, managed_orgs, require_manager, user_of
 from timebank.web.forms import new_idempotency_key
 from timebank.web.templatetags.web import hours
-from timebank.web.views.common import add_form_error, explain, first_submit, page, release_submit, safe_next
+from timebank.web.views.common import add_form_error, explain, page, safe_next
 
 COUNTER_KINDS = (OrgKind.OUTLET, OrgKind.SUB_BRANCH)
 MEMBERS_FOUND = 20
@@ -128,15 +129,16 @@ def add_goods(request: HttpRequest, org_id: int) -> HttpResponse:
     form = GoodsForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        if not first_submit(request, data["idempotency_key"]):
-            messages.info(request, _("这张表已经提交过了，没有重复添加。"))
-            return redirect("web:outlet_counter", org_id=org.pk)
         try:
-            goods = actions.do_create_goods(
-                user, outlet=org, name=data["name"], price_minutes=data["price_minutes"], stock=data["stock"]
-            )
+            with form_once(request, data["idempotency_key"], "goods.add_goods") as once:
+                if once.replay is not None:
+                    messages.info(request, _("这张表已经提交过了，没有重复添加。"))
+                    return redirect("web:outlet_counter", org_id=org.pk)
+                goods = actions.do_create_goods(
+                    user, outlet=org, name=data["name"], price_minutes=data["price_minutes"], stock=data["stock"]
+                )
+                once.keep(str(goods.pk))
         except ApiError as exc:
-            release_submit(request, data["idempotency_key"])
             add_form_error(form, exc, {"stock": "stock"})
         else:
             messages.success(request, _("已添加物品：%(name)s。") % {"name": goods.name})
@@ -160,14 +162,12 @@ def stock_action(request: HttpRequest, goods_id: int, action: str) -> HttpRespon
         data = form.cleaned_data
         try:
             if isinstance(form, RestockForm):
-                if not first_submit(request, data["idempotency_key"]):
-                    messages.info(request, _("这张表已经提交过了，没有重复入库。"))
-                    return redirect("web:outlet_counter", org_id=org.pk)
-                try:
+                with form_once(request, data["idempotency_key"], "goods.restock") as once:
+                    if once.replay is not None:
+                        messages.info(request, _("这张表已经提交过了，没有重复入库。"))
+                        return redirect("web:outlet_counter", org_id=org.pk)
                     goods = actions.do_restock(user, goods, quantity=data["quantity"], note=data["note"])
-                except ApiError:
-                    release_submit(request, data["idempotency_key"])
-                    raise
+                    once.keep(str(goods.pk))
                 done = _("已入库 %(n)s 件，%(name)s 现有 %(stock)s 件。")
                 messages.success(request, done % {"n": data["quantity"], "name": goods.name, "stock": goods.stock})
             else:

@@ -8,8 +8,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.cache import cache
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -47,6 +45,7 @@ from timebank.needs.access import access_need
 from timebank.needs.actions import do_link_order
 from timebank.needs.models import OPEN_STATUSES, Need
 from timebank.needs.priority import priority
+from timebank.ops.idempotency import form_once
 from timebank.orders import actions as order_actions
 from timebank.orders.access import access_order
 from timebank.orders.matching import Candidate, rank_candidates
@@ -63,39 +62,6 @@ CANDIDATES_SHOWN = 5
 RECENT_ORDERS = 5
 RECENT_CALLS = 5
 QUEUE_PAGE = 30
-
-
-# ---- once per rendered form -----------------------------------------------------------------------------
-# Orders and calls carry no idempotency key in their actions, so the console keeps one per rendered form:
-# the cache claims it (a double click in flight), the session remembers what it made (a replayed POST).
-
-ONCE_SECONDS = 24 * 3600
-ONCE_REMEMBERED = 50
-
-
-def _once_cache_key(request: HttpRequest, key: str) -> str:
-    return f"web:hotline:once:{user_of(request).pk}:{key}"
-
-
-def claim(request: HttpRequest, key: str) -> tuple[bool, str]:
-    """(True, "") the first time a form's key is seen; (False, what it made) for a second submit."""
-    done = dict(request.session.get("hotline_once", []))
-    if key in done:
-        return False, str(done[key])
-    if cache.add(_once_cache_key(request, key), "", ONCE_SECONDS):
-        return True, ""
-    return False, str(cache.get(_once_cache_key(request, key)) or "")
-
-
-def remember(request: HttpRequest, key: str, made: str) -> None:
-    cache.set(_once_cache_key(request, key), made, ONCE_SECONDS)
-    done = [pair for pair in request.session.get("hotline_once", []) if pair[0] != key]
-    request.session["hotline_once"] = [*done, [key, made]][-ONCE_REMEMBERED:]
-
-
-def release(request: HttpRequest, key: str) -> None:
-    """The work was refused: the same form may be corrected and sent again."""
-    cache.delete(_once_cache_key(request, key))
 
 
 # ---- reading the caller's situation ---------------------------------------------------------------------
@@ -364,25 +330,24 @@ def log_unknown_call(request: HttpRequest) -> HttpResponse:
     form = UnknownCallForm(request.POST, orgs=unknown_call_orgs(user), prefix="unknown")
     if form.is_valid():
         data = form.cleaned_data
-        first, _made = claim(request, data["idempotency_key"])
-        if not first:
-            messages.info(request, _("这通电话刚才已经记录了，没有重复记录。"))
-            return redirect("web:hotline")
         try:
-            org = access_org(user, data["org"])
-            call = do_log_call(
-                user,
-                org=org,
-                kind=data["kind"],
-                summary=data["summary"],
-                started_at=timezone.now(),
-                phone=data["phone"],
-            )
+            with form_once(request, data["idempotency_key"], "hotline.log_unknown_call") as once:
+                if once.replay is not None:
+                    messages.info(request, _("这通电话刚才已经记录了，没有重复记录。"))
+                    return redirect("web:hotline")
+                org = access_org(user, data["org"])
+                call = do_log_call(
+                    user,
+                    org=org,
+                    kind=data["kind"],
+                    summary=data["summary"],
+                    started_at=timezone.now(),
+                    phone=data["phone"],
+                )
+                once.keep(str(call.pk))
         except ApiError as exc:
-            release(request, data["idempotency_key"])
             add_form_error(form, exc, {"org_id": "org"})
         else:
-            remember(request, data["idempotency_key"], str(call.pk))
             messages.success(request, _("来电已记录（#%(id)s）。可以接下一个电话了。") % {"id": call.pk})
             return redirect("web:hotline")
     return _console(request, unknown_form=form, status=422)
@@ -407,14 +372,14 @@ def create_order(request: HttpRequest, member_id: int) -> HttpResponse:
     form = HotlineOrderForm(request.POST, items=item_choices(member), needs=needs, prefix="order")
     if form.is_valid():
         data = form.cleaned_data
-        first, made = claim(request, data["idempotency_key"])
-        if not first:
-            messages.info(request, _("这个订单刚才已经下好了，没有重复下单。"))
-            order = _produced(user, member, made)
-            return redirect(_caller_url(member, order, since, "dispatch" if order else ""))
         try:
-            item = ServiceItem.objects.get(pk=data["service_item"])  # one of the choices: the form checked it
-            with transaction.atomic():
+            # The order, its need's link and the form's key: one transaction.
+            with form_once(request, data["idempotency_key"], "hotline.create_order") as once:
+                if once.replay is not None:
+                    messages.info(request, _("这个订单刚才已经下好了，没有重复下单。"))
+                    made = _produced(user, member, once.replay.body)
+                    return redirect(_caller_url(member, made, since, "dispatch" if made else ""))
+                item = ServiceItem.objects.get(pk=data["service_item"])  # one of the choices: the form checked it
                 order = order_actions.do_create_order(
                     user,
                     recipient=member,
@@ -428,15 +393,14 @@ def create_order(request: HttpRequest, member_id: int) -> HttpResponse:
                 )
                 if data.get("need"):
                     do_link_order(user, access_need(user, data["need"]), order)
+                once.keep(str(order.pk))
         except ApiError as exc:
-            release(request, data["idempotency_key"])
             add_form_error(
                 form,
                 exc,
                 {"scheduled_start": "start", "service_item_id": "service_item", "order_id": "need", "status": "need"},
             )
         else:
-            remember(request, data["idempotency_key"], str(order.pk))
             messages.success(
                 request,
                 _("订单 #%(id)s 已下好。请在下面选一位志愿者派单。") % {"id": order.pk},
@@ -461,19 +425,17 @@ def dispatch(request: HttpRequest, member_id: int, order_id: int) -> HttpRespons
     shortlist = candidates(order)
     form = ConsoleDispatchForm(request.POST, volunteers=[(c.volunteer_id, c.name) for c in shortlist])
     if form.is_valid():
-        key = form.cleaned_data["idempotency_key"]
-        first, _made = claim(request, key)
-        if not first:
-            messages.info(request, _("刚才已经派过了，没有重复派单。"))
-            return redirect(_caller_url(member, order, since, "call"))
         volunteer = Member.objects.get(pk=form.cleaned_data["volunteer"])
         try:
-            order_actions.do_dispatch(user, order, volunteer)
+            with form_once(request, form.cleaned_data["idempotency_key"], "hotline.dispatch") as once:
+                if once.replay is not None:
+                    messages.info(request, _("刚才已经派过了，没有重复派单。"))
+                    return redirect(_caller_url(member, order, since, "call"))
+                order_actions.do_dispatch(user, order, volunteer)
+                once.keep(str(order.pk))
         except ApiError as exc:
-            release(request, key)
             add_form_error(form, exc, {"volunteer_id": "volunteer"})
         else:
-            remember(request, key, str(order.pk))
             messages.success(
                 request,
                 _("已派给 %(name)s，等待志愿者接单。最后请记录这通电话。") % {"name": volunteer.name},
@@ -502,30 +464,29 @@ def log_call(request: HttpRequest, member_id: int) -> HttpResponse:
     since = _since(form.data.get("call-started_at"))
     if form.is_valid():
         data = form.cleaned_data
-        first, _made = claim(request, data["idempotency_key"])
-        if not first:
-            messages.info(request, _("这通电话刚才已经记录了，没有重复记录。"))
-            return redirect("web:hotline")
         try:
-            order = access_order(user, data["order"], "dispatch")[0] if data.get("order") else None
-            need = access_need(user, data["need"]) if data.get("need") else None
-            started = dt.datetime.fromtimestamp(_since(data.get("started_at")), tz=dt.UTC)
-            call = do_log_call(
-                user,
-                org=None,
-                member=member,
-                kind=data["kind"],
-                summary=data["summary"],
-                started_at=started,
-                ended_at=max(timezone.now(), started),
-                order=order,
-                need=need,
-            )
+            with form_once(request, data["idempotency_key"], "hotline.log_call") as once:
+                if once.replay is not None:
+                    messages.info(request, _("这通电话刚才已经记录了，没有重复记录。"))
+                    return redirect("web:hotline")
+                order = access_order(user, data["order"], "dispatch")[0] if data.get("order") else None
+                need = access_need(user, data["need"]) if data.get("need") else None
+                started = dt.datetime.fromtimestamp(_since(data.get("started_at")), tz=dt.UTC)
+                call = do_log_call(
+                    user,
+                    org=None,
+                    member=member,
+                    kind=data["kind"],
+                    summary=data["summary"],
+                    started_at=started,
+                    ended_at=max(timezone.now(), started),
+                    order=order,
+                    need=need,
+                )
+                once.keep(str(call.pk))
         except ApiError as exc:
-            release(request, data["idempotency_key"])
             add_form_error(form, exc, {"order_id": "order", "need_id": "need"})
         else:
-            remember(request, data["idempotency_key"], str(call.pk))
             messages.success(request, _("来电已记录（#%(id)s）。可以接下一个电话了。") % {"id": call.pk})
             return redirect("web:hotline")
     return _caller_page(request, member, produced=produced, since=since, status=422, call_form=form)

@@ -27,10 +27,11 @@ from timebank.hotline.actions import (
 from timebank.hotline.forms import ReturnVisitForm, WelfareCheckForm
 from timebank.hotline.models import ReturnVisitOutcome
 from timebank.hotline.queries import due_return_visits, due_welfare_checks, return_visit_days
-from timebank.hotline.views import QUEUE_PAGE, category_words, claim, release, remember
+from timebank.hotline.views import QUEUE_PAGE, category_words
 from timebank.lib.errors import ApiError
 from timebank.lib.masking import mask_phone
 from timebank.members.models import Member, RecipientCategory
+from timebank.ops.idempotency import form_once
 from timebank.orders.access import access_order
 from timebank.orders.models import Order
 from timebank.orgs.scope import user_of
@@ -76,22 +77,22 @@ def record_return_visit(request: HttpRequest, order_id: int) -> HttpResponse:
     error = ""
     if form.is_valid():
         data = form.cleaned_data
-        first, _made = claim(request, data["idempotency_key"])
-        if not first:
-            done = str(_("这次回访刚才已经记录了，没有重复记录。"))
-        else:
-            try:
-                visit = do_record_return_visit(
-                    user, order=order, outcome=data["outcome"], satisfaction=data["satisfaction"], note=data["note"]
-                )
-            except ApiError as exc:
-                release(request, data["idempotency_key"])
-                if exc.fields and set(exc.fields) & set(form.fields):
-                    add_form_error(form, exc)
+        try:
+            with form_once(request, data["idempotency_key"], "hotline.return_visit") as once:
+                if once.replay is not None:
+                    done = str(_("这次回访刚才已经记录了，没有重复记录。"))
                 else:
-                    error = explain(exc)
+                    visit = do_record_return_visit(
+                        user, order=order, outcome=data["outcome"], satisfaction=data["satisfaction"], note=data["note"]
+                    )
+                    once.keep(str(visit.pk))
+        except ApiError as exc:
+            if exc.fields and set(exc.fields) & set(form.fields):
+                add_form_error(form, exc)
             else:
-                remember(request, data["idempotency_key"], str(visit.pk))
+                error = explain(exc)
+        else:
+            if once.replay is None:
                 done = str(
                     _("已记录：%(outcome)s。") % {"outcome": ReturnVisitOutcome(visit.outcome).label}
                     if visit.satisfaction is None
@@ -178,26 +179,26 @@ def record_welfare_check(request: HttpRequest, member_id: int) -> HttpResponse:
     error = ""
     if form.is_valid():
         data = form.cleaned_data
-        first, _made = claim(request, data["idempotency_key"])
-        if not first:
-            done = str(_("这次巡访刚才已经记录了，没有重复记录。"))
+        spec = NeedSpec(level=data["need_level"], notes=data["note"]) if data["need_level"] else None
+        try:
+            with form_once(request, data["idempotency_key"], "hotline.welfare_check") as once:
+                if once.replay is not None:
+                    done = str(_("这次巡访刚才已经记录了，没有重复记录。"))
+                else:
+                    check = do_record_welfare_check(
+                        user,
+                        member=member,
+                        method=data["method"],
+                        found_ok=data["found"] == "yes",
+                        health_changed=data["health_changed"],
+                        note=data["note"],
+                        need=spec,
+                    )
+                    once.keep(str(check.pk))
+        except ApiError as exc:
+            error = explain(exc)
         else:
-            spec = NeedSpec(level=data["need_level"], notes=data["note"]) if data["need_level"] else None
-            try:
-                check = do_record_welfare_check(
-                    user,
-                    member=member,
-                    method=data["method"],
-                    found_ok=data["found"] == "yes",
-                    health_changed=data["health_changed"],
-                    note=data["note"],
-                    need=spec,
-                )
-            except ApiError as exc:
-                release(request, data["idempotency_key"])
-                error = explain(exc)
-            else:
-                remember(request, data["idempotency_key"], str(check.pk))
+            if once.replay is None:
                 done = str(
                     _("已记录巡访，并登记了需求 #%(id)s，社区会跟进。") % {"id": check.need_id}
                     if check.need_id

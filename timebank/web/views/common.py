@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -20,7 +19,6 @@ from django.utils.translation import gettext_lazy as _
 from timebank.lib.errors import ApiError, Forbidden, NotAuthenticated, NotFound
 
 View = Callable[..., HttpResponse]
-ONCE_SECONDS = 3600
 
 
 class Person(Protocol):
@@ -139,17 +137,3 @@ def add_form_error(form: Any, exc: ApiError, aliases: dict[str, str] | None = No
     names = [aliases.get(name, name) for name in exc.fields]
     target = next((n for n in names if n in form.fields), None)
     form.add_error(target, explain(exc))
-
-
-def first_submit(request: HttpRequest, key: Any) -> bool:
-    """A double submit of a form whose action takes no idempotency key (restock, new goods) is done once:
-    the form's key is claimed before acting. Best effort: the claim lives in the cache."""
-    if not isinstance(key, str) or not key:
-        return True
-    return bool(cache.add(f"web-once:{request.user.pk}:{key}", 1, ONCE_SECONDS))
-
-
-def release_submit(request: HttpRequest, key: Any) -> None:
-    """The action refused: the same form may be sent again once corrected."""
-    if isinstance(key, str) and key:
-        cache.delete(f"web-once:{request.user.pk}:{key}")
