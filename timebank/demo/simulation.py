@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from timebank.approvals.demo import with_second_person
+from timebank.approvals import demo as approvals_demo
 from timebank.catalogue.demo import SERVICE_BY_NAME
 from timebank.demo.steps import (
     SETTLED,
     Do,
     DonationDraft,
-    LedgerOp,
     OrderInfo,
-    RecordService,
     Ref,
     ServiceDraft,
     Step,
@@ -28,10 +26,9 @@ from timebank.funds import actions as funds_actions
 from timebank.goods import actions as goods_actions
 from timebank.ledger import actions as ledger_actions
 from timebank.ledger import settlement
-from timebank.ledger.models import TransactionKind
 from timebank.members.demo import POOR
 from timebank.orders import actions as order_actions
-from timebank.orgs.demo import BANK1, BANK2, manager_of
+from timebank.orgs.demo import BANK1, BANK2
 
 
 class Simulation:
@@ -73,93 +70,27 @@ class Simulation:
     def run(self) -> list[Step]:
         steps: list[Step] = []
         for _at, _seq, draft in sorted(self.tl.drafts, key=lambda d: (d[0], d[1])):
-            steps += [self.call_of(step) for step in self.decide(draft)]
+            steps += self.decide(draft)
         return steps
-
-    def call_of(self, step: Step) -> Step:
-        """A ledger operation or a service record as the call of its action (the other steps are calls already)."""
-        match step:
-            case LedgerOp():
-                return self.ledger_call(step)
-            case RecordService():
-                # entered by the community's staff; above the threshold it waits for the second person
-                return do(
-                    step.at,
-                    with_second_person,
-                    Ref.second_of(step.actor),
-                    order_actions.do_service_record,
-                    Ref.maker(step.actor),
-                    volunteer=Ref.member(step.volunteer),
-                    service_item=Ref.item(step.volunteer, step.item),
-                    minutes=step.minutes,
-                    served_at=Ref.moment(step.served_at),
-                    recipient=Ref.member(step.recipient),
-                    memo=step.memo,
-                    idempotency_key=Ref.idempotency_key(),
-                )
-        return step
-
-    def ledger_call(self, op: LedgerOp) -> Do:
-        person = self.tl.people[op.member]
-        manager = manager_of(person.org, self.tl.specs)
-        member, key = Ref.member(op.member), Ref.idempotency_key()
-        if op.action == "adjustment":
-            return do(
-                op.at,
-                with_second_person,
-                Ref.second_of(manager),
-                ledger_actions.do_adjustment,
-                Ref.maker(manager),
-                member=member,
-                minutes=op.minutes,
-                bucket=op.bucket,
-                reason=op.memo,
-                idempotency_key=key,
-            )
-        if op.action == "deposit":
-            return do(
-                op.at,
-                ledger_actions.do_deposit,
-                Ref.login(manager),
-                volunteer=member,
-                minutes=op.minutes,
-                payer=op.payer,
-                payer_member=Ref.member(op.other),
-                kind=TransactionKind.SERVICE_REDEMPTION if op.payer == "recipient" else TransactionKind.DEPOSIT,
-                memo=op.memo,
-                idempotency_key=key,
-            )
-        if op.action == "withdrawal":
-            return do(
-                op.at, ledger_actions.do_withdrawal, Ref.login(manager), member=member, minutes=op.minutes, memo=op.memo,
-                idempotency_key=key,
-            )  # fmt: skip
-        # transfers and donations are the member's own acts: by their login if they have one
-        return do(
-            op.at,
-            ledger_actions.do_transfer,
-            Ref.login(person.login) if person.login else None,
-            from_member=member,
-            to_member=Ref.member(op.other),
-            minutes=op.minutes,
-            kind="relative" if op.action == "transfer" else "donation",
-            memo=op.memo,
-            idempotency_key=key,
-        )
 
     def decide(self, step: Step) -> list[Step]:
         match step:
-            case LedgerOp():
-                self.ledger(step)
-            case RecordService():
-                self.balance[step.volunteer][0] += step.minutes * MULTIPLIERS[SERVICE_BY_NAME[step.item].tier]
+            case Do(
+                action=approvals_demo.with_second_person
+                | ledger_actions.do_deposit
+                | ledger_actions.do_withdrawal
+                | ledger_actions.do_transfer
+            ):
+                self.account(step)
             case ServiceDraft():
                 return [self.service(step)]
             case DonationDraft():
                 minutes = min(self.free(step.donor), step.wish)
                 if minutes <= 0:
                     return []
-                return self.decide(LedgerOp(step.at, "donation", step.donor, minutes, "自愿捐赠到捐赠池，帮助困难老人"))
+                return self.decide(
+                    self.tl.ledger(step.at, "donation", step.donor, minutes, "自愿捐赠到捐赠池，帮助困难老人")
+                )
             case WithdrawalDraft():
                 candidates = [r for r in self.tl.active(step.bank, "recipient") if self.free(r.index) >= 60]
                 if not candidates:
@@ -167,13 +98,13 @@ class Simulation:
                 r = self.rng.choice(candidates)
                 minutes = min(self.free(r.index) // 30 * 30, step.wish)
                 memo = f"兑换服务：{step.item} {minutes} 分钟"
-                return self.decide(LedgerOp(step.at, "withdrawal", r.index, minutes, memo))
+                return self.decide(self.tl.ledger(step.at, "withdrawal", r.index, minutes, memo))
             case TransferDraft():
                 minutes = min(self.free(step.giver) // 30 * 30, step.wish)
                 if minutes <= 0:
                     return []
                 memo = f"转赠亲属{self.tl.people[step.receiver].name}（{step.relation}孝心转赠）"
-                return self.decide(LedgerOp(step.at, "transfer", step.giver, minutes, memo, other=step.receiver))
+                return self.decide(self.tl.ledger(step.at, "transfer", step.giver, minutes, memo, other=step.receiver))
             case Do(action=order_actions.do_create_order):
                 return [self.new_order(step)]
             case Do(action=order_actions.do_dispatch | order_actions.do_take):
@@ -227,26 +158,36 @@ class Simulation:
                     return []
         return [step]
 
-    def ledger(self, op: LedgerOp) -> None:
-        b = self.balance[op.member]
-        bank = self.tl.people[op.member].bank
-        if op.action == "adjustment":
-            b[("earned", "goods", "reserve").index(op.bucket)] += op.minutes
-        elif op.action == "deposit":
-            b[0] += op.minutes
-            if op.payer == "recipient":
-                assert op.other is not None and self.free(op.other) >= op.minutes
-                self.pay(op.other, op.minutes)
+    def account(self, call: Do) -> None:
+        """What a call that moves time does to the balances, as the ledger's actions will do it."""
+        kw = call.kwargs
+        if call.action is approvals_demo.with_second_person:  # a credit entered by staff
+            if call.args[1] is ledger_actions.do_adjustment:
+                b = self.balance[kw["member"].key]
+                b[("earned", "goods", "reserve").index(kw["bucket"])] += kw["minutes"]
+            else:  # a service record
+                _person, item = kw["service_item"].key
+                self.balance[kw["volunteer"].key][0] += kw["minutes"] * MULTIPLIERS[SERVICE_BY_NAME[item].tier]
+        elif call.action is ledger_actions.do_deposit:
+            volunteer, minutes = kw["volunteer"].key, kw["minutes"]
+            bank = self.tl.people[volunteer].bank
+            self.balance[volunteer][0] += minutes
+            if kw["payer"] == "recipient":
+                payer = kw["payer_member"].key
+                assert self.free(payer) >= minutes
+                self.pay(payer, minutes)
             else:
-                assert self.pool_free(bank) >= op.minutes
-                self.pool[bank] -= op.minutes
-        else:
-            assert self.free(op.member) >= op.minutes, "the plan would overdraw"
-            self.pay(op.member, op.minutes)
-            if op.other is not None:
-                self.balance[op.other][2] += op.minutes
-            elif op.action == "donation":
-                self.pool[bank] += op.minutes
+                assert self.pool_free(bank) >= minutes
+                self.pool[bank] -= minutes
+        else:  # a withdrawal, a transfer to a relative or a donation to the pool
+            member, minutes = (kw.get("member") or kw["from_member"]).key, kw["minutes"]
+            bank = self.tl.people[member].bank
+            assert self.free(member) >= minutes, "the plan would overdraw"
+            self.pay(member, minutes)
+            if kw.get("to_member") is not None:
+                self.balance[kw["to_member"].key][2] += minutes
+            elif kw.get("kind") == "donation":
+                self.pool[bank] += minutes
 
     def service(self, draft: ServiceDraft) -> Step:
         """A service arranged by the sub-branch: paid from the recipient's time, the pool, or a subsidy."""
@@ -263,11 +204,11 @@ class Simulation:
         elif roll < 0.6 and POOR & set(recipient.recipient_categories) and self.pool_free(volunteer.bank) >= minutes:
             payer = "pool"
         if payer:
-            op = LedgerOp(draft.at, "deposit", volunteer.index, minutes, memo, payer=payer, other=recipient.index)
-            self.ledger(op)
+            op = tl.ledger(draft.at, "deposit", volunteer.index, minutes, memo, payer=payer, other=recipient.index)
+            self.account(op)
             return op
         served = draft.at - draft.base - 30
-        record = RecordService(
+        record = tl.service_record(
             draft.at, volunteer.index, item.name, draft.base, served, memo, draft.actor, recipient.index
         )
         self.balance[volunteer.index][0] += minutes

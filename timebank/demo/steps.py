@@ -176,30 +176,6 @@ def do(at: int, action: Callable[..., Any], *args: Any, keep: Any = None, **kwar
 OpAction = Literal["adjustment", "deposit", "transfer", "donation", "withdrawal"]
 
 
-@dataclass(frozen=True)
-class LedgerOp(Step):
-    action: OpAction
-    member: int  # the volunteer, the payer of a transfer, or the member adjusted / withdrawing
-    minutes: int
-    memo: str
-    bucket: str = ""
-    payer: str = ""  # deposits: recipient | pool
-    other: int | None = None  # the recipient paying, or the receiver of a transfer
-
-
-@dataclass(frozen=True)
-class RecordService(Step):
-    """A service outside an order (a group activity, or a home service arranged by the sub-branch)."""
-
-    volunteer: int
-    item: str
-    minutes: int
-    served_at: int
-    memo: str
-    actor: str
-    recipient: int | None = None
-
-
 # Drafts: what the plan means to do; the simulation turns them into steps once the balances are known.
 
 

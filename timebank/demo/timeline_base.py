@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from timebank.approvals.demo import with_second_person
 from timebank.catalogue.demo import (
     BANK2_SERVICES,
     CORE_MENU,
@@ -23,9 +24,8 @@ from timebank.demo.steps import (
     LAUNCH,
     Do,
     DonationDraft,
-    LedgerOp,
+    OpAction,
     OrderInfo,
-    RecordService,
     Ref,
     ServiceDraft,
     Step,
@@ -38,7 +38,10 @@ from timebank.demo.steps import (
 )
 from timebank.demo.world import OPENING_REASON
 from timebank.hotline.actions import do_log_call
+from timebank.ledger import actions as ledger_actions
+from timebank.ledger.models import TransactionKind
 from timebank.members.demo import PersonSpec, Planner, unique_people
+from timebank.orders import actions as order_actions
 from timebank.orgs.demo import ASSOCIATION, BANK1, BANK2, manager_of
 from timebank.orgs.models import OrgKind
 from timebank.safety.actions import (
@@ -111,6 +114,96 @@ class TimelineBase:
 
     def add(self, step: Step) -> None:
         self.drafts.append((step.at, next(self.seq), step))
+
+    def service_record(
+        self,
+        at: int,
+        volunteer: int,
+        item: str,
+        minutes: int,
+        served_at: int,
+        memo: str,
+        actor: str,
+        recipient: int | None = None,
+    ) -> Do:
+        """A service outside an order (a group activity, or a home service the sub-branch arranged), entered by
+        `actor`; above the threshold it waits for the second person, who approves it at once."""
+        return do(
+            at,
+            with_second_person,
+            Ref.second_of(actor),
+            order_actions.do_service_record,
+            Ref.maker(actor),
+            volunteer=Ref.member(volunteer),
+            service_item=Ref.item(volunteer, item),
+            minutes=minutes,
+            served_at=Ref.moment(served_at),
+            recipient=Ref.member(recipient),
+            memo=memo,
+            idempotency_key=Ref.idempotency_key(),
+        )
+
+    def ledger(
+        self,
+        at: int,
+        action: OpAction,
+        member: int,
+        minutes: int,
+        memo: str,
+        *,
+        bucket: str = "",
+        payer: str = "",
+        other: int | None = None,
+    ) -> Do:
+        """A ledger operation on `member`'s time: an adjustment (opening balances from paper, entered by their
+        manager), a deposit for a service (paid by the recipient `other` or the pool), a withdrawal, a transfer
+        to the relative `other`, or a donation to the pool."""
+        person = self.people[member]
+        manager = self.manager(person.org)
+        who, key = Ref.member(member), Ref.idempotency_key()
+        if action == "adjustment":
+            return do(
+                at,
+                with_second_person,
+                Ref.second_of(manager),
+                ledger_actions.do_adjustment,
+                Ref.maker(manager),
+                member=who,
+                minutes=minutes,
+                bucket=bucket,
+                reason=memo,
+                idempotency_key=key,
+            )
+        if action == "deposit":
+            return do(
+                at,
+                ledger_actions.do_deposit,
+                Ref.login(manager),
+                volunteer=who,
+                minutes=minutes,
+                payer=payer,
+                payer_member=Ref.member(other),
+                kind=TransactionKind.SERVICE_REDEMPTION if payer == "recipient" else TransactionKind.DEPOSIT,
+                memo=memo,
+                idempotency_key=key,
+            )
+        if action == "withdrawal":
+            return do(
+                at, ledger_actions.do_withdrawal, Ref.login(manager), member=who, minutes=minutes, memo=memo,
+                idempotency_key=key,
+            )  # fmt: skip
+        # transfers and donations are the member's own acts: by their login if they have one
+        return do(
+            at,
+            ledger_actions.do_transfer,
+            Ref.login(person.login) if person.login else None,
+            from_member=who,
+            to_member=Ref.member(other),
+            minutes=minutes,
+            kind="relative" if action == "transfer" else "donation",
+            memo=memo,
+            idempotency_key=key,
+        )
 
     def manager(self, org: str) -> str:
         return manager_of(org, self.specs)
@@ -224,7 +317,7 @@ class TimelineBase:
         at = self.daytime_at(LAUNCH + 1, LAUNCH + 1, 9, 16)
         for bucket, minutes in (("reserve", reserve), ("goods", goods), ("earned", earned)):
             if minutes > 0:
-                self.add(LedgerOp(at, "adjustment", person.index, minutes, OPENING_REASON, bucket=bucket))
+                self.add(self.ledger(at, "adjustment", person.index, minutes, OPENING_REASON, bucket=bucket))
 
     def duration(self) -> int:
         return self.rng.choices((30, 45, 60, 90, 120, 150, 180), weights=(8, 4, 20, 14, 12, 3, 3))[0]
@@ -276,7 +369,9 @@ class TimelineBase:
             posted = when(day, min(20, start + base // 60 + 1), rng.randrange(0, 60, 5))
             memo = f"{item.name}（{org}集体活动）"
             for v in unique_people(team):
-                self.add(RecordService(posted, v.index, item.name, base, when(day, start), memo, self.manager(v.org)))
+                self.add(
+                    self.service_record(posted, v.index, item.name, base, when(day, start), memo, self.manager(v.org))
+                )
             records -= len(team)
 
     def history(self, bank: str, *, services_per_volunteer: float, opening_share: float, opening_scale: float) -> None:
@@ -290,7 +385,7 @@ class TimelineBase:
                 # older people who volunteered in earlier years and kept their stored time
                 at = self.daytime_at(LAUNCH + 1, LAUNCH + 1, 9, 16)
                 minutes = rng.randint(2, 40) * 30
-                self.add(LedgerOp(at, "adjustment", person.index, minutes, OPENING_REASON, bucket="reserve"))
+                self.add(self.ledger(at, "adjustment", person.index, minutes, OPENING_REASON, bucket="reserve"))
         if not volunteers or not recipients:
             return
         by_org: dict[str, list[PersonSpec]] = {}
@@ -324,10 +419,10 @@ class TimelineBase:
         v, r, rel = self.volunteer, self.recipient, self.relative
         at = when(LAUNCH + 1, 10)
         for bucket, minutes in (("reserve", 1800), ("goods", 600), ("earned", 240)):
-            self.add(LedgerOp(at, "adjustment", v.index, minutes, OPENING_REASON, bucket=bucket))
-        self.add(LedgerOp(at + 5, "adjustment", r.index, 600, OPENING_REASON, bucket="reserve"))
+            self.add(self.ledger(at, "adjustment", v.index, minutes, OPENING_REASON, bucket=bucket))
+        self.add(self.ledger(at + 5, "adjustment", r.index, 600, OPENING_REASON, bucket="reserve"))
         self.add(
-            RecordService(
+            self.service_record(
                 when(-80, 11),
                 v.index,
                 "家庭保洁",
@@ -339,7 +434,7 @@ class TimelineBase:
             )
         )
         self.add(
-            LedgerOp(
+            self.ledger(
                 when(-66, 17),
                 "deposit",
                 v.index,
@@ -350,7 +445,7 @@ class TimelineBase:
             )
         )
         self.add(
-            RecordService(
+            self.service_record(
                 when(-60, 16),
                 rel.index,
                 "家电维修",
@@ -362,15 +457,15 @@ class TimelineBase:
             )
         )
         self.add(
-            RecordService(
+            self.service_record(
                 when(-55, 17), v.index, "义务家教", 120, when(-55, 14), "义务家教（顺河社区集体活动）", "staff"
             )
         )
         self.add(
-            LedgerOp(when(-45, 20), "transfer", rel.index, 120, f"转赠亲属{r.name}（子女孝心转赠）", other=r.index)
+            self.ledger(when(-45, 20), "transfer", rel.index, 120, f"转赠亲属{r.name}（子女孝心转赠）", other=r.index)
         )
         self.add(
-            RecordService(
+            self.service_record(
                 when(-41, 12),
                 rel.index,
                 "社区环保清洁",
@@ -380,8 +475,8 @@ class TimelineBase:
                 "branch_admin",
             )
         )
-        self.add(LedgerOp(when(-35, 10), "donation", v.index, 60, "自愿捐赠到捐赠池，帮助困难老人"))
-        self.add(LedgerOp(when(-33, 15), "withdrawal", r.index, 60, "兑换服务：家庭保洁 60 分钟"))
+        self.add(self.ledger(when(-35, 10), "donation", v.index, 60, "自愿捐赠到捐赠池，帮助困难老人"))
+        self.add(self.ledger(when(-33, 15), "withdrawal", r.index, 60, "兑换服务：家庭保洁 60 分钟"))
 
     # -- safety: insurance, certificates, training, incidents
 

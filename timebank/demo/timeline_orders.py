@@ -9,7 +9,6 @@ from timebank.demo.steps import (
     DAY,
     RECENT,
     Do,
-    LedgerOp,
     OrderInfo,
     Ref,
     ago,
@@ -455,7 +454,7 @@ class OrderStories(TimelineBase):
             if moment is not None:
                 self.add(self.return_visit(moment, s.key, outcome, satisfaction, note, "operator"))
         # paid from the donation pool, which the volunteer gave to just before
-        self.add(LedgerOp(when(-16, 9, 1), "donation", V.index, 120, "自愿捐赠到捐赠池，帮助困难老人"))
+        self.add(self.ledger(when(-16, 9, 1), "donation", V.index, 120, "自愿捐赠到捐赠池，帮助困难老人"))
         poor = next((p for p in shunhe if POOR & set(p.recipient_categories)), shunhe[1])
         s = self.new_order(
             poor,
