@@ -16,6 +16,7 @@ from tests.test_matching import new_order
 from tests.test_orders import items as items
 from timebank.catalogue.models import ServiceItem
 from timebank.goods.models import Goods
+from timebank.notices.models import Notice, NoticeSource
 from timebank.orders import actions
 
 # An ISO 8601 date-time as the API writes it, with its offset.
@@ -85,3 +86,21 @@ def test_a_refused_early_check_in_names_the_local_start(world: World, items: dic
     early = world.api("volunteer").post(f"/api/v1/orders/{order.pk}/check-in", {})
     assert early.status_code == 409 and early.json()["error"]["code"] == "too_early", early.content
     assert_local_times(early.json())
+
+
+def test_the_rules_notice_shows_labels_not_codes(world: World) -> None:
+    url = f"/api/v1/orgs/{world.bank.pk}/rules"
+    body = {
+        "settlement_period": "year",
+        "multipliers": {"ordinary": 1.5, "technical": 2, "professional": 3},
+        "welfare_check_categories": ["living_alone"],
+    }
+    resp = world.api("head_office_admin").patch(url, body)
+    assert resp.status_code == 200, resp.content
+    notice = Notice.objects.get(source=NoticeSource.RULES)
+    # The choices' labels, the tiers' labels and the categories' labels, as the rules page shows them.
+    assert "结算周期：由 每半年 改为 每年" in notice.body
+    assert "普通服务倍数 ×1，" in notice.body and "普通服务倍数 ×1.5，" in notice.body
+    assert "独居" in notice.body and "空巢" in notice.body
+    for code in ("half_year", "year", "ordinary", "technical", "professional", "living_alone", "empty_nest"):
+        assert code not in notice.body, notice.body
