@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -16,8 +17,12 @@ from tests.test_matching import new_order
 from tests.test_orders import items as items
 from timebank.catalogue.models import ServiceItem
 from timebank.goods.models import Goods
+from timebank.members.models import Member
 from timebank.notices.models import Notice, NoticeSource
 from timebank.orders import actions
+from timebank.orgs.actions import do_create_org
+from timebank.orgs.models import Org
+from timebank.reports.risk import compute_risk, years_before
 
 # An ISO 8601 date-time as the API writes it, with its offset.
 ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
@@ -104,3 +109,44 @@ def test_the_rules_notice_shows_labels_not_codes(world: World) -> None:
     assert "独居" in notice.body and "空巢" in notice.body
     for code in ("half_year", "year", "ordinary", "technical", "professional", "living_alone", "empty_nest"):
         assert code not in notice.body, notice.body
+
+
+def _young_bank(world: World, *, newcomers: int) -> Org:
+    """A bank on the platform for 100 days: 10 volunteers of 55 to 59 registered when it opened (their paper
+    records moved in), none of them at the reserve age yet; `newcomers` younger volunteers joined 20 days ago."""
+    bank = do_create_org(None, name="新开的时间银行", kind="head_office", parent=None)
+    branch = do_create_org(None, name="新街道", kind="branch", parent=bank)
+    community = do_create_org(None, name="新社区", kind="sub_branch", parent=branch)
+    today = timezone.localdate()
+    founders = [
+        make_member(community, f"老志愿者{i}", roles=["volunteer"], born=years_before(today, 55 + i % 5))
+        for i in range(10)
+    ]
+    for i, member in enumerate(founders):
+        Member.objects.filter(pk=member.pk).update(created_at=timezone.now() - dt.timedelta(days=100 - i))
+    for i in range(newcomers):
+        member = make_member(community, f"新志愿者{i}", roles=["volunteer"], born=years_before(today, 35))
+        Member.objects.filter(pk=member.pk).update(created_at=timezone.now() - dt.timedelta(days=20))
+    return bank
+
+
+def test_a_young_bank_with_an_ageing_base_raises_the_ageing_alert(world: World) -> None:
+    risk = compute_risk(_young_bank(world, newcomers=0))
+    assert risk.volunteers == 10 and risk.at_age_now == 0
+    five, ten = risk.projections
+    assert five.newly_reaching == 10 and ten.newly_reaching == 10
+    # The volunteers it opened with are its base, not an inflow: no volunteer has joined since.
+    assert risk.joined_in_window == 0 and risk.new_volunteers_per_year == 0
+    assert five.new_volunteers == ten.new_volunteers == 0
+    assert {"ageing_5", "ageing_10"} <= {a.code for a in risk.alerts}
+
+
+def test_a_young_bank_with_real_inflow_raises_no_ageing_alert(world: World) -> None:
+    risk = compute_risk(_young_bank(world, newcomers=3))
+    # 3 joined in the 71 days since its founding days (today included): 3 × 365 / 71 a year, not 3 × 2.
+    assert risk.joined_in_window == 3
+    assert risk.new_volunteers_per_year == Decimal("15.4")
+    five, ten = risk.projections
+    assert (five.newly_reaching, five.new_volunteers, five.alert) == (10, 77, False)
+    assert (ten.newly_reaching, ten.new_volunteers, ten.alert) == (10, 154, False)
+    assert not {"ageing_5", "ageing_10"} & {a.code for a in risk.alerts}

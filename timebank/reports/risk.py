@@ -7,8 +7,10 @@ Three measures for any org subtree, each a few aggregate queries over the same r
    `credited_minutes` for that window, divided by the months). Months to honour = owed / capacity.
 2. The volunteers' ages, now and 5 and 10 years ahead: how many of today's active volunteers will have reached
    the age at which they may spend their reserve (Rules.reserve_min_age, else RiskRules.default_reserve_age),
-   against the new volunteers the bank would gain at the current rate (those who joined in the window,
-   scaled to the years).
+   against the new volunteers the bank would gain at the current rate: the active volunteers who joined in the
+   window, per year of the time they were counted over. The volunteers a bank opens with (those registered in
+   its first FOUNDING_DAYS, when the paper records move in) are its base, not an inflow: in a young bank the
+   count starts after them, and the rate is over the days since then, not over the whole window.
 3. The unfilled-order rate per month over the window, and its trend (second half of the window minus first).
 
 Thresholds in RiskRules turn these into alerts.
@@ -22,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,6 +37,8 @@ from timebank.reports.models import RiskRules
 from timebank.reports.stats import SHANGHAI, credited_minutes
 
 HORIZONS = (5, 10)
+# A bank's first days of registrations (its paper records moved in, the opening drive) make its base, not inflow.
+FOUNDING_DAYS = 30
 # Age bands of the structure table: [low, high) years; None = no upper bound.
 AGE_BANDS: tuple[tuple[int, int | None], ...] = ((0, 40), (40, 50), (50, 60), (60, 70), (70, 80), (80, None))
 
@@ -77,6 +81,10 @@ def percent(numerator: int, denominator: int) -> Decimal | None:
 
 def round_half_up(value: Fraction) -> int:
     return int((value + Fraction(1, 2)).__floor__())
+
+
+def one_place(value: Fraction) -> Decimal:
+    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
 def _scope(org: Org, prefix: str) -> Q:
@@ -159,13 +167,14 @@ def _owed(org: Org) -> dict[str, int]:
     return {k: found.get(k, 0) for k in MEMBER_BUCKETS}
 
 
-def _ages(org: Org, today: dt.date, reserve_age: int, window_start: dt.datetime) -> dict[str, int]:
-    """One pass over the subtree's active volunteers: counts at or above each age boundary, now and ahead."""
+def _ages(org: Org, today: dt.date, reserve_age: int, joined_since: dt.datetime) -> dict[str, int]:
+    """One pass over the subtree's active volunteers: counts at or above each age boundary, now and ahead, and
+    those who joined since `joined_since`."""
     volunteers = Member.objects.filter(_scope(org, ""), status=MemberStatus.ACTIVE, is_volunteer=True)
     aggregates: dict[str, Any] = {
         "total": Count("pk"),
         "unknown": Count("pk", filter=Q(birth_date__isnull=True)),
-        "joined": Count("pk", filter=Q(created_at__gte=window_start)),
+        "joined": Count("pk", filter=Q(created_at__gte=joined_since)),
     }
     for years in (0, *HORIZONS):
         day = years_before(today, -years)
@@ -207,6 +216,24 @@ def _unfilled(org: Org, today: dt.date, months: int, dispatch_within_hours: int)
     ]
 
 
+def inflow_since(bank: Org, window_start: dt.date) -> dt.date:
+    """The first day whose new volunteers count as inflow: the window's first day, or the first day after the
+    bank's founding days (from its first registration) when that is later."""
+    first = Member.objects.filter(bank_id=bank.pk).aggregate(first=Min("created_at"))["first"]
+    if first is None:
+        return window_start
+    return max(window_start, timezone.localdate(first) + dt.timedelta(days=FOUNDING_DAYS))
+
+
+def per_year(joined: int, since: dt.date, window_start: dt.date, today: dt.date, months: int) -> Fraction:
+    """New volunteers a year at the rate of those who joined from `since` to the end of today: over the window's
+    months, or over the days counted when the count started later (a young bank)."""
+    if since <= window_start:
+        return Fraction(joined * 12, months)
+    days = (today - since).days + 1
+    return Fraction(joined * 365, days) if days > 0 else Fraction(0)
+
+
 def bank_of(org: Org) -> Org:
     """The head office whose rules apply to the org."""
     if org.kind == OrgKind.HEAD_OFFICE or org.head_office_id is None:
@@ -241,14 +268,17 @@ def compute_risk(org: Org, today: dt.date | None = None) -> Risk:
         # owed / (credited / months), exact until the final rounding.
         to_honour = ratio(outstanding * months, credited)
 
-    # 2. Ages now and ahead, against the inflow at the current rate.
-    ages = _ages(org, today, reserve_age, window_start)
+    # 2. Ages now and ahead, against the inflow at the current rate (not the volunteers the bank opened with).
+    first_day = months_before(today, months)
+    since = inflow_since(bank, first_day)
+    ages = _ages(org, today, reserve_age, dt.datetime.combine(since, dt.time(), tzinfo=SHANGHAI))
     joined = ages["joined"]
+    yearly = per_year(joined, since, first_day, today, months)
     projections = []
     for years in HORIZONS:
         reaching = ages[f"reserve_{years}"]
         newly = reaching - ages["reserve_0"]
-        inflow = round_half_up(Fraction(joined * 12 * years, months))
+        inflow = round_half_up(yearly * years)
         alert = newly > 0 and newly * 100 > inflow * risk_rules.max_ageing_percent
         projections.append(Projection(years, reaching, newly, inflow, alert))
     known = ages["total"] - ages["unknown"]
@@ -292,7 +322,7 @@ def compute_risk(org: Org, today: dt.date | None = None) -> Risk:
         volunteers_unknown_age=ages["unknown"],
         at_age_now=ages["reserve_0"],
         joined_in_window=joined,
-        new_volunteers_per_year=ratio(joined * 12, months) or Decimal(0),
+        new_volunteers_per_year=one_place(yearly) or Decimal(0),
         age_bands=bands,
         projections=projections,
         months=month_rates,
