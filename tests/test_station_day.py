@@ -7,6 +7,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import World, error_code, make_member, web_client
@@ -74,7 +75,6 @@ def _earned(member: Member) -> int:
     return Account.objects.get(member=member, kind=AccountKind.EARNED).balance_minutes
 
 
-@pytest.mark.xfail(strict=True, reason="a pool order the pool cannot pay sticks in completed (fixed next)")
 def test_staff_confirm_a_pool_order_the_pool_cannot_pay_from_the_subsidy(world: World) -> None:
     order = _completed_pool_order(world)
     url = f"/api/v1/orders/{order.pk}"
@@ -103,13 +103,26 @@ def test_staff_confirm_a_pool_order_the_pool_cannot_pay_from_the_subsidy(world: 
     assert entry.actor_id == world.users["staff"].pk
 
 
-@pytest.mark.xfail(strict=True, reason="a pool order the pool cannot pay sticks in completed (fixed next)")
 def test_staff_resolve_a_disputed_pool_order_from_the_subsidy(world: World) -> None:
     order = _completed_pool_order(world)
     order_actions.do_dispute(world.users["recipient"], order, reason="时间不对")
     done = world.api("staff").post(f"/api/v1/orders/{order.pk}/confirm", {"payer": "subsidy", "actual_minutes": 45})
     assert done.status_code == 200, done.content
     assert (done.json()["state"], done.json()["payer"], done.json()["actual_minutes"]) == ("confirmed", "subsidy", 45)
+
+
+def test_staff_confirm_a_pool_order_from_the_subsidy_on_the_order_page(world: World) -> None:
+    order = _completed_pool_order(world)
+    client = web_client(world.users["staff"])
+    page = client.get(reverse("web:staff_order", args=[order.pk]))
+    assert page.status_code == 200 and 'name="payer"' in page.content.decode()
+    url = reverse("web:staff_order_action", args=[order.pk, "confirm"])
+    refused = client.post(url, {"actual_minutes": 60, "reason": "", "payer": ""})
+    assert refused.status_code == 422 and Order.objects.get(pk=order.pk).state == "completed"
+    assert client.post(url, {"actual_minutes": 60, "payer": "pool"}).status_code == 422  # not a choice
+    done = client.post(url, {"actual_minutes": 60, "reason": "", "payer": "subsidy"})
+    assert done.status_code == 302
+    assert Order.objects.values_list("state", "payer").get(pk=order.pk) == ("confirmed", "subsidy")
 
 
 # 3. A complaint filed by one community's staff ------------------------------------------------------------------

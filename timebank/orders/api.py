@@ -289,7 +289,9 @@ def confirm(request: HttpRequest, order_id: PathId, payload: ConfirmIn | None = 
     `checkout_grace_minutes`, and planned plus `confirm_grace_minutes` (409 `exceeds_measured_time`); without
     it, the planned time within that limit. Staff may confirm more only with a `reason`, and resolve a
     dispute. The order's volunteer confirms only with the `code`, even as a relative or staff (409
-    `conflict_of_interest`)."""
+    `conflict_of_interest`). Staff may give `"payer": "subsidy"` to confirm it paid by the subsidy instead of
+    its payer, when the donation pool or the recipient cannot pay (409 `insufficient_pool` or
+    `insufficient_balance`); anyone else is 403 `payer_not_allowed`."""
     user = caller(request)
     order, roles = access_order(user, order_id, "confirm", lean=True)
     payload = payload or ConfirmIn()
@@ -303,6 +305,7 @@ def confirm(request: HttpRequest, order_id: PathId, payload: ConfirmIn | None = 
         by_staff=by_staff,
         by_volunteer=not by_staff and not by_party,
         reason=payload.reason,
+        payer=payload.payer,
     )
     return _answer(done, user)
 

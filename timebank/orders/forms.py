@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.orders.actions import MAX_PLANNED_MINUTES
+from timebank.orders.models import Payer
 from timebank.web.forms import Form
 
 # How long a service is planned for; the recipient's time pays planned × multiplier at most (plus grace).
@@ -150,3 +151,12 @@ class StaffConfirmForm(Form):
         help_text=_("确认的时长超过签到到签退的时间（加宽限）时必须填写，会记入审计记录。"),
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+    # The API's `payer`: staff may confirm it paid by the subsidy instead, when the donation pool or the recipient
+    # cannot pay (orders.actions.do_confirm). The first choice keeps the order's own payer.
+    payer = forms.ChoiceField(label=_("谁来付时间"), required=False)
+
+    def __init__(self, *args: Any, payer: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        own = Payer(payer).label if payer in Payer.values else ""
+        subsidy = [] if payer == Payer.SUBSIDY else [(Payer.SUBSIDY.value, Payer.SUBSIDY.label)]
+        self._choice("payer").choices = [("", own), *subsidy]

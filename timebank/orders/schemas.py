@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from ninja import Schema
 from pydantic import Field
@@ -97,6 +97,8 @@ class ConfirmIn(Schema):
     # Staff only, to confirm more than the clock measured (plus grace); kept in the audit entry.
     reason: Memo = ""
     idempotency_key: IdempotencyKey | None = None
+    # Staff only: confirm it paid by the subsidy instead (the donation pool or the recipient cannot pay).
+    payer: Literal["subsidy"] | None = None
 
 
 class ReviewIn(Schema):

@@ -236,7 +236,7 @@ def _detail(request: HttpRequest, order: Order, roles: set[str], status: int = 2
         "dispatch_form": forms.get("dispatch_form") or DispatchForm(volunteers=candidates),
         "can_confirm": STAFF in roles and allows("confirm", order.state, by_staff=True),
         "confirm_form": forms.get("confirm_form")
-        or StaffConfirmForm(initial={"actual_minutes": actions.default_minutes(order, rules)}),
+        or StaffConfirmForm(initial={"actual_minutes": actions.default_minutes(order, rules)}, payer=order.payer),
         "can_cancel": allows("cancel", order.state, by_staff=True),
         "cancel_form": forms.get("cancel_form") or ReasonForm(prefix="cancel"),
     }
@@ -271,7 +271,7 @@ def staff_order_action(request: HttpRequest, order_id: int, action: str) -> Http
     elif action == "confirm":
         if STAFF not in roles:
             raise Forbidden(_("只有社区工作人员可以代为确认。"), code="not_allowed")
-        form = StaffConfirmForm(request.POST)
+        form = StaffConfirmForm(request.POST, payer=order.payer)
     else:
         form = ReasonForm(request.POST, prefix="cancel")
     if form.is_valid():
@@ -284,7 +284,12 @@ def staff_order_action(request: HttpRequest, order_id: int, action: str) -> Http
             elif action == "confirm":
                 was_disputed = order.state == OrderState.DISPUTED
                 actions.do_confirm(
-                    user, order, actual_minutes=data["actual_minutes"], by_staff=True, reason=data["reason"]
+                    user,
+                    order,
+                    actual_minutes=data["actual_minutes"],
+                    by_staff=True,
+                    reason=data["reason"],
+                    payer=data["payer"] or None,
                 )
                 done = _("争议已处理，时间已记入志愿者账户。") if was_disputed else _("已确认，时间已记入志愿者账户。")
             else:
