@@ -1,6 +1,6 @@
 """What the 12349 desk reads: callers by name or number, and the two queues of calls to make.
 
-Shared by the API (timebank/hotline/api.py) and the operator console (timebank/web/views/operator.py),
+Shared by the API (timebank/hotline/api.py) and the operator console (timebank/hotline/views.py),
 so both show the same people in the same order.
 """
 

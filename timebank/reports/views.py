@@ -1,5 +1,5 @@
 """Dashboard pages: the overview for a head office or branch, the sub-branch's day, and the 供不应求 risk page
-with its thresholds. Wired into the management pages by timebank/web/urls_admin.py."""
+with its thresholds. Wired into the management pages by timebank/reports/urls_web.py."""
 
 from __future__ import annotations
 
