@@ -84,27 +84,15 @@ def create_item(request: HttpRequest, payload: ItemIn) -> Status[dict[str, Any]]
     return Status(201, item_out(item, _multipliers(head_office.pk)))
 
 
-def menu_out(entry: MenuEntry) -> dict[str, Any]:
-    return {
-        "org_id": entry.org_id,
-        "service_item_id": entry.item_id,
-        "name": entry.item.name,
-        "tier": entry.item.tier,
-        "times": entry.times,
-        "place": entry.place,
-        "active": entry.active,
-    }
-
-
 @router.get("/orgs/{org_id}/menu", response=list[MenuOut])
-def get_menu(request: HttpRequest, org_id: PathId) -> list[dict[str, Any]]:
+def get_menu(request: HttpRequest, org_id: PathId) -> list[MenuEntry]:
     """制单: what a sub-branch offers, when and where."""
     org = access_org(caller(request), org_id)
-    return [menu_out(e) for e in MenuEntry.objects.filter(org=org).select_related("item").order_by("pk")]
+    return list(MenuEntry.objects.filter(org=org).select_related("item").order_by("pk"))  # MenuOut reads each
 
 
 @router.put("/orgs/{org_id}/menu", response=MenuOut)
-def set_menu_entry(request: HttpRequest, org_id: PathId, payload: MenuIn) -> dict[str, Any]:
+def set_menu_entry(request: HttpRequest, org_id: PathId, payload: MenuIn) -> MenuEntry:
     user = caller(request)
     org = access_org(user, org_id)
     if not has_role(user, MANAGING_ROLES, org):
@@ -115,4 +103,4 @@ def set_menu_entry(request: HttpRequest, org_id: PathId, payload: MenuIn) -> dic
     entry = actions.do_set_menu_entry(
         user, org=org, item=item, times=payload.times, place=payload.place, active=payload.active
     )
-    return menu_out(entry)
+    return entry

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ninja import Schema
 
 from timebank.api.types import Address, Id, Memo, OrgName
-from timebank.catalogue.models import Category, CertificateKind, Tier
+from timebank.catalogue.models import Category, CertificateKind, MenuEntry, Tier
 
 CategoryCode = Category
 
@@ -52,3 +52,16 @@ class MenuOut(Schema):
     times: str
     place: str
     active: bool
+
+    # Read from the MenuEntry row; the item's id, name and tier come from its service item.
+    @staticmethod
+    def resolve_service_item_id(entry: MenuEntry) -> int:
+        return entry.item_id
+
+    @staticmethod
+    def resolve_name(entry: MenuEntry) -> str:
+        return entry.item.name
+
+    @staticmethod
+    def resolve_tier(entry: MenuEntry) -> str:
+        return entry.item.tier
