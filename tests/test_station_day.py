@@ -128,7 +128,6 @@ def test_staff_confirm_a_pool_order_from_the_subsidy_on_the_order_page(world: Wo
 # 3. A complaint filed by one community's staff ------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="a complaint vanishes from its filer (fixed next)")
 def test_a_complaint_about_another_communitys_volunteer_stays_with_its_filer(world: World) -> None:
     """顺河社区's staff take a complaint about an order of theirs that 赵阿姨 (泥沟村) served: they, their branch
     and 泥沟村 (the volunteer's community) all see it and follow it up; another bank does not."""

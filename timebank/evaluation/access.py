@@ -160,23 +160,28 @@ def access_complaint_volunteer(user: User, member_id: int) -> Member:
 
 
 def visible_complaints(user: User) -> QuerySet[Complaint]:
+    """The complaints about the caller's subtree, and those its staff filed (about another community's volunteer)."""
     if user.is_superuser:
         return Complaint.objects.all()
     scope = staff_scope(user)
     if scope is not None and user.role in COMPLAINT_ROLES:
-        return Complaint.objects.filter(org__path__startswith=scope.path)
+        return Complaint.objects.filter(Q(org__path__startswith=scope.path) | Q(filed_in__path__startswith=scope.path))
     return Complaint.objects.none()
 
 
 def access_complaint(user: User, complaint_id: int, *, decide: bool = False) -> Complaint:
-    complaint = Complaint.objects.select_related("org", "volunteer").filter(pk=complaint_id).first()
+    """Staff and operators of the subtree complained about or of the one that filed it read and follow it up;
+    whether it is upheld is decided by the admins of the subtree complained about."""
+    complaint = Complaint.objects.select_related("org", "volunteer", "filed_in").filter(pk=complaint_id).first()
     _same_bank(user, complaint.bank_id if complaint else None, _("找不到这条投诉。"))
     assert complaint is not None
-    roles = ADMIN_ROLES if decide else COMPLAINT_ROLES
-    if not has_role(user, roles, complaint.org):
-        if decide and has_role(user, COMPLAINT_ROLES, complaint.org):
-            raise Forbidden(_("投诉是否成立由分行或总行管理员认定。"), code="not_admin")
+    follows = has_role(user, COMPLAINT_ROLES, complaint.org) or (
+        complaint.filed_in is not None and has_role(user, COMPLAINT_ROLES, complaint.filed_in)
+    )
+    if not follows:
         raise Forbidden(_("这条投诉不在您的管辖范围内。"), code="outside_subtree")
+    if decide and not has_role(user, ADMIN_ROLES, complaint.org):
+        raise Forbidden(_("投诉是否成立由分行或总行管理员认定。"), code="not_admin")
     return complaint
 
 

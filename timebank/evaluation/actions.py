@@ -38,6 +38,7 @@ from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.ops.idempotency import fingerprint
 from timebank.orders.models import Order
+from timebank.orgs.access import staff_scope
 from timebank.orgs.models import Org, OrgKind, User
 
 MIN_YEAR = 2000
@@ -371,7 +372,10 @@ def do_file_complaint(
     complainant: str = "",
     text: str,
 ) -> Complaint:
-    """Record a complaint about an org or a volunteer (an order's volunteer when only the order is named)."""
+    """Record a complaint about an org or a volunteer (an order's volunteer when only the order is named).
+
+    It is filed under the org complained about (the volunteer's home org for a volunteer) and, as `filed_in`,
+    the org of the staff login that took it: both subtrees follow it up (evaluation.access.visible_complaints)."""
     text = check_text(text, "text", max_length=2000, required=True)
     complainant = check_text(complainant, "complainant", max_length=50)
     if order is not None and volunteer is None:
@@ -390,6 +394,8 @@ def do_file_complaint(
         raise Invalid(_("志愿者属于另一家时间银行。"), fields={"volunteer_id": "other_bank"})
     if order is not None and order.bank_id != bank_id:
         raise Invalid(_("订单属于另一家时间银行。"), fields={"order_id": "other_bank"})
+    scope = staff_scope(actor) if actor is not None and actor.pk else None
+    filed_in = scope if scope is not None and scope.head_office_id == bank_id else None
     complaint = Complaint.objects.create(
         bank_id=bank_id,
         org=org,
@@ -398,13 +404,19 @@ def do_file_complaint(
         complainant=complainant,
         text=text,
         received_by=_user(actor),
+        filed_in=filed_in,
     )
     record(
         actor,
         "evaluation.complaint.file",
         complaint,
         bank_id=bank_id,
-        data={"org": org.pk, "volunteer": volunteer.pk if volunteer else None, "order": order.pk if order else None},
+        data={
+            "org": org.pk,
+            "volunteer": volunteer.pk if volunteer else None,
+            "order": order.pk if order else None,
+            "filed_in": filed_in.pk if filed_in else None,
+        },
     )
     return complaint
 

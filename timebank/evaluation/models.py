@@ -153,6 +153,9 @@ class Complaint(models.Model):
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     received_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    # The org of the staff who filed it (null: filed by nobody's staff login). Its subtree follows the complaint up
+    # as well as `org`'s: a complaint about another community's volunteer stays in its filer's lists.
+    filed_in = models.ForeignKey(Org, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
