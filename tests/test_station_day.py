@@ -156,7 +156,6 @@ def test_a_complaint_about_another_communitys_volunteer_stays_with_its_filer(wor
 # 4. Award ranks after re-ranking --------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="award ranks duplicate after re-ranking (fixed next)")
 def test_re_ranking_awards_gives_each_one_rank_without_duplicates(world: World) -> None:
     evaluation_actions.do_seed_defaults(None, world.bank)
     kind = AwardKind.objects.get(bank=world.bank, code="outstanding_volunteer")  # by credited hours

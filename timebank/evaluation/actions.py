@@ -633,7 +633,8 @@ def do_update_award_kind(actor: User | None, kind: AwardKind, data: AwardKindInp
 @transaction.atomic
 def do_rank_awards(actor: User | None, kind: AwardKind, year: int) -> list[Award]:
     """Rank the year's candidates from the data and keep the best (twice the number of winners) as
-    nominations. Confirmed winners stay as they are; earlier unconfirmed nominations are replaced."""
+    nominations. Confirmed winners stay as they are, rank included; earlier unconfirmed nominations are replaced
+    and take the other ranks (1, 2, 3, ... skipping the winners'), in the new order: one rank each, no two alike."""
     from timebank.evaluation.ranking import candidates
 
     check_year(year)
@@ -644,12 +645,15 @@ def do_rank_awards(actor: User | None, kind: AwardKind, year: int) -> list[Award
     confirmed = Award.objects.filter(kind=kind, year=year)
     taken_members = set(confirmed.exclude(member=None).values_list("member_id", flat=True))
     taken_orgs = set(confirmed.exclude(org=None).values_list("org_id", flat=True))
+    taken_ranks = set(confirmed.values_list("rank", flat=True))
     rows = []
     rank = 0
     for c in candidates(kind, year):
-        rank += 1
         if c.member_id in taken_members or c.org_id in taken_orgs:
             continue
+        rank += 1
+        while rank in taken_ranks:
+            rank += 1
         rows.append(
             Award(
                 bank_id=kind.bank_id,
