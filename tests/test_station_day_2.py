@@ -8,6 +8,8 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.conftest import World, make_member
@@ -15,11 +17,14 @@ from tests.test_goods import redeem_body
 from tests.test_goods import shop as shop
 from tests.test_matching import new_order
 from tests.test_orders import items as items
+from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
 from timebank.goods.models import Goods
+from timebank.members.actions import MemberInput, do_update_member
 from timebank.members.models import Member
 from timebank.notices.models import Notice, NoticeSource
-from timebank.orders import actions
+from timebank.orders import actions, matching
+from timebank.orders.models import Order
 from timebank.orgs.actions import do_create_org
 from timebank.orgs.models import Org
 from timebank.reports.risk import compute_risk, years_before
@@ -150,3 +155,68 @@ def test_a_young_bank_with_real_inflow_raises_no_ageing_alert(world: World) -> N
     assert (five.newly_reaching, five.new_volunteers, five.alert) == (10, 77, False)
     assert (ten.newly_reaching, ten.new_volunteers, ten.alert) == (10, 154, False)
     assert not {"ageing_5", "ageing_10"} & {a.code for a in risk.alerts}
+
+
+def test_matching_prefers_the_younger_volunteer_other_things_equal(world: World) -> None:
+    """The plan (第四份: 根据志愿者年龄、职业、特长、服务意愿…实现有效对接; 第一份: 身体较好、相对年轻的老党员)."""
+    today = timezone.localdate()
+    older = make_member(world.community, "年长的", roles=["volunteer"], born=years_before(today, 78))
+    younger = make_member(world.community, "年轻些的", roles=["volunteer"], born=years_before(today, 58))
+    order = new_order(
+        world,
+        do_create_service_item(None, head_office=world.bank, name="家庭保洁", category="mutual_care", tier="ordinary"),
+    )
+    ranked = _ranking(world, order)
+    assert ranked.index(younger.pk) < ranked.index(older.pk), ranked
+    assert "60 岁以下" in _reasons(world, order, younger) and "60 岁以下" not in _reasons(world, order, older)
+
+
+def test_matching_prefers_a_medical_background_for_a_medical_escort(world: World) -> None:
+    """The plan (第一份: 鼓励医护人员成为志愿者…提升护理水平; 第四份: 根据职业对接)."""
+    clerk = make_member(world.community, "当会计的", roles=["volunteer"])
+    do_update_member(None, clerk, MemberInput(occupation="会计"))
+    nurse = make_member(world.community, "当护士的", roles=["volunteer"])  # the later member: ties go to the clerk
+    do_update_member(None, nurse, MemberInput(occupation="退休护士"))
+    escort = do_create_service_item(
+        None, head_office=world.bank, name="陪同就医", category="mutual_care", tier="ordinary"
+    )
+    order = new_order(world, escort)
+    ranked = _ranking(world, order)
+    assert ranked.index(nurse.pk) < ranked.index(clerk.pk), ranked
+    assert "有医护背景" in _reasons(world, order, nurse) and "有医护背景" not in _reasons(world, order, clerk)
+    # For a service that names no occupation, the occupation changes nothing.
+    cleaning = do_create_service_item(
+        None, head_office=world.bank, name="家庭保洁", category="mutual_care", tier="ordinary"
+    )
+    scores = {c["volunteer_id"]: c["score"] for c in _candidates(world, new_order(world, cleaning))}
+    assert scores[nurse.pk] == scores[clerk.pk]
+
+
+def test_matching_by_age_and_occupation_reads_no_more_queries(world: World) -> None:
+    from tests.test_matching import HOME, place_recipient, volunteer
+
+    place_recipient(world)
+    for i in range(3):
+        volunteer(world, f"批{i}", latitude=HOME[0], longitude=HOME[1], occupation="护士")
+    item = do_create_service_item(
+        None, head_office=world.bank, name="陪同就医", category="health_care", tier="ordinary"
+    )
+    order = Order.objects.select_related("service_item", "recipient__home_org").get(pk=new_order(world, item).pk)
+    with CaptureQueriesContext(connection) as ctx:
+        found = matching.rank_candidates(order, limit=50)
+    assert len(found) >= 3
+    assert len(ctx.captured_queries) == 5  # as before age and occupation counted: the pool query reads them
+
+
+def _candidates(world: World, order: Order) -> list[dict[str, Any]]:
+    resp = world.api("staff").get(f"/api/v1/orders/{order.pk}/candidates", {"limit": 200})
+    assert resp.status_code == 200, resp.content
+    return list(resp.json()["items"])
+
+
+def _ranking(world: World, order: Order) -> list[int]:
+    return [c["volunteer_id"] for c in _candidates(world, order)]
+
+
+def _reasons(world: World, order: Order, member: Member) -> list[str]:
+    return next(list(c["reasons"]) for c in _candidates(world, order) if c["volunteer_id"] == member.pk)

@@ -50,6 +50,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.catalogue.models import Category, CertificateKind
 from timebank.lib.events import publish
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus, RelativeLink
+from timebank.orders.actions import age_on
 from timebank.orders.events import VolunteersMatched
 from timebank.orders.models import Order, OrderEvent, ServiceRecord
 from timebank.orgs.models import Org, OrgKind, Rules
@@ -62,7 +63,7 @@ CENTRE_SAMPLE = 200  # members whose locations place a community
 RECENT_DAYS = 30
 LONGEST_ORDER = dt.timedelta(hours=12)  # orders.actions.MAX_PLANNED_MINUTES: bounds the clash search
 
-# Points per criterion; a perfect match scores 100.
+# Points per criterion; a perfect match scores 100 (110 for a need that names an occupation).
 W_DISTANCE = 25.0
 W_AVAILABILITY = 20.0
 W_WILLING = 15.0
@@ -70,6 +71,14 @@ W_SKILL = 10.0
 W_RATING = 15.0
 W_FAIRNESS = 10.0
 W_INSURANCE = 5.0
+# The district's plan matches volunteers "by age, occupation, skills and willingness" (根据志愿者年龄、职业、特长、
+# 服务意愿), the relatively young and fit (身体较好、相对年轻) and medical staff (医护人员) first. An older volunteer
+# loses up to W_AGE points (none up to AGE_FIT, all from AGE_FRAIL; unknown: none); a volunteer whose occupation
+# suits the need gains W_OCCUPATION.
+W_AGE = 10.0
+AGE_FIT = 60
+AGE_FRAIL = 80
+W_OCCUPATION = 10.0
 PENALTY_DECLINED = 25.0
 PENALTY_NO_SHOW = 40.0
 PENALTY_BUSY = 20.0
@@ -111,6 +120,8 @@ R_NO_RATING = _("还没有评价")
 R_NO_RECENT = _("近 30 天还没有服务（优先照顾服务少的）")
 R_FEW_RECENT = _("近 30 天服务 %(hours)s 小时（优先照顾服务少的）")
 R_RECENT = _("近 30 天服务 %(hours)s 小时")
+R_YOUNGER = _("%(age)s 岁以下")  # coarse: the list may be read by staff of another subtree
+R_OCCUPATION = _("有医护背景")
 R_INSURED = _("意外险有效")
 R_NOT_INSURED = _("没有有效的意外险")
 R_DECLINED = _("曾拒绝过这个订单")
@@ -118,6 +129,19 @@ R_NO_SHOW = _("曾在这个订单中未到场")
 R_BUSY = _("该时段已有其他订单")
 
 Reason = tuple[Promise, dict[str, Any]]
+
+# The occupation the plan names: medical staff (医生, 护士, 退休护士, 护工: an occupation with 医 or 护) for a medical
+# need, that is a health category, a medical certificate, or an item whose name says so (陪同就医, 康复护理).
+MEDICAL_WORDS = ("医", "护")
+MEDICAL_NEEDS = frozenset(
+    {
+        Category.HEALTH_CARE,
+        Category.HEALTH_TALKS,
+        CertificateKind.NURSING,
+        CertificateKind.MEDICAL,
+        CertificateKind.FIRST_AID,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -156,6 +180,8 @@ class Facts:
     declined: bool = False
     no_show: bool = False
     busy: bool = False
+    age: int | None = None
+    occupation: str = ""
 
 
 @dataclass
@@ -217,6 +243,7 @@ class _Terms:
     category_words: frozenset[str]
     skill_targets: tuple[str, ...]
     when: dict[str, Promise]
+    occupation_words: tuple[str, ...]  # empty: the need names no occupation
 
 
 @lru_cache(maxsize=256)
@@ -227,7 +254,13 @@ def _terms(need: Need) -> _Terms:
         category_words=frozenset({need.category, _chinese(Category, need.category)}),
         skill_targets=(need.item_name, *([_chinese(CertificateKind, need.certificate)] if need.certificate else [])),
         when={"day": DAY_LABELS[need.day], "slot": SLOT_LABELS[need.slot]},
+        occupation_words=_occupation_words(need),
     )
+
+
+def _occupation_words(need: Need) -> tuple[str, ...]:
+    medical = {need.category, need.certificate} & MEDICAL_NEEDS or any(w in need.item_name for w in MEDICAL_WORDS)
+    return MEDICAL_WORDS if medical else ()
 
 
 def _matches(words: Iterable[str], *targets: str) -> str | None:
@@ -290,6 +323,15 @@ def score_volunteer(need: Need, facts: Facts) -> Scored:
     if skill:
         points += W_SKILL
         reasons.append((R_SKILL, {"skill": skill}))
+
+    if facts.occupation and any(word in facts.occupation for word in terms.occupation_words):
+        points += W_OCCUPATION
+        reasons.append((R_OCCUPATION, {}))
+
+    if facts.age is not None:
+        points -= W_AGE * min(max(facts.age - AGE_FIT, 0), AGE_FRAIL - AGE_FIT) / (AGE_FRAIL - AGE_FIT)
+        if facts.age < AGE_FIT:
+            reasons.append((R_YOUNGER, {"age": AGE_FIT}))
 
     if facts.rating_count:
         mean = (facts.rating_sum + RATING_PRIOR * RATING_PRIOR_WEIGHT) / (facts.rating_count + RATING_PRIOR_WEIGHT)
@@ -467,7 +509,18 @@ def eligible_volunteers(
     return qs
 
 
-POOL_FIELDS = ("id", "name", "latitude", "longitude", "home_org__path", "skills", "willing_services", "availability")
+POOL_FIELDS = (
+    "id",
+    "name",
+    "latitude",
+    "longitude",
+    "home_org__path",
+    "skills",
+    "willing_services",
+    "availability",
+    "birth_date",
+    "occupation",
+)
 
 
 def _community_centre(need: Need) -> tuple[float, float] | None:
@@ -613,6 +666,8 @@ def pool_facts(order: Order, need: Need, *, today: dt.date) -> list[Facts]:
                 declined=declines > 0,
                 no_show=no_shows > 0,
                 busy=vid in busy,
+                age=age_on(r["birth_date"], today),
+                occupation=r["occupation"] or "",
             )
         )
     return facts
