@@ -94,10 +94,12 @@ def test_the_access_table_is_the_one_it_was() -> None:
         "read": {staff, op, rec, rel, vol, area},
         "dispatch": {staff, op},
         "take": {area},
-        "accept": {vol},
+        # Paper mode (issue 13, the contract's "Paper mode"): staff and operators of the order's subtree act for
+        # the dispatched volunteer; before it, only the volunteer ({vol}).
+        "accept": {vol, staff, op},
         "decline": {vol},
-        "check-in": {vol},
-        "check-out": {vol},
+        "check-in": {vol, staff, op},
+        "check-out": {vol, staff, op},
         "confirm": {staff, rec, rel, vol},
         "review": {rec, rel},
         "cancel": {staff, op, rec, rel},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import secrets
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -31,8 +32,8 @@ from timebank.members.models import Certificate, InsurancePolicy, Member, Member
 from timebank.ops.idempotency import check_key, fingerprint, key_reused, scope_of
 from timebank.orders.access import check_may_order_for
 from timebank.orders.events import OrderTransitioned, VolunteerVetted
-from timebank.orders.models import Channel, Order, OrderEvent, OrderState, Payer, ServiceRecord
-from timebank.orders.rules import TRANSITIONS, allows
+from timebank.orders.models import Channel, Order, OrderEvent, OrderState, PaperSource, Payer, ServiceRecord
+from timebank.orders.rules import TRANSITIONS, acts_on_behalf, allows
 from timebank.orgs.models import Rules, User
 
 MAX_PLANNED_MINUTES = 12 * 60
@@ -293,14 +294,95 @@ def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
     )
 
 
+# ---- paper mode: staff or an operator act for the order's volunteer -------------------------------------------
+
+# A clock a little ahead of the server's is not "the future" (a page's default of now, a phone's clock).
+CLOCK_SKEW = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class OnBehalf:
+    """Paper mode (the contract's "Paper mode"): staff or an operator of the order's subtree accept, check in or
+    check out for the dispatched volunteer, who has no smartphone. `at`: when it happened, as written on the paper
+    sign-in sheet or said on the phone (None: now); `source`: how they know (`PaperSource`). Who may act so is the
+    transition table's `on_behalf` (orders.rules.acts_on_behalf)."""
+
+    at: dt.datetime | None = None
+    source: str | None = None
+
+
+def on_behalf_for(
+    action: str, roles: set[str], at: dt.datetime | None = None, source: str | None = None
+) -> OnBehalf | None:
+    """How a caller with `roles` does `action`: for the order's volunteer (an OnBehalf with the time and source
+    they give), or as the volunteer themselves (None). A volunteer acting for themselves gives neither: the time
+    is the server's clock (422 on the field, nothing written)."""
+    if acts_on_behalf(action, roles):
+        return OnBehalf(at=at, source=source)
+    if at is not None or source is not None:
+        raise Invalid(
+            _("只有工作人员代为操作时才能填写时间和来源。"),
+            fields={"at" if at is not None else "source": "on_behalf_only"},
+        )
+    return None
+
+
+def _minute(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _recorded_at(
+    order: Order, on_behalf: OnBehalf | None, steps: tuple[tuple[dt.datetime | None, str], ...]
+) -> dt.datetime:
+    """When the step happened: now, or the time staff recorded for the volunteer (422 on `at`, nothing written).
+
+    A recorded time is not in the future (beyond CLOCK_SKEW), not before the order was dispatched, and not before
+    the order's earlier steps (`steps`: each earlier time, with the error code it names). A paper sheet says the
+    minute: a time in the same minute as the earlier step counts as that step's time, so the steps stay in order."""
+    now = timezone.now()
+    if on_behalf is None or on_behalf.at is None:
+        return now
+    at = on_behalf.at
+    if timezone.is_naive(at):
+        raise Invalid(_("时间必须带时区。"), fields={"at": "naive"})
+    if at > now + CLOCK_SKEW:
+        raise Invalid(_("记录的时间不能在将来。"), fields={"at": "in_future"})
+    for earlier, code in ((order.dispatched_at, "before_dispatch"), *steps):
+        if earlier is None:
+            continue
+        if at < _minute(earlier):
+            raise Invalid(_("记录的时间早于订单的上一步（派单、接单或签到）。"), fields={"at": code})
+        at = max(at, earlier)
+    return min(at, now)
+
+
+def _check_source(on_behalf: OnBehalf | None) -> None:
+    if on_behalf is not None and on_behalf.source is not None and on_behalf.source not in PaperSource.values:
+        raise Invalid(_("来源只能是纸质签到表、电话或当面。"), fields={"source": "invalid"})
+
+
+def _on_behalf_data(order: Order, on_behalf: OnBehalf | None, at: dt.datetime) -> tuple[str, dict[str, Any]]:
+    """The order event's note and the audit entry's data when staff acted for the volunteer: for whom, how they
+    know, and the time they recorded (the actor is the staff login)."""
+    if on_behalf is None:
+        return "", {}
+    source = on_behalf.source
+    label = str(PaperSource(source).label) if source in PaperSource.values else ""
+    note = str(_("代为操作")) + (f"（{label}）" if label else "")
+    return note, {"on_behalf_of": order.volunteer_id, "source": source, "at": timezone.localtime(at).isoformat()}
+
+
 @transaction.atomic
-def do_accept(actor: User | None, order: Order) -> Order:
+def do_accept(actor: User | None, order: Order, *, on_behalf: OnBehalf | None = None) -> Order:
+    """接单: the volunteer, or staff for them (`on_behalf`, paper mode)."""
+    _check_source(on_behalf)
     order = _lock(order)
     _require(order, "accept")
     assert order.volunteer is not None
     check_no_conflict(order, order.volunteer, _rules(order.bank_id))  # a relative link made since dispatch
-    order.accepted_at = timezone.now()
-    return transition(order, actor, "accept", fields=("accepted_at",))
+    order.accepted_at = _recorded_at(order, on_behalf, ())
+    note, data = _on_behalf_data(order, on_behalf, order.accepted_at)
+    return transition(order, actor, "accept", note=note, fields=("accepted_at",), data=data)
 
 
 @transaction.atomic
@@ -348,14 +430,29 @@ def _check_location(lat: Decimal | None, lng: Decimal | None) -> None:
         raise Invalid(_("坐标超出范围。"), fields={"latitude": "out_of_range"})
 
 
+def _check_not_located(on_behalf: OnBehalf | None, latitude: Decimal | None) -> None:
+    # A location says where the volunteer's phone was; staff acting for them have only their own.
+    if on_behalf is not None and latitude is not None:
+        raise Invalid(_("代为签到、签退时不能提供位置。"), fields={"latitude": "on_behalf"})
+
+
 @transaction.atomic
 def do_check_in(
-    actor: User | None, order: Order, latitude: Decimal | None = None, longitude: Decimal | None = None
+    actor: User | None,
+    order: Order,
+    latitude: Decimal | None = None,
+    longitude: Decimal | None = None,
+    *,
+    on_behalf: OnBehalf | None = None,
 ) -> Order:
+    """签到: the volunteer (optionally with location), or staff for them (`on_behalf`, paper mode, at the recorded
+    time). Not earlier than the rules' `checkin_early_minutes` before `scheduled_start` (409 `too_early`)."""
     _check_location(latitude, longitude)
+    _check_not_located(on_behalf, latitude)
+    _check_source(on_behalf)
     order = _lock(order)
     _require(order, "check-in")
-    now = timezone.now()
+    now = _recorded_at(order, on_behalf, ((order.accepted_at, "before_accept"),))
     early = _rules(order.bank_id).checkin_early_minutes
     if now < order.scheduled_start - dt.timedelta(minutes=early):
         # Time on the clock: a service scheduled later cannot be started (and so credited) now.
@@ -366,27 +463,47 @@ def do_check_in(
         )
     order.check_in_at = now
     order.check_in_latitude, order.check_in_longitude = latitude, longitude
+    note, data = _on_behalf_data(order, on_behalf, now)
     return transition(
         order,
         actor,
         "check-in",
+        note=note,
         fields=("check_in_at", "check_in_latitude", "check_in_longitude"),
+        data=data,
     )
 
 
 @transaction.atomic
 def do_check_out(
-    actor: User | None, order: Order, latitude: Decimal | None = None, longitude: Decimal | None = None
+    actor: User | None,
+    order: Order,
+    latitude: Decimal | None = None,
+    longitude: Decimal | None = None,
+    *,
+    on_behalf: OnBehalf | None = None,
 ) -> Order:
+    """签退: the volunteer, or staff for them (`on_behalf`, paper mode: the recorded time is after check-in)."""
     _check_location(latitude, longitude)
+    _check_not_located(on_behalf, latitude)
+    _check_source(on_behalf)
     order = _lock(order)
-    order.check_out_at = timezone.now()
+    _require(order, "check-out")
+    order.check_out_at = _recorded_at(
+        order, on_behalf, ((order.accepted_at, "before_accept"), (order.check_in_at, "before_check_in"))
+    )
+    recorded = on_behalf.at if on_behalf is not None else None
+    if recorded is not None and order.check_in_at is not None and recorded <= order.check_in_at:
+        raise Invalid(_("签退时间必须晚于签到时间。"), fields={"at": "before_check_in"})
     order.check_out_latitude, order.check_out_longitude = latitude, longitude
+    note, data = _on_behalf_data(order, on_behalf, order.check_out_at)
     return transition(
         order,
         actor,
         "check-out",
+        note=note,
         fields=("check_out_at", "check_out_latitude", "check_out_longitude"),
+        data=data,
     )
 
 

@@ -246,24 +246,38 @@ def _simple(action: str, fn: Any, doc: str) -> None:
     @router.post(f"/orders/{{order_id}}/{action}", response=OrderOut, operation_id=f"order_{action.replace('-', '_')}")
     def endpoint(request: HttpRequest, order_id: PathId, payload: LocationIn | None = None) -> dict[str, Any]:
         user = caller(request)
-        order, _roles = access_order(user, order_id, action, lean=True)
-        if action in ("check-in", "check-out") and payload is not None:
-            done = fn(user, order, payload.latitude, payload.longitude)
+        order, roles = access_order(user, order_id, action, lean=True)
+        payload = payload or LocationIn()
+        # Paper mode: staff and operators of the order's subtree act for its volunteer (the transition table's
+        # `on_behalf`), at the time they were told; the volunteer acts for themselves, now.
+        on_behalf = actions.on_behalf_for(action, roles, payload.at, payload.source)
+        if action in ("check-in", "check-out"):
+            done = fn(user, order, payload.latitude, payload.longitude, on_behalf=on_behalf)
         else:
-            done = fn(user, order)
+            done = fn(user, order, on_behalf=on_behalf)
         return _answer(done, user)
 
     endpoint.__doc__ = doc
 
 
-_simple("accept", actions.do_accept, "接单: the dispatched volunteer accepts.")
+PAPER_MODE = (
+    " Paper mode: staff and operators of the order's subtree may do it for the dispatched volunteer, with `at` (the"
+    " time on the paper sheet or said on the phone; default now; not in the future, not before dispatch nor the"
+    " order's earlier steps: 422) and `source` (`paper_sheet`, `phone_call`, `in_person`); the audit entry records"
+    " the volunteer, the source and the time. The volunteer sends neither (422 `on_behalf_only`)."
+)
+_simple("accept", actions.do_accept, "接单: the dispatched volunteer accepts." + PAPER_MODE)
 _simple(
     "check-in",
     actions.do_check_in,
     "签到: the volunteer arrives (optionally with location); not earlier than the rules' `checkin_early_minutes` "
-    "before `scheduled_start` (409 `too_early`).",
+    "before `scheduled_start` (409 `too_early`; for a recorded `at`, before it)." + PAPER_MODE,
 )
-_simple("check-out", actions.do_check_out, "签退: the volunteer leaves; the order waits for confirmation.")
+_simple(
+    "check-out",
+    actions.do_check_out,
+    "签退: the volunteer leaves; the order waits for confirmation. A recorded `at` is after check-in." + PAPER_MODE,
+)
 
 
 @router.post("/orders/{order_id}/decline", response=OrderOut)

@@ -31,6 +31,14 @@ class Channel(models.TextChoices):
     STAFF = "staff", _("工作人员")
 
 
+class PaperSource(models.TextChoices):
+    """Paper mode: how staff or an operator know what they record for a volunteer without a smartphone."""
+
+    PAPER_SHEET = "paper_sheet", _("纸质签到表")
+    PHONE_CALL = "phone_call", _("电话")
+    IN_PERSON = "in_person", _("当面")
+
+
 def waiting_since_q(hours: int, now: dt.datetime) -> Q:
     """Overdue under one bank's `dispatch_within_hours`: still requested, made more than `hours` before `now`.
     `Order.is_overdue` is the same rule for one loaded order."""

@@ -51,19 +51,37 @@ class Transition:
     """One action of the service loop: the states it leaves, the state it makes, the roles that may do it.
 
     `staff_sources`: further states the action may leave only when staff (or an operator) do it (the
-    action's `by_staff`): staff resolve a dispute by confirming it, and cancel an order already in service."""
+    action's `by_staff`): staff resolve a dispute by confirming it, and cancel an order already in service.
+
+    `on_behalf`: the roles among `roles` that act for the order's volunteer (paper mode, for a volunteer
+    without a smartphone: from a paper sign-in sheet or a phone call); they may give the time it happened
+    and how they know (the contract's `at` and `source`), and the audit entry says for whom they acted."""
 
     sources: frozenset[str]
     target: str
     roles: frozenset[str]
     staff_sources: frozenset[str] = frozenset()
+    on_behalf: frozenset[str] = frozenset()
 
     def leaves(self, state: str, *, by_staff: bool = False) -> bool:
         return state in self.sources or (by_staff and state in self.staff_sources)
 
 
-def _t(sources: Iterable[str], target: str, roles: Iterable[str], staff_sources: Iterable[str] = ()) -> Transition:
-    return Transition(frozenset(sources), target, frozenset(roles), frozenset(staff_sources))
+def _t(
+    sources: Iterable[str],
+    target: str,
+    roles: Iterable[str],
+    staff_sources: Iterable[str] = (),
+    *,
+    on_behalf: Iterable[str] = (),
+) -> Transition:
+    return Transition(
+        frozenset(sources),
+        target,
+        frozenset(roles) | frozenset(on_behalf),
+        frozenset(staff_sources),
+        frozenset(on_behalf),
+    )
 
 
 S = OrderState
@@ -71,11 +89,12 @@ S = OrderState
 TRANSITIONS: dict[str, Transition] = {
     "dispatch": _t({S.REQUESTED, S.DISPATCHED}, S.DISPATCHED, {STAFF, OPERATOR}),  # again: re-dispatch
     "take": _t({S.REQUESTED}, S.ACCEPTED, {AREA_VOLUNTEER}),  # from the pool: taking is accepting
-    "accept": _t({S.DISPATCHED}, S.ACCEPTED, {VOLUNTEER}),
+    # Paper mode: staff and operators of the order's subtree accept, check in and check out for the volunteer.
+    "accept": _t({S.DISPATCHED}, S.ACCEPTED, {VOLUNTEER}, on_behalf={STAFF, OPERATOR}),
     "decline": _t({S.DISPATCHED}, S.REQUESTED, {VOLUNTEER}),
     "no-show": _t({S.DISPATCHED, S.ACCEPTED}, S.REQUESTED, {STAFF, OPERATOR, RECIPIENT, RELATIVE}),
-    "check-in": _t({S.ACCEPTED}, S.IN_SERVICE, {VOLUNTEER}),
-    "check-out": _t({S.IN_SERVICE}, S.COMPLETED, {VOLUNTEER}),
+    "check-in": _t({S.ACCEPTED}, S.IN_SERVICE, {VOLUNTEER}, on_behalf={STAFF, OPERATOR}),
+    "check-out": _t({S.IN_SERVICE}, S.COMPLETED, {VOLUNTEER}, on_behalf={STAFF, OPERATOR}),
     "confirm": _t({S.COMPLETED}, S.CONFIRMED, {STAFF, RECIPIENT, RELATIVE, VOLUNTEER}, staff_sources={S.DISPUTED}),
     "review": _t({S.CONFIRMED}, S.REVIEWED, {RECIPIENT, RELATIVE}),
     "cancel": _t(
@@ -134,6 +153,14 @@ def allows(action: str, state: str, *, by_staff: bool = False) -> bool:
     return TRANSITIONS[action].leaves(state, by_staff=by_staff)
 
 
+def acts_on_behalf(action: str, roles: Iterable[str]) -> bool:
+    """Whether a caller with `roles` on an order does `action` for its volunteer (paper mode): they hold a role
+    the table lets act on the volunteer's behalf, and are not the volunteer themselves (who act as themselves,
+    whatever other role they also hold)."""
+    held = frozenset(roles)
+    return VOLUNTEER not in held and bool(held & TRANSITIONS[action].on_behalf)
+
+
 def allowed_actions(state: str, *, by_staff: bool = False) -> dict[str, bool]:
     """`allows` for every action, for a template (`can.check_in`: a hyphen becomes an underscore)."""
     return {action.replace("-", "_"): move.leaves(state, by_staff=by_staff) for action, move in TRANSITIONS.items()}
@@ -186,6 +213,10 @@ def check_rulebook(
                 problems.append(f"transition {action!r} names {str(state)!r}, which is not a state")
         if unknown := move.roles - ROLES:
             problems.append(f"transition {action!r} names unknown roles {sorted(unknown)}")
+        if move.on_behalf - move.roles:
+            problems.append(f"transition {action!r}: roles acting on behalf must be among its roles")
+        if move.on_behalf and VOLUNTEER not in move.roles:
+            problems.append(f"transition {action!r}: acts on behalf of a volunteer who may not do it")
         target_stage = stages.get(move.target)
         for state in move.sources | move.staff_sources:
             stage = stages.get(state)

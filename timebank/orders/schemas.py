@@ -7,12 +7,12 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Reason
 from timebank.ledger.schemas import TransactionOut
 from timebank.orders import actions
-from timebank.orders.models import Channel, Payer
+from timebank.orders.models import Channel, PaperSource, Payer
 
 Coordinate = Annotated[Decimal, Field(allow_inf_nan=False, ge=-180, le=180, max_digits=12)]
 
@@ -85,9 +85,24 @@ class DispatchIn(Schema):
     idempotency_key: IdempotencyKey | None = None
 
 
+def _time_text(value: object) -> object:
+    # A recorded time is ISO 8601 text with its offset; pydantic would also read a number as seconds since 1970.
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("a time is ISO 8601 text with its offset, e.g. 2026-05-01T09:30:00+08:00")
+    return value
+
+
+RecordedTime = Annotated[dt.datetime, BeforeValidator(_time_text)]
+
+
 class LocationIn(Schema):
     latitude: Coordinate | None = None
     longitude: Coordinate | None = None
+    # Paper mode: staff and operators acting for the volunteer (accept, check-in, check-out) give the time written
+    # on the paper sheet or said on the phone (default now; not in the future, not before dispatch) and how they
+    # know. The volunteer acting for themselves sends neither (422 `on_behalf_only`).
+    at: RecordedTime | None = None
+    source: PaperSource | None = None
     idempotency_key: IdempotencyKey | None = None
 
 

@@ -18,10 +18,13 @@ from timebank.members.access import access_member_to_manage, visible_members
 from timebank.members.actions import contact_fields, do_approve_member, do_view_personal_data, duplicate_of
 from timebank.members.forms import MemberSearchForm
 from timebank.members.models import Member, MemberStatus
+from timebank.ops.idempotency import form_once
 from timebank.orders import actions
 from timebank.orders.access import OPERATOR, STAFF, access_order, visible_orders
 from timebank.orders.forms import DispatchForm, OrderFilterForm, ReasonForm, StaffConfirmForm
 from timebank.orders.models import Order, OrderEvent, OrderState, overdue_q
+from timebank.orders.paper import STEPS as PAPER_STEPS
+from timebank.orders.paper import PaperForm, paper_step
 from timebank.orders.rules import ACTIVE_STATES, OPEN_STATES, allows
 from timebank.orgs.access import has_role
 from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind, Rules, User
@@ -239,6 +242,8 @@ def _detail(request: HttpRequest, order: Order, roles: set[str], status: int = 2
         or StaffConfirmForm(initial={"actual_minutes": actions.default_minutes(order, rules)}, payer=order.payer),
         "can_cancel": allows("cancel", order.state, by_staff=True),
         "cancel_form": forms.get("cancel_form") or ReasonForm(prefix="cancel"),
+        # Paper mode: accept, check in or check out for a volunteer without a smartphone (orders/paper.py).
+        "paper": paper_step(order, roles, forms.get("paper_form")),
     }
     # The one order's page shows the recipient's phone and address in full: each showing is audited.
     recipient = order.recipient
@@ -259,7 +264,10 @@ def staff_order(request: HttpRequest, order_id: int) -> HttpResponse:
 @require_POST
 @page("workbench")
 def staff_order_action(request: HttpRequest, order_id: int, action: str) -> HttpResponse:
-    """dispatch / confirm (also resolves a dispute) / cancel, through the same access checks as the API."""
+    """dispatch / confirm (also resolves a dispute) / cancel, through the same access checks as the API; accept,
+    check-in and check-out for the volunteer (paper mode)."""
+    if action in PAPER_STEPS:
+        return _paper_action(request, order_id, action)
     if action not in ("dispatch", "confirm", "cancel"):
         raise Http404(str(_("没有这项操作。")))
     user = user_of(request)
@@ -301,4 +309,28 @@ def staff_order_action(request: HttpRequest, order_id: int, action: str) -> Http
         fresh, fresh_roles = _staff_order(request, order_id)
         return _detail(request, fresh, fresh_roles, status=422, **{f"{action}_form": form})
     messages.success(request, done)
+    return redirect("web:staff_order", order_id=order_id)
+
+
+def _paper_action(request: HttpRequest, order_id: int, action: str) -> HttpResponse:
+    """Paper mode: accept, check in or check out for the order's volunteer at the time the paper sheet or the phone
+    call gives, through the API's access check and action. A double submit of the same form acts once."""
+    user = user_of(request)
+    order, roles = _staff_order(request, order_id, action)
+    step = PAPER_STEPS[action]
+    form = PaperForm(request.POST, action=action)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            with form_once(request, data["idempotency_key"], f"orders.paper.{action}") as once:
+                if once.replay is None:
+                    on_behalf = actions.on_behalf_for(action, roles, data["at"], data["source"])
+                    step.act(user, order, on_behalf=on_behalf)
+                    once.keep(str(order.pk))
+        except ApiError as exc:
+            add_form_error(form, exc)
+    if form.errors:
+        fresh, fresh_roles = _staff_order(request, order_id)
+        return _detail(request, fresh, fresh_roles, status=422, paper_form=form)
+    messages.success(request, step.done)
     return redirect("web:staff_order", order_id=order_id)
