@@ -133,17 +133,6 @@ def patch_team(request: HttpRequest, team_id: PathId, payload: TeamPatch) -> dic
     return team_out(team, user)
 
 
-def membership_out(ms: TeamMembership) -> dict[str, Any]:
-    return {
-        "member_id": ms.member_id,
-        "name": ms.member.name,
-        "role": ms.role,
-        "external_id": ms.external_id,
-        "active": ms.active,
-        "joined_at": ms.joined_at,
-    }
-
-
 def _member(member_id: int, bank_id: int) -> Member:
     member = Member.objects.filter(pk=member_id, bank_id=bank_id).select_related("user").first()
     if member is None:
@@ -166,13 +155,13 @@ def list_team_members(
         raise Forbidden(_("只有队员、队长和工作人员可以看队员名单。"), code="not_allowed")
     qs = TeamMembership.objects.filter(team=team, active=True).select_related("member")
     rows, nxt = paginate(qs, limit, cursor)
-    return {"items": [membership_out(m) for m in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}  # TeamMemberOut reads each membership
 
 
 @router.post(
     "/teams/{team_id}/members", response=TeamMemberOut, summary="Add a volunteer to a team or change their role"
 )
-def add_team_member(request: HttpRequest, team_id: PathId, payload: TeamMemberIn) -> dict[str, Any]:
+def add_team_member(request: HttpRequest, team_id: PathId, payload: TeamMemberIn) -> TeamMembership:
     user = caller(request)
     team = access_team(user, team_id, manage=True)
     member = access_member_for_team(user, team, payload.member_id)
@@ -184,14 +173,14 @@ def add_team_member(request: HttpRequest, team_id: PathId, payload: TeamMemberIn
         external_id=payload.external_id,
         may_appoint_leader=has_role(user, MANAGING_ROLES, team.org),
     )
-    return membership_out(ms)
+    return ms
 
 
 @router.post("/teams/{team_id}/members/{member_id}/remove", response=TeamMemberOut)
-def remove_team_member(request: HttpRequest, team_id: PathId, member_id: PathId) -> dict[str, Any]:
+def remove_team_member(request: HttpRequest, team_id: PathId, member_id: PathId) -> TeamMembership:
     user = caller(request)
     team = access_team(user, team_id, manage=True)
-    return membership_out(actions.do_remove_team_member(user, team, access_member_for_team(user, team, member_id)))
+    return actions.do_remove_team_member(user, team, access_member_for_team(user, team, member_id))
 
 
 @router.get("/teams/{team_id}/stats", response=TeamStatsOut, summary="A team's figures, for all time or one year")

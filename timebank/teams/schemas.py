@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from timebank.api.types import Id, NoNul, OrgName, Reason
 from timebank.teams import actions
-from timebank.teams.models import TeamKind, TeamRole
+from timebank.teams.models import TeamKind, TeamMembership, TeamRole
 
 Text200 = Annotated[str, StringConstraints(strict=True, max_length=200), NoNul]
 Text500 = Annotated[str, StringConstraints(strict=True, max_length=500), NoNul]
@@ -73,6 +73,11 @@ class TeamMemberOut(Schema):
     external_id: str
     active: bool
     joined_at: dt.datetime
+
+    # Read from the TeamMembership row; `name` is its member's.
+    @staticmethod
+    def resolve_name(membership: TeamMembership) -> str:
+        return membership.member.name
 
 
 class TeamStatsOut(Schema):
