@@ -63,6 +63,9 @@ def test_the_same_key_through_header_and_body_is_one_action(world: World) -> Non
     # The key names that transfer: another body under it, by header or body, is 409 and moves nothing.
     other = api.post("/api/v1/transfers", transfer(world, "t-1", 31))
     assert other.status_code == 409 and error_code(other) == "idempotency_key_reused"
+    # Validation comes before conflicts: an invalid body under the key is the endpoint's 422.
+    invalid = api.post("/api/v1/transfers", {**transfer(world, "t-1"), "minutes": "many"})
+    assert invalid.status_code == 422
     assert Transaction.objects.count() == txs
 
 

@@ -152,6 +152,23 @@ def once(scope: str, key: str | None, fp: str, *, method: str = "", path: str = 
     raise _busy()
 
 
+@contextmanager
+def form_once(request: HttpRequest, key: object, action: str) -> Iterator[Claim]:
+    """A page's form, named by the hidden `idempotency_key` it got when rendered: a double submit (a double
+    click, a browser's resend) does `action` once. The block keeps what it made (`claim.keep(str(pk))`); the
+    repeat gets `claim.replay.body` to show the same result. A refusal raised out of the block gives the key
+    back, so the corrected form can be sent again. A form without a key just runs."""
+    user = getattr(request, "user", None)
+    with once(
+        scope_of(user if isinstance(user, User) else None),
+        key if isinstance(key, str) and key else None,
+        fingerprint(action, {}),
+        method=request.method or "",
+        path=request.path,
+    ) as claim:
+        yield claim
+
+
 # ---- keys kept on the action's own record ------------------------------------------------------------------
 
 R = TypeVar("R")
@@ -283,6 +300,7 @@ class IdempotencyMiddleware:
         key = request.headers.get(HEADER)
         if key is not None and (not 1 <= len(key) <= KEY_MAX or not key.isprintable() or not key.strip()):
             return _error(422, "invalid_idempotency_key", _("幂等键必须是 1 到 64 个可见字符。"))
+        from_body = key is None
         if key is None and (key := body_key(request)) is None:
             return self.get_response(request)
         if keeps_secret(request):
@@ -316,5 +334,18 @@ class IdempotencyMiddleware:
                     # count) stays. (The API never streams.)
                     claim.forget()
                 return response
-        except (KeyReused, KeyBusy) as exc:
+        except KeyReused as exc:
+            if from_body and (invalid := self._invalid(request)) is not None:
+                return invalid
             return _error(409, exc.code, str(exc.message))
+        except KeyBusy as exc:
+            return _error(409, exc.code, str(exc.message))
+
+    def _invalid(self, request: HttpRequest) -> HttpResponse | None:
+        """The contract checks validation (422) before conflicts (409), and the endpoints check a body's key
+        after its schema: a reused body key on an invalid body answers the endpoint's 422. Found by running
+        the request in a transaction that is always rolled back (only on this rare path)."""
+        with transaction.atomic():
+            response = self.get_response(request)
+            transaction.set_rollback(True)
+        return response if response.status_code == 422 else None
