@@ -11,6 +11,7 @@ from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
 from timebank.members.models import Member
 from timebank.orders import actions as order_actions
+from timebank.orders import records as order_records
 from timebank.orders.models import Order
 
 
@@ -34,7 +35,7 @@ def credit(world: World, member: Member, minutes: int, *, when: dt.datetime | No
     served = when or timezone.now() - dt.timedelta(hours=1)
     while minutes > 0:
         chunk = min(minutes, 1440)
-        order_actions.do_service_record(None, volunteer=member, service_item=item, minutes=chunk, served_at=served)
+        order_records.do_service_record(None, volunteer=member, service_item=item, minutes=chunk, served_at=served)
         minutes -= chunk
 
 

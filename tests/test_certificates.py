@@ -16,6 +16,7 @@ from timebank.exports.certificates import check_code, judge
 from timebank.exports.models import IssuedCertificate
 from timebank.lib.errors import Conflict, Invalid
 from timebank.orders import actions as orders
+from timebank.orders import records
 from timebank.orders.models import Order
 
 
@@ -46,7 +47,7 @@ def served(world: World) -> None:
     Order.objects.filter(pk=order.pk).update(check_in_at=timezone.now() - dt.timedelta(minutes=120))
     orders.do_check_out(volunteer.user, order)
     orders.do_confirm(staff, order, actual_minutes=120, by_staff=True)
-    orders.do_service_record(
+    records.do_service_record(
         staff, volunteer=volunteer, service_item=cleanup, minutes=90, served_at=timezone.now() - dt.timedelta(hours=2)
     )
 

@@ -16,8 +16,9 @@ from tests.test_orders import run_loop
 from timebank.audit.models import AuditEntry
 from timebank.catalogue.models import ServiceItem
 from timebank.needs.actions import do_create_need
-from timebank.orders.actions import do_create_order, do_service_record
+from timebank.orders.actions import do_create_order
 from timebank.orders.models import Order
+from timebank.orders.records import do_service_record
 from timebank.reports import dashboards as dash
 from timebank.reports.models import RiskRules
 from timebank.reports.stats import compute

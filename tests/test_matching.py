@@ -18,7 +18,7 @@ from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
 from timebank.members.actions import MemberInput, do_update_member
 from timebank.members.models import Certificate, InsurancePolicy, Member
-from timebank.orders import actions, matching
+from timebank.orders import actions, matching, records
 from timebank.orders.matching import Facts, Need, score_volunteer
 from timebank.orders.models import Order
 from timebank.orgs.actions import do_update_rules
@@ -253,7 +253,7 @@ def test_fewer_recent_hours_rank_higher(world: World, items: dict[str, ServiceIt
     rested = volunteer(world, "少")
     busy = volunteer(world, "多")
     serve(world, items["cleaning"], busy, minutes=120)
-    actions.do_service_record(
+    records.do_service_record(
         None, volunteer=busy, service_item=items["cleaning"], minutes=60, served_at=timezone.now(), idempotency_key="m1"
     )
     order = new_order(world, items["cleaning"])

@@ -15,8 +15,9 @@ from timebank.catalogue.models import ServiceItem
 from timebank.ledger import actions as ledger
 from timebank.ledger.models import MEMBER_BUCKETS, Account
 from timebank.members.models import Member
-from timebank.orders.actions import do_cancel, do_create_order, do_dispatch, do_service_record
+from timebank.orders.actions import do_cancel, do_create_order, do_dispatch
 from timebank.orders.models import Order
+from timebank.orders.records import do_service_record
 from timebank.orgs.actions import do_create_org, do_update_rules
 from timebank.orgs.models import Org, Rules
 from timebank.reports.actions import do_update_risk_rules

@@ -15,7 +15,7 @@ from tests.test_orders import run_loop
 from timebank.ledger import actions as ledger
 from timebank.ledger.models import Account, Transaction
 from timebank.members.models import Certificate
-from timebank.orders.actions import do_service_record
+from timebank.orders.records import do_service_record
 from timebank.reports.stats import credited_minutes, member_leg_transactions
 
 

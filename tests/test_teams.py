@@ -19,7 +19,7 @@ from timebank.ledger.actions import do_reversal
 from timebank.ledger.models import AccountKind, Leg, TransactionKind
 from timebank.lib.errors import Conflict, Forbidden
 from timebank.members.models import Member
-from timebank.orders.actions import do_service_record
+from timebank.orders.records import do_service_record
 from timebank.teams import actions
 from timebank.teams.models import Team, TeamKind
 from timebank.teams.stats import current_term, parse_term

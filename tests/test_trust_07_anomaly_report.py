@@ -13,7 +13,7 @@ from django.utils import timezone
 from tests.conftest import World, web_client
 from tests.test_orders import items as items
 from timebank.catalogue.models import ServiceItem
-from timebank.orders.actions import do_service_record
+from timebank.orders.records import do_service_record
 from timebank.orgs.models import Rules
 from timebank.reports.actions import do_update_risk_rules
 

@@ -330,7 +330,7 @@ def test_an_approved_service_record_is_posted_with_its_maker(world: World, clean
 
 def test_require_approval_holds_even_a_small_activity_credit(world: World, cleaning: ServiceItem) -> None:
     """The interface activities use: a leader's own attendance waits whatever its size."""
-    from timebank.orders.actions import do_service_record
+    from timebank.orders.records import do_service_record
 
     w = world
     made, replayed = do_service_record(

@@ -32,8 +32,8 @@ from timebank.evaluation.models import Award, AwardKind, AwardStatus
 from timebank.ledger.models import Account, Transaction
 from timebank.ledger.verify import verify
 from timebank.members.models import Member
-from timebank.orders.actions import do_service_record
 from timebank.orders.models import ServiceRecord
+from timebank.orders.records import do_service_record
 from timebank.orgs.actions import do_create_staff, do_issue_token
 from timebank.orgs.models import Rules, User
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.conftest import World
 from timebank.catalogue.actions import do_create_service_item
-from timebank.orders.actions import do_service_record
+from timebank.orders.records import do_service_record
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

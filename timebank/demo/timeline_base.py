@@ -41,7 +41,7 @@ from timebank.hotline.actions import do_log_call
 from timebank.ledger import actions as ledger_actions
 from timebank.ledger.models import TransactionKind
 from timebank.members.demo import PersonSpec, Planner, unique_people
-from timebank.orders import actions as order_actions
+from timebank.orders import records as order_records
 from timebank.orgs.demo import ASSOCIATION, BANK1, BANK2, manager_of
 from timebank.orgs.models import OrgKind
 from timebank.safety.actions import (
@@ -132,7 +132,7 @@ class TimelineBase:
             at,
             with_second_person,
             Ref.second_of(actor),
-            order_actions.do_service_record,
+            order_records.do_service_record,
             Ref.maker(actor),
             volunteer=Ref.member(volunteer),
             service_item=Ref.item(volunteer, item),

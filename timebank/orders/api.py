@@ -17,7 +17,7 @@ from timebank.lib.masking import mask_name, mask_phone
 from timebank.members.access import access_member, access_member_to_manage, member_of
 from timebank.members.actions import contact_fields, do_view_personal_data
 from timebank.members.models import Member
-from timebank.orders import actions, matching
+from timebank.orders import actions, matching, records
 from timebank.orders.access import (
     OPERATOR,
     RECIPIENT,
@@ -365,7 +365,7 @@ def create_service_record(request: HttpRequest, payload: ServiceRecordIn) -> Sta
         recipient = Member.objects.filter(pk=payload.recipient_id).first()
         if recipient is None:
             raise NotFound(_("找不到该会员。"), code="member_not_found")
-    rec, _replayed = actions.do_service_record(
+    rec, _replayed = records.do_service_record(
         user,
         volunteer=volunteer,
         service_item=item,

@@ -12,8 +12,8 @@ from timebank.catalogue.models import ServiceItem
 from timebank.ledger.events import BankVerifying
 from timebank.lib.events import subscribe
 from timebank.members.models import Member
-from timebank.orders.actions import post_service_record
 from timebank.orders.models import Order, ServiceRecord
+from timebank.orders.records import post_service_record
 from timebank.orgs.models import User
 
 

@@ -27,7 +27,7 @@ from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
-from timebank.orders.actions import do_service_record
+from timebank.orders.records import do_service_record
 from timebank.orgs.models import User
 from timebank.teams import qr
 from timebank.teams.activities import check_eligible, lock_activity, require_open
