@@ -10,13 +10,16 @@ hotline console's order view) offers the same, and two staff checking in at once
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import re
 import threading
+import zlib
 from typing import Any
 
 import pytest
+import segno
 from django.db import connections
 from django.test import Client
 from django.utils import timezone
@@ -525,3 +528,71 @@ def test_two_staff_checking_in_at_once_one_wins(world: World, item: ServiceItem)
         assert len(audit_rows(oid, "check-in")) == 1
         assert OrderEvent.objects.filter(order_id=oid, action="check-in").count() == 1
         assert Order.objects.get(pk=oid).state == OrderState.IN_SERVICE
+
+
+# ---- the printable dispatch slip -------------------------------------------------------------------------------
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text a reportlab PDF shows (its streams are ASCII85 + Flate; the CID font's strings are UTF-16)."""
+    shown = []
+    for raw in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+        content = zlib.decompress(base64.a85decode(raw.strip(), adobe=True))
+        for literal in re.findall(rb"\(((?:[^()\\]|\\.)*)\) Tj", content, re.S):
+            data = re.sub(rb"\\([0-7]{1,3}|.)", _unescape, literal)
+            shown.append(data.decode("utf-16-be") if len(data) % 2 == 0 else data.decode("latin-1"))
+    return "\n".join(shown)
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    code = match.group(1)
+    if code[:1].isdigit():
+        return bytes([int(code, 8)])
+    return {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}.get(code, code)
+
+
+def pdf_squares(pdf: bytes) -> int:
+    return sum(
+        zlib.decompress(base64.a85decode(raw.strip(), adobe=True)).count(b" re")
+        for raw in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S)
+    )
+
+
+def test_staff_print_a_dispatch_slip_from_the_order_page(
+    world: World, item: ServiceItem, paper_volunteer: Member
+) -> None:
+    oid = dispatched(world, item, paper_volunteer)
+    staff = web_client(world.users["staff"])
+    page = staff.get(f"/staff/orders/{oid}/").content.decode()
+    url = f"/exports/orders/{oid}/slip.pdf"
+    assert f'href="{url}"' in page
+    resp = staff.get(url)
+    assert resp.status_code == 200 and resp["Content-Type"] == "application/pdf"
+    pdf = resp.content
+    assert pdf.startswith(b"%PDF")
+    text = pdf_text(pdf)
+    recipient = world.members["recipient"]
+    assert f"#{oid}" in text
+    assert "李**" in text and recipient.name not in text  # the name masked
+    assert recipient.address in text  # the address, as staff see it on the order page (audited)
+    assert paper_volunteer.name in text and item.name in text
+    assert "签到时间" in text and "签退时间" in text
+    local_start = timezone.localtime(Order.objects.get(pk=oid).scheduled_start).strftime("%Y-%m-%d %H:%M")
+    assert local_start in text
+    # The QR code of the staff order page, drawn as squares: at least one per dark module.
+    qr = segno.make(f"http://testserver/staff/orders/{oid}/", error="m")
+    assert pdf_squares(pdf) >= sum(sum(1 for dark in row if dark) for row in qr.matrix)
+    assert AuditEntry.objects.filter(
+        action="member.view_personal_data", object_id=str(recipient.pk), data__via=f"slip:{oid}"
+    ).exists()
+
+
+def test_the_slip_is_for_staff_and_operators_of_the_subtree(
+    world: World, item: ServiceItem, paper_volunteer: Member
+) -> None:
+    oid = dispatched(world, item, paper_volunteer)
+    url = f"/exports/orders/{oid}/slip.pdf"
+    assert web_client(world.users["operator"]).get(url).status_code == 200
+    for persona in ("staff_next", "other_bank_staff", "recipient", "volunteer", "relative"):
+        assert web_client(world.users[persona]).get(url).status_code in (403, 404), persona
+    assert web_client(None).get(url).status_code == 302  # to the login page
