@@ -140,7 +140,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "timebank.orgs.passwords.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
 ]
 
 # Contract: at most 10 failed logins in a row lock the username for a while.
