@@ -10,9 +10,9 @@ The rules live here once (`check_key`, `scope_of`, `fingerprint`, `key_reused`),
 them, one per place a key is kept:
 
 - `once(scope, key, fp)`: a claim row in `IdempotentRequest`, written in the same database transaction as
-  the write and kept `DEFAULT_KEEP_DAYS` (`purge_idempotency`). It keeps what the write answered: the HTTP
-  answer for the API (the `Idempotency-Key` header, or the body's `idempotency_key`, see
-  `IdempotencyMiddleware`), or what a page's form made (the pages' hidden `idempotency_key`).
+  the write and kept 30 days (`purge_idempotency`). It keeps what the write answered: the HTTP answer for
+  the API (the `Idempotency-Key` header, or the body's `idempotency_key`, see `IdempotencyMiddleware`), or
+  what a page's form made (`form_once`, the pages' hidden `idempotency_key`).
 - `write_once(records, actor, key, fp, body)`: for the actions whose own record carries the key (a ledger
   transaction, where the key is part of the hash-chained row and is never forgotten; an approval; a fund
   entry). The record's unique (scope, key) is the claim.
