@@ -7,6 +7,8 @@ from typing import Any
 from django.test import Client
 
 from tests.conftest import World
+from timebank.lib.phone import PHONE_RE, clean_phone
+from timebank.members.models import Member
 
 
 def _join_form(world: World, **changes: Any) -> dict[str, Any]:
@@ -42,3 +44,48 @@ def test_a_too_short_password_is_refused_in_chinese(world: World) -> None:
     assert answer.status_code == 422
     error = answer.json()["error"]
     assert error["message"] == "密码太短了，至少要 8 位。" and error["fields"] == {"password": "weak"}
+
+
+# Phone numbers: mainland mobile and landline formats, checked in one place -----------------------------
+
+
+def test_phone_formats_are_checked_in_one_place() -> None:
+    for good, stored in [
+        ("13900001111", "13900001111"),
+        ("139 0000 1111", "13900001111"),
+        ("+86 139 0000 1111", "13900001111"),
+        ("0632-1234567", "0632-1234567"),
+        ("010-12345678", "010-12345678"),
+        ("06321234567", "06321234567"),
+        ("0632-1234567-801", "0632-1234567-801"),
+        ("", ""),
+    ]:
+        assert clean_phone(good) == stored, good
+    for bad in ["12345", "1390000111", "139000011112", "12900001111", "call me", "+86 0632-1234567", "632-1234567"]:
+        assert clean_phone(bad) is None, bad
+        assert not PHONE_RE.match(bad), bad
+
+
+def test_a_phone_12345_is_refused_by_the_api_and_the_join_page(world: World) -> None:
+    body = {
+        "name": "孙桂兰",
+        "home_org_id": world.community.pk,
+        "phone": "12345",
+        "login": {"username": "sunguilan", "password": "long-enough-1"},
+    }
+    answer = world.api("anonymous").post("/api/v1/register", body)
+    assert answer.status_code == 422 and answer.json()["error"]["fields"] == {"phone": "invalid"}
+    staff = world.api("staff")
+    member = world.members["volunteer"]
+    assert staff.patch(f"/api/v1/members/{member.pk}", {"phone": "12345"}).status_code == 422
+    call = {"kind": "legal_advice", "summary": "问遗产继承", "phone": "12345"}
+    refused = world.api("operator").post("/api/v1/hotline/calls", call)
+    assert refused.status_code == 422 and refused.json()["error"]["fields"] == {"phone": "invalid"}
+    page = Client().post("/join/", _join_form(world, phone="12345"))
+    assert page.status_code == 422
+    html = page.content.decode()
+    assert "手机号是 1 开头的 11 位数字" in html and 'value="12345"' in html
+    assert not Member.objects.filter(name="孙桂兰").exists()
+    # Written the way people write them, they are kept as the plain number.
+    assert Client().post("/join/", _join_form(world, phone="139 0000 2222")).status_code == 302
+    assert Member.objects.get(name="孙桂兰").phone == "13900002222"

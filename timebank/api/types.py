@@ -10,8 +10,10 @@ from django.db.models import Model, QuerySet
 from django.utils.translation import gettext_lazy as _
 from ninja import Schema
 from pydantic import AfterValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from timebank.lib.errors import Invalid
+from timebank.lib.phone import clean_phone
 
 MAX_ID = 2**62  # ids beyond this would overflow a bigint column
 
@@ -26,6 +28,14 @@ def _no_nul(value: str) -> str:
 NoNul = AfterValidator(_no_nul)
 
 
+def _phone(value: str) -> str:
+    # 422 {"phone": "invalid"}, the code the actions answered before the type checked the format itself.
+    phone = clean_phone(value)
+    if phone is None:
+        raise PydanticCustomError("invalid", "not a mainland mobile or landline number")
+    return phone
+
+
 def _text(max_length: int, min_length: int = 0) -> StringConstraints:
     return StringConstraints(strict=True, max_length=max_length, min_length=min_length)
 
@@ -36,7 +46,7 @@ Password = Annotated[str, _text(128, 1), NoNul]
 Token = Annotated[str, _text(200, 1), NoNul]
 OrgName = Annotated[str, _text(100, 1), NoNul]
 PersonName = Annotated[str, _text(50, 1), NoNul]
-Phone = Annotated[str, _text(20), NoNul]
+Phone = Annotated[str, _text(20), NoNul, AfterValidator(_phone)]  # mainland mobile or landline
 IdNumberText = Annotated[str, _text(18), NoNul]
 Address = Annotated[str, _text(200), NoNul]
 Occupation = Annotated[str, _text(100), NoNul]

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.audit.actions import record
 from timebank.hotline.models import CallKind, CallLog, CheckMethod, ReturnVisit, ReturnVisitOutcome, WelfareCheck
 from timebank.lib.errors import Conflict, Invalid
-from timebank.members.actions import PHONE_RE
+from timebank.lib.phone import PHONE_RE
 from timebank.members.models import Member
 from timebank.needs.actions import do_create_need, do_link_order
 from timebank.needs.models import FoundBy, Need

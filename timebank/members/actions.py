@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from timebank.audit.actions import Note, record, record_all
 from timebank.lib import crypto, idnumber
 from timebank.lib.errors import Conflict, Invalid
 from timebank.lib.events import publish
+from timebank.lib.phone import PHONE_RE
 from timebank.members.events import MemberAnonymised, MemberRegistered, MemberStatusChanged
 from timebank.members.models import (
     Consent,
@@ -32,7 +32,6 @@ from timebank.members.models import (
 from timebank.orgs.actions import check_login, check_name, create_login
 from timebank.orgs.models import Org, User
 
-PHONE_RE = re.compile(r"^\+?[0-9][0-9-]{4,19}$")
 LIST_LIMIT = 50
 ITEM_LIMIT = 50
 HOME_PRECISION = Decimal("0.001")  # degrees: about 110 m of latitude

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.phone import clean_phone
 from timebank.members.models import Gender
 from timebank.orgs.models import Org, OrgKind
 from timebank.web.forms import Form
@@ -30,6 +31,9 @@ CONSENT_HELP: dict[str, Any] = {
     "health_info": _("安排适合的上门服务时需要。可以随时撤回。"),
     "share_with_insurer": _("为志愿者办理意外险时需要。"),
 }
+
+
+PHONE_FORMAT = _("请填写正确的电话号码：手机号是 1 开头的 11 位数字，座机请带区号，如 0632-1234567。")
 
 
 class JoinForm(Form):
@@ -80,6 +84,12 @@ class JoinForm(Form):
         from timebank.members.models import ConsentScope
 
         return {scope: bool(self.cleaned_data.get(f"consent_{scope}")) for scope in ConsentScope.values}
+
+    def clean_phone(self) -> str:
+        phone = clean_phone(self.cleaned_data["phone"])
+        if not phone:
+            raise forms.ValidationError(PHONE_FORMAT)
+        return phone
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.lib import crypto, idnumber
 from timebank.lib.errors import Invalid
-from timebank.members.actions import PHONE_RE
+from timebank.lib.phone import PHONE_RE
 from timebank.members.models import Member
 from timebank.orgs.models import Org, OrgKind
 
