@@ -11,6 +11,7 @@ from timebank.approvals.actions import pending_answer
 from timebank.approvals.models import Approval
 from timebank.approvals.schemas import PendingApprovalOut
 from timebank.ledger import actions
+from timebank.ledger.access import access_transaction
 from timebank.ledger.interbank import do_approve_move, do_reject_move, do_request_move
 from timebank.ledger.models import Account, InterBankMove, Leg, Settlement, Transaction
 from timebank.ledger.schemas import (
@@ -168,35 +169,11 @@ def withdrawal(request: HttpRequest, response: HttpResponse, payload: Withdrawal
     return _answer(response, tx, replayed)
 
 
-def _access_transaction(user: User, tx_id: int, *, manage: bool) -> Transaction:
-    tx = Transaction.objects.filter(pk=tx_id).first()
-    if tx is None:
-        raise NotFound(_("找不到这笔交易。"), code="transaction_not_found")
-    if user.is_superuser:
-        return tx
-    members = {
-        a.member
-        for a in Account.objects.filter(legs__transaction=tx, member__isnull=False).select_related("member__home_org")
-    }
-    if has_role(user, {Role.HEAD_OFFICE_ADMIN}, tx.bank):
-        return tx
-    if members and all(
-        has_role(user, MANAGING_ROLES if manage else MANAGING_ROLES | {Role.OPERATOR}, m.home_org)
-        for m in members
-        if m is not None
-    ):
-        return tx
-    me = member_of(user)
-    if not manage and me is not None and any(m is not None and m.pk == me.pk for m in members):
-        return tx
-    raise Forbidden(_("您无权查看这笔交易。"), code="outside_subtree")
-
-
 @router.post("/ledger/reversals", response={201: TransactionOut})
 def reversal(request: HttpRequest, response: HttpResponse, payload: ReversalIn) -> Status[dict[str, Any]]:
     """Correct a transaction by posting its exact opposite. The original stays as it was."""
     user = caller(request)
-    original = _access_transaction(user, payload.transaction_id, manage=True)
+    original = access_transaction(user, payload.transaction_id, manage=True)
     tx, replayed = actions.do_reversal(
         user, original=original, reason=payload.reason, idempotency_key=payload.idempotency_key
     )
@@ -205,7 +182,7 @@ def reversal(request: HttpRequest, response: HttpResponse, payload: ReversalIn) 
 
 @router.get("/ledger/transactions/{transaction_id}", response=TransactionOut)
 def get_transaction(request: HttpRequest, transaction_id: PathId) -> dict[str, Any]:
-    return transaction_out(_access_transaction(caller(request), transaction_id, manage=False))
+    return transaction_out(access_transaction(caller(request), transaction_id, manage=False))
 
 
 @router.get("/ledger/verify", response=VerifyOut)

@@ -1,14 +1,17 @@
-"""The settlement page's form. It checks the shape of what was typed; the action checks the rules."""
+"""The settlement, adjustment and reversal pages' forms. They check the shape of what was typed; the actions
+check the rules."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from timebank.web.forms import Form
+from timebank.ledger.models import MEMBER_BUCKETS, AccountKind
+from timebank.web.forms import Form, new_idempotency_key
 
 
 class SettlementForm(Form):
@@ -26,3 +29,41 @@ class SettlementForm(Form):
         if day < dt.date(2000, 1, 1):
             raise forms.ValidationError(_("日期太早了。"))
         return day
+
+
+class MemberSearchForm(Form):
+    """Whom to pick: part of a name or a phone number."""
+
+    q = forms.CharField(label=_("姓名或电话"), max_length=50, required=False)
+
+
+class AdjustmentForm(Form):
+    """An opening balance from a paper ledger, or a correction: the API's fields (`member_id`, `minutes`,
+    `bucket`, `reason`). The action checks the rules (range, reason, balance floor, the approval gate)."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+    member_id = forms.IntegerField(label=_("会员编号"), min_value=1, max_value=2**31 - 1)
+    minutes = forms.IntegerField(label=_("分钟数"), help_text=_("记入为正数，扣减为负数。纸质台账上的 1 小时写 60。"))
+    bucket = forms.ChoiceField(
+        label=_("记入哪个账户"),
+        choices=[(k.value, k.label) for k in MEMBER_BUCKETS],
+        initial=AccountKind.EARNED,
+    )
+    reason = forms.CharField(label=_("原因"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("idempotency_key", new_idempotency_key())
+        super().__init__(*args, **kwargs)
+
+
+class ReversalForm(Form):
+    """Reverse a transaction: the API's `reason`."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+    reason = forms.CharField(label=_("冲正原因"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("idempotency_key", new_idempotency_key())
+        super().__init__(*args, **kwargs)

@@ -1,8 +1,9 @@
-"""Settlement runs, their progress and their report (in the `web` URL namespace, mounted by timebank/urls.py)."""
+"""Settlement runs, their progress and their report; the staff's statement, transaction, reversal and adjustment
+pages (in the `web` URL namespace, mounted by timebank/urls.py)."""
 
 from django.urls import path
 
-from timebank.ledger import views
+from timebank.ledger import views, views_staff
 from timebank.web import converters as _converters  # noqa: F401 - registers the bounded "id" converter
 
 urlpatterns = [
@@ -19,4 +20,13 @@ urlpatterns = [
         views.settlement_report,
         name="settlement_report",
     ),
+    # The staff's ledger pages (ledger/views_staff.py)
+    path("staff/members/<id:member_id>/statement/", views_staff.staff_statement, name="staff_statement"),
+    path("staff/transactions/<id:transaction_id>/", views_staff.staff_transaction, name="staff_transaction"),
+    path(
+        "staff/transactions/<id:transaction_id>/reverse/",
+        views_staff.staff_transaction_reverse,
+        name="staff_transaction_reverse",
+    ),
+    path("staff/adjustments/new/", views_staff.staff_adjustment, name="staff_adjustment"),
 ]

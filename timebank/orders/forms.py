@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.orders.actions import MAX_PLANNED_MINUTES
 from timebank.orders.models import Payer
-from timebank.web.forms import Form
+from timebank.web.forms import Form, new_idempotency_key
 
 # How long a service is planned for; the recipient's time pays planned × multiplier at most (plus grace).
 DURATION_CHOICES = [(30, _("半小时")), (60, _("1 小时")), (90, _("1 个半小时")), (120, _("2 小时")), (180, _("3 小时"))]
@@ -160,3 +160,30 @@ class StaffConfirmForm(Form):
         own = Payer(payer).label if payer in Payer.values else ""
         subsidy = [] if payer == Payer.SUBSIDY else [(Payer.SUBSIDY.value, Payer.SUBSIDY.label)]
         self._choice("payer").choices = [("", own), *subsidy]
+
+
+class ServiceRecordForm(Form):
+    """Service done on paper (an activity, a talk, a clean-up day): the API's fields (`volunteer_id`,
+    `service_item_id`, `minutes`, `served_at`, `recipient_id`, `memo`). The action checks the rules (1 to 1440
+    minutes, not in the future, the same bank, the volunteer's eligibility, the approval gate)."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+    volunteer_id = forms.IntegerField(label=_("志愿者编号"), min_value=1, max_value=2**31 - 1)
+    service_item_id = forms.TypedChoiceField(label=_("服务项目"), coerce=int)
+    minutes = forms.IntegerField(label=_("服务时长（分钟）"), help_text=_("纸质记录上的时长，1 小时写 60。"))
+    served_at = forms.DateTimeField(
+        label=_("服务时间"),
+        input_formats=["%Y-%m-%dT%H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    recipient_id = forms.IntegerField(
+        label=_("服务对象的会员编号"), required=False, min_value=1, max_value=2**31 - 1, help_text=_("没有可以不填。")
+    )
+    memo = forms.CharField(label=_("备注"), required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, items: list[tuple[int, str]], **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("idempotency_key", new_idempotency_key())
+        kwargs["initial"].setdefault("served_at", timezone.localtime().replace(second=0, microsecond=0))
+        super().__init__(*args, **kwargs)
+        self._choice("service_item_id").choices = [("", "—"), *items]
