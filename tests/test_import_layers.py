@@ -69,3 +69,15 @@ def test_no_two_apps_import_each_other() -> None:
     cycles = sorted((a, b) for (a, b) in found if a < b and (b, a) in found)
     allowed = {tuple(sorted(pair)) for pair in KNOWN_UPWARD}
     assert not [c for c in cycles if c not in allowed], f"apps that import each other: {cycles}"
+
+
+MAX_LINES = 800  # issue 15: a file a newcomer can read; past this, split by what the parts are about
+
+
+def test_no_python_file_is_longer_than_800_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT.parent)): n
+        for path in ROOT.rglob("*.py")
+        if "migrations" not in path.parts and (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"split these: {long}"
