@@ -89,3 +89,18 @@ def test_a_phone_12345_is_refused_by_the_api_and_the_join_page(world: World) -> 
     # Written the way people write them, they are kept as the plain number.
     assert Client().post("/join/", _join_form(world, phone="139 0000 2222")).status_code == 302
     assert Member.objects.get(name="孙桂兰").phone == "13900002222"
+
+
+# The join form shows every mistake at once ----------------------------------------------------------------
+
+
+def test_the_join_form_shows_all_its_errors_at_once(world: World) -> None:
+    mistakes = _join_form(world, phone="12345", username="volunteer", password1="short", password2="short")
+    page = Client().post("/join/", mistakes)
+    assert page.status_code == 422
+    html = page.content.decode()
+    assert "手机号是 1 开头的 11 位数字" in html
+    assert "这个用户名已经有人用了" in html
+    assert "密码太短了，至少要 8 位。" in html
+    assert 'value="孙桂兰"' in html and 'value="12345"' in html and 'value="volunteer"' in html
+    assert not Member.objects.filter(name="孙桂兰").exists()

@@ -8,10 +8,13 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.errors import ApiError
 from timebank.lib.phone import clean_phone
 from timebank.members.models import Gender
+from timebank.orgs.actions import check_password_strength, check_username
 from timebank.orgs.models import Org, OrgKind
 from timebank.web.forms import Form
+from timebank.web.views.common import explain
 
 
 def community_choices() -> list[tuple[str, list[tuple[int, str]]]]:
@@ -93,6 +96,15 @@ class JoinForm(Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        # Every mistake at once: the login's rules are checked here too, each beside its field, not one by one
+        # by the action after the rest was put right.
+        checks = (("username", check_username), ("password1", check_password_strength))
+        for name, check in checks:
+            if data.get(name):
+                try:
+                    check(data[name])
+                except ApiError as exc:
+                    self.add_error(name, explain(exc))
         if data.get("password1") and data.get("password2") and data["password1"] != data["password2"]:
             self.add_error("password2", _("两次输入的密码不一样，请再输一次。"))
         return data

@@ -71,19 +71,36 @@ ROLE_KINDS: dict[str, set[str]] = {
 }
 
 
-def check_login(username: str, password: str) -> tuple[str, str]:
+def _username_text(username: str) -> str:
     username = username.strip()
     if not username or len(username) > 150:
         raise Invalid(_("用户名长度应为 1 到 150 个字符。"), fields={"username": "invalid"})
+    return username
+
+
+def check_username(username: str) -> str:
+    """A new login's username: 1 to 150 characters once stripped (422) and nobody's yet (409)."""
+    username = _username_text(username)
+    if User.objects.filter(username=username).exists():
+        raise Conflict(_("这个用户名已经有人用了。"), code="username_taken", fields={"username": "taken"})
+    return username
+
+
+def check_password_strength(password: str) -> None:
+    """A new login's password: at most 128 characters and passing AUTH_PASSWORD_VALIDATORS (422)."""
     if len(password) > 128:
         raise Invalid(_("密码太长。"), fields={"password": "too_long"})
     try:
         validate_password(password)
     except ValidationError as exc:
         raise Invalid(" ".join(str(m) for m in exc.messages), fields={"password": "weak"}) from None
-    if User.objects.filter(username=username).exists():
-        raise Conflict(_("这个用户名已经有人用了。"), code="username_taken", fields={"username": "taken"})
-    return username, password
+
+
+def check_login(username: str, password: str) -> tuple[str, str]:
+    """Both, validation (422) before the conflict (409). A form checks them one by one to show every error at once."""
+    username = _username_text(username)
+    check_password_strength(password)
+    return check_username(username), password
 
 
 def create_login(username: str, password: str, **fields: Any) -> User:
