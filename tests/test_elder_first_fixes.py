@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.test import Client
+from django.utils import timezone
 
-from tests.conftest import World
+from tests.conftest import World, web_client
+from timebank.catalogue.actions import do_create_service_item
 from timebank.lib.phone import PHONE_RE, clean_phone
 from timebank.members.models import Member
 
@@ -104,3 +107,24 @@ def test_the_join_form_shows_all_its_errors_at_once(world: World) -> None:
     assert "密码太短了，至少要 8 位。" in html
     assert 'value="孙桂兰"' in html and 'value="12345"' in html and 'value="volunteer"' in html
     assert not Member.objects.filter(name="孙桂兰").exists()
+
+
+# A past custom time is refused at step 2, where it was chosen -----------------------------------------------
+
+
+def test_a_past_custom_time_is_refused_at_step_2(world: World) -> None:
+    item = do_create_service_item(
+        None, head_office=world.bank, name="家庭保洁", category="mutual_care", tier="ordinary"
+    )
+    recipient = world.members["recipient"]
+    client = web_client(world.users["relative"])
+    past = (timezone.localtime() - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    step2 = client.get(f"/order/{item.pk}/", {"for": recipient.pk, "start": past})
+    assert step2.status_code == 422
+    html = step2.content.decode()
+    assert 'id="id_start_error_1"' in html and "这个时间已经过去了，请选一个以后的时间。" in html
+    assert f'value="{past}"' in html
+    # A time to come still goes on to step 3.
+    later = (timezone.localtime() + dt.timedelta(days=2)).replace(hour=9, minute=0).strftime("%Y-%m-%dT%H:%M")
+    step3 = client.get(f"/order/{item.pk}/", {"for": recipient.pk, "start": later})
+    assert step3.status_code == 302 and f"/order/{item.pk}/confirm/" in step3["Location"]

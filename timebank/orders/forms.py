@@ -41,10 +41,14 @@ class OrderConfirmForm(Form):
             self.fields["recipient"].widget = forms.HiddenInput()
 
     def clean_start(self) -> dt.datetime:
-        start: dt.datetime = self.cleaned_data["start"]
-        if start < timezone.now() - dt.timedelta(minutes=5):
-            raise forms.ValidationError(_("这个时间已经过去了，请选一个以后的时间。"))
-        return start
+        return not_past(self.cleaned_data["start"])
+
+
+def not_past(start: dt.datetime) -> dt.datetime:
+    """A visit's time is not in the past (5 minutes' grace): refused at step 2 where it is chosen, and at step 3."""
+    if start < timezone.now() - dt.timedelta(minutes=5):
+        raise forms.ValidationError(_("这个时间已经过去了，请选一个以后的时间。"))
+    return start
 
 
 class TimeForm(Form):
@@ -53,6 +57,9 @@ class TimeForm(Form):
         input_formats=["%Y-%m-%dT%H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
+
+    def clean_start(self) -> dt.datetime:
+        return not_past(self.cleaned_data["start"])
 
 
 class CodeForm(Form):
