@@ -29,7 +29,7 @@ from timebank.members.models import (
     RecipientCategory,
     RelativeLink,
 )
-from timebank.orgs.actions import check_login, check_name, create_login
+from timebank.orgs.actions import TEMPORARY_ALPHABET, TEMPORARY_LENGTH, check_login, check_name, create_login
 from timebank.orgs.models import Org, User
 
 LIST_LIMIT = 50
@@ -222,8 +222,10 @@ def do_register_member(
     data: MemberInput,
     login: tuple[str, str] | None = None,
     approved: bool,
+    temporary: bool = False,
 ) -> Member:
-    """Staff-created members are active at once; self-registered ones wait for approval.
+    """Staff-created members are active at once; self-registered ones wait for approval. With `temporary`, the
+    login's password is a temporary one staff hand over (`temporary_password()`): changed at its first login.
 
     The username is checked first: its answer must not depend on anything else in the body, least of all the ID
     number. A self-registration never tells whether its ID number is already a member's (see `_same_number`)."""
@@ -241,7 +243,7 @@ def do_register_member(
     # Looked up for every self-registration, taken or not: the audit entry tells staff, the answer tells nobody.
     duplicate = None if approved else duplicate_of(member)
     if login is not None:
-        member.user = create_login(username, password, display_name=member.name)
+        member.user = _create_member_login(member, username, password, temporary=temporary)
     _save_checking_duplicate(member, force_insert=True)
     publish(MemberRegistered(actor, member))  # the ledger opens the member's accounts
     record(
@@ -259,9 +261,41 @@ def do_register_member(
     return member
 
 
+def temporary_password() -> str:
+    """A temporary password for a login staff create for a member (a walk-in, or one who had none): read out or
+    written down once, like a reset's (the same alphabet and length)."""
+    return "".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(TEMPORARY_LENGTH))
+
+
+def _create_member_login(member: Member, username: str, password: str, *, temporary: bool) -> User:
+    """The member's own login (`check_login` found the username free). A temporary password must be changed at
+    the first login and opens one login within the reset's validity, as after a reset by staff."""
+    if not temporary:
+        return create_login(username, password, display_name=member.name)
+    return create_login(
+        username, password, display_name=member.name, must_change_password=True, password_reset_at=timezone.now()
+    )
+
+
 @transaction.atomic
-def do_update_member(actor: User | None, member: Member, data: MemberInput, *, new_home: Org | None = None) -> Member:
+def do_update_member(
+    actor: User | None,
+    member: Member,
+    data: MemberInput,
+    *,
+    new_home: Org | None = None,
+    login: tuple[str, str] | None = None,
+    temporary: bool = False,
+) -> Member:
+    """Edit a member; with `login` (username, password), also give a member who has none their own login
+    (409 `has_login` when they have one; with `temporary`, see `do_register_member`). All or nothing."""
     member = Member.objects.select_for_update().get(pk=member.pk)
+    if login is not None:
+        if member.anonymised_at is not None:
+            raise Conflict(_("这位会员已经注销。"), code="member_anonymised")
+        if member.user_id is not None:
+            raise Conflict(_("这位会员已经有登录账号了。"), code="has_login", fields={"login": "has_login"})
+        username, password = check_login(*login)
     changed = _apply(member, data, creating=False)
     if new_home is not None and new_home.pk != member.home_org_id:
         if new_home.head_office_id != member.bank_id:
@@ -269,19 +303,33 @@ def do_update_member(actor: User | None, member: Member, data: MemberInput, *, n
         # 通存通兑: the accounts belong to the member and the bank, so moving home moves nothing in the ledger.
         member.home_org = new_home
         changed.append("home_org")
+    if login is not None:
+        member.user = _create_member_login(member, username, password, temporary=temporary)
+        changed.append("user")
     if changed:
         _save_checking_duplicate(member, update_fields=[*changed, "updated_at"])
     safe = sorted({f for f in changed if f in AUDIT_VALUE_FIELDS})
-    record(
-        actor,
-        "member.update",
-        member,
-        bank_id=member.bank_id,
-        data={
-            "fields": sorted({_audit_field(f) for f in changed}),
-            "values": {f: str(getattr(member, f + "_id", getattr(member, f, ""))) for f in safe},
-        },
-    )
+    fields = sorted({_audit_field(f) for f in changed if f != "user"})
+    if fields or login is None:
+        record(
+            actor,
+            "member.update",
+            member,
+            bank_id=member.bank_id,
+            data={
+                "fields": fields,
+                "values": {f: str(getattr(member, f + "_id", getattr(member, f, ""))) for f in safe},
+            },
+        )
+    if login is not None:
+        assert member.user is not None
+        record(
+            actor,
+            "member.add_login",
+            member,
+            bank_id=member.bank_id,
+            data={"user": member.user.pk, "temporary": temporary},
+        )
     return member
 
 

@@ -176,7 +176,8 @@ def get_member(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
 
 @router.patch("/members/{member_id}", response=MemberOut)
 def patch_member(request: HttpRequest, member_id: PathId, payload: MemberPatch) -> dict[str, Any]:
-    """Edit a member. Moving home (`home_org_id`) needs a caller whose subtree holds both orgs."""
+    """Edit a member. Moving home (`home_org_id`) needs a caller whose subtree holds both orgs. `login` gives a
+    member who has none their own login, as `POST /members` does (409 `has_login` when they have one)."""
     user = caller(request)
     member = access_member_to_manage(user, member_id)
     new_home = None
@@ -187,7 +188,8 @@ def patch_member(request: HttpRequest, member_id: PathId, payload: MemberPatch) 
         if not has_role(user, MANAGING_ROLES, new_home):
             raise Forbidden(_("新社区不在您的管辖范围内。"), code="outside_subtree")
     data = _input(payload)
-    return member_out(actions.do_update_member(user, member, data, new_home=new_home), user)
+    login = (payload.login.username, payload.login.password) if payload.login else None
+    return member_out(actions.do_update_member(user, member, data, new_home=new_home, login=login), user)
 
 
 def _status_action(name: str, fn: Any) -> None:

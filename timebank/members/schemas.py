@@ -61,6 +61,9 @@ class MemberIn(MemberFields):
 
 class MemberPatch(MemberFields):
     home_org_id: Id | None = None
+    login: LoginIn | None = Field(
+        None, description="Gives a member who has no login their own (as when creating); 409 has_login if they have one"
+    )
 
 
 class MemberOut(Schema):

@@ -118,7 +118,11 @@ def staff_members(request: HttpRequest) -> HttpResponse:
         _member_row(member, user)
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "orders/staff/members.html", {"form": form, "rows": rows, "query": query.urlencode()})
+    return render(
+        request,
+        "orders/staff/members.html",
+        {"form": form, "rows": rows, "query": query.urlencode(), "can_manage": can_manage(user)},
+    )
 
 
 @require_POST
