@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from tests.conftest import World, web_client
 from timebank.catalogue.actions import do_create_service_item
+from timebank.goods import actions as goods_actions
+from timebank.ledger.actions import do_adjustment
 from timebank.lib.phone import PHONE_RE, clean_phone
 from timebank.members.models import Member
 
@@ -119,12 +121,35 @@ def test_a_past_custom_time_is_refused_at_step_2(world: World) -> None:
     recipient = world.members["recipient"]
     client = web_client(world.users["relative"])
     past = (timezone.localtime() - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
-    step2 = client.get(f"/order/{item.pk}/", {"for": recipient.pk, "start": past})
+    step2 = client.get(f"/order/{item.pk}/?for={recipient.pk}&start={past}")
     assert step2.status_code == 422
     html = step2.content.decode()
     assert 'id="id_start_error_1"' in html and "这个时间已经过去了，请选一个以后的时间。" in html
     assert f'value="{past}"' in html
     # A time to come still goes on to step 3.
     later = (timezone.localtime() + dt.timedelta(days=2)).replace(hour=9, minute=0).strftime("%Y-%m-%dT%H:%M")
-    step3 = client.get(f"/order/{item.pk}/", {"for": recipient.pk, "start": later})
+    step3 = client.get(f"/order/{item.pk}/?for={recipient.pk}&start={later}")
     assert step3.status_code == 302 and f"/order/{item.pk}/confirm/" in step3["Location"]
+
+
+# After a successful hand-over the outlet sees the success, not a red "already used" ------------------------
+
+
+def test_after_a_hand_over_the_outlet_sees_its_success_not_a_refusal(world: World) -> None:
+    volunteer = world.members["volunteer"]
+    do_adjustment(None, member=volunteer, minutes=300, bucket="goods", reason="开户")
+    rice = goods_actions.do_create_goods(None, outlet=world.outlet, name="大米 5 斤", price_minutes=120, stock=2)
+    redemption, _replayed = goods_actions.do_redeem(
+        world.users["volunteer"], member=volunteer, goods=rice, quantity=1, outlet=world.outlet, idempotency_key="k1"
+    )
+    staff = web_client(world.users["staff"])
+    done = staff.post(f"/outlet/voucher/{redemption.voucher_code}/hand-over/")
+    assert done.status_code == 302  # post, redirect, get
+    page = staff.get(done["Location"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "已交付：大米 5 斤 × 1" in html and "交付完成" in html
+    assert 'class="notice error"' not in html and "不能再领。</p>" in html
+    # Looked up again later, the voucher says plainly it was used.
+    again = staff.get(done["Location"]).content.decode()
+    assert 'class="notice error"' in again and "已经用过" in again and "交付完成" not in again

@@ -332,6 +332,10 @@ def _redeem(
 # Checking a voucher and handing over ------------------------------------------------------------------
 
 
+# The session remembers the voucher this counter just handed over, for the one page that follows (PRG).
+JUST_HANDED = "goods.just_handed_over"
+
+
 def _voucher_context(user: User, redemption: Redemption) -> dict[str, Any]:
     return {
         "r": redemption,
@@ -349,6 +353,7 @@ def voucher_check(request: HttpRequest) -> HttpResponse:
     form = VoucherForm(request.GET if "code" in request.GET else None)
     context: dict[str, Any] = {"form": form}
     status = 200
+    just_handed = request.session.pop(JUST_HANDED, None)
     if form.is_bound:
         if form.is_valid():
             try:
@@ -361,6 +366,10 @@ def voucher_check(request: HttpRequest) -> HttpResponse:
                 status = 403
             else:
                 context.update(_voucher_context(user, redemption))
+                # Right after this counter's hand-over, the success is the last word, not a red "already used".
+                context["just_handed"] = (
+                    just_handed == redemption.voucher_code and redemption.status == VoucherStatus.HANDED_OVER
+                )
         else:
             status = 422
     return render(request, "goods/voucher.html", context, status=status)
@@ -384,6 +393,7 @@ def hand_over(request: HttpRequest, code: str) -> HttpResponse:
         _("已交付：%(goods)s × %(n)s。这张兑换券已经用掉了。")
         % {"goods": redemption.goods.name, "n": redemption.quantity},
     )
+    request.session[JUST_HANDED] = redemption.voucher_code
     return redirect(f"{reverse('web:voucher_check')}?{urlencode({'code': redemption.voucher_code})}")
 
 
