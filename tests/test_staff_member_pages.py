@@ -347,3 +347,37 @@ def test_patch_with_login_gives_a_member_who_had_none_their_login(world: World) 
     # Malformed login bodies: 422.
     for login in ({"username": "x"}, {"username": "", "password": "chen-apo-pass-1"}, "chenapo3"):
         assert api.patch(url, {"login": login}).status_code == 422, login
+
+
+def test_staff_suspend_reactivate_and_record_a_leaver_from_the_members_page(world: World) -> None:
+    member = make_member(world.community, "蒋大伯", login="jiangdabo", roles=["volunteer"])
+    staff = web_client(world.users["staff"])
+    html = staff.get(f"/staff/members/{member.pk}/").content.decode()
+    suspend = f"/staff/members/{member.pk}/status/suspend/"
+    assert f'action="{suspend}"' in html and "/status/reactivate/" not in html
+    # Refused to another community's staff, operators and members: nothing changes.
+    for persona in ("staff_next", "other_bank_staff", "operator", "volunteer"):
+        assert web_client(world.users[persona]).post(suspend).status_code in REFUSED, persona
+    member.refresh_from_db()
+    assert member.status == MemberStatus.ACTIVE
+    # Suspended: the login stops; the same form sent twice acts once.
+    key = re.search(r'name="idempotency_key" value="([^"]+-suspend)"', html)
+    assert key
+    assert staff.post(suspend, {"idempotency_key": key.group(1)}).status_code == 302
+    assert staff.post(suspend, {"idempotency_key": key.group(1)}).status_code == 302
+    member.refresh_from_db()
+    assert member.status == MemberStatus.SUSPENDED
+    assert AuditEntry.objects.filter(action="member.suspend", object_id=str(member.pk)).count() == 1
+    assert _token_login("jiangdabo", "pass-word-1").status_code in (401, 403)
+    # A new submit in a status that does not allow it: the reason, nothing changes.
+    page = staff.post(suspend, follow=True).content.decode()
+    assert "当前状态不能办理" in page
+    html = staff.get(f"/staff/members/{member.pk}/").content.decode()
+    assert "/status/reactivate/" in html
+    assert staff.post(f"/staff/members/{member.pk}/status/reactivate/").status_code == 302
+    member.refresh_from_db()
+    assert member.status == MemberStatus.ACTIVE
+    assert staff.post(f"/staff/members/{member.pk}/status/leave/").status_code == 302
+    member.refresh_from_db()
+    assert member.status == MemberStatus.LEFT
+    assert staff.post(f"/staff/members/{member.pk}/status/nonsense/").status_code == 404

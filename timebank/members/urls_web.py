@@ -17,6 +17,11 @@ urlpatterns = [
     path("staff/members/<id:member_id>/login/", views_staff.staff_member_login, name="staff_member_login"),
     path("staff/members/<id:member_id>/relatives/", views_staff.staff_member_relative, name="staff_member_relative"),
     path(
+        "staff/members/<id:member_id>/status/<slug:action>/",
+        views_staff.staff_member_status,
+        name="staff_member_status",
+    ),
+    path(
         "staff/members/<id:member_id>/password-reset/",
         views.member_password_reset,
         name="staff_member_password_reset",

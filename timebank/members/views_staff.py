@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -24,8 +24,11 @@ from timebank.members.actions import (
     contact_fields,
     current_consents,
     do_link_relative,
+    do_member_leaves,
+    do_reactivate_member,
     do_record_consents,
     do_register_member,
+    do_suspend_member,
     do_update_member,
     do_view_id_number,
     do_view_personal_data,
@@ -38,17 +41,42 @@ from timebank.members.forms_staff import (
     MemberRegisterForm,
     RelativeForm,
 )
-from timebank.members.models import ConsentScope, Member, RelativeLink
+from timebank.members.models import ConsentScope, Member, MemberStatus, RelativeLink
 from timebank.ops.idempotency import form_once
 from timebank.orgs.access import has_role
 from timebank.orgs.models import MANAGING_ROLES, OrgKind, User
 from timebank.orgs.scope import manage_org, org_choices, user_of
 from timebank.orgs.views import temporary_page
+from timebank.web.forms import new_idempotency_key
 from timebank.web.views.common import add_form_error, explain, page
 
 HOME_KINDS = (OrgKind.SUB_BRANCH, OrgKind.OUTLET)
 # The login's password is made here and shown once; a refusal about it is about the username typed.
 LOGIN_ALIASES = {"password": "username", "login": "username"}
+
+
+# A member's status, as POST /api/v1/members/{id}/<action> (approving a registration has its own page, from the
+# members list): the action, the statuses it applies to, its button and what the page says once done.
+STATUS_ACTIONS: dict[str, tuple[Any, frozenset[str], Any, Any]] = {
+    "suspend": (
+        do_suspend_member,
+        frozenset({MemberStatus.ACTIVE}),
+        _("暂停"),
+        _("已暂停，这位会员暂时不能登录和办理。"),
+    ),
+    "reactivate": (
+        do_reactivate_member,
+        frozenset({MemberStatus.SUSPENDED}),
+        _("恢复正常"),
+        _("已恢复正常。"),
+    ),
+    "leave": (
+        do_member_leaves,
+        frozenset({MemberStatus.ACTIVE, MemberStatus.SUSPENDED, MemberStatus.PENDING}),
+        _("登记退出"),
+        _("已登记退出。时间账户和记录都保留。"),
+    ),
+}
 
 
 def _member_url(member_id: int) -> str:
@@ -127,6 +155,12 @@ def _member_page(
         "login_form": login_form or (MemberLoginForm() if can_add_login else None),
         "relative_form": (relative_form or RelativeForm()) if manage else None,
         "can_reset_password": manage and member.user_id is not None and member.anonymised_at is None,
+        "status_actions": [
+            (name, label) for name, (_act, from_, label, _done) in STATUS_ACTIONS.items() if member.status in from_
+        ]
+        if manage
+        else [],
+        "status_key": new_idempotency_key(),
     }
     return render(request, "members/staff/member.html", context, status=status)
 
@@ -224,4 +258,26 @@ def staff_member_relative(request: HttpRequest, member_id: int) -> HttpResponse:
     if form.errors:
         return _member_page(request, user, member, status=422, relative_form=form)
     messages.success(request, _("已关联亲属。"))
+    return redirect(_member_url(member.pk))
+
+
+@require_POST
+@page("workbench")
+def staff_member_status(request: HttpRequest, member_id: int, action: str) -> HttpResponse:
+    """Suspend, reactivate or record that a member left (`POST /api/v1/members/{id}/suspend|reactivate|leave`):
+    staff of the home subtree. A status that does not allow it is refused with the reason (409)."""
+    if action not in STATUS_ACTIONS:
+        raise Http404
+    act, _from, _label, done = STATUS_ACTIONS[action]
+    user = user_of(request)
+    member = access_member_to_manage(user, member_id)
+    try:
+        with form_once(request, request.POST.get("idempotency_key"), f"members.{action}") as once:
+            if once.replay is None:
+                act(user, member)
+                once.keep(str(member.pk))
+    except ApiError as exc:
+        messages.error(request, explain(exc))
+    else:
+        messages.success(request, done)
     return redirect(_member_url(member.pk))
