@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
-from django.test import Client
+import pytest
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, override_settings
+from django.urls import path
 from django.utils import timezone
 
 from tests.conftest import World, web_client
+from tests.test_sqlite_server import ROOT, free_port
 from timebank.catalogue.actions import do_create_service_item
 from timebank.goods import actions as goods_actions
 from timebank.ledger.actions import do_adjustment
@@ -153,3 +167,64 @@ def test_after_a_hand_over_the_outlet_sees_its_success_not_a_refusal(world: Worl
     # Looked up again later, the voucher says plainly it was used.
     again = staff.get(done["Location"]).content.decode()
     assert 'class="notice error"' in again and "已经用过" in again and "交付完成" not in again
+
+
+# The demo shows the product's own 404 and 500 pages ---------------------------------------------------------
+
+
+def _boom(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("a bug")
+
+
+urlpatterns = [path("boom/", _boom)]
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_a_server_error_shows_the_products_own_500_page() -> None:
+    answer = Client(raise_request_exception=False).get("/boom/")
+    assert answer.status_code == 500
+    html = answer.content.decode()
+    assert "出了点问题" in html and "12349" in html and 'href="/"' in html
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the demo runs on SQLite")
+def test_the_demo_server_shows_the_products_404_page_and_serves_static_files(tmp_path: Path) -> None:
+    port = free_port()
+    make = shutil.which("make")
+    assert make is not None
+    planned = subprocess.run(
+        [make, "-n", "demo", f"PORT={port}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    # The recipe's last line, as make would run it: its VAR=value words are the server's environment.
+    words = shlex.split(next(line for line in planned.splitlines() if "runserver" in line))
+    settings_env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-") and "/" not in w)
+    command = [w for w in words if w.split("=", 1)[0] not in settings_env]
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "TASKS_BACKEND", "DJANGO_SETTINGS_MODULE")}
+    env |= {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "TIMEBANK_LOCAL_SECRETS": str(tmp_path / "secrets.json"),
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT, check=True)
+    server = subprocess.Popen(
+        [*command, "--noreload"], env=env | settings_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(base + "/about/", timeout=5)
+                break
+            except OSError:
+                assert server.poll() is None, "the demo server exited"
+                time.sleep(0.2)
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(base + "/no-such-page/", timeout=10)
+        assert missing.value.code == 404
+        html = missing.value.read().decode()
+        assert "找不到这个页面" in html and "URLconf" not in html and "DEBUG = True" not in html
+        with urllib.request.urlopen(base + "/static/web/site.css", timeout=10) as css:
+            assert css.status == 200 and css.read()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
