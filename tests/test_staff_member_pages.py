@@ -381,3 +381,24 @@ def test_staff_suspend_reactivate_and_record_a_leaver_from_the_members_page(worl
     member.refresh_from_db()
     assert member.status == MemberStatus.LEFT
     assert staff.post(f"/staff/members/{member.pk}/status/nonsense/").status_code == 404
+
+
+def test_staff_record_a_consent_given_on_paper(world: World) -> None:
+    member = make_member(world.community, "韩奶奶", roles=["recipient"])
+    staff = web_client(world.users["staff"])
+    url = f"/staff/members/{member.pk}/consents/"
+    html = staff.get(f"/staff/members/{member.pk}/").content.decode()
+    body = {"idempotency_key": _key(html, url), "scope": "health_info", "granted": "true"}
+    for persona in ("staff_next", "other_bank_staff", "operator", "recipient"):
+        assert web_client(world.users[persona]).post(url, body).status_code in REFUSED, persona
+    for bad, error_id in (
+        ({"scope": "everything"}, "id_consent_scope_error_1"),
+        ({"granted": "maybe"}, "id_consent_granted_error_1"),
+    ):
+        response = staff.post(url, {**body, **bad})
+        assert response.status_code == 422 and f'id="{error_id}"' in response.content.decode(), bad
+    assert not Consent.objects.filter(member=member).exists()
+    assert staff.post(url, body).status_code == 302
+    assert staff.post(url, body).status_code == 302  # sent twice: recorded once
+    consents = Consent.objects.filter(member=member)
+    assert [(c.scope, c.granted, c.channel) for c in consents] == [("health_info", True, "staff")]

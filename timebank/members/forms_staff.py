@@ -160,3 +160,19 @@ class RelativeForm(KeyedForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "id_relative_%s")
         super().__init__(*args, **kwargs)
+
+
+class ConsentForm(KeyedForm):
+    """A separate consent given or withdrawn on paper (`POST /api/v1/members/{id}/consents`: `scope`, `granted`)."""
+
+    scope = forms.ChoiceField(label=_("同意事项"), choices=ConsentScope.choices, widget=forms.RadioSelect)
+    granted = forms.TypedChoiceField(
+        label=_("本人的意见"),
+        choices=[("true", _("同意")), ("false", _("不同意"))],
+        coerce=lambda value: value == "true",
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_consent_%s")
+        super().__init__(*args, **kwargs)

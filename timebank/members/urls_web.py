@@ -16,6 +16,7 @@ urlpatterns = [
     path("staff/members/<id:member_id>/edit/", views_staff.staff_member_edit, name="staff_member_edit"),
     path("staff/members/<id:member_id>/login/", views_staff.staff_member_login, name="staff_member_login"),
     path("staff/members/<id:member_id>/relatives/", views_staff.staff_member_relative, name="staff_member_relative"),
+    path("staff/members/<id:member_id>/consents/", views_staff.staff_member_consent, name="staff_member_consent"),
     path(
         "staff/members/<id:member_id>/status/<slug:action>/",
         views_staff.staff_member_status,

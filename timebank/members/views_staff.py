@@ -26,6 +26,7 @@ from timebank.members.actions import (
     do_link_relative,
     do_member_leaves,
     do_reactivate_member,
+    do_record_consent,
     do_record_consents,
     do_register_member,
     do_suspend_member,
@@ -36,6 +37,7 @@ from timebank.members.actions import (
 )
 from timebank.members.forms_staff import (
     DETAIL_FIELDS,
+    ConsentForm,
     MemberEditForm,
     MemberLoginForm,
     MemberRegisterForm,
@@ -135,6 +137,7 @@ def _member_page(
     edit: MemberEditForm | None = None,
     login_form: MemberLoginForm | None = None,
     relative_form: RelativeForm | None = None,
+    consent_form: ConsentForm | None = None,
     id_number: str = "",
 ) -> HttpResponse:
     manage = has_role(user, MANAGING_ROLES, member.home_org)  # access_member_to_manage's rule
@@ -154,6 +157,7 @@ def _member_page(
         # A refused form stays on the page with its error, even when the refusal is that a login exists now.
         "login_form": login_form or (MemberLoginForm() if can_add_login else None),
         "relative_form": (relative_form or RelativeForm()) if manage else None,
+        "consent_form": (consent_form or ConsentForm()) if manage and member.anonymised_at is None else None,
         "can_reset_password": manage and member.user_id is not None and member.anonymised_at is None,
         "status_actions": [
             (name, label) for name, (_act, from_, label, _done) in STATUS_ACTIONS.items() if member.status in from_
@@ -280,4 +284,27 @@ def staff_member_status(request: HttpRequest, member_id: int, action: str) -> Ht
         messages.error(request, explain(exc))
     else:
         messages.success(request, done)
+    return redirect(_member_url(member.pk))
+
+
+@require_POST
+@page("workbench")
+def staff_member_consent(request: HttpRequest, member_id: int) -> HttpResponse:
+    """Record a separate consent given or withdrawn on paper (`POST /api/v1/members/{id}/consents`): staff of the
+    home subtree; the consent's channel is `staff`."""
+    user = user_of(request)
+    member = access_member_to_manage(user, member_id)
+    form = ConsentForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            with form_once(request, data["idempotency_key"], "members.consent") as once:
+                if once.replay is None:
+                    do_record_consent(user, member, scope=data["scope"], granted=data["granted"], channel="staff")
+                    once.keep(str(member.pk))
+        except ApiError as exc:
+            add_form_error(form, exc)
+    if form.errors:
+        return _member_page(request, user, member, status=422, consent_form=form)
+    messages.success(request, _("已记录。"))
     return redirect(_member_url(member.pk))
