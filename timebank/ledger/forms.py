@@ -34,7 +34,7 @@ class SettlementForm(Form):
 class MemberSearchForm(Form):
     """Whom to pick: part of a name or a phone number."""
 
-    q = forms.CharField(label=_("姓名或电话"), max_length=50, required=False)
+    q = forms.CharField(label=_("会员姓名或电话"), max_length=50, required=False)
 
 
 class AdjustmentForm(Form):
@@ -43,9 +43,11 @@ class AdjustmentForm(Form):
 
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
     member_id = forms.IntegerField(label=_("会员编号"), min_value=1, max_value=2**31 - 1)
-    minutes = forms.IntegerField(label=_("分钟数"), help_text=_("记入为正数，扣减为负数。纸质台账上的 1 小时写 60。"))
+    minutes = forms.IntegerField(
+        label=_("时间（分钟）"), help_text=_("记入为正数，扣减为负数。纸质台账上的 1 小时写 60。")
+    )
     bucket = forms.ChoiceField(
-        label=_("记入哪个账户"),
+        label=_("时间账户"),
         choices=[(k.value, k.label) for k in MEMBER_BUCKETS],
         initial=AccountKind.EARNED,
     )

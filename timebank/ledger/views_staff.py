@@ -161,7 +161,7 @@ def staff_transaction_reverse(request: HttpRequest, transaction_id: int) -> Http
             status = exc.status
     if form.errors:
         return _transaction_page(request, original, form, status)
-    messages.success(request, _("已冲正：原交易保持不变，反向交易已入账。"))
+    messages.success(request, _("已冲正"))
     return redirect("web:staff_transaction", transaction_id=int(made))
 
 

@@ -175,16 +175,16 @@ class ServiceRecordForm(Form):
     minutes, not in the future, the same bank, the volunteer's eligibility, the approval gate)."""
 
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
-    volunteer_id = forms.IntegerField(label=_("志愿者编号"), min_value=1, max_value=2**31 - 1)
+    volunteer_id = forms.IntegerField(label=_("志愿者"), help_text=_("会员编号"), min_value=1, max_value=2**31 - 1)
     service_item_id = forms.TypedChoiceField(label=_("服务项目"), coerce=int)
-    minutes = forms.IntegerField(label=_("服务时长（分钟）"), help_text=_("纸质记录上的时长，1 小时写 60。"))
+    minutes = forms.IntegerField(label=_("时间（分钟）"))
     served_at = forms.DateTimeField(
-        label=_("服务时间"),
+        label=_("开始时间"),
         input_formats=["%Y-%m-%dT%H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     recipient_id = forms.IntegerField(
-        label=_("服务对象的会员编号"), required=False, min_value=1, max_value=2**31 - 1, help_text=_("没有可以不填。")
+        label=_("服务对象"), required=False, min_value=1, max_value=2**31 - 1, help_text=_("会员编号")
     )
     memo = forms.CharField(label=_("备注"), required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
