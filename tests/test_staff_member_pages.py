@@ -402,3 +402,28 @@ def test_staff_record_a_consent_given_on_paper(world: World) -> None:
     assert staff.post(url, body).status_code == 302  # sent twice: recorded once
     consents = Consent.objects.filter(member=member)
     assert [(c.scope, c.granted, c.channel) for c in consents] == [("health_info", True, "staff")]
+
+
+def test_staff_move_a_member_home_within_their_subtree_only(world: World) -> None:
+    member = make_member(world.community, "魏大姐", roles=["volunteer"])
+    staff = web_client(world.users["staff"])
+    url = f"/staff/members/{member.pk}/edit/"
+    html = staff.get(f"/staff/members/{member.pk}/").content.decode()
+    assert 'name="home_org_id"' in html and world.community2.name not in html.split('name="home_org_id"')[1][:2000]
+    body = {
+        "idempotency_key": _key(html, url),
+        "name": member.name,
+        "phone": member.phone,
+        "address": member.address,
+        "roles": ["volunteer"],
+    }
+    for org in (world.community2, world.other_community):  # not theirs: refused next to the field
+        response = staff.post(url, {**body, "home_org_id": org.pk})
+        assert response.status_code == 422 and 'id="id_edit_home_org_id_error_1"' in response.content.decode()
+    member.refresh_from_db()
+    assert member.home_org == world.community
+    assert staff.post(url, {**body, "home_org_id": world.outlet.pk}).status_code == 302
+    member.refresh_from_db()
+    assert member.home_org == world.outlet
+    update = AuditEntry.objects.filter(action="member.update", object_id=str(member.pk)).latest("pk")
+    assert update.data["fields"] == ["home_org"]

@@ -120,10 +120,21 @@ class MemberRegisterForm(MemberDetailsForm):
 class MemberEditForm(MemberDetailsForm):
     """Editing a member: only what was changed is sent to the action (as a PATCH would)."""
 
-    def __init__(self, *args: Any, member: Member, **kwargs: Any) -> None:
+    home_org_id = forms.TypedChoiceField(
+        label=_("所在社区"),
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text=_("搬家时改。存的时间跟着会员走。"),
+    )
+
+    field_order = ["home_org_id", *DETAIL_FIELDS]
+
+    def __init__(self, *args: Any, member: Member, orgs: list[tuple[int, str]], **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "id_edit_%s")
         kwargs["initial"] = {
             **kwargs.get("initial", {}),
+            "home_org_id": member.home_org_id,
             "name": member.name,
             "phone": member.phone,
             "birth_date": member.birth_date,
@@ -135,6 +146,15 @@ class MemberEditForm(MemberDetailsForm):
         }
         super().__init__(*args, **kwargs)
         self.fields["id_number"].help_text = _("不改就留空。")
+        if member.home_org_id not in {pk for pk, _label in orgs}:
+            orgs = [(member.home_org_id, member.home_org.name), *orgs]
+        self._choice("home_org_id").choices = orgs
+        self.home_was = member.home_org_id
+
+    def new_home_id(self) -> int | None:
+        """The community chosen, when it is not the member's home now (`home_org_id` of the PATCH)."""
+        chosen = self.cleaned_data.get("home_org_id")
+        return chosen if chosen and chosen != self.home_was else None
 
     def changes(self) -> MemberInput:
         return self.member_input([n for n in DETAIL_FIELDS if n in self.changed_data])

@@ -128,6 +128,11 @@ def staff_member_new(request: HttpRequest) -> HttpResponse:
     return render(request, "members/staff/new.html", {"form": form}, status=422 if form.errors else 200)
 
 
+def _edit_form(user: User, member: Member, data: Any = None) -> MemberEditForm:
+    """The edit form; its communities are those the caller manages (moving home needs both ends managed)."""
+    return MemberEditForm(data, member=member, orgs=org_choices(user, HOME_KINDS))
+
+
 def _member_page(
     request: HttpRequest,
     user: User,
@@ -153,7 +158,7 @@ def _member_page(
         "relatives": RelativeLink.objects.filter(member=member).select_related("relative").order_by("pk"),
         "phone": member.phone if full else mask_phone(member.phone),
         "consents": [(ConsentScope(scope).label, c) for scope, c in current_consents(member).items()],
-        "edit": (edit or MemberEditForm(member=member)) if manage else None,
+        "edit": (edit or _edit_form(user, member)) if manage else None,
         # A refused form stays on the page with its error, even when the refusal is that a login exists now.
         "login_form": login_form or (MemberLoginForm() if can_add_login else None),
         "relative_form": (relative_form or RelativeForm()) if manage else None,
@@ -196,15 +201,21 @@ def staff_member_edit(request: HttpRequest, member_id: int) -> HttpResponse:
     """Edit a member (`PATCH /api/v1/members/{id}`): only the fields changed are sent."""
     user = user_of(request)
     member = access_member_to_manage(user, member_id)
-    form = MemberEditForm(request.POST, member=member)
+    form = _edit_form(user, member, request.POST)
     if form.is_valid():
         try:
+            # As the PATCH: a new home must be one the caller manages; the action refuses another bank's.
+            home_id = form.new_home_id()
+            new_home = manage_org(user, home_id) if home_id is not None else None
             with form_once(request, form.cleaned_data["idempotency_key"], "members.update") as once:
                 if once.replay is None:
-                    do_update_member(user, member, form.changes())
+                    do_update_member(user, member, form.changes(), new_home=new_home)
                     once.keep(str(member.pk))
         except ApiError as exc:
-            add_form_error(form, exc)
+            add_form_error(form, exc, {"home_org": "home_org_id"})
+            if exc.code in ("other_bank", "outside_subtree", "org_not_found"):
+                form.errors.pop("__all__", None)
+                form.add_error("home_org_id", explain(exc))
     if form.errors:
         return _member_page(request, user, access_member_to_manage(user, member_id), status=422, edit=form)
     messages.success(request, _("已保存。"))
