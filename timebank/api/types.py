@@ -47,6 +47,17 @@ Token = Annotated[str, _text(200, 1), NoNul]
 OrgName = Annotated[str, _text(100, 1), NoNul]
 PersonName = Annotated[str, _text(50, 1), NoNul]
 Phone = Annotated[str, _text(20), NoNul, AfterValidator(_phone)]  # mainland mobile or landline
+
+
+def _mobile(value: str) -> str:
+    phone = clean_phone(value)
+    if not phone or not phone.startswith("1"):
+        raise PydanticCustomError("invalid", "not a mainland mobile number")
+    return phone
+
+
+Mobile = Annotated[str, _text(20, 1), NoNul, AfterValidator(_mobile)]  # a mainland mobile: it can receive an SMS
+SmsCode = Annotated[str, _text(6, 6), NoNul, StringConstraints(pattern=r"^[0-9]{6}$")]
 IdNumberText = Annotated[str, _text(18), NoNul]
 Address = Annotated[str, _text(200), NoNul]
 Occupation = Annotated[str, _text(100), NoNul]

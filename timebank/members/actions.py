@@ -408,7 +408,11 @@ def do_member_leaves(actor: User | None, member: Member) -> Member:
 
 
 @transaction.atomic
-def do_link_relative(actor: User | None, member: Member, relative: Member, relation: str) -> RelativeLink:
+def do_link_relative(
+    actor: User | None, member: Member, relative: Member, relation: str, *, contact: bool = False
+) -> RelativeLink:
+    """Link two members as relatives (both rows). `contact`: the relative becomes the member's contact, who gets
+    the member's SMS (an accepted order's code) in place of any earlier contact."""
     relation = relation.strip()
     if not relation or len(relation) > 30:
         raise Invalid(_("请填写亲属关系（30 字以内）。"), fields={"relation": "invalid"})
@@ -426,12 +430,16 @@ def do_link_relative(actor: User | None, member: Member, relative: Member, relat
     with unique_or_conflict(_("已经是亲属了。"), code="already_linked"):
         made = {a.pk: RelativeLink.objects.create(member=a, relative=b, relation=relation) for a, b in rows}
     link = made[member.pk]
+    if contact:
+        RelativeLink.objects.filter(member=member, is_contact=True).update(is_contact=False)
+        RelativeLink.objects.filter(pk=link.pk).update(is_contact=True)
+        link.is_contact = True
     record(
         actor,
         "member.link_relative",
         member,
         bank_id=member.bank_id,
-        data={"relative": relative.pk, "relation": relation},
+        data={"relative": relative.pk, "relation": relation, "contact": contact},
     )
     return link
 

@@ -228,7 +228,7 @@ def link_relative(request: HttpRequest, member_id: PathId, payload: RelativeIn) 
     user = caller(request)
     member = access_member_to_manage(user, member_id)
     relative = access_member(user, payload.relative_id)
-    link = actions.do_link_relative(user, member, relative, payload.relation)
+    link = actions.do_link_relative(user, member, relative, payload.relation, contact=payload.contact)
     return Status(
         201, {"member_id": member.pk, "relative_id": relative.pk, "relation": link.relation, "name": relative.name}
     )

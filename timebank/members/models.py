@@ -112,10 +112,16 @@ class RelativeLink(models.Model):
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="relative_links")
     relative = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
     relation = models.CharField(max_length=30)
+    # On the member's own row: this relative is the member's contact, who gets the member's SMS (the order's
+    # accept with its code) when the member has no mobile phone of their own. One per member.
+    is_contact = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["member", "relative"], name="relative_link_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "relative"], name="relative_link_unique"),
+            models.UniqueConstraint(fields=["member"], condition=Q(is_contact=True), name="relative_one_contact"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.member_id} ~ {self.relative_id} ({self.relation})"

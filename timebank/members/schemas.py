@@ -103,6 +103,8 @@ class IdNumberOut(Schema):
 class RelativeIn(Schema):
     relative_id: Id
     relation: Relation
+    # The relative becomes the member's contact for SMS (an accepted order's code goes to them).
+    contact: Annotated[bool, Field(strict=True)] = False
 
 
 class RelativeOut(Schema):

@@ -6,8 +6,10 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from timebank.lib.errors import Forbidden, NotFound
-from timebank.members.access import member_of
+from timebank.members.access import READ_ROLES, access_member, member_of
+from timebank.members.models import Member
 from timebank.notify.models import Notification
+from timebank.orgs.access import has_role
 from timebank.orgs.models import MANAGING_ROLES, Role, User
 
 DUTY_ROLES = MANAGING_ROLES | {Role.OPERATOR}
@@ -39,3 +41,13 @@ def access_duty(user: User) -> User:
     if not can_be_on_duty(user):
         raise Forbidden(_("只有工作人员和热线坐席可以设置值班。"), code="not_staff")
     return user
+
+
+def access_member_messages(user: User, member_id: int) -> Member:
+    """What was sent to a member (their codes included): staff and operators of the member's home subtree, who
+    read it out to an elder without a smartphone. Not the member or their relatives (their own inbox is
+    `GET /notifications`), nor a volunteer."""
+    member = access_member(user, member_id)  # 404 member_not_found, 403 outside_subtree as the members API
+    if not has_role(user, READ_ROLES, member.home_org):
+        raise Forbidden(_("只有会员所在社区及上级的工作人员和热线坐席可以查看发给会员的消息。"), code="outside_subtree")
+    return member

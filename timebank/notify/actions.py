@@ -346,7 +346,8 @@ def due_notifications(now: dt.datetime, *, force: bool = False) -> QuerySet[Noti
     due = Q(status=NotificationStatus.PENDING) & ready
     due |= Q(status=NotificationStatus.FAILED, next_attempt_at__lte=now)
     if force:
-        due |= Q(status=NotificationStatus.FAILED)
+        # An operator configured a channel: what failed or was kept for want of a provider goes out now.
+        due |= Q(status__in=[NotificationStatus.FAILED, NotificationStatus.NOT_CONFIGURED])
     return Notification.objects.filter(due)
 
 

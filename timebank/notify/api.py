@@ -3,13 +3,29 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from timebank.api.types import PathId, paginate
 from timebank.notify import actions
-from timebank.notify.access import access_duty, access_notification, visible_notifications
+from timebank.notify.access import (
+    access_duty,
+    access_member_messages,
+    access_notification,
+    visible_notifications,
+)
+from timebank.notify.login_codes import do_send_login_code
 from timebank.notify.models import Notification, NotifyChannel, StaffDuty
-from timebank.notify.schemas import DutyIn, DutyOut, NotificationOut, NotificationPage, ReadAllOut
+from timebank.notify.schemas import (
+    DutyIn,
+    DutyOut,
+    MemberMessagePage,
+    NotificationOut,
+    NotificationPage,
+    ReadAllOut,
+    SmsCodeIn,
+    SmsCodeOut,
+)
+from timebank.notify.sms import member_messages
 from timebank.orgs.api import caller
 
 router = Router(tags=["notify"])
@@ -62,3 +78,29 @@ def set_duty(request: HttpRequest, payload: DutyIn) -> dict[str, Any]:
     user = access_duty(caller(request))
     duty = actions.do_set_duty(user, on_duty=payload.on_duty)
     return {"on_duty": duty.on_duty, "updated_at": duty.updated_at}
+
+
+@router.get("/members/{member_id}/messages", response=MemberMessagePage, tags=["members", "notify"])
+def list_member_messages(
+    request: HttpRequest,
+    member_id: PathId,
+    limit: int = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """What was sent to a member, or to their relatives about them, on every channel, newest first: staff and
+    operators of the member's home subtree, who read it out to an elder without a smartphone (an SMS kept with
+    status `not_configured` when no SMS provider is configured). Others 403 `outside_subtree`."""
+    member = access_member_messages(caller(request), member_id)
+    qs = member_messages(member).select_related("member", "user")
+    rows, nxt = paginate(qs, limit, cursor, newest_first=True)
+    return {"items": rows, "next_cursor": nxt}  # MemberMessageOut reads each row
+
+
+@router.post("/auth/sms-code", auth=None, response={202: SmsCodeOut}, tags=["auth"])
+def send_sms_code(request: HttpRequest, payload: SmsCodeIn) -> Status[dict[str, bool]]:
+    """Send a 6-digit login code by SMS, valid 10 minutes, to the active member whose mobile this is; then log in
+    with `POST /auth/token` `{"phone", "sms_code"}`. Always 202: nothing tells whether the phone is known. A new
+    code replaces the earlier one (and lifts its lock after 5 wrong codes). Sending is limited per phone and per
+    client address: 429 `rate_limited`. A malformed phone (not a mainland mobile) is 422."""
+    do_send_login_code(request, payload.phone)
+    return Status(202, {"accepted": True})

@@ -7,5 +7,5 @@ class NotifyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Register its event subscribers (OrderTransitioned, PasswordReset): the publishers do not import us.
-        from timebank.notify import hooks  # noqa: F401
+        # Register its event subscribers (OrderTransitioned, PasswordReset, SmsCodeLogin): the publishers do not import us.
+        from timebank.notify import hooks, login_codes  # noqa: F401

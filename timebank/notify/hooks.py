@@ -14,6 +14,7 @@ from timebank.lib.events import subscribe
 from timebank.members.models import Member
 from timebank.notify.actions import do_notify_order, member_reader, notifies, queue_message, relatives_of
 from timebank.notify.messages import Message
+from timebank.notify.sms import do_sms_accepted
 from timebank.orders.events import OrderTransitioned
 from timebank.orgs.events import PasswordReset
 
@@ -34,8 +35,21 @@ def on_order_transition(event: OrderTransitioned) -> list[Note]:
         do_notify_order(order, action, notes=notes)
     except Exception:
         logger.exception("queueing notifications for order %s (%s) failed", order.pk, action)
-        return []
+        notes = []
+    if action in ACCEPTED_ACTIONS:
+        # The elder without a smartphone hears who is coming, when, and the code, by SMS (to them or their contact).
+        sms_notes: list[Note] = []
+        try:
+            do_sms_accepted(order, notes=sms_notes)
+        except Exception:
+            logger.exception("queueing the accept SMS for order %s failed", order.pk)
+            sms_notes = []
+        notes += sms_notes
     return notes
+
+
+# Accepted by the volunteer (also taken from the open list), or by staff for them (paper mode).
+ACCEPTED_ACTIONS = frozenset({"accept", "take"})
 
 
 RESET_TEMPLATE = "login.password_reset"

@@ -20,6 +20,8 @@ class NotificationStatus(models.TextChoices):
     PENDING = "pending", _("待发送")
     SENT = "sent", _("已发送")
     FAILED = "failed", _("发送失败")
+    # No provider is configured for the channel (SMS in the demo and tests): kept so staff can read it out.
+    NOT_CONFIGURED = "not_configured", _("未配置短信服务")
 
 
 class Notification(models.Model):
@@ -41,7 +43,7 @@ class Notification(models.Model):
     # Template parameters for SMS and WeChat: only what the recipient may see anyway.
     payload = models.JSONField(default=dict, blank=True)
     urgent = models.BooleanField(default=False)
-    status = models.CharField(max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
+    status = models.CharField(max_length=14, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     # When the next try may run; also a short lease while a sender holds it. Null: no more tries.
@@ -101,3 +103,19 @@ class OrderReminder(models.Model):
 
     def __str__(self) -> str:
         return f"reminder for order {self.order_id}"
+
+
+class SmsLoginCode(models.Model):
+    """A one-time login code sent by SMS to a phone: only its hash is kept. A new code replaces the phone's
+    earlier ones; after MAX_WRONG wrong tries the code is refused until a new one is sent."""
+
+    phone = models.CharField(max_length=20, unique=True)
+    code_hash = models.CharField(max_length=128)
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    wrong = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"login code for member {self.member_id}"

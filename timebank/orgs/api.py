@@ -3,12 +3,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from django.contrib.auth import authenticate
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
 
 from timebank.api.types import Page, PathId, paginate
 from timebank.lib.errors import Forbidden, Invalid, Locked, NotAuthenticated
+from timebank.lib.events import publish
 from timebank.orgs import actions, lockout
 from timebank.orgs import rules as rule_registry
 from timebank.orgs.access import (
@@ -22,6 +24,7 @@ from timebank.orgs.access import (
     visible_orgs,
     visible_staff,
 )
+from timebank.orgs.events import SmsCodeLogin
 from timebank.orgs.models import Org, OrgKind, Role, Rules, User
 from timebank.orgs.schemas import (
     OrgIn,
@@ -62,11 +65,20 @@ def roles_of(user: User) -> list[str]:
 
 @router.post("/auth/token", auth=None, response={200: TokenOut}, tags=["auth"])
 def create_token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
-    """Log in with a username and password; answers a bearer token. After 10 failures in a row for a username at
-    one client address, 429 `locked_out` there; after many failures for a username from any addresses in a day,
-    429 `username_guarded` from addresses it never logged in from (timebank.orgs.lockout). A temporary password
-    from a staff reset opens one login within 72 hours: later 401 `temporary_password_expired`, a second time
-    401 `temporary_password_used`."""
+    """Log in with a username and password, or with a phone and the code sent to it by SMS (`POST /auth/sms-code`);
+    answers a bearer token. After 10 failures in a row for a username at one client address, 429 `locked_out`
+    there; after many failures for a username from any addresses in a day, 429 `username_guarded` from addresses
+    it never logged in from (timebank.orgs.lockout). A temporary password from a staff reset opens one login
+    within 72 hours: later 401 `temporary_password_expired`, a second time 401 `temporary_password_used`.
+    A code opens one login, within 10 minutes; after 5 wrong codes for a phone it is refused until a new one is
+    sent. Every refusal of a code is 401 `bad_credentials`: nothing tells whether the phone is known."""
+    if payload.phone is not None or payload.sms_code is not None:
+        if payload.username is not None or payload.password is not None:
+            raise Invalid(_("请用密码或短信验证码中的一种方式登录。"), fields={"sms_code": "one_way"})
+        return token_by_sms_code(request, payload)
+    if payload.username is None or payload.password is None:
+        missing = "username" if payload.username is None else "password"
+        raise Invalid(_("请填写用户名和密码。"), fields={missing: "missing"})
     lockout.check_guard(request, payload.username)
     user = authenticate(request, username=payload.username, password=payload.password)
     if getattr(request, "axes_locked_out", False):
@@ -78,11 +90,31 @@ def create_token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
     if user.must_change_password:
         actions.do_use_temporary_password(user)
     lockout.remember_success(request, user)
+    return token_answer(user, actions.do_issue_token(user))
+
+
+def token_by_sms_code(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
+    """The code is checked by whoever sent it (the notify app, through `SmsCodeLogin`), in this transaction with
+    the token: two requests with one code give one token. A wrong code's count commits with the refusal."""
+    if payload.phone is None or payload.sms_code is None:
+        missing = "phone" if payload.phone is None else "sms_code"
+        raise Invalid(_("请填写手机号和短信验证码。"), fields={missing: "missing"})
+    with transaction.atomic():
+        answers = publish(SmsCodeLogin(phone=payload.phone, code=payload.sms_code))
+        user = next((a for a in answers if isinstance(a, User)), None)
+        token = actions.do_issue_token(user) if user is not None and login_allowed(user) else None
+    if user is None or token is None:
+        raise NotAuthenticated(_("手机号或验证码不正确，或验证码已过期。"), code="bad_credentials")
+    lockout.remember_success(request, user)
+    return token_answer(user, token)
+
+
+def token_answer(user: User, token: str) -> dict[str, Any]:
     from django.conf import settings
 
     member = getattr(user, "member", None)
     return {
-        "token": actions.do_issue_token(user),
+        "token": token,
         "member_id": member.pk if member is not None else None,
         "roles": roles_of(user),
         "expires_in_days": settings.API_TOKEN_DAYS,

@@ -35,3 +35,14 @@ class PasswordReset:
 
     actor: User | None
     login: User
+
+
+@dataclass(frozen=True)
+class SmsCodeLogin:
+    """Someone logs in with a phone number and the code sent to it by SMS (`POST /api/v1/auth/token`). The
+    notify app, which sent the code, checks it (counting a wrong one) and answers the login of the member whose
+    phone it is, creating it on their first such login; it answers nothing when the code does not open a login.
+    Published inside the token request's transaction."""
+
+    phone: str
+    code: str

@@ -7,14 +7,19 @@ from typing import Annotated
 from ninja import Schema
 from pydantic import Field
 
-from timebank.api.types import Id, OrgName, Password, Token, Username
+from timebank.api.types import Id, Mobile, OrgName, Password, SmsCode, Token, Username
 from timebank.orgs import rules as rule_registry
 from timebank.orgs.models import OrgKind, Role, User
 
 
 class TokenIn(Schema):
-    username: Username
-    password: Password
+    """A username and password, or a phone and the code sent to it by SMS (`POST /auth/sms-code`); the handler
+    answers 422 for a half of either pair, or for both ways at once."""
+
+    username: Username | None = None
+    password: Password | None = None
+    phone: Mobile | None = None
+    sms_code: SmsCode | None = None
 
 
 class TokenOut(Schema):
