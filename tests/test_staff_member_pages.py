@@ -94,6 +94,7 @@ def test_staff_register_a_walk_in_member_with_a_login_and_look_after_them(world:
     html = page.content.decode()
     assert page.status_code == 200 and "13912345678" in html and member.id_number_masked in html
     assert member.id_number() not in html
+    assert f'href="/staff/members/{member.pk}/statement/"' in html  # the time account, one click away
     assert AuditEntry.objects.filter(action="member.view_personal_data", object_id=str(member.pk)).count() == views + 1
     # The full ID number on request, on the audit chain.
     shown = staff.post(f"/staff/members/{member.pk}/id-number/").content.decode()
