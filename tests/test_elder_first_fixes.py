@@ -19,7 +19,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, override_settings
 from django.urls import path
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from tests.conftest import World, web_client
 from tests.test_sqlite_server import ROOT, free_port
@@ -28,6 +28,7 @@ from timebank.goods import actions as goods_actions
 from timebank.ledger.actions import do_adjustment
 from timebank.lib.phone import PHONE_RE, clean_phone
 from timebank.members.models import Member
+from timebank.web.templatetags.web import when
 
 
 def _join_form(world: World, **changes: Any) -> dict[str, Any]:
@@ -228,3 +229,17 @@ def test_the_demo_server_shows_the_products_404_page_and_serves_static_files(tmp
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+# Dates show the year where it is not this year, and pad evenly ------------------------------------------------
+
+
+def test_dates_show_the_year_where_it_is_not_this_years_and_pad_evenly() -> None:
+    now = timezone.localtime()
+    month = 3 if now.month != 3 else 9
+    this_year = now.replace(month=month, day=5, hour=9, minute=0)
+    with translation.override("zh-hans"):
+        assert when(this_year).startswith(f"{month}月5日 星期") and when(this_year).endswith(" 09:00")
+        last_year = now.replace(year=now.year - 1, month=4, day=5, hour=14, minute=30)
+        assert when(last_year).startswith(f"{now.year - 1}年4月5日 星期") and when(last_year).endswith(" 14:30")
+        assert when(now).startswith("今天 ")

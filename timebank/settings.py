@@ -167,6 +167,7 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006", "models.W040"]
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "timebank" / "locale"]
+FORMAT_MODULE_PATH = ["timebank.web.formats"]  # 9月5日, not Django's 09月5日
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

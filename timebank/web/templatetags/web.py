@@ -44,7 +44,8 @@ def signed_hours(minutes: int | None) -> str:
 
 @register.filter
 def when(value: dt.datetime | None) -> str:
-    """今天 14:00 / 明天 09:00 / 4月5日 星期六 09:00, in the bank's time zone."""
+    """今天 14:00 / 明天 09:00 / 4月5日 星期六 09:00 / 2025年4月5日 星期六 09:00 (the year where it is not this
+    year's), in the bank's time zone."""
     if value is None:
         return ""
     local = timezone.localtime(value)
@@ -54,7 +55,7 @@ def when(value: dt.datetime | None) -> str:
     named = {-1: _("昨天"), 0: _("今天"), 1: _("明天"), 2: _("后天")}
     if days in named:
         return f"{named[days]} {clock}"
-    day = formats.date_format(local, "MONTH_DAY_FORMAT")
+    day = formats.date_format(local, "MONTH_DAY_FORMAT" if local.year == today.year else "DATE_FORMAT")
     weekday = formats.date_format(local, "l")
     return f"{day} {weekday} {clock}"
 
