@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
 from tests.conftest import World, make_member, web_client
+from tests.test_trust_08_races import postgres_only
 from timebank.approvals.models import Approval, ApprovalState
 from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
@@ -394,3 +397,53 @@ def test_a_member_with_no_login_on_another_community_is_out_of_reach(world: Worl
     paper = make_member(world.community2, "孙纸质", roles=["volunteer"])
     resp = web_client(world.users["staff"]).post(ADJUST_PAGE, adjust_form(world, "h" * 32, member_id=paper.pk))
     assert resp.status_code == 403 and earned(paper.pk) == 0
+
+
+# At once, on PostgreSQL -------------------------------------------------------------------------------------
+
+
+def post_at_once(posts: list[tuple[Client, str, dict[str, Any]]]) -> list[int]:
+    """Send the posts all at once (each thread its own connection): their statuses."""
+    barrier = threading.Barrier(len(posts))
+    statuses: list[int] = [0] * len(posts)
+
+    def worker(i: int) -> None:
+        client, url, body = posts[i]
+        try:
+            barrier.wait(timeout=30)
+            statuses[i] = client.post(url, body).status_code
+        except BaseException:  # a crash is a failed request
+            statuses[i] = 599
+        finally:
+            connections.close_all()
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(len(posts))]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in pool), "a request hung"
+    return statuses
+
+
+@postgres_only
+def test_a_double_click_at_once_records_once_and_two_staff_reversing_at_once_reverse_once(world: World) -> None:
+    item = do_create_service_item(None, head_office=world.bank, name="清洁日", category="environment", tier="ordinary")
+    staff = web_client(world.users["staff"])
+    body = record_form(world, item, "p" * 32)
+    staff_again = web_client(world.users["staff"])
+    assert post_at_once([(staff, RECORD_PAGE, body), (staff_again, RECORD_PAGE, body)]) == [302, 302]
+    assert ServiceRecord.objects.count() == 1 and earned(world.members["volunteer"].pk) == 90
+
+    tx, _ = ledger.post_adjustment(
+        None, member=world.members["recipient"], minutes=200, bucket="reserve", reason="开户"
+    )
+    url = f"/staff/transactions/{tx.pk}/reverse/"
+    answers = post_at_once(
+        [
+            (web_client(world.users["staff"]), url, {"idempotency_key": "q" * 32, "reason": "记错了"}),
+            (web_client(world.users["branch_admin"]), url, {"idempotency_key": "r" * 32, "reason": "记错了"}),
+        ]
+    )
+    assert sorted(answers) == [302, 409], answers
+    assert Transaction.objects.filter(reverses=tx).count() == 1
