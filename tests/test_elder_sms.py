@@ -508,3 +508,47 @@ def test_two_token_requests_with_one_code_give_one_token() -> None:
     assert sorted(statuses) == [200, 401, 401, 401, 401, 401]
     user = world.members["recipient"].user
     assert ApiToken.objects.filter(user=user).count() == 1
+
+
+def test_kept_sms_go_out_once_a_provider_is_configured(
+    phones: World, item: ServiceItem, django_capture_on_commit_callbacks: Capture, settings: Any, monkeypatch: Any
+) -> None:
+    from django.core.management import call_command
+
+    from timebank.notify import adapters
+
+    oid = new_order(phones, item, django_capture_on_commit_callbacks)
+    accept(phones, "volunteer", oid, django_capture_on_commit_callbacks)
+    [sms] = code_sms(oid)
+    assert sms.status == "not_configured" and sms.attempts == 0
+    call_command("send_notifications")  # not due: nobody configured SMS yet
+    sms.refresh_from_db()
+    assert sms.status == "not_configured" and sms.attempts == 0
+    settings.NOTIFY_SMS_ACCESS_KEY_ID = "id"
+    settings.NOTIFY_SMS_ACCESS_KEY_SECRET = "secret"
+    settings.NOTIFY_SMS_SIGN_NAME = "时间银行"
+    settings.NOTIFY_SMS_TEMPLATES = {"order.accepted_code": "SMS_1"}
+    monkeypatch.setattr(adapters, "_post_or_get", lambda request: {"Code": "OK"})
+    call_command("send_notifications", "--retry-failed")
+    sms.refresh_from_db()
+    assert sms.status == "sent"
+
+
+def test_taking_an_open_order_sends_the_code_too(
+    phones: World, item: ServiceItem, django_capture_on_commit_callbacks: Capture
+) -> None:
+    world = phones
+    body = {
+        "recipient_id": world.members["recipient"].pk,
+        "service_item_id": item.pk,
+        "scheduled_start": (timezone.now() + dt.timedelta(days=1)).isoformat(),
+        "planned_minutes": 60,
+        "payer": "subsidy",
+        "channel": "hotline",
+        "notes": "",
+    }
+    oid = post(world, "operator", "/api/v1/orders", body, django_capture_on_commit_callbacks).json()["id"]
+    resp = post(world, "volunteer", f"/api/v1/orders/{oid}/take", {}, django_capture_on_commit_callbacks)
+    assert resp.status_code == 200, resp.content
+    [sms] = code_sms(oid)
+    assert sms.member_id == world.members["recipient"].pk and Order.objects.get(pk=oid).code in sms.body
