@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from tests.conftest import PERSONAS, World, build_world, error_code, is_postgres, make_member
+from tests.conftest import PERSONAS, World, build_world, error_code, is_postgres, make_member, web_client
 from timebank.audit.models import AuditEntry
 from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
@@ -552,3 +552,25 @@ def test_taking_an_open_order_sends_the_code_too(
     assert resp.status_code == 200, resp.content
     [sms] = code_sms(oid)
     assert sms.member_id == world.members["recipient"].pk and Order.objects.get(pk=oid).code in sms.body
+
+
+def test_staff_read_the_code_out_from_the_members_messages_page(
+    phones: World, item: ServiceItem, django_capture_on_commit_callbacks: Capture
+) -> None:
+    world = phones
+    oid = new_order(world, item, django_capture_on_commit_callbacks)
+    accept(world, "volunteer", oid, django_capture_on_commit_callbacks)
+    code = Order.objects.get(pk=oid).code
+    url = f"/staff/members/{world.members['recipient'].pk}/messages/"
+    # Clicked from the member's page.
+    member_page = web_client(world.users["staff"]).get(f"/staff/members/{world.members['recipient'].pk}/")
+    assert member_page.status_code == 200 and f'href="{url}"' in member_page.content.decode()
+    resp = web_client(world.users["staff"]).get(url)
+    assert resp.status_code == 200
+    text = resp.content.decode()
+    assert code in text and "139****5678" in text and "未配置短信服务" in text
+    for persona in ("volunteer", "recipient", "relative", "staff_next", "other_bank_staff"):
+        resp = web_client(world.users[persona]).get(url)
+        assert resp.status_code == 403 and code not in resp.content.decode(), persona
+    assert web_client(None).get(url).status_code == 302
+    assert web_client(world.users["staff"]).get("/staff/members/999999/messages/").status_code == 404
