@@ -7,7 +7,19 @@ from timebank.api_root import api
 # mounts none of them: it imports no app).
 WEB_PAGES = [
     path("", include(f"timebank.{app}.urls_web"))
-    for app in ("orders", "members", "orgs", "hotline", "goods", "catalogue", "ledger", "funds", "safety", "reports", "notify")
+    for app in (
+        "orders",
+        "members",
+        "orgs",
+        "hotline",
+        "goods",
+        "catalogue",
+        "ledger",
+        "funds",
+        "safety",
+        "reports",
+        "notify",
+    )
 ]
 
 urlpatterns = [
