@@ -243,3 +243,17 @@ def test_dates_show_the_year_where_it_is_not_this_years_and_pad_evenly() -> None
         last_year = now.replace(year=now.year - 1, month=4, day=5, hour=14, minute=30)
         assert when(last_year).startswith(f"{now.year - 1}年4月5日 星期") and when(last_year).endswith(" 14:30")
         assert when(now).startswith("今天 ")
+
+
+def test_a_slot_that_has_passed_goes_back_to_step_2_with_the_reason(world: World) -> None:
+    item = do_create_service_item(
+        None, head_office=world.bank, name="家庭保洁", category="mutual_care", tier="ordinary"
+    )
+    recipient = world.members["recipient"]
+    client = web_client(world.users["relative"])
+    past = (timezone.localtime() - dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
+    step3 = client.get(f"/order/{item.pk}/confirm/?for={recipient.pk}&start={past}")
+    assert step3.status_code == 302
+    step2 = client.get(step3["Location"])
+    assert step2.status_code == 422
+    assert "这个时间已经过去了，请选一个以后的时间。" in step2.content.decode()

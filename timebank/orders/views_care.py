@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -123,8 +124,12 @@ def confirm_order(request: HttpRequest, item_id: int) -> HttpResponse:
         )
         start_check = TimeForm({"start": request.GET.get("start", "")})
         if not start_check.is_valid():
+            step2 = f"{reverse('web:order_time', args=[item_id])}?{urlencode({'for': person.pk})}"
+            if request.GET.get("start"):
+                # A time that has passed (a slot tapped on a page left open): step 2 says why beside the field.
+                return redirect(f"{step2}&{urlencode({'start': request.GET['start']})}")
             messages.warning(request, _("请先选一个上门时间。"))
-            return redirect(f"{reverse('web:order_time', args=[item_id])}?for={person.pk}")
+            return redirect(step2)
     item = _item(request, item_id, person.bank_id)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
