@@ -122,7 +122,7 @@ def visible_orders(user: User) -> OrderQuerySet:
 
 
 def pool_orders(user: User) -> OrderQuerySet:
-    """Open orders a volunteer may take: requested, in their area, not their own nor (unless the rules allow it)
+    """Open orders a volunteer may take: takeable (requested, not past: `OrderQuerySet.takeable`), in their area, not their own nor (unless the rules allow it)
     their relatives'."""
     me = member_of(user)
     if me is None or not me.is_volunteer:
@@ -135,9 +135,7 @@ def pool_orders(user: User) -> OrderQuerySet:
     if serve_relatives is None:  # no rules, or taking is off
         return Order.objects.none()
     area = volunteer_area(me)
-    orders = Order.objects.filter(
-        state=OrderState.REQUESTED, bank_id=me.bank_id, org__path__startswith=area.path
-    ).exclude(recipient=me)
+    orders = Order.objects.takeable().filter(bank_id=me.bank_id, org__path__startswith=area.path).exclude(recipient=me)
     if not serve_relatives:  # conflicts of interest: their family's orders are not theirs to take
         orders = orders.exclude(recipient_id__in=relative_ids(me))
     return orders

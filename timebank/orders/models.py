@@ -56,6 +56,19 @@ def overdue_q(now: dt.datetime | None = None, *, bank_id: int | None = None) -> 
     return functools.reduce(operator.or_, per_bank) if per_bank else Q(pk__in=[])
 
 
+# An urgent order is for now: still worth taking a while after its start (a fall that has waited 50 minutes).
+URGENT_TAKEABLE_FOR = dt.timedelta(hours=12)
+
+
+def takeable_q(now: dt.datetime | None = None) -> Q:
+    """May still be taken (offered in the volunteer's list and the API's pool): requested, and its start still
+    to come, or, for an urgent order, not more than `URGENT_TAKEABLE_FOR` ago. A past order is not offered."""
+    now = now or timezone.now()
+    return Q(state=OrderState.REQUESTED) & (
+        Q(scheduled_start__gte=now) | Q(urgent=True, scheduled_start__gte=now - URGENT_TAKEABLE_FOR)
+    )
+
+
 class OrderQuerySet(models.QuerySet["Order"]):
     """The domain's filters on orders, each written once (the groups come from orders.rules)."""
 
@@ -74,6 +87,10 @@ class OrderQuerySet(models.QuerySet["Order"]):
     def credited(self) -> OrderQuerySet:
         """The service happened and its time is posted (confirmed or reviewed)."""
         return self.filter(state__in=CREDITED_STATES)
+
+    def takeable(self, now: dt.datetime | None = None) -> OrderQuerySet:
+        """Still offered to volunteers to take (`takeable_q`)."""
+        return self.filter(takeable_q(now))
 
     def overdue(self, now: dt.datetime | None = None) -> OrderQuerySet:
         """Requested and not dispatched within the bank's `dispatch_within_hours` (`overdue_q`)."""

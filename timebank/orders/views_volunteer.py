@@ -77,6 +77,7 @@ def _decorate(order: Order, roles: set[str], early: int | None = None, **extra: 
     opens = order.scheduled_start - dt.timedelta(minutes=early) if early is not None else None
     order.check_in_opens = opens if opens is not None and opens > timezone.now() else None  # type: ignore[attr-defined]
     order.is_mine = VOLUNTEER in roles  # type: ignore[attr-defined]
+    order.waited_minutes = extra.pop("waited_minutes", None)  # type: ignore[attr-defined]
     order.code_form = extra.pop("code_form", None) or CodeForm(prefix=f"o{order.pk}")  # type: ignore[attr-defined]
     for key, value in extra.items():
         setattr(order, key, value)
@@ -99,7 +100,7 @@ def volunteer_home(request: HttpRequest, focus: Order | None = None) -> HttpResp
         pool_orders(user)
         .select_related("service_item", "recipient", "org")
         .annotate(urgency=urgency)
-        .order_by("urgency", "scheduled_start")[:30]
+        .order_by("urgency", "created_at", "pk")[:30]
     )
     # A card that came back with an error keeps what was typed into it.
     early = _early_minutes(me.bank_id)
@@ -110,8 +111,10 @@ def volunteer_home(request: HttpRequest, focus: Order | None = None) -> HttpResp
         [(o.recipient, contact_fields(o.recipient)) for o in mine if getattr(o, "show_contact", False)],
         via="volunteer_home",
     )
+    now = timezone.now()
     for order in pool:
-        _decorate(order, {AREA_VOLUNTEER})
+        # Urgent ones first, the longest waiting first, with how long they have waited.
+        _decorate(order, {AREA_VOLUNTEER}, waited_minutes=int((now - order.created_at).total_seconds() // 60))
     recent = list(
         Order.objects.credited()
         .filter(volunteer=me)

@@ -1,0 +1,72 @@
+"""Issue 14 (elder first), part 2: the volunteer's list offers only what can still be done, urgent first."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from tests.conftest import World, web_client
+from timebank.catalogue.actions import do_create_service_item
+from timebank.catalogue.models import ServiceItem
+from timebank.orders.actions import do_create_order
+from timebank.orders.models import Order
+
+
+@pytest.fixture
+def item(world: World) -> ServiceItem:
+    return do_create_service_item(
+        None, head_office=world.bank, name="家庭保洁", category="mutual_care", tier="ordinary"
+    )
+
+
+def _order(world: World, item: ServiceItem, *, start: dt.timedelta, made: dt.timedelta, urgent: bool = False) -> Order:
+    """An open order starting `start` from now, made `made` ago (written on the row, not waited for)."""
+    now = timezone.now()
+    order = do_create_order(
+        world.users["staff"],
+        recipient=world.members["recipient"],
+        service_item=item,
+        scheduled_start=now + start,
+        planned_minutes=60,
+        payer="subsidy",
+        channel="hotline",
+        urgent=urgent,
+    )
+    Order.objects.filter(pk=order.pk).update(created_at=now - made)
+    return order
+
+
+def _pool(world: World, item: ServiceItem) -> dict[str, Order]:
+    return {
+        "yesterday": _order(world, item, start=-dt.timedelta(days=1), made=dt.timedelta(days=3)),
+        "later": _order(world, item, start=dt.timedelta(hours=3), made=dt.timedelta(days=2)),
+        "soon": _order(world, item, start=dt.timedelta(hours=1), made=dt.timedelta(hours=1)),
+        "fall": _order(world, item, start=-dt.timedelta(minutes=50), made=dt.timedelta(minutes=50), urgent=True),
+        "fresh_urgent": _order(world, item, start=dt.timedelta(0), made=dt.timedelta(minutes=2), urgent=True),
+    }
+
+
+def test_the_volunteers_list_offers_no_past_order_and_puts_urgent_ones_first_by_waiting_time(
+    world: World, item: ServiceItem
+) -> None:
+    orders = _pool(world, item)
+    html = web_client(world.users["volunteer"]).get("/volunteer/").content.decode()
+    assert f'id="order-{orders["yesterday"].pk}"' not in html
+    shown = [name for name in orders if f'id="order-{orders[name].pk}"' in html]
+    shown.sort(key=lambda name: html.index(f'id="order-{orders[name].pk}"'))
+    assert shown == ["fall", "fresh_urgent", "later", "soon"]
+    assert "已等 50 分钟" in html
+
+
+def test_the_takeable_rule_is_one_queryset_method_used_by_the_apis_pool(world: World, item: ServiceItem) -> None:
+    orders = _pool(world, item)
+    takeable = set(Order.objects.takeable().values_list("pk", flat=True))
+    assert orders["yesterday"].pk not in takeable
+    assert {orders[n].pk for n in ("later", "soon", "fall", "fresh_urgent")} <= takeable
+    answer = world.api("volunteer").get("/api/v1/orders", {"pool": "true"})
+    assert answer.status_code == 200
+    ids = {row["id"] for row in answer.json()["items"]}
+    assert orders["yesterday"].pk not in ids
+    assert {orders[n].pk for n in ("later", "soon", "fall", "fresh_urgent")} <= ids
