@@ -18,17 +18,36 @@ from timebank.lib.errors import ApiError
 from timebank.members.access import access_member_login_to_reset
 from timebank.members.actions import MemberInput, do_record_consents, do_register_member
 from timebank.members.forms import JoinForm
+from timebank.members.models import Member
 from timebank.orgs.actions import do_reset_password
-from timebank.orgs.models import Org, OrgKind, Rules
+from timebank.orgs.models import Org, OrgKind, Rules, User
 from timebank.orgs.scope import user_of
 from timebank.orgs.views import temporary_page
 from timebank.web.views.common import add_form_error, explain, page, safe_next
 
 
-def _rules_for_about() -> dict[str, Any]:
-    """The numbers on the about page come from the bank's rules (the seeds' defaults when there are several)."""
-    banks = list(Rules.objects.select_related("head_office")[:2])
-    rules = banks[0] if len(banks) == 1 else Rules()
+def _bank_for_about(request: HttpRequest) -> Org | None:
+    """The bank the visitor looks at: `?bank=` (any org of the bank names it), else the logged-in person's bank,
+    else the only bank there is; None when there are several and the visitor has not chosen."""
+    raw = request.GET.get("bank", "")
+    if raw.isdigit() and len(raw) <= 12:
+        org = Org.objects.select_related("head_office").filter(pk=int(raw)).first()
+        if org is not None:
+            return org if org.kind == OrgKind.HEAD_OFFICE else org.head_office
+    user = request.user
+    if isinstance(user, User):
+        member = Member.objects.select_related("bank").filter(user=user).first()
+        if member is not None:
+            return member.bank
+        if user.org is not None:
+            return user.org if user.org.kind == OrgKind.HEAD_OFFICE else user.org.head_office
+    banks = list(Org.objects.filter(kind=OrgKind.HEAD_OFFICE)[:2])
+    return banks[0] if len(banks) == 1 else None
+
+
+def _rules_for_about(bank: Org | None) -> dict[str, Any]:
+    """The numbers on the about page come from the bank's rules (the seeds' defaults when no bank is chosen)."""
+    rules = (Rules.objects.filter(head_office=bank).first() if bank is not None else None) or Rules()
     multipliers = rules.multipliers
     return {
         "ordinary": multipliers.get("ordinary", 1),
@@ -42,7 +61,9 @@ def _rules_for_about() -> dict[str, Any]:
 
 @page("public")
 def about(request: HttpRequest) -> HttpResponse:
-    return render(request, "members/about.html", {"rules": _rules_for_about()})
+    bank = _bank_for_about(request)
+    banks = [] if bank is not None else list(Org.objects.filter(kind=OrgKind.HEAD_OFFICE).order_by("name"))
+    return render(request, "members/about.html", {"rules": _rules_for_about(bank), "bank": bank, "banks": banks})
 
 
 @page("public")
