@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from tests.conftest import World, web_client
@@ -70,3 +72,52 @@ def test_the_takeable_rule_is_one_queryset_method_used_by_the_apis_pool(world: W
     ids = {row["id"] for row in answer.json()["items"]}
     assert orders["yesterday"].pk not in ids
     assert {orders[n].pk for n in ("later", "soon", "fall", "fresh_urgent")} <= ids
+
+
+# The emergency path: 120 and 12349 first, then an urgent order for now -----------------------------------
+
+
+@pytest.fixture
+def rescue(world: World) -> ServiceItem:
+    return do_create_service_item(
+        None, head_office=world.bank, name="紧急救援", category="mutual_care", tier="ordinary"
+    )
+
+
+def test_the_emergency_tile_shows_120_and_12349_first_then_raises_one_urgent_order_for_now(
+    world: World, rescue: ServiceItem, django_capture_on_commit_callbacks: Any
+) -> None:
+    from tests.test_notify import IMMEDIATE, templates
+
+    for persona in ("staff", "operator"):
+        assert world.api(persona).post("/api/v1/duty", {"on_duty": True}).status_code == 200
+    client = web_client(world.users["recipient"])
+    home = client.get("/").content.decode()
+    tile = f"/order/{rescue.pk}/"
+    assert f'href="{tile}?for=' in home
+    page = client.get(tile, {"for": world.members["recipient"].pk})
+    assert page.status_code == 200
+    html = page.content.decode()
+    main = html[html.index("<main") : html.index("</main>")]
+    first_control = min(i for i in (main.find(t) for t in ("<a ", "<button", "<form", "<input")) if i >= 0)
+    assert 'href="tel:120"' in main[first_control : main.index(">", first_control)]
+    assert main.index('href="tel:12349"') < main.index("<form")
+    assert 'class="button big' in main[first_control : main.index('href="tel:12349"') + 60]
+    assert "明天" not in main and "09:00" not in main
+    key = main.split('name="idempotency_key" value="')[1].split('"')[0]
+    action = main.split('<form method="post" action="')[1].split('"')[0]
+    before = timezone.now()
+    with override_settings(TASKS=IMMEDIATE, NOTIFY_CHANNELS=["outbox"]):
+        with django_capture_on_commit_callbacks(execute=True):
+            first = client.post(action, {"idempotency_key": key, "for": world.members["recipient"].pk})
+        with django_capture_on_commit_callbacks(execute=True):
+            again = client.post(action, {"idempotency_key": key, "for": world.members["recipient"].pk})
+    assert first.status_code == 302 and again.status_code == 302
+    orders = list(Order.objects.filter(service_item=rescue))
+    assert len(orders) == 1
+    order = orders[0]
+    assert order.urgent and order.recipient == world.members["recipient"]
+    assert before - dt.timedelta(seconds=5) <= order.scheduled_start <= timezone.now()
+    # As the hotline's urgent orders do: the on-duty staff and the relatives hear at once.
+    for persona in ("staff", "operator", "relative"):
+        assert templates(world, persona) == ["order.urgent"], persona

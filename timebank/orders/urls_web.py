@@ -19,6 +19,7 @@ urlpatterns = [
     path("order/", care.pick_item, name="order"),
     path("order/<id:item_id>/", care.pick_time, name="order_time"),
     path("order/<id:item_id>/confirm/", care.confirm_order, name="order_confirm"),
+    path("order/<id:item_id>/emergency/", care.emergency_order, name="order_emergency"),
     path("orders/", care.care_orders, name="care_orders"),
     path("orders/<id:order_id>/", care.care_order, name="care_order"),
     path("orders/<id:order_id>/<slug:action>/", care.care_action, name="care_action"),

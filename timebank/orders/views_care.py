@@ -23,6 +23,7 @@ from timebank.lib.errors import ApiError, Forbidden
 from timebank.members.access import access_member
 from timebank.members.models import Member
 from timebank.members.person import who
+from timebank.ops.idempotency import form_once
 from timebank.orders import actions
 from timebank.orders.access import RECIPIENT, RELATIVE, access_order
 from timebank.orders.forms import OrderConfirmForm, ReasonForm, ReviewForm, TimeForm
@@ -30,9 +31,14 @@ from timebank.orders.models import Order, OrderEvent, Payer
 from timebank.orders.rules import OPEN_STATES
 from timebank.orders.views_member import balances, care_people, multipliers
 from timebank.orgs.scope import user_of
+from timebank.web.forms import new_idempotency_key
 from timebank.web.views.common import add_form_error, explain, is_htmx, page
 
 SLOT_HOURS = (9, 14)
+# The emergency service (its name in the catalogue): its tile shows 120 and 12349 first, then raises an urgent
+# order for now, which notifies the on-duty staff and the relatives at once (as the hotline's urgent orders do).
+EMERGENCY_ITEM = "紧急救援"
+EMERGENCY_MINUTES = 60
 
 
 def _people_or_refuse(request: HttpRequest) -> list[Member]:
@@ -89,6 +95,12 @@ def pick_time(request: HttpRequest, item_id: int) -> HttpResponse:
     people = _people_or_refuse(request)
     person = _chosen(people, request.GET.get("for"))
     item = _item(request, item_id, person.bank_id)
+    if item.name == EMERGENCY_ITEM:
+        return render(
+            request,
+            "orders/order/emergency.html",
+            {"item": item, "for_member": person, "idempotency_key": new_idempotency_key()},
+        )
     form = TimeForm(request.GET if "start" in request.GET else None)
     if form.is_bound and form.is_valid():
         target = reverse("web:order_confirm", args=[item.pk])
@@ -105,6 +117,35 @@ def pick_time(request: HttpRequest, item_id: int) -> HttpResponse:
         },
         status=422 if form.errors else 200,
     )
+
+
+@require_POST
+@page("member")
+def emergency_order(request: HttpRequest, item_id: int) -> HttpResponse:
+    """The emergency tile's button: an urgent order for now, raised once per form (a double tap raises one).
+    The community pays (subsidy): help in an emergency does not wait on the elder's balance."""
+    user = user_of(request)
+    person = _chosen(_people_or_refuse(request), request.POST.get("for"))
+    item = _item(request, item_id, person.bank_id)
+    if item.name != EMERGENCY_ITEM:
+        raise Http404(str(_("找不到这项服务，可能已经停用了。请回首页重新选择。")))
+    with form_once(request, request.POST.get("idempotency_key"), "orders.emergency") as once:
+        if once.replay is not None:
+            messages.info(request, _("已经通知社区了，没有重复下单。"))
+            return redirect("web:care_order", order_id=int(once.replay.body))
+        order = actions.do_create_order(
+            user,
+            recipient=access_member(user, person.pk),
+            service_item=item,
+            scheduled_start=timezone.now(),
+            planned_minutes=EMERGENCY_MINUTES,
+            payer=Payer.SUBSIDY,
+            channel="app",
+            urgent=True,
+        )
+        once.keep(str(order.pk))
+    messages.success(request, _("已经通知社区值班人员和家属，马上安排人过来。有生命危险请拨打 120。"))
+    return redirect("web:care_order", order_id=order.pk)
 
 
 @page("member")
