@@ -121,3 +121,18 @@ def test_the_emergency_tile_shows_120_and_12349_first_then_raises_one_urgent_ord
     # As the hotline's urgent orders do: the on-duty staff and the relatives hear at once.
     for persona in ("staff", "operator", "relative"):
         assert templates(world, persona) == ["order.urgent"], persona
+
+
+def test_the_emergency_button_refuses_what_it_is_not_for(world: World, rescue: ServiceItem, item: ServiceItem) -> None:
+    client = web_client(world.users["recipient"])
+    # Only the emergency service raises an order for now; a GET changes nothing; nobody else's elder is chosen.
+    assert client.post(f"/order/{item.pk}/emergency/", {"idempotency_key": "k1"}).status_code == 404
+    assert client.get(f"/order/{rescue.pk}/emergency/").status_code == 405
+    stranger = world.members["stranger"].pk
+    answer = client.post(f"/order/{rescue.pk}/emergency/", {"idempotency_key": "k2", "for": stranger})
+    assert answer.status_code == 302
+    assert list(Order.objects.values_list("recipient_id", flat=True)) == [world.members["recipient"].pk]
+    # A volunteer with no elder to order for is refused, and nothing is written.
+    refused = web_client(world.users["volunteer"]).post(f"/order/{rescue.pk}/emergency/", {"idempotency_key": "k3"})
+    assert refused.status_code == 403
+    assert Order.objects.count() == 1
