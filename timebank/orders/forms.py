@@ -126,9 +126,12 @@ class OrderFilterForm(Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from timebank.orders.models import OrderState
+        from timebank.orders.worklists import WORKLISTS
 
         super().__init__(*args, **kwargs)
-        self._choice("state").choices = [("", _("全部")), ("open", _("未完成的")), *OrderState.choices]
+        # The workbench's lists that are not one state (overdue, urgent) may be chosen too: their counters link here.
+        named = [(name, w.label) for name, w in WORKLISTS.items() if name not in OrderState.values]
+        self._choice("state").choices = [("", _("全部")), ("open", _("未完成的")), *named, *OrderState.choices]
 
 
 class DispatchForm(Form):

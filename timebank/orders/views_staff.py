@@ -19,7 +19,7 @@ from timebank.members.actions import contact_fields, do_approve_member, do_view_
 from timebank.members.forms import MemberSearchForm
 from timebank.members.models import Member, MemberStatus
 from timebank.ops.idempotency import form_once
-from timebank.orders import actions
+from timebank.orders import actions, worklists
 from timebank.orders.access import OPERATOR, STAFF, access_order, visible_orders
 from timebank.orders.forms import DispatchForm, OrderFilterForm, ReasonForm, StaffConfirmForm
 from timebank.orders.models import Order, OrderEvent, OrderState, overdue_q
@@ -59,11 +59,7 @@ def staff_home(request: HttpRequest) -> HttpResponse:
         "orders/staff/home.html",
         {
             "pending_members": visible_members(user).filter(status=MemberStatus.PENDING).count(),
-            "overdue": orders.overdue().count(),
-            "urgent": orders.open().filter(urgent=True).count(),
-            "requested": orders.filter(state=OrderState.REQUESTED).count(),
-            "disputed": orders.filter(state=OrderState.DISPUTED).count(),
-            "to_confirm": orders.filter(state=OrderState.COMPLETED).count(),
+            "counters": worklists.counters(orders),  # each links to the orders list with the same filter
             "can_manage": can_manage(user),
         },
     )
@@ -155,11 +151,7 @@ def staff_orders(request: HttpRequest) -> HttpResponse:
     form = OrderFilterForm(request.GET)
     qs = visible_orders(user).select_related("service_item", "recipient", "volunteer", "org")
     if form.is_valid():
-        state = form.cleaned_data["state"]
-        if state == "open":
-            qs = qs.open()
-        elif state:
-            qs = qs.filter(state=state)
+        qs = worklists.pick(qs, form.cleaned_data["state"])
         if form.cleaned_data["q"]:
             qs = qs.filter(recipient__name__contains=form.cleaned_data["q"])
     overdue_ids = set(visible_orders(user).overdue().values_list("pk", flat=True)[:1000])
