@@ -136,3 +136,13 @@ def test_the_emergency_button_refuses_what_it_is_not_for(world: World, rescue: S
     refused = web_client(world.users["volunteer"]).post(f"/order/{rescue.pk}/emergency/", {"idempotency_key": "k3"})
     assert refused.status_code == 403
     assert Order.objects.count() == 1
+
+
+def test_a_past_order_cannot_be_taken_through_the_api_nor_the_page(world: World, item: ServiceItem) -> None:
+    orders = _pool(world, item)
+    past = orders["yesterday"].pk
+    assert world.api("volunteer").post(f"/api/v1/orders/{past}/take").status_code == 403
+    page = web_client(world.users["volunteer"]).post(f"/volunteer/orders/{past}/take/")
+    assert page.status_code == 403
+    assert Order.objects.get(pk=past).state == "requested"
+    assert world.api("volunteer").post(f"/api/v1/orders/{orders['fall'].pk}/take").status_code == 200

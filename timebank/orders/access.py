@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.access import member_of, relative_ids
 from timebank.members.models import Member
-from timebank.orders.models import Order, OrderQuerySet, OrderState
+from timebank.orders.models import Order, OrderQuerySet
 from timebank.orders.rules import ACTIVE_STATES, CANDIDATES_ROLES, READ_ROLES, TRANSITIONS
 from timebank.orders.rules import AREA_VOLUNTEER as AREA_VOLUNTEER
 from timebank.orders.rules import OPERATOR as OPERATOR
@@ -35,7 +35,7 @@ def volunteer_area(member: Member) -> Org:
 
 
 # The order's fields `party_roles` reads (and the org's, joined).
-PARTY_FIELDS = ("id", "bank_id", "org", "recipient_id", "volunteer_id", "state")
+PARTY_FIELDS = ("id", "bank_id", "org", "recipient_id", "volunteer_id", "state", "urgent", "scheduled_start")
 
 
 def _relatives(me: Member) -> set[int]:
@@ -65,7 +65,7 @@ def party_roles(user: User, order: Order) -> set[str]:
         if order.volunteer_id == me.pk:
             roles.add(VOLUNTEER)
         elif (
-            order.state == OrderState.REQUESTED
+            order.is_takeable()  # requested, and not past (Order.objects.takeable)
             and me.is_volunteer
             and me.bank_id == order.bank_id
             and me.pk != order.recipient_id

@@ -172,6 +172,12 @@ class Order(models.Model):
         late = (now or timezone.now()) - dt.timedelta(hours=dispatch_within_hours)
         return self.state == OrderState.REQUESTED and self.created_at < late
 
+    def is_takeable(self, now: dt.datetime | None = None) -> bool:
+        """`takeable_q` for this order."""
+        now = now or timezone.now()
+        since = now - URGENT_TAKEABLE_FOR if self.urgent else now
+        return self.state == OrderState.REQUESTED and self.scheduled_start >= since
+
     @property
     def is_credited(self) -> bool:
         return self.state in CREDITED_STATES
