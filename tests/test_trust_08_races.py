@@ -271,6 +271,29 @@ def test_finding_8_double_submit_of_the_join_page_is_not_a_500(world: World) -> 
     assert "这个用户名已经有人用了" in refused
 
 
+@postgres_only
+def test_one_sms_code_typed_ten_times_at_once_on_the_login_page_opens_one_login(world: World, settings: Any) -> None:
+    """The SMS-code login page (/login/sms/, issue 14) sends a code as `POST /auth/sms-code` does and checks it
+    under the code's row lock: the same code sent ten times at once logs in once and creates one login for a
+    member who had none; the others are refused (401), never a server error. Ten sends at once of one phone
+    replace one code row."""
+    from timebank.notify.models import Notification, SmsLoginCode
+
+    settings.SMS_CODE_PHONE_LIMIT_PER_HOUR = 100  # the race, not the limit
+    member = make_member(world.community, "孙奶奶", phone="13522223333", roles=["recipient"])
+    answers = fire(
+        world, Call("anonymous", "/login/sms/", {"step": "send", "phone": "13522223333"}, form=True), "plain"
+    )
+    assert sorted(a.status for a in answers) == [200] * THREADS
+    assert SmsLoginCode.objects.filter(phone="13522223333").count() == 1
+    code = str(Notification.objects.filter(member=member, template="login.sms_code").latest("pk").payload["code"])
+    body = {"step": "check", "phone": "13522223333", "code": code}
+    answers = fire(world, Call("anonymous", "/login/sms/", body, form=True), "plain")
+    statuses = sorted(a.status for a in answers)
+    assert statuses == [302] + [401] * (THREADS - 1), statuses
+    assert User.objects.filter(member=member).count() == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # Every create endpoint, generated from the OpenAPI document.
 # ---------------------------------------------------------------------------------------------
