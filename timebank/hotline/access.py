@@ -9,9 +9,11 @@ from timebank.hotline.models import CallLog, WelfareCheck
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.models import Member
 from timebank.orgs.access import has_role, staff_scope
-from timebank.orgs.models import MANAGING_ROLES, Org, Role, User
+from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind, Role, User
 
 DESK_ROLES = MANAGING_ROLES | {Role.OPERATOR}
+# Where members live: a community (sub-branch) or its service point, as on the staff's registration page.
+HOME_KINDS = (OrgKind.SUB_BRANCH, OrgKind.OUTLET)
 
 
 def desk_scope(user: User) -> Org | None:
@@ -43,6 +45,28 @@ def access_member_at_desk(user: User, member_id: int) -> Member:
     if not has_role(user, DESK_ROLES, member.home_org):
         raise Forbidden(_("这位会员不在您的管辖范围内。"), code="outside_subtree")
     return member
+
+
+def home_orgs_at_desk(user: User) -> QuerySet[Org]:
+    """The communities an unknown caller may be registered in from the desk: those of the desk's subtree."""
+    scope = desk_scope(user)
+    qs = Org.objects.filter(kind__in=HOME_KINDS)
+    return (qs if scope is None else qs.filter(path__startswith=scope.path)).order_by("path")
+
+
+def access_home_at_desk(user: User, org_id: int) -> tuple[Org, bool]:
+    """Register an unknown caller in this community from the desk, and whether the member is active at once.
+    Staff and admins of the community's subtree register an active member, as `POST /api/v1/members`. Operators
+    of the subtree, who only read members there, take the registration down as `pending`, as a self-registration
+    (`POST /api/v1/register`) is: the community's staff approve it (and see a duplicate ID number when they do)."""
+    org = Org.objects.filter(pk=org_id, kind__in=HOME_KINDS).first()
+    if org is None:
+        raise NotFound(_("找不到该机构。"), code="org_not_found")
+    if has_role(user, MANAGING_ROLES, org):
+        return org, True
+    if has_role(user, {Role.OPERATOR}, org):
+        return org, False
+    raise Forbidden(_("这个机构不在您的管辖范围内。"), code="outside_subtree")
 
 
 def access_call(user: User, call_id: int, *, write: bool = False) -> CallLog:

@@ -11,7 +11,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.hotline.models import CallKind, CheckMethod, ReturnVisitOutcome
-from timebank.needs.models import NeedLevel
+from timebank.lib import idnumber
+from timebank.lib.phone import clean_phone
+from timebank.members.actions import MemberInput
+from timebank.members.forms import PHONE_FORMAT
+from timebank.members.forms_staff import MemberRegisterForm
+from timebank.needs.models import FoundBy, NeedLevel
 from timebank.orders.forms import DURATION_CHOICES, DispatchForm
 from timebank.orders.models import Payer
 from timebank.web.forms import Form, new_idempotency_key
@@ -178,3 +183,109 @@ class WelfareCheckForm(KeyedForm):
         if data.get("health_changed") and not data.get("need_level"):
             self.add_error("need_level", _("健康状况有变化，请登记一项需求，以便社区跟进。"))
         return data
+
+
+# ---- an unknown caller: register, their need, an order (the steps of one call) -------------------------------
+
+# What the desk takes down about an unknown caller, by the API's field names (`POST /api/v1/members`).
+CALLER_FIELDS = ("name", "phone", "id_number", "birth_date", "gender", "address", "recipient_categories")
+
+
+class CallerRegisterForm(MemberRegisterForm):
+    """The old person on the phone, registered as a recipient: the staff's walk-in form without a login, roles or
+    occupation. The phone and the ID number are checked here too, so every mistake shows at once."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args: Any, orgs: list[tuple[int, str]], **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_reg_%s")
+        super().__init__(*args, orgs=orgs, **kwargs)
+        for name in ("username", "roles", "occupation"):
+            del self.fields[name]
+        self.fields["phone"].required = True
+        self.fields["id_number"].help_text = _("有身份证号请填上：已经登记过的老人会查出来，不会重复登记。")
+
+    def clean_phone(self) -> str:
+        phone = clean_phone(self.cleaned_data.get("phone", ""))
+        if not phone:
+            raise forms.ValidationError(PHONE_FORMAT)
+        return phone
+
+    def clean_id_number(self) -> str:
+        text = str(self.cleaned_data.get("id_number") or "").strip()
+        if not text:
+            return ""
+        try:
+            return idnumber.normalise(text)
+        except idnumber.IdNumberError as exc:
+            if exc.reason == "checksum":
+                raise forms.ValidationError(_("身份证号校验位不正确，请核对。")) from None
+            raise forms.ValidationError(_("身份证号格式不正确，应为 18 位。")) from None
+
+    def caller_input(self) -> MemberInput:
+        data = self.member_input(CALLER_FIELDS)
+        data.roles = ["recipient"]
+        return data
+
+
+class CallerNeedForm(KeyedForm):
+    """`POST /api/v1/needs` for the caller just registered: found by the phone call."""
+
+    level = forms.ChoiceField(
+        label=_("需求等级"), choices=NeedLevel.choices, widget=forms.RadioSelect, initial=NeedLevel.GENERAL
+    )
+    item_ids = forms.TypedMultipleChoiceField(
+        label=_("需要哪些服务（可多选）"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    notes = forms.CharField(
+        label=_("情况说明"),
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("老人说了什么，身体和家里是什么情况。"),
+    )
+    found_by = forms.ChoiceField(choices=FoundBy.choices, initial=FoundBy.PHONE_CALL, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, items: list[tuple[int, str]], **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_need_%s")
+        super().__init__(*args, **kwargs)
+        self._choice("item_ids").choices = items
+
+
+class CallerOrderForm(KeyedForm):
+    """`POST /api/v1/orders` for the caller just registered (channel hotline), linked to the need recorded."""
+
+    service_item_id = forms.TypedChoiceField(label=_("服务项目"), coerce=int)
+    scheduled_start = forms.DateTimeField(
+        label=_("上门时间"),
+        input_formats=["%Y-%m-%dT%H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    planned_minutes = forms.TypedChoiceField(label=_("大概需要多久"), coerce=int, choices=DURATION_CHOICES, initial=60)
+    payer = forms.ChoiceField(
+        label=_("谁来付时间"),
+        choices=Payer.choices,
+        widget=forms.RadioSelect,
+        initial=Payer.SUBSIDY,
+        help_text=_("老人自己存的时间够用时默认用本人时间；不够时可用政府补贴或捐赠池。"),
+    )
+    urgent = forms.BooleanField(label=_("紧急，请尽快安排"), required=False)
+    notes = forms.CharField(
+        label=_("想对志愿者说的话"),
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("可以不填。比如：请先打电话、楼下门铃坏了。"),
+    )
+
+    def __init__(self, *args: Any, items: list[tuple[int, str]], **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_order_%s")
+        kwargs.setdefault("initial", {}).setdefault("scheduled_start", default_start())
+        super().__init__(*args, **kwargs)
+        self._choice("service_item_id").choices = [("", _("请选择")), *items]
+
+    def clean_scheduled_start(self) -> dt.datetime:
+        start: dt.datetime = self.cleaned_data["scheduled_start"]
+        if start < timezone.now() - dt.timedelta(minutes=5):
+            raise forms.ValidationError(_("这个时间已经过去了，请选一个以后的时间。"))
+        return start

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from timebank.hotline.access import desk_scope
@@ -52,6 +52,20 @@ def find_callers(user: User, text: str, limit: int = LOOKUP_LIMIT) -> list[Membe
     digits = re.sub(r"[\s\-]", "", text)
     found.sort(key=lambda m: (m.phone != digits, m.name != text, m.pk))
     return found[:limit]
+
+
+def id_number_holder(bank_id: int, number: str) -> Member | None:
+    """The member of this bank (one bank only: another bank's people are never looked at) who gave this ID number,
+    whatever their status: an accepted member first, then the earliest pending registration."""
+    if not number:
+        return None
+    pending_last = Case(When(status=MemberStatus.PENDING, then=Value(1)), default=Value(0), output_field=IntegerField())
+    return (
+        Member.objects.filter(bank_id=bank_id, id_number_hash=crypto.keyed_hash(number, scope="id_number"))
+        .select_related("home_org")
+        .order_by(pending_last, "pk")
+        .first()
+    )
 
 
 def _rules(scope: Org | None) -> list[Rules]:
