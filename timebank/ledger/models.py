@@ -216,3 +216,32 @@ class InterBankMove(models.Model):
 
     def __str__(self) -> str:
         return f"move {self.member_id} → {self.to_org_id}"
+
+
+SUMMARY_STRIPES = 8  # rows per (bank, day, kind): concurrent writers of one bank-day rarely share one
+
+
+class DailySummary(models.Model):
+    """What a bank's ledger moved in one day (Asia/Shanghai) per transaction kind, kept by the posting path
+    (`timebank.ledger.summary`) in the same database transaction as the legs, so the head office's stats read a
+    few hundred rows instead of counting a year of transactions. `verify` recomputes it from the transactions.
+
+    Each (bank, day, kind) is split over `SUMMARY_STRIPES` rows chosen by the transaction's id, and readers sum
+    the stripes: consecutive transactions take consecutive ids, so writers posting at once update different
+    rows instead of queueing on one."""
+
+    bank = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    kind = models.CharField(max_length=20, choices=TransactionKind.choices)
+    stripe = models.PositiveSmallIntegerField()
+    # Transactions of the bank posted that day, and the minutes they moved (the sum of `Transaction.minutes`).
+    transactions = models.BigIntegerField(default=0)
+    minutes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "day", "kind", "stripe"], name="daily_summary_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_id} {self.day} {self.kind}: {self.transactions}"

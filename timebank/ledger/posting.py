@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.audit.actions import append_entry
 from timebank.audit.chain import lock_head, scope_for, ts
 from timebank.ledger.models import Account, AccountKind, Leg, Transaction
+from timebank.ledger.summary import add_to_summary
 from timebank.lib.errors import Invalid
 from timebank.lib.hashchain import link
 from timebank.ops.idempotency import scope_of, write_once
@@ -236,6 +237,7 @@ def write_transaction(
     tx.hash = link(tx.prev_hash, _payload(tx, _legs(rows, owners)))
     tx.save(force_insert=True)
     _insert_legs(tx.pk, rows)
+    add_to_summary(tx)
     head.ledger_seq = tx.seq
     head.ledger_hash = tx.hash
     fields = ["ledger_seq", "ledger_hash"]

@@ -14,6 +14,7 @@ from timebank.audit.models import AuditEntry, ChainHead
 from timebank.ledger.events import BankVerifying
 from timebank.ledger.models import Account, AccountKind, Leg, Transaction
 from timebank.ledger.posting import transaction_payload
+from timebank.ledger.summary import summary_problems
 from timebank.lib.events import publish
 from timebank.lib.hashchain import GENESIS, link
 from timebank.orgs.models import Org, OrgKind, Rules
@@ -113,6 +114,12 @@ def _verify_bank(bank_id: int, report: Report) -> None:
     # 7. Live rows against what the chains recorded.
     report.problems += publish(BankVerifying(bank_id))  # e.g. orders' credited minutes against their legs
     _verify_rules(bank_id, report)
+    _verify_summary(bank_id, report)
+
+
+def _verify_summary(bank_id: int, report: Report) -> None:
+    """The daily summary the posting path keeps equals the bank's transactions counted and summed again."""
+    report.problems += summary_problems(bank_id)
 
 
 def _json(value: object) -> object:

@@ -1,7 +1,9 @@
 """The bank's own measures for any org subtree and period, computed from the same rows the ledger keeps.
 
-Every figure is a query over orders, service records and ledger rows — nothing is counted twice or kept
-separately — so the numbers always reconcile with the ledger.
+Every figure is a query over orders, service records and ledger rows, so the numbers always reconcile with the
+ledger. The one thing kept separately is the ledger's daily summary (`timebank.ledger.summary`): the posting path
+updates it in the same database transaction as the legs and `verify` recounts it, and a head office's ledger
+figures for whole days are read from it instead of counting a year of transactions.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from timebank.ledger.models import Account, Leg, Transaction, TransactionKind
+from timebank.ledger.summary import summed, whole_days
 from timebank.members.models import Member, MemberStatus
 from timebank.orders.models import Order, ServiceRecord
 from timebank.orgs.models import Org, OrgKind
@@ -92,7 +95,10 @@ def credited_minutes(org: Org, start: dt.datetime | None, end: dt.datetime | Non
     For a head office the service records' part is read from their ledger transactions (kind service_record,
     one per record, moving exactly the credited minutes) without joining the records; tests check both agree."""
     a = confirmed_orders(org, start, end).aggregate(s=Sum("credited_minutes"))["s"] or 0
-    if org.kind == OrgKind.HEAD_OFFICE:
+    days = whole_days(start, end)
+    if org.kind == OrgKind.HEAD_OFFICE and days is not None:
+        b = summed(org.pk, *days, kind=TransactionKind.SERVICE_RECORD)[1]  # the same sum, kept per day
+    elif org.kind == OrgKind.HEAD_OFFICE:
         posted = Transaction.objects.filter(bank_id=org.pk, kind=TransactionKind.SERVICE_RECORD)
         b = posted.filter(_in("created_at", start, end)).aggregate(s=Sum("minutes"))["s"] or 0
     else:
@@ -154,8 +160,12 @@ def ledger_transactions(org: Org, start: dt.datetime | None, end: dt.datetime | 
     For a head office that is every transaction of its bank: each posting moves some member's credits (deposits,
     withdrawals, transfers, donations, adjustments, settlement, redemptions, inter-bank moves, and reversals of
     these), and a transaction's legs stay within its bank's accounts. tests/test_stats.py checks this against
-    the semi-join. Below a head office, the semi-join over the subtree's members' legs."""
+    the semi-join. The posting path keeps that count per day (`DailySummary`), so for whole days it is read from
+    there. Below a head office, the semi-join over the subtree's members' legs."""
     if org.kind == OrgKind.HEAD_OFFICE:
+        days = whole_days(start, end)
+        if days is not None:
+            return summed(org.pk, *days)[0]
         return Transaction.objects.filter(bank_id=org.pk).filter(_in("created_at", start, end)).count()
     return member_leg_transactions(org, start, end)
 
