@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from tests.aliyun_standin import AliyunStandIn, signature
 from tests.conftest import World, error_code
 from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
@@ -409,6 +411,136 @@ def test_sms_builds_a_signed_aliyun_request(
     loop.dispatch(loop.create())
     refused = Notification.objects.order_by("-pk").first()
     assert refused is not None and refused.status == "failed" and refused.next_attempt_at is not None
+
+
+# --- SMS through the real adapter, to a local stand-in speaking Aliyun's SendSms (tests/aliyun_standin.py) ---
+
+STANDIN_KEY, STANDIN_SECRET = "LTAI5tStandInKey", "stand-in-secret"
+
+
+@pytest.fixture
+def aliyun(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AliyunStandIn]:
+    standin = AliyunStandIn(
+        keys={STANDIN_KEY: STANDIN_SECRET}, sign_names={"时间银行"}, templates={"SMS_480001"}, workdir=tmp_path
+    )
+    with standin:
+        # The adapter speaks https only: it trusts the stand-in's certificate as it would Aliyun's.
+        monkeypatch.setenv("SSL_CERT_FILE", standin.ca_file)
+        settings.NOTIFY_SMS_ACCESS_KEY_ID = STANDIN_KEY
+        settings.NOTIFY_SMS_ACCESS_KEY_SECRET = STANDIN_SECRET
+        settings.NOTIFY_SMS_SIGN_NAME = "时间银行"
+        settings.NOTIFY_SMS_TEMPLATES = {"order.accepted_code": "SMS_480001"}
+        settings.NOTIFY_SMS_ENDPOINT = standin.endpoint
+        yield standin
+
+
+def accepted_sms(order_id: int) -> Notification:
+    return Notification.objects.get(order_id=order_id, channel="sms", template="order.accepted_code")
+
+
+def test_the_stand_in_signs_aliyuns_documented_example() -> None:
+    """The stand-in's own check (written from Aliyun's documentation, not the adapter's code) gives the
+    signature of the documentation's worked example, so agreeing with it means agreeing with Aliyun."""
+    example = {
+        "AccessKeyId": "testId",
+        "Action": "SendSms",
+        "Format": "XML",
+        "OutId": "123",
+        "PhoneNumbers": "15300000001",
+        "RegionId": "cn-hangzhou",
+        "SignName": "阿里云短信测试专用",
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureNonce": "45e25e9b-0a6f-4070-8c85-2956eda1b466",
+        "SignatureVersion": "1.0",
+        "TemplateCode": "SMS_71390007",
+        "TemplateParam": '{"customer":"test"}',
+        "Timestamp": "2017-07-12T02:42:19Z",
+        "Version": "2017-05-25",
+    }
+    assert signature("testSecret", "GET", example) == "zJDF+Lrzhj/ThnlvIToysFRq6t4="
+
+
+def test_an_accepted_orders_sms_goes_through_the_adapter_to_the_stand_in(
+    world: World, loop: Loop, aliyun: AliyunStandIn
+) -> None:
+    oid = loop.accepted()
+    sms = accepted_sms(oid)
+    assert sms.status == NotificationStatus.SENT and sms.attempts == 1 and sms.last_error == ""
+    [got] = aliyun.received
+    assert got.method == "GET" and got.answer["Code"] == "OK"
+    assert sms.member is not None and got.params["PhoneNumbers"] == sms.member.phone
+    assert got.params["SignName"] == "时间银行" and got.params["TemplateCode"] == "SMS_480001"
+    values = json.loads(got.params["TemplateParam"])
+    order = Order.objects.get(pk=oid)
+    assert values["code"] == order.code and values["service"] == "家庭保洁" and "order_id" not in values
+    assert values["volunteer"] == world.members["volunteer"].name
+
+
+def test_a_provider_limit_fails_the_sms_with_its_code_and_the_retry_sends_it(
+    world: World, loop: Loop, aliyun: AliyunStandIn
+) -> None:
+    aliyun.refuse_next("isv.BUSINESS_LIMIT_CONTROL")
+    oid = loop.accepted()
+    sms = accepted_sms(oid)
+    assert sms.status == NotificationStatus.FAILED and sms.attempts == 1
+    assert "isv.BUSINESS_LIMIT_CONTROL" in sms.last_error and sms.next_attempt_at is not None
+    assert Order.objects.get(pk=oid).state == "accepted"  # a refused SMS never undoes the acceptance
+    # The notify app's retry, once due, goes through (a new nonce: the stand-in refuses a replayed one).
+    assert actions.send_due(now=timezone.now() + dt.timedelta(minutes=2)) == {"sent": 1, "failed": 0}
+    sms.refresh_from_db()
+    assert sms.status == NotificationStatus.SENT and sms.attempts == 2 and sms.last_error == ""
+    first, second = aliyun.received
+    assert first.answer["Code"] == "isv.BUSINESS_LIMIT_CONTROL" and second.answer["Code"] == "OK"
+    assert first.params["SignatureNonce"] != second.params["SignatureNonce"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "code"),
+    [
+        ("NOTIFY_SMS_ACCESS_KEY_SECRET", "not-the-secret", "SignatureDoesNotMatch"),  # HTTP 400
+        ("NOTIFY_SMS_ACCESS_KEY_ID", "LTAI5tUnknown", "InvalidAccessKeyId.NotFound"),  # HTTP 404
+        ("NOTIFY_SMS_SIGN_NAME", "别的签名", "isv.SMS_SIGNATURE_ILLEGAL"),
+        ("NOTIFY_SMS_TEMPLATES", {"order.accepted_code": "SMS_999"}, "isv.SMS_TEMPLATE_ILLEGAL"),
+    ],
+)
+def test_a_final_refusal_fails_the_sms_with_the_providers_code_and_is_not_retried(
+    world: World, loop: Loop, aliyun: AliyunStandIn, settings: Any, setting: str, value: Any, code: str
+) -> None:
+    setattr(settings, setting, value)
+    oid = loop.accepted()
+    sms = accepted_sms(oid)
+    assert sms.status == NotificationStatus.FAILED and code in sms.last_error and sms.next_attempt_at is None
+    [got] = aliyun.received
+    assert got.answer["Code"] == code
+    assert actions.send_due(now=timezone.now() + dt.timedelta(hours=1)) == {"sent": 0, "failed": 0}
+
+
+def test_the_stand_in_refuses_a_tampered_replayed_or_stale_request(aliyun: AliyunStandIn) -> None:
+    config = adapters.sms_config()
+
+    def request(nonce: str, now: dt.datetime | None = None) -> urllib.request.Request:
+        return adapters.aliyun_sms_request(
+            config,
+            phone="13912345678",
+            template_code="SMS_480001",
+            params={"code": "123456"},
+            now=now or dt.datetime.now(dt.UTC),
+            nonce=nonce,
+        )
+
+    assert adapters._post_or_get(request("n-1"))["Code"] == "OK"
+    assert adapters._post_or_get(request("n-1"))["Code"] == "SignatureNonceUsed"
+    tampered = request("n-2")
+    tampered.full_url = tampered.full_url.replace("PhoneNumbers=13912345678", "PhoneNumbers=13987654321")
+    assert adapters._post_or_get(tampered)["Code"] == "SignatureDoesNotMatch"
+    stale = request("n-3", dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20))
+    assert adapters._post_or_get(stale)["Code"] == "InvalidTimeStamp.Expired"
+    assert [r.answer["Code"] for r in aliyun.received] == [
+        "OK",
+        "SignatureNonceUsed",
+        "SignatureDoesNotMatch",
+        "InvalidTimeStamp.Expired",
+    ]
 
 
 def test_wechat_sends_a_template_message_to_a_bound_login(

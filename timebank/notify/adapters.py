@@ -81,11 +81,25 @@ def _post_or_get(request: urllib.request.Request) -> dict[str, Any]:
         # Requests are built by https_request: only https reaches urlopen.
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as resp:  # noqa: S310
             data = json.loads(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        # Providers answer some refusals with a 4xx and their own code in the body (Aliyun: 400
+        # SignatureDoesNotMatch, 404 InvalidAccessKeyId.NotFound): hand the code on, not just the status.
+        data = _error_body(exc)
+        if data is None:
+            raise SendError(f"HTTPError: {exc}") from exc
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
         raise SendError(f"{type(exc).__name__}: {exc}") from exc
     if not isinstance(data, dict):
         raise SendError("provider answered something that is not a JSON object")
     return data
+
+
+def _error_body(exc: urllib.error.HTTPError) -> dict[str, Any] | None:
+    try:
+        data = json.loads(exc.read(64 * 1024).decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _text_params(payload: dict[str, Any], limit: int) -> dict[str, str]:
@@ -155,6 +169,37 @@ def aliyun_sms_request(
     return https_request(f"{config.endpoint}?Signature={_pct(signature)}&{canonical}")
 
 
+class SmsRefused(SendError):
+    """Aliyun refused the message for a reason that sending it again cannot change (the credentials, the
+    signature name or template, the number): the notification fails at once, with the provider's code."""
+
+    retry = False
+
+
+# Aliyun's codes for refusals that stay refusals (its 短信服务 error code list); anything else, such as
+# isv.BUSINESS_LIMIT_CONTROL (too many to one number this minute/hour/day) or isp.SYSTEM_ERROR, is retried with
+# the notify app's backoff.
+SMS_FINAL_REFUSALS = frozenset(
+    {
+        "InvalidAccessKeyId.NotFound",
+        "InvalidAccessKeyId.Inactive",
+        "SignatureDoesNotMatch",
+        "MissingParameter",
+        "isv.ACCOUNT_NOT_EXISTS",
+        "isv.ACCOUNT_ABNORMAL",
+        "isv.SMS_SIGNATURE_ILLEGAL",
+        "isv.SMS_TEMPLATE_ILLEGAL",
+        "isv.TEMPLATE_MISSING_PARAMETERS",
+        "isv.INVALID_JSON_PARAM",
+        "isv.INVALID_PARAMETERS",
+        "isv.PARAM_LENGTH_LIMIT",
+        "isv.MOBILE_NUMBER_ILLEGAL",
+        "isv.MOBILE_COUNT_OVER_LIMIT",
+        "isv.BLACK_KEY_CONTROL_LIMIT",
+    }
+)
+
+
 class SmsAdapter:
     def send(self, notification: Notification) -> None:
         config = sms_config()
@@ -174,8 +219,10 @@ class SmsAdapter:
             nonce=uuid.uuid4().hex,
         )
         answer = _post_or_get(request)
-        if answer.get("Code") != "OK":
-            raise SendError(f"aliyun: {answer.get('Code')} {answer.get('Message')}")
+        code = str(answer.get("Code"))
+        if code != "OK":
+            error = SmsRefused if code in SMS_FINAL_REFUSALS else SendError
+            raise error(f"aliyun: {code} {answer.get('Message')}")
 
 
 # --- WeChat official account template messages ---
