@@ -25,14 +25,12 @@ on any problem. See docs/crash.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
 import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,170 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from timebank.lib.pgcluster import PgCluster, free_port, missing_tools
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-SHARED_PORT = 5432  # the shared server the tests and CI use: never ours, never killed
 DB_NAME = "timebank_crash"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    if port == SHARED_PORT:
-        return free_port()
-    return port
-
-
-def pg_bindir() -> Path | None:
-    """The newest PostgreSQL server binaries: /usr/lib/postgresql/*/bin, else PATH."""
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name.split(".")[0]))
-    for bindir in reversed(versions):
-        if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
-            return bindir
-    initdb = shutil.which("initdb")
-    if initdb and shutil.which("pg_ctl"):
-        return Path(initdb).parent
-    return None
-
-
-def missing_tools() -> str | None:
-    """Why the harness cannot run here, or None."""
-    if pg_bindir() is None:
-        return "initdb/pg_ctl not found in /usr/lib/postgresql/*/bin or PATH"
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        return "running as root and runuser is missing (initdb refuses to run as root)"
-    return None
-
-
-class PgCluster:
-    """A throw-away PostgreSQL cluster owned by this process. Only its own postmaster is ever killed."""
-
-    def __init__(self, workdir: Path) -> None:
-        bindir = pg_bindir()
-        assert bindir is not None
-        self.bindir = bindir
-        self.dir = workdir / "pg"
-        self.data = self.dir / "data"
-        self.log = self.dir / "server.log"
-        self.port = free_port()
-        assert self.port != SHARED_PORT
-        self.as_root = os.geteuid() == 0
-        self.kills = 0
-
-    def _cmd(self, *args: str) -> list[str]:
-        return ["runuser", "-u", "postgres", "--", *args] if self.as_root else list(args)
-
-    def _run(self, *args: str) -> None:
-        done = subprocess.run(self._cmd(*args), capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)} failed: {done.stdout}\n{done.stderr}\n{self.tail_log()}")
-
-    def tail_log(self) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
-        except OSError:
-            return ""
-
-    def init(self) -> None:
-        self.dir.mkdir(parents=True)
-        if self.as_root:
-            shutil.chown(self.dir, "postgres", "postgres")
-            os.chmod(self.dir.parent, 0o755)  # noqa: S103 - the postgres user must reach its directory
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
-        self.start()
-        env = {**os.environ, "PGPASSWORD": ""}
-        done = subprocess.run(
-            [
-                *(str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"),
-                *("-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", f"CREATE DATABASE {DB_NAME}"),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr)
-
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{DB_NAME}"
-
-    def start(self) -> None:
-        # fsync and synchronous commit on: durability of acknowledged commits is the point of the exercise.
-        opts = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=on -c synchronous_commit=on "
-            "-c full_page_writes=on -c max_connections=100"
-        )
-        self._run(
-            str(self.bindir / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.log),
-            "-o",
-            opts,
-            "-w",
-            "-t",
-            "120",
-            "start",
-        )
-
-    def postmaster_pid(self) -> int | None:
-        try:
-            return int((self.data / "postmaster.pid").read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def kill9(self) -> None:
-        """SIGKILL the postmaster and every backend, as a crash of the database machine would."""
-        pid = self.postmaster_pid()
-        assert pid is not None, "our postmaster is not running"
-        victims = [pid, *children_of(pid)]
-        for victim in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while any(alive(v) for v in victims) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        # As the subreaper we inherited the postmaster and its backends: reap them, or the zombie's pid in
-        # postmaster.pid would look like a running server to the restart.
-        for victim in victims:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(victim, 0)
-        self.kills += 1
-
-    def stop(self) -> None:
-        if self.postmaster_pid() is not None and alive(self.postmaster_pid() or 0):
-            subprocess.run(
-                self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"),
-                capture_output=True,
-                check=False,
-            )
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command may hold spaces and parentheses: the parent pid is the second field after the last ')'.
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+# Durability of acknowledged commits is the point of the exercise: fsync and synchronous commit on.
+DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 
 
 def become_subreaper() -> None:
@@ -659,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     # A polite kill (Ctrl-C, a test's timeout) still stops our cluster and app server via `finally`.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="timebank-crash-"))
-    cluster = PgCluster(workdir)
+    cluster = PgCluster(workdir, database=DB_NAME, settings=DURABLE)
     app: AppServer | None = None
     started = time.monotonic()
     try:

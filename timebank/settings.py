@@ -128,6 +128,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+if os.environ.get("DATABASE_REPLICA_URL"):
+    # A streaming replica (hot standby) of the primary: reports read there (timebank/ops/replica.py), nothing else
+    # does. The primary's test database reaches it by replication, so tests use the primary's name on it (MIRROR).
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["DATABASE_REPLICA_URL"],
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", True),
+        test_options={"MIRROR": "default"},
+    )
+    DATABASE_ROUTERS = ["timebank.ops.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "orgs.User"
 

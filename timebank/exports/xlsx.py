@@ -26,6 +26,8 @@ Usage (in a view; `export_response` returns a streamed FileResponse)::
 Rows are written by openpyxl's write-only workbook into a temporary file as they come, so memory stays flat
 for 100,000 rows; the file is streamed back and gone once the response is closed. Every export is audited
 (`export.<name>`, with the row count and how many rows were shown unmasked) before the first byte is sent.
+The rows are read from the read replica when there is one (`DATABASE_REPLICA_URL`, timebank/ops/replica.py):
+check access before calling and pass `rows` lazily (a queryset's iterator); the audit entry goes to the primary.
 Strings are always written as text, so a name such as "=HYPERLINK(…)" never becomes a formula.
 Use `write_xlsx` directly when the file is not an HTTP response (a background job, a benchmark).
 """
@@ -45,6 +47,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from timebank.ops.replica import reading_from_replica
 from timebank.orgs.models import Org, User
 
 CHUNK = 2000
@@ -177,7 +180,8 @@ def export_response(
 
     out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it after streaming
     try:
-        result = write_xlsx(out, title=title, columns=columns, rows=rows, reveal=reveal)
+        with reading_from_replica():  # the rows; the audit entry below is a write, on the primary
+            result = write_xlsx(out, title=title, columns=columns, rows=rows, reveal=reveal)
         do_record_export(
             actor, name, bank_id=bank_id, rows=result.rows, unmasked_rows=result.unmasked_rows, filters=filters or {}
         )

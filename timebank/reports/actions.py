@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
@@ -24,8 +24,10 @@ RISK_FIELDS: dict[str, tuple[int, int]] = {
 
 
 def risk_rules_for(head_office: Org) -> RiskRules:
-    """The head office's thresholds; defaults until someone saves them (reading writes nothing)."""
-    found = RiskRules.objects.filter(head_office=head_office).first()
+    """The head office's thresholds; defaults until someone saves them (reading writes nothing). Read on the
+    primary even inside a report that reads from the replica: the page right after a save shows its alerts
+    recomputed with the thresholds just saved."""
+    found = RiskRules.objects.using(DEFAULT_DB_ALIAS).filter(head_office=head_office).first()
     return found if found is not None else RiskRules(head_office=head_office)
 
 

@@ -10,6 +10,7 @@ from ninja import Query, Router
 
 from timebank.api.types import PathId
 from timebank.lib.errors import Invalid
+from timebank.ops.replica import reading_from_replica
 from timebank.orgs.api import caller
 from timebank.reports.access import access_stats_org
 from timebank.reports.anomalies import find_anomalies
@@ -36,7 +37,9 @@ def stats(
     user = caller(request)
     if date_from and date_to and date_from > date_to:
         raise Invalid(_("开始日期不能晚于结束日期。"), fields={"from": "after_to"})
-    return compute(access_stats_org(user, org_id), date_from, date_to).as_dict()
+    org = access_stats_org(user, org_id)
+    with reading_from_replica():
+        return compute(org, date_from, date_to).as_dict()
 
 
 @router.get("/risk", response=RiskOut)
@@ -46,7 +49,9 @@ def risk(request: HttpRequest, org_id: PathId | None = None) -> dict[str, Any]:
     honour them; today's volunteers reaching the reserve age in 5 and 10 years against new volunteers at the
     current rate; the unfilled-order rate per month and its trend; and the alerts the head office's thresholds
     raise. For staff and admins of the subtree."""
-    return compute_risk(access_stats_org(caller(request), org_id)).as_dict()
+    org = access_stats_org(caller(request), org_id)
+    with reading_from_replica():
+        return compute_risk(org).as_dict()
 
 
 @router.get("/anomalies", response=AnomaliesOut)
@@ -69,5 +74,6 @@ def anomalies(
         raise Invalid(_("开始日期不能晚于结束日期。"), fields={"from": "after_to"})
     if date_to - date_from > dt.timedelta(days=3 * 366):
         raise Invalid(_("一次最多看三年。"), fields={"from": "too_long"})
-    items = [a.as_dict() for a in find_anomalies(org, date_from, date_to)]
+    with reading_from_replica():
+        items = [a.as_dict() for a in find_anomalies(org, date_from, date_to)]
     return {"org_id": org.pk, "date_from": date_from, "date_to": date_to, "items": items}

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.catalogue.models import CertificateKind
 from timebank.lib.errors import ApiError
 from timebank.members.person import NameShield
+from timebank.ops.replica import reading_from_replica
 from timebank.orgs.access import has_role
 from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind, User
 from timebank.orgs.scope import banks_for, require_manager, user_of
@@ -80,52 +81,53 @@ def overview(request: HttpRequest, org_id: int) -> HttpResponse:
     user = user_of(request)
     require_manager(user)
     org = access_stats_org(user, org_id)
-    form, date_from, date_to = _period(request)
-    services, credited = dash.activity(org, date_from, date_to)
-    categories = dash.by_category(org, date_from, date_to)
-    fulfilment = dash.fulfilment(org, date_from, date_to)
-    subs = dash.sub_orgs(org, date_from, date_to)
-    charts = [services, credited, categories, fulfilment]
-    if subs:
-        charts.append(dash.sub_org_chart(subs))
-    shield = NameShield(user)
-    top = dash.top_volunteers(org, date_from, date_to)
-    for row in top:
-        row.name = shield.member(row.member)
-    risk = compute_risk(org)
-    stats = compute(org, date_from, date_to)
-    anomalies = find_anomalies(org, date_from, date_to)
-    anomaly_rows = [
-        {"a": a, "label": ANOMALY_LABELS[a.kind], "name": shield.member(a.member) if a.member else "—"}
-        for a in anomalies
-    ]
-    return render(
-        request,
-        "reports/overview.html",
-        {
-            "org": org,
-            "form": form,
-            "date_from": date_from,
-            "date_to": date_to,
-            "stats": stats,
-            "service_hours": dash.hours(stats.service_minutes),
-            "credited_hours": dash.hours(stats.credited_minutes),
-            "services_chart": services,
-            "hours_chart": credited,
-            "categories_chart": categories,
-            "fulfilment_chart": fulfilment,
-            "subs_chart": charts[-1] if subs else None,
-            "unfilled": dash.unfilled(org, date_from, date_to),
-            "subs": subs,
-            "top": top,
-            "shows_stars": dash.star_level_function() is not None,
-            "risk": risk,
-            "anomalies": anomaly_rows,
-            "is_daily": org.kind in DAILY_KINDS,
-            "parent_visible": _parent_visible(user, org),
-            **_charts_context(charts),
-        },
-    )
+    with reading_from_replica():  # the figures; who may see them was decided above, on the primary
+        form, date_from, date_to = _period(request)
+        services, credited = dash.activity(org, date_from, date_to)
+        categories = dash.by_category(org, date_from, date_to)
+        fulfilment = dash.fulfilment(org, date_from, date_to)
+        subs = dash.sub_orgs(org, date_from, date_to)
+        charts = [services, credited, categories, fulfilment]
+        if subs:
+            charts.append(dash.sub_org_chart(subs))
+        shield = NameShield(user)
+        top = dash.top_volunteers(org, date_from, date_to)
+        for row in top:
+            row.name = shield.member(row.member)
+        risk = compute_risk(org)
+        stats = compute(org, date_from, date_to)
+        anomalies = find_anomalies(org, date_from, date_to)
+        anomaly_rows = [
+            {"a": a, "label": ANOMALY_LABELS[a.kind], "name": shield.member(a.member) if a.member else "—"}
+            for a in anomalies
+        ]
+        return render(
+            request,
+            "reports/overview.html",
+            {
+                "org": org,
+                "form": form,
+                "date_from": date_from,
+                "date_to": date_to,
+                "stats": stats,
+                "service_hours": dash.hours(stats.service_minutes),
+                "credited_hours": dash.hours(stats.credited_minutes),
+                "services_chart": services,
+                "hours_chart": credited,
+                "categories_chart": categories,
+                "fulfilment_chart": fulfilment,
+                "subs_chart": charts[-1] if subs else None,
+                "unfilled": dash.unfilled(org, date_from, date_to),
+                "subs": subs,
+                "top": top,
+                "shows_stars": dash.star_level_function() is not None,
+                "risk": risk,
+                "anomalies": anomaly_rows,
+                "is_daily": org.kind in DAILY_KINDS,
+                "parent_visible": _parent_visible(user, org),
+                **_charts_context(charts),
+            },
+        )
 
 
 @page("workbench")
@@ -133,21 +135,22 @@ def today(request: HttpRequest, org_id: int) -> HttpResponse:
     user = user_of(request)
     require_manager(user)
     org = access_stats_org(user, org_id)
-    day = dash.today_for(org)
-    shield = NameShield(user)
-    for order in [*day.orders, *day.overdue]:
-        order.recipient_name = shield.member(order.recipient)  # type: ignore[attr-defined]
-        order.volunteer_name = shield.member(order.volunteer) if order.volunteer else ""  # type: ignore[attr-defined]
-    for need in day.needs:
-        need.recipient_name = shield.member(need.recipient)  # type: ignore[attr-defined]
-    for member in day.insurance:
-        member.display_name = shield.member(member)  # type: ignore[attr-defined]
-    kinds = dict(CertificateKind.choices)
-    for cert in day.certificates:
-        cert.kind_label = kinds.get(cert.kind, cert.kind)
-        cert.member_name = shield.member(cert.member)
-        cert.days_left = (cert.valid_until - day.today).days if cert.valid_until else None
-    return render(request, "reports/today.html", {"org": org, "day": day, "soon_days": dash.SOON_DAYS})
+    with reading_from_replica():
+        day = dash.today_for(org)
+        shield = NameShield(user)
+        for order in [*day.orders, *day.overdue]:
+            order.recipient_name = shield.member(order.recipient)  # type: ignore[attr-defined]
+            order.volunteer_name = shield.member(order.volunteer) if order.volunteer else ""  # type: ignore[attr-defined]
+        for need in day.needs:
+            need.recipient_name = shield.member(need.recipient)  # type: ignore[attr-defined]
+        for member in day.insurance:
+            member.display_name = shield.member(member)  # type: ignore[attr-defined]
+        kinds = dict(CertificateKind.choices)
+        for cert in day.certificates:
+            cert.kind_label = kinds.get(cert.kind, cert.kind)
+            cert.member_name = shield.member(cert.member)
+            cert.days_left = (cert.valid_until - day.today).days if cert.valid_until else None
+        return render(request, "reports/today.html", {"org": org, "day": day, "soon_days": dash.SOON_DAYS})
 
 
 @page("workbench")
@@ -171,47 +174,48 @@ def risk_page(request: HttpRequest, org_id: int) -> HttpResponse:
             else:
                 messages.success(request, _("风险阈值已保存，下面的提醒已按新阈值重新计算。"))
                 return redirect("web:risk", org_id=org.pk)
-    risk = compute_risk(org)
-    children = [compute_risk(c) for c in org.children.exclude(kind=OrgKind.OUTLET).order_by("name")]
-    age_chart = dash.Chart(
-        "chart-ages",
-        str(_("志愿者年龄结构：现在、5 年后、10 年后")),
-        "bar",
-        [band_label(b["low"], b["high"]) for b in risk.age_bands],
-        [
-            {"name": str(_("现在")), "data": [b["in_0"] for b in risk.age_bands]},
-            {"name": str(_("5 年后")), "data": [b["in_5"] for b in risk.age_bands]},
-            {"name": str(_("10 年后")), "data": [b["in_10"] for b in risk.age_bands]},
-        ],
-        unit=str(_("人")),
-    )
-    unfilled_chart = dash.Chart(
-        "chart-unfilled",
-        str(_("每月没有派出志愿者的订单占比")),
-        "line",
-        [m.month for m in risk.months],
-        [{"name": "%", "data": [float(m.percent) if m.percent is not None else None for m in risk.months]}],
-        unit="%",
-    )
-    return render(
-        request,
-        "reports/risk.html",
-        {
-            "org": org,
-            "bank": bank,
-            "risk": risk,
-            "children": children,
-            "form": form,
-            "can_edit": can_edit,
-            "age_chart": age_chart,
-            "unfilled_chart": unfilled_chart,
-            "age_rows": [(band_label(b["low"], b["high"]), b) for b in risk.age_bands],
-            "outstanding_hours": dash.hours(risk.outstanding_minutes),
-            "capacity_hours": round(float(risk.capacity_minutes_per_month) / 60, 1),
-            "parent_visible": _parent_visible(user, org),
-            **_charts_context([age_chart, unfilled_chart]),
-        },
-    )
+    with reading_from_replica():
+        risk = compute_risk(org)
+        children = [compute_risk(c) for c in org.children.exclude(kind=OrgKind.OUTLET).order_by("name")]
+        age_chart = dash.Chart(
+            "chart-ages",
+            str(_("志愿者年龄结构：现在、5 年后、10 年后")),
+            "bar",
+            [band_label(b["low"], b["high"]) for b in risk.age_bands],
+            [
+                {"name": str(_("现在")), "data": [b["in_0"] for b in risk.age_bands]},
+                {"name": str(_("5 年后")), "data": [b["in_5"] for b in risk.age_bands]},
+                {"name": str(_("10 年后")), "data": [b["in_10"] for b in risk.age_bands]},
+            ],
+            unit=str(_("人")),
+        )
+        unfilled_chart = dash.Chart(
+            "chart-unfilled",
+            str(_("每月没有派出志愿者的订单占比")),
+            "line",
+            [m.month for m in risk.months],
+            [{"name": "%", "data": [float(m.percent) if m.percent is not None else None for m in risk.months]}],
+            unit="%",
+        )
+        return render(
+            request,
+            "reports/risk.html",
+            {
+                "org": org,
+                "bank": bank,
+                "risk": risk,
+                "children": children,
+                "form": form,
+                "can_edit": can_edit,
+                "age_chart": age_chart,
+                "unfilled_chart": unfilled_chart,
+                "age_rows": [(band_label(b["low"], b["high"]), b) for b in risk.age_bands],
+                "outstanding_hours": dash.hours(risk.outstanding_minutes),
+                "capacity_hours": round(float(risk.capacity_minutes_per_month) / 60, 1),
+                "parent_visible": _parent_visible(user, org),
+                **_charts_context([age_chart, unfilled_chart]),
+            },
+        )
 
 
 def band_label(low: int, high: int | None) -> str:
