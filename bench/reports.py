@@ -243,7 +243,7 @@ def refill_summary(cur: Any) -> None:
     from timebank.ledger.summary import TABLE, fill_sql
 
     cur.execute(f"DELETE FROM {TABLE}")
-    cur.execute(*fill_sql())
+    cur.execute(fill_sql(), [])
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:

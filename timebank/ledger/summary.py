@@ -77,24 +77,20 @@ def _day_sql() -> str:
     return "date(t.created_at, '+8 hours')"
 
 
-def fill_sql(bank_ids: list[int] | None = None) -> tuple[str, list[object]]:
-    """One set-based statement adding every transaction (of `bank_ids`, or all) to an empty summary."""
-    where = ""
-    params: list[object] = []
-    if bank_ids is not None:
-        where = "WHERE t.bank_id IN (" + ", ".join(["%s"] * len(bank_ids)) + ")"
-        params = list(bank_ids)
-    sql = (
+def fill_sql() -> str:
+    """One set-based statement adding every transaction to an empty summary (the data migration's, for callers
+    that bypassed the posting path such as the reports benchmark's bulk load). Run it with an empty parameter
+    list: its modulo is written `%%`."""
+    return (
         f"INSERT INTO {TABLE} (bank_id, day, kind, stripe, transactions, minutes) "  # noqa: S608
         f"SELECT t.bank_id, {_day_sql()}, t.kind, t.id %% {SUMMARY_STRIPES}, count(*), sum(t.minutes) "
-        f"FROM {Transaction._meta.db_table} t {where} GROUP BY 1, 2, 3, 4"
+        f"FROM {Transaction._meta.db_table} t GROUP BY 1, 2, 3, 4"
     )
-    return sql, params
 
 
 def fill() -> None:
     with connection.cursor() as cursor:
-        cursor.execute(*fill_sql())
+        cursor.execute(fill_sql(), [])
 
 
 def summary_problems(bank_id: int) -> list[str]:
