@@ -529,7 +529,7 @@ def test_the_staff_logins_page_lists_creates_moves_disables_and_resets(world: Wo
             "username": "new-staff",
             "password": "pass-word-2",
             "name": "新人",
-            "org": world.community.pk,
+            "org_id": world.community.pk,
             "role": "staff",
         },
     )
@@ -537,12 +537,12 @@ def test_the_staff_logins_page_lists_creates_moves_disables_and_resets(world: Wo
     new = User.objects.get(username="new-staff")
     assert new.org_id == world.community.pk and new.role == "staff"
     # Move to the outlet
-    resp = admin.post(f"/manage/staff/{new.pk}/", {"org": world.outlet.pk, "role": "staff", "is_active": "on"})
+    resp = admin.post(f"/manage/staff/{new.pk}/", {"org_id": world.outlet.pk, "role": "staff", "is_active": "on"})
     assert resp.status_code == 302
     new.refresh_from_db()
     assert new.org_id == world.outlet.pk
     # Disable
-    resp = admin.post(f"/manage/staff/{new.pk}/", {"org": world.outlet.pk, "role": "staff"})
+    resp = admin.post(f"/manage/staff/{new.pk}/", {"org_id": world.outlet.pk, "role": "staff"})
     assert resp.status_code == 302
     new.refresh_from_db()
     assert new.is_active is False

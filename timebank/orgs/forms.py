@@ -11,7 +11,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from timebank.orgs import rules as rule_registry
-from timebank.orgs.models import Org, Role
+from timebank.orgs.models import Org, OrgKind, Role
 from timebank.web.forms import Form
 
 
@@ -41,28 +41,79 @@ def org_choices(orgs: Any) -> list[tuple[int, str]]:
     return [(o.pk, ("· " * max(o.depth, 0)) + o.name) for o in orgs]
 
 
+# The staff forms name their inputs after the API's fields (POST /staff, PATCH /staff/{id}, GET /staff).
+
+
 class StaffCreateForm(Form):
     username = forms.CharField(label=_("用户名"), max_length=150)
     password = _password(_("初始密码"), "new-password", _("至少 8 位。请当面告诉本人，并提醒本人登录后修改。"))
     name = forms.CharField(label=_("姓名"), max_length=100)
-    org = forms.TypedChoiceField(label=_("所在机构"), coerce=int)
+    org_id = forms.TypedChoiceField(label=_("所在机构"), coerce=int)
     role = forms.ChoiceField(label=_("角色"))
 
     def __init__(self, *args: Any, orgs: list[Org], roles: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._choice("org").choices = org_choices(orgs)
+        self._choice("org_id").choices = org_choices(orgs)
         self._choice("role").choices = [(r, Role(r).label) for r in roles]
 
 
 class StaffEditForm(Form):
-    org = forms.TypedChoiceField(label=_("所在机构"), coerce=int)
+    org_id = forms.TypedChoiceField(label=_("所在机构"), coerce=int)
     role = forms.ChoiceField(label=_("角色"))
     is_active = forms.BooleanField(label=_("可以登录"), required=False)
 
     def __init__(self, *args: Any, orgs: list[Org], roles: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._choice("org").choices = org_choices(orgs)
+        self._choice("org_id").choices = org_choices(orgs)
         self._choice("role").choices = [(r, Role(r).label) for r in roles]
+
+
+ACTIVE_CHOICES = [("", _("全部")), ("true", _("可以登录")), ("false", _("已停用"))]
+
+
+class StaffFilterForm(Form):
+    """The list's filters, as GET /staff's query (org_id, role, is_active); a value not offered is ignored."""
+
+    org_id = forms.TypedChoiceField(label=_("所在机构"), coerce=int, required=False, empty_value=None)
+    role = forms.ChoiceField(label=_("角色"), required=False)
+    is_active = forms.ChoiceField(label=_("状态"), required=False, choices=ACTIVE_CHOICES)
+
+    def __init__(self, *args: Any, orgs: list[Org], roles: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._choice("org_id").choices = [("", _("全部")), *org_choices(orgs)]
+        self._choice("role").choices = [("", _("全部")), *((r, Role(r).label) for r in roles)]
+
+    def filters(self) -> dict[str, Any]:
+        """The valid filters only: a tampered query lists everything rather than failing."""
+        if not self.is_valid():
+            return {}
+        data = self.cleaned_data
+        found: dict[str, Any] = {}
+        if data.get("org_id") is not None:
+            found["org_id"] = data["org_id"]
+        if data.get("role"):
+            found["role"] = data["role"]
+        if data.get("is_active"):
+            found["is_active"] = data["is_active"] == "true"
+        return found
+
+
+class OrgCreateForm(Form):
+    """Open an org under one of the caller's (POST /orgs: name, kind, parent_id)."""
+
+    name = forms.CharField(label=_("名称"), max_length=100)
+    kind = forms.ChoiceField(label=_("机构类型"))
+    parent_id = forms.TypedChoiceField(
+        label=_("上级机构"), coerce=int, required=False, empty_value=None, help_text=_("新建时间银行（总行）时不选。")
+    )
+
+    def __init__(self, *args: Any, parents: list[Org], kinds: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._choice("kind").choices = [(k, OrgKind(k).label) for k in kinds]
+        self._choice("parent_id").choices = [("", "—"), *org_choices(parents)]
+        if OrgKind.HEAD_OFFICE not in kinds:
+            self.fields["parent_id"].required = True
+            self.fields["parent_id"].help_text = ""
 
 
 class LoginForm(AuthenticationForm):

@@ -1,5 +1,5 @@
-"""Login pages: logging in and out, one's own password (also the forced change after a reset), the admins' page of
-staff logins (工作人员账号), display preferences; and the management home and the head office's rules."""
+"""Login pages: logging in and out, one's own password (also the forced change after a reset), display preferences;
+and the management home and the head office's rules. The staff logins and the org tree: views_staff.py."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.views import LoginView, LogoutView
-from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,26 +20,10 @@ from django.views.decorators.http import require_POST
 from timebank.lib.errors import ApiError, Forbidden
 from timebank.orgs import lockout
 from timebank.orgs import rules as rule_registry
-from timebank.orgs.access import (
-    access_org_as_admin,
-    access_rules,
-    access_staff_login,
-    can_grant_role,
-    check_may_manage_staff,
-    has_role,
-    staff_scope,
-    visible_orgs,
-    visible_staff,
-)
-from timebank.orgs.actions import (
-    do_change_password,
-    do_create_staff,
-    do_reset_password,
-    do_update_rules,
-    do_update_staff,
-)
-from timebank.orgs.forms import LoginForm, PasswordForm, RulesForm, StaffCreateForm, StaffEditForm
-from timebank.orgs.models import ADMIN_ROLES, Org, OrgKind, Role, User
+from timebank.orgs.access import access_rules, has_role, staff_scope
+from timebank.orgs.actions import do_change_password, do_update_rules
+from timebank.orgs.forms import LoginForm, PasswordForm, RulesForm
+from timebank.orgs.models import Org, OrgKind, Role, User
 from timebank.orgs.scope import MENU_KINDS, banks_for, can_manage, managed_orgs, user_of
 from timebank.web.views.common import add_form_error, page, safe_next
 
@@ -86,110 +68,6 @@ def temporary_page(request: HttpRequest, *, name: str, username: str, temporary:
         request,
         "orgs/temporary_password.html",
         {"name": name, "username": username, "temporary": temporary, "back": back},
-    )
-
-
-# 工作人员账号 ---------------------------------------------------------------------------------------------------
-
-
-def _admin(user: User) -> User:
-    if not (user.is_superuser or (user.org_id is not None and user.role in ADMIN_ROLES)):
-        raise Forbidden(_("工作人员账号由上级机构的管理员管理。"), code="not_admin")
-    return user
-
-
-def _grantable_roles(user: User) -> list[str]:
-    return [r for r in Role.values if can_grant_role(user, r)]
-
-
-def _orgs(user: User) -> list[Org]:
-    return list(visible_orgs(user).order_by("path")[:500])
-
-
-def _rows(user: User, request: HttpRequest, orgs: list[Org], roles: list[str]) -> Any:
-    rows = Paginator(visible_staff(user).select_related("org").order_by("org__path", "username"), 50).get_page(
-        request.GET.get("page")
-    )
-    for staff in rows:
-        try:
-            check_may_manage_staff(user, staff)
-        except ApiError:
-            staff.edit_form = None  # type: ignore[attr-defined]
-        else:
-            staff.edit_form = StaffEditForm(  # type: ignore[attr-defined]
-                initial={"org": staff.org_id, "role": staff.role, "is_active": staff.is_active},
-                orgs=orgs,
-                roles=roles,
-                auto_id=f"staff-{staff.pk}-%s",
-            )
-    return rows
-
-
-@never_cache
-@page("login")
-def staff_logins(request: HttpRequest) -> HttpResponse:
-    """List the staff logins of the caller's subtree and create new ones."""
-    user = _admin(user_of(request))
-    orgs, roles = _orgs(user), _grantable_roles(user)
-    form = StaffCreateForm(request.POST or None, orgs=orgs, roles=roles)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            org = access_org_as_admin(user, data["org"])
-            staff = do_create_staff(
-                user,
-                org=org,
-                username=data["username"],
-                password=data["password"],
-                name=data["name"],
-                role=data["role"],
-            )
-        except ApiError as exc:
-            add_form_error(form, exc)
-        else:
-            messages.success(request, _("已新建账号 %(username)s。") % {"username": staff.username})
-            return redirect("web:staff_logins")
-    rows = _rows(user, request, orgs, roles)
-    status = 422 if form.errors else 200
-    return render(request, "orgs/staff_logins.html", {"form": form, "rows": rows}, status=status)
-
-
-@require_POST
-@page("login")
-def staff_login(request: HttpRequest, staff_id: int) -> HttpResponse:
-    """Move a staff login, change its role, or disable it (an unticked box disables)."""
-    user = _admin(user_of(request))
-    target = access_staff_login(user, staff_id)
-    form = StaffEditForm(request.POST, orgs=_orgs(user), roles=_grantable_roles(user))
-    if not form.is_valid():
-        messages.error(request, _("请从列表里选择机构和角色。"))
-        return redirect("web:staff_logins")
-    data = form.cleaned_data
-    org = access_org_as_admin(user, data["org"])
-    if not can_grant_role(user, data["role"]):
-        raise PermissionDenied(_("不能授予比自己更高的角色。"))
-    try:
-        target = do_update_staff(user, target, org=org, role=data["role"], is_active=data["is_active"])
-    except ApiError as exc:
-        messages.error(request, str(exc.message))
-    else:
-        messages.success(request, _("账号 %(username)s 已保存。") % {"username": target.username})
-    return redirect("web:staff_logins")
-
-
-@never_cache
-@require_POST
-@page("login")
-def staff_login_reset(request: HttpRequest, staff_id: int) -> HttpResponse:
-    user = _admin(user_of(request))
-    target = access_staff_login(user, staff_id)
-    temporary = do_reset_password(user, target)
-    return temporary_page(
-        request,
-        name=target.display_name or target.username,
-        username=target.username,
-        temporary=temporary,
-        back="/manage/staff/",
     )
 
 
