@@ -1,12 +1,18 @@
 """Settlement benchmark: settle N members with earned minutes on PostgreSQL.
 
-    .venv/bin/python bench/settlement.py [--members 100000,1000000] [--batch 1000]
+    .venv/bin/python bench/settlement.py [--members 100000,1000000] [--baseline 100000] [--batch N]
 
 For each size it builds a scratch database `timebank_bench_settlement` (dropped first): one bank, N members
 with three buckets each (bulk SQL), and opening `earned` balances posted through the ledger's own `post()`
-in balanced issuance transactions. Then it runs the real settlement (`start_settlement` + `run_settlement`)
-and prints the wall time, members per second and the peak memory of the settling process, so the growth
-from one size to the next shows whether time is linear and memory flat. Finally it spot-checks the split.
+in balanced issuance transactions. Then it runs the real settlement (`start_settlement` + `run_settlement`,
+set-based as on any PostgreSQL) and prints the wall time, members per second and the peak memory of the
+settling process, so the growth from one size to the next shows whether time is linear and memory flat.
+Finally it spot-checks the split.
+
+At the `--baseline` size the same data (a copy of the database, `timebank_bench_settlement_tpl`) is first
+settled by the plain-rows path (`set_based=False`: the implementation before issue 17, batches of 1,000
+members with every row through Python), so the summary shows the old and new rates measured in one run,
+on the same machine under the same load.
 """
 
 from __future__ import annotations
@@ -91,15 +97,29 @@ def build(members: int) -> int:
     return bank.pk
 
 
-def run(members: int, batch: int) -> dict[str, float]:
+def run(members: int, batch: int | None, baseline: bool) -> list[dict[str, float | str]]:
     from django.db import connections
 
     connections.close_all()
     psql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    psql(f"DROP DATABASE IF EXISTS {DB}_tpl WITH (FORCE)")
     psql(f"CREATE DATABASE {DB}")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=os.environ.copy())
     bank_id = build(members)
+    if not baseline:
+        return [settle(members, bank_id, batch, set_based=True)]
+    connections.close_all()
+    psql(f"CREATE DATABASE {DB}_tpl TEMPLATE {DB}")
+    results = [settle(members, bank_id, batch, set_based=False)]
+    connections.close_all()
+    psql(f"DROP DATABASE {DB} WITH (FORCE)")
+    psql(f"CREATE DATABASE {DB} TEMPLATE {DB}_tpl")
+    psql(f"DROP DATABASE {DB}_tpl")
+    results.append(settle(members, bank_id, batch, set_based=True))
+    return results
 
+
+def settle(members: int, bank_id: int, batch: int | None, *, set_based: bool) -> dict[str, float | str]:
     from django.utils import timezone
 
     from timebank.ledger.models import SettlementLine
@@ -110,7 +130,7 @@ def run(members: int, batch: int) -> dict[str, float]:
     tracemalloc.start()
     t0 = time.perf_counter()
     settlement, _ = start_settlement(None, bank, timezone.localdate())
-    done = run_settlement(settlement, batch=batch)
+    done = run_settlement(settlement, batch=batch, set_based=set_based)
     wall = time.perf_counter() - t0
     _current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -122,7 +142,12 @@ def run(members: int, batch: int) -> dict[str, float]:
             line.goods_minutes == line.earned_minutes // 2
             and line.reserve_minutes == line.earned_minutes - line.goods_minutes
         )
+    path = "set-based" if set_based else "rows (before)"
+    print(
+        f"  {path}: settled in {wall:.1f} s: {members / wall:,.0f} members/s, peak Python memory {peak / 2**20:.1f} MiB"
+    )
     return {
+        "path": path,
         "members": members,
         "wall": wall,
         "rate": members / wall,
@@ -134,27 +159,45 @@ def run(members: int, batch: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", default="100000,1000000", help="comma-separated sizes")
-    parser.add_argument("--batch", type=int, default=1000, help="members per settlement batch")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="members per settlement batch (default: each path's own)"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=int,
+        default=100_000,
+        help="at this size, first settle a copy of the data by the plain-rows path (the one before); 0: never",
+    )
     args = parser.parse_args()
     setup_django(DB)
-    results = []
+    load_start = os.getloadavg()
+    results: list[dict[str, float | str]] = []
     for size in (int(s) for s in args.members.split(",")):
-        print(f"== {size:,} members")
-        results.append(run(size, args.batch))
-        r = results[-1]
-        print(f"  settled in {r['wall']:.1f} s: {r['rate']:,.0f} members/s, peak Python memory {r['peak_mb']:.1f} MiB")
+        print(f"== {size:,} members (load average {os.getloadavg()[0]:.1f})", flush=True)
+        results += run(size, args.batch, baseline=size == args.baseline)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("\n== Summary (goal: 1,000,000 members in under 60 s, memory flat as members grow)")
-    print(f"{'members':>10} | {'wall s':>8} | {'members/s':>10} | {'peak MiB':>9}")
+    print(f"{'path':>14} | {'members':>10} | {'wall s':>8} | {'members/s':>10} | {'peak MiB':>9}")
     for r in results:
-        print(f"{int(r['members']):>10,} | {r['wall']:>8.1f} | {r['rate']:>10,.0f} | {r['peak_mb']:>9.1f}")
-    if len(results) > 1:
-        a, b = results[0], results[-1]
         print(
-            f"time grew ×{b['wall'] / a['wall']:.1f} for ×{b['members'] / a['members']:.0f} members; "
-            f"peak memory ×{b['peak_mb'] / max(a['peak_mb'], 0.01):.2f}"
+            f"{r['path']:>14} | {int(r['members']):>10,} | {float(r['wall']):>8.1f} | {float(r['rate']):>10,.0f} | "
+            f"{float(r['peak_mb']):>9.1f}"
+        )
+    new = [r for r in results if r["path"] == "set-based"]
+    old = [r for r in results if r["path"] != "set-based"]
+    if old:
+        same = [r for r in new if r["members"] == old[0]["members"]]
+        print(f"set-based ×{float(same[0]['rate']) / float(old[0]['rate']):.1f} the members/s of the rows path")
+    if len(new) > 1:
+        a, b = new[0], new[-1]
+        print(
+            f"set-based: time grew ×{float(b['wall']) / float(a['wall']):.1f} for "
+            f"×{float(b['members']) / float(a['members']):.0f} members; "
+            f"peak memory ×{float(b['peak_mb']) / max(float(a['peak_mb']), 0.01):.2f}"
         )
     print(f"process max RSS {rss:.0f} MiB (includes the set-up of the data)")
+    end = os.getloadavg()
+    print(f"load average (1/5/15 min) at the start {load_start}, at the end {end}")
 
 
 if __name__ == "__main__":
