@@ -16,10 +16,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from timebank.lib.pgcluster import PgCluster, missing_tools
+from timebank.ops.replica import read_alias, reading_from_replica, replica_configured
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = "tests/read_replica_checks.py"
@@ -69,3 +71,14 @@ def test_reports_read_from_a_streaming_replica_and_writes_stay_on_the_primary() 
             standby.stop()
         primary.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_without_a_replica_nothing_changes(settings: Any) -> None:
+    # DATABASE_REPLICA_URL unset (the suite's own runs): no alias, no router, every read on the primary.
+    if replica_configured():
+        pytest.skip("DATABASE_REPLICA_URL is set for this run")
+    assert "replica" not in settings.DATABASES
+    assert not getattr(settings, "DATABASE_ROUTERS", [])
+    with reading_from_replica():
+        assert read_alias() == "default"
+    assert read_alias() == "default"
