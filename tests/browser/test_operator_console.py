@@ -5,6 +5,7 @@ call; then the return-visit and welfare-check lists on a 360 px phone. Screensho
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -180,3 +181,74 @@ def test_return_visits_and_welfare_checks_on_a_phone(
     assert check.need is not None and check.need.level == "essential"
     op.shot("operator-360-welfare-check-done")
     assert op.errors == []
+
+
+def test_staff_at_the_desk_register_an_unknown_caller_and_order_for_them_on_one_screen(
+    world: World, items: dict[str, ServiceItem], visit: Any
+) -> None:
+    """Issue 13: nobody found for the number → 登记新会员 → the need → the order → the call, on one screen
+    (htmx swaps each step in), by clicking and typing only; then an operator's registration waits for approval."""
+    from timebank.members.models import MemberStatus
+    from timebank.needs.models import Need
+
+    op = visit(DESKTOP)
+    op.login("staff")
+    op.go("/hotline/")
+    op.page.keyboard.type("13911112222")
+    op.page.locator("#hotline-results .notice").wait_for()
+    op.page.locator("#hotline-results").get_by_role("link", name="登记新会员").click()
+    op.page.wait_for_url("**/hotline/new/?q=13911112222")
+    assert op.page.get_by_label("手机号码").input_value() == "13911112222"
+    # Sent with mistakes first: every one is shown at once, nothing is registered.
+    op.page.get_by_label("手机号码").fill("12345")
+    op.page.get_by_role("button", name="登记", exact=True).click()
+    op.page.get_by_text("请填写正确的电话号码").wait_for()
+    assert op.page.locator("#new-caller .field.has-error").count() >= 2  # the phone and the missing name
+    assert Member.objects.filter(phone="13911112222").count() == 0
+    op.page.get_by_label("所在社区").select_option(label="顺河社区")
+    op.page.get_by_label(re.compile(r"^姓名")).fill("孙奶奶")
+    op.page.get_by_label("手机号码").fill("13911112222")
+    op.page.get_by_role("textbox", name="住址").fill("运河街道 8 号")
+    op.page.get_by_label("独居").check()
+    op.page.get_by_label("我同意：处理敏感个人信息（身份证号、住址）").check()
+    op.shot("hotline-new-caller-1280-register")
+    op.page.get_by_role("button", name="登记", exact=True).click()
+    op.page.locator("#registered").wait_for()
+    member = Member.objects.get(phone="13911112222")
+    assert member.status == MemberStatus.ACTIVE and member.is_recipient
+    assert f"/hotline/new/{member.pk}/" in op.page.url  # htmx put the step's own address in the bar
+    op.page.get_by_label("特需").check()
+    op.page.locator("#need").get_by_label("送餐上门").check()
+    op.page.get_by_label("情况说明").fill("腿脚不便，一个人住，想要送餐")
+    op.page.get_by_role("button", name="登记需求").click()
+    op.page.locator("#need-done").wait_for()
+    need = Need.objects.get(recipient=member)
+    op.page.get_by_label("服务项目").select_option(label="送餐上门（普通服务）")
+    op.page.get_by_label("政府补贴").check()
+    op.page.get_by_role("button", name="下单（渠道：12349 热线）").click()
+    op.page.locator("#order-done").wait_for()
+    order = Order.objects.get(recipient=member)
+    assert order.channel == "hotline" and list(need.orders.all()) == [order]
+    assert op.page.get_by_label("这通电话办的订单").input_value() == str(order.pk)
+    op.page.get_by_label("通话内容摘要").fill("新来电老人孙奶奶：已登记、登记需求并下单送餐")
+    op.shot("hotline-new-caller-1280-steps")
+    op.page.get_by_role("button", name="记录并结束这通电话").click()
+    op.page.wait_for_url("**/hotline/")
+    op.page.get_by_text("来电已记录").wait_for()
+    call = CallLog.objects.get()
+    assert (call.member, call.need, call.order) == (member, need, order)
+    assert op.errors == []
+
+    # An operator's registration, on a 360 px phone: pending, the need taken down, the order waits for staff.
+    phone = visit(PHONE)
+    phone.login("operator")
+    phone.go("/hotline/new/?q=13933334444")
+    assert phone.fits_width()
+    phone.page.get_by_label("所在社区").select_option(label="顺河社区")
+    phone.page.get_by_label(re.compile(r"^姓名")).fill("周大爷")
+    phone.page.get_by_role("button", name="登记", exact=True).click()
+    phone.page.locator("#order-waits").wait_for()
+    assert Member.objects.get(phone="13933334444").status == MemberStatus.PENDING
+    assert phone.fits_width()
+    phone.shot("hotline-new-caller-360-pending")
+    assert phone.errors == []
