@@ -36,8 +36,10 @@ def test_reports_read_from_a_streaming_replica_and_writes_stay_on_the_primary() 
     if reason:
         pytest.skip(f"cannot start a private primary and replica: {reason}")
     workdir = Path(tempfile.mkdtemp(prefix="timebank-replica-"))
-    # fsync off: these clusters die with the test; what is measured here is where queries go, not durability.
-    primary = PgCluster(workdir, name="primary", database="timebank_replica", settings={"fsync": "off"})
+    # wal_level=replica and hot_standby=on are PostgreSQL's defaults, said here because the test needs them; fsync
+    # off: these clusters die with the test, and what is checked is where queries go, not durability.
+    replication = {"wal_level": "replica", "hot_standby": "on", "fsync": "off"}
+    primary = PgCluster(workdir, name="primary", database="timebank_replica", settings=replication)
     standby: PgCluster | None = None
     try:
         primary.init()

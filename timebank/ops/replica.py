@@ -1,8 +1,8 @@
 """Reports read from a streaming replica; every write, and every read that decides one, stays on the primary.
 
 With `DATABASE_REPLICA_URL` set, settings.py adds the database alias `replica` and installs `ReplicaRouter`.
-A report (statistics, dashboards, the risk projection, the .xlsx registers) enters `reading_from_replica()`, or
-its view is decorated with `@reads_from_replica`, around the part that only reads. Inside it:
+A report (statistics, dashboards, the risk projection, the .xlsx registers) enters `reading_from_replica()`
+around the part that only reads, after its access check. Inside it:
 
 - reads go to the replica, except while this thread has a transaction open on the primary: a read inside
   `transaction.atomic()` is part of a write (an action reads what it locks, the audit chain reads its head),
@@ -10,18 +10,18 @@ its view is decorated with `@reads_from_replica`, around the part that only read
   with its chain head read there, although the rows it counts were read from the replica;
 - writes go to the primary, always (an instance read from the replica is saved on the primary).
 
-Outside it nothing changes: every query goes to the primary. Access checks run before a view enters it, so a
-role just taken away is never granted again by a replica that lags. Without a replica configured (the
-default, and SQLite) the router is not installed and `reading_from_replica()` does nothing.
+Outside it nothing changes: every query goes to the primary. Who is asking and whether they may open the report
+are decided before a view enters it, on the primary, so a replica that lags never lets in someone just refused
+(inside, the names masked per member follow the org rows as the replica has them). Without a replica configured
+(the default, and SQLite) the router is not installed and `reading_from_replica()` does nothing.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -29,9 +29,6 @@ from django.db import DEFAULT_DB_ALIAS, connections
 REPLICA = "replica"
 
 _reading: ContextVar[bool] = ContextVar("timebank_reading_from_replica", default=False)
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def replica_configured() -> bool:
@@ -46,17 +43,6 @@ def reading_from_replica() -> Iterator[None]:
         yield
     finally:
         _reading.reset(token)
-
-
-def reads_from_replica(view: Callable[P, R]) -> Callable[P, R]:
-    """The whole view reads from the replica (put it below the decorators that check who may open it)."""
-
-    @functools.wraps(view)
-    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
-        with reading_from_replica():
-            return view(*args, **kwargs)
-
-    return wrapped
 
 
 def read_alias() -> str:
