@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,11 +11,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from timebank.audit.actions import append_entry
-from timebank.audit.chain import lock_head, scope_for, ts
+from timebank.audit.actions import next_entry
+from timebank.audit.chain import scope_for, ts
+from timebank.audit.sealing import seal_inline
 from timebank.ledger.models import Account, AccountKind, Leg, Transaction
 from timebank.lib.errors import Invalid
-from timebank.lib.hashchain import link
 from timebank.ops.idempotency import scope_of, write_once
 from timebank.orgs.models import User
 
@@ -158,11 +158,8 @@ def post(
     reverses: Transaction | None = None,
     audit: tuple[str, dict[str, Any]] | None = None,
 ) -> Transaction:
-    """Write one balanced transaction, and with `audit` its audit entry, under one lock of the bank's chain head.
-
-    Accounts must already be locked by this database transaction. Balances are written before the chain
-    head is locked, so the bank-wide turn each writer takes is as short as it can be.
-    """
+    """Write one balanced transaction, and with `audit` its audit entry. Accounts must already be locked by this
+    database transaction; no bank-wide lock is taken (the rows are sealed into the bank's chains later)."""
     merged: dict[int, tuple[Account, int]] = {}
     for account, minutes in legs:
         prev = merged.get(account.pk, (account, 0))[1]
@@ -179,7 +176,6 @@ def post(
     for account, minutes in ordered:
         account.balance_minutes += minutes
         rows.append((account.pk, minutes, account.balance_minutes))
-    owners = {a.pk: (a.bank_id, a.member_id, a.kind) for a, _m in ordered}
     return write_transaction(
         bank_id=bank_id,
         kind=kind,
@@ -190,7 +186,6 @@ def post(
         fp=fp,
         reverses=reverses,
         audit=audit,
-        owners=owners,
     )
 
 
@@ -205,23 +200,15 @@ def write_transaction(
     fp: str = "",
     reverses: Transaction | None = None,
     audit: tuple[str, dict[str, Any]] | None = None,
-    owners: dict[int, Owner] | None = None,
 ) -> Transaction:
     """The raw write: `rows` are (account_id, minutes, balance_after) in account order, already checked to
-    balance, for accounts this database transaction has locked. Batch callers (settlement) use it directly;
-    without `owners` (account -> (bank, member, kind)) they are read in one query."""
-    if owners is None:
-        owners = {
-            pk: (bank, member, kind)
-            for pk, bank, member, kind in Account.objects.filter(pk__in=[r[0] for r in rows]).values_list(
-                "pk", "bank_id", "member_id", "kind"
-            )
-        }
+    balance, for accounts this database transaction has locked. Batch callers (settlement) use it directly.
+
+    The transaction and its audit entry are inserted unsealed; the sealer links them into the bank's chains
+    (at once, before commit, in "inline" mode)."""
     _write_balances(rows)
-    head = lock_head(scope_for(bank_id))
     tx = Transaction(
         bank_id=bank_id,
-        seq=head.ledger_seq + 1,
         kind=kind,
         memo=memo,
         actor=actor if actor is not None and actor.pk else None,
@@ -231,16 +218,29 @@ def write_transaction(
         reverses=reverses,
         minutes=sum(r[1] for r in rows if r[1] > 0),
         created_at=timezone.now(),
-        prev_hash=head.ledger_hash,
     )
-    tx.hash = link(tx.prev_hash, _payload(tx, _legs(rows, owners)))
     tx.save(force_insert=True)
     _insert_legs(tx.pk, rows)
-    head.ledger_seq = tx.seq
-    head.ledger_hash = tx.hash
-    fields = ["ledger_seq", "ledger_hash"]
+    scope = scope_for(bank_id)
     if audit is not None:
-        append_entry(head, actor, audit[0], tx, data=audit[1])
-        fields += ["audit_seq", "audit_hash"]
-    head.save(update_fields=fields)
+        next_entry(scope, actor, audit[0], tx, data=audit[1]).save(force_insert=True)
+    seal_inline(scope, ["ledger", "audit"] if audit is not None else ["ledger"])
     return tx
+
+
+def ledger_payloads(txs: Sequence[Transaction]) -> list[dict[str, Any]]:
+    """What each transaction's hash covers, from its legs and their accounts' rows as they are now (the sealer's
+    view; `verify` rebuilds the same)."""
+    legs: dict[int, list[list[Any]]] = {tx.pk: [] for tx in txs}
+    rows = Leg.objects.filter(transaction_id__in=list(legs)).values_list(
+        "transaction_id",
+        "account_id",
+        "account__bank_id",
+        "account__member_id",
+        "account__kind",
+        "minutes",
+        "balance_after_minutes",
+    )
+    for tx_id, *leg in rows:
+        legs[tx_id].append(list(leg))
+    return [_payload(tx, sorted(legs[tx.pk])) for tx in txs]
