@@ -131,8 +131,12 @@ def seal_inline(scope: str, chains: Sequence[str]) -> None:
     head = lock_head(scope)
     fields: list[str] = []
     for name in chains:
-        while seal_chain(head, CHAINS[name]):
-            fields += [f"{name}_seq", f"{name}_hash"]
+        while True:
+            rows = seal_chain(head, CHAINS[name])
+            if rows:
+                fields += [f"{name}_seq", f"{name}_hash"]
+            if len(rows) < BATCH:  # a short batch took everything there was
+                break
     if fields:
         head.save(update_fields=sorted(set(fields)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -206,7 +207,6 @@ def write_transaction(
 
     The transaction and its audit entry are inserted unsealed; the sealer links them into the bank's chains
     (at once, before commit, in "inline" mode)."""
-    _write_balances(rows)
     tx = Transaction(
         bank_id=bank_id,
         kind=kind,
@@ -219,13 +219,49 @@ def write_transaction(
         minutes=sum(r[1] for r in rows if r[1] > 0),
         created_at=timezone.now(),
     )
-    tx.save(force_insert=True)
-    _insert_legs(tx.pk, rows)
     scope = scope_for(bank_id)
-    if audit is not None:
-        next_entry(scope, actor, audit[0], tx, data=audit[1]).save(force_insert=True)
+    if connection.vendor == "postgresql":
+        _post_in_one_call(tx, rows, scope, audit)
+    else:
+        _write_balances(rows)
+        tx.save(force_insert=True)
+        _insert_legs(tx.pk, rows)
+        if audit is not None:
+            next_entry(scope, actor, audit[0], tx, data=audit[1]).save(force_insert=True)
     seal_inline(scope, ["ledger", "audit"] if audit is not None else ["ledger"])
     return tx
+
+
+def _post_in_one_call(
+    tx: Transaction, rows: list[tuple[int, int, int]], scope: str, audit: tuple[str, dict[str, Any]] | None
+) -> None:
+    """PostgreSQL: balances, the transaction, its legs and its audit entry in one round trip (`ledger_post`, migration
+    ledger/0011), which computes each balance after from the locked row itself."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tx_id FROM ledger_post(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], %s::bigint[], "
+            "%s, %s, %s::jsonb)",
+            [
+                tx.bank_id,
+                tx.kind,
+                tx.memo,
+                tx.minutes,
+                tx.actor_id,
+                tx.idem_scope,
+                tx.idempotency_key,
+                tx.fingerprint,
+                tx.reverses_id,
+                tx.created_at,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                scope,
+                audit[0] if audit is not None else None,
+                json.dumps(audit[1]) if audit is not None else None,
+            ],
+        )
+        tx.pk = cursor.fetchone()[0]
+    tx._state.adding = False
+    tx._state.db = connection.alias
 
 
 def ledger_payloads(txs: Sequence[Transaction]) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--stats", metavar="FILE", help="on exit, write the sealing delays (p50/p99/max, seconds) as JSON"
         )
+        parser.add_argument("--ready", metavar="FILE", help="create FILE once the first pass is done (for scripts)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = False
@@ -41,6 +42,9 @@ class Command(BaseCommand):
         while not stop:
             before = result.rows
             seal_all(limit=options["batch"], result=result)
+            if options["ready"]:
+                Path(options["ready"]).touch()
+                options["ready"] = None
             if options["once"]:
                 break
             if result.rows == before:
