@@ -65,7 +65,13 @@ class AppServer:
     def __init__(self, workdir: Path, database_url: str) -> None:
         self.port = free_port()
         self.log = (workdir / "app.log").open("ab")
-        self.env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "PYTHONUNBUFFERED": "1"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DEBUG": "0",
+            "PYTHONUNBUFFERED": "1",
+            "CHAIN_SEALING": "process",  # as production: writers leave sealing to the sealer process
+        }
         self.proc: subprocess.Popen[bytes] | None = None
         self.kills = 0
 
@@ -102,6 +108,50 @@ class AppServer:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+class SealerProcess(AppServer):
+    """`manage.py sealer` as production runs it: its own process, killed with SIGKILL like the app server."""
+
+    def start(self) -> None:
+        ready = Path(tempfile.mkdtemp(prefix="sealer-")) / "ready"
+        self.proc = subprocess.Popen(
+            [PYTHON, str(ROOT / "manage.py"), "sealer", "--skip-checks", "--ready", str(ready)],
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError("the sealer exited at start; see app.log")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the sealer did not finish a first pass within 60 s")
+            time.sleep(0.05)
+        shutil.rmtree(ready.parent, ignore_errors=True)
+
+
+def sealing_problems(tally: Tally) -> tuple[dict[str, int], list[str]]:
+    """After the sealer caught up: nothing left unsealed, and every acknowledged transaction sealed exactly once
+    (one seq in its bank's chain; the chain has no gaps or repeats, which `verify` checks next)."""
+    from django.db import connections
+
+    from timebank.audit.models import AuditEntry
+    from timebank.ledger.models import Transaction
+
+    connections.close_all()
+    problems: list[str] = []
+    unsealed = (
+        Transaction.objects.filter(seq__isnull=True).count() + AuditEntry.objects.filter(seq__isnull=True).count()
+    )
+    if unsealed:
+        problems.append(f"{unsealed} rows still unsealed after the sealer caught up")
+    acked = [a.body["transaction_id"] for a in tally.acks if a.kind in ("transfer", "redemption")]
+    sealed = Transaction.objects.filter(pk__in=acked, seq__isnull=False).count()
+    if sealed != len(set(acked)):
+        problems.append(f"{len(set(acked)) - sealed} acknowledged transactions are not sealed")
+    return {"sealed_acknowledged_transactions": sealed, "unsealed_rows": unsealed}, problems
 
 
 # ---------------------------------------------------------------- the world
@@ -486,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=240, help="seconds of load (default 240)")
     parser.add_argument("--app-kills", type=int, default=40, help="SIGKILLs of the app server (default 40)")
     parser.add_argument("--db-kills", type=int, default=3, help="SIGKILLs of PostgreSQL (default 3)")
+    parser.add_argument("--sealer-kills", type=int, default=10, help="SIGKILLs of the sealer process (default 10)")
     parser.add_argument("--clients", type=int, default=8, help="client threads (default 8)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, data)")
@@ -502,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="timebank-crash-"))
     cluster = PgCluster(workdir, database=DB_NAME, settings=DURABLE)
     app: AppServer | None = None
+    sealer: SealerProcess | None = None
     started = time.monotonic()
     try:
         log(f"private PostgreSQL in {cluster.data} on port {cluster.port}")
@@ -516,7 +568,9 @@ def main(argv: list[str] | None = None) -> int:
         connections.close_all()
         app = AppServer(workdir, cluster.url)
         app.start()
-        log(f"app server on port {app.port}; {args.clients} clients for {args.duration:.0f} s")
+        sealer = SealerProcess(workdir, cluster.url)
+        sealer.start()
+        log(f"app server on port {app.port}, a sealer process; {args.clients} clients for {args.duration:.0f} s")
 
         tally = Tally()
         stop = threading.Event()
@@ -532,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         # Kills spread over the run; the database kills fall among the app kills. Each kill waits until the
         # restarted system has acknowledged fresh requests, so every kill lands on live load, however slow
         # a restart is on a busy machine (the run then lasts longer than --duration).
-        events = ["app"] * args.app_kills + ["db"] * args.db_kills
+        events = ["app"] * args.app_kills + ["db"] * args.db_kills + ["sealer"] * args.sealer_kills
         rng = random.Random(args.seed)
         rng.shuffle(events)
         load_start = time.monotonic()
@@ -543,6 +597,10 @@ def main(argv: list[str] | None = None) -> int:
             if event == "app":
                 app.kill9()
                 app.start()
+            elif event == "sealer":
+                sealer.kill9()
+                time.sleep(rng.uniform(0.2, 1.0))  # rows pile up unsealed meanwhile; writers go on
+                sealer.start()
             else:
                 cluster.kill9()
                 time.sleep(rng.uniform(0.5, 2.0))  # clients hit a dead database meanwhile: 5xx, retry
@@ -557,8 +615,16 @@ def main(argv: list[str] | None = None) -> int:
         # One last crash of the database with nothing running, so the checks read what recovery kept.
         cluster.kill9()
         cluster.start()
+        # A fresh sealer catches up on what its killed predecessors left (its first pass seals everything).
+        sealer.kill9()
+        sealer_kills = sealer.kills
+        sealer.start()
+        sealer.stop()
 
         counts, problems = check(world, tally)
+        sealed_counts, sealed_problems = sealing_problems(tally)
+        counts.update(sealed_counts)
+        problems += sealed_problems
         verified, verify_output = run_verify(cluster.url)
         if not verified:
             problems.append(f"manage.py verify failed: {verify_output[-2000:]}")
@@ -574,6 +640,7 @@ def main(argv: list[str] | None = None) -> int:
             "clients": args.clients,
             "app_kills": app.kills,
             "db_kills": db_kills,
+            "sealer_kills": sealer_kills,
             "requests_sent": tally.sent,
             "http_attempts": tally.attempts,
             "retried": tally.retried,
@@ -591,6 +658,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if app is not None:
             app.stop()
+        if sealer is not None:
+            sealer.stop()
         cluster.stop()
         if args.keep:
             log(f"kept {workdir}")
@@ -614,7 +683,8 @@ def log(message: str) -> None:
 def print_summary(r: dict[str, Any]) -> None:
     print(
         f"crash safety: {'OK' if r['ok'] else 'FAILED'} in {r['seconds']} s with {r['clients']} clients\n"
-        f"  kills survived: app server {r['app_kills']} × SIGKILL, PostgreSQL {r['db_kills']} × SIGKILL\n"
+        f"  kills survived: app server {r['app_kills']} × SIGKILL, PostgreSQL {r['db_kills']} × SIGKILL, "
+        f"sealer {r['sealer_kills']} × SIGKILL\n"
         f"  requests sent {r['requests_sent']} (HTTP attempts {r['http_attempts']}, retried {r['retried']}), "
         f"acknowledged {r['acknowledged']} ({r['replayed_answers']} answered from the stored reply, "
         f"{r['truncated_answers']} cut-off answers retried), "

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _sealer import Sealer, describe
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_HOST = os.environ.get("BENCH_PGHOST", "127.0.0.1")
 PG_PORT = os.environ.get("BENCH_PGPORT", "5432")
@@ -462,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     size_before = database_bytes()
     port = free_port()
     server = start_server(port, args.workers, args.threads)
+    sealer = Sealer()  # production seals in its own process (CHAIN_SEALING=process under TIMEBANK_PRODUCTION)
     kind = "gthread" if args.threads > 1 else "sync"
     print(
         f"gunicorn: {args.workers} {kind} workers × {args.threads} thread(s) on 127.0.0.1:{port}, DB_CONN_MAX_AGE="
@@ -488,6 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+        sealing = sealer.finish(time.monotonic())
+    print(f"sealer: {describe(sealing)}")
 
     print()
     print(

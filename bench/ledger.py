@@ -38,6 +38,8 @@ from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from _sealer import Sealer, describe, unsealed_rows
+
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
     from multiprocessing.sharedctypes import Synchronized
@@ -52,13 +54,16 @@ PGBENCH = os.environ.get("PGBENCH", shutil.which("pgbench") or "/usr/bin/pgbench
 OPENING_MINUTES = 1_000_000  # each member's opening reserve: far more than 15 s of 1..60-minute transfers
 OPENING_CHUNK = 500  # members per opening-balance transaction (the balance trigger is O(legs²) per transaction)
 GOAL = 0.5
+DONE_WHEN = 0.4
 CASES = ("spread", "hot")
 PGBENCH_SCALE = {"spread": 10, "hot": 1}
 DEFAULT_FN = "timebank.ledger.actions.do_transfer"
 
 
 def configure_env() -> None:
-    """Point Django at the scratch database. Runs in the parent and in every worker process."""
+    """Point Django at the scratch database. Runs in the parent and in every worker process. CHAIN_SEALING is
+    inherited: the parent builds the bank "inline" and sets each run's mode before it spawns the workers."""
+    os.environ.setdefault("CHAIN_SEALING", "inline")
     os.environ["DATABASE_URL"] = f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{BENCH_DB}"
     os.environ["DJANGO_SETTINGS_MODULE"] = "timebank.settings"
     os.environ["DEBUG"] = "0"  # no query log: measure what production runs
@@ -278,9 +283,12 @@ class Result:
     avg_ms: float
     count: int
     errors: dict[str, int] = field(default_factory=dict)
+    sealing: dict[str, float] = field(default_factory=dict)  # the sealer's delays, drain time, backlog left
 
 
-def run_ours(fixture: Fixture, fn: str, case: str, clients: int, seconds: float) -> Result:
+def run_ours(fixture: Fixture, fn: str, case: str, clients: int, seconds: float, sealing: str) -> Result:
+    os.environ["CHAIN_SEALING"] = sealing  # the workers inherit it when they are spawned
+    sealer = Sealer() if sealing == "process" else None
     ctx = mp.get_context("spawn")
     ready: Queue[int] = ctx.Queue()
     results: Queue[dict[str, Any]] = ctx.Queue()
@@ -309,7 +317,10 @@ def run_ours(fixture: Fixture, fn: str, case: str, clients: int, seconds: float)
     errors: Counter[str] = Counter()
     for r in rows:
         errors.update(r["errors"])
-    elapsed = max(r["end"] for r in rows) - start
+    ended = max(r["end"] for r in rows)
+    elapsed = ended - start
+    sealing_stats = sealer.finish(ended) if sealer is not None else {}
+    os.environ["CHAIN_SEALING"] = "inline"
     return Result(
         tps=len(latencies) / elapsed,
         p50_ms=percentile(latencies, 50) * 1000,
@@ -317,6 +328,7 @@ def run_ours(fixture: Fixture, fn: str, case: str, clients: int, seconds: float)
         avg_ms=(sum(latencies) / len(latencies) * 1000) if latencies else math.nan,
         count=len(latencies),
         errors=dict(errors),
+        sealing=sealing_stats,
     )
 
 
@@ -387,13 +399,16 @@ def statement_label(sql: str) -> str:
     return f"{verb} {target.group(1) if target else '?'}{lock}"
 
 
-def statements_per_transfer(fixture: Fixture, fn: str, case: str) -> list[str]:
+def statements_per_transfer(fixture: Fixture, fn: str, case: str, sealing: str = "inline") -> list[str]:
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+    from django.test.utils import CaptureQueriesContext, override_settings
 
-    transfers = Transfers(fixture, case, f"count-{case}", seed=1, fn=fn)
-    with CaptureQueriesContext(connection) as ctx:
+    from timebank.audit.sealing import seal_all
+
+    transfers = Transfers(fixture, case, f"count-{case}-{sealing}", seed=1, fn=fn)
+    with override_settings(CHAIN_SEALING=sealing), CaptureQueriesContext(connection) as ctx:
         transfers.one()
+    seal_all()
     return [q["sql"] for q in ctx.captured_queries]
 
 
@@ -487,11 +502,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench comparison")
     parser.add_argument("--no-verify", action="store_true", help="skip the ledger verification at the end")
+    parser.add_argument(
+        "--sealing",
+        default="process,inline",
+        help="process (writers insert unsealed rows, `manage.py sealer` seals them: production) and/or inline "
+        "(each write seals under the bank's chain head, as every write did before issue 17: the baseline)",
+    )
     args = parser.parse_args(argv)
+    modes = [m.strip() for m in args.sealing.split(",") if m.strip()]
     clients = [int(c) for c in args.clients.split(",") if c.strip()]
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     if not clients or any(c < 1 for c in clients) or set(cases) - set(CASES) or args.accounts < 2:
         parser.error("bad --clients, --cases or --accounts")
+    if not modes or set(modes) - {"process", "inline"}:
+        parser.error("bad --sealing")
     t_begin = time.monotonic()
 
     facts = server_facts()
@@ -528,11 +552,12 @@ def main(argv: list[str] | None = None) -> int:
 
     say("-- SQL round trips of one do_transfer (from CaptureQueriesContext)")
     for case in cases:
-        sqls = statements_per_transfer(fixture, args.transfer_fn, case)
-        plain = [s for s in sqls if s not in ("BEGIN", "COMMIT")]
-        say(f"  {case}: {len(sqls)} round trips = {len(plain)} SQL statements + BEGIN/COMMIT")
-        for s in sqls:
-            say(f"    {s[:150]}{'...' if len(s) > 150 else ''}")
+        for mode in modes:
+            sqls = statements_per_transfer(fixture, args.transfer_fn, case, mode)
+            plain = [s for s in sqls if s not in ("BEGIN", "COMMIT")]
+            say(f"  {case}, {mode} sealing: {len(sqls)} round trips = {len(plain)} SQL statements + BEGIN/COMMIT")
+            for s in sqls:
+                say(f"    {s[:150]}{'...' if len(s) > 150 else ''}")
     say()
 
     if args.profile:
@@ -541,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
             profile(fixture, args.transfer_fn, case, args.profile)
         say()
 
-    ours: dict[tuple[str, int], Result] = {}
+    ours: dict[tuple[str, int, str], Result] = {}
     theirs: dict[tuple[str, int], Result] = {}
     connection.close()  # workers open their own; the parent's would only sit idle
     for case in cases:
@@ -551,22 +576,25 @@ def main(argv: list[str] | None = None) -> int:
             pgbench_init(scale)
         for n in clients:
             # Ours and pgbench back to back, so a noisy machine hits both sides of the ratio alike.
-            say(f"-- ours: {case}, {n} clients, {args.seconds:g} s ...")
-            vacuum()
-            connection.close()
-            r = ours[(case, n)] = run_ours(fixture, args.transfer_fn, case, n, args.seconds)
-            say(
-                f"   {r.count} transfers, {r.tps:.0f} tps, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, "
-                f"avg {r.avg_ms:.2f} ms, errors {sum(r.errors.values())}"
-            )
-            for text, count in sorted(r.errors.items(), key=lambda kv: -kv[1])[:5]:
-                say(f"     {count} x {text}")
+            for mode in modes:
+                say(f"-- ours ({mode} sealing): {case}, {n} clients, {args.seconds:g} s ...")
+                vacuum()
+                connection.close()
+                r = ours[(case, n, mode)] = run_ours(fixture, args.transfer_fn, case, n, args.seconds, mode)
+                say(
+                    f"   {r.count} transfers, {r.tps:.0f} tps, p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, "
+                    f"avg {r.avg_ms:.2f} ms, errors {sum(r.errors.values())}"
+                )
+                if r.sealing:
+                    say(f"   {describe(r.sealing)}")
+                for text, count in sorted(r.errors.items(), key=lambda kv: -kv[1])[:5]:
+                    say(f"     {count} x {text}")
             if not args.no_pgbench:
                 say(f"-- pgbench: tpcb-like -s {scale}, {n} clients, {args.seconds:g} s ...")
                 t = theirs[(case, n)] = pgbench_run(n, args.seconds)
                 say(
                     f"   {t.count} transactions, {t.tps:.0f} tps, p50 {t.p50_ms:.2f} ms, p99 {t.p99_ms:.2f} ms, "
-                    f"avg {t.avg_ms:.2f} ms -> ratio {r.tps / t.tps:.2f}"
+                    f"avg {t.avg_ms:.2f} ms -> ratio {' '.join(f'{m} {ours[(case, n, m)].tps / t.tps:.2f}' for m in modes)}"
                 )
     say()
 
@@ -576,7 +604,10 @@ def main(argv: list[str] | None = None) -> int:
 
         t0 = time.monotonic()
         report = verify([fixture.bank_id])
-        expected = math.ceil(fixture.members / OPENING_CHUNK) + sum(r.count for r in ours.values()) + len(cases)
+        say(f"-- unsealed rows at the end (must be 0): {unsealed_rows()}")
+        expected = (
+            math.ceil(fixture.members / OPENING_CHUNK) + sum(r.count for r in ours.values()) + len(cases) * len(modes)
+        )
         expected += sum(args.profile * 2 + 50 for _ in cases) if args.profile else 0
         stored = Transaction.objects.filter(bank_id=fixture.bank_id).count()
         say(
@@ -590,23 +621,32 @@ def main(argv: list[str] | None = None) -> int:
 
     say("== Summary ==")
     head = (
-        f"{'case':<7} {'clients':>7} | {'ours tps':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | "
-        f"{'pgbench':>13} {'tps':>8} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>6}  goal >= {GOAL}"
+        f"{'case':<7} {'clients':>7} {'sealing':>8} | {'ours tps':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} | "
+        f"{'seal p50':>8} {'p99':>6} {'max':>6} {'left':>4} | {'pgbench':>13} {'tps':>8} {'p50 ms':>7} | "
+        f"{'ratio':>6}  goal >= {GOAL} (issue 17: >= {DONE_WHEN})"
     )
     say(head)
     say("-" * len(head))
     for case in cases:
         for n in clients:
-            o = ours[(case, n)]
             pg = theirs.get((case, n))
-            bench = f"tpcb-like -s{PGBENCH_SCALE[case]:<2}" if pg else "-"
-            ratio = o.tps / pg.tps if pg and pg.tps else math.nan
-            verdict = "-" if math.isnan(ratio) else ("met" if ratio >= GOAL else "NOT met")
-            say(
-                f"{case:<7} {n:>7} | {o.tps:>9.0f} {o.p50_ms:>7.2f} {o.p99_ms:>7.2f} {sum(o.errors.values()):>6} | "
-                f"{bench:>13} {pg.tps if pg else math.nan:>8.0f} {pg.p50_ms if pg else math.nan:>7.2f} "
-                f"{pg.p99_ms if pg else math.nan:>7.2f} | {ratio:>6.2f}  {verdict}"
-            )
+            for mode in modes:
+                o = ours[(case, n, mode)]
+                bench = f"tpcb-like -s{PGBENCH_SCALE[case]:<2}" if pg else "-"
+                ratio = o.tps / pg.tps if pg and pg.tps else math.nan
+                verdict = "-" if math.isnan(ratio) else ("met" if ratio >= DONE_WHEN else "NOT met")
+                seal = o.sealing
+                ms = [
+                    f"{seal[k] * 1000:>{w}.0f}" if k in seal else f"{'-':>{w}}"
+                    for k, w in (("p50", 8), ("p99", 6), ("max", 6))
+                ]
+                left = f"{seal['backlog']:>4.0f}" if seal else f"{'-':>4}"
+                say(
+                    f"{case:<7} {n:>7} {mode:>8} | {o.tps:>9.0f} {o.p50_ms:>7.2f} {o.p99_ms:>7.2f} "
+                    f"{sum(o.errors.values()):>6} | {' '.join(ms)} {left} | "
+                    f"{bench:>13} {pg.tps if pg else math.nan:>8.0f} {pg.p50_ms if pg else math.nan:>7.2f} | "
+                    f"{ratio:>6.2f}  {verdict}"
+                )
     say()
     say("  spread: donation member -> random member (do_transfer, kind=donation, to_member=<member>)")
     say("  hot:    donation member -> the bank's donation pool (to_member=None): one account in every transfer")

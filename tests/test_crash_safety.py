@@ -23,7 +23,19 @@ def test_acknowledged_requests_survive_kills_of_the_app_and_the_database() -> No
     # Its own cluster, not the suite's database: once per CI run is enough, in the PostgreSQL pass.
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         pytest.skip("a PostgreSQL crash test: runs in the PostgreSQL pass of `make test`")
-    args = ["--duration", "30", "--app-kills", "3", "--db-kills", "1", "--clients", "4", "--json"]
+    args = [
+        "--duration",
+        "30",
+        "--app-kills",
+        "3",
+        "--db-kills",
+        "1",
+        "--sealer-kills",
+        "2",
+        "--clients",
+        "4",
+        "--json",
+    ]
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "crash.py"), *args],
         stdout=subprocess.PIPE,
@@ -44,6 +56,8 @@ def test_acknowledged_requests_survive_kills_of_the_app_and_the_database() -> No
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-4000:]}"
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["ok"] and result["problems"] == []
-    assert result["app_kills"] == 3 and result["db_kills"] == 1
+    assert result["app_kills"] == 3 and result["db_kills"] == 1 and result["sealer_kills"] == 2
+    # The sealer killed mid-batch: every acknowledged transaction still ends up sealed exactly once.
+    assert result["unsealed_rows"] == 0 and result["sealed_acknowledged_transactions"] > 0
     assert result["acknowledged"] > 0 and result["found"] == result["acknowledged"]
     assert result["acknowledged"] == result["requests_sent"]

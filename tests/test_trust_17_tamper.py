@@ -20,8 +20,9 @@ from timebank.audit.models import AuditEntry, ChainHead
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger import actions
 from timebank.ledger.checkpoint import check_checkpoint, make_checkpoint
-from timebank.ledger.models import Account, Leg, Transaction
+from timebank.ledger.models import SUMMARY_STRIPES, Account, Leg, Transaction
 from timebank.ledger.posting import transaction_payload
+from timebank.ledger.summary import day_of
 from timebank.ledger.verify import verify
 from timebank.lib.hashchain import GENESIS, head_seal, link
 from timebank.members.actions import do_view_id_number
@@ -151,6 +152,12 @@ def move_minutes_inside(tx: Transaction, minutes: int) -> None:
             )
     with bypassing_guards("ledger_transaction"):
         raw("UPDATE ledger_transaction SET minutes = minutes + %s WHERE id = %s", [minutes, tx.pk])
+    # A thorough forger also fixes the daily summary that verify recounts (ledger/summary.py).
+    raw(
+        "UPDATE ledger_dailysummary SET minutes = minutes + %s WHERE bank_id = %s AND day = %s AND kind = %s "
+        "AND stripe = %s",
+        [minutes, tx.bank_id, day_of(tx.created_at), tx.kind, tx.pk % SUMMARY_STRIPES],
+    )
 
 
 def test_moving_minutes_inside_an_old_transaction_and_rehashing_is_caught(ledger: World) -> None:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from timebank.lib.env import env_bool, env_int, env_secret, local_secrets
@@ -197,6 +198,17 @@ if _cache_url in ("db", "database"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "timebank_cache"}}
 elif _cache_url:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+
+# Hash chains (issue 17): writers insert unsealed rows; the sealer links them into each bank's chains.
+# "inline": each write seals its own rows before commit (tests, the demo, a developer's server: nothing waits
+# for a sealer). "process": `python manage.py sealer` runs as its own process and writers take no bank-wide
+# lock (production). A row unsealed longer than CHAIN_SEAL_BOUND_SECONDS is a `verify` problem; writers back
+# off while more than CHAIN_SEAL_BACKLOG rows wait.
+CHAIN_SEALING = os.environ.get("CHAIN_SEALING") or ("process" if PRODUCTION else "inline")
+if CHAIN_SEALING not in ("inline", "process"):
+    raise ImproperlyConfigured("CHAIN_SEALING must be inline or process")
+CHAIN_SEAL_BOUND_SECONDS = env_int("CHAIN_SEAL_BOUND_SECONDS", 60)
+CHAIN_SEAL_BACKLOG = env_int("CHAIN_SEAL_BACKLOG", 50_000)
 
 # Background tasks (django-tasks). Production runs `python manage.py db_worker`. A developer's server
 # (DEBUG, no TASKS_BACKEND) runs each task at once, so the demo needs no worker.

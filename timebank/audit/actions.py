@@ -10,9 +10,9 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from timebank.audit.chain import audit_payload, lock_head, scope_for
-from timebank.audit.models import AuditEntry, ChainHead
-from timebank.lib.hashchain import link
+from timebank.audit.chain import scope_for
+from timebank.audit.models import AuditEntry
+from timebank.audit.sealing import seal_inline
 
 # Whoever acted: a login (settings.AUTH_USER_MODEL, the orgs app's User) or nobody (the system). Named by its
 # base class so the audit trail, below every app, imports none of them.
@@ -30,9 +30,10 @@ def record(
 ) -> AuditEntry:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record must run inside the action's transaction")
-    head = lock_head(scope_for(bank_id))
-    entry = append_entry(head, actor, action, obj, data=data, object_type=object_type)
-    head.save(update_fields=["audit_seq", "audit_hash"])
+    scope = scope_for(bank_id)
+    entry = next_entry(scope, actor, action, obj, data=data, object_type=object_type)
+    entry.save(force_insert=True)
+    seal_inline(scope, ["audit"])
     return entry
 
 
@@ -48,37 +49,20 @@ class Note:
 
 
 def record_all(notes: Sequence[Note], *, bank_id: int | None) -> list[AuditEntry]:
-    """Append several entries to one bank's chain with one lock and one update of its head.
-
-    The same chain as calling `record` for each in turn, for half the round trips."""
+    """Append several entries to one bank's chain with one INSERT (the same chain as `record` for each in turn)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record must run inside the action's transaction")
     if not notes:
         return []
-    head = lock_head(scope_for(bank_id))
-    entries = [next_entry(head, n.actor, n.action, n.obj, data=n.data, object_type=n.object_type) for n in notes]
+    scope = scope_for(bank_id)
+    entries = [next_entry(scope, n.actor, n.action, n.obj, data=n.data, object_type=n.object_type) for n in notes]
     AuditEntry.objects.bulk_create(entries)  # one INSERT
-    head.save(update_fields=["audit_seq", "audit_hash"])
+    seal_inline(scope, ["audit"])
     return entries
 
 
-def append_entry(
-    head: ChainHead,
-    actor: Actor,
-    action: str,
-    obj: Any,
-    *,
-    data: dict[str, Any] | None = None,
-    object_type: str | None = None,
-) -> AuditEntry:
-    """Write the next entry on a chain head this transaction has locked; the caller saves the head."""
-    entry = next_entry(head, actor, action, obj, data=data, object_type=object_type)
-    entry.save(force_insert=True)
-    return entry
-
-
 def next_entry(
-    head: ChainHead,
+    scope: str,
     actor: Actor,
     action: str,
     obj: Any,
@@ -86,19 +70,13 @@ def next_entry(
     data: dict[str, Any] | None = None,
     object_type: str | None = None,
 ) -> AuditEntry:
-    """The next entry on a locked chain head, hashed but not saved yet; the head moves on to it."""
-    entry = AuditEntry(
-        scope=head.scope,
-        seq=head.audit_seq + 1,
+    """The next entry of a scope's chain, not saved yet and unsealed: the sealer gives it its seq and hash."""
+    return AuditEntry(
+        scope=scope,
         actor=cast(Any, actor) if actor is not None and actor.pk else None,  # the AUTH_USER_MODEL, not named here
         action=action,
         object_type=object_type or type(obj)._meta.model_name,
         object_id=str(getattr(obj, "pk", obj)),
         data=data or {},
         created_at=timezone.now(),
-        prev_hash=head.audit_hash,
     )
-    entry.hash = link(entry.prev_hash, audit_payload(entry))
-    head.audit_seq = entry.seq
-    head.audit_hash = entry.hash
-    return entry

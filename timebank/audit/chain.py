@@ -53,7 +53,7 @@ def walk_audit(scope: str) -> list[str]:
     problems: list[str] = []
     prev = GENESIS
     expected_seq = 1
-    for entry in AuditEntry.objects.filter(scope=scope).order_by("seq").iterator(chunk_size=2000):
+    for entry in AuditEntry.objects.filter(scope=scope, seq__isnull=False).order_by("seq").iterator(chunk_size=2000):
         if entry.seq != expected_seq:
             problems.append(f"audit {scope}: sequence gap before seq {entry.seq} (expected {expected_seq})")
         if entry.prev_hash != prev:

@@ -11,7 +11,7 @@ from timebank.lib.hashchain import GENESIS, head_seal
 class ChainHead(models.Model):
     """The tip of one bank's two hash chains (ledger and audit).
 
-    Appending locks this row, so writes within one bank take their turn while banks stay independent.
+    Only the sealer writes it (timebank/audit/sealing.py): writers insert unsealed rows and never wait for it.
     """
 
     scope = models.CharField(max_length=40, unique=True)  # "bank:<id>" or "global"
@@ -35,7 +35,8 @@ class ChainHead(models.Model):
 
 class AuditEntry(models.Model):
     scope = models.CharField(max_length=40)
-    seq = models.BigIntegerField()
+    # seq, prev_hash and hash are filled by the sealer after the entry committed (timebank/audit/sealing.py).
+    seq = models.BigIntegerField(null=True, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -44,12 +45,16 @@ class AuditEntry(models.Model):
     object_id = models.CharField(max_length=40)
     data = models.JSONField(default=dict)
     created_at = models.DateTimeField()
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64, blank=True, default="")
+    hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "seq"], name="audit_scope_seq_unique")]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            # The sealer's queue: a chain's entries not linked yet, in id order.
+            models.Index(fields=["scope", "id"], condition=models.Q(seq__isnull=True), name="audit_unsealed"),
+        ]
         verbose_name_plural = "audit entries"
 
     def __str__(self) -> str:

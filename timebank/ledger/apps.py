@@ -7,4 +7,4 @@ class LedgerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from timebank.ledger import subscribers  # noqa: F401  (registers its event subscribers)
+        from timebank.ledger import sealer, subscribers  # noqa: F401  (event subscribers; the ledger chain for the sealer)

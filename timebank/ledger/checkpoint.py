@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from timebank.audit.chain import scope_for, ts
 from timebank.audit.models import AuditEntry
+from timebank.audit.sealing import seal_all
 from timebank.ledger.models import Transaction
 from timebank.lib.hashchain import canonical
 from timebank.orgs.models import Org, OrgKind
@@ -44,7 +45,7 @@ def public_key_b64() -> str:
 def _tips() -> list[dict[str, Any]]:
     tips: list[dict[str, Any]] = []
     for bank_id in Org.objects.filter(kind=OrgKind.HEAD_OFFICE).order_by("pk").values_list("pk", flat=True):
-        tx = Transaction.objects.filter(bank_id=bank_id).order_by("-seq").first()
+        tx = Transaction.objects.filter(bank_id=bank_id, seq__isnull=False).order_by("-seq").first()
         if tx is not None:
             tips.append({"bank": bank_id, "chain": "ledger", "seq": tx.seq, "hash": tx.hash, "time": ts(tx.created_at)})
         tips += _audit_tip(bank_id)
@@ -52,13 +53,15 @@ def _tips() -> list[dict[str, Any]]:
 
 
 def _audit_tip(bank_id: int | None) -> list[dict[str, Any]]:
-    entry = AuditEntry.objects.filter(scope=scope_for(bank_id)).order_by("-seq").first()
+    entry = AuditEntry.objects.filter(scope=scope_for(bank_id), seq__isnull=False).order_by("-seq").first()
     if entry is None:
         return []
     return [{"bank": bank_id, "chain": "audit", "seq": entry.seq, "hash": entry.hash, "time": ts(entry.created_at)}]
 
 
 def make_checkpoint() -> dict[str, Any]:
+    """A checkpoint of the sealed tips. What is still unsealed is sealed first (on demand), so it is included."""
+    seal_all()
     body = {"format": FORMAT, "made_at": ts(timezone.now()), "public_key": public_key_b64(), "chains": _tips()}
     signature = _private_key().sign(canonical(body).encode())
     return {**body, "signature": base64.b64encode(signature).decode()}

@@ -72,7 +72,9 @@ class Account(models.Model):
 
 class Transaction(models.Model):
     bank = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
-    seq = models.BigIntegerField()
+    # The chain fields (seq, prev_hash, hash) stay empty until the sealer links the row into its bank's ledger
+    # chain, after it committed (timebank/ledger/sealer.py). Balances and limits never wait for that.
+    seq = models.BigIntegerField(null=True, blank=True)
     kind = models.CharField(max_length=20, choices=TransactionKind.choices)
     memo = models.CharField(max_length=500, blank=True)
     # The amount moved: the sum of the positive legs.
@@ -85,8 +87,8 @@ class Transaction(models.Model):
     fingerprint = models.CharField(max_length=64, blank=True)
     reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
     created_at = models.DateTimeField(db_index=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64, blank=True, default="")
+    hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -103,6 +105,8 @@ class Transaction(models.Model):
             models.Index(
                 fields=["bank", "kind", "created_at"], include=["id", "minutes"], name="transaction_bank_kind_created"
             ),
+            # The sealer's queue: the rows of a bank not yet in its chain, in id order.
+            models.Index(fields=["bank", "id"], condition=Q(seq__isnull=True), name="transaction_unsealed"),
         ]
 
     def __str__(self) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,12 +12,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from timebank.audit.actions import append_entry
-from timebank.audit.chain import lock_head, scope_for, ts
-from timebank.ledger.models import Account, AccountKind, Leg, Transaction
-from timebank.ledger.summary import add_to_summary
+from timebank.audit.actions import next_entry
+from timebank.audit.chain import scope_for, ts
+from timebank.audit.sealing import seal_inline
+from timebank.ledger.models import SUMMARY_STRIPES, Account, AccountKind, Leg, Transaction
+from timebank.ledger.summary import add_to_summary, day_of
 from timebank.lib.errors import Invalid
-from timebank.lib.hashchain import link
 from timebank.ops.idempotency import scope_of, write_once
 from timebank.orgs.models import User
 
@@ -159,11 +160,8 @@ def post(
     reverses: Transaction | None = None,
     audit: tuple[str, dict[str, Any]] | None = None,
 ) -> Transaction:
-    """Write one balanced transaction, and with `audit` its audit entry, under one lock of the bank's chain head.
-
-    Accounts must already be locked by this database transaction. Balances are written before the chain
-    head is locked, so the bank-wide turn each writer takes is as short as it can be.
-    """
+    """Write one balanced transaction, and with `audit` its audit entry. Accounts must already be locked by this
+    database transaction; no bank-wide lock is taken (the rows are sealed into the bank's chains later)."""
     merged: dict[int, tuple[Account, int]] = {}
     for account, minutes in legs:
         prev = merged.get(account.pk, (account, 0))[1]
@@ -180,7 +178,6 @@ def post(
     for account, minutes in ordered:
         account.balance_minutes += minutes
         rows.append((account.pk, minutes, account.balance_minutes))
-    owners = {a.pk: (a.bank_id, a.member_id, a.kind) for a, _m in ordered}
     return write_transaction(
         bank_id=bank_id,
         kind=kind,
@@ -191,7 +188,6 @@ def post(
         fp=fp,
         reverses=reverses,
         audit=audit,
-        owners=owners,
     )
 
 
@@ -206,23 +202,14 @@ def write_transaction(
     fp: str = "",
     reverses: Transaction | None = None,
     audit: tuple[str, dict[str, Any]] | None = None,
-    owners: dict[int, Owner] | None = None,
 ) -> Transaction:
     """The raw write: `rows` are (account_id, minutes, balance_after) in account order, already checked to
-    balance, for accounts this database transaction has locked. Batch callers (settlement) use it directly;
-    without `owners` (account -> (bank, member, kind)) they are read in one query."""
-    if owners is None:
-        owners = {
-            pk: (bank, member, kind)
-            for pk, bank, member, kind in Account.objects.filter(pk__in=[r[0] for r in rows]).values_list(
-                "pk", "bank_id", "member_id", "kind"
-            )
-        }
-    _write_balances(rows)
-    head = lock_head(scope_for(bank_id))
+    balance, for accounts this database transaction has locked. Batch callers (settlement) use it directly.
+
+    The transaction and its audit entry are inserted unsealed; the sealer links them into the bank's chains
+    (at once, before commit, in "inline" mode)."""
     tx = Transaction(
         bank_id=bank_id,
-        seq=head.ledger_seq + 1,
         kind=kind,
         memo=memo,
         actor=actor if actor is not None and actor.pk else None,
@@ -232,17 +219,68 @@ def write_transaction(
         reverses=reverses,
         minutes=sum(r[1] for r in rows if r[1] > 0),
         created_at=timezone.now(),
-        prev_hash=head.ledger_hash,
     )
-    tx.hash = link(tx.prev_hash, _payload(tx, _legs(rows, owners)))
-    tx.save(force_insert=True)
-    _insert_legs(tx.pk, rows)
-    add_to_summary(tx)
-    head.ledger_seq = tx.seq
-    head.ledger_hash = tx.hash
-    fields = ["ledger_seq", "ledger_hash"]
-    if audit is not None:
-        append_entry(head, actor, audit[0], tx, data=audit[1])
-        fields += ["audit_seq", "audit_hash"]
-    head.save(update_fields=fields)
+    scope = scope_for(bank_id)
+    if connection.vendor == "postgresql":
+        _post_in_one_call(tx, rows, scope, audit)
+    else:
+        _write_balances(rows)
+        tx.save(force_insert=True)
+        _insert_legs(tx.pk, rows)
+        add_to_summary(tx)
+        if audit is not None:
+            next_entry(scope, actor, audit[0], tx, data=audit[1]).save(force_insert=True)
+    seal_inline(scope, ["ledger", "audit"] if audit is not None else ["ledger"])
     return tx
+
+
+def _post_in_one_call(
+    tx: Transaction, rows: list[tuple[int, int, int]], scope: str, audit: tuple[str, dict[str, Any]] | None
+) -> None:
+    """PostgreSQL: balances, the transaction, its legs, its audit entry and its count in the daily summary in one round
+    trip (`ledger_post`, migration ledger/0013), which computes each balance after from the locked row itself."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tx_id FROM ledger_post(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], %s::bigint[], "
+            "%s, %s, %s::jsonb, %s::date, %s)",
+            [
+                tx.bank_id,
+                tx.kind,
+                tx.memo,
+                tx.minutes,
+                tx.actor_id,
+                tx.idem_scope,
+                tx.idempotency_key,
+                tx.fingerprint,
+                tx.reverses_id,
+                tx.created_at,
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                scope,
+                audit[0] if audit is not None else None,
+                json.dumps(audit[1]) if audit is not None else None,
+                day_of(tx.created_at),
+                SUMMARY_STRIPES,
+            ],
+        )
+        tx.pk = cursor.fetchone()[0]
+    tx._state.adding = False
+    tx._state.db = connection.alias
+
+
+def ledger_payloads(txs: Sequence[Transaction]) -> list[dict[str, Any]]:
+    """What each transaction's hash covers, from its legs and their accounts' rows as they are now (the sealer's
+    view; `verify` rebuilds the same)."""
+    legs: dict[int, list[list[Any]]] = {tx.pk: [] for tx in txs}
+    rows = Leg.objects.filter(transaction_id__in=list(legs)).values_list(
+        "transaction_id",
+        "account_id",
+        "account__bank_id",
+        "account__member_id",
+        "account__kind",
+        "minutes",
+        "balance_after_minutes",
+    )
+    for tx_id, *leg in rows:
+        legs[tx_id].append(list(leg))
+    return [_payload(tx, sorted(legs[tx.pk])) for tx in txs]

@@ -98,7 +98,7 @@ def reseal_chains(*, force: bool = False, models: dict[str, Any] | None = None, 
                     bank_id = int(scope.split(":", 1)[1])
                     txs = list(
                         tx_model.objects.using(using)
-                        .filter(bank_id=bank_id)
+                        .filter(bank_id=bank_id, seq__isnull=False)
                         .order_by("seq")
                         .prefetch_related("legs__account")
                     )
@@ -113,7 +113,7 @@ def reseal_chains(*, force: bool = False, models: dict[str, Any] | None = None, 
                     if isinstance(result, tuple) and head is not None:
                         head.ledger_hash = result[0]
                         head.save(update_fields=["ledger_hash"])
-                entries = list(entry_model.objects.using(using).filter(scope=scope).order_by("seq"))
+                entries = list(entry_model.objects.using(using).filter(scope=scope, seq__isnull=False).order_by("seq"))
                 result = _reseal_chain(
                     entries, _audit_payload, _audit_payload, force, head.audit_hash if head is not None else None
                 )

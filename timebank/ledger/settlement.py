@@ -20,15 +20,15 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from timebank.audit.actions import append_entry, record
-from timebank.audit.chain import lock_head, scope_for
+from timebank.audit.actions import next_entry, record
+from timebank.audit.chain import scope_for
+from timebank.audit.sealing import seal_inline
 from timebank.ledger.events import SettlementFinished
 from timebank.ledger.models import Account, AccountKind, Settlement, SettlementStatus, Transaction, TransactionKind
-from timebank.ledger.posting import _payload, write_transaction
+from timebank.ledger.posting import write_transaction
 from timebank.ledger.summary import add_to_summary
 from timebank.lib.errors import Conflict, Invalid
 from timebank.lib.events import publish
-from timebank.lib.hashchain import link
 from timebank.ops.idempotency import scope_of
 from timebank.orgs.models import Org, Rules, User
 
@@ -302,12 +302,13 @@ def _settle_batch_set_based(settlement_id: int, cutoff: dt.datetime, batch: int)
         if not count:
             return settlement, 0
         if members:
-            tx = _chain_batch(settlement, first_id, members)
+            tx = _batch_transaction(settlement, first_id, members)
             add_to_summary(tx)
             tx_id = tx.pk
             cursor.execute(_INSERT_LEGS, [tx_id])
             cursor.execute(_UPDATE_BALANCES)
             cursor.execute(_INSERT_LINES, [settlement.pk, tx_id])
+            seal_inline(scope_for(settlement.head_office_id), ["ledger", "audit"])
     settlement.members += members
     settlement.moved_minutes += moved
     settlement.goods_minutes += goods
@@ -317,40 +318,30 @@ def _settle_batch_set_based(settlement_id: int, cutoff: dt.datetime, batch: int)
     return settlement, count
 
 
-def _chain_batch(settlement: Settlement, first_account_id: int, members: int) -> Transaction:
-    """The batch's one ledger transaction, inserted before its legs and sealed into the bank's hash chain (seq,
-    prev_hash, hash) under one lock of the chain head, which moves once, with the batch's `settlement.batch`
-    audit entry: the only part of the set-based writer that touches the chains. The hash covers the legs, so
-    they are read here, from the batch table, as they are about to be inserted."""
+def _batch_transaction(settlement: Settlement, first_account_id: int, members: int) -> Transaction:
+    """The batch's one ledger transaction, inserted unsealed before its legs, and its `settlement.batch` audit entry.
+    The sealer links both into the bank's chains once the legs are in (at once in "inline" mode)."""
     bank_id = settlement.head_office_id
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT account_id, %s, member_id, kind, minutes, after FROM ({_BATCH_LEGS}) AS legs "  # noqa: S608
-            "ORDER BY account_id",
-            [bank_id],
+            f"SELECT COALESCE(SUM(minutes) FILTER (WHERE minutes > 0), 0) FROM ({_BATCH_LEGS}) AS legs"  # noqa: S608
         )
-        legs = [list(row) for row in cursor.fetchall()]
+        minutes = int(cursor.fetchone()[0])
     actor = settlement.actor
-    key = f"settlement-{settlement.pk}-{first_account_id}"
-    head = lock_head(scope_for(bank_id))
     tx = Transaction(
         bank_id=bank_id,
-        seq=head.ledger_seq + 1,
         kind=TransactionKind.SETTLEMENT,
         memo=f"结算 {settlement.period_end.isoformat()}",
         actor=actor,
         idem_scope=scope_of(actor),
-        idempotency_key=key,
+        idempotency_key=f"settlement-{settlement.pk}-{first_account_id}",
         fingerprint=f"settlement-{settlement.pk}",
-        minutes=sum(leg[4] for leg in legs if leg[4] > 0),
+        minutes=minutes,
         created_at=timezone.now(),
-        prev_hash=head.ledger_hash,
     )
-    tx.hash = link(tx.prev_hash, _payload(tx, legs))
     tx.save(force_insert=True)
-    head.ledger_seq, head.ledger_hash = tx.seq, tx.hash
-    append_entry(head, actor, "settlement.batch", tx, data={"settlement": settlement.pk, "members": members})
-    head.save(update_fields=["ledger_seq", "ledger_hash", "audit_seq", "audit_hash"])
+    data = {"settlement": settlement.pk, "members": members}
+    next_entry(scope_for(bank_id), actor, "settlement.batch", tx, data=data).save(force_insert=True)
     return tx
 
 

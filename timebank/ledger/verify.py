@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, F, Prefetch, Q, Sum, Window
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from timebank.audit.chain import scope_for, walk_audit
 from timebank.audit.models import AuditEntry, ChainHead
+from timebank.audit.sealing import CHAINS, oldest_unsealed
 from timebank.ledger.events import BankVerifying
 from timebank.ledger.models import Account, AccountKind, Leg, Transaction
 from timebank.ledger.posting import transaction_payload
@@ -24,6 +28,7 @@ from timebank.orgs.models import Org, OrgKind, Rules
 class Report:
     transactions: int = 0
     problems: list[str] = field(default_factory=list)
+    unsealed: dict[str, int] = field(default_factory=dict)  # rows each chain's sealer has not reached yet
 
     @property
     def ok(self) -> bool:
@@ -43,11 +48,28 @@ def verify(bank_ids: list[int] | None = None, checkpoint: dict[str, Any] | None 
         _verify_bank(bank_id, report)
     if bank_ids is None:
         report.problems += walk_audit("global")
+    report.problems += unsealed_problems(report)
     if checkpoint is not None:
         from timebank.ledger.checkpoint import check_checkpoint
 
         report.problems += check_checkpoint(checkpoint)
     return report
+
+
+def unsealed_problems(report: Report) -> list[str]:
+    """Rows still waiting for the sealer are normal for a moment; one that waits longer than
+    `CHAIN_SEAL_BOUND_SECONDS` means the sealer is not running, or a row is being kept out of the chain."""
+    bound = dt.timedelta(seconds=getattr(settings, "CHAIN_SEAL_BOUND_SECONDS", 60))
+    problems = []
+    for name, row in oldest_unsealed().items():
+        report.unsealed[name] = CHAINS[name].model.objects.filter(seq__isnull=True).count()
+        age = timezone.now() - row.created_at
+        if age > bound:
+            problems.append(
+                f"{name} chain: {report.unsealed[name]} row(s) not sealed, the oldest (id {row.pk}) for "
+                f"{int(age.total_seconds())} s (bound {int(bound.total_seconds())} s): is `manage.py sealer` running?"
+            )
+    return problems
 
 
 def _verify_bank(bank_id: int, report: Report) -> None:
@@ -91,7 +113,8 @@ def _verify_bank(bank_id: int, report: Report) -> None:
     prev, expected = GENESIS, 1
     # Legs with their accounts as they are now: the hash covers each account's bank, member and bucket.
     with_accounts = Prefetch("legs", queryset=Leg.objects.select_related("account"))
-    for tx in txs.order_by("seq").prefetch_related(with_accounts).iterator(chunk_size=2000):
+    sealed = txs.filter(seq__isnull=False).order_by("seq")
+    for tx in sealed.prefetch_related(with_accounts).iterator(chunk_size=2000):
         report.transactions += 1
         if tx.seq != expected:
             report.problems.append(f"bank {bank_id}: ledger sequence gap before seq {tx.seq}")
@@ -104,8 +127,10 @@ def _verify_bank(bank_id: int, report: Report) -> None:
             )
         prev, expected = tx.hash, tx.seq + 1
     head = ChainHead.objects.filter(scope=scope_for(bank_id)).first()
-    if head is None:
-        # Every head office's creation is audited, so its chain head exists from its first minute.
+    sealed_audit = AuditEntry.objects.filter(scope=scope_for(bank_id), seq__isnull=False)
+    if head is None and (expected > 1 or sealed_audit.exists() or not _waiting(bank_id)):
+        # Every head office's creation is audited, so its chain head exists from its first sealing on; before
+        # that, its rows are still waiting for the sealer.
         report.problems.append(f"bank {bank_id}: no chain head (its chains were removed?)")
     if head is not None and (head.ledger_seq != expected - 1 or head.ledger_hash != prev):
         report.problems.append(f"bank {bank_id}: ledger chain tip does not match the last transaction (rows removed?)")
@@ -122,6 +147,10 @@ def _verify_summary(bank_id: int, report: Report) -> None:
     report.problems += summary_problems(bank_id)
 
 
+def _waiting(bank_id: int) -> bool:
+    return AuditEntry.objects.filter(scope=scope_for(bank_id), seq__isnull=True).exists()
+
+
 def _json(value: object) -> object:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
@@ -136,7 +165,10 @@ def _verify_rules(bank_id: int, report: Report) -> None:
         return
     defaults = Rules()
     expected: dict[str, object] = {f: getattr(defaults, f) for f in RULE_FIELDS}
-    updates = AuditEntry.objects.filter(scope=scope_for(bank_id), action="rules.update").order_by("seq")
+    # Unsealed entries (still waiting for the sealer) come last, in the order they were written.
+    updates = AuditEntry.objects.filter(scope=scope_for(bank_id), action="rules.update").order_by(
+        F("seq").asc(nulls_last=True), "id"
+    )
     for data in updates.values_list("data", flat=True).iterator(chunk_size=500):
         after = data.get("after") if isinstance(data, dict) else None
         for name, value in (after or {}).items():
