@@ -28,7 +28,7 @@ from django.db import connection, connections
 from django.test import Client
 from django.utils import timezone
 
-from tests.conftest import World, make_member, new_id_number
+from tests.conftest import MODEL_BACKEND, World, make_member, new_id_number
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.models import Transaction
 from timebank.members.models import Member
@@ -94,7 +94,7 @@ def fire(w: World, call: Call, mode: str, *, threads: int = THREADS) -> list[Ans
     """`mode`: "plain" (no header), "same_key" (one Idempotency-Key for all) or "own_keys" (one each)."""
     burst = next(_bursts)
     headers: dict[str, Any] = {}
-    if call.persona != "anonymous":
+    if call.persona != "anonymous" and not call.form:
         headers["HTTP_AUTHORIZATION"] = f"Bearer {do_issue_token(w.users[call.persona])}"
     barrier = threading.Barrier(threads)
     answers: list[Answer | None] = [None] * threads
@@ -109,6 +109,8 @@ def fire(w: World, call: Call, mode: str, *, threads: int = THREADS) -> list[Ans
             elif mode == "own_keys":
                 extra["HTTP_IDEMPOTENCY_KEY"] = f"race-{burst}-{i}"
             client = Client(raise_request_exception=False)
+            if call.form and call.persona != "anonymous":  # a page's form: the persona's session, as a browser
+                client.force_login(w.users[call.persona], backend=MODEL_BACKEND)
             barrier.wait(timeout=30)
             if call.form:
                 resp = client.post(call.url, call.body or {}, **extra)
@@ -292,6 +294,48 @@ def test_one_sms_code_typed_ten_times_at_once_on_the_login_page_opens_one_login(
     statuses = sorted(a.status for a in answers)
     assert statuses == [302] + [401] * (THREADS - 1), statuses
     assert User.objects.filter(member=member).count() == 1
+
+
+@postgres_only
+def test_the_hotline_registers_an_unknown_caller_once_when_each_step_is_sent_ten_times_at_once(world: World) -> None:
+    """Issue 13: the hotline console's steps for an unknown caller (/hotline/new/: register; .../need/; .../order/)
+    are pages that create rows. Each form sent ten times at once with its one key (a double click, a resend) makes
+    one member, one need and one order, linked; every repeat goes where the first went, none is a server error."""
+    from timebank.needs.models import Need
+
+    item = _service_item(world)
+    since = int(timezone.now().timestamp())
+    register = {
+        "idempotency_key": "r" * 32,
+        "home_org_id": world.community.pk,
+        "name": "孙奶奶",
+        "phone": "13911112222",
+        "id_number": new_id_number(dt.date(1941, 7, 9)),
+        "gender": "female",
+        "recipient_categories": ["living_alone"],
+        "consent_sensitive_personal_info": "on",
+    }
+    answers = fire(world, Call("staff", f"/hotline/new/?since={since}", register, form=True), "plain")
+    assert sorted(a.status for a in answers) == [302] * THREADS  # the repeats wait, then go where the first went
+    assert Member.objects.filter(name="孙奶奶").count() == 1
+    member = Member.objects.get(name="孙奶奶")
+    need = {"idempotency_key": "n" * 32, "level": "special", "found_by": "phone_call", "item_ids": [item.pk]}
+    answers = fire(world, Call("operator", f"/hotline/new/{member.pk}/need/?since={since}", need, form=True), "plain")
+    assert sorted(a.status for a in answers) == [302] * THREADS  # the repeats wait, then go where the first went
+    assert Need.objects.filter(recipient=member).count() == 1
+    made = Need.objects.get(recipient=member)
+    order = {
+        "idempotency_key": "o" * 32,
+        "service_item_id": item.pk,
+        "scheduled_start": (timezone.localtime() + dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
+        "planned_minutes": "60",
+        "payer": "subsidy",
+    }
+    url = f"/hotline/new/{member.pk}/order/?since={since}&need={made.pk}"
+    answers = fire(world, Call("operator", url, order, form=True), "plain")
+    assert sorted(a.status for a in answers) == [302] * THREADS  # the repeats wait, then go where the first went
+    assert Order.objects.filter(recipient=member).count() == 1
+    assert list(made.orders.values_list("recipient", flat=True)) == [member.pk]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -207,7 +207,6 @@ def _steps_page(
     orders = [(order.pk, _order_label(order))] if order is not None else []
     context: dict[str, Any] = {
         "member": member,
-        "phone": member.phone,
         "since": since,
         "need": need,
         "order": order,
