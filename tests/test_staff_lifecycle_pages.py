@@ -220,7 +220,7 @@ def test_bad_input_to_create_is_answered_next_to_the_field_and_nothing_is_writte
     world: World, overrides: dict[str, str], field: str, text: str
 ) -> None:
     swap = {"__other_branch__": world.community2.pk, "__other_bank__": world.other_community.pk}
-    overrides = {k: swap.get(v, v) for k, v in overrides.items()}
+    overrides = {k: str(swap.get(v, v)) for k, v in overrides.items()}
     before, audit = _logins(), AuditEntry.objects.count()
     resp = _create(web_client(world.users["branch_admin"]), world, **overrides)
     assert resp.status_code == 422
@@ -246,7 +246,7 @@ def test_bad_input_to_a_move_is_answered_next_to_the_field_and_nothing_is_writte
     world: World, form: dict[str, str], field: str
 ) -> None:
     swap = {"__community__": world.community.pk, "__other_branch__": world.community2.pk}
-    form = {k: swap.get(v, v) for k, v in form.items()}
+    form = {k: str(swap.get(v, v)) for k, v in form.items()}
     target = world.users["staff"]
     before, audit = _logins(), AuditEntry.objects.count()
     resp = web_client(world.users["branch_admin"]).post(f"/manage/staff/{target.pk}/", form)
@@ -339,7 +339,7 @@ def test_bad_input_to_open_an_org_is_answered_next_to_the_field_and_nothing_is_w
         "__community__": world.community.pk,
         "__branch__": world.branch.pk,
     }
-    form = {k: swap.get(v, v) for k, v in form.items()}
+    form = {k: str(swap.get(v, v)) for k, v in form.items()}
     orgs, audit = Org.objects.count(), AuditEntry.objects.count()
     resp = web_client(world.users["branch_admin"]).post("/manage/orgs/", form)
     assert resp.status_code == 422

@@ -192,7 +192,7 @@ def _tree(user: User, orgs: list[Org]) -> list[Node]:
 
 def _org_form(user: User, orgs: list[Org], data: Any = None, parent_id: str | None = None) -> OrgCreateForm:
     parents = [o for o in orgs if has_role(user, ADMIN_ROLES, o) and o.kind != OrgKind.OUTLET]
-    kinds = [OrgKind.BRANCH, OrgKind.SUB_BRANCH, OrgKind.OUTLET]
+    kinds: list[str] = [OrgKind.BRANCH, OrgKind.SUB_BRANCH, OrgKind.OUTLET]
     if user.is_superuser:
         kinds.insert(0, OrgKind.HEAD_OFFICE)
     return OrgCreateForm(data, parents=parents, kinds=kinds, initial={"parent_id": parent_id})
