@@ -185,7 +185,7 @@ def do_redeem(
             quantity=quantity,
             minutes=price,
             transaction=tx,
-            voucher_code=secrets.token_hex(8),
+            voucher_code=new_voucher_code(),
         )
         record(
             actor,
@@ -198,6 +198,21 @@ def do_redeem(
 
     tx, replayed = run_idempotent(actor, key, fp, body)
     return Redemption.objects.select_related("goods", "member").get(transaction=tx), replayed
+
+
+VOUCHER_DIGITS = 8
+
+
+def new_voucher_code() -> str:
+    """8 random digits, shown as 1234 5678: short to read aloud at the counter and to type. Guessing one is
+    worth little: only staff who manage the voucher's outlet can look a code up (access_redemption), in person
+    at the counter, with 10^8 codes against the few open vouchers of one outlet. Vouchers issued before
+    (16 hex characters) keep working: the lookup takes both."""
+    for _attempt in range(20):
+        code = f"{secrets.randbelow(10**VOUCHER_DIGITS):0{VOUCHER_DIGITS}d}"
+        if not Redemption.objects.filter(voucher_code=code).exists():
+            return code
+    raise RuntimeError("no free voucher code after 20 tries")  # 10^8 codes: never, unless the table is full
 
 
 @transaction.atomic

@@ -12,14 +12,17 @@ from django.utils.translation import gettext_lazy as _
 from timebank.goods.actions import MAX_PRICE, MAX_STOCK
 from timebank.web.forms import Form
 
-# A voucher's QR code carries "TBV:" and 16 hex digits; people typing it may add spaces or dashes.
+# A voucher's QR code carries "TBV:" and its code: 8 digits (16 hex characters on vouchers issued before);
+# people typing it may add spaces or dashes.
 VOUCHER_TEXT = re.compile(r"^[0-9a-f]{4,40}$")
 
 
 def clean_voucher_code(raw: str) -> str:
     code = re.sub(r"[\s\-]", "", raw).lower().removeprefix("tbv:")
     if not VOUCHER_TEXT.match(code):
-        raise forms.ValidationError(_("兑换码由数字 0–9 和字母 a–f 组成，请对照兑换券再输一次。"))
+        raise forms.ValidationError(
+            _("兑换码是兑换券上的 8 位数字（早先的兑换券是 16 位数字和字母），请对照兑换券再输一次。")
+        )
     return code
 
 
@@ -31,7 +34,7 @@ class VoucherForm(Form):
     code = forms.CharField(
         label=_("兑换码"),
         max_length=60,
-        help_text=_("输入兑换券上的兑换码（16 位），或用手机摄像头扫二维码。"),
+        help_text=_("输入兑换券上的 8 位兑换码，或用手机摄像头扫二维码。"),
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "off", "spellcheck": "false"}),
     )
 

@@ -9,8 +9,9 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.phone import clean_phone
 from timebank.members.actions import MemberInput
-from timebank.members.forms import CONSENT_HELP
+from timebank.members.forms import CONSENT_HELP, PHONE_FORMAT
 from timebank.members.models import ConsentScope, Gender, Member, RecipientCategory
 from timebank.web.forms import Form, new_idempotency_key
 
@@ -42,7 +43,9 @@ class KeyedForm(Form):
 
 class MemberDetailsForm(KeyedForm):
     name = forms.CharField(label=_("姓名"), max_length=50)
-    phone = forms.CharField(label=_("手机号码"), max_length=20, required=False)
+    phone = forms.CharField(
+        label=_("手机号码"), max_length=20, required=False, help_text=_("手机 11 位；座机请带区号，如 0632-1234567。")
+    )
     id_number = forms.CharField(label=_("身份证号"), max_length=18, required=False)
     birth_date = forms.DateField(
         label=_("出生日期"),
@@ -66,6 +69,13 @@ class MemberDetailsForm(KeyedForm):
         super().__init__(*args, **kwargs)
         self.fields["phone"].widget.attrs.update({"inputmode": "tel", "autocomplete": "off"})
         self.fields["id_number"].widget.attrs["autocomplete"] = "off"
+
+    def clean_phone(self) -> str:
+        """As on the join page (timebank.lib.phone): a mainland mobile or landline, or nothing."""
+        phone = clean_phone(self.cleaned_data.get("phone") or "")
+        if phone is None:
+            raise forms.ValidationError(PHONE_FORMAT)
+        return phone
 
     def member_input(self, names: list[str] | tuple[str, ...]) -> MemberInput:
         """The typed values of `names` as the action's input (blank ID number and gender: left as they are)."""
