@@ -5,6 +5,7 @@ No browser is ever downloaded: without /usr/bin/chromium these tests skip (CI in
 from __future__ import annotations
 
 import os
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,18 @@ class Visitor:
         self.page.locator("main").get_by_role("button", name="登录").click()
         self.page.wait_for_url(self.base + "/**")
 
+    def open_menu(self) -> Any:
+        """The header, with its menu open where a phone's screen folds it behind 菜单 (a wide screen shows it)."""
+        summary = self.page.locator("header details.menu > summary")
+        if summary.is_visible() and self.page.locator("header details.menu[open]").count() == 0:
+            summary.click()
+        return self.page.locator("header.site-header")
+
+    def close_menu(self) -> None:
+        summary = self.page.locator("header details.menu > summary")
+        if summary.is_visible() and self.page.locator("header details.menu[open]").count() == 1:
+            summary.click()
+
     def shot(self, name: str) -> Path:
         self.page.wait_for_load_state()
         ARTIFACTS.mkdir(exist_ok=True)
@@ -86,6 +99,9 @@ def _orm_beside_playwright() -> Iterator[None]:
 
 @pytest.fixture
 def visit(browser: Any, live_server: Any) -> Iterator[Any]:
+    # The live server's first request imports every URL module and compiles the templates: seconds on a busy
+    # machine, longer than a tab waits. Pay it here, once, outside any tab.
+    urllib.request.urlopen(live_server.url + "/", timeout=120).close()
     contexts: list[Any] = []
 
     def open_tab(viewport: dict[str, int] = PHONE, locale: str = "zh-CN") -> Visitor:

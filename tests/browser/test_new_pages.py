@@ -152,7 +152,7 @@ def test_large_text_stays_on_across_the_new_pages(demo: Demo, visit: Any) -> Non
     tab = tab_for(visit, PHONE, "volunteer")
     tab.go("/teams/")
     normal = tab.page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
-    tab.page.get_by_role("button", name=re.compile("大字模式")).click()
+    tab.open_menu().get_by_role("button", name=re.compile("大字模式")).click()
     tab.page.wait_for_selector("html.large-text")
     assert tab.page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)") >= normal * 1.2
     # Move on by clicking, as a person would; the setting holds and nothing spills sideways.
@@ -167,7 +167,7 @@ def test_large_text_stays_on_across_the_new_pages(demo: Demo, visit: Any) -> Non
     ):
         look_at(tab, path, name)
         assert tab.page.locator("html").get_attribute("class") == "large-text", path
-    tab.page.get_by_role("button", name=re.compile("大字模式")).click()
+    tab.open_menu().get_by_role("button", name=re.compile("大字模式")).click()
     tab.page.wait_for_selector("html:not(.large-text)")
 
 

@@ -45,7 +45,7 @@ def test_settle_redeem_on_a_phone_and_hand_over_at_the_outlet(world: World, visi
     # The volunteer redeems on their phone and shows the voucher.
     volunteer = visit(PHONE)
     volunteer.login("volunteer")
-    volunteer.page.get_by_role("link", name="换物品").click()
+    volunteer.open_menu().get_by_role("link", name="换物品").click()
     volunteer.page.get_by_text("2 小时", exact=True).wait_for()
     assert volunteer.fits_width()
     volunteer.shot("goods-360-choose")
@@ -65,7 +65,7 @@ def test_settle_redeem_on_a_phone_and_hand_over_at_the_outlet(world: World, visi
     # Staff at the outlet type the code (as read out), check it and hand the goods over.
     staff = visit(PHONE)
     staff.login("staff")
-    staff.page.get_by_role("link", name="管理").first.click()
+    staff.open_menu().get_by_role("link", name="管理").click()
     staff.page.get_by_role("link", name=re.compile("^网点柜台")).click()
     staff.page.get_by_label("兑换码").fill(code)
     staff.page.get_by_role("button", name="查看兑换券").click()

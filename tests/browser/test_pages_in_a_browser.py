@@ -76,7 +76,7 @@ def test_a_volunteer_on_a_phone_takes_and_completes_an_order(
     assert order.state == OrderState.CONFIRMED
     earned = Account.objects.get(member=world.members["volunteer"], kind="earned").balance_minutes
     assert earned == order.credited_minutes
-    v.page.get_by_role("link", name="我的时间").click()
+    v.open_menu().get_by_role("link", name="我的时间").click()
     v.page.get_by_text("1 小时 = 1 个时间币。").wait_for()
     assert v.fits_width()
     v.shot("volunteer-360-my-time")
@@ -138,17 +138,18 @@ def test_large_text_stays_on_across_pages(world: World, items: dict[str, Service
     v = visit(PHONE)
     v.login("recipient")
     normal = v.page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
-    v.page.get_by_role("button", name=re.compile("大字模式")).click()
+    v.open_menu().get_by_role("button", name=re.compile("大字模式")).click()
     v.page.wait_for_selector("html.large-text")
     large = v.page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
     assert large >= normal * 1.2
     for link in ("我的服务订单", "我的时间", "关于时间银行"):
+        v.open_menu()  # on a phone the sections are behind 菜单
         v.page.get_by_role("link", name=link).first.click()
         v.page.wait_for_load_state()
         assert v.page.locator("html").get_attribute("class") == "large-text", link
         assert v.fits_width(), link
     v.go("/")
-    assert v.page.get_by_role("button", name=re.compile("大字模式")).get_attribute("aria-pressed") == "true"
+    assert v.open_menu().get_by_role("button", name=re.compile("大字模式")).get_attribute("aria-pressed") == "true"
     v.shot("large-text-360-home")
     v.page.get_by_role("button", name=re.compile("大字模式")).click()
     v.page.wait_for_selector("html:not(.large-text)")

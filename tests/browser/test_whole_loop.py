@@ -54,7 +54,7 @@ def test_the_whole_loop_by_every_role(world: World, visit: Any) -> None:
     # 1. A younger senior registers as a volunteer on the public join page, on a phone.
     joiner = visit(PHONE)
     joiner.go("/")
-    joiner.page.locator("nav").get_by_role("link", name="注册加入").click()
+    joiner.open_menu().locator("nav").get_by_role("link", name="注册加入").click()
     joiner.page.get_by_label("您住在哪个社区").select_option(label="运河街道 · 顺河社区")
     joiner.page.get_by_label("姓名").fill(NEW_VOLUNTEER)
     joiner.page.get_by_label("手机号码").fill("13912345678")
@@ -180,7 +180,7 @@ def test_the_whole_loop_by_every_role(world: World, visit: Any) -> None:
         do_adjustment(None, member=new, minutes=rice.price_minutes, bucket="goods", reason="活动奖励")
     volunteer.go("/")
     volunteer.page.get_by_role("link", name="结算完成通知").wait_for()  # the settlement told everyone
-    volunteer.page.get_by_role("link", name="换物品").click()
+    volunteer.open_menu().get_by_role("link", name="换物品").click()
     volunteer.page.get_by_role("radio", name=re.compile("大米 5 斤")).check()
     step(volunteer, "volunteer-goods")
     volunteer.page.get_by_role("button", name="确认兑换").click()
@@ -194,7 +194,7 @@ def test_the_whole_loop_by_every_role(world: World, visit: Any) -> None:
     # 9. At the outlet, staff type the code read out from the phone, check it and hand the rice over.
     counter = visit(PHONE)
     counter.login("staff")
-    counter.page.get_by_role("link", name="管理").first.click()
+    counter.open_menu().get_by_role("link", name="管理").click()
     counter.page.get_by_role("link", name=re.compile("^网点柜台")).click()
     counter.page.get_by_label("兑换码").fill(voucher)
     counter.page.get_by_role("button", name="查看兑换券").click()

@@ -26,6 +26,7 @@ from timebank.members.person import who
 from timebank.ops.idempotency import form_once
 from timebank.orders import actions
 from timebank.orders.access import RECIPIENT, RELATIVE, access_order
+from timebank.orders.core_services import EMERGENCY_ITEM
 from timebank.orders.forms import OrderConfirmForm, ReasonForm, ReviewForm, TimeForm
 from timebank.orders.models import Order, OrderEvent, Payer
 from timebank.orders.rules import OPEN_STATES
@@ -35,9 +36,6 @@ from timebank.web.forms import new_idempotency_key
 from timebank.web.views.common import add_form_error, explain, is_htmx, page
 
 SLOT_HOURS = (9, 14)
-# The emergency service (its name in the catalogue): its tile shows 120 and 12349 first, then raises an urgent
-# order for now, which notifies the on-duty staff and the relatives at once (as the hotline's urgent orders do).
-EMERGENCY_ITEM = "紧急救援"
 EMERGENCY_MINUTES = 60
 
 

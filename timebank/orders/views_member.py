@@ -19,6 +19,7 @@ from timebank.members.models import Member, MemberStatus
 from timebank.members.person import Who, who
 from timebank.members.views import about
 from timebank.orders.access import pool_orders
+from timebank.orders.core_services import EMERGENCY_ITEM, core_services_first
 from timebank.orders.forms import TransferForm
 from timebank.orders.models import Order
 from timebank.orgs.models import Rules
@@ -75,9 +76,12 @@ def member_home(request: HttpRequest) -> HttpResponse:
         "balance_total": sum(balances(member).values()),
     }
     if people:
-        first = people[0]
+        # pick_item sends a relative back here with ?for=<one of their people>; anyone else means the first.
+        chosen = request.GET.get("for")
+        first = next((p for p in people if chosen and str(p.pk) == chosen), people[0])
         context["for_member"] = first
-        context["items"] = service_items(member.bank_id, first.home_org_id)
+        context["services"] = core_services_first(service_items(member.bank_id, first.home_org_id), first)
+        context["emergency_item"] = EMERGENCY_ITEM
         context["multipliers"] = multipliers(member.bank_id)
         context["coming"] = list(
             Order.objects.open()
