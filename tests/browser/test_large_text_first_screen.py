@@ -1,13 +1,14 @@
 """Large text that is large, and the first task on the first screen (issue 14), measured in Chromium at 360 x 740
-on the test world with the demo's home services: the recipient's, the volunteer's and the relative's home, in normal and in large-text mode.
+on the test world with the demo's home services: the recipient's, the volunteer's and the relative's home, in
+normal and in large-text mode.
 
 Each page is measured as it opens (the menu closed) and again with the header's menu open: the header's height,
 the first task's top (the first tile in the page), the body's font size (at least 24 px in large text), every
 visible control's height (at least 48 px in large text: links, buttons, inputs, selects, a checkbox's label, a
 summary), every text box's width (at least 12 characters of its own font, a character being the width of "0",
 CSS's `ch`), and no sideways scrolling. The recipient's order confirmation page and the login page are measured
-too (they hold the text boxes and the facts box that wrapped every few characters). Screenshots go to
-test-artifacts/large-<role>-<mode>.png."""
+too (they hold the text boxes and the facts box that wrapped every few characters), and so are the emergency
+tile's page, the statement and the volunteer's list. Screenshots: test-artifacts/large-<role>-<page>-<mode>.png."""
 
 from __future__ import annotations
 
@@ -122,6 +123,14 @@ def test_the_first_task_is_on_the_first_screen_for_each_role(served: World, visi
             tab.page.get_by_role("button", name="确认点单").wait_for()
             measure(tab, f"the order's confirmation ({mode})", large=large, task=False)
             tab.shot(f"large-recipient-confirm-{mode}")
+            tab.go("/")
+            tab.page.locator("#order .tile.emergency").click()
+            tab.page.locator('a[href="tel:120"]').wait_for()
+            measure(tab, f"the emergency tile's page ({mode})", large=large, task=False)
+            tab.shot(f"large-recipient-emergency-{mode}")
+            tab.go("/me/time/")
+            measure(tab, f"the statement ({mode})", large=large, task=False)
+            tab.shot(f"large-recipient-statement-{mode}")
         if role == "volunteer":
             tab.go("/volunteer/")  # the list of orders to take, with their buttons
             measure(tab, f"the volunteer's list ({mode})", large=large, task=False)
