@@ -49,11 +49,14 @@ def ts(value: dt.datetime) -> str:
     return _ts(value)
 
 
-def walk_audit(scope: str) -> list[str]:
+def walk_audit(scope: str, after_seq: int = 0, after_hash: str = GENESIS) -> list[str]:
+    """Walk a scope's sealed entries from genesis, or (incremental `verify`) from the entry at `after_seq`
+    whose hash a signed checkpoint holds."""
     problems: list[str] = []
-    prev = GENESIS
-    expected_seq = 1
-    for entry in AuditEntry.objects.filter(scope=scope, seq__isnull=False).order_by("seq").iterator(chunk_size=2000):
+    prev = after_hash
+    expected_seq = after_seq + 1
+    sealed = AuditEntry.objects.filter(scope=scope, seq__gt=after_seq)
+    for entry in sealed.order_by("seq").iterator(chunk_size=2000):
         if entry.seq != expected_seq:
             problems.append(f"audit {scope}: sequence gap before seq {entry.seq} (expected {expected_seq})")
         if entry.prev_hash != prev:
@@ -63,7 +66,7 @@ def walk_audit(scope: str) -> list[str]:
                 f"audit {scope}: entry {entry.pk} (seq {entry.seq}) was altered (or hashed without the chain key)"
             )
         prev = entry.hash
-        expected_seq = entry.seq + 1
+        expected_seq = (entry.seq or 0) + 1  # sealed rows only: seq is set
     head = ChainHead.objects.filter(scope=scope).first()
     if head is None:
         if expected_seq > 1:

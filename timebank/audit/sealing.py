@@ -201,14 +201,14 @@ def seal_all(*, limit: int = BATCH, result: Sealed | None = None) -> Sealed:
 
 def backlog() -> int:
     """Unsealed rows of every chain (counted from the partial indexes)."""
-    return sum(chain.model.objects.filter(seq__isnull=True).count() for chain in CHAINS.values())
+    return sum(chain.model._default_manager.filter(seq__isnull=True).count() for chain in CHAINS.values())
 
 
 def oldest_unsealed() -> dict[str, Any]:
     """The oldest unsealed row of each chain and scope, for `verify`."""
     out: dict[str, Any] = {}
     for chain in CHAINS.values():
-        for row in chain.model.objects.filter(seq__isnull=True).order_by("created_at")[:1]:
+        for row in chain.model._default_manager.filter(seq__isnull=True).order_by("created_at")[:1]:
             out[chain.name] = row
     return out
 
@@ -235,5 +235,5 @@ def _maybe_back_off() -> None:
 def _capped_backlog(limit: int) -> int:
     total = 0
     for chain in CHAINS.values():
-        total += chain.model.objects.filter(seq__isnull=True).values("pk")[: limit + 1].count()
+        total += chain.model._default_manager.filter(seq__isnull=True).values("pk")[: limit + 1].count()
     return total

@@ -8,17 +8,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Prefetch, Q, Sum, Window
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum, Window
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from timebank.audit.chain import scope_for, walk_audit
 from timebank.audit.models import AuditEntry, ChainHead
 from timebank.audit.sealing import CHAINS, oldest_unsealed
+from timebank.ledger.checkpoint import Published
 from timebank.ledger.events import BankVerifying
 from timebank.ledger.models import Account, AccountKind, Leg, Transaction
 from timebank.ledger.posting import transaction_payload
 from timebank.ledger.summary import summary_problems
+from timebank.ledger.verify_since import balance_problems_since, base, tip_problems
 from timebank.lib.events import publish
 from timebank.lib.hashchain import GENESIS, link
 from timebank.orgs.models import Org, OrgKind, Rules
@@ -29,25 +31,48 @@ class Report:
     transactions: int = 0
     problems: list[str] = field(default_factory=list)
     unsealed: dict[str, int] = field(default_factory=dict)  # rows each chain's sealer has not reached yet
+    # "full" (from genesis, every balance recounted) or "incremental" (from a published checkpoint).
+    mode: str = "full"
+    base: Published | None = None  # the published checkpoint an incremental run started from
+    why_full: str = ""  # why an incremental run walked everything instead
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify(bank_ids: list[int] | None = None, checkpoint: dict[str, Any] | None = None) -> Report:
+def verify(
+    bank_ids: list[int] | None = None, checkpoint: dict[str, Any] | None = None, incremental: bool = False
+) -> Report:
     """Check one, several or (None) all banks. Streams rows, so memory stays flat.
 
     With `checkpoint` (a signed file from `manage.py checkpoint`), also prove the database still extends it:
-    each chain still holds the checkpoint's row at its seq, and the walk below links it to today's tip."""
+    each chain still holds the checkpoint's row at its seq, and the walk below links it to today's tip.
+
+    With `incremental`, start from the latest published checkpoint whose signature verifies
+    (timebank/ledger/verify_since.py): the chains are walked from its rows on and balances checked from its
+    ledger tip on. Without one, or when the database no longer extends it, everything is walked."""
     banks = Org.objects.filter(kind=OrgKind.HEAD_OFFICE)
     if bank_ids is not None:
         banks = banks.filter(pk__in=bank_ids)
     report = Report()
+    since: Published | None = None
+    if incremental:
+        since, broken = base()
+        report.problems += broken
+        if since is None:
+            report.why_full = "no published checkpoint with a valid signature"
+        elif broken:
+            since, report.why_full = None, "the database no longer extends the latest published checkpoint"
+        else:
+            report.mode, report.base = "incremental", since
     for bank_id in banks.values_list("pk", flat=True):
-        _verify_bank(bank_id, report)
+        _verify_bank(bank_id, report, since)
     if bank_ids is None:
-        report.problems += walk_audit("global")
+        if since is None:
+            report.problems += walk_audit("global")
+        else:
+            report.problems += walk_audit("global", *since.tip(None, "audit")) + tip_problems(None, since)
     report.problems += unsealed_problems(report)
     if checkpoint is not None:
         from timebank.ledger.checkpoint import check_checkpoint
@@ -62,7 +87,7 @@ def unsealed_problems(report: Report) -> list[str]:
     bound = dt.timedelta(seconds=getattr(settings, "CHAIN_SEAL_BOUND_SECONDS", 60))
     problems = []
     for name, row in oldest_unsealed().items():
-        report.unsealed[name] = CHAINS[name].model.objects.filter(seq__isnull=True).count()
+        report.unsealed[name] = CHAINS[name].model._default_manager.filter(seq__isnull=True).count()
         age = timezone.now() - row.created_at
         if age > bound:
             problems.append(
@@ -72,8 +97,18 @@ def unsealed_problems(report: Report) -> list[str]:
     return problems
 
 
-def _verify_bank(bank_id: int, report: Report) -> None:
+def _verify_bank(bank_id: int, report: Report, since: Published | None = None) -> None:
     accounts = Account.objects.filter(bank_id=bank_id)
+    txs = Transaction.objects.filter(bank_id=bank_id)
+    start_seq, start_hash = since.tip(bank_id, "ledger") if since else (0, GENESIS)
+    if since is None:
+        _verify_balances(bank_id, accounts, txs, report)
+    else:
+        report.problems += balance_problems_since(bank_id, start_seq) + tip_problems(bank_id, since)
+    _verify_chains(bank_id, accounts, txs, report, since, start_seq, start_hash)
+
+
+def _verify_balances(bank_id: int, accounts: QuerySet[Account], txs: QuerySet[Transaction], report: Report) -> None:
     # 1. Every stored balance equals the sum of its legs.
     wrong = accounts.annotate(leg_sum=Coalesce(Sum("legs__minutes"), 0)).exclude(balance_minutes=F("leg_sum"))
     for acc in wrong.values("pk", "kind", "member_id", "balance_minutes", "leg_sum"):
@@ -82,7 +117,6 @@ def _verify_bank(bank_id: int, report: Report) -> None:
             f"holds {acc['balance_minutes']} but its legs sum to {acc['leg_sum']}"
         )
     # 2. Every transaction balances and has two or more legs.
-    txs = Transaction.objects.filter(bank_id=bank_id)
     unbalanced = txs.annotate(total=Coalesce(Sum("legs__minutes"), 0), n=Count("legs")).filter(~Q(total=0) | Q(n__lt=2))
     for tx_pk, total, n in unbalanced.values_list("pk", "total", "n"):
         report.problems.append(f"bank {bank_id}: transaction {tx_pk} has {n} legs summing to {total}")
@@ -97,6 +131,17 @@ def _verify_bank(bank_id: int, report: Report) -> None:
         report.problems.append(
             f"bank {bank_id}: leg {leg['pk']} of transaction {leg['transaction_id']} has a wrong balance_after"
         )
+
+
+def _verify_chains(
+    bank_id: int,
+    accounts: QuerySet[Account],
+    txs: QuerySet[Transaction],
+    report: Report,
+    since: Published | None,
+    start_seq: int,
+    start_hash: str,
+) -> None:
     # 4. Limits: goods never negative, earned + reserve not below the overdraft.
     overdraft = Rules.objects.filter(head_office_id=bank_id).values_list("overdraft_minutes", flat=True).first() or 0
     per_member = (
@@ -109,11 +154,11 @@ def _verify_bank(bank_id: int, report: Report) -> None:
         report.problems.append(f"bank {bank_id}: member {member_id} is below the overdraft limit")
     for goods_pk in accounts.filter(kind=AccountKind.GOODS, balance_minutes__lt=0).values_list("pk", flat=True):
         report.problems.append(f"bank {bank_id}: goods account {goods_pk} is negative")
-    # 5. The ledger hash chain.
-    prev, expected = GENESIS, 1
+    # 5. The ledger hash chain (from genesis, or from the checkpoint's ledger row).
+    prev, expected = start_hash, start_seq + 1
     # Legs with their accounts as they are now: the hash covers each account's bank, member and bucket.
     with_accounts = Prefetch("legs", queryset=Leg.objects.select_related("account"))
-    sealed = txs.filter(seq__isnull=False).order_by("seq")
+    sealed = txs.filter(seq__gt=start_seq).order_by("seq")
     for tx in sealed.prefetch_related(with_accounts).iterator(chunk_size=2000):
         report.transactions += 1
         if tx.seq != expected:
@@ -125,7 +170,7 @@ def _verify_bank(bank_id: int, report: Report) -> None:
                 f"bank {bank_id}: transaction {tx.pk} (seq {tx.seq}), its legs or their accounts' owner or bucket "
                 "were altered (or it was hashed without the chain key)"
             )
-        prev, expected = tx.hash, tx.seq + 1
+        prev, expected = tx.hash, (tx.seq or 0) + 1  # sealed rows only: seq is set
     head = ChainHead.objects.filter(scope=scope_for(bank_id)).first()
     sealed_audit = AuditEntry.objects.filter(scope=scope_for(bank_id), seq__isnull=False)
     if head is None and (expected > 1 or sealed_audit.exists() or not _waiting(bank_id)):
@@ -135,7 +180,9 @@ def _verify_bank(bank_id: int, report: Report) -> None:
     if head is not None and (head.ledger_seq != expected - 1 or head.ledger_hash != prev):
         report.problems.append(f"bank {bank_id}: ledger chain tip does not match the last transaction (rows removed?)")
     # 6. The audit chain.
-    report.problems += walk_audit(scope_for(bank_id))
+    report.problems += (
+        walk_audit(scope_for(bank_id), *since.tip(bank_id, "audit")) if since else walk_audit(scope_for(bank_id))
+    )
     # 7. Live rows against what the chains recorded.
     report.problems += publish(BankVerifying(bank_id))  # e.g. orders' credited minutes against their legs
     _verify_rules(bank_id, report)
