@@ -378,3 +378,19 @@ def test_the_same_new_login_sent_ten_times_at_once_makes_one(world: World) -> No
         t.join(timeout=120)
     assert sorted(statuses) == [302] + [422] * 9, statuses
     assert User.objects.filter(username="same-one").count() == 1
+
+
+def test_a_refused_move_comes_back_on_the_same_page_of_the_filtered_list(world: World) -> None:
+    admin = web_client(world.users["head_office_admin"])
+    target = world.users["staff_next"]
+    query = f"org_id={world.community2.pk}"
+    listing = admin.get(f"/manage/staff/?{query}").content.decode()
+    action = f'action="/manage/staff/{target.pk}/?{query}"'
+    assert action in listing
+    resp = admin.post(f"/manage/staff/{target.pk}/?{query}", {"org_id": world.community2.pk, "role": "king"})
+    assert resp.status_code == 422
+    assert f'id="staff-{target.pk}-role_error_1"' in resp.content.decode()
+    resp = admin.post(f"/manage/staff/{target.pk}/?{query}", {"org_id": world.community2.pk, "role": "staff"})
+    assert resp.status_code == 302 and resp["Location"] == f"/manage/staff/?{query}#staff-{target.pk}"
+    target.refresh_from_db()
+    assert target.is_active is False

@@ -143,8 +143,10 @@ def staff_login(request: HttpRequest, staff_id: int) -> HttpResponse:
             add_form_error(form, exc)
         else:
             messages.success(request, _("账号 %(username)s 已保存。") % {"username": target.username})
-            return redirect(f"{reverse('web:staff_logins')}#staff-{target.pk}")
-    return _list_page(request, user, bound=(target.pk, form))
+            # Back to the same page of the same list (the form's action carries its query).
+            query = f"?{request.GET.urlencode()}" if request.GET else ""
+            return redirect(f"{reverse('web:staff_logins')}{query}#staff-{target.pk}")
+    return _list_page(request, user, bound=(target.pk, form))  # the same page of the list: the row shows why
 
 
 @never_cache
