@@ -209,6 +209,9 @@ if CHAIN_SEALING not in ("inline", "process"):
     raise ImproperlyConfigured("CHAIN_SEALING must be inline or process")
 CHAIN_SEAL_BOUND_SECONDS = env_int("CHAIN_SEAL_BOUND_SECONDS", 60)
 CHAIN_SEAL_BACKLOG = env_int("CHAIN_SEAL_BACKLOG", 50_000)
+# Published checkpoints (the public 账本检查点 page; `verify` starts from the latest): `manage.py checkpoint
+# --every` publishes one every CHECKPOINT_EVERY_MINUTES.
+CHECKPOINT_EVERY_MINUTES = env_int("CHECKPOINT_EVERY_MINUTES", 60)
 
 # Background tasks (django-tasks). Production runs `python manage.py db_worker`. A developer's server
 # (DEBUG, no TASKS_BACKEND) runs each task at once, so the demo needs no worker.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -10,12 +12,14 @@ from django.utils.translation import gettext_lazy as _
 from timebank.approvals.actions import is_person, needs_approval, open_approval, replayed_approval
 from timebank.approvals.models import Approval, ApprovalKind
 from timebank.audit.actions import record
+from timebank.ledger.checkpoint import checkpoint_text, make_checkpoint
 from timebank.ledger.events import TransactionReversed, TransactionReversing
 from timebank.ledger.models import (
     MEMBER_BUCKETS,
     SYSTEM_KINDS,
     Account,
     AccountKind,
+    PublishedCheckpoint,
     Transaction,
     TransactionKind,
 )
@@ -374,3 +378,25 @@ def do_reversal(
         return tx
 
     return run_idempotent(actor, key, fp, body)
+
+
+def do_publish_checkpoint(actor: User | None) -> PublishedCheckpoint:
+    """Make a signed checkpoint of every chain's tip (sealing what waits first), keep its exact text for the
+    public disclosure pages and the incremental `verify`, and audit it in the global chain. The checkpoint is
+    made before the transaction that stores it, so its own audit entry falls into the next checkpoint."""
+    data = make_checkpoint()
+    text = checkpoint_text(data)
+    with transaction.atomic():
+        row = PublishedCheckpoint.objects.create(text=text, made_at=dt.datetime.fromisoformat(data["made_at"]))
+        record(
+            actor,
+            "checkpoint.publish",
+            row,
+            bank_id=None,
+            data={
+                "made_at": data["made_at"],
+                "chains": len(data["chains"]),
+                "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            },
+        )
+    return row

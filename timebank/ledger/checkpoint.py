@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -23,8 +24,8 @@ from django.utils import timezone
 from timebank.audit.chain import scope_for, ts
 from timebank.audit.models import AuditEntry
 from timebank.audit.sealing import seal_all
-from timebank.ledger.models import Transaction
-from timebank.lib.hashchain import canonical
+from timebank.ledger.models import PublishedCheckpoint, Transaction
+from timebank.lib.hashchain import GENESIS, canonical
 from timebank.orgs.models import Org, OrgKind
 
 FORMAT = "timebank-checkpoint/1"
@@ -74,6 +75,23 @@ def load_checkpoint(text: str) -> dict[str, Any]:
     return data
 
 
+def checkpoint_text(data: dict[str, Any]) -> str:
+    """The text a checkpoint is written and published as (`checkpoint --out`, the disclosure pages' download)."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def signature_ok(data: dict[str, Any]) -> bool:
+    """Signed with this deployment's key (never the key written in the data) over everything but the signature."""
+    body = {k: v for k, v in data.items() if k != "signature"}
+    if body.get("format") != FORMAT or not isinstance(body.get("chains"), list):
+        return False
+    try:
+        public_key().verify(base64.b64decode(str(data.get("signature", "")), validate=True), canonical(body).encode())
+    except (InvalidSignature, binascii.Error, ValueError, TypeError):
+        return False
+    return True
+
+
 def check_checkpoint(data: dict[str, Any]) -> list[str]:
     """What no longer matches in the database; empty when it still extends the checkpoint.
 
@@ -82,9 +100,7 @@ def check_checkpoint(data: dict[str, Any]) -> list[str]:
     body = {k: v for k, v in data.items() if k != "signature"}
     if body.get("format") != FORMAT or not isinstance(body.get("chains"), list):
         return ["checkpoint: not a timebank checkpoint file"]
-    try:
-        public_key().verify(base64.b64decode(str(data.get("signature", "")), validate=True), canonical(body).encode())
-    except (InvalidSignature, binascii.Error, ValueError):
+    if not signature_ok(data):
         return ["checkpoint: the signature does not verify with this deployment's checkpoint key (edited or foreign)"]
     problems: list[str] = []
     for tip in body["chains"]:
@@ -105,3 +121,67 @@ def check_checkpoint(data: dict[str, Any]) -> list[str]:
                 "(history rewritten)"
             )
     return problems
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published checkpoint row as read back: its data when its signature verifies, else None."""
+
+    row: PublishedCheckpoint
+    data: dict[str, Any] | None
+
+    @property
+    def valid(self) -> bool:
+        return self.data is not None
+
+    def tip(self, bank_id: int | None, chain: str) -> tuple[int, str]:
+        """(seq, hash) of one chain in this checkpoint; (0, GENESIS) for a chain it has no row of."""
+        for tip in (self.data or {}).get("chains", []):
+            if tip.get("bank") == bank_id and tip.get("chain") == chain:
+                return int(tip["seq"]), str(tip["hash"])
+        return 0, GENESIS
+
+
+def read_published(row: PublishedCheckpoint) -> Published:
+    try:
+        data = load_checkpoint(row.text)
+    except ValueError:
+        return Published(row, None)
+    return Published(row, data if signature_ok(data) and _chains_well_formed(data) else None)
+
+
+def _chains_well_formed(data: dict[str, Any]) -> bool:
+    return all(
+        isinstance(t, dict)
+        and isinstance(t.get("seq"), int)
+        and isinstance(t.get("hash"), str)
+        and (t.get("bank") is None or isinstance(t.get("bank"), int))
+        for t in data["chains"]
+    )
+
+
+# How many of the newest rows a reader looks through for signed ones: rows a database writer inserted can make
+# a reader fall back (the pages list fewer, verify walks everything), never make it trust them.
+SCAN = 500
+
+
+def published(limit: int = 20) -> tuple[list[Published], int]:
+    """The newest `limit` published checkpoints whose signature verifies, and how many unsigned or forged rows
+    were skipped among the newest `SCAN` rows."""
+    good: list[Published] = []
+    bad = 0
+    for row in PublishedCheckpoint.objects.order_by("-made_at", "-id")[:SCAN]:
+        item = read_published(row)
+        if not item.valid:
+            bad += 1
+        elif len(good) < limit:
+            good.append(item)
+    return good, bad
+
+
+def latest_published() -> Published | None:
+    for row in PublishedCheckpoint.objects.order_by("-made_at", "-id")[:SCAN]:
+        item = read_published(row)
+        if item.valid:
+            return item
+    return None

@@ -249,3 +249,20 @@ class DailySummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bank_id} {self.day} {self.kind}: {self.transactions}"
+
+
+class PublishedCheckpoint(models.Model):
+    """A signed checkpoint (timebank/ledger/checkpoint.py) as published on the public disclosure pages, kept as
+    the exact JSON text that was signed and served, byte for byte. A database writer can insert a row here but
+    cannot sign one: every reader (the pages, the incremental `verify`) checks the signature and ignores rows
+    whose signature does not verify with this deployment's key."""
+
+    text = models.TextField()
+    made_at = models.DateTimeField()  # the checkpoint's own `made_at`, signed inside `text`
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-made_at", "-id"], name="checkpoint_latest")]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.pk} {self.made_at:%Y-%m-%d %H:%M}"

@@ -28,3 +28,12 @@ def enqueue_settlement(settlement_id: int) -> None:
         continue_settlement.enqueue(settlement_id)
     except Exception:
         logger.exception("could not enqueue settlement %s", settlement_id)
+
+
+@task
+def publish_checkpoint() -> dict[str, Any]:
+    """Publish a signed checkpoint (on demand from a worker; the schedule is `manage.py checkpoint --every`)."""
+    from timebank.ledger.actions import do_publish_checkpoint
+
+    row = do_publish_checkpoint(None)
+    return {"checkpoint": row.pk, "made_at": row.made_at.isoformat()}
