@@ -113,10 +113,19 @@ def test_checkpoint_command_publishes_and_still_writes_the_file(ledger: World, t
     row = PublishedCheckpoint.objects.get()
     assert published.read_text(encoding="utf-8") == row.text
     result = publish_checkpoint.enqueue()  # the task (immediate backend in tests)
-    assert PublishedCheckpoint.objects.count() == 2 and result.return_value["checkpoint"] != row.pk
+    assert result.return_value is not None and result.return_value["checkpoint"] != row.pk
+    assert PublishedCheckpoint.objects.count() == 2
     with pytest.raises(CommandError):
         call_command("checkpoint", every=-5)
+    with pytest.raises(CommandError):
+        call_command("checkpoint", every=5, times=0)
     assert PublishedCheckpoint.objects.count() == 2
+    # The scheduled loop publishes, then waits its minutes for the next one; told to stop after one, it does not wait.
+    loop_out = tmp_path / "latest.json"
+    call_command("checkpoint", "--every", "1", "--times", "1", out=str(loop_out))
+    newest = PublishedCheckpoint.objects.order_by("-id").first()
+    assert PublishedCheckpoint.objects.count() == 3 and newest is not None
+    assert loop_out.read_text(encoding="utf-8") == newest.text
 
 
 def test_default_verify_walks_only_the_rows_after_the_latest_checkpoint(ledger: World) -> None:

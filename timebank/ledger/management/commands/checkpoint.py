@@ -34,10 +34,11 @@ class Command(BaseCommand):
             const=0,
             help="run as a loop publishing one every MINUTES (default CHECKPOINT_EVERY_MINUTES)",
         )
+        parser.add_argument("--times", type=int, help="with --every: stop after publishing this many (for scripts)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["every"] is not None:
-            self._loop(options["every"] or settings.CHECKPOINT_EVERY_MINUTES, options["out"])
+            self._loop(options["every"] or settings.CHECKPOINT_EVERY_MINUTES, options["out"], options["times"])
             return
         text = do_publish_checkpoint(None).text if options["publish"] else checkpoint_text(make_checkpoint())
         self._write(text, options["out"])
@@ -52,9 +53,11 @@ class Command(BaseCommand):
         else:
             sys.stdout.write(text)
 
-    def _loop(self, minutes: int, out: str | None) -> None:
+    def _loop(self, minutes: int, out: str | None, times: int | None) -> None:
         if minutes < 1:
             raise CommandError("--every wants a whole number of minutes, 1 or more")
+        if times is not None and times < 1:
+            raise CommandError("--times wants 1 or more")
         stop = False
 
         def _stop(*_a: object) -> None:
@@ -69,6 +72,10 @@ class Command(BaseCommand):
             self.stderr.write(f"checkpoint {row.pk} published ({row.made_at.isoformat()})")
             if out:
                 self._write(row.text, out)
+            if times is not None:
+                times -= 1
+                if times == 0:
+                    break
             close_old_connections()
             while not stop and time.monotonic() - started < minutes * 60:
                 time.sleep(1)
