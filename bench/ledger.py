@@ -294,7 +294,7 @@ def run_ours(fixture: Fixture, fn: str, case: str, clients: int, seconds: float,
     results: Queue[dict[str, Any]] = ctx.Queue()
     go = ctx.Event()
     start_at = ctx.Value("d", 0.0)
-    tag = f"{case}{clients}"
+    tag = f"{case}{clients}{sealing}"  # each run its own idempotency keys: a rerun must not replay
     procs = [
         ctx.Process(
             target=worker,
