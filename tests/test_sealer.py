@@ -286,3 +286,33 @@ def test_postgres_refuses_every_change_of_a_row_but_its_sealing(pg: None) -> Non
         Transaction.objects.filter(pk=fresh.pk).delete()
     seal_all()
     _chain_ok(bank)
+
+
+@process_mode
+def test_writers_back_off_after_commit_while_the_backlog_is_over_the_limit(
+    db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every 64th write checks the backlog after its commit and waits while it is over CHAIN_SEAL_BACKLOG, so a slow
+    sealer slows the writers instead of letting the unsealed tail grow without bound."""
+    from timebank.audit import sealing
+
+    bank, members = _bank(2)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        seal_all()  # the sealer catches up while the writer waits
+
+    monkeypatch.setattr(sealing.time, "sleep", sleep)
+    with override_settings(CHAIN_SEAL_BACKLOG=1):
+        sealing._writes.count = 63  # the next write is a 64th
+        assert backlog() > 1
+        sealing._maybe_back_off()
+    assert waits and backlog() == 0
+    waits.clear()
+    with override_settings(CHAIN_SEAL_BACKLOG=1_000):
+        sealing._writes.count = 63
+        actions.do_transfer(None, from_member=members[0], to_member=members[1], minutes=3, kind="relative")
+        sealing._maybe_back_off()  # under the limit: no wait
+    assert waits == []
+    _ = bank
