@@ -21,11 +21,12 @@ install: $(STAMP)
 
 # A fresh SQLite database with the demo banks, then the server at http://$(HOST):$(PORT). It runs with DEBUG off,
 # so a wrong address shows the product's own 404 page and an error its 500 page (never Django's debug pages, which
-# list every URL); --insecure still serves the static files, and tasks still run at once (no worker needed).
+# list every URL); WhiteNoise serves the collected static files, and tasks still run at once (no worker needed).
 demo: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo --if-empty
-	DEBUG=0 TASKS_BACKEND=immediate $(PY) manage.py runserver --insecure $(HOST):$(PORT)
+	$(PY) manage.py collectstatic --noinput -v0
+	DEBUG=0 TASKS_BACKEND=immediate $(PY) manage.py runserver $(HOST):$(PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -7,7 +7,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -191,22 +190,34 @@ def test_a_server_error_shows_the_products_own_500_page() -> None:
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="the demo runs on SQLite")
 def test_the_demo_server_shows_the_products_404_page_and_serves_static_files(tmp_path: Path) -> None:
+    """`make demo`'s own recipe (make -n) on a fresh SQLite file and an empty STATIC_ROOT, as on a fresh clone:
+    every manage.py line but the demo data's (slow, and not what is checked here). With DEBUG off and no
+    --insecure, WhiteNoise serves the collected static files and a wrong address shows the product's 404 page."""
     port = free_port()
     make = shutil.which("make")
     assert make is not None
     planned = subprocess.run(
         [make, "-n", "demo", f"PORT={port}"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
-    # The recipe's last line, as make would run it: its VAR=value words are the server's environment.
-    words = shlex.split(next(line for line in planned.splitlines() if "runserver" in line))
-    settings_env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-") and "/" not in w)
-    command = [w for w in words if w.split("=", 1)[0] not in settings_env]
+    steps = [shlex.split(line) for line in planned.splitlines() if "manage.py" in line and "seed_demo" not in line]
+    assert [words[words.index("manage.py") + 1] for words in steps] == [
+        "migrate",
+        "collectstatic",
+        "runserver",
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "TASKS_BACKEND", "DJANGO_SETTINGS_MODULE")}
     env |= {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
         "TIMEBANK_LOCAL_SECRETS": str(tmp_path / "secrets.json"),
+        "STATIC_ROOT": str(tmp_path / "static"),
     }
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT, check=True)
+    *setup, serve = steps
+    for words in setup:
+        subprocess.run(words, env=env, cwd=ROOT, check=True)
+    # The recipe's last line, as make would run it: its VAR=value words are the server's environment.
+    settings_env = dict(w.split("=", 1) for w in serve if "=" in w and not w.startswith("-") and "/" not in w)
+    assert settings_env.get("DEBUG") == "0" and "--insecure" not in serve
+    command = [w for w in serve if w.split("=", 1)[0] not in settings_env]
     server = subprocess.Popen(
         [*command, "--noreload"], env=env | settings_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -224,8 +235,15 @@ def test_the_demo_server_shows_the_products_404_page_and_serves_static_files(tmp
         assert missing.value.code == 404
         html = missing.value.read().decode()
         assert "找不到这个页面" in html and "URLconf" not in html and "DEBUG = True" not in html
+        site_css = (ROOT / "timebank/web/static/web/site.css").read_bytes()
         with urllib.request.urlopen(base + "/static/web/site.css", timeout=10) as css:
-            assert css.status == 200 and css.read()
+            assert css.status == 200 and css.headers.get_content_type() == "text/css" and css.read() == site_css
+        with urllib.request.urlopen(base + "/static/web/vendor/htmx.min.js", timeout=10) as js:
+            assert js.status == 200 and js.headers.get_content_type() == "text/javascript"
+        # A static file that is not there is the product's 404 page too.
+        with pytest.raises(urllib.error.HTTPError) as no_file:
+            urllib.request.urlopen(base + "/static/web/no-such-file.css", timeout=10)
+        assert no_file.value.code == 404 and "找不到这个页面" in no_file.value.read().decode()
     finally:
         server.terminate()
         server.wait(timeout=30)
