@@ -80,6 +80,12 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     # needs: an unknown caller's need and linking an order to a need, from the hotline
     "POST /api/v1/needs": ("operator", ("web:hotline_new_caller_need",)),
     "POST /api/v1/needs/{need_id}/orders": ("operator", ("web:hotline_order", "web:hotline_new_caller_need")),
+    # needs: the register's need page (staff of the recipient's home subtree) and the census import
+    "PATCH /api/v1/needs/{need_id}": ("staff", ("web:staff_need_edit",)),
+    "POST /api/v1/needs/{need_id}/follow-ups": ("staff", ("web:staff_need_follow_up",)),
+    "POST /api/v1/needs/{need_id}/close": ("staff", ("web:staff_need_close",)),
+    "POST /api/v1/census-imports": ("staff", ("web:census_imports",)),
+    "POST /api/v1/census-imports/{import_id}/confirm": ("staff", ("web:census_import",)),
     # hotline
     "POST /api/v1/hotline/calls": ("operator", ("web:hotline_call", "web:hotline_unknown_call")),
     "POST /api/v1/hotline/return-visits": ("operator", ("web:hotline_return_visit",)),
@@ -153,11 +159,6 @@ KNOWN_MISSING: dict[str, str] = {
     "POST /api/v1/interbank-moves/{move_id}/approve": "head-office admin of the receiving bank",
     "POST /api/v1/interbank-moves/{move_id}/reject": "head-office admin of the receiving bank",
     "POST /api/v1/orders/{order_id}/no-show": "staff: record that the volunteer did not come",
-    "PATCH /api/v1/needs/{need_id}": "staff: edit a need",
-    "POST /api/v1/needs/{need_id}/follow-ups": "staff: a need's follow-ups",
-    "POST /api/v1/needs/{need_id}/close": "staff: close a need",
-    "POST /api/v1/census-imports": "staff: the census import (dry run)",
-    "POST /api/v1/census-imports/{import_id}/confirm": "staff: confirm a census import",
     "PATCH /api/v1/hotline/calls/{call_id}": "operators: correct a logged call",
     "POST /api/v1/notifications/{notification_id}/read": "everyone: mark a notification read",
     "POST /api/v1/notifications/read-all": "everyone: mark all notifications read",
@@ -199,6 +200,7 @@ SAMPLE: list[tuple[str, Callable[[World], str], Callable[[World], str]]] = [
     ("staff", lambda w: "/teams/new/", lambda w: ""),
     ("staff", lambda w: "/activities/new/", lambda w: ""),
     ("staff", lambda w: "/notices/new/", lambda w: ""),
+    ("staff", lambda w: "/staff/census-imports/", lambda w: ""),
     ("operator", lambda w: f"/hotline/callers/{w.members['recipient'].pk}/", lambda w: "/order/"),
     ("volunteer", lambda w: "/me/give/", lambda w: ""),
     ("volunteer", lambda w: "/me/password/", lambda w: ""),

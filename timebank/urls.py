@@ -19,6 +19,7 @@ WEB_PAGES = [
         "safety",
         "reports",
         "notify",
+        "needs",
     )
 ]
 
