@@ -81,6 +81,12 @@ def test_staff_click_from_the_workbench_to_the_register_and_a_need(world: World)
         assert f'name="{name}"' in html, name
 
 
+def test_the_days_needs_without_orders_link_to_the_need(world: World) -> None:
+    need = make_need(world)
+    html = web_client(world.users["staff"]).get(f"/manage/today/{world.community.pk}/").content.decode()
+    assert f'href="/staff/needs/{need.pk}/"' in html and 'href="/staff/needs/"' in html
+
+
 def test_who_sees_the_need_and_its_forms(world: World) -> None:
     need = make_need(world)
     url = f"/staff/needs/{need.pk}/"
@@ -279,6 +285,15 @@ def test_bad_files_are_refused_with_a_chinese_reason_and_nothing_written(
     if message:
         assert message in html
     assert CensusImport.objects.count() == 0 and IdempotentRequest.objects.count() == 0
+
+
+def test_the_upload_form_shows_every_error_at_once(world: World) -> None:
+    client = web_client(world.users["staff"])
+    resp = client.post("/staff/census-imports/", {"idempotency_key": "u1", "org_id": world.other_community.pk})
+    assert resp.status_code == 422
+    html = resp.content.decode()
+    assert 'id="id_file_error_1"' in html and 'id="id_org_id_error_1"' in html
+    assert CensusImport.objects.count() == 0
 
 
 def test_a_huge_file_is_refused(world: World) -> None:
