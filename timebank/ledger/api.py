@@ -11,7 +11,7 @@ from timebank.approvals.actions import pending_answer
 from timebank.approvals.models import Approval
 from timebank.approvals.schemas import PendingApprovalOut
 from timebank.ledger import actions
-from timebank.ledger.access import access_transaction
+from timebank.ledger.access import access_move, access_transaction
 from timebank.ledger.interbank import do_approve_move, do_reject_move, do_request_move
 from timebank.ledger.models import Account, InterBankMove, Leg, Settlement, Transaction
 from timebank.ledger.schemas import (
@@ -34,9 +34,9 @@ from timebank.ledger.settlement import do_settle
 from timebank.ledger.verify import verify
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.members.access import access_member, access_member_to_manage, access_own_member, member_of
-from timebank.orgs.access import access_bank_admin, has_role
+from timebank.orgs.access import access_bank_admin
 from timebank.orgs.api import caller
-from timebank.orgs.models import MANAGING_ROLES, Org, Role, User
+from timebank.orgs.models import MANAGING_ROLES, Org, Role
 
 router = Router(tags=["ledger"])
 
@@ -271,20 +271,9 @@ def request_move(request: HttpRequest, payload: MoveIn) -> Status[dict[str, Any]
     return Status(201, move_out(do_request_move(user, member, to_org, payload.reason)))
 
 
-def _move_side(user: User, move_id: int) -> tuple[InterBankMove, str]:
-    move = InterBankMove.objects.select_related("member", "to_org").filter(pk=move_id).first()
-    if move is None:
-        raise NotFound(_("找不到这个跨行转移。"), code="move_not_found")
-    if has_role(user, {Role.HEAD_OFFICE_ADMIN}, move.member.bank):
-        return move, "source"
-    if move.to_org.head_office is not None and has_role(user, {Role.HEAD_OFFICE_ADMIN}, move.to_org.head_office):
-        return move, "target"
-    raise Forbidden(_("只有两家银行的总行管理员可以审批。"), code="not_head_office_admin")
-
-
 @router.get("/interbank-moves/{move_id}", response=MoveOut, tags=["ledger", "members"])
 def get_move(request: HttpRequest, move_id: PathId) -> dict[str, Any]:
-    move, _side = _move_side(caller(request), move_id)
+    move, _side = access_move(caller(request), move_id)
     return move_out(move)
 
 
@@ -292,14 +281,14 @@ def get_move(request: HttpRequest, move_id: PathId) -> dict[str, Any]:
 def approve_move(request: HttpRequest, move_id: PathId) -> dict[str, Any]:
     """Each head office approves for itself; the second approval moves the credits through the clearing accounts."""
     user = caller(request)
-    move, side = _move_side(user, move_id)
+    move, side = access_move(user, move_id)
     return move_out(do_approve_move(user, move, side=side))
 
 
 @router.post("/interbank-moves/{move_id}/reject", response=MoveOut, tags=["ledger", "members"])
 def reject_move(request: HttpRequest, move_id: PathId, payload: MoveRejectIn) -> dict[str, Any]:
     user = caller(request)
-    move, side = _move_side(user, move_id)
+    move, side = access_move(user, move_id)
     return move_out(do_reject_move(user, move, side=side, reason=payload.reason))
 
 

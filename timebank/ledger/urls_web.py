@@ -3,7 +3,7 @@ pages (in the `web` URL namespace, mounted by timebank/urls.py)."""
 
 from django.urls import path
 
-from timebank.ledger import views, views_staff
+from timebank.ledger import views, views_interbank, views_staff
 from timebank.web import converters as _converters  # noqa: F401 - registers the bounded "id" converter
 
 urlpatterns = [
@@ -29,4 +29,18 @@ urlpatterns = [
         name="staff_transaction_reverse",
     ),
     path("staff/adjustments/new/", views_staff.staff_adjustment, name="staff_adjustment"),
+    # Inter-bank moves (ledger/views_interbank.py)
+    path("staff/interbank-moves/", views_interbank.interbank_moves, name="interbank_moves"),
+    path("staff/interbank-moves/<id:move_id>/", views_interbank.interbank_move, name="interbank_move"),
+    path(
+        "staff/interbank-moves/<id:move_id>/approve/",
+        views_interbank.interbank_move_approve,
+        name="interbank_move_approve",
+    ),
+    path(
+        "staff/interbank-moves/<id:move_id>/reject/",
+        views_interbank.interbank_move_reject,
+        name="interbank_move_reject",
+    ),
+    path("staff/members/<id:member_id>/interbank/", views_interbank.interbank_member, name="interbank_member"),
 ]
