@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.conftest import World, new_id_number, web_client
 from tests.test_census_import import HEADER, census_rows, xlsx_bytes
+from tests.test_trust_08_races import Call, fire, postgres_only
 from tests.test_trust_10_census_bomb import shared_strings_bomb
 from timebank.audit.models import AuditEntry
 from timebank.catalogue.models import ServiceItem
@@ -332,3 +333,45 @@ def test_who_may_import(world: World) -> None:
     assert web_client(world.users["staff"]).get("/staff/census-imports/999999/").status_code == 404
     # The next community's list does not show it.
     assert "a.xlsx" not in web_client(world.users["staff_next"]).get("/staff/census-imports/").content.decode()
+
+
+# ---- a double submit at once (PostgreSQL) -----------------------------------------------------------------------
+
+
+@postgres_only
+def test_a_double_submit_at_once_does_each_thing_once(world: World) -> None:
+    need = make_need(world)
+    url = f"/staff/needs/{need.pk}/"
+    body = {"idempotency_key": "a" * 32, "note": "上门看过", "status": "in_progress"}
+    answers = fire(world, Call("staff", url + "follow-ups/", body, form=True), "plain", threads=4)
+    assert all(a.status < 500 for a in answers), [a.status for a in answers]
+    assert NeedFollowUp.objects.filter(need=need).count() == 1
+    answers = fire(
+        world,
+        Call("staff", url + "close/", {"idempotency_key": "b" * 32, "reason": "已搬走"}, form=True),
+        "plain",
+        threads=4,
+    )
+    assert all(a.status < 500 for a in answers), [a.status for a in answers]
+    assert AuditEntry.objects.filter(action="need.close").count() == 1
+    # Two keys (two staff closing at once): one closes, the other is told it is closed already.
+    other = make_need(world)
+    answers = fire(
+        world, Call("staff", f"/staff/needs/{other.pk}/close/", {"reason": "不再需要"}, form=True), "plain", threads=4
+    )
+    assert sorted({a.status for a in answers}) == [302, 409], [a.status for a in answers]
+    assert AuditEntry.objects.filter(action="need.close").count() == 2
+
+    rows = [HEADER, ["张三", new_id_number(), "男", "", "", "", "顺河社区", "", ""]]
+    client = web_client(world.users["staff"])
+    assert upload(client, "a.xlsx", xlsx_bytes(rows), org_id=world.community.pk).status_code == 302
+    imp = CensusImport.objects.get()
+    members = Member.objects.count()
+    answers = fire(
+        world,
+        Call("staff", f"/staff/census-imports/{imp.pk}/", {"idempotency_key": "c" * 32}, form=True),
+        "plain",
+        threads=4,
+    )
+    assert all(a.status < 500 for a in answers), [a.status for a in answers]
+    assert Member.objects.count() == members + 1
