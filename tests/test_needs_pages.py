@@ -144,6 +144,7 @@ def test_bad_edits_show_every_error_at_once_and_write_nothing(world: World) -> N
     assert html.count('class="error"') >= 4  # the summary and one per field: level, item_ids, notes
     for field in ("level", "item_ids", "notes"):
         assert f'id="id_edit_{field}_error_1"' in html, field
+    assert "有服务项目不存在或属于另一家时间银行" in html
     assert snapshot(need) == before
     # A closed-status request is for the close form.
     resp = client.post(f"/staff/needs/{need.pk}/edit/", {"level": "general", "status": "closed"})
@@ -314,6 +315,7 @@ def test_who_may_import(world: World) -> None:
     for org in (world.community2, world.other_community):
         resp = upload(staff, "a.xlsx", data, org_id=org.pk)
         assert resp.status_code == 422 and 'id="id_org_id_error_1"' in resp.content.decode()
+        assert "这个机构不在您的管辖范围内" in resp.content.decode()
     assert upload(staff, "a.xlsx", data, org_id="abc").status_code == 422
     for persona in ("operator", "volunteer", "recipient"):
         client = web_client(world.users[persona])

@@ -31,7 +31,11 @@ class NeedEditForm(KeyedForm):
 
     level = forms.ChoiceField(label=_("需求等级"), choices=NeedLevel.choices, widget=forms.RadioSelect)
     item_ids = forms.TypedMultipleChoiceField(
-        label=_("需要哪些服务（可多选）"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+        label=_("需要哪些服务（可多选）"),
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": _("有服务项目不存在或属于另一家时间银行。")},
     )
     notes = forms.CharField(
         label=_("情况说明"), required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 3})
@@ -80,7 +84,11 @@ class CensusUploadForm(KeyedForm):
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".xlsx,.csv"}),
     )
-    org_id = forms.TypedChoiceField(label=_("导入到哪个机构"), coerce=int)
+    org_id = forms.TypedChoiceField(
+        label=_("导入到哪个机构"),
+        coerce=int,
+        error_messages={"invalid_choice": _("这个机构不在您的管辖范围内，请从列表中选择。")},
+    )
 
     def __init__(self, *args: Any, orgs: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
