@@ -41,4 +41,42 @@
       });
     }, 0);
   });
+
+  // A wide table scrolls sideways inside its .table-wrap on a phone: such a box can be reached and scrolled with
+  // the keyboard (tabindex), and a screen reader names it after the table's caption or the heading above it.
+  function focusableScrollers(root) {
+    (root || document).querySelectorAll(".table-wrap").forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth || box.scrollHeight > box.clientHeight;
+      if (!scrolls) {
+        if (box.hasAttribute("data-scroller")) {
+          ["tabindex", "data-scroller", "role", "aria-label"].forEach(function (attribute) {
+            box.removeAttribute(attribute);
+          });
+        }
+        return;
+      }
+      if (box.hasAttribute("tabindex")) {
+        return;
+      }
+      box.setAttribute("tabindex", "0");
+      box.setAttribute("data-scroller", "");
+      var caption = box.querySelector("caption");
+      var heading = box.previousElementSibling;
+      while (heading && !/^H[1-6]$/.test(heading.tagName)) {
+        heading = heading.previousElementSibling;
+      }
+      var name = (caption || heading || { textContent: "" }).textContent.trim();
+      if (name) {
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", name);
+      }
+    });
+  }
+  focusableScrollers(document);
+  document.addEventListener("htmx:afterSettle", function (event) {
+    focusableScrollers(event.detail && event.detail.elt && event.detail.elt.parentNode);
+  });
+  window.addEventListener("resize", function () {
+    focusableScrollers(document);
+  });
 })();
