@@ -11,9 +11,15 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from timebank.lib.errors import Forbidden, NotFound
+from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.members.access import member_of, relative_ids
 from timebank.members.models import Member
+from timebank.orders.access import RECIPIENT as ORDER_RECIPIENT
+from timebank.orders.access import RELATIVE as ORDER_RELATIVE
+from timebank.orders.access import STAFF as ORDER_STAFF
+from timebank.orders.access import VOLUNTEER as ORDER_VOLUNTEER
+from timebank.orders.access import party_roles
+from timebank.orders.models import Order
 from timebank.orgs.access import has_role, staff_scope
 from timebank.orgs.models import MANAGING_ROLES, Org, User
 from timebank.safety.models import IncidentReport, TrainingAttendance, TrainingSession
@@ -133,3 +139,29 @@ def access_incident(user: User, incident_id: int, *, manage: bool = False) -> tu
     if not roles:
         raise Forbidden(_("您无权查看这份事件报告。"), code="outside_subtree")
     return incident, roles
+
+
+def access_report_incident(
+    user: User, *, order_id: int | None, volunteer_id: int | None, recipient_id: int | None
+) -> tuple[Order | None, Member | None, Member | None]:
+    """Who may report an incident (POST /incidents and the page). With an order: its volunteer, its recipient,
+    their relatives and staff of the order's subtree. Without one: staff of the subtree of the recipient's (else
+    the volunteer's) home. Returns the order and the members named."""
+    volunteer = _member(volunteer_id) if volunteer_id else None
+    recipient = _member(recipient_id) if recipient_id else None
+    order = None
+    if order_id is not None:
+        order = Order.objects.select_related("org", "recipient", "volunteer").filter(pk=order_id).first()
+        if order is None:
+            raise NotFound(_("找不到该订单。"), code="order_not_found", fields={"order_id": "not_found"})
+        if not party_roles(user, order) & {ORDER_STAFF, ORDER_VOLUNTEER, ORDER_RECIPIENT, ORDER_RELATIVE}:
+            raise Forbidden(_("只有订单的当事人和工作人员可以报告这个订单的事件。"), code="outside_subtree")
+    else:
+        someone = recipient or volunteer
+        if someone is None:
+            raise Invalid(_("请写明订单，或涉及的志愿者或服务对象。"), fields={"order_id": "required"})
+        if not has_role(user, MANAGING_ROLES, someone.home_org):
+            if is_managing_staff(user):
+                raise Forbidden(_("只有会员所在社区及上级的工作人员可以办理。"), code="outside_subtree")
+            raise Invalid(_("请写明发生事件的订单。"), fields={"order_id": "required"})
+    return order, volunteer, recipient

@@ -14,12 +14,6 @@ from ninja import Query, Router, Status
 from timebank.api.types import Page, PathId, paginate
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.members.models import Certificate, InsurancePolicy, Member
-from timebank.orders.access import RECIPIENT as ORDER_RECIPIENT
-from timebank.orders.access import RELATIVE as ORDER_RELATIVE
-from timebank.orders.access import STAFF as ORDER_STAFF
-from timebank.orders.access import VOLUNTEER as ORDER_VOLUNTEER
-from timebank.orders.access import party_roles
-from timebank.orders.models import Order
 from timebank.orgs.access import access_org, has_role, staff_scope
 from timebank.orgs.api import caller
 from timebank.orgs.models import MANAGING_ROLES, Org, User
@@ -27,6 +21,7 @@ from timebank.safety import actions, lists
 from timebank.safety.access import (
     access_incident,
     access_member_safety,
+    access_report_incident,
     access_training,
     is_managing_staff,
     require_managing_staff,
@@ -508,34 +503,15 @@ def incident_detail(user: User, i: IncidentReport, *, show_injury: bool) -> dict
     }
 
 
-def _incident_members(payload: IncidentIn) -> tuple[Member | None, Member | None]:
-    volunteer = _member(payload.volunteer_id) if payload.volunteer_id else None
-    recipient = _member(payload.recipient_id) if payload.recipient_id else None
-    return volunteer, recipient
-
-
 @router.post("/incidents", response={201: IncidentDetailOut})
 def report_incident(request: HttpRequest, payload: IncidentIn) -> Status[dict[str, Any]]:
     """Report an incident (意外事件) during a service. With `order_id`: the volunteer on the order, the
     recipient, their relatives, and staff of the order's subtree. Without an order: staff of the
     subtree of the recipient's (else the volunteer's) home."""
     user = caller(request)
-    volunteer, recipient = _incident_members(payload)
-    order = None
-    if payload.order_id is not None:
-        order = Order.objects.select_related("org", "recipient", "volunteer").filter(pk=payload.order_id).first()
-        if order is None:
-            raise NotFound(_("找不到该订单。"), code="order_not_found")
-        if not party_roles(user, order) & {ORDER_STAFF, ORDER_VOLUNTEER, ORDER_RECIPIENT, ORDER_RELATIVE}:
-            raise Forbidden(_("只有订单的当事人和工作人员可以报告这个订单的事件。"), code="outside_subtree")
-    else:
-        someone = recipient or volunteer
-        if someone is None:
-            raise Invalid(_("请写明订单，或涉及的志愿者或服务对象。"), fields={"order_id": "required"})
-        if not has_role(user, MANAGING_ROLES, someone.home_org):
-            if is_managing_staff(user):
-                raise Forbidden(_("只有会员所在社区及上级的工作人员可以办理。"), code="outside_subtree")
-            raise Invalid(_("请写明发生事件的订单。"), fields={"order_id": "required"})
+    order, volunteer, recipient = access_report_incident(
+        user, order_id=payload.order_id, volunteer_id=payload.volunteer_id, recipient_id=payload.recipient_id
+    )
     incident = actions.do_report_incident(
         user,
         order=order,

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from timebank.safety import views
+from timebank.safety import views, views_incidents
 from timebank.web import converters as _converters  # noqa: F401 - registers the bounded "id" converter
 
 urlpatterns = [
@@ -10,4 +10,7 @@ urlpatterns = [
     path("safety/certificates/", views.certificates, name="safety_certificates"),
     path("safety/trainings/", views.trainings, name="trainings"),
     path("safety/trainings/<id:training_id>/", views.training, name="training"),
+    path("safety/incidents/", views_incidents.incidents, name="incidents"),
+    path("safety/incidents/<id:incident_id>/", views_incidents.incident, name="incident"),
+    path("safety/incidents/<id:incident_id>/<str:step>/", views_incidents.incident_step, name="incident_step"),
 ]
