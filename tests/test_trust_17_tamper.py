@@ -118,8 +118,9 @@ def test_deleting_the_audit_tail_and_rewinding_the_head_is_caught(ledger: World)
     assert any(f"{scope}: the chain head was changed without the chain key" in p for p in found), found
 
 
-def rehash_ledger_from(bank_id: int, seq: int, key: str) -> None:
+def rehash_ledger_from(bank_id: int, seq: int | None, key: str) -> None:
     """What a writer does after editing an old transaction: relink it and everything after it, and the head."""
+    assert seq is not None  # a sealed transaction's
     with override_settings(CHAIN_KEY=key):
         prev = Transaction.objects.get(bank_id=bank_id, seq=seq - 1).hash if seq > 1 else GENESIS
         later = Transaction.objects.filter(bank_id=bank_id, seq__gte=seq).order_by("seq")
