@@ -49,6 +49,8 @@ def test_staff_request_a_move_from_the_members_page(world: World) -> None:
     assert move.requested_by_id == world.users["staff"].pk and move.reason == "搬去女儿家"
     shown = client.get(member_url(world)).content.decode()
     assert "驻春路社区" in shown and "转出行待批准" in shown and "转入行待批准" in shown
+    statement = client.get(f"/staff/members/{world.members['volunteer'].pk}/statement/").content.decode()
+    assert f"#{move.pk}" in statement and move.get_status_display() in statement  # beside the member's credits
     # The member's page links here; the staff home and the list too.
     assert member_url(world) in client.get(f"/staff/members/{world.members['volunteer'].pk}/").content.decode()
     assert "/staff/interbank-moves/" in client.get("/staff/").content.decode()

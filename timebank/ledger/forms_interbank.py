@@ -33,7 +33,7 @@ class MoveRequestForm(Form):
             .select_related("head_office")
             .order_by("head_office__name", "path")
         )
-        choices: list[tuple[Any, str]] = [("", _("请选择"))]
+        choices: list[tuple[Any, Any]] = [("", _("请选择"))]
         choices += [(o.pk, f"{o.head_office.name if o.head_office else ''} · {o.name}") for o in orgs]
         self._choice("to_org_id").choices = choices
 

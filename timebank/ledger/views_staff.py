@@ -17,7 +17,7 @@ from timebank.approvals.models import Approval
 from timebank.ledger import actions
 from timebank.ledger.access import access_transaction
 from timebank.ledger.forms import AdjustmentForm, MemberSearchForm, ReversalForm
-from timebank.ledger.models import MEMBER_BUCKETS, Account, Leg, Transaction, TransactionKind
+from timebank.ledger.models import MEMBER_BUCKETS, Account, InterBankMove, Leg, Transaction, TransactionKind
 from timebank.lib.errors import ApiError, Forbidden, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members.access import access_member, access_member_to_manage
@@ -97,6 +97,8 @@ def staff_statement(request: HttpRequest, member_id: int) -> HttpResponse:
             "total": sum(balances.get(k.value, 0) for k in MEMBER_BUCKETS),
             "rows": rows,
             "can_adjust": has_role(user, MANAGING_ROLES, member.home_org),
+            # Inter-bank moves (跨行转移) change where the credits are: their state is shown with them.
+            "moves": list(InterBankMove.objects.filter(member=member).select_related("to_org").order_by("-pk")[:3]),
         },
     )
 

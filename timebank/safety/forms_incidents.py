@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.safety.models import Responsibility
 from timebank.web.forms import Form, new_idempotency_key
 
-ID = {"min_value": 1, "max_value": 2**31 - 1}
+MAX_ID = 2**31 - 1
 
 
 class KeyedForm(Form):
@@ -25,9 +25,9 @@ class KeyedForm(Form):
 class IncidentForm(KeyedForm):
     """POST /incidents: the order, or the members involved; when and what happened; an injury and its details."""
 
-    order_id = forms.IntegerField(label=_("订单编号"), required=False, **ID)
-    recipient_id = forms.IntegerField(label=_("服务对象的会员编号"), required=False, **ID)
-    volunteer_id = forms.IntegerField(label=_("志愿者的会员编号"), required=False, **ID)
+    order_id = forms.IntegerField(label=_("订单编号"), required=False, min_value=1, max_value=MAX_ID)
+    recipient_id = forms.IntegerField(label=_("服务对象的会员编号"), required=False, min_value=1, max_value=MAX_ID)
+    volunteer_id = forms.IntegerField(label=_("志愿者的会员编号"), required=False, min_value=1, max_value=MAX_ID)
     occurred_at = forms.DateTimeField(
         label=_("发生时间"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
