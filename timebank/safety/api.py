@@ -67,13 +67,6 @@ CursorParam = Annotated[str | None, Query(max_length=100)]
 Days = Annotated[int, Query(ge=0, le=366)]
 
 
-def _member(member_id: int) -> Member:
-    member = Member.objects.select_related("home_org").filter(pk=member_id).first()
-    if member is None:
-        raise NotFound(_("找不到该会员。"), code="member_not_found")
-    return member
-
-
 # Insurance policies ---------------------------------------------------------------------------------
 
 
