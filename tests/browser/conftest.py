@@ -26,6 +26,18 @@ PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """BROWSER_TESTS=0 skips the browser tests: CI runs them in its PostgreSQL pass only (once is enough, and the
+    two passes together must stay under 30 minutes on a 2-core machine). `make test` alone runs them."""
+    if os.environ.get("BROWSER_TESTS") != "0":
+        return
+    here = os.path.dirname(__file__)
+    skip = pytest.mark.skip(reason="BROWSER_TESTS=0: the browser tests run in CI's PostgreSQL pass")
+    for item in items:
+        if str(item.path).startswith(here):
+            item.add_marker(skip)
+
+
 # Module scope: Playwright's sync API keeps an event loop running in this thread while it is open, and
 # Django refuses ORM calls under a running loop; the loop must be gone before the next test module.
 @pytest.fixture(scope="module")
