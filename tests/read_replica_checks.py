@@ -14,6 +14,7 @@ figures from before those writes, while the primary already has the new ones.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
 import time
 from collections.abc import Iterator
@@ -116,6 +117,11 @@ def sheet(response: object) -> list[list[object]]:
 
 @pytest.fixture
 def world() -> World:
+    # --no-migrations builds the tables from the models; the posting's one-round-trip SQL function comes from a
+    # migration (ledger/0013), so it is installed here (on the primary; the standby replays it).
+    post_function = importlib.import_module("timebank.ledger.migrations.0013_post_function")
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(post_function.FORWARD)
     return build_world()
 
 
