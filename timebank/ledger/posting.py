@@ -77,15 +77,10 @@ def lock_set(bank_id: int, members: Iterable[int] = (), system: Iterable[str] = 
 
 
 def _write_balances(rows: list[tuple[int, int, int]]) -> None:
-    """New balances from (account_id, minutes, balance_after) rows: one statement whatever the count."""
+    """New balances from (account_id, minutes, balance_after) rows, on the ORM path (SQLite; PostgreSQL posts
+    through `ledger_post`)."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "UPDATE ledger_account AS a SET balance_minutes = v.balance FROM "
-                "unnest(%s::bigint[], %s::bigint[]) AS v(id, balance) WHERE a.id = v.id",
-                [[r[0] for r in rows], [r[2] for r in rows]],
-            )
-        elif len(rows) <= 16:
+        if len(rows) <= 16:
             cases = " ".join("WHEN %s THEN %s" for _r in rows)
             params: list[int] = []
             for r in rows:
@@ -102,19 +97,12 @@ def _write_balances(rows: list[tuple[int, int, int]]) -> None:
 
 
 def _insert_legs(tx_id: int, rows: list[tuple[int, int, int]]) -> None:
+    """The legs on the ORM path (SQLite; PostgreSQL posts through `ledger_post`)."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "INSERT INTO ledger_leg (transaction_id, account_id, minutes, balance_after_minutes) "
-                "SELECT %s, * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])",
-                [tx_id, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
-            )
-        else:
-            cursor.executemany(
-                "INSERT INTO ledger_leg (transaction_id, account_id, minutes, balance_after_minutes) "
-                "VALUES (%s, %s, %s, %s)",
-                [(tx_id, *r) for r in rows],
-            )
+        cursor.executemany(
+            "INSERT INTO ledger_leg (transaction_id, account_id, minutes, balance_after_minutes) VALUES (%s, %s, %s, %s)",
+            [(tx_id, *r) for r in rows],
+        )
 
 
 Owner = tuple[int, int | None, str]  # an account's (bank, member, kind): whose bucket a leg moves
