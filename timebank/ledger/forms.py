@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.ledger.models import MEMBER_BUCKETS, AccountKind
+from timebank.ledger.posting import MAX_MINUTES
 from timebank.web.forms import Form, new_idempotency_key
 
 
@@ -52,6 +53,32 @@ class AdjustmentForm(Form):
         initial=AccountKind.EARNED,
     )
     reason = forms.CharField(label=_("原因"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("idempotency_key", new_idempotency_key())
+        super().__init__(*args, **kwargs)
+
+
+class WithdrawalForm(Form):
+    """A service the member received and paid from stored time outside an order (支取): the API's fields
+    (`member_id`, `minutes`, `memo`). The action checks the rules (the member active, the balance floor)."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+    member_id = forms.IntegerField(label=_("会员编号"), min_value=1, max_value=2**31 - 1)
+    minutes = forms.IntegerField(
+        label=_("支取时间（分钟）"),
+        min_value=1,
+        max_value=MAX_MINUTES,
+        help_text=_("从会员存下的时间里扣除。1 小时写 60。"),
+    )
+    memo = forms.CharField(
+        label=_("备注"),
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("接受了什么服务，例如：助餐 2 次（纸质登记表）。"),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {})

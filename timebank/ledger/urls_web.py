@@ -29,6 +29,7 @@ urlpatterns = [
         name="staff_transaction_reverse",
     ),
     path("staff/adjustments/new/", views_staff.staff_adjustment, name="staff_adjustment"),
+    path("staff/withdrawals/new/", views_staff.staff_withdrawal, name="staff_withdrawal"),
     # Inter-bank moves (ledger/views_interbank.py)
     path("staff/interbank-moves/", views_interbank.interbank_moves, name="interbank_moves"),
     path("staff/interbank-moves/<id:move_id>/", views_interbank.interbank_move, name="interbank_move"),

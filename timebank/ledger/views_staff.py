@@ -16,8 +16,16 @@ from django.views.decorators.http import require_POST
 from timebank.approvals.models import Approval
 from timebank.ledger import actions
 from timebank.ledger.access import access_transaction
-from timebank.ledger.forms import AdjustmentForm, MemberSearchForm, ReversalForm
-from timebank.ledger.models import MEMBER_BUCKETS, Account, InterBankMove, Leg, Transaction, TransactionKind
+from timebank.ledger.forms import AdjustmentForm, MemberSearchForm, ReversalForm, WithdrawalForm
+from timebank.ledger.models import (
+    MEMBER_BUCKETS,
+    Account,
+    AccountKind,
+    InterBankMove,
+    Leg,
+    Transaction,
+    TransactionKind,
+)
 from timebank.lib.errors import ApiError, Forbidden, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members.access import access_member, access_member_to_manage
@@ -203,5 +211,53 @@ def staff_adjustment(request: HttpRequest) -> HttpResponse:
         request,
         "ledger/staff/adjustment.html",
         {"form": form, "search": search, "found": found, "member": member},
+        status=status,
+    )
+
+
+# Withdrawals ------------------------------------------------------------------------------------------------
+
+
+@page("workbench")
+def staff_withdrawal(request: HttpRequest) -> HttpResponse:
+    """POST /ledger/withdrawals from the page (支取: staff and admins of the member's home subtree): a service the
+    member received and paid from stored time outside an order. Find the member, then the minutes and a memo."""
+    user = user_of(request)
+    require_manager(user)
+    search, found = search_results(user, request, volunteers=False)
+    form = WithdrawalForm(request.POST) if request.method == "POST" else WithdrawalForm()
+    member, status = picked_member(user, request, "member_id", form)
+    if member is not None and not form.is_bound:
+        form = WithdrawalForm(initial={"member_id": member.pk})
+    if form.is_bound and not form.errors and member is not None:
+        data = form.cleaned_data
+        try:
+            with form_once(request, data["idempotency_key"], "ledger.withdrawal") as once:
+                if once.replay is None:
+                    tx, _replayed = actions.do_withdrawal(
+                        user, member=member, minutes=data["minutes"], memo=data["memo"]
+                    )
+                    made = str(tx.pk)
+                    once.keep(made)
+                else:
+                    made = once.replay.body
+        except ApiError as exc:
+            add_form_error(form, exc, {"available_minutes": "minutes"})
+            status = exc.status
+        else:
+            messages.success(request, _("已从 %(name)s 的时间里支取。") % {"name": member.name})
+            return redirect("web:staff_transaction", transaction_id=int(made))
+    balances = dict(Account.objects.filter(member=member).values_list("kind", "balance_minutes")) if member else {}
+    return render(
+        request,
+        "ledger/staff/withdrawal.html",
+        {
+            "form": form,
+            "search": search,
+            "found": found,
+            "member": member,
+            # What a withdrawal may take: reserve, then earned (never the goods bucket).
+            "spendable": balances.get(AccountKind.EARNED, 0) + balances.get(AccountKind.RESERVE, 0),
+        },
         status=status,
     )

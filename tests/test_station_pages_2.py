@@ -1,0 +1,151 @@
+"""Issue 13: pages for operations that were API-only, each reached by clicking from the role's home, guarded by
+its endpoint's access function and calling its action: a withdrawal of stored time (支取), a volunteer who did
+not come (爽约), correcting a logged call, reading one's notifications, going on and off duty, a donation in
+kind and buying an unfilled order's service from the emergency fund.
+
+Each page: the form names its inputs after the API's fields; valid input does what the endpoint does; bad input
+(wrong types, negative or huge numbers, another org's ids) comes back on the form, next to its field, with
+nothing written; a persona outside the subtree gets 403/404; the same form sent twice acts once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.conftest import World, web_client
+from timebank.ledger import actions as ledger
+from timebank.ledger.models import Account, Transaction, TransactionKind
+
+
+def form_key(html: str) -> str:
+    found = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', html)
+    assert found, "the form carries its key"
+    return found.group(1)
+
+
+def click(client: Client, page: str, href: str) -> str:
+    """GET `page`, check it links to `href`, follow the link: the linked page's HTML."""
+    resp = client.get(page, follow=True)
+    assert resp.status_code == 200
+    assert f'href="{href}"' in resp.content.decode(), f"{page} links to {href}"
+    followed = client.get(href)
+    assert followed.status_code == 200, followed.content.decode()[:500]
+    return followed.content.decode()
+
+
+def error_next_to(html: str, field: str) -> bool:
+    return f'id="id_{field}_error_1"' in html
+
+
+# Withdrawals (POST /api/v1/ledger/withdrawals) ---------------------------------------------------------------
+
+WITHDRAW = "/staff/withdrawals/new/"
+
+
+def spendable(member_id: int) -> int:
+    return sum(
+        Account.objects.filter(member_id=member_id, kind__in=["earned", "reserve"]).values_list(
+            "balance_minutes", flat=True
+        )
+    )
+
+
+def withdrawals() -> int:
+    return Transaction.objects.filter(kind=TransactionKind.WITHDRAWAL).count()
+
+
+@pytest.fixture
+def credited(world: World) -> World:
+    ledger.do_adjustment(
+        world.users["superuser"], member=world.members["recipient"], minutes=300, bucket="earned", reason="期初"
+    )
+    return world
+
+
+def withdrawal_form(world: World, key: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "idempotency_key": key,
+        "member_id": world.members["recipient"].pk,
+        "minutes": 90,
+        "memo": "助餐 3 次",
+        **changes,
+    }
+
+
+def test_staff_withdraw_stored_time_by_clicking_from_the_home(credited: World) -> None:
+    world = credited
+    staff = web_client(world.users["staff"])
+    recipient = world.members["recipient"]
+    click(staff, "/", WITHDRAW)
+    found = staff.get(WITHDRAW, {"q": "李大"}).content.decode()
+    assert f'href="?member_id={recipient.pk}"' in found
+    picked = staff.get(WITHDRAW, {"member_id": recipient.pk}).content.decode()
+    assert f'name="member_id" value="{recipient.pk}"' in picked and "现有 300 分钟" in picked
+    body = withdrawal_form(world, form_key(picked))
+    resp = staff.post(WITHDRAW, body, follow=True)
+    tx = Transaction.objects.get(kind=TransactionKind.WITHDRAWAL)
+    assert resp.redirect_chain[-1][0] == f"/staff/transactions/{tx.pk}/"
+    assert "已从 李大爷 的时间里支取" in resp.content.decode()
+    assert (tx.minutes, tx.memo, tx.actor_id) == (90, "助餐 3 次", world.users["staff"].pk)
+    assert spendable(recipient.pk) == 210
+    # The same form sent again (a double click, a resend) acts once and shows the same result.
+    again = staff.post(WITHDRAW, body)
+    assert again.status_code == 302 and again["Location"] == f"/staff/transactions/{tx.pk}/"
+    assert withdrawals() == 1 and spendable(recipient.pk) == 210
+    # The statement links to it too.
+    assert (
+        f'href="{WITHDRAW}?member_id={recipient.pk}"'
+        in staff.get(f"/staff/members/{recipient.pk}/statement/").content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "status"),
+    [
+        ({"minutes": -30}, "minutes", 422),
+        ({"minutes": 0}, "minutes", 422),
+        ({"minutes": 10**15}, "minutes", 422),
+        ({"minutes": "一小时"}, "minutes", 422),
+        ({"minutes": 9_000_000}, "minutes", 409),  # more than the member has
+        ({"memo": "长" * 501}, "memo", 422),
+        ({"member_id": "某人"}, "member_id", 422),
+        ({"member_id": 99_999_999}, "member_id", 404),
+        ({"member_id": "stranger"}, "member_id", 403),  # another bank's member
+    ],
+)
+def test_bad_withdrawals_are_refused_next_to_the_field_and_write_nothing(
+    credited: World, change: dict[str, Any], field: str, status: int
+) -> None:
+    world = credited
+    if change.get("member_id") == "stranger":
+        change = {"member_id": world.members["stranger"].pk}
+    staff = web_client(world.users["staff"])
+    resp = staff.post(WITHDRAW, withdrawal_form(world, "k" * 32, **change))
+    assert resp.status_code == status, resp.status_code
+    assert error_next_to(resp.content.decode(), field), resp.content.decode()[:3000]
+    assert withdrawals() == 0 and spendable(world.members["recipient"].pk) == 300
+    # The key was given back: the corrected form goes through.
+    fixed = staff.post(WITHDRAW, withdrawal_form(world, "k" * 32))
+    assert fixed.status_code == 302 and withdrawals() == 1
+
+
+@pytest.mark.parametrize("persona", ["staff_next", "other_bank_staff", "other_bank_admin"])
+def test_staff_outside_the_members_subtree_may_not_withdraw(credited: World, persona: str) -> None:
+    world = credited
+    client = web_client(world.users[persona])
+    resp = client.post(WITHDRAW, withdrawal_form(world, "x" * 32))
+    assert resp.status_code in (403, 404)
+    assert client.get(WITHDRAW, {"member_id": world.members["recipient"].pk}).status_code in (403, 404)
+    assert withdrawals() == 0
+
+
+@pytest.mark.parametrize("persona", ["operator", "assessor", "volunteer", "recipient"])
+def test_who_may_not_withdraw_is_refused(credited: World, persona: str) -> None:
+    client = web_client(credited.users[persona])
+    assert client.get(WITHDRAW).status_code == 403
+    assert client.post(WITHDRAW, withdrawal_form(credited, "y" * 32)).status_code == 403
+    assert withdrawals() == 0
