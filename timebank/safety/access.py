@@ -56,6 +56,23 @@ def access_member_safety(user: User, member_id: int, *, manage: bool = False) ->
     raise Forbidden(_("只有会员所在社区及上级的工作人员可以办理。"), code="outside_subtree")
 
 
+def access_members_to_insure(user: User, member_ids: list[int]) -> list[Member]:
+    """The members of a group policy (`POST /insurance-policies/bulk`), in primary-key order: the caller must
+    manage every one of them. A refusal names the ids concerned (`fields["member_ids"]`)."""
+    if len(set(member_ids)) != len(member_ids):
+        raise Invalid(_("名单里有重复的会员。"), fields={"member_ids": "duplicate"})
+    members = list(Member.objects.select_related("home_org").filter(pk__in=member_ids).order_by("pk"))
+    if len(members) != len(member_ids):
+        missing = sorted(set(member_ids) - {m.pk for m in members})
+        raise NotFound(_("找不到该会员。"), code="member_not_found", fields={"member_ids": missing})
+    outside = [m.pk for m in members if not has_role(user, MANAGING_ROLES, m.home_org)]
+    if outside:
+        raise Forbidden(
+            _("只有会员所在社区及上级的工作人员可以办理。"), code="outside_subtree", fields={"member_ids": outside}
+        )
+    return members
+
+
 def visible_trainings(user: User) -> QuerySet[TrainingSession]:
     """Staff see the sessions of their subtree and of the orgs above it; members see the ones they attended."""
     if user.is_superuser:

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
 
 from timebank.api.types import Page, PathId, paginate
-from timebank.lib.errors import Forbidden, Invalid, NotFound
+from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.models import Certificate, InsurancePolicy, Member
 from timebank.orgs.access import access_org, has_role, staff_scope
 from timebank.orgs.api import caller
@@ -21,6 +21,7 @@ from timebank.safety import actions, lists
 from timebank.safety.access import (
     access_incident,
     access_member_safety,
+    access_members_to_insure,
     access_report_incident,
     access_training,
     is_managing_staff,
@@ -118,18 +119,7 @@ def add_group_policy(request: HttpRequest, payload: GroupPolicyIn) -> Status[dic
     """A group policy (团体意外险) covering several members: one row per member, all or nothing. The
     caller must manage every member listed."""
     user = caller(request)
-    ids = payload.member_ids
-    if len(set(ids)) != len(ids):
-        raise Invalid(_("名单里有重复的会员。"), fields={"member_ids": "duplicate"})
-    members = list(Member.objects.select_related("home_org").filter(pk__in=ids).order_by("pk"))
-    if len(members) != len(ids):
-        missing = sorted(set(ids) - {m.pk for m in members})
-        raise NotFound(_("找不到该会员。"), code="member_not_found", fields={"member_ids": missing})
-    outside = [m.pk for m in members if not has_role(user, MANAGING_ROLES, m.home_org)]
-    if outside:
-        raise Forbidden(
-            _("只有会员所在社区及上级的工作人员可以办理。"), code="outside_subtree", fields={"member_ids": outside}
-        )
+    members = access_members_to_insure(user, payload.member_ids)
     policies = actions.do_add_group_policy(
         user,
         members,

@@ -1,0 +1,178 @@
+"""Issue 13: pages for operations that were API-only, each reached by clicking from the role's home, guarded by its
+endpoint's access function and calling its action: a member's insurance policies and certificates and a group
+policy (staff), editing a team and removing a team member (staff), defining and editing award kinds (head-office
+admins), a member's own separate consents, and anonymising a member who left (staff of the home subtree, with a
+confirmation naming the member). Bad input comes back as the form with its error and nothing written; a persona
+outside the subtree gets 403/404; a double submit of one rendered form acts once."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.test import Client
+
+from tests.conftest import World, make_member, web_client
+from timebank.members.models import Certificate, InsurancePolicy
+
+REFUSED = (403, 404)
+
+
+def _html(response: Any) -> str:
+    return str(response.content.decode())
+
+
+def _key(html: str, action: str) -> str:
+    """The hidden form key of the form posting to `action`."""
+    form = html[html.index(f'action="{action}"') :]
+    match = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', form)
+    assert match, f"no form key for {action}"
+    return match.group(1)
+
+
+def _click(client: Client, start: str, *hrefs: str) -> str:
+    """Open `start`, then follow each link in turn (each must be on the page before): the page reached."""
+    html = _html(client.get(start))
+    for href in hrefs:
+        assert f'href="{href}"' in html, f"no link to {href} on the way"
+        response = client.get(href)
+        assert response.status_code == 200, (href, response.status_code)
+        html = _html(response)
+    return html
+
+
+def _error_next_to(html: str, field_id: str) -> None:
+    assert re.search(rf'id="{field_id}_error_1"', html), f"no error next to {field_id}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A member's insurance policies and certificates
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _policy(**extra: Any) -> dict[str, Any]:
+    return {
+        "insurer": "中国人寿保险股份有限公司",
+        "policy_number": "PA2026-001",
+        "starts_on": "2026-01-01",
+        "ends_on": "2026-12-31",
+        **extra,
+    }
+
+
+def test_staff_register_a_volunteers_policy_and_certificate_from_the_member_page(world: World) -> None:
+    staff = web_client(world.users["staff"])
+    volunteer = world.members["volunteer"]
+    member_url = f"/staff/members/{volunteer.pk}/"
+    url = f"/staff/members/{volunteer.pk}/safety/"
+    html = _click(staff, "/staff/", "/staff/members/", member_url, url)
+    for name in ("insurer", "policy_number", "starts_on", "ends_on", "kind", "issuer", "valid_from", "valid_until"):
+        assert f'name="{name}"' in html
+    action = f"/staff/members/{volunteer.pk}/insurance-policies/"
+    key = _key(html, action)
+    first = staff.post(action, _policy(idempotency_key=key))
+    assert first.status_code == 302 and first["Location"] == url
+    again = staff.post(action, _policy(idempotency_key=key))  # a double click: registered once, no error
+    assert again.status_code == 302
+    assert InsurancePolicy.objects.filter(member=volunteer, policy_number="PA2026-001").count() == 1
+    assert "PA2026-001" in _html(staff.get(url))
+
+    action = f"/staff/members/{volunteer.pk}/certificates/"
+    body = {"kind": "first_aid", "issuer": "台儿庄区红十字会", "valid_from": "2025-06-01", "valid_until": ""}
+    key = _key(_html(staff.get(url)), action)
+    assert staff.post(action, {**body, "idempotency_key": key}).status_code == 302
+    assert staff.post(action, {**body, "idempotency_key": key}).status_code == 302
+    cert = Certificate.objects.get(member=volunteer)
+    assert cert.kind == "first_aid" and cert.valid_until is None
+
+
+def test_bad_policies_and_certificates_come_back_with_the_error_and_nothing_written(world: World) -> None:
+    staff = web_client(world.users["staff"])
+    volunteer = world.members["volunteer"]
+    action = f"/staff/members/{volunteer.pk}/insurance-policies/"
+    bad = [
+        (_policy(starts_on="明天"), "id_policy_starts_on"),
+        (_policy(ends_on="2025-01-01"), "id_policy_ends_on"),  # before its start
+        (_policy(ends_on="2040-01-01"), "id_policy_ends_on"),  # longer than five years
+        (_policy(insurer=""), "id_policy_insurer"),
+        (_policy(policy_number="x" * 61), "id_policy_policy_number"),
+    ]
+    for body, field in bad:
+        response = staff.post(action, body)
+        assert response.status_code == 422, body
+        _error_next_to(_html(response), field)
+    assert not InsurancePolicy.objects.exists()
+    action = f"/staff/members/{volunteer.pk}/certificates/"
+    for body, field in [
+        ({"kind": "astronaut", "issuer": "红十字会", "valid_from": "2025-01-01"}, "id_certificate_kind"),
+        ({"kind": "nursing", "issuer": "红十字会", "valid_from": "-5"}, "id_certificate_valid_from"),
+        (
+            {"kind": "nursing", "issuer": "红十字会", "valid_from": "2025-01-01", "valid_until": "2024-01-01"},
+            "id_certificate_valid_until",
+        ),
+    ]:
+        response = staff.post(action, body)
+        assert response.status_code == 422, body
+        _error_next_to(_html(response), field)
+    assert not Certificate.objects.exists()
+
+
+def test_a_members_safety_page_is_refused_outside_the_home_subtree(world: World) -> None:
+    volunteer = world.members["volunteer"]
+    for persona in ("staff_next", "other_bank_staff", "operator", "volunteer", "recipient"):
+        client = web_client(world.users[persona])
+        assert client.get(f"/staff/members/{volunteer.pk}/safety/").status_code in REFUSED, persona
+        assert client.post(f"/staff/members/{volunteer.pk}/insurance-policies/", _policy()).status_code in REFUSED
+        body = {"kind": "nursing", "issuer": "红十字会", "valid_from": "2025-01-01"}
+        assert client.post(f"/staff/members/{volunteer.pk}/certificates/", body).status_code in REFUSED
+    assert not InsurancePolicy.objects.exists() and not Certificate.objects.exists()
+    assert web_client(world.users["staff"]).get("/staff/members/999999999/safety/").status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A group policy
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_staff_register_a_group_policy_ticking_and_typing_volunteers(world: World) -> None:
+    staff = web_client(world.users["staff"])
+    second = make_member(world.community, "张桂芳", roles=["volunteer"])
+    recipient = world.members["recipient"]  # not offered (not a volunteer) but may be typed
+    html = _click(staff, "/manage/", "/safety/", "/safety/insurance/group/")
+    assert f'name="member_ids" value="{second.pk}"' in html
+    key = _key(html, "/safety/insurance/group/")
+    body = _policy(policy_number="TD-9", member_ids=[str(second.pk), f"{recipient.pk}, {second.pk}"])
+    response = staff.post("/safety/insurance/group/", {**body, "idempotency_key": key})
+    assert response.status_code == 302, _html(response)
+    again = staff.post("/safety/insurance/group/", {**body, "idempotency_key": key})
+    assert again.status_code == 302
+    insured = set(InsurancePolicy.objects.filter(policy_number="TD-9").values_list("member_id", flat=True))
+    assert insured == {second.pk, recipient.pk}
+
+
+def test_a_group_policy_with_bad_or_foreign_members_writes_nothing(world: World) -> None:
+    staff = web_client(world.users["staff"])
+    volunteer = world.members["volunteer"]
+    for members, words in [
+        ([], "请选择"),
+        (["abc"], "只能是数字"),
+        (["-3"], "只能是数字"),
+        (["9" * 30], "只能是数字"),
+        ([f"{volunteer.pk} 999999999"], "找不到"),
+        ([f"{volunteer.pk} {world.members['neighbour'].pk}"], "只有会员所在社区"),  # the next community's
+        ([f"{world.members['stranger'].pk}"], "只有会员所在社区"),  # another bank's
+    ]:
+        response = staff.post("/safety/insurance/group/", _policy(member_ids=members))
+        assert response.status_code == 422, members
+        html = _html(response)
+        _error_next_to(html, "id_group_member_ids")
+        assert words in html, (members, words)
+    response = staff.post("/safety/insurance/group/", _policy(ends_on="x", member_ids=[str(volunteer.pk)]))
+    assert response.status_code == 422
+    assert not InsurancePolicy.objects.exists()
+    for persona in ("volunteer", "recipient", "operator"):
+        client = web_client(world.users[persona])
+        assert client.get("/safety/insurance/group/").status_code in REFUSED, persona
+        response = client.post("/safety/insurance/group/", _policy(member_ids=[str(volunteer.pk)]))
+        assert response.status_code in REFUSED, persona
+    assert not InsurancePolicy.objects.exists()
