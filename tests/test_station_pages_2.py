@@ -10,15 +10,21 @@ nothing written; a persona outside the subtree gets 403/404; the same form sent 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from tests.conftest import World, web_client
+from timebank.catalogue.actions import do_create_service_item
+from timebank.catalogue.models import ServiceItem
 from timebank.ledger import actions as ledger
 from timebank.ledger.models import Account, Transaction, TransactionKind
+from timebank.orders import actions as orders
+from timebank.orders.models import Order, OrderEvent
 
 
 def form_key(html: str) -> str:
@@ -149,3 +155,86 @@ def test_who_may_not_withdraw_is_refused(credited: World, persona: str) -> None:
     assert client.get(WITHDRAW).status_code == 403
     assert client.post(WITHDRAW, withdrawal_form(credited, "y" * 32)).status_code == 403
     assert withdrawals() == 0
+
+
+# A volunteer who did not come (POST /api/v1/orders/{order_id}/no-show) ------------------------------------------
+
+
+@pytest.fixture
+def item(world: World) -> ServiceItem:
+    return do_create_service_item(None, head_office=world.bank, name="助餐", category="mutual_care", tier="ordinary")
+
+
+def new_order(world: World, item: ServiceItem, *, dispatched: bool = True) -> Order:
+    order = orders.do_create_order(
+        world.users["staff"],
+        recipient=world.members["recipient"],
+        service_item=item,
+        scheduled_start=timezone.now() + dt.timedelta(days=1),
+        planned_minutes=60,
+        payer="subsidy",
+        channel="hotline",
+    )
+    if dispatched:
+        orders.do_dispatch(world.users["staff"], order, world.members["volunteer"])
+    return Order.objects.get(pk=order.pk)
+
+
+def no_shows(order: Order) -> int:
+    return OrderEvent.objects.filter(order=order, action="no-show").count()
+
+
+def test_staff_record_a_no_show_by_clicking_from_the_home(world: World, item: ServiceItem) -> None:
+    order = new_order(world, item)
+    staff = web_client(world.users["staff"])
+    click(staff, "/", "/staff/orders/")
+    html = click(staff, "/staff/orders/", f"/staff/orders/{order.pk}/")
+    assert f'action="/staff/orders/{order.pk}/no-show/"' in html and 'name="reason"' in html
+    body = {"idempotency_key": form_key(html.split("/no-show/")[1]), "reason": "老人来电说志愿者没有到"}
+    resp = staff.post(f"/staff/orders/{order.pk}/no-show/", body, follow=True)
+    assert resp.redirect_chain[-1][0] == f"/staff/orders/{order.pk}/"
+    assert "已记录志愿者爽约" in resp.content.decode()
+    order.refresh_from_db()
+    assert (order.state, order.volunteer_id) == ("requested", None)
+    event = OrderEvent.objects.get(order=order, action="no-show")
+    assert (event.volunteer_id, event.note, event.actor_id) == (
+        world.members["volunteer"].pk,
+        "老人来电说志愿者没有到",
+        world.users["staff"].pk,
+    )
+    # The same form sent again acts once; the page no longer offers it (nobody is dispatched).
+    again = staff.post(f"/staff/orders/{order.pk}/no-show/", body)
+    assert again.status_code == 302 and no_shows(order) == 1
+    assert "/no-show/" not in staff.get(f"/staff/orders/{order.pk}/").content.decode()
+
+
+def test_an_operator_of_the_bank_records_a_no_show(world: World, item: ServiceItem) -> None:
+    order = new_order(world, item)
+    resp = web_client(world.users["operator"]).post(f"/staff/orders/{order.pk}/no-show/", {"reason": ""})
+    assert resp.status_code == 302 and no_shows(order) == 1
+
+
+def test_bad_no_shows_come_back_with_the_reason_and_change_nothing(world: World, item: ServiceItem) -> None:
+    staff = web_client(world.users["staff"])
+    order = new_order(world, item)
+    resp = staff.post(f"/staff/orders/{order.pk}/no-show/", {"idempotency_key": "a" * 32, "reason": "长" * 501})
+    assert resp.status_code == 422 and error_next_to(resp.content.decode(), "noshow_reason")
+    # Nobody is dispatched to an order still waiting for dispatch: refused with the reason, on the page.
+    waiting = new_order(world, item, dispatched=False)
+    resp = staff.post(f"/staff/orders/{waiting.pk}/no-show/", {"idempotency_key": "b" * 32, "reason": "没来"})
+    assert resp.status_code == 422 and "未能办理" in resp.content.decode()
+    assert no_shows(order) == no_shows(waiting) == 0
+    order.refresh_from_db()
+    assert order.state == "dispatched"
+    assert staff.post("/staff/orders/99999999/no-show/", {"reason": "没来"}).status_code == 404
+    assert staff.post("/staff/orders/abc/no-show/", {"reason": "没来"}).status_code == 404
+
+
+@pytest.mark.parametrize("persona", ["staff_next", "other_bank_staff", "other_bank_admin", "volunteer", "recipient"])
+def test_who_is_outside_the_orders_subtree_may_not_record_a_no_show(
+    world: World, item: ServiceItem, persona: str
+) -> None:
+    order = new_order(world, item)
+    client = web_client(world.users[persona])
+    assert client.post(f"/staff/orders/{order.pk}/no-show/", {"reason": "没来"}).status_code in (403, 404)
+    assert no_shows(order) == 0

@@ -75,6 +75,25 @@ class ReasonForm(Form):
     reason = forms.CharField(label=_("原因"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
 
+class NoShowForm(Form):
+    """The volunteer did not come (`POST /orders/{id}/no-show`): the API's optional `reason`, and the form's key
+    (a double submit records one no-show)."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+    reason = forms.CharField(
+        label=_("情况说明"),
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("例如：老人来电说志愿者没有到。订单会回到待派单，可以重新派给别人。"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("idempotency_key", new_idempotency_key())
+        super().__init__(*args, **kwargs)
+
+
 class ReviewForm(Form):
     rating = forms.TypedChoiceField(
         label=_("给这次服务打分"),

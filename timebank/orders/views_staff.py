@@ -21,7 +21,7 @@ from timebank.members.models import Member, MemberStatus
 from timebank.ops.idempotency import form_once
 from timebank.orders import actions, worklists
 from timebank.orders.access import OPERATOR, STAFF, access_order, visible_orders
-from timebank.orders.forms import DispatchForm, OrderFilterForm, ReasonForm, StaffConfirmForm
+from timebank.orders.forms import DispatchForm, NoShowForm, OrderFilterForm, ReasonForm, StaffConfirmForm
 from timebank.orders.models import Order, OrderEvent, OrderState, overdue_q
 from timebank.orders.paper import STEPS as PAPER_STEPS
 from timebank.orders.paper import PaperForm, paper_step
@@ -33,6 +33,8 @@ from timebank.web.views.common import add_form_error, back, explain, is_htmx, pa
 
 # The best few are enough to choose from; the API pages through the whole shortlist.
 CANDIDATES_SHOWN = 12
+# The no-show form's inputs are named as the API's fields (`reason`); its ids differ from the other forms' ones.
+NO_SHOW_IDS = "id_noshow_%s"
 
 
 def prioritised(qs: QuerySet[Order]) -> QuerySet[Order]:
@@ -238,6 +240,10 @@ def _detail(request: HttpRequest, order: Order, roles: set[str], status: int = 2
         or StaffConfirmForm(initial={"actual_minutes": actions.default_minutes(order, rules)}, payer=order.payer),
         "can_cancel": allows("cancel", order.state, by_staff=True),
         "cancel_form": forms.get("cancel_form") or ReasonForm(prefix="cancel"),
+        # 爽约: the dispatched volunteer did not come; the order goes back to dispatch.
+        # A refused form stays on the page with its reason, even when the refusal is that nobody is dispatched now.
+        "can_no_show": bool(roles & {STAFF, OPERATOR}) and (allows("no-show", order.state) or "no_show_form" in forms),
+        "no_show_form": forms.get("no_show_form") or NoShowForm(auto_id=NO_SHOW_IDS),
         # Paper mode: accept, check in or check out for a volunteer without a smartphone (orders/paper.py).
         "paper": paper_step(order, roles, forms.get("paper_form")),
     }
@@ -261,9 +267,11 @@ def staff_order(request: HttpRequest, order_id: int) -> HttpResponse:
 @page("workbench")
 def staff_order_action(request: HttpRequest, order_id: int, action: str) -> HttpResponse:
     """dispatch / confirm (also resolves a dispute) / cancel, through the same access checks as the API; accept,
-    check-in and check-out for the volunteer (paper mode)."""
+    check-in and check-out for the volunteer (paper mode); the volunteer did not come (no-show)."""
     if action in PAPER_STEPS:
         return _paper_action(request, order_id, action)
+    if action == "no-show":
+        return _no_show(request, order_id)
     if action not in ("dispatch", "confirm", "cancel"):
         raise Http404(str(_("没有这项操作。")))
     user = user_of(request)
@@ -329,4 +337,26 @@ def _paper_action(request: HttpRequest, order_id: int, action: str) -> HttpRespo
         fresh, fresh_roles = _staff_order(request, order_id)
         return _detail(request, fresh, fresh_roles, status=422, paper_form=form)
     messages.success(request, step.done)
+    return redirect("web:staff_order", order_id=order_id)
+
+
+def _no_show(request: HttpRequest, order_id: int) -> HttpResponse:
+    """爽约 (`POST /orders/{id}/no-show`): staff and operators of the order's subtree record that the dispatched
+    volunteer did not come; the order goes back to dispatch. A double submit of the same form records it once."""
+    user = user_of(request)
+    order, _roles = _staff_order(request, order_id, "no-show")
+    form = NoShowForm(request.POST, auto_id=NO_SHOW_IDS)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            with form_once(request, data["idempotency_key"], "orders.no_show") as once:
+                if once.replay is None:
+                    actions.do_no_show(user, order, data["reason"])
+                    once.keep(str(order.pk))
+        except ApiError as exc:
+            add_form_error(form, exc)
+    if form.errors:
+        fresh, fresh_roles = _staff_order(request, order_id)
+        return _detail(request, fresh, fresh_roles, status=422, no_show_form=form)
+    messages.success(request, _("已记录志愿者爽约，订单回到待派单，请重新派单。"))
     return redirect("web:staff_order", order_id=order_id)
