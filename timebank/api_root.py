@@ -8,6 +8,7 @@ from timebank.approvals.api import router as approvals_router
 from timebank.catalogue.api import router as catalogue_router
 from timebank.evaluation.api import router as evaluation_router
 from timebank.exports.api import router as exports_router
+from timebank.federation.api import router as federation_router
 from timebank.funds.api import router as funds_router
 from timebank.goods.api import router as goods_router
 from timebank.hotline.api import router as hotline_router
@@ -44,5 +45,6 @@ for router in (
     evaluation_router,
     exports_router,
     approvals_router,
+    federation_router,
 ):
     api.add_router("/", router)

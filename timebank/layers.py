@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("goods",),
     ("orders",),
     ("notify",),
+    ("federation",),
     ("needs",),
     ("hotline",),
     ("evaluation",),

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "timebank.audit",
     "timebank.exports",
     "timebank.evaluation",
+    "timebank.federation",
     "timebank.web",
     "timebank.ops",
     "timebank.demo",
@@ -215,6 +216,16 @@ CHAIN_SEAL_BACKLOG = env_int("CHAIN_SEAL_BACKLOG", 50_000)
 # Published checkpoints (the public 账本检查点 page; `verify` starts from the latest): `manage.py checkpoint
 # --every` publishes one every CHECKPOINT_EVERY_MINUTES.
 CHECKPOINT_EVERY_MINUTES = env_int("CHECKPOINT_EVERY_MINUTES", 60)
+
+# Federation between deployments (issue 16; API-CONTRACT.md "Federation"): this node's id and its Ed25519 signing
+# key (base64 of the 32 raw bytes), from the environment, a *_FILE, or the git-ignored local secrets; never in the
+# database. With neither (a production deployment that does not federate), the node answers 503 to federation.
+FEDERATION_NODE_ID = os.environ.get("FEDERATION_NODE_ID") or _local.get("FEDERATION_NODE_ID", "")
+FEDERATION_SIGNING_KEY = env_secret("FEDERATION_SIGNING_KEY") or _local.get("FEDERATION_SIGNING_KEY", "")
+FEDERATION_NAME = os.environ.get("FEDERATION_NAME", "")
+# Peers must be https; this also allows http://127.0.0.1:<port> (tests, demos).
+FEDERATION_ALLOW_HTTP_LOOPBACK = env_bool("FEDERATION_ALLOW_HTTP_LOOPBACK")
+FEDERATION_TIMEOUT_SECONDS = env_int("FEDERATION_TIMEOUT_SECONDS", 10)
 
 # Background tasks (django-tasks). Production runs `python manage.py db_worker`. A developer's server
 # (DEBUG, no TASKS_BACKEND) runs each task at once, so the demo needs no worker.

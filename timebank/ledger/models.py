@@ -16,6 +16,8 @@ class AccountKind(models.TextChoices):
     DONATION_POOL = "donation_pool", _("捐赠池")
     GOODS_REDEEMED = "goods_redeemed", _("已兑换物品")
     CLEARING = "clearing", _("跨行清算")
+    # One per peer node and head office (timebank/federation): what that peer owes the bank (positive) or is owed.
+    FEDERATION = "federation", _("跨节点清算")
 
 
 MEMBER_BUCKETS = (AccountKind.EARNED, AccountKind.GOODS, AccountKind.RESERVE)
@@ -51,8 +53,11 @@ class Account(models.Model):
             models.UniqueConstraint(
                 fields=["member", "kind"], condition=Q(member__isnull=False), name="account_member_kind"
             ),
+            # One system account of each kind per bank, except the federation clearing accounts: one per peer node.
             models.UniqueConstraint(
-                fields=["bank", "kind"], condition=Q(member__isnull=True), name="account_system_kind"
+                fields=["bank", "kind"],
+                condition=Q(member__isnull=True) & ~Q(kind="federation"),
+                name="account_system_kind",
             ),
             models.CheckConstraint(
                 condition=~Q(kind="goods") | Q(balance_minutes__gte=0), name="account_goods_not_negative"

@@ -57,6 +57,10 @@ def local_secrets(path: Path) -> dict[str, str]:
         # whoever can write it cannot rewrite history and re-seal it.
         "CHAIN_KEY": lambda: secrets.token_urlsafe(32),
         "CHECKPOINT_SIGNING_KEY": _new_signing_key,
+        # Federation (issue 16): this node's id and the Ed25519 key (base64 of the 32 raw bytes) that signs its
+        # messages to peer nodes.
+        "FEDERATION_NODE_ID": lambda: f"node-{secrets.token_hex(6)}",
+        "FEDERATION_SIGNING_KEY": _new_signing_key,
     }
     for key, make in defaults.items():
         if key not in data:

@@ -229,6 +229,10 @@ SECRET_ANSWERS = re.compile(
     r"^/api/v1/(auth/token|me/password|(members|staff)/\d+/password-reset|members/\d+/card-code(/[a-z-]+)?)/?$"
 )
 
+# Writes whose action keeps the body's key on its own record (write_once) and must reach the network after its
+# commit, not inside this middleware's transaction: a transfer to a peer node is delivered once its debit committed.
+KEEPS_OWN_KEY = re.compile(r"^/api/v1/federation/transfers/?$")
+
 
 def keeps_secret(request: HttpRequest, response: HttpResponse | None = None) -> bool:
     """Whether an answer to this request must not be stored for replay."""
@@ -301,6 +305,8 @@ class IdempotencyMiddleware:
         if key is not None and (not 1 <= len(key) <= KEY_MAX or not key.isprintable() or not key.strip()):
             return _error(422, "invalid_idempotency_key", _("幂等键必须是 1 到 64 个可见字符。"))
         from_body = key is None
+        if from_body and KEEPS_OWN_KEY.match(request.path):
+            return self.get_response(request)
         if key is None and (key := body_key(request)) is None:
             return self.get_response(request)
         if keeps_secret(request):

@@ -1,0 +1,459 @@
+"""Issue 16: two deployments ("nodes") exchange credits (API-CONTRACT.md "Federation").
+
+Two processes, two databases, loopback: node A is this test process on the test database; node B is a second
+server process (`manage.py runserver --noreload`) on its own database (SQLite: a temp file; PostgreSQL: its own
+database), with its own secrets file and FEDERATION_NODE_ID. B is started and migrated once for the module and
+shared by the tests, which therefore compare B's balances before and after, never absolute figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from django.core.management import call_command
+from django.db import connection
+
+from tests.conftest import World, build_world
+from timebank.federation import signing
+from timebank.federation.models import FederatedTransfer, Outbox, Peer
+from timebank.ledger.actions import do_adjustment
+from timebank.ledger.models import Account
+from timebank.ledger.verify import verify
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _new_key() -> str:
+    raw = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return base64.b64encode(raw).decode()
+
+
+A_ID = "node-a"
+A_KEY = _new_key()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+B_SETUP = """
+import json
+from tests.conftest import make_member
+from timebank.federation.actions import do_create_peer
+from timebank.orgs.actions import do_create_org, do_issue_token
+from timebank.orgs.models import User
+root = User.objects.create_superuser("root", password="root-pass-1")
+bank = do_create_org(root, name="青岛市时间银行", kind="head_office", parent=None)
+branch = do_create_org(root, name="市南区", kind="branch", parent=bank)
+community = do_create_org(root, name="八大关社区", kind="sub_branch", parent=branch)
+member = make_member(community, "王小红", roles=["volunteer"])
+peer = do_create_peer(root, node_id=%(a_id)r, name="台儿庄", url="http://127.0.0.1:9", public_key=%(a_pub)r,
+                      bank=bank, limit_minutes=100000)
+print(json.dumps({"member": member.pk, "name": member.name, "peer": peer.pk, "token": do_issue_token(root)}))
+"""
+
+
+@dataclass
+class NodeB:
+    base: str
+    node_id: str
+    public_key: str
+    member_id: int
+    member_name: str
+    peer_id: int  # node A as a peer of node B
+    token: str
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+
+    def get(self, path: str) -> Any:
+        status, body = http("GET", self.base + path, headers={"Authorization": f"Bearer {self.token}"})
+        assert status == 200, (path, status, body)
+        return body
+
+    def reserve(self) -> int:
+        return int(self.get(f"/api/v1/members/{self.member_id}/balance")["buckets"]["reserve"])
+
+    def clearing(self) -> int:
+        return int(self.get(f"/api/v1/federation/peers/{self.peer_id}")["balance_minutes"])
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "runserver", "--noreload", f"127.0.0.1:{self.port}"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(150):
+            try:
+                if http("GET", self.base + "/api/v1/federation/node")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("node B did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+
+def _a_public() -> str:
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(A_KEY)).public_key()
+    from cryptography.hazmat.primitives.serialization import PublicFormat
+
+    return base64.b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+def _database_for_b(tmp: Path) -> tuple[str, Any]:
+    """B's own database: a SQLite file, or a database of its own on the PostgreSQL server the tests use."""
+    if connection.vendor != "postgresql":
+        return f"sqlite:///{tmp / 'node_b.sqlite3'}", None
+    import psycopg
+
+    params = connection.settings_dict
+    name = f"{params['NAME']}_node_b"[:60]
+    admin = psycopg.connect(
+        host=params["HOST"] or "127.0.0.1",
+        port=params["PORT"] or 5432,
+        user=params["USER"],
+        password=params["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.execute(f'CREATE DATABASE "{name}"')
+    user = urllib.parse.quote(params["USER"] or "postgres")
+    password = f":{urllib.parse.quote(params['PASSWORD'])}" if params["PASSWORD"] else ""
+    url = f"postgres://{user}{password}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{name}"
+
+    def drop() -> None:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+    return url, drop
+
+
+@pytest.fixture(scope="module")
+def node_b(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> Iterator[NodeB]:
+    tmp = tmp_path_factory.mktemp("node_b")
+    with django_db_blocker.unblock():
+        database_url, drop = _database_for_b(tmp)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "TASKS_BACKEND": "immediate",
+        "TIMEBANK_LOCAL_SECRETS": str(tmp / "secrets.json"),
+        "FEDERATION_NODE_ID": "node-b",
+        "FEDERATION_ALLOW_HTTP_LOOPBACK": "1",
+        "AXES_ENABLED": "0",
+        "DJANGO_SETTINGS_MODULE": "timebank.settings",
+    }
+    env.pop("FEDERATION_SIGNING_KEY", None)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [*manage, "shell", "-c", B_SETUP % {"a_id": A_ID, "a_pub": _a_public()}],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    made = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    base = f"http://127.0.0.1:{port}"
+    b = NodeB(base, "", "", made["member"], made["name"], made["peer"], made["token"], port, env)
+    b.start()
+    try:
+        node = http("GET", base + "/api/v1/federation/node")[1]
+        b.node_id, b.public_key = node["node_id"], node["public_key"]
+        assert b.node_id == "node-b"
+        yield b
+    finally:
+        b.stop()
+        if drop is not None:
+            with django_db_blocker.unblock():
+                drop()
+
+
+@pytest.fixture(autouse=True)
+def _node_a(settings: Any) -> None:
+    settings.FEDERATION_NODE_ID = A_ID
+    settings.FEDERATION_SIGNING_KEY = A_KEY
+    settings.FEDERATION_ALLOW_HTTP_LOOPBACK = True
+    settings.FEDERATION_TIMEOUT_SECONDS = 5
+
+
+@dataclass
+class Pair:
+    w: World
+    b: NodeB
+    peer: dict[str, Any]  # node B as a peer of node A
+
+    def send(self, minutes: int, *, name: str | None = None, key: str | None = None, persona: str = "recipient") -> Any:
+        body = {
+            "from_member_id": self.w.members["recipient"].pk,
+            "peer_id": self.peer["id"],
+            "to_account": str(self.b.member_id),
+            "to_name": self.b.member_name if name is None else name,
+            "minutes": minutes,
+            "memo": "给在青岛的女儿",
+            "idempotency_key": key or uuid.uuid4().hex,
+        }
+        return self.w.api(persona).post("/api/v1/federation/transfers", body)
+
+    def a_reserve(self) -> int:
+        return Account.objects.get(member=self.w.members["recipient"], kind="reserve").balance_minutes
+
+    def a_clearing(self) -> int:
+        return int(self.w.api("superuser").get(f"/api/v1/federation/peers/{self.peer['id']}").json()["balance_minutes"])
+
+
+def _pair(b: NodeB, *, limit: int = 10_000, url: str | None = None) -> Pair:
+    w = build_world()
+    do_adjustment(w.users["superuser"], member=w.members["recipient"], minutes=300, bucket="reserve", reason="期初")
+    body = {
+        "node_id": b.node_id,
+        "name": "青岛",
+        "url": url or b.base,
+        "public_key": b.public_key,
+        "bank_id": w.bank.pk,
+        "limit_minutes": limit,
+    }
+    resp = w.api("superuser").post("/api/v1/federation/peers", body)
+    assert resp.status_code == 201, resp.content
+    return Pair(w, b, resp.json())
+
+
+def _both_verify(b: NodeB) -> None:
+    report = verify(None)
+    assert report.ok, report.problems
+    assert b.get("/api/v1/ledger/verify")["ok"] is True
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_node_identity_and_peers(node_b: NodeB) -> None:
+    w = build_world()
+    node = w.api("anonymous").get("/api/v1/federation/node").json()
+    assert node == {"node_id": A_ID, "name": A_ID, "public_key": _a_public()}
+    body = {
+        "node_id": node_b.node_id,
+        "name": "青岛",
+        "url": node_b.base,
+        "public_key": node_b.public_key,
+        "bank_id": w.bank.pk,
+        "limit_minutes": 600,
+    }
+    # Only the superuser registers a peer; the URL must be https (or the loopback, when allowed).
+    assert w.api("head_office_admin").post("/api/v1/federation/peers", body).status_code == 403
+    bad = w.api("superuser").post("/api/v1/federation/peers", {**body, "url": "http://tb.example.org"})
+    assert bad.status_code == 422 and bad.json()["error"]["fields"] == {"url": "not_https"}
+    bad = w.api("superuser").post("/api/v1/federation/peers", {**body, "public_key": "bm90IGEga2V5"})
+    assert bad.status_code == 422
+    assert Peer.objects.count() == 0 and not Account.objects.filter(kind="federation").exists()
+    resp = w.api("superuser").post("/api/v1/federation/peers", body)
+    assert resp.status_code == 201, resp.content
+    peer = resp.json()
+    assert peer == {
+        "id": peer["id"],
+        "node_id": "node-b",
+        "name": "青岛",
+        "url": node_b.base,
+        "bank_id": w.bank.pk,
+        "limit_minutes": 600,
+        "balance_minutes": 0,
+    }
+    assert Account.objects.filter(kind="federation", bank=w.bank, member__isnull=True).count() == 1
+    assert w.api("superuser").post("/api/v1/federation/peers", body).status_code == 409  # one node, once
+    # Read: the superuser and that bank's head-office admins.
+    for persona, status in [("superuser", 200), ("head_office_admin", 200), ("other_bank_admin", 403), ("staff", 403)]:
+        assert w.api(persona).get(f"/api/v1/federation/peers/{peer['id']}").status_code == status, persona
+    assert [p["id"] for p in w.api("head_office_admin").get("/api/v1/federation/peers").json()["items"]] == [peer["id"]]
+    assert w.api("other_bank_admin").get("/api/v1/federation/peers").json()["items"] == []
+    # The private key is nowhere in the database.
+    with connection.cursor() as cursor:
+        for table in ("federation_peer", "ledger_account", "audit_auditentry"):
+            cursor.execute(f"SELECT * FROM {table}")
+            assert A_KEY not in json.dumps(cursor.fetchall(), default=str)
+
+
+def test_a_transfer_completes_and_both_sides_move(node_b: NodeB) -> None:
+    pair = _pair(node_b)
+    b_reserve, b_clearing = node_b.reserve(), node_b.clearing()
+    resp = pair.send(90)
+    assert resp.status_code == 201, resp.content
+    out = resp.json()
+    assert out["state"] == "completed", Outbox.objects.values_list("last_error", flat=True)[:1]
+    assert out["minutes"] == 90 and out["to_account"] == str(node_b.member_id)
+    assert pair.a_reserve() == 210 and pair.a_clearing() == 90
+    assert node_b.reserve() == b_reserve + 90 and node_b.clearing() == b_clearing - 90
+    # Replaying the key answers the same transfer and moves nothing more.
+    again = pair.send(90, key=None)
+    assert again.status_code == 201
+    key = uuid.uuid4().hex
+    first = pair.send(10, key=key).json()
+    replay = pair.send(10, key=key)
+    assert replay.json() == first and replay["Idempotent-Replayed"] == "true"
+    assert pair.a_reserve() == 110 and node_b.reserve() == b_reserve + 190
+    # The sender, their relative and their staff read it; others do not.
+    tid = out["transfer_id"]
+    for persona, status in [
+        ("recipient", 200),
+        ("relative", 200),
+        ("staff", 200),
+        ("staff_next", 403),
+        ("stranger", 403),
+    ]:
+        assert pair.w.api(persona).get(f"/api/v1/federation/transfers/{tid}").status_code == status, persona
+    assert pair.w.api("recipient").get("/api/v1/federation/transfers/not-a-uuid").status_code == 404
+    # Only from one's own account.
+    assert pair.send(5, persona="relative").status_code == 403
+    _both_verify(node_b)
+
+
+def test_name_mismatch_is_refused_and_the_minutes_come_back(node_b: NodeB) -> None:
+    pair = _pair(node_b)
+    b_reserve, b_clearing = node_b.reserve(), node_b.clearing()
+    resp = pair.send(60, name="王小绿")
+    assert resp.status_code == 201
+    assert resp.json()["state"] == "refused" and resp.json()["reason"] == "name_mismatch"
+    assert pair.a_reserve() == 300 and pair.a_clearing() == 0
+    assert node_b.reserve() == b_reserve and node_b.clearing() == b_clearing
+    _both_verify(node_b)
+
+
+def test_limit_and_balance_are_409_and_move_nothing(node_b: NodeB) -> None:
+    pair = _pair(node_b, limit=100)
+    b_reserve = node_b.reserve()
+    resp = pair.send(101)
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "peer_limit"
+    assert pair.send(100).json()["state"] == "completed"
+    resp = pair.send(1)
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "peer_limit"
+    Peer.objects.filter(pk=pair.peer["id"]).update(limit_minutes=10_000)
+    resp = pair.send(201)
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "insufficient_balance"
+    assert pair.a_reserve() == 200 and pair.a_clearing() == 100
+    assert node_b.reserve() == b_reserve + 100
+    assert FederatedTransfer.objects.count() == 1
+
+
+def _message(b: NodeB, minutes: int = 5, name: str | None = None) -> bytes:
+    msg = {
+        "type": "transfer",
+        "uuid": str(uuid.uuid4()),
+        "state": "pending",
+        "payer": "1",
+        "payee": str(b.member_id),
+        "payee_name": b.member_name if name is None else name,
+        "quant": minutes,
+        "description": "",
+        "written": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    return json.dumps(msg).encode()
+
+
+def test_unsigned_forged_stale_unknown_and_replayed_inbox_messages_are_401(node_b: NodeB, settings: Any) -> None:
+    build_world()
+    url = node_b.base + "/api/v1/federation/inbox"
+    b_reserve, b_clearing = node_b.reserve(), node_b.clearing()
+
+    def post(body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        return http("POST", url, body, {"Content-Type": "application/json", **headers})
+
+    body = _message(node_b)
+    assert post(body, {})[0] == 401  # unsigned
+    headers = signing.sign("POST", url, body)
+    assert post(_message(node_b), headers)[0] == 401  # the body is not the one signed
+    forged = dict(headers, Signature=headers["Signature"].replace(headers["Signature"][10:20], "A" * 10))
+    assert post(body, forged)[0] == 401  # a bad signature
+    stale = signing.sign("POST", url, body, created=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6))
+    assert post(body, stale)[0] == 401  # more than 5 minutes old
+    future = signing.sign("POST", url, body, created=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6))
+    assert post(body, future)[0] == 401
+    other = signing.sign("POST", node_b.base + "/api/v1/federation/inboxx", body)
+    assert post(body, other)[0] == 401  # signed for another path
+    settings.FEDERATION_SIGNING_KEY = _new_key()
+    assert post(body, signing.sign("POST", url, body))[0] == 401  # another key under A's name
+    settings.FEDERATION_NODE_ID = "node-x"
+    status, answer = post(body, signing.sign("POST", url, body))
+    assert status == 401, answer  # an unknown node
+    assert node_b.reserve() == b_reserve and node_b.clearing() == b_clearing
+    settings.FEDERATION_NODE_ID, settings.FEDERATION_SIGNING_KEY = A_ID, A_KEY
+    status, answer = post(body, headers)  # the genuine message, once
+    assert status == 200 and answer["state"] == "completed", answer
+    assert node_b.reserve() == b_reserve + 5
+    status, answer = post(body, headers)  # the same message again: its nonce was seen
+    assert status == 401 and answer["error"]["code"] == "replayed"
+    assert node_b.reserve() == b_reserve + 5 and node_b.clearing() == b_clearing - 5
+    # A re-delivery (new signature, same transfer) answers the original outcome and credits nothing more.
+    status, answer = post(body, signing.sign("POST", url, body))
+    assert status == 200 and answer["state"] == "completed"
+    assert node_b.reserve() == b_reserve + 5
+
+
+def test_a_transfer_while_the_peer_is_down_is_delivered_by_federation_sync_exactly_once(node_b: NodeB) -> None:
+    pair = _pair(node_b)
+    b_reserve, b_clearing = node_b.reserve(), node_b.clearing()
+    node_b.stop()
+    try:
+        resp = pair.send(45)
+        assert resp.status_code == 201, resp.content
+        assert resp.json()["state"] == "pending"
+        tid = resp.json()["transfer_id"]
+        assert pair.a_reserve() == 255 and pair.a_clearing() == 45  # the minutes left at once
+        box = Outbox.objects.get(transfer__transfer_id=tid)
+        assert box.delivered_at is None and box.attempts == 1 and box.last_error
+        call_command("federation_sync")  # still down: still pending
+        assert FederatedTransfer.objects.get(transfer_id=tid).state == "pending"
+    finally:
+        node_b.start()
+    assert node_b.reserve() == b_reserve
+    call_command("federation_sync")
+    assert pair.w.api("recipient").get(f"/api/v1/federation/transfers/{tid}").json()["state"] == "completed"
+    call_command("federation_sync")  # nothing left to deliver
+    transfer = FederatedTransfer.objects.get(transfer_id=tid)
+    # Delivered again by hand (as after a crash between the peer's answer and ours): the peer answers the same.
+    FederatedTransfer.objects.filter(pk=transfer.pk).update(state="pending")
+    from timebank.federation.actions import deliver
+
+    assert deliver(FederatedTransfer.objects.get(pk=transfer.pk)).state == "completed"
+    assert node_b.reserve() == b_reserve + 45 and node_b.clearing() == b_clearing - 45
+    assert pair.a_reserve() == 255 and pair.a_clearing() == 45
+    assert FederatedTransfer.objects.filter(transfer_id=tid).count() == 1
+    _both_verify(node_b)

@@ -1,0 +1,58 @@
+"""Who may see and do what with peers and federated transfers: the API's endpoints ask these functions."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from timebank.federation.models import Direction, FederatedTransfer, Peer
+from timebank.lib.errors import Forbidden, NotFound
+from timebank.members.access import may_read_member
+from timebank.orgs.access import has_role, staff_scope
+from timebank.orgs.models import Role, User
+
+
+def access_create_peer(user: User) -> None:
+    """Registering a peer node: the superuser only."""
+    if not user.is_superuser:
+        raise Forbidden(_("只有系统管理员可以登记对接节点。"), code="not_superuser")
+
+
+def visible_peers(user: User) -> QuerySet[Peer]:
+    """The superuser sees every peer; a head-office admin the peers of their bank."""
+    peers = Peer.objects.select_related("clearing_account", "bank").order_by("pk")
+    if user.is_superuser:
+        return peers
+    scope = staff_scope(user)
+    if scope is None or user.role != Role.HEAD_OFFICE_ADMIN:
+        return peers.none()
+    return peers.filter(bank__path__startswith=scope.path)
+
+
+def access_peer(user: User, peer_id: int) -> Peer:
+    peer = Peer.objects.select_related("clearing_account", "bank").filter(pk=peer_id).first()
+    if peer is None:
+        raise NotFound(_("找不到这个对接节点。"), code="peer_not_found")
+    if has_role(user, {Role.HEAD_OFFICE_ADMIN}, peer.bank):
+        return peer
+    raise Forbidden(_("只有这家时间银行的总行管理员可以查看。"), code="not_head_office_admin")
+
+
+def access_transfer(user: User, transfer_id: str) -> FederatedTransfer:
+    """Read a transfer sent from this node: the sender, their relatives, staff of the sender's home subtree."""
+    try:
+        key = uuid.UUID(str(transfer_id))
+    except ValueError:
+        raise NotFound(_("找不到这笔跨节点转账。"), code="transfer_not_found") from None
+    transfer = (
+        FederatedTransfer.objects.select_related("member__home_org", "peer")
+        .filter(transfer_id=key, direction=Direction.OUT)
+        .first()
+    )
+    if transfer is None or transfer.member is None:
+        raise NotFound(_("找不到这笔跨节点转账。"), code="transfer_not_found")
+    if may_read_member(user, transfer.member):
+        return transfer
+    raise Forbidden(_("您无权查看这笔跨节点转账。"), code="outside_subtree")

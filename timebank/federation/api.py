@@ -1,0 +1,180 @@
+"""Federation between deployments (API-CONTRACT.md "Federation"): this node, its peers, transfers to their members,
+and the signed inbox other nodes post to."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+from ninja import Path, Router, Status
+
+from timebank.api.types import Page, PathId
+from timebank.federation import actions, signing
+from timebank.federation.access import access_create_peer, access_peer, access_transfer, visible_peers
+from timebank.federation.models import FederatedTransfer, Peer
+from timebank.federation.schemas import (
+    FederatedTransferIn,
+    FederatedTransferOut,
+    InboxOut,
+    NodeOut,
+    PeerIn,
+    PeerOut,
+)
+from timebank.lib.errors import ApiError, Invalid, NotAuthenticated, NotFound
+from timebank.members.access import access_own_member
+from timebank.orgs.api import caller
+from timebank.orgs.models import Org
+
+router = Router(tags=["federation"])
+
+
+class NotConfigured(ApiError):
+    status = 503
+    code = "federation_not_configured"
+
+
+def _configured() -> None:
+    if not settings.FEDERATION_NODE_ID or not settings.FEDERATION_SIGNING_KEY:
+        raise NotConfigured(_("本节点没有配置跨节点对接。"))
+
+
+@router.get("/federation/node", response=NodeOut, auth=None, tags=["federation", "public"])
+def node(request: HttpRequest) -> dict[str, Any]:
+    """This node's identity: its id, its name and its Ed25519 public key (base64). Public."""
+    _configured()
+    return {
+        "node_id": signing.node_id(),
+        "name": settings.FEDERATION_NAME or signing.node_id(),
+        "public_key": signing.public_key_b64(),
+    }
+
+
+@router.post("/federation/peers", response={201: PeerOut})
+def create_peer(request: HttpRequest, payload: PeerIn) -> Status[dict[str, Any]]:
+    """Register a peer node for one head office (the superuser), with its clearing account and limit."""
+    user = caller(request)
+    access_create_peer(user)
+    bank = Org.objects.filter(pk=payload.bank_id).first()
+    if bank is None:
+        raise NotFound(_("找不到该机构。"), code="org_not_found")
+    peer = actions.do_create_peer(
+        user,
+        node_id=payload.node_id,
+        name=payload.name,
+        url=payload.url,
+        public_key=payload.public_key,
+        bank=bank,
+        limit_minutes=payload.limit_minutes,
+    )
+    return Status(201, actions.peer_out(Peer.objects.select_related("clearing_account").get(pk=peer.pk)))
+
+
+@router.get("/federation/peers", response=Page[PeerOut])
+def list_peers(request: HttpRequest) -> dict[str, Any]:
+    """The superuser: every peer. A head-office admin: their bank's peers."""
+    return {"items": [actions.peer_out(p) for p in visible_peers(caller(request))[:200]], "next_cursor": None}
+
+
+@router.get("/federation/peers/{peer_id}", response=PeerOut)
+def get_peer(request: HttpRequest, peer_id: PathId) -> dict[str, Any]:
+    return actions.peer_out(access_peer(caller(request), peer_id))
+
+
+def transfer_out(t: FederatedTransfer) -> dict[str, Any]:
+    return {
+        "transfer_id": t.transfer_id,
+        "state": t.state,
+        "reason": t.reason,
+        "minutes": t.minutes,
+        "peer_id": t.peer_id,
+        "to_account": t.remote_account,
+        "created_at": t.created_at,
+    }
+
+
+@router.post("/federation/transfers", response={201: FederatedTransferOut})
+def create_transfer(
+    request: HttpRequest, response: HttpResponse, payload: FederatedTransferIn
+) -> Status[dict[str, Any]]:
+    """Send minutes to a member of a peer node, from the caller's own account. The minutes leave at once; the
+    answer is `completed` or `refused` when the peer answers at once, else `pending` (delivered later)."""
+    _configured()
+    user = caller(request)
+    actions.check_minutes(payload.minutes)
+    member = access_own_member(user, payload.from_member_id)
+    peer = Peer.objects.select_related("clearing_account").filter(pk=payload.peer_id).first()
+    if peer is None:
+        raise NotFound(_("找不到这个对接节点。"), code="peer_not_found")
+    transfer, replayed = actions.do_send_transfer(
+        user,
+        member=member,
+        peer=peer,
+        to_account=payload.to_account,
+        to_name=payload.to_name,
+        minutes=payload.minutes,
+        memo=payload.memo,
+        idempotency_key=payload.idempotency_key,
+    )
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    elif _in_transaction():
+        from django.db import transaction
+
+        from timebank.federation.tasks import enqueue_sync
+
+        transaction.on_commit(enqueue_sync)
+    else:
+        transfer = actions.deliver(transfer)
+    return Status(201, transfer_out(transfer))
+
+
+def _in_transaction() -> bool:
+    """Under an Idempotency-Key header the view runs inside the middleware's transaction: the network is not
+    called then, and the transfer is delivered after commit by the task worker or `federation_sync`."""
+    from django.db import connection
+
+    return connection.in_atomic_block
+
+
+@router.get("/federation/transfers/{transfer_id}", response=FederatedTransferOut)
+def get_transfer(request: HttpRequest, transfer_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+    """The sender, their relatives, and staff of the sender's home subtree."""
+    return transfer_out(access_transfer(caller(request), transfer_id))
+
+
+def _peer_key(node_id: str) -> Any:
+    peer = Peer.objects.filter(node_id=node_id).first()
+    return signing.load_public_key(peer.public_key) if peer is not None else None
+
+
+def verified_peer(request: HttpRequest, body: bytes) -> tuple[Peer, str]:
+    """The peer node that signed this request, and the message's nonce; 401 for anything else."""
+    _configured()
+    try:
+        verified = signing.verify(request.method or "", request.path, request.headers, body, _peer_key)
+    except signing.Unverified as exc:
+        raise NotAuthenticated(_("签名无效。"), code="bad_signature", fields={"signature": str(exc)[:200]}) from None
+    peer = Peer.objects.filter(node_id=verified.key_id).first()
+    if peer is None:
+        raise NotAuthenticated(_("未登记的节点。"), code="unknown_node")
+    return peer, verified.nonce
+
+
+@router.post("/federation/inbox", response={200: InboxOut}, auth=None)
+def inbox(request: HttpRequest) -> dict[str, Any]:
+    """Messages from peer nodes, signed with their Ed25519 key (RFC 9421) over the method, the path, `created`,
+    a nonce and the body's Content-Digest. Unsigned, forged, from an unknown node, more than 5 minutes off, or a
+    nonce seen before: 401, and nothing changes. A transfer answers its outcome, the same on every re-delivery."""
+    body = request.body
+    peer, nonce = verified_peer(request, body)
+    try:
+        message = json.loads(body)
+    except ValueError:
+        raise Invalid(_("消息不是 JSON。"), fields={"body": "invalid"}) from None
+    try:
+        return actions.receive(peer, nonce, message)
+    except actions.Replayed:
+        raise NotAuthenticated(_("重复的消息。"), code="replayed") from None

@@ -1,0 +1,79 @@
+"""The schemas of the federation API (handlers: api.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from ninja import Schema
+from pydantic import StringConstraints
+
+from timebank.api.types import Id, IdempotencyKey, Memo, Minutes, NoNul
+
+Text = Annotated[str, StringConstraints(strict=True, max_length=300), NoNul]
+
+
+class NodeOut(Schema):
+    node_id: str
+    name: str
+    public_key: str
+
+
+class PeerIn(Schema):
+    node_id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64), NoNul]
+    name: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200), NoNul]
+    url: Text
+    public_key: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100), NoNul]
+    bank_id: Id
+    limit_minutes: Minutes
+
+
+class PeerOut(Schema):
+    id: int
+    node_id: str
+    name: str
+    url: str
+    bank_id: int
+    limit_minutes: int
+    balance_minutes: int
+
+
+class FederatedTransferIn(Schema):
+    from_member_id: Id
+    peer_id: Id
+    to_account: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64), NoNul]
+    to_name: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100), NoNul]
+    minutes: Minutes
+    memo: Memo = ""
+    idempotency_key: IdempotencyKey
+
+
+class FederatedTransferOut(Schema):
+    transfer_id: uuid.UUID
+    state: str
+    reason: str
+    minutes: int
+    peer_id: int
+    to_account: str
+    created_at: dt.datetime
+
+
+class InboxOut(Schema):
+    uuid: str
+    state: str
+    reason: str
+
+
+class StatementEntryOut(Schema):
+    transfer_id: str
+    minutes: int
+    at: str
+
+
+class PeerStatementOut(Schema):
+    peer_node_id: str
+    date: str
+    opening_minutes: int
+    closing_minutes: int
+    entries: list[StatementEntryOut]
