@@ -13,7 +13,9 @@ from typing import Any
 from django.test import Client
 
 from tests.conftest import World, make_member, web_client
+from timebank.audit.models import AuditEntry
 from timebank.members.models import Certificate, InsurancePolicy
+from timebank.teams.models import Team
 
 REFUSED = (403, 404)
 
@@ -25,7 +27,7 @@ def _html(response: Any) -> str:
 def _key(html: str, action: str) -> str:
     """The hidden form key of the form posting to `action`."""
     form = html[html.index(f'action="{action}"') :]
-    match = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', form)
+    match = re.search(r'name="idempotency_key" value="([0-9a-f-]+)"', form)
     assert match, f"no form key for {action}"
     return match.group(1)
 
@@ -176,3 +178,107 @@ def test_a_group_policy_with_bad_or_foreign_members_writes_nothing(world: World)
         response = client.post("/safety/insurance/group/", _policy(member_ids=[str(volunteer.pk)]))
         assert response.status_code in REFUSED, persona
     assert not InsurancePolicy.objects.exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Editing a team and removing a member
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _team(world: World, name: str = "顺河志愿队") -> Team:
+    from timebank.teams.actions import do_add_team_member, do_create_team
+
+    team = do_create_team(world.users["staff"], org=world.community, name=name, kind="residents", description="")
+    do_add_team_member(world.users["staff"], team, world.members["volunteer"])
+    return team
+
+
+def test_staff_edit_a_team_from_the_team_page(world: World) -> None:
+    team = _team(world)
+    _team(world, "运河银龄队")
+    staff = web_client(world.users["staff"])
+    url = f"/teams/{team.pk}/edit/"
+    html = _click(staff, "/staff/", "/activities/", "/teams/", f"/teams/{team.pk}/", url)
+    for name in ("name", "kind", "description", "active"):
+        assert f'name="{name}"' in html
+    body = {
+        "name": "顺河红马甲队",
+        "kind": "party_branch",
+        "description": "每周三助老",
+        "idempotency_key": _key(html, url),
+    }
+    response = staff.post(url, body)  # `active` unticked: the team is retired
+    assert response.status_code == 302 and response["Location"] == f"/teams/{team.pk}/"
+    assert staff.post(url, body).status_code == 302  # a double submit: saved once
+    team.refresh_from_db()
+    assert (team.name, team.kind, team.description, team.active) == (
+        "顺河红马甲队",
+        "party_branch",
+        "每周三助老",
+        False,
+    )
+    assert AuditEntry.objects.filter(action="team.update", object_id=str(team.pk)).count() == 1
+    for bad, field in [
+        ({"name": "", "kind": "party_branch"}, "id_name"),
+        ({"name": "x" * 101, "kind": "party_branch"}, "id_name"),
+        ({"name": "新名字", "kind": "club"}, "id_kind"),
+        ({"name": "运河银龄队", "kind": "party_branch"}, "id_name"),  # another team of the community has it
+    ]:
+        response = staff.post(url, bad)
+        assert response.status_code == 422, bad
+        _error_next_to(_html(response), field)
+    team.refresh_from_db()
+    assert team.name == "顺河红马甲队"
+
+
+def test_a_team_is_edited_only_by_staff_of_its_subtree(world: World) -> None:
+    from timebank.teams.models import TeamRole
+
+    team = _team(world)
+    leader = make_member(world.community, "队长老周", login="leader", roles=["volunteer"])
+    from timebank.teams.actions import do_add_team_member
+
+    do_add_team_member(world.users["staff"], team, leader, role=TeamRole.LEADER, may_appoint_leader=True)
+    assert leader.user is not None
+    for user in (world.users["staff_next"], world.users["other_bank_staff"], world.users["volunteer"], leader.user):
+        client = web_client(user)
+        assert client.get(f"/teams/{team.pk}/edit/").status_code in REFUSED, user
+        assert client.post(f"/teams/{team.pk}/edit/", {"name": "改名", "kind": "party_branch"}).status_code in REFUSED
+    team.refresh_from_db()
+    assert team.name == "顺河志愿队"
+    assert f'href="/teams/{team.pk}/edit/"' not in _html(web_client(leader.user).get(f"/teams/{team.pk}/"))
+
+
+def test_staff_remove_a_team_member_once(world: World) -> None:
+    from timebank.teams.models import TeamMembership
+
+    team = _team(world)
+    volunteer = world.members["volunteer"]
+    staff = web_client(world.users["staff"])
+    action = f"/teams/{team.pk}/members/{volunteer.pk}/remove/"
+    html = _html(staff.get(f"/teams/{team.pk}/"))
+    key = _key(html, action)
+    assert staff.post(action, {"idempotency_key": key}).status_code == 302
+    again = staff.post(action, {"idempotency_key": key}, follow=True)  # a double click: the first's answer
+    assert "不在这支队伍里" not in _html(again)
+    assert not TeamMembership.objects.filter(team=team, member=volunteer, active=True).exists()
+    assert AuditEntry.objects.filter(action="team.remove_member", object_id=str(team.pk)).count() == 1
+    # A new form for someone no longer in the team: refused with the reason, nothing written.
+    response = staff.post(action, {}, follow=True)
+    assert "不在这支队伍里" in _html(response)
+    assert AuditEntry.objects.filter(action="team.remove_member", object_id=str(team.pk)).count() == 1
+
+
+def test_removing_a_team_member_is_refused_outside_the_subtree_and_for_unknown_ids(world: World) -> None:
+    from timebank.teams.models import TeamMembership
+
+    team = _team(world)
+    volunteer = world.members["volunteer"]
+    for persona in ("staff_next", "other_bank_staff", "recipient", "operator"):
+        response = web_client(world.users[persona]).post(f"/teams/{team.pk}/members/{volunteer.pk}/remove/", {})
+        assert response.status_code in REFUSED, persona
+    staff = web_client(world.users["staff"])
+    stranger = world.members["stranger"]  # another bank's member
+    assert staff.post(f"/teams/{team.pk}/members/{stranger.pk}/remove/", {}).status_code == 404
+    assert staff.post(f"/teams/{team.pk}/members/999999999/remove/", {}).status_code == 404
+    assert TeamMembership.objects.filter(team=team, member=volunteer, active=True).exists()

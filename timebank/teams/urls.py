@@ -1,6 +1,6 @@
 from django.urls import path
 
-from timebank.teams import views
+from timebank.teams import views, views_manage
 from timebank.web import converters as _converters  # noqa: F401 - registers the bounded "id" converter
 
 app_name = "teams"
@@ -26,5 +26,11 @@ urlpatterns = [
     path("teams/new/", views.team_new, name="team_new"),
     path("teams/<id:team_id>/", views.team_detail, name="team"),
     path("teams/<id:team_id>/members/", views.team_add_member, name="team_add_member"),
+    path("teams/<id:team_id>/edit/", views_manage.team_edit, name="team_edit"),
+    path(
+        "teams/<id:team_id>/members/<id:member_id>/remove/",
+        views_manage.team_remove_member,
+        name="team_remove_member",
+    ),
     path("teams/<id:team_id>/export/", views.team_export, name="team_export"),
 ]

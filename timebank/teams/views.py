@@ -49,6 +49,7 @@ from timebank.teams.forms import (
 )
 from timebank.teams.models import Activity, ActivitySignup, ActivityState, SignupStatus, Team, TeamKind, TeamMembership
 from timebank.teams.stats import current_term, team_stats
+from timebank.web.forms import new_idempotency_key
 from timebank.web.views.common import add_form_error, explain, page
 
 # --- activities: the volunteer's side ---
@@ -447,6 +448,9 @@ def team_detail(request: HttpRequest, team_id: int, status: int = 200, **extra: 
         "member_form": extra.pop("member_form", None) or TeamMemberForm(),
         "term_form": TermForm(initial={"term": current_term().code}),
         "is_school": team.kind == TeamKind.SCHOOL,
+        # Editing the team is for staff of its org's subtree (access_team_as_staff), not its leader.
+        "may_edit": has_role(user, MANAGING_ROLES, team.org),
+        "remove_key": new_idempotency_key(),
         **extra,
     }
     return render(request, "teams/team_detail.html", context, status=status)
