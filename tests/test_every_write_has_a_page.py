@@ -123,6 +123,9 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "POST /api/v1/incidents/{incident_id}/claim": ("staff", ("web:incident_step",)),
     "POST /api/v1/incidents/{incident_id}/close": ("staff", ("web:incident_step",)),
     "POST /api/v1/incidents/{incident_id}/reopen": ("staff", ("web:incident_step",)),
+    # evaluation: the kinds of yearly award (head-office admins)
+    "POST /api/v1/orgs/{org_id}/award-kinds": ("head_office_admin", ("evaluation:award_kinds",)),
+    "PATCH /api/v1/award-kinds/{kind_id}": ("head_office_admin", ("evaluation:award_kind",)),
     # teams and activities
     "POST /api/v1/teams": ("staff", ("teams:team_new",)),
     "POST /api/v1/teams/{team_id}/members": ("staff", ("teams:team_add_member",)),
@@ -176,8 +179,6 @@ KNOWN_MISSING: dict[str, str] = {
     "POST /api/v1/duty": "staff: go on and off duty for urgent notifications",
     "POST /api/v1/funds/in-kind": "staff: record a donation in kind",
     "POST /api/v1/orders/{order_id}/buy-service": "staff: buy an unfilled order's service from the fund",
-    "POST /api/v1/orgs/{org_id}/award-kinds": "head-office admin: define an award",
-    "PATCH /api/v1/award-kinds/{kind_id}": "head-office admin: edit an award",
     "POST /api/v1/me/consents": "members: give or withdraw their own separate consents",
     "POST /api/v1/members/{member_id}/anonymise": "head-office admin: anonymise a departed member",
 }

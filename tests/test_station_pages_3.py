@@ -14,6 +14,7 @@ from django.test import Client
 
 from tests.conftest import World, make_member, web_client
 from timebank.audit.models import AuditEntry
+from timebank.evaluation.models import AwardKind
 from timebank.members.models import Certificate, InsurancePolicy
 from timebank.teams.models import Team
 
@@ -282,3 +283,103 @@ def test_removing_a_team_member_is_refused_outside_the_subtree_and_for_unknown_i
     assert staff.post(f"/teams/{team.pk}/members/{stranger.pk}/remove/", {}).status_code == 404
     assert staff.post(f"/teams/{team.pk}/members/999999999/remove/", {}).status_code == 404
     assert TeamMembership.objects.filter(team=team, member=volunteer, active=True).exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Award kinds
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _kind_form(**extra: Any) -> dict[str, Any]:
+    return {
+        "name": "最美志愿者",
+        "code": "best_volunteer",
+        "subject": "volunteer",
+        "basis": "credited_hours",
+        "winners": "5",
+        "bonus_minutes": "120",
+        "min_star_level": "2",
+        "active": "on",
+        "position": "1",
+        **extra,
+    }
+
+
+def test_head_office_admins_define_and_edit_award_kinds(world: World) -> None:
+    admin = web_client(world.users["head_office_admin"])
+    bank = world.bank.pk
+    url = f"/evaluation/awards/{bank}/kinds/"
+    html = _click(admin, "/manage/", "/evaluation/", f"/evaluation/awards/{bank}/", url)
+    for name in ("code", "name", "subject", "basis", "winners", "bonus_minutes", "min_star_level", "active"):
+        assert f'name="{name}"' in html
+    body = _kind_form(idempotency_key=_key(html, url))
+    assert admin.post(url, body).status_code == 302
+    assert admin.post(url, body).status_code == 302  # a double submit: one kind
+    kind = AwardKind.objects.get(bank=world.bank, code="best_volunteer")
+    assert (kind.name, kind.basis, kind.winners, kind.bonus_minutes, kind.min_star_level, kind.active) == (
+        "最美志愿者",
+        "credited_hours",
+        5,
+        120,
+        2,
+        True,
+    )
+    edit = f"/evaluation/award-kinds/{kind.pk}/"
+    html = _click(admin, url, edit)
+    assert 'name="code"' not in html  # fixed once made
+    body = {**_kind_form(name="十佳志愿者", winners="10", bonus_minutes="60"), "idempotency_key": _key(html, edit)}
+    del body["active"]  # unticked: no longer ranked
+    assert admin.post(edit, body).status_code == 302
+    kind.refresh_from_db()
+    assert (kind.name, kind.winners, kind.bonus_minutes, kind.active) == ("十佳志愿者", 10, 60, False)
+    assert AuditEntry.objects.filter(action="evaluation.award_kind.update", object_id=str(kind.pk)).count() == 1
+
+
+def test_bad_award_kinds_come_back_with_the_error_and_nothing_written(world: World) -> None:
+    admin = web_client(world.users["head_office_admin"])
+    url = f"/evaluation/awards/{world.bank.pk}/kinds/"
+    for extra, field in [
+        ({"code": "最美"}, "id_new_code"),
+        ({"code": ""}, "id_new_code"),
+        ({"winners": "0"}, "id_new_winners"),
+        ({"winners": "ten"}, "id_new_winners"),
+        ({"bonus_minutes": "-30"}, "id_new_bonus_minutes"),
+        ({"bonus_minutes": "99999999999999999999"}, "id_new_bonus_minutes"),
+        ({"subject": "dog"}, "id_new_subject"),
+        ({"name": ""}, "id_new_name"),
+    ]:
+        response = admin.post(url, _kind_form(**extra))
+        assert response.status_code == 422, extra
+        _error_next_to(_html(response), field)
+    assert not AwardKind.objects.exists()
+    assert admin.post(url, _kind_form()).status_code == 302
+    response = admin.post(url, _kind_form())  # the same code again, from a new form
+    assert response.status_code == 422
+    _error_next_to(_html(response), "id_new_code")
+    kind = AwardKind.objects.get()
+    response = admin.post(f"/evaluation/award-kinds/{kind.pk}/", _kind_form(winners="-1", name="改了"))
+    assert response.status_code == 422
+    _error_next_to(_html(response), "id_winners")
+    kind.refresh_from_db()
+    assert kind.name == "最美志愿者"
+
+
+def test_award_kinds_are_for_the_banks_head_office_admins_only(world: World) -> None:
+    from timebank.evaluation.actions import AwardKindInput, do_create_award_kind
+
+    kind = do_create_award_kind(
+        world.users["head_office_admin"], world.bank, AwardKindInput(code="k1", name="最美志愿者", subject="volunteer")
+    )
+    for persona in ("branch_admin", "staff", "assessor", "other_bank_admin", "volunteer"):
+        client = web_client(world.users[persona])
+        assert client.get(f"/evaluation/awards/{world.bank.pk}/kinds/").status_code in REFUSED, persona
+        assert client.post(f"/evaluation/awards/{world.bank.pk}/kinds/", _kind_form()).status_code in REFUSED
+        assert client.get(f"/evaluation/award-kinds/{kind.pk}/").status_code in REFUSED, persona
+        response = client.post(f"/evaluation/award-kinds/{kind.pk}/", _kind_form(name="改了"))
+        assert response.status_code in REFUSED, persona
+    kind.refresh_from_db()
+    assert kind.name == "最美志愿者" and AwardKind.objects.count() == 1
+    # Another bank's admin cannot reach this bank's kinds through their own bank's page either.
+    other = web_client(world.users["other_bank_admin"])
+    assert other.get(f"/evaluation/awards/{world.other_bank.pk}/kinds/").status_code == 200
+    assert other.post(f"/evaluation/award-kinds/{kind.pk}/", _kind_form(name="改了")).status_code in REFUSED

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from timebank.evaluation import views
+from timebank.evaluation import views, views_awards
 from timebank.web.converters import IdConverter
 
 # Importing web.converters registers its bounded <id:...> converter.
@@ -22,4 +22,6 @@ urlpatterns = [
     path("penalties/<id:penalty_id>/lift/", views.lift, name="lift"),
     path("penalties/<id:penalty_id>/correction/", views.correction, name="correction"),
     path("awards/<id:bank_id>/", views.awards, name="awards"),
+    path("awards/<id:bank_id>/kinds/", views_awards.award_kinds, name="award_kinds"),
+    path("award-kinds/<id:kind_id>/", views_awards.award_kind, name="award_kind"),
 ]
