@@ -15,7 +15,8 @@ from django.test import Client
 from tests.conftest import World, make_member, web_client
 from timebank.audit.models import AuditEntry
 from timebank.evaluation.models import AwardKind
-from timebank.members.models import Certificate, InsurancePolicy
+from timebank.members.actions import current_consents
+from timebank.members.models import Certificate, Consent, InsurancePolicy
 from timebank.teams.models import Team
 
 REFUSED = (403, 404)
@@ -383,3 +384,46 @@ def test_award_kinds_are_for_the_banks_head_office_admins_only(world: World) -> 
     other = web_client(world.users["other_bank_admin"])
     assert other.get(f"/evaluation/awards/{world.other_bank.pk}/kinds/").status_code == 200
     assert other.post(f"/evaluation/award-kinds/{kind.pk}/", _kind_form(name="改了")).status_code in REFUSED
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A member's own separate consents
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_a_member_gives_and_withdraws_their_own_consent(world: World) -> None:
+    volunteer = world.members["volunteer"]
+    client = web_client(world.users["volunteer"])
+    html = _click(client, "/", "/me/time/", "/me/consents/")
+    assert 'name="scope"' in html and 'name="granted"' in html
+    key = _key(html, "/me/consents/")
+    body = {"scope": "health_info", "granted": "true", "idempotency_key": key}
+    assert client.post("/me/consents/", body).status_code == 302
+    assert client.post("/me/consents/", body).status_code == 302  # a double submit: recorded once
+    rows = Consent.objects.filter(member=volunteer, scope="health_info")
+    assert [(c.granted, c.channel, c.recorded_by_id) for c in rows] == [(True, "web", world.users["volunteer"].pk)]
+    html = _html(client.get("/me/consents/"))
+    body = {"scope": "health_info", "granted": "false", "idempotency_key": _key(html, "/me/consents/")}
+    assert client.post("/me/consents/", body).status_code == 302
+    assert current_consents(volunteer)["health_info"].granted is False  # type: ignore[union-attr]
+    assert AuditEntry.objects.filter(action="member.consent", object_id=str(volunteer.pk)).count() >= 2
+
+
+def test_bad_consent_input_comes_back_and_others_cannot_use_the_page(world: World) -> None:
+    client = web_client(world.users["volunteer"])
+    before = Consent.objects.count()
+    for body, field in [
+        ({"scope": "sell_my_data", "granted": "true"}, "id_scope"),
+        ({"scope": "health_info", "granted": "maybe"}, "id_granted"),
+        ({"granted": "true"}, "id_scope"),
+    ]:
+        response = client.post("/me/consents/", body)
+        assert response.status_code == 422, body
+        _error_next_to(_html(response), field)
+    for persona in ("staff", "operator", "head_office_admin"):  # staff logins have no member record
+        staff = web_client(world.users[persona])
+        assert staff.get("/me/consents/").status_code == 403, persona
+        assert staff.post("/me/consents/", {"scope": "health_info", "granted": "true"}).status_code == 403
+    anonymous = Client().post("/me/consents/", {"scope": "health_info", "granted": "true"})
+    assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
+    assert Consent.objects.count() == before

@@ -1,4 +1,5 @@
-"""Who may issue and read service certificates and statements."""
+"""Who may issue and read service certificates and statements, and whose own personal data (a copy, the
+separate consents) a caller reaches."""
 
 from __future__ import annotations
 
@@ -37,3 +38,11 @@ def access_certificate(user: User, serial: str) -> IssuedCertificate:
 def access_statement(user: User, member_id: int) -> Member:
     """A member's statement: the member, their linked relatives, staff and operators of the home subtree."""
     return access_member(user, member_id)
+
+
+def access_own_member(user: User) -> Member:
+    """The caller's own member record (`/me/data`, `/me/consents`): members only; staff logins have none."""
+    member = member_of(user)
+    if member is None:
+        raise Forbidden(_("只有会员本人可以使用这项功能。"), code="not_a_member")
+    return Member.objects.select_related("bank", "home_org").get(pk=member.pk)

@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.utils.translation import gettext_lazy as _
 from ninja import Router, Status
 
 from timebank.api.types import PathId
+from timebank.exports.access import access_own_member
 from timebank.exports.actions import do_record_export
 from timebank.exports.pdf import render_personal_data
 from timebank.exports.personal import member_data
 from timebank.exports.schemas import AnonymisedOut, ConsentIn, ConsentOut
-from timebank.lib.errors import Forbidden
-from timebank.members.access import access_member, access_member_to_manage, member_of
+from timebank.members.access import access_member, access_member_to_manage
 from timebank.members.actions import current_consents, do_anonymise_member, do_record_consent
 from timebank.members.models import Consent, Member
 from timebank.orgs.models import User
@@ -25,10 +24,7 @@ router = Router(tags=["personal data"])
 def _me(request: HttpRequest) -> tuple[User, Member]:
     user = request.user
     assert isinstance(user, User)
-    member = member_of(user)
-    if member is None:
-        raise Forbidden(_("只有会员本人可以使用这项功能。"), code="not_a_member")
-    return user, Member.objects.select_related("bank", "home_org").get(pk=member.pk)
+    return user, access_own_member(user)
 
 
 def _consents(member: Member) -> list[dict[str, Any]]:

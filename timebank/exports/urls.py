@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from timebank.exports import slips, views
+from timebank.exports import slips, views, views_consents
 
 
 class SerialConverter:
@@ -41,6 +41,7 @@ urlpatterns = [
     path("exports/calls.xlsx", views.calls_xlsx, name="calls"),
     path("exports/fund-entries.xlsx", views.fund_entries_xlsx, name="fund_entries"),
     path("exports/me/certificate/", views.my_certificate, name="my_certificate"),
+    path("me/consents/", views_consents.my_consents, name="my_consents"),
     path("exports/orders/<eid:order_id>/slip.pdf", slips.dispatch_slip, name="dispatch_slip"),
     path("exports/me/statement.pdf", views.my_statement, name="my_statement"),
     path("exports/certificates/<serial:serial>.pdf", views.certificate_pdf, name="certificate_pdf"),
