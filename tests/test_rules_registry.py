@@ -102,6 +102,13 @@ def test_everything_is_built_from_the_registry(world: World) -> None:
         == {
             "reserve_min_age",
             "approval_threshold_minutes",
+            # Issue 16's rules other cities use: null is off.
+            "storage_cap_hours",
+            "spend_min_star_level",
+            "yearly_grant_minutes",
+            "yearly_grant_min_age",
+            "guarantee_after_days",
+            "guarantee_yuan_per_hour",
         }
     )
     form = RulesForm()

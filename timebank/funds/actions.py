@@ -24,7 +24,7 @@ from timebank.ledger.posting import lock_set, post
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member
 from timebank.ops.idempotency import check_key, fingerprint, scope_of, write_once
-from timebank.orders.actions import check_reserve_age, transition
+from timebank.orders.actions import check_may_spend, transition
 from timebank.orders.models import Order, Payer
 from timebank.orders.rules import allows
 from timebank.orgs.models import Org, OrgKind, Rules, User
@@ -394,7 +394,7 @@ def do_buy_market_service(
             code="not_overdue",
             fields={"dispatch_within_hours": rules.dispatch_within_hours},
         )
-    check_reserve_age(order.recipient, rules)
+    check_may_spend(order.recipient, rules)
     credited = weighted_minutes(order.planned_minutes, order.multiplier)
     tx = _redeem_for_order(actor, order, credited)
     # One purchase at a time per fund, so two cannot both spend the last of it (after the recipient's

@@ -13,7 +13,7 @@ from timebank.approvals.actions import is_person, needs_approval, open_approval,
 from timebank.approvals.models import Approval, ApprovalKind
 from timebank.audit.actions import record
 from timebank.ledger.checkpoint import checkpoint_text, make_checkpoint
-from timebank.ledger.events import TransactionReversed, TransactionReversing
+from timebank.ledger.events import CreditsOverCap, StoredTimeSpending, TransactionReversed, TransactionReversing
 from timebank.ledger.models import (
     MEMBER_BUCKETS,
     SYSTEM_KINDS,
@@ -78,6 +78,62 @@ def _pay_legs(b: Buckets, minutes: int, floor: int) -> list[tuple[Account, int]]
     return [(b.reserve, -from_reserve), (b.earned, -(minutes - from_reserve))]
 
 
+# Rules other cities use (issue 16) ----------------------------------------------------------------------------
+
+
+def storage_cap_minutes(bank_id: int) -> int | None:
+    """The head office's `storage_cap_hours` in minutes (None: no cap)."""
+    hours = Rules.objects.values_list("storage_cap_hours", flat=True).get(head_office_id=bank_id)
+    return None if hours is None else hours * 60
+
+
+def pool_if_capped(cap: int | None) -> list[str]:
+    """The system account a capped credit may need: lock it with the member's buckets."""
+    return [AccountKind.DONATION_POOL] if cap is not None else []
+
+
+def credit_legs(
+    locked: Locked, member_id: int, account: Account, minutes: int, cap: int | None
+) -> tuple[list[tuple[Account, int]], int]:
+    """The one home of the storage cap (储存上限): credit `minutes` to `account`, one of `member_id`'s buckets; the
+    part that would take the member's stored time (all three buckets together) above `cap` goes to the bank's
+    donation pool instead (locked with the buckets, `pool_if_capped`). Exactly at the cap keeps everything.
+    Returns the legs and the minutes sent to the pool; `announce_over_cap` tells the member after posting."""
+    if cap is None or minutes <= 0:
+        return [(account, minutes)], 0
+    held = sum(locked.bucket(member_id, k).balance_minutes for k in MEMBER_BUCKETS)
+    kept = min(minutes, max(cap - held, 0))
+    over = minutes - kept
+    legs = [(account, kept)]
+    if over:
+        legs.append((locked.system(AccountKind.DONATION_POOL), over))
+    return legs, over
+
+
+def check_capped_legs(legs: list[tuple[Account, int]]) -> None:
+    """A credit paid from the donation pool to a member at the cap would go from the pool back to it: nothing."""
+    net: dict[int, int] = {}
+    for account, minutes in legs:
+        net[account.pk] = net.get(account.pk, 0) + minutes
+    if sum(1 for m in net.values() if m) < 2:
+        raise Conflict(
+            _("这位会员的储存时间已达上限，这笔时间会全部回到捐赠池；请改由政府补贴支付。"),
+            code="storage_cap_reached",
+        )
+
+
+def announce_over_cap(member_id: int, over: int, cap: int | None, tx: Transaction) -> None:
+    if over and cap is not None:
+        publish(CreditsOverCap(member_id, over, cap, tx))
+
+
+def check_star_gate(member: Member, rules: Rules) -> None:
+    """The head office's `spend_min_star_level`, wherever stored time pays for the member's own service (409
+    `below_star_level` from the app that knows star levels, which answers StoredTimeSpending)."""
+    if rules.spend_min_star_level is not None:
+        publish(StoredTimeSpending(member.pk, member.bank_id, rules.spend_min_star_level))
+
+
 def _require_active(member: Member, field: str) -> None:
     if member.status != MemberStatus.ACTIVE:
         raise Conflict(_("会员不是正常状态，不能办理。"), code="member_not_active", fields={field: member.status})
@@ -118,7 +174,8 @@ def do_deposit(
     def body() -> Transaction:
         _require_active(volunteer, "volunteer_id")
         members = [volunteer.pk] + ([payer_member.pk] if payer_member is not None and payer == "recipient" else [])
-        locked = lock_set(volunteer.bank_id, members, [source_kind] if source_kind else [])
+        cap = storage_cap_minutes(volunteer.bank_id)
+        locked = lock_set(volunteer.bank_id, members, [*([source_kind] if source_kind else []), *pool_if_capped(cap)])
         if payer == "recipient":
             assert payer_member is not None
             legs = _pay_legs(
@@ -130,16 +187,23 @@ def do_deposit(
             if payer == "pool" and source.balance_minutes < minutes:
                 raise Conflict(_("捐赠池余额不足。"), code="insufficient_pool")
             legs = [(source, -minutes)]
-        return post(
+        credit, over = credit_legs(locked, volunteer.pk, locked.bucket(volunteer.pk, AccountKind.EARNED), minutes, cap)
+        check_capped_legs([*legs, *credit])
+        tx = post(
             bank_id=volunteer.bank_id,
             kind=kind,
-            legs=[*legs, (locked.bucket(volunteer.pk, AccountKind.EARNED), minutes)],
+            legs=[*legs, *credit],
             actor=actor,
             memo=memo,
             key=key,
             fp=fp,
-            audit=(f"ledger.{kind}", {"volunteer": volunteer.pk, "minutes": minutes, "payer": payer}),
+            audit=(
+                f"ledger.{kind}",
+                {"volunteer": volunteer.pk, "minutes": minutes, "payer": payer, **({"over_cap": over} if over else {})},
+            ),
         )
+        announce_over_cap(volunteer.pk, over, cap, tx)
+        return tx
 
     return run_idempotent(actor, key, fp, body)
 
@@ -154,6 +218,7 @@ def do_withdrawal(
 
     def body() -> Transaction:
         _require_active(member, "member_id")
+        check_star_gate(member, Rules.objects.get(head_office_id=member.bank_id))
         locked = lock_set(member.bank_id, [member.pk], [AccountKind.ISSUANCE])
         legs = _pay_legs(_member_buckets(locked, member.pk), minutes, _floor(member.bank_id, overdraft=True))
         return post(
@@ -207,24 +272,38 @@ def do_transfer(
         if to_member is not None:
             _require_active(to_member, "to_member_id")
         members = [from_member.pk] + ([to_member.pk] if to_member is not None else [])
-        locked = lock_set(from_member.bank_id, members, [] if to_member else [AccountKind.DONATION_POOL])
-        target = (
-            locked.bucket(to_member.pk, AccountKind.RESERVE) if to_member else locked.system(AccountKind.DONATION_POOL)
+        cap = storage_cap_minutes(from_member.bank_id) if to_member is not None else None
+        locked = lock_set(
+            from_member.bank_id, members, pool_if_capped(cap) if to_member else [AccountKind.DONATION_POOL]
         )
+        if to_member is not None:
+            credit, over = credit_legs(
+                locked, to_member.pk, locked.bucket(to_member.pk, AccountKind.RESERVE), minutes, cap
+            )
+        else:
+            credit, over = [(locked.system(AccountKind.DONATION_POOL), minutes)], 0
         legs = _pay_legs(_member_buckets(locked, from_member.pk), minutes, 0)
-        return post(
+        tx = post(
             bank_id=from_member.bank_id,
             kind=tx_kind,
-            legs=[*legs, (target, minutes)],
+            legs=[*legs, *credit],
             actor=actor,
             memo=memo,
             key=key,
             fp=fp,
             audit=(
                 f"ledger.{tx_kind}",
-                {"from": from_member.pk, "to": to_member.pk if to_member else "pool", "minutes": minutes},
+                {
+                    "from": from_member.pk,
+                    "to": to_member.pk if to_member else "pool",
+                    "minutes": minutes,
+                    **({"over_cap": over} if over else {}),
+                },
             ),
         )
+        if to_member is not None:
+            announce_over_cap(to_member.pk, over, cap, tx)
+        return tx
 
     return run_idempotent(actor, key, fp, body)
 
@@ -297,7 +376,8 @@ def post_adjustment(
     fp = _adjustment_fp(member, minutes, bucket, reason)
 
     def body() -> Transaction:
-        locked = lock_set(member.bank_id, [member.pk], [AccountKind.ISSUANCE])
+        cap = storage_cap_minutes(member.bank_id) if minutes > 0 else None
+        locked = lock_set(member.bank_id, [member.pk], [AccountKind.ISSUANCE, *pool_if_capped(cap)])
         b = _member_buckets(locked, member.pk)
         account = locked.bucket(member.pk, bucket)
         if minutes < 0:
@@ -305,16 +385,20 @@ def post_adjustment(
                 raise Conflict(_("可兑换物品的时间不足。"), code="insufficient_balance")
             if bucket != AccountKind.GOODS and b.spendable + minutes < _floor(member.bank_id, overdraft=True):
                 raise Conflict(_("调整后余额将低于下限。"), code="insufficient_balance")
-        return post(
+        credit, over = credit_legs(locked, member.pk, account, minutes, cap)
+        data = {"member": member.pk, "minutes": minutes, "bucket": bucket, "reason": reason}
+        tx = post(
             bank_id=member.bank_id,
             kind=TransactionKind.ADJUSTMENT,
-            legs=[(account, minutes), (locked.system(AccountKind.ISSUANCE), -minutes)],
+            legs=[*credit, (locked.system(AccountKind.ISSUANCE), -minutes)],
             actor=actor,
             memo=reason,
             key=key,
             fp=fp,
-            audit=("ledger.adjustment", {"member": member.pk, "minutes": minutes, "bucket": bucket, "reason": reason}),
+            audit=("ledger.adjustment", {**data, "over_cap": over} if over else data),
         )
+        announce_over_cap(member.pk, over, cap, tx)
+        return tx
 
     return run_idempotent(actor, key, fp, body)
 

@@ -42,3 +42,26 @@ class TransactionReversed:
 
     actor: User | None
     original: Transaction
+
+
+@dataclass(frozen=True)
+class CreditsOverCap:
+    """A credit would have taken the member's stored time above the head office's `storage_cap_hours`: `minutes`
+    of it went to the bank's donation pool in `transaction` instead. Published inside the crediting transaction
+    (the notify app queues the member's notice there, so it exists exactly when the credit committed)."""
+
+    member_id: int
+    minutes: int
+    cap_minutes: int
+    transaction: Transaction
+
+
+@dataclass(frozen=True)
+class StoredTimeSpending:
+    """A member is about to spend stored time on a service for themselves, and the head office's rules set
+    `spend_min_star_level`. The app that knows star levels (evaluation) refuses by raising (409
+    `below_star_level`). A question, inside the spending action's transaction: nothing is written."""
+
+    member_id: int
+    bank_id: int
+    min_level: int

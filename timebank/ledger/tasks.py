@@ -37,3 +37,13 @@ def publish_checkpoint() -> dict[str, Any]:
 
     row = do_publish_checkpoint(None)
     return {"checkpoint": row.pk, "made_at": row.made_at.isoformat()}
+
+
+@task
+def yearly_grants(year: int | None = None) -> dict[str, Any]:
+    """Post this year's grants of time (the head offices' `yearly_grant_*` rules). Safe to run any number of
+    times a year: each member is granted once (the schedule is `manage.py yearly_grants` from cron)."""
+    from timebank.ledger.grants import run_yearly_grants
+
+    report = run_yearly_grants(year)
+    return {"year": report.year, "granted": len(report.granted), "already": report.already, "minutes": report.minutes}

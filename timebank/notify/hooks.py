@@ -10,6 +10,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import Note, record
+from timebank.ledger.events import CreditsOverCap
 from timebank.lib.events import subscribe
 from timebank.members.models import Member
 from timebank.notify.actions import do_notify_order, member_reader, notifies, queue_message, relatives_of
@@ -91,4 +92,36 @@ def on_password_reset(event: PasswordReset) -> None:
         member,
         bank_id=member.bank_id,
         data={"template": RESET_TEMPLATE, "notifications": [n.pk for n in created]},
+    )
+
+
+OVER_CAP_TEMPLATE = "ledger.over_cap"
+
+
+@subscribe(CreditsOverCap)
+def on_credits_over_cap(event: CreditsOverCap) -> None:
+    """The member whose credit went partly to the donation pool (the head office's storage cap) is told how much,
+    in the crediting transaction (the notice exists exactly when the credit committed)."""
+    member = Member.objects.select_related("user").get(pk=event.member_id)
+    payload = {"minutes": event.minutes, "cap_hours": event.cap_minutes // 60, "transaction": event.transaction.pk}
+    with translation.override(settings.LANGUAGE_CODE):
+        message = Message(
+            OVER_CAP_TEMPLATE,
+            str(_("储存时间已达上限")),
+            str(
+                _(
+                    "您的储存时间已达本行规定的上限 %(cap_hours)s 小时，这次记入时超出的 %(minutes)s 分钟"
+                    "已转入时间银行的捐赠池，用于帮助其他需要的人。"
+                )
+                % payload
+            ),
+            payload,
+        )
+    created = queue_message([member_reader(member)], message, bank_id=member.bank_id)
+    record(
+        None,
+        "notification.queue",
+        member,
+        bank_id=member.bank_id,
+        data={"template": OVER_CAP_TEMPLATE, "notifications": [n.pk for n in created]},
     )

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.audit.actions import Note, record_all
 from timebank.catalogue.actions import weighted_minutes
 from timebank.catalogue.models import ServiceItem
-from timebank.ledger.actions import do_deposit, member_account_ids
+from timebank.ledger.actions import check_star_gate, do_deposit, member_account_ids
 from timebank.ledger.models import Account, AccountKind, TransactionKind
 from timebank.ledger.posting import MAX_MINUTES
 from timebank.lib.errors import Conflict, Forbidden, Invalid
@@ -66,6 +66,13 @@ def check_reserve_age(recipient: Member, rules: Rules) -> None:
             code="below_reserve_age",
             fields={"reserve_min_age": rules.reserve_min_age},
         )
+
+
+def check_may_spend(recipient: Member, rules: Rules) -> None:
+    """May `recipient` spend stored time on their own service: the rules' `reserve_min_age` and
+    `spend_min_star_level` (409 `below_reserve_age`, `below_star_level`). Gifts to relatives are not spending."""
+    check_reserve_age(recipient, rules)
+    check_star_gate(recipient, rules)
 
 
 def _spendable(member: Member) -> int:
@@ -171,7 +178,7 @@ def do_create_order(
     rules = _rules(recipient.bank_id)
     multiplier = Decimal(str(rules.multipliers[service_item.tier]))
     if payer == Payer.RECIPIENT:
-        check_reserve_age(recipient, rules)
+        check_may_spend(recipient, rules)
         needed = weighted_minutes(planned_minutes, multiplier)
         if _spendable(recipient) + rules.overdraft_minutes < needed:
             raise Conflict(
@@ -608,7 +615,7 @@ def _confirm(
         raise Invalid(_("实际时长不合理。"), fields={"actual_minutes": "out_of_range"})
     assert order.volunteer is not None
     if order.payer == Payer.RECIPIENT:
-        check_reserve_age(order.recipient, rules)
+        check_may_spend(order.recipient, rules)
     tx, _replayed = do_deposit(
         actor,
         volunteer=order.volunteer,

@@ -130,6 +130,17 @@ def do_create_staff(actor: User | None, *, org: Org, username: str, password: st
 RULE_FIELDS = rule_registry.names()  # read by the ledger's verifier
 
 
+def _check_together(rules: Rules) -> None:
+    """Rules that work only together, checked on the rules as they would be stored (422, nothing saved)."""
+    if rules.guarantee_after_days is not None and (
+        rules.guarantee_yuan_per_hour is None or not rules.guarantee_provider
+    ):
+        raise Invalid(
+            _("开启刚性兑付时，请同时填写兜底购买服务的价格和服务机构。"),
+            fields={"guarantee_after_days": "incomplete"},
+        )
+
+
 @transaction.atomic
 def do_update_rules(actor: User | None, rules: Rules, changes: dict[str, Any]) -> Rules:
     # Every check of every rule (types, bounds, null, thresholds increasing, multipliers) is the registry's.
@@ -138,6 +149,7 @@ def do_update_rules(actor: User | None, rules: Rules, changes: dict[str, Any]) -
     before = {f: getattr(rules, f) for f in changes}
     for field, value in changes.items():
         setattr(rules, field, value)
+    _check_together(rules)
     rules.save(update_fields=[*changes.keys(), "updated_at"])
     record(actor, "rules.update", rules, bank_id=rules.head_office_id, data={"before": before, "after": changes})
     publish(RulesChanged(actor, rules, before, changes))  # the notices app publishes the automatic notice

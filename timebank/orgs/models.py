@@ -130,6 +130,10 @@ def default_welfare_categories() -> list[str]:
     return ["living_alone", "empty_nest", "disabled"]
 
 
+def no_categories() -> list[str]:
+    return []
+
+
 class SettlementPeriod(models.TextChoices):
     HALF_YEAR = "half_year", _("每半年")
     YEAR = "year", _("每年")
@@ -266,6 +270,86 @@ class Rules(models.Model):
             "调整、服务记录和活动结束时，给一个人记入超过这么多分钟，要由另一位工作人员审核后才入账。留空表示不审核。"
         ),
         group=G.TRUST,
+    )
+    # Rules other cities use (issue 16), each off by default. Where each is applied:
+    # the cap in the ledger's crediting actions (timebank.ledger.actions.credit_legs), the star level wherever
+    # stored time pays for a service (timebank.ledger.actions.check_star_gate, answered by evaluation), the grants
+    # by a yearly job (timebank.ledger.grants), the guarantee by a daily job (timebank.funds.guarantee).
+    storage_cap_hours = rules.optional_integer(
+        None,
+        min=1,
+        max=100_000,
+        unit=_("%(n)s 小时"),
+        none_text=_("不限"),
+        label=_("个人储存时间上限（小时）"),
+        help=_("记入后超过上限的部分自动转入捐赠池，并通知本人（南京、广州为 1500）。留空表示不限。"),
+        group=G.ACCOUNT,
+    )
+    spend_min_star_level = rules.optional_integer(
+        None,
+        min=1,
+        max=10,
+        small=True,
+        unit=_("%(n)s 星"),
+        none_text=_("不限"),
+        label=_("使用储存时间的最低星级"),
+        help=_("星级不到的会员，储存的时间还不能用来给自己换服务（广州为一星）。留空表示不限。"),
+        group=G.ACCOUNT,
+    )
+    yearly_grant_minutes = rules.optional_integer(
+        None,
+        min=1,
+        max=100_000,
+        unit=_("%(n)s 分钟"),
+        none_text=_("不赠与"),
+        label=_("每年赠与的时间（分钟）"),
+        help=_("每年一次，记入下面这些老人的储存时间。留空表示不赠与。"),
+        group=G.GRANTS,
+    )
+    yearly_grant_categories = rules.multi_choice(
+        "timebank.members.models.RecipientCategory",
+        no_categories,
+        max_items=10,
+        label=_("赠与哪些老人（任一类即可）"),
+        help=_("不选表示不按类别限制；类别和年龄都不限时不赠与任何人。"),
+        group=G.GRANTS,
+    )
+    yearly_grant_min_age = rules.optional_integer(
+        None,
+        min=0,
+        max=120,
+        small=True,
+        unit=_("%(n)s 岁"),
+        none_text=_("不限"),
+        label=_("赠与的最低年龄（当年 1 月 1 日）"),
+        help=_("南京：80 岁以上独居老人。留空表示不按年龄限制。"),
+        group=G.GRANTS,
+    )
+    guarantee_after_days = rules.optional_integer(
+        None,
+        min=1,
+        max=365,
+        unit=_("%(n)s 天"),
+        none_text=_("不兜底"),
+        label=_("用储存时间支付的订单几天无人接单就由专项基金购买服务"),
+        help=_("留空表示不自动兜底（工作人员仍可手工用专项基金购买服务）。"),
+        group=G.GUARANTEE,
+    )
+    guarantee_yuan_per_hour = rules.optional_integer(
+        None,
+        min=1,
+        max=10_000,
+        unit=_("%(n)s 元/小时"),
+        label=_("兜底购买服务的价格（元/小时）"),
+        help=_("按订单的计划时长付给服务机构，从订单所在机构或上级的专项基金支出。"),
+        group=G.GUARANTEE,
+    )
+    guarantee_provider = rules.text(
+        "",
+        max_length=100,
+        label=_("兜底的服务机构"),
+        help=_("专项基金付款的对象，记入资金账。开启兜底时必须填写。"),
+        group=G.GUARANTEE,
     )
     updated_at = models.DateTimeField(auto_now=True)
 

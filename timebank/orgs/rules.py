@@ -1,7 +1,7 @@
 """The registry of a head office's rules (in the spirit of zulip's `Realm.property_types`).
 
 Each rule is declared once, on the `Rules` model, with a helper of this module (`integer`, `boolean`, `choice`,
-`multipliers`, `int_list`, `multi_choice`). The helper makes the Django field and hangs a `Rule` on it that
+`multipliers`, `int_list`, `multi_choice`, `text`). The helper makes the Django field and hangs a `Rule` on it that
 knows the rule's kind, bounds, nullability, label, help text and fieldset. Everything else is built from
 `registry()`: the action's checks (`clean`), the API's `RulesOut`/`RulesPatch` schemas, the page form, its
 initial values, the read-only list and the automatic notice's labels. Adding a rule = one declaration on the
@@ -38,6 +38,8 @@ class Group(Enum):
     DISPATCH = _("派单和回访")
     TRUST = _("防止差错和冒领")
     WELFARE = _("关爱探访")
+    GRANTS = _("每年赠与时间")
+    GUARANTEE = _("刚性兑付（专项基金兜底）")
 
     @property
     def legend(self) -> Any:
@@ -239,6 +241,37 @@ class MultiChoiceRule(ChoiceRule):
         return ", ".join(str(labels.get(v, v)) for v in value) if value else str(NONE)
 
 
+@dataclass(eq=False)
+class TextRule(Rule):
+    """A short line of text (a provider's name), stripped; empty allowed."""
+
+    max_length: int = 100
+
+    def api_type(self) -> Any:
+        return Annotated[str, Field(strict=True, max_length=self.max_length)]
+
+    def out_type(self) -> Any:
+        return str
+
+    def check(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise RuleError(WRONG_TYPE, _("请填写文字。"))
+        value = value.strip()
+        if len(value) > self.max_length or any(ord(c) < 32 for c in value):
+            raise RuleError(OUT_OF_RANGE, _("最多 %(n)s 个字，不含控制字符。") % {"n": self.max_length})
+        return value
+
+    def form_fields(self) -> dict[str, forms.Field]:
+        return {
+            self.name: forms.CharField(
+                label=self.label, max_length=self.max_length, required=False, help_text=self.help, strip=True
+            )
+        }
+
+    def text(self, value: Any) -> str:
+        return value or str(self.none_text)
+
+
 class IntListField(forms.CharField):
     """Whole numbers typed as "100, 300, 600" (commas, Chinese commas or spaces)."""
 
@@ -426,6 +459,11 @@ def choice(
 ) -> models.CharField[str, str]:
     rule = ChoiceRule(label=label, group=group, help=help, choices=list(choices))
     return _field(models.CharField(max_length=max_length, choices=choices, default=default), rule)
+
+
+def text(default: str, *, max_length: int, label: Any, group: Group, help: Any = "", none_text: Any = NONE) -> Any:
+    rule = TextRule(label=label, group=group, help=help, none_text=none_text, max_length=max_length)
+    return _field(models.CharField(max_length=max_length, blank=True, default=default), rule)
 
 
 def multi_choice(
