@@ -19,8 +19,11 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.conftest import World, web_client
+from timebank.audit.models import AuditEntry
 from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
+from timebank.hotline.actions import do_log_call
+from timebank.hotline.models import CallLog
 from timebank.ledger import actions as ledger
 from timebank.ledger.models import Account, Transaction, TransactionKind
 from timebank.orders import actions as orders
@@ -238,3 +241,123 @@ def test_who_is_outside_the_orders_subtree_may_not_record_a_no_show(
     client = web_client(world.users[persona])
     assert client.post(f"/staff/orders/{order.pk}/no-show/", {"reason": "没来"}).status_code in (403, 404)
     assert no_shows(order) == 0
+
+
+# Correcting a logged call (PATCH /api/v1/hotline/calls/{call_id}) ---------------------------------------------
+
+
+def log_call(world: World, by: str = "operator", member: str = "recipient") -> CallLog:
+    return do_log_call(
+        world.users[by],
+        org=None,
+        member=world.members[member],
+        kind="order",
+        summary="要助餐",
+        started_at=timezone.now() - dt.timedelta(minutes=30),
+    )
+
+
+def call_updates(call: CallLog) -> int:
+    return AuditEntry.objects.filter(action="call.update", object_id=str(call.pk)).count()
+
+
+def call_form(key: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "idempotency_key": key,
+        "summary": "要助餐，每周二、四中午",
+        "ended_at": "",
+        "order_id": "",
+        "need_id": "",
+        **changes,
+    }
+
+
+def test_an_operator_corrects_a_logged_call_by_clicking_from_the_home(world: World, item: ServiceItem) -> None:
+    call = log_call(world)
+    order = new_order(world, item, dispatched=False)
+    operator = web_client(world.users["operator"])
+    click(operator, "/", "/hotline/call-log/")
+    html = click(operator, "/hotline/call-log/", f"/hotline/call-log/{call.pk}/")
+    for name in ("summary", "ended_at", "order_id", "need_id"):
+        assert f'name="{name}"' in html
+    ended = timezone.localtime() - dt.timedelta(minutes=5)
+    body = call_form(form_key(html), ended_at=ended.strftime("%Y-%m-%dT%H:%M"), order_id=order.pk)
+    resp = operator.post(f"/hotline/call-log/{call.pk}/", body, follow=True)
+    assert resp.redirect_chain[-1][0] == "/hotline/call-log/"
+    assert "通话记录已更正" in resp.content.decode()
+    call.refresh_from_db()
+    assert (call.summary, call.order_id) == ("要助餐，每周二、四中午", order.pk)
+    assert timezone.localtime(call.ended_at).strftime("%Y-%m-%dT%H:%M") == ended.strftime("%Y-%m-%dT%H:%M")
+    assert call_updates(call) == 1
+    # The same form sent again acts once.
+    assert operator.post(f"/hotline/call-log/{call.pk}/", body).status_code == 302
+    assert call_updates(call) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"summary": ""}, "summary"),
+        ({"summary": "长" * 501}, "summary"),
+        ({"ended_at": "昨天"}, "ended_at"),
+        ({"ended_at": "2099-01-01T09:00"}, "ended_at"),  # in the future
+        ({"ended_at": "2020-01-01T09:00"}, "ended_at"),  # before the call started
+        ({"order_id": "abc"}, "order_id"),
+        ({"order_id": -1}, "order_id"),
+        ({"order_id": 10**12}, "order_id"),
+        ({"order_id": 99_999_999}, "order_id"),  # unknown
+        ({"order_id": "other_bank"}, "order_id"),
+        ({"order_id": "someone_else"}, "order_id"),  # another member's order
+        ({"need_id": 99_999_999}, "need_id"),
+    ],
+)
+def test_bad_call_corrections_are_refused_next_to_the_field_and_change_nothing(
+    world: World, item: ServiceItem, change: dict[str, Any], field: str
+) -> None:
+    call = log_call(world)
+    if change.get("order_id") == "other_bank":
+        stranger_item = do_create_service_item(
+            None, head_office=world.other_bank, name="外行", category="mutual_care", tier="ordinary"
+        )
+        change = {
+            "order_id": orders.do_create_order(
+                world.users["other_bank_staff"],
+                recipient=world.members["stranger"],
+                service_item=stranger_item,
+                scheduled_start=timezone.now() + dt.timedelta(days=1),
+                planned_minutes=60,
+                payer="subsidy",
+                channel="hotline",
+            ).pk
+        }
+    if change.get("order_id") == "someone_else":
+        mine = log_call(world, member="volunteer")  # the volunteer's call, the recipient's order
+        call, change = mine, {"order_id": new_order(world, item, dispatched=False).pk}
+    operator = web_client(world.users["operator"])
+    resp = operator.post(f"/hotline/call-log/{call.pk}/", call_form("k" * 32, **change))
+    assert resp.status_code == 422
+    assert error_next_to(resp.content.decode(), field), resp.content.decode()[:3000]
+    call.refresh_from_db()
+    assert (call.summary, call.ended_at, call.order_id, call.need_id) == ("要助餐", None, None, None)
+    assert call_updates(call) == 0
+    # The key was given back: the corrected form goes through.
+    assert operator.post(f"/hotline/call-log/{call.pk}/", call_form("k" * 32)).status_code == 302
+
+
+@pytest.mark.parametrize("persona", ["operator", "staff_next", "other_bank_staff", "volunteer", "recipient"])
+def test_who_did_not_log_the_call_and_is_not_staff_of_its_subtree_may_not_correct_it(
+    world: World, persona: str
+) -> None:
+    call = log_call(world, by="staff")  # logged by the community's staff: the bank's operator only reads it
+    client = web_client(world.users[persona])
+    assert client.get(f"/hotline/call-log/{call.pk}/").status_code in (403, 404)
+    assert client.post(f"/hotline/call-log/{call.pk}/", call_form("z" * 32)).status_code in (403, 404)
+    if persona == "operator":
+        assert f"/hotline/call-log/{call.pk}/" not in client.get("/hotline/call-log/").content.decode()
+    call.refresh_from_db()
+    assert call.summary == "要助餐" and call_updates(call) == 0
+    # The community's staff (and admins above) may.
+    assert (
+        web_client(world.users["branch_admin"]).post(f"/hotline/call-log/{call.pk}/", call_form("w" * 32)).status_code
+        == 302
+    )

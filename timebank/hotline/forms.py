@@ -289,3 +289,19 @@ class CallerOrderForm(KeyedForm):
         if start < timezone.now() - dt.timedelta(minutes=5):
             raise forms.ValidationError(_("这个时间已经过去了，请选一个以后的时间。"))
         return start
+
+
+class CallEditForm(KeyedForm):
+    """Correct a logged call (`PATCH /hotline/calls/{id}`): the API's fields. Only what was changed is sent; an
+    order or need already linked stays (the action refuses linking another)."""
+
+    summary = forms.CharField(label=_("通话内容摘要"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+    ended_at = forms.DateTimeField(
+        label=_("通话结束时间"),
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=_("不能晚于现在，也不能早于通话开始的时间。"),
+    )
+    order_id = forms.IntegerField(label=_("这通电话办的订单编号"), required=False, min_value=1, max_value=2**31 - 1)
+    need_id = forms.IntegerField(label=_("这通电话涉及的需求编号"), required=False, min_value=1, max_value=2**31 - 1)

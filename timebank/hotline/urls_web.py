@@ -3,6 +3,7 @@
 from django.urls import path
 
 from timebank.hotline import views as operator
+from timebank.hotline import views_calls as calls
 from timebank.hotline import views_new as new_caller
 from timebank.hotline import views_visits as visits
 from timebank.web import converters as _converters  # noqa: F401 - registers the bounded "id" converter
@@ -11,6 +12,8 @@ urlpatterns = [
     path("hotline/", operator.console, name="hotline"),
     path("hotline/search/", operator.search, name="hotline_search"),
     path("hotline/calls/", operator.log_unknown_call, name="hotline_unknown_call"),
+    path("hotline/call-log/", calls.calls, name="hotline_calls"),
+    path("hotline/call-log/<id:call_id>/", calls.call_edit, name="hotline_call_edit"),
     path("hotline/new/", new_caller.new_caller, name="hotline_new_caller"),
     path("hotline/new/<id:member_id>/", new_caller.new_caller_steps, name="hotline_new_caller_steps"),
     path("hotline/new/<id:member_id>/need/", new_caller.new_caller_need, name="hotline_new_caller_need"),
