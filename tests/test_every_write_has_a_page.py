@@ -51,6 +51,7 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "POST /api/v1/members/{member_id}/password-reset": ("staff", ("web:staff_member_password_reset",)),
     "POST /api/v1/members/{member_id}/consents": ("staff", ("web:staff_member_consent",)),
     "POST /api/v1/me/consents": ("volunteer", ("exports:my_consents",)),
+    "POST /api/v1/members/{member_id}/anonymise": ("staff", ("web:staff_member_anonymise",)),
     # ledger
     "POST /api/v1/transfers": ("volunteer", ("web:give",)),
     "POST /api/v1/ledger/adjustments": ("staff", ("web:staff_adjustment",)),
@@ -180,7 +181,6 @@ KNOWN_MISSING: dict[str, str] = {
     "POST /api/v1/duty": "staff: go on and off duty for urgent notifications",
     "POST /api/v1/funds/in-kind": "staff: record a donation in kind",
     "POST /api/v1/orders/{order_id}/buy-service": "staff: buy an unfilled order's service from the fund",
-    "POST /api/v1/members/{member_id}/anonymise": "head-office admin: anonymise a departed member",
 }
 
 # A sample: (persona, url of a page, the form action on it that performs the operation).

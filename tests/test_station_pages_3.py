@@ -16,7 +16,8 @@ from tests.conftest import World, make_member, web_client
 from timebank.audit.models import AuditEntry
 from timebank.evaluation.models import AwardKind
 from timebank.members.actions import current_consents
-from timebank.members.models import Certificate, Consent, InsurancePolicy
+from timebank.members.models import Certificate, Consent, InsurancePolicy, Member
+from timebank.orgs.models import User
 from timebank.teams.models import Team
 
 REFUSED = (403, 404)
@@ -427,3 +428,60 @@ def test_bad_consent_input_comes_back_and_others_cannot_use_the_page(world: Worl
     anonymous = Client().post("/me/consents/", {"scope": "health_info", "granted": "true"})
     assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
     assert Consent.objects.count() == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Anonymising a member who left
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _left(world: World, name: str = "周桂兰") -> Member:
+    from timebank.members.actions import do_member_leaves
+
+    member = make_member(world.community, name, login="zhou", roles=["recipient"], phone="13711112222")
+    do_member_leaves(world.users["staff"], member)
+    member.refresh_from_db()
+    return member
+
+
+def test_staff_anonymise_a_member_who_left_after_a_confirmation_naming_them(world: World) -> None:
+    member = _left(world)
+    staff = web_client(world.users["staff"])
+    url = f"/staff/members/{member.pk}/anonymise/"
+    html = _click(staff, "/staff/", "/staff/members/", f"/staff/members/{member.pk}/", url)
+    assert f"<dd data-member-name>周桂兰 #{member.pk}</dd>" in html and "不能撤销" in html
+    key = _key(html, url)
+    response = staff.post(url, {"idempotency_key": key})  # not confirmed: nothing done
+    assert response.status_code == 422
+    _error_next_to(_html(response), "id_confirm")
+    member.refresh_from_db()
+    assert member.anonymised_at is None and member.name == "周桂兰"
+    response = staff.post(url, {"idempotency_key": key, "confirm": "on"})
+    assert response.status_code == 302 and response["Location"] == f"/staff/members/{member.pk}/"
+    assert staff.post(url, {"idempotency_key": key, "confirm": "on"}).status_code == 302  # a double click
+    member.refresh_from_db()
+    assert member.anonymised_at is not None and member.name != "周桂兰" and member.phone == ""
+    assert not User.objects.get(pk=member.user_id).is_active
+    entries = AuditEntry.objects.filter(action="member.anonymise", object_id=str(member.pk))
+    assert [e.actor_id for e in entries] == [world.users["staff"].pk]
+    # A new confirmation for a member already anonymised: refused with the reason, nothing written again.
+    assert "已经注销过了" in _html(staff.get(url))
+    response = staff.post(url, {"confirm": "on"})
+    assert response.status_code == 422 and "已经注销过了" in _html(response)
+    assert entries.count() == 1
+
+
+def test_anonymising_is_refused_outside_the_home_subtree(world: World) -> None:
+    member = _left(world)
+    url = f"/staff/members/{member.pk}/anonymise/"
+    for persona in ("staff_next", "other_bank_staff", "other_bank_admin", "operator", "volunteer", "recipient"):
+        client = web_client(world.users[persona])
+        assert client.get(url).status_code in REFUSED, persona
+        assert client.post(url, {"confirm": "on"}).status_code in REFUSED, persona
+    member.refresh_from_db()
+    assert member.anonymised_at is None and member.name == "周桂兰"
+    assert not AuditEntry.objects.filter(action="member.anonymise").exists()
+    staff = web_client(world.users["staff"])
+    assert staff.post("/staff/members/999999999/anonymise/", {"confirm": "on"}).status_code == 404
+    # The head office's admin (above the home) may.
+    assert web_client(world.users["head_office_admin"]).post(url, {"confirm": "on"}).status_code == 302

@@ -3,7 +3,7 @@ by timebank/urls.py)."""
 
 from django.urls import path
 
-from timebank.members import views, views_staff
+from timebank.members import views, views_anonymise, views_staff
 from timebank.web import converters as _converters  # noqa: F401 - registers the bounded "id" converter
 
 urlpatterns = [
@@ -21,6 +21,11 @@ urlpatterns = [
         "staff/members/<id:member_id>/status/<slug:action>/",
         views_staff.staff_member_status,
         name="staff_member_status",
+    ),
+    path(
+        "staff/members/<id:member_id>/anonymise/",
+        views_anonymise.staff_member_anonymise,
+        name="staff_member_anonymise",
     ),
     path(
         "staff/members/<id:member_id>/password-reset/",
