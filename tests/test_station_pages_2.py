@@ -26,6 +26,7 @@ from timebank.hotline.actions import do_log_call
 from timebank.hotline.models import CallLog
 from timebank.ledger import actions as ledger
 from timebank.ledger.models import Account, Transaction, TransactionKind
+from timebank.notify.models import Notification, StaffDuty
 from timebank.orders import actions as orders
 from timebank.orders.models import Order, OrderEvent
 
@@ -361,3 +362,94 @@ def test_who_did_not_log_the_call_and_is_not_staff_of_its_subtree_may_not_correc
         web_client(world.users["branch_admin"]).post(f"/hotline/call-log/{call.pk}/", call_form("w" * 32)).status_code
         == 302
     )
+
+
+# One's own messages (POST /api/v1/notifications/{id}/read, /notifications/read-all) ----------------------------
+
+
+def message(world: World, persona: str, title: str = "订单已派出") -> Notification:
+    user = world.users[persona]
+    return Notification.objects.create(
+        bank=world.bank, user=user, channel="outbox", template="test", title=title, body=f"{title}：请留意。"
+    )
+
+
+@pytest.mark.parametrize("persona", ["volunteer", "staff", "operator"])
+def test_everyone_reads_their_messages_by_clicking_from_the_home(world: World, persona: str) -> None:
+    first, second = message(world, persona), message(world, persona, "明天的服务")
+    theirs = message(world, "recipient", "别人的消息")
+    client = web_client(world.users[persona])
+    html = click(client, "/", "/me/messages/")
+    assert "订单已派出" in html and "明天的服务" in html and "别人的消息" not in html
+    assert "有 2 条未读消息" in html
+    # One, with htmx: the card comes back without its button.
+    resp = client.post(f"/me/messages/{first.pk}/read/", HTTP_HX_REQUEST="true")
+    assert resp.status_code == 200 and "标为已读" not in resp.content.decode()
+    first.refresh_from_db()
+    read_at = first.read_at
+    assert read_at is not None
+    # Again is fine: the first time stays.
+    assert client.post(f"/me/messages/{first.pk}/read/").status_code == 302
+    first.refresh_from_db()
+    assert first.read_at == read_at
+    # All of them; the same button again marks none and is no error.
+    resp = client.post("/me/messages/read-all/", follow=True)
+    assert "已全部标为已读（1 条）" in resp.content.decode()
+    second.refresh_from_db()
+    assert second.read_at is not None
+    assert "已全部标为已读（0 条）" in client.post("/me/messages/read-all/", follow=True).content.decode()
+    theirs.refresh_from_db()
+    assert theirs.read_at is None
+
+
+def test_someone_elses_message_is_not_found_and_stays_unread(world: World) -> None:
+    theirs = message(world, "recipient")
+    client = web_client(world.users["staff"])
+    for url in (f"/me/messages/{theirs.pk}/read/", "/me/messages/99999999/read/", "/me/messages/abc/read/"):
+        assert client.post(url).status_code == 404
+    assert client.get(f"/me/messages/{theirs.pk}/read/").status_code == 405
+    theirs.refresh_from_db()
+    assert theirs.read_at is None
+    visitor = Client()
+    assert visitor.get("/me/messages/").status_code == 302
+    assert visitor.post("/me/messages/read-all/").status_code == 302
+    assert Notification.objects.filter(read_at__isnull=False).count() == 0
+
+
+# On and off duty (POST /api/v1/duty) ---------------------------------------------------------------------------
+
+
+def on_duty(world: World, persona: str) -> bool | None:
+    duty = StaffDuty.objects.filter(user=world.users[persona]).first()
+    return None if duty is None else duty.on_duty
+
+
+@pytest.mark.parametrize("persona", ["staff", "operator", "branch_admin"])
+def test_staff_and_operators_go_on_and_off_duty_by_clicking_from_the_home(world: World, persona: str) -> None:
+    client = web_client(world.users[persona])
+    html = click(client, "/", "/staff/duty/")
+    assert "现在：不在值班" in html and 'name="on_duty" value="true"' in html
+    resp = client.post("/staff/duty/", {"on_duty": "true"}, follow=True)
+    assert "您现在在值班" in resp.content.decode() and 'name="on_duty" value="false"' in resp.content.decode()
+    assert on_duty(world, persona) is True
+    # The same button twice (a double click) sets, not toggles: still on duty, one audit row.
+    assert client.post("/staff/duty/", {"on_duty": "true"}).status_code == 302
+    assert on_duty(world, persona) is True
+    assert AuditEntry.objects.filter(action="staff.duty", actor=world.users[persona]).count() == 1
+    client.post("/staff/duty/", {"on_duty": "false"})
+    assert on_duty(world, persona) is False
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "1", "True"])
+def test_a_bad_duty_value_comes_back_with_the_reason(world: World, value: str) -> None:
+    resp = web_client(world.users["staff"]).post("/staff/duty/", {"on_duty": value})
+    assert resp.status_code == 422 and error_next_to(resp.content.decode(), "on_duty")
+    assert on_duty(world, "staff") is None
+
+
+@pytest.mark.parametrize("persona", ["volunteer", "recipient", "assessor"])
+def test_who_cannot_be_on_duty_is_refused(world: World, persona: str) -> None:
+    client = web_client(world.users[persona])
+    assert client.get("/staff/duty/").status_code == 403
+    assert client.post("/staff/duty/", {"on_duty": "true"}).status_code == 403
+    assert not StaffDuty.objects.exists()

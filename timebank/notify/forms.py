@@ -44,3 +44,14 @@ class SmsCodeForm(SmsPhoneForm):
         if not (len(code) == 6 and code.isascii() and code.isdigit()):
             raise forms.ValidationError(_("验证码是 6 位数字，请照短信再输一次。"), code="invalid")
         return code
+
+
+class DutyForm(Form):
+    """On or off duty (`POST /duty`): the API's `on_duty`, sent by the button pressed ("true" or "false")."""
+
+    on_duty = forms.TypedChoiceField(
+        label=_("值班"),
+        choices=[("true", _("上班值班")), ("false", _("下班"))],
+        coerce=lambda value: value == "true",
+        error_messages={"invalid_choice": _("请点“上班值班”或“下班”。")},
+    )
