@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import json
 import os
 import socket
@@ -29,7 +30,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
+from django.utils import timezone
 
 from tests.conftest import World, build_world
 from timebank.federation import signing
@@ -79,7 +82,8 @@ community = do_create_org(root, name="八大关社区", kind="sub_branch", paren
 member = make_member(community, "王小红", roles=["volunteer"])
 peer = do_create_peer(root, node_id=%(a_id)r, name="台儿庄", url="http://127.0.0.1:9", public_key=%(a_pub)r,
                       bank=bank, limit_minutes=100000)
-print(json.dumps({"member": member.pk, "name": member.name, "peer": peer.pk, "token": do_issue_token(root)}))
+print(json.dumps({"member": member.pk, "name": member.name, "peer": peer.pk, "bank": bank.pk,
+                  "token": do_issue_token(root)}))
 """
 
 
@@ -91,6 +95,7 @@ class NodeB:
     member_id: int
     member_name: str
     peer_id: int  # node A as a peer of node B
+    bank_id: int
     token: str
     port: int
     env: dict[str, str]
@@ -100,6 +105,10 @@ class NodeB:
         status, body = http("GET", self.base + path, headers={"Authorization": f"Bearer {self.token}"})
         assert status == 200, (path, status, body)
         return body
+
+    def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        return http("POST", self.base + path, json.dumps(body).encode(), headers)
 
     def reserve(self) -> int:
         return int(self.get(f"/api/v1/members/{self.member_id}/balance")["buckets"]["reserve"])
@@ -195,7 +204,7 @@ def node_b(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> 
     )
     made = json.loads(out.stdout.decode().strip().splitlines()[-1])
     base = f"http://127.0.0.1:{port}"
-    b = NodeB(base, "", "", made["member"], made["name"], made["peer"], made["token"], port, env)
+    b = NodeB(base, "", "", made["member"], made["name"], made["peer"], made["bank"], made["token"], port, env)
     b.start()
     try:
         node = http("GET", base + "/api/v1/federation/node")[1]
@@ -456,4 +465,70 @@ def test_a_transfer_while_the_peer_is_down_is_delivered_by_federation_sync_exact
     assert node_b.reserve() == b_reserve + 45 and node_b.clearing() == b_clearing - 45
     assert pair.a_reserve() == 255 and pair.a_clearing() == 45
     assert FederatedTransfer.objects.filter(transfer_id=tid).count() == 1
+    _both_verify(node_b)
+
+
+def test_statements_mirror_and_reconcile_names_the_transfers_that_differ(node_b: NodeB, settings: Any) -> None:
+    # A fresh pair of nodes (node A under another id), so the transfers of the tests above are not on it.
+    settings.FEDERATION_NODE_ID = "node-a2"
+    status, b_peer = node_b.post(
+        "/api/v1/federation/peers",
+        {
+            "node_id": "node-a2",
+            "name": "台儿庄（二）",
+            "url": "http://127.0.0.1:9",
+            "public_key": _a_public(),
+            "bank_id": node_b.bank_id,
+            "limit_minutes": 100_000,
+        },
+    )
+    assert status == 201, b_peer
+    pair = _pair(node_b)
+    assert pair.send(30).json()["state"] == "completed"
+    assert pair.send(20, name="王小绿").json()["state"] == "refused"
+    assert pair.send(15).json()["state"] == "completed"
+    today = timezone.localdate().isoformat()
+    call_command("federation_reconcile", "--date", today)  # no difference: returns
+    ours = pair.w.api("head_office_admin").get(f"/api/v1/federation/peers/{pair.peer['id']}/statement", {"date": today})
+    assert ours.status_code == 200, ours.content
+    ours = ours.json()
+    theirs = node_b.get(f"/api/v1/federation/peers/{b_peer['id']}/statement?date={today}")
+    assert ours["peer_node_id"] == "node-b" and theirs["peer_node_id"] == "node-a2"
+    assert ours["closing_minutes"] == 45 and theirs["closing_minutes"] == -45 and ours["opening_minutes"] == 0
+    assert sorted((e["transfer_id"], e["minutes"]) for e in ours["entries"]) == sorted(
+        (e["transfer_id"], -e["minutes"]) for e in theirs["entries"]
+    )
+    assert len(ours["entries"]) == 2
+    assert (
+        pair.w.api("staff").get(f"/api/v1/federation/peers/{pair.peer['id']}/statement", {"date": today}).status_code
+        == 403
+    )
+    # The peer node itself reads it with a signed request; the same signed request again is a replay.
+    url = f"{node_b.base}/api/v1/federation/peers/{b_peer['id']}/statement?date={today}"
+    headers = signing.sign("GET", url, b"")
+    assert http("GET", url, None, headers) == (200, theirs)
+    assert http("GET", url, None, headers)[0] == 401
+    assert http("GET", url, None, signing.sign("GET", url + "x", b""))[0] == 401  # signed for another query
+
+    def differences() -> str:
+        err = io.StringIO()
+        with pytest.raises(CommandError):
+            call_command("federation_reconcile", "--date", today, stderr=err)
+        return err.getvalue()
+
+    # A tampered record here: reconcile names it.
+    first = FederatedTransfer.objects.filter(state="completed").order_by("pk").first()
+    assert first is not None
+    FederatedTransfer.objects.filter(pk=first.pk).update(minutes=31)
+    assert str(first.transfer_id) in differences()
+    FederatedTransfer.objects.filter(pk=first.pk).update(minutes=30)
+    call_command("federation_reconcile", "--date", today)
+    # A transfer the peer has and this node does not: named too.
+    inbox = node_b.base + "/api/v1/federation/inbox"
+    body = _message(node_b, minutes=7)
+    status, answer = http(
+        "POST", inbox, body, {"Content-Type": "application/json", **signing.sign("POST", inbox, body)}
+    )
+    assert status == 200 and answer["state"] == "completed"
+    assert answer["uuid"] in differences()
     _both_verify(node_b)

@@ -298,7 +298,9 @@ def _delivery_failed(transfer: FederatedTransfer, error: str) -> None:
 @transaction.atomic
 def apply_outcome(transfer: FederatedTransfer, state: str, reason: str) -> FederatedTransfer:
     """The peer's answer to an outgoing transfer, applied once: completed, or refused (the minutes go back)."""
-    locked = FederatedTransfer.objects.select_for_update().select_related("peer", "member").get(pk=transfer.pk)
+    locked = (
+        FederatedTransfer.objects.select_for_update(of=("self",)).select_related("peer", "member").get(pk=transfer.pk)
+    )
     if locked.state != TransferState.PENDING:
         return locked
     now = timezone.now()
@@ -371,6 +373,16 @@ def _check_message(message: object) -> dict[str, Any]:
     return message
 
 
+def note_nonce(peer: Peer, nonce: str) -> bool:
+    """Keep a signed request's nonce; False when it was seen before (a replay)."""
+    try:
+        with transaction.atomic():
+            SeenNonce.objects.create(peer=peer, nonce=nonce[:100])
+    except IntegrityError:
+        return False
+    return True
+
+
 def outcome(transfer: FederatedTransfer) -> dict[str, Any]:
     return {"uuid": str(transfer.transfer_id), "state": transfer.state, "reason": transfer.reason}
 
@@ -382,11 +394,8 @@ def receive(peer: Peer, nonce: str, message: object) -> dict[str, Any]:
     msg = _check_message(message)
     key = uuid.UUID(msg["uuid"])
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                SeenNonce.objects.create(peer=peer, nonce=nonce[:100])
-        except IntegrityError:
-            raise Replayed from None
+        if not note_nonce(peer, nonce):
+            raise Replayed
         existing = FederatedTransfer.objects.filter(transfer_id=key).first()
         if existing is not None:
             return _same_transfer(existing, peer)
@@ -501,3 +510,38 @@ def statement(peer: Peer, day: dt.date) -> dict[str, Any]:
         "closing_minutes": opening + sum(e["minutes"] for e in entries),
         "entries": entries,
     }
+
+
+@dataclass
+class Reconciliation:
+    peer: Peer
+    problems: list[str]
+
+
+def reconcile(peer: Peer, day: dt.date) -> Reconciliation:
+    """Compare this node's statement with the peer's for `day`: they must mirror (the same transfers, opposite
+    signs, opposite opening and closing). Names every transfer where they differ."""
+    mine = statement(peer, day)
+    problems: list[str] = []
+    try:
+        theirs = signed_request(peer, "GET", f"/api/v1/federation/peers/{peer.pk}/statement?date={day.isoformat()}")
+    except Unreachable as exc:
+        return Reconciliation(peer, [f"{peer.node_id}: statement not available ({exc})"])
+    if theirs.get("peer_node_id") != signing.node_id() or theirs.get("date") != day.isoformat():
+        problems.append(f"{peer.node_id}: the statement is not for this node and day: {str(theirs)[:200]}")
+    ours = {e["transfer_id"]: e["minutes"] for e in mine["entries"]}
+    try:
+        other = {str(e["transfer_id"]): int(e["minutes"]) for e in theirs.get("entries") or []}
+    except (KeyError, TypeError, ValueError):
+        return Reconciliation(peer, [*problems, f"{peer.node_id}: the statement's entries are malformed"])
+    for tid in sorted(set(ours) | set(other)):
+        if tid not in other:
+            problems.append(f"{peer.node_id}: transfer {tid} ({ours[tid]:+d} min) is missing on the peer")
+        elif tid not in ours:
+            problems.append(f"{peer.node_id}: transfer {tid} ({-other[tid]:+d} min) is missing here")
+        elif other[tid] != -ours[tid]:
+            problems.append(f"{peer.node_id}: transfer {tid} is {ours[tid]:+d} min here but {-other[tid]:+d} there")
+    for field in ("opening_minutes", "closing_minutes"):
+        if theirs.get(field) != -mine[field]:
+            problems.append(f"{peer.node_id}: {field} {mine[field]:+d} here, the peer's mirror is {theirs.get(field)}")
+    return Reconciliation(peer, problems)

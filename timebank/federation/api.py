@@ -3,6 +3,7 @@ and the signed inbox other nodes post to."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated, Any
 
@@ -22,10 +23,12 @@ from timebank.federation.schemas import (
     NodeOut,
     PeerIn,
     PeerOut,
+    PeerStatementOut,
 )
 from timebank.lib.errors import ApiError, Invalid, NotAuthenticated, NotFound
 from timebank.members.access import access_own_member
 from timebank.orgs.api import caller
+from timebank.orgs.auth import BearerToken, SessionAuth
 from timebank.orgs.models import Org
 
 router = Router(tags=["federation"])
@@ -154,7 +157,9 @@ def verified_peer(request: HttpRequest, body: bytes) -> tuple[Peer, str]:
     """The peer node that signed this request, and the message's nonce; 401 for anything else."""
     _configured()
     try:
-        verified = signing.verify(request.method or "", request.path, request.headers, body, _peer_key)
+        verified = signing.verify(
+            request.method or "", request.path, request.headers, body, _peer_key, request.META.get("QUERY_STRING", "")
+        )
     except signing.Unverified as exc:
         raise NotAuthenticated(_("签名无效。"), code="bad_signature", fields={"signature": str(exc)[:200]}) from None
     peer = Peer.objects.filter(node_id=verified.key_id).first()
@@ -178,3 +183,29 @@ def inbox(request: HttpRequest) -> dict[str, Any]:
         return actions.receive(peer, nonce, message)
     except actions.Replayed:
         raise NotAuthenticated(_("重复的消息。"), code="replayed") from None
+
+
+class NodeSignature:
+    """Authenticates a peer node by its signed request (the statement it fetches to reconcile)."""
+
+    def __call__(self, request: HttpRequest) -> Peer | None:
+        if "Signature" not in request.headers:
+            return None
+        peer, nonce = verified_peer(request, request.body)
+        if not actions.note_nonce(peer, nonce):
+            raise NotAuthenticated(_("重复的消息。"), code="replayed")
+        return peer
+
+
+@router.get(
+    "/federation/peers/{peer_id}/statement",
+    response=PeerStatementOut,
+    auth=[BearerToken(), SessionAuth(), NodeSignature()],
+)
+def peer_statement(request: HttpRequest, peer_id: PathId, date: dt.date) -> dict[str, Any]:
+    """The completed transfers with a peer on one day, signed from this node's side (positive: the peer owes us
+    more). The superuser and that bank's head-office admins; or the peer node itself, by a signed request: it
+    then always gets its own statement (it does not know its id on this node), whatever the id in the path."""
+    who = request.auth  # type: ignore[attr-defined]
+    peer = who if isinstance(who, Peer) else access_peer(caller(request), peer_id)
+    return actions.statement(peer, date)

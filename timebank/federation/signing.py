@@ -26,7 +26,7 @@ from http_message_signatures import (
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
 MAX_SKEW = dt.timedelta(minutes=5)
-COVERED = ("@method", "@path", "content-digest")
+COVERED = ("@method", "@path", "@query", "content-digest")
 LABEL = "tb"
 
 
@@ -90,7 +90,7 @@ def sign(method: str, url: str, body: bytes, *, created: dt.datetime | None = No
         created=created or dt.datetime.now(dt.UTC),
         nonce=secrets.token_urlsafe(18),
         label=LABEL,
-        covered_component_ids=("@method", "@path"),
+        covered_component_ids=("@method", "@path", "@query"),
         body=body,
     )
     return message.headers
@@ -112,13 +112,14 @@ def verify(
     headers: Mapping[str, str],
     body: bytes,
     public_key: Callable[[str], Ed25519PublicKey | None],
+    query: str = "",
 ) -> Verified:
     """Check a request's signature with the key of the node it names (`public_key(node_id)`, None when unknown):
-    signed over COVERED, `created` within 5 minutes of now, a nonce, and a digest that matches the body."""
+    signed over COVERED (the path and the query as sent), `created` within 5 minutes of now, a nonce, and a digest that matches the body."""
     wanted = {"signature-input", "signature", "content-digest", "content-type"}
     message = Message(
         method.upper(),
-        "http://node" + urllib.parse.quote(path, safe="/%:@!$&'()*+,;=-._~"),
+        "http://node" + urllib.parse.quote(path, safe="/%:@!$&'()*+,;=-._~") + (f"?{query}" if query else ""),
         {k: v for k, v in headers.items() if k.lower() in wanted},
     )
     if not any(k.lower() == "signature" for k in message.headers):
