@@ -338,6 +338,89 @@ def test_the_hotline_registers_an_unknown_caller_once_when_each_step_is_sent_ten
     assert list(made.orders.values_list("recipient", flat=True)) == [member.pk]
 
 
+@postgres_only
+def test_the_station_pages_3_forms_act_once_when_each_is_sent_ten_times_at_once(world: World) -> None:
+    """Issue 13's pages for insurance, certificates, a group policy, a team's edit and a member's removal, award
+    kinds, one's own consents and anonymising (tests/test_station_pages_3.py): each form sent ten times at once
+    with its one key (a double click, a resend) acts once; every repeat goes where the first went, none is a
+    server error."""
+    from timebank.audit.models import AuditEntry
+    from timebank.evaluation.models import AwardKind
+    from timebank.members.actions import do_member_leaves
+    from timebank.members.models import Certificate, Consent, InsurancePolicy
+    from timebank.teams.actions import do_add_team_member, do_create_team
+
+    w = world
+    volunteer = w.members["volunteer"]
+    team = do_create_team(w.users["staff"], org=w.community, name="顺河志愿队", kind="residents", description="")
+    do_add_team_member(w.users["staff"], team, volunteer)
+    leaver = make_member(w.community, "周桂兰", roles=["recipient"])
+    do_member_leaves(w.users["staff"], leaver)
+    policy = {"insurer": "中国人寿保险股份有限公司", "starts_on": "2026-01-01", "ends_on": "2026-12-31"}
+    kind = {"name": "最美志愿者", "subject": "volunteer", "basis": "combined_score", "winners": "5"}
+    kind |= {"bonus_minutes": "0", "min_star_level": "0", "active": "on", "position": "0"}
+    cases: list[tuple[str, Call, Callable[[], int]]] = [
+        (
+            "a member's policy",
+            Call("staff", f"/staff/members/{volunteer.pk}/insurance-policies/", {**policy, "policy_number": "PA-0001"}),
+            lambda: InsurancePolicy.objects.filter(policy_number="PA-0001").count(),
+        ),
+        (
+            "a certificate",
+            Call(
+                "staff",
+                f"/staff/members/{volunteer.pk}/certificates/",
+                {"kind": "nursing", "issuer": "区卫健局", "valid_from": "2025-01-01"},
+            ),
+            lambda: Certificate.objects.filter(member=volunteer).count(),
+        ),
+        (
+            "a group policy",
+            Call(
+                "staff",
+                "/safety/insurance/group/",
+                {**policy, "policy_number": "GP-0001", "member_ids": [volunteer.pk]},
+            ),
+            lambda: InsurancePolicy.objects.filter(policy_number="GP-0001").count(),
+        ),
+        (
+            "a team's edit",
+            Call("staff", f"/teams/{team.pk}/edit/", {"name": "红马甲队", "kind": "residents", "active": "on"}),
+            lambda: AuditEntry.objects.filter(action="team.update").count(),
+        ),
+        (
+            "a member's removal from a team",
+            Call("staff", f"/teams/{team.pk}/members/{volunteer.pk}/remove/"),
+            lambda: AuditEntry.objects.filter(action="team.remove_member").count(),
+        ),
+        (
+            "an award kind",
+            Call("head_office_admin", f"/evaluation/awards/{w.bank.pk}/kinds/", {**kind, "code": "best"}),
+            lambda: AwardKind.objects.filter(code="best").count(),
+        ),
+        (
+            "one's own consent",
+            Call("volunteer", "/me/consents/", {"scope": "health_info", "granted": "true"}),
+            lambda: Consent.objects.filter(member=volunteer, scope="health_info").count(),
+        ),
+        (
+            "anonymising a member who left",
+            Call("staff", f"/staff/members/{leaver.pk}/anonymise/", {"confirm": "on"}),
+            lambda: AuditEntry.objects.filter(action="member.anonymise").count(),
+        ),
+    ]
+    problems: list[str] = []
+    for n, (name, call, count) in enumerate(cases):
+        call.form = True
+        call.body = {**(call.body or {}), "idempotency_key": f"{n:02d}" * 16}
+        statuses = sorted(a.status for a in fire(w, call, "plain"))
+        if statuses != [302] * THREADS:
+            problems.append(f"{name}: {statuses}")
+        if count() != 1:
+            problems.append(f"{name}: done {count()} times")
+    assert problems == [], "\n".join(problems)
+
+
 # ---------------------------------------------------------------------------------------------
 # Every create endpoint, generated from the OpenAPI document.
 # ---------------------------------------------------------------------------------------------
@@ -409,6 +492,32 @@ class Ctx:
                 },
             )["id"]
         )
+
+
+def _node_key() -> str:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def _peer(c: Ctx) -> int:
+    """A peer node of the bank at an address where nothing answers (connection refused at once)."""
+    from timebank.federation.actions import do_create_peer
+
+    peer = do_create_peer(
+        c.w.users["superuser"],
+        node_id=c.uniq("down-"),
+        name="不在线的节点",
+        url="https://127.0.0.1:9",
+        public_key=_node_key(),
+        bank=c.w.bank,
+        limit_minutes=100_000,
+    )
+    return peer.pk
 
 
 def _census_xlsx(ctx: Ctx) -> bytes:
@@ -511,6 +620,37 @@ CREATES: dict[str, Builder] = {
                 "minutes": 1,
                 "kind": "relative",
                 "idempotency_key": c.uniq("t"),
+            },
+            unique=True,
+        )
+    ),
+    "POST /api/v1/federation/peers": _b(
+        lambda c, i: Call(
+            "superuser",
+            "/api/v1/federation/peers",
+            {
+                "node_id": c.uniq("node-"),
+                "name": "青岛",
+                "url": "https://tb.example.org",
+                "public_key": _node_key(),
+                "bank_id": i["bank"],
+                "limit_minutes": 600,
+            },
+            unique=True,
+        )
+    ),
+    # To a peer that cannot be reached: the minutes leave at once and the transfer stays pending.
+    "POST /api/v1/federation/transfers": _b(
+        lambda c, i: Call(
+            "recipient",
+            "/api/v1/federation/transfers",
+            {
+                "from_member_id": i["recipient"],
+                "peer_id": _peer(c),
+                "to_account": "7",
+                "to_name": "王小红",
+                "minutes": 1,
+                "idempotency_key": c.uniq("f"),
             },
             unique=True,
         )
@@ -884,6 +1024,9 @@ NOT_CREATES = frozenset(
         # 202: a login code per phone, each new one replacing the last (tests/test_elder_sms.py, with its race).
         "POST /api/v1/auth/sms-code",
         "POST /api/v1/auth/revoke",
+        # Signed by peer nodes, never a login's call: its races (re-deliveries, replayed nonces) are
+        # tests/test_federation.py's.
+        "POST /api/v1/federation/inbox",
         "PATCH /api/v1/orgs/{org_id}/rules",
         "PATCH /api/v1/members/{member_id}",
         "POST /api/v1/members/{member_id}/approve",

@@ -33,7 +33,9 @@ class PolicyForm(KeyedForm):
     insurer = forms.CharField(
         label=_("保险公司"), max_length=100, help_text=_("请写全称，例如：中国人寿保险股份有限公司")
     )
-    policy_number = forms.CharField(label=_("保单号"), max_length=60)
+    policy_number = forms.CharField(
+        label=_("保单号"), max_length=60, help_text=_("4 到 60 位字母、数字、“-”或“/”，照保单上的抄。")
+    )
     starts_on = _date(_("保险开始日期"))
     ends_on = _date(_("保险结束日期"))
 
