@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -22,6 +23,8 @@ from tests.conftest import World, web_client
 from timebank.audit.models import AuditEntry
 from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
+from timebank.funds.actions import EntryInput, do_record_entry
+from timebank.funds.models import FundEntry
 from timebank.hotline.actions import do_log_call
 from timebank.hotline.models import CallLog
 from timebank.ledger import actions as ledger
@@ -42,7 +45,7 @@ def click(client: Client, page: str, href: str) -> str:
     resp = client.get(page, follow=True)
     assert resp.status_code == 200
     assert f'href="{href}"' in resp.content.decode(), f"{page} links to {href}"
-    followed = client.get(href)
+    followed = client.get(href, follow=True)
     assert followed.status_code == 200, followed.content.decode()[:500]
     return followed.content.decode()
 
@@ -453,3 +456,225 @@ def test_who_cannot_be_on_duty_is_refused(world: World, persona: str) -> None:
     assert client.get("/staff/duty/").status_code == 403
     assert client.post("/staff/duty/", {"on_duty": "true"}).status_code == 403
     assert not StaffDuty.objects.exists()
+
+
+# A donation in kind (POST /api/v1/funds/in-kind) ---------------------------------------------------------------
+
+
+def in_kind_form(key: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "idempotency_key": key,
+        "item_description": "大米 20 袋",
+        "estimated_value": "1280.50",
+        "source": "enterprise",
+        "donor_name": "运河粮油公司",
+        "occurred_on": timezone.localdate().isoformat(),
+        "fund": "general",
+        "description": "重阳节慰问",
+        **changes,
+    }
+
+
+def test_staff_record_a_donation_in_kind_by_clicking_from_the_home(world: World) -> None:
+    staff = web_client(world.users["staff"])
+    click(staff, "/", "/manage/")
+    click(staff, "/manage/", "/funds/")
+    page = f"/funds/{world.community.pk}/in-kind/"
+    html = click(staff, "/funds/", page)
+    for name in ("item_description", "estimated_value", "source", "donor_name", "occurred_on", "fund"):
+        assert f'name="{name}"' in html
+    body = in_kind_form(form_key(html))
+    resp = staff.post(page, body, follow=True)
+    assert resp.redirect_chain[-1][0] == f"/funds/{world.community.pk}/"
+    assert "已登记捐赠物品：大米 20 袋，折价 1280.50 元" in resp.content.decode()
+    entry = FundEntry.objects.get()
+    assert (entry.org_id, entry.in_kind, entry.direction, entry.source, entry.amount, entry.created_by_id) == (
+        world.community.pk,
+        True,
+        "income",
+        "enterprise",
+        Decimal("1280.50"),
+        world.users["staff"].pk,
+    )
+    # The same form sent again books it once.
+    again = staff.post(page, body, follow=True)
+    assert "没有重复记账" in again.content.decode() and FundEntry.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"estimated_value": "-5"}, "estimated_value"),
+        ({"estimated_value": "0"}, "estimated_value"),
+        ({"estimated_value": "100000000000"}, "estimated_value"),
+        ({"estimated_value": "1.234"}, "estimated_value"),
+        ({"estimated_value": "一千元"}, "estimated_value"),
+        ({"occurred_on": "2099-01-01"}, "occurred_on"),
+        ({"occurred_on": "昨天"}, "occurred_on"),
+        ({"source": ""}, "source"),
+        ({"source": "bank"}, "source"),
+        ({"fund": "pension"}, "fund"),
+        ({"item_description": ""}, "item_description"),
+        ({"item_description": "米" * 201}, "item_description"),
+        ({"donor_name": "张先生 13912345678"}, "donor_name"),  # the action's refusal: no personal numbers
+    ],
+)
+def test_bad_donations_in_kind_are_refused_next_to_the_field_and_write_nothing(
+    world: World, change: dict[str, Any], field: str
+) -> None:
+    staff = web_client(world.users["staff"])
+    page = f"/funds/{world.community.pk}/in-kind/"
+    resp = staff.post(page, in_kind_form("k" * 32, **change))
+    assert resp.status_code == 422
+    assert error_next_to(resp.content.decode(), field), resp.content.decode()[:3000]
+    assert not FundEntry.objects.exists()
+    assert staff.post(page, in_kind_form("k" * 32)).status_code == 302 and FundEntry.objects.count() == 1
+
+
+@pytest.mark.parametrize("persona", ["staff_next", "other_bank_admin", "operator", "volunteer", "recipient"])
+def test_who_does_not_manage_the_orgs_funds_may_not_record_a_donation(world: World, persona: str) -> None:
+    client = web_client(world.users[persona])
+    page = f"/funds/{world.community.pk}/in-kind/"
+    assert client.get(page).status_code == 403
+    assert client.post(page, in_kind_form("z" * 32)).status_code == 403
+    assert not FundEntry.objects.exists()
+
+
+# Buying an unfilled order's service from the fund (POST /api/v1/orders/{order_id}/buy-service) -------------------
+
+
+@pytest.fixture
+def unfilled(credited: World, item: ServiceItem) -> Order:
+    """An order paid from the recipient's stored time that nobody took, and 500 yuan in the community's fund."""
+    world = credited
+    do_record_entry(
+        world.users["staff"],
+        world.community,
+        EntryInput(
+            direction="income", amount="500", occurred_on=timezone.localdate(), source="government", fund="emergency"
+        ),
+    )
+    order = orders.do_create_order(
+        world.users["staff"],
+        recipient=world.members["recipient"],
+        service_item=item,
+        scheduled_start=timezone.now() + dt.timedelta(days=1),
+        planned_minutes=60,
+        payer="recipient",
+        channel="hotline",
+    )
+    return Order.objects.get(pk=order.pk)
+
+
+def buy_form(order: Order, key: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "idempotency_key": key,
+        "provider": "运河家政服务公司",
+        "amount": "80",
+        "org_id": order.org_id,
+        "occurred_on": timezone.localdate().isoformat(),
+        "unfillable": "on",
+        "note": "附近没有会做饭的志愿者",
+        **changes,
+    }
+
+
+def bought() -> int:
+    return FundEntry.objects.filter(direction="expense").count()
+
+
+def test_staff_buy_an_unfilled_orders_service_by_clicking_from_the_home(world: World, unfilled: Order) -> None:
+    order = unfilled
+    staff = web_client(world.users["staff"])
+    click(staff, "/", "/staff/orders/")
+    click(staff, "/staff/orders/", f"/staff/orders/{order.pk}/")
+    page = f"/funds/orders/{order.pk}/buy-service/"
+    html = click(staff, f"/staff/orders/{order.pk}/", page)
+    for name in ("provider", "amount", "org_id", "occurred_on", "unfillable", "note"):
+        assert f'name="{name}"' in html
+    before = spendable(world.members["recipient"].pk)
+    body = buy_form(order, form_key(html))
+    resp = staff.post(page, body, follow=True)
+    assert resp.redirect_chain[-1][0] == f"/staff/orders/{order.pk}/"
+    assert "已由专项基金购买服务" in resp.content.decode()
+    order.refresh_from_db()
+    assert order.state == "confirmed"
+    entry = FundEntry.objects.get(direction="expense")
+    assert (entry.org_id, entry.fund, entry.amount, entry.provider, entry.order_id) == (
+        order.org_id,
+        "emergency",
+        Decimal("80"),
+        "运河家政服务公司",
+        order.pk,
+    )
+    assert spendable(world.members["recipient"].pk) < before
+    after = spendable(world.members["recipient"].pk)
+    # The same form sent again acts once.
+    assert staff.post(page, body).status_code == 302
+    assert bought() == 1 and spendable(world.members["recipient"].pk) == after
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "status"),
+    [
+        ({"amount": "-1"}, "amount", 422),
+        ({"amount": "0"}, "amount", 422),
+        ({"amount": "1000000000"}, "amount", 422),
+        ({"amount": "八十"}, "amount", 422),
+        ({"amount": "600"}, "amount", 409),  # more than the fund holds
+        ({"provider": ""}, "provider", 422),
+        ({"provider": "王师傅 13912345678"}, "provider", 422),  # the action's refusal: no personal numbers
+        ({"occurred_on": "2099-01-01"}, "occurred_on", 422),
+        ({"org_id": "abc"}, "org_id", 422),
+        ({"org_id": "other_bank"}, "org_id", 422),
+        ({"org_id": "next_community"}, "org_id", 422),
+        ({"note": ""}, "note", 422),  # unfillable needs its reason
+        ({"unfillable": ""}, "unfillable", 409),  # not overdue yet, and not marked unfillable
+    ],
+)
+def test_bad_purchases_are_refused_next_to_the_field_and_write_nothing(
+    world: World, unfilled: Order, change: dict[str, Any], field: str, status: int
+) -> None:
+    if change.get("org_id") == "other_bank":
+        change = {"org_id": world.other_community.pk}
+    if change.get("org_id") == "next_community":
+        change = {"org_id": world.community2.pk}
+    if change.get("unfillable") == "":
+        change = {"unfillable": ""}
+        body = buy_form(unfilled, "k" * 32)
+        del body["unfillable"]
+    else:
+        body = buy_form(unfilled, "k" * 32, **change)
+    staff = web_client(world.users["staff"])
+    page = f"/funds/orders/{unfilled.pk}/buy-service/"
+    before = spendable(world.members["recipient"].pk)
+    resp = staff.post(page, body)
+    assert resp.status_code == status, resp.status_code
+    assert error_next_to(resp.content.decode(), field), resp.content.decode()[:3000]
+    unfilled.refresh_from_db()
+    assert unfilled.state == "requested" and bought() == 0
+    assert spendable(world.members["recipient"].pk) == before
+    assert staff.post(page, buy_form(unfilled, "k" * 32)).status_code == 302 and bought() == 1
+
+
+@pytest.mark.parametrize("persona", ["staff_next", "other_bank_staff", "other_bank_admin", "operator", "volunteer"])
+def test_who_is_not_staff_of_the_orders_subtree_may_not_buy_its_service(
+    world: World, unfilled: Order, persona: str
+) -> None:
+    client = web_client(world.users[persona])
+    page = f"/funds/orders/{unfilled.pk}/buy-service/"
+    assert client.get(page).status_code in (403, 404)
+    assert client.post(page, buy_form(unfilled, "z" * 32)).status_code in (403, 404)
+    assert bought() == 0
+    if persona == "operator":
+        assert page not in client.get(f"/staff/orders/{unfilled.pk}/").content.decode()
+
+
+def test_an_order_not_paid_from_stored_time_is_not_offered(world: World, item: ServiceItem) -> None:
+    order = new_order(world, item, dispatched=False)  # paid by the subsidy
+    staff = web_client(world.users["staff"])
+    page = f"/funds/orders/{order.pk}/buy-service/"
+    assert page not in staff.get(f"/staff/orders/{order.pk}/").content.decode()
+    resp = staff.post(page, buy_form(order, "s" * 32))
+    assert resp.status_code == 409 and "未能办理" in resp.content.decode()
+    assert bought() == 0

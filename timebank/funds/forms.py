@@ -74,3 +74,84 @@ class FundEntryForm(Form):
 
 class ReverseForm(Form):
     reason = forms.CharField(label=_("冲正原因"), max_length=500)
+
+
+def _money(value: str) -> Decimal:
+    try:
+        return parse_money(value.strip())
+    except ValueError:
+        raise forms.ValidationError(_("金额应大于 0、不超过 1 亿元，最多两位小数，例如 1280.50。")) from None
+
+
+def _past_day(day: dt.date) -> dt.date:
+    if day > timezone.localdate():
+        raise forms.ValidationError(_("日期不能在将来。"))
+    return day
+
+
+class InKindForm(Form):
+    """A donation in kind (`POST /funds/in-kind`), booked at its estimated value: the API's fields."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    item_description = forms.CharField(
+        label=_("捐赠的物品"), max_length=200, help_text=_("例如：大米 20 袋、食用油 10 桶。")
+    )
+    estimated_value = forms.CharField(
+        label=_("折价（元）"), max_length=20, help_text=_("按市场价估算的总值，例如 1280 或 1280.50。")
+    )
+    source = forms.ChoiceField(label=_("来源"), choices=[("", _("请选择")), *Source.choices])
+    donor_name = forms.CharField(
+        label=_("捐赠企业（可以不填）"),
+        required=False,
+        max_length=100,
+        help_text=_("只写企业名称，会在公示里出现。个人捐赠请选“居民筹集”，不写姓名。"),
+    )
+    occurred_on = forms.DateField(
+        label=_("收到的日期"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+    )
+    fund = forms.ChoiceField(label=_("记入哪项资金"), choices=Fund.choices, initial=Fund.GENERAL)
+    description = forms.CharField(label=_("说明（可以不填）"), required=False, max_length=500)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["estimated_value"].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+
+    def clean_estimated_value(self) -> Decimal:
+        return _money(self.cleaned_data["estimated_value"])
+
+    def clean_occurred_on(self) -> dt.date:
+        return _past_day(self.cleaned_data["occurred_on"])
+
+
+class BuyServiceForm(Form):
+    """Buy an unfilled order's service from the emergency fund (`POST /orders/{id}/buy-service`): the API's
+    fields; `org_id` is the order's org or one above it whose fund pays."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    provider = forms.CharField(label=_("服务机构"), max_length=100, help_text=_("提供这次服务的家政公司或机构的名称。"))
+    amount = forms.CharField(label=_("金额（元）"), max_length=20, help_text=_("付给服务机构的钱，例如 80 或 80.50。"))
+    org_id = forms.TypedChoiceField(label=_("由哪一级的专项基金支付"), coerce=int)
+    occurred_on = forms.DateField(
+        label=_("付款日期"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+    )
+    unfillable = forms.BooleanField(
+        label=_("无法由志愿者完成"),
+        required=False,
+        help_text=_("还没到规定的派单时间，但确实没有志愿者能接时勾选，并在下面说明原因。"),
+    )
+    note = forms.CharField(label=_("说明"), required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, orgs: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._choice("org_id").choices = orgs
+        self.fields["amount"].widget.attrs.update({"inputmode": "decimal", "autocomplete": "off"})
+
+    def clean_amount(self) -> Decimal:
+        return _money(self.cleaned_data["amount"])
+
+    def clean_occurred_on(self) -> dt.date:
+        return _past_day(self.cleaned_data["occurred_on"])

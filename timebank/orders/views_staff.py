@@ -22,7 +22,7 @@ from timebank.ops.idempotency import form_once
 from timebank.orders import actions, worklists
 from timebank.orders.access import OPERATOR, STAFF, access_order, visible_orders
 from timebank.orders.forms import DispatchForm, NoShowForm, OrderFilterForm, ReasonForm, StaffConfirmForm
-from timebank.orders.models import Order, OrderEvent, OrderState, overdue_q
+from timebank.orders.models import Order, OrderEvent, OrderState, Payer, overdue_q
 from timebank.orders.paper import STEPS as PAPER_STEPS
 from timebank.orders.paper import PaperForm, paper_step
 from timebank.orders.rules import ACTIVE_STATES, OPEN_STATES, allows
@@ -244,6 +244,8 @@ def _detail(request: HttpRequest, order: Order, roles: set[str], status: int = 2
         # A refused form stays on the page with its reason, even when the refusal is that nobody is dispatched now.
         "can_no_show": bool(roles & {STAFF, OPERATOR}) and (allows("no-show", order.state) or "no_show_form" in forms),
         "no_show_form": forms.get("no_show_form") or NoShowForm(auto_id=NO_SHOW_IDS),
+        # 专项基金: an order paid from stored time that no volunteer takes is bought from a provider (funds' page).
+        "can_buy_service": STAFF in roles and allows("buy-service", order.state) and order.payer == Payer.RECIPIENT,
         # Paper mode: accept, check in or check out for a volunteer without a smartphone (orders/paper.py).
         "paper": paper_step(order, roles, forms.get("paper_form")),
     }

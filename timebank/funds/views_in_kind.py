@@ -1,0 +1,129 @@
+"""Two fund pages for staff: a donation in kind booked at its estimated value (`POST /api/v1/funds/in-kind`,
+from the fund book), and buying an unfilled order's service from the emergency fund (`POST
+/api/v1/orders/{id}/buy-service`, from the staff's order page). Each asks its endpoint's access checks and calls
+its action."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from timebank.funds.access import access_fund_org
+from timebank.funds.actions import do_buy_market_service, do_record_in_kind
+from timebank.funds.forms import BuyServiceForm, InKindForm
+from timebank.lib.errors import ApiError, Forbidden
+from timebank.ops.idempotency import form_once
+from timebank.orders.access import access_order
+from timebank.orders.models import Order
+from timebank.orders.rules import TRANSITIONS
+from timebank.orgs.models import Org, User
+from timebank.orgs.scope import user_of
+from timebank.web.forms import new_idempotency_key
+from timebank.web.views.common import add_form_error, page
+
+
+@page("workbench")
+def in_kind(request: HttpRequest, org_id: int) -> HttpResponse:
+    """登记捐赠物品: staff, branch and head-office admins of the org (access_fund_org). The action keeps the form's
+    key: a double submit books it once."""
+    user = user_of(request)
+    org = access_fund_org(user, org_id)
+    initial = {"idempotency_key": new_idempotency_key(), "occurred_on": timezone.localdate()}
+    form = InKindForm(request.POST or None, initial=initial)
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                entry, replayed = do_record_in_kind(
+                    user,
+                    org,
+                    source=data["source"],
+                    estimated_value=data["estimated_value"],
+                    occurred_on=data["occurred_on"],
+                    item_description=data["item_description"],
+                    donor_name=data["donor_name"],
+                    description=data["description"],
+                    fund=data["fund"],
+                    idempotency_key=data["idempotency_key"],
+                )
+            except ApiError as exc:
+                add_form_error(form, exc, {"amount": "estimated_value"})
+                status = exc.status
+            else:
+                if replayed:
+                    messages.info(request, _("这一笔刚才已经记过了，没有重复记账。"))
+                else:
+                    messages.success(
+                        request,
+                        _("已登记捐赠物品：%(item)s，折价 %(amount)s 元。")
+                        % {"item": entry.item_description, "amount": entry.amount},
+                    )
+                return redirect("web:funds", org_id=org.pk)
+    return render(request, "funds/in_kind.html", {"org": org, "form": form}, status=status)
+
+
+def _staff_order(user: User, order_id: int) -> Order:
+    """As the endpoint: the order, for staff of its subtree (the transition table's roles for buy-service)."""
+    order, roles = access_order(user, order_id)
+    if not roles & TRANSITIONS["buy-service"].roles:
+        raise Forbidden(_("只有订单所在社区及上级的工作人员可以动用专项基金。"), code="not_allowed")
+    return order
+
+
+def _paying_orgs(user: User, order: Order) -> list[tuple[int, str]]:
+    """The order's org and those above it whose fund the caller may use (access_fund_org), nearest first."""
+    chain: list[Org] = []
+    org: Org | None = order.org
+    while org is not None:
+        chain.append(org)
+        org = org.parent
+    choices = []
+    for candidate in chain:
+        try:
+            access_fund_org(user, candidate.pk)
+        except ApiError:
+            continue
+        choices.append((candidate.pk, candidate.name))
+    return choices
+
+
+@page("workbench")
+def buy_service(request: HttpRequest, order_id: int) -> HttpResponse:
+    """由专项基金购买服务: an order paid from stored time that no volunteer could take is bought from a paid provider;
+    the recipient's minutes are redeemed and the money is booked to the emergency fund."""
+    user = user_of(request)
+    order = _staff_order(user, order_id)
+    orgs = _paying_orgs(user, order)
+    initial = {"idempotency_key": new_idempotency_key(), "occurred_on": timezone.localdate(), "org_id": order.org_id}
+    form = BuyServiceForm(request.POST or None, orgs=orgs, initial=initial)
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                with form_once(request, data["idempotency_key"], "funds.buy_service") as once:
+                    if once.replay is None:
+                        do_buy_market_service(
+                            user,
+                            order,
+                            fund_org=access_fund_org(user, data["org_id"]),
+                            provider=data["provider"],
+                            amount=data["amount"],
+                            note=data["note"],
+                            unfillable=data["unfillable"],
+                            occurred_on=data["occurred_on"],
+                        )
+                        once.keep(str(order.pk))
+            except ApiError as exc:
+                add_form_error(form, exc, {"available": "amount", "dispatch_within_hours": "unfillable"})
+                status = exc.status
+            if not form.errors:
+                messages.success(request, _("已由专项基金购买服务，订单已完成，老人的时间已按服务扣除。"))
+                return redirect("web:staff_order", order_id=order.pk)
+    return render(request, "funds/buy_service.html", {"order": order, "form": form}, status=status)
