@@ -292,6 +292,9 @@ def test_a_credit_exactly_to_the_cap_is_kept_one_minute_over_goes_to_the_pool_wi
     assert notices and notices[0].payload["minutes"] == 1 and "1500" in notices[0].body
     audit = AuditEntry.objects.filter(action="ledger.deposit").latest("pk")
     assert audit.data["over_cap"] == 1
+    # The member reads it among their own notifications.
+    inbox = world.api("volunteer").get("/api/v1/notifications").json()["items"]
+    assert any(n["title"] == "储存时间已达上限" for n in inbox)
     assert ledger_problems(world.bank.pk) == []
 
 
@@ -671,3 +674,50 @@ def test_the_guarantee_runs_as_a_command_and_a_task(world: World, cleaning: Serv
     assert f"bought 1 orders: [{order.pk}]" in out.getvalue()
     assert guarantee_orders.enqueue().return_value == {"served": [], "refused": {}}
     assert FundEntry.objects.filter(order=order).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_guarantee_jobs_at_once_buy_each_order_once() -> None:
+    from tests.conftest import build_world
+
+    if not is_postgres():
+        pytest.skip("races are tested on PostgreSQL")
+    world = build_world()
+    item = do_create_service_item(
+        None,
+        head_office=world.bank,
+        name="家庭保洁",
+        category="mutual_care",
+        tier="ordinary",
+        requires_certificate=None,
+    )
+    set_rules(world, **GUARANTEE)
+    recipient = world.members["recipient"]
+    ledger.do_adjustment(None, member=recipient, minutes=600, bucket="reserve", reason="开户")
+    _emergency_income(world, world.community, "500")
+    now = timezone.now()
+    orders = [_waiting_order(world, item, waited=dt.timedelta(days=4), now=now) for _ in range(2)]
+    barrier = threading.Barrier(3)
+    served: list[int] = []
+    errors: list[BaseException] = []
+
+    def job() -> None:
+        try:
+            barrier.wait()
+            served.extend(run_guarantee(now).served)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=job) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert errors == []
+    assert sorted(served) == sorted(o.pk for o in orders)
+    assert FundEntry.objects.filter(order__in=orders).count() == 2
+    assert bucket(recipient, "reserve") == 600 - 2 * 90
+    assert ledger_problems(world.bank.pk) == []
