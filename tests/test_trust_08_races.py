@@ -421,6 +421,139 @@ def test_the_station_pages_3_forms_act_once_when_each_is_sent_ten_times_at_once(
     assert problems == [], "\n".join(problems)
 
 
+@postgres_only
+def test_the_station_pages_2_forms_act_once_when_each_is_sent_ten_times_at_once(world: World) -> None:
+    """Issue 13's pages for a withdrawal, a no-show, correcting a call, one's messages, duty, a donation in kind and
+    buying an order's service from the fund (tests/test_station_pages_2.py): each form sent ten times at once (with
+    its one key where it has one: a double click, a resend) acts once; every repeat goes where the first went, none
+    is a server error."""
+    from timebank.audit.models import AuditEntry
+    from timebank.funds.actions import EntryInput, do_record_entry
+    from timebank.funds.models import FundEntry
+    from timebank.hotline.actions import do_log_call
+    from timebank.notify.models import Notification
+    from timebank.orders.models import OrderEvent
+
+    w = world
+    item = _service_item(w)
+    recipient = w.members["recipient"]
+    _credit(w, recipient, 300)
+    tomorrow = timezone.now() + dt.timedelta(days=1)
+
+    def order(payer: str, *, dispatched: bool) -> Order:
+        made = orders.do_create_order(
+            w.users["staff"],
+            recipient=recipient,
+            service_item=item,
+            scheduled_start=tomorrow,
+            planned_minutes=60,
+            payer=payer,
+            channel="hotline",
+        )
+        if dispatched:
+            orders.do_dispatch(w.users["staff"], made, w.members["volunteer"])
+        return made
+
+    missed = order("subsidy", dispatched=True)
+    unfilled = order("recipient", dispatched=False)
+    do_record_entry(
+        w.users["staff"],
+        w.community,
+        EntryInput(
+            direction="income", amount="500", occurred_on=timezone.localdate(), source="government", fund="emergency"
+        ),
+    )
+    call = do_log_call(
+        w.users["operator"], org=None, member=recipient, kind="order", summary="要助餐", started_at=timezone.now()
+    )
+    for title in ("一", "二"):
+        Notification.objects.create(
+            bank=w.bank, user=w.users["volunteer"], channel="outbox", template="test", title=title, body=title
+        )
+    first = Notification.objects.filter(user=w.users["volunteer"]).order_by("pk").first()
+    assert first is not None
+    today = timezone.localdate().isoformat()
+    cases: list[tuple[str, Call, Callable[[], int]]] = [
+        (
+            "a withdrawal",
+            Call("staff", "/staff/withdrawals/new/", {"member_id": recipient.pk, "minutes": "30", "memo": "助餐"}),
+            lambda: Transaction.objects.filter(kind="withdrawal").count(),
+        ),
+        (
+            "a no-show",
+            Call("staff", f"/staff/orders/{missed.pk}/no-show/", {"reason": "没来"}),
+            lambda: OrderEvent.objects.filter(order=missed, action="no-show").count(),
+        ),
+        (
+            "correcting a call",
+            Call(
+                "operator",
+                f"/hotline/call-log/{call.pk}/",
+                {"summary": "要助餐，每周二", "ended_at": "", "order_id": "", "need_id": ""},
+            ),
+            lambda: AuditEntry.objects.filter(action="call.update").count(),
+        ),
+        (
+            "reading a message",
+            Call("volunteer", f"/me/messages/{first.pk}/read/"),
+            lambda: AuditEntry.objects.filter(action="notification.read").count(),
+        ),
+        (
+            "reading all messages",
+            Call("volunteer", "/me/messages/read-all/"),
+            lambda: AuditEntry.objects.filter(action="notification.read_all").count(),
+        ),
+        (
+            "going on duty",
+            Call("staff", "/staff/duty/", {"on_duty": "true"}),
+            lambda: AuditEntry.objects.filter(action="staff.duty").count(),
+        ),
+        (
+            "a donation in kind",
+            Call(
+                "staff",
+                f"/funds/{w.community.pk}/in-kind/",
+                {
+                    "item_description": "大米 20 袋",
+                    "estimated_value": "800",
+                    "source": "enterprise",
+                    "donor_name": "",
+                    "occurred_on": today,
+                    "fund": "general",
+                    "description": "",
+                },
+            ),
+            lambda: FundEntry.objects.filter(in_kind=True).count(),
+        ),
+        (
+            "buying an order's service",
+            Call(
+                "staff",
+                f"/funds/orders/{unfilled.pk}/buy-service/",
+                {
+                    "provider": "运河家政服务公司",
+                    "amount": "80",
+                    "org_id": unfilled.org_id,
+                    "occurred_on": today,
+                    "unfillable": "on",
+                    "note": "没有志愿者",
+                },
+            ),
+            lambda: FundEntry.objects.filter(direction="expense").count(),
+        ),
+    ]
+    problems: list[str] = []
+    for n, (name, call_, count) in enumerate(cases):
+        call_.form = True
+        call_.body = {**(call_.body or {}), "idempotency_key": f"{n + 50:02d}" * 16}
+        statuses = sorted(a.status for a in fire(w, call_, "plain"))
+        if statuses != [302] * THREADS:
+            problems.append(f"{name}: {statuses}")
+        if count() != 1:
+            problems.append(f"{name}: done {count()} times")
+    assert problems == [], "\n".join(problems)
+
+
 # ---------------------------------------------------------------------------------------------
 # Every create endpoint, generated from the OpenAPI document.
 # ---------------------------------------------------------------------------------------------
