@@ -646,6 +646,68 @@ def test_ledger_verify(world: World) -> None:
         assert resp.json()["ok"] is True, resp.json()
 
 
+# Federation (issue 16): peers are registered by the superuser and read by that bank's head-office admins; a
+# transfer to a peer's member is sent from one's own account (the peer here cannot be reached: it stays pending).
+PEER_READ: dict[str, frozenset[str]] = {"bank": SU | {"head_office_admin"}}
+PEER_CREATE = SU
+
+
+def _peer_key() -> str:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def test_federation_peers_and_transfers(world: World, settings: Any) -> None:
+    from timebank.federation.actions import do_create_peer
+
+    settings.FEDERATION_NODE_ID = "node-here"
+    settings.FEDERATION_SIGNING_KEY = "A" * 43 + "="
+    problems: list[str] = []
+
+    def create(persona: str) -> Call:
+        body = {
+            "node_id": f"node-{persona.replace('_', '-')}",
+            "name": "青岛",
+            "url": "https://tb.example.org",
+            "public_key": _peer_key(),
+            "bank_id": world.bank.pk,
+            "limit_minutes": 600,
+        }
+        return Call("post", "/api/v1/federation/peers", body)
+
+    problems += run_matrix(world, "register a peer", create, PEER_CREATE, ok=(201,))
+    peer = do_create_peer(
+        world.users["superuser"],
+        node_id="node-down",
+        name="不在线",
+        url="https://127.0.0.1:9",
+        public_key=_peer_key(),
+        bank=world.bank,
+        limit_minutes=100_000,
+    )
+    problems += run_matrix(world, "read a peer", get_call(f"/api/v1/federation/peers/{peer.pk}"), PEER_READ["bank"])
+    fund(world, "recipient", 600)
+
+    def send(persona: str) -> Call:
+        body = {
+            "from_member_id": world.members["recipient"].pk,
+            "peer_id": peer.pk,
+            "to_account": "7",
+            "to_name": "王小红",
+            "minutes": 1,
+            "idempotency_key": f"fed-{persona}",
+        }
+        return Call("post", "/api/v1/federation/transfers", body)
+
+    problems += run_matrix(world, "send to a peer's member", send, SPEND_FROM["recipient"], ok=(201,))
+    assert_none(problems)
+
+
 # ---------------------------------------------------------------------------------------------
 # Generated: every GET operation with an id in its path × every persona × objects of another bank
 # and outside the caller's subtree, on the demo's two banks (which hold every kind of object).
@@ -669,10 +731,12 @@ ID_REGISTRY: dict[str, tuple[str, str, str | None]] = {
     "team_id": ("teams.Team", "bank_id", "org_id"),
     "activity_id": ("teams.Activity", "bank_id", "org_id"),
     "complaint_id": ("evaluation.Complaint", "bank_id", "org_id"),
+    "peer_id": ("federation.Peer", "bank_id", None),
+    "transfer_id": ("federation.FederatedTransfer", "member__home_org__head_office_id", "member__home_org_id"),
     # Not an id: a voucher's code, looked up by the redemption's outlet.
     "code": ("goods.Redemption", "outlet__head_office_id", "outlet_id"),
 }
-CODE_FIELD = {"code": "voucher_code"}
+CODE_FIELD = {"code": "voucher_code", "transfer_id": "transfer_id"}
 
 BANK1_PERSONAS = ("ho_admin", "branch_admin", "staff", "operator", "assessor", "volunteer", "recipient", "relative")
 ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[\dXx](?![0-9A-Za-z])")

@@ -178,10 +178,14 @@ API_ONLY: dict[str, str] = {
     "POST /api/v1/auth/token": "issues a bearer token; the pages log in with a session (web:login)",
     # Revoking a bearer token; the pages log out their session (web:logout).
     "POST /api/v1/auth/revoke": "revokes a bearer token; the pages log out with web:logout",
+    # Node to node (issue 16): signed by the peer deployment's Ed25519 key, never sent by a person.
+    "POST /api/v1/federation/inbox": "messages between nodes, signed by the sending node's key",
 }
 
 # Operations without a page yet, with who needs it. Keep this list honest: the test fails when one has a page.
 KNOWN_MISSING: dict[str, str] = {
+    "POST /api/v1/federation/peers": "superuser: register a peer node (another city's deployment)",
+    "POST /api/v1/federation/transfers": "members: send minutes to a relative on another node (from 我的时间)",
 }
 
 # A sample: (persona, url of a page, the form action on it that performs the operation).

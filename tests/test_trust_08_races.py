@@ -627,6 +627,32 @@ class Ctx:
         )
 
 
+def _node_key() -> str:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def _peer(c: Ctx) -> int:
+    """A peer node of the bank at an address where nothing answers (connection refused at once)."""
+    from timebank.federation.actions import do_create_peer
+
+    peer = do_create_peer(
+        c.w.users["superuser"],
+        node_id=c.uniq("down-"),
+        name="不在线的节点",
+        url="https://127.0.0.1:9",
+        public_key=_node_key(),
+        bank=c.w.bank,
+        limit_minutes=100_000,
+    )
+    return peer.pk
+
+
 def _census_xlsx(ctx: Ctx) -> bytes:
     from openpyxl import Workbook
 
@@ -727,6 +753,37 @@ CREATES: dict[str, Builder] = {
                 "minutes": 1,
                 "kind": "relative",
                 "idempotency_key": c.uniq("t"),
+            },
+            unique=True,
+        )
+    ),
+    "POST /api/v1/federation/peers": _b(
+        lambda c, i: Call(
+            "superuser",
+            "/api/v1/federation/peers",
+            {
+                "node_id": c.uniq("node-"),
+                "name": "青岛",
+                "url": "https://tb.example.org",
+                "public_key": _node_key(),
+                "bank_id": i["bank"],
+                "limit_minutes": 600,
+            },
+            unique=True,
+        )
+    ),
+    # To a peer that cannot be reached: the minutes leave at once and the transfer stays pending.
+    "POST /api/v1/federation/transfers": _b(
+        lambda c, i: Call(
+            "recipient",
+            "/api/v1/federation/transfers",
+            {
+                "from_member_id": i["recipient"],
+                "peer_id": _peer(c),
+                "to_account": "7",
+                "to_name": "王小红",
+                "minutes": 1,
+                "idempotency_key": c.uniq("f"),
             },
             unique=True,
         )
@@ -1100,6 +1157,9 @@ NOT_CREATES = frozenset(
         # 202: a login code per phone, each new one replacing the last (tests/test_elder_sms.py, with its race).
         "POST /api/v1/auth/sms-code",
         "POST /api/v1/auth/revoke",
+        # Signed by peer nodes, never a login's call: its races (re-deliveries, replayed nonces) are
+        # tests/test_federation.py's.
+        "POST /api/v1/federation/inbox",
         "PATCH /api/v1/orgs/{org_id}/rules",
         "PATCH /api/v1/members/{member_id}",
         "POST /api/v1/members/{member_id}/approve",
