@@ -166,6 +166,7 @@ BAD_VALUES: list[dict[str, Any]] = [
     {"guarantee_provider": 12345},
     {"guarantee_provider": "家" * 101},
     {"guarantee_provider": None},
+    {"guarantee_provider": "鲁南家政 13912345678"},  # it goes on the public fund disclosure
     # The guarantee works only with its price and provider.
     {"guarantee_after_days": 3},
     {"guarantee_after_days": 3, "guarantee_yuan_per_hour": 60},

@@ -5,7 +5,6 @@ a correction is a reversing entry."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -22,6 +21,7 @@ from timebank.goods.models import Goods
 from timebank.ledger.models import AccountKind, Transaction, TransactionKind
 from timebank.ledger.posting import lock_set, post
 from timebank.lib.errors import Conflict, Invalid
+from timebank.lib.masking import PERSONAL_NUMBER
 from timebank.members.models import Member
 from timebank.ops.idempotency import check_key, fingerprint, scope_of, write_once
 from timebank.orders.actions import check_may_spend, transition
@@ -30,8 +30,6 @@ from timebank.orders.rules import allows
 from timebank.orgs.models import Org, OrgKind, Rules, User
 
 EARLIEST = dt.date(1990, 1, 1)
-# A run of digits this long is a phone or ID number, never part of a company's name.
-PERSONAL_NUMBER = re.compile(r"[0-9０-９]{7,}")
 BOUGHT_SERVICE_NOTE = "由专项基金购买服务"
 
 

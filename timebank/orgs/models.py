@@ -347,6 +347,7 @@ class Rules(models.Model):
     guarantee_provider = rules.text(
         "",
         max_length=100,
+        no_personal_numbers=True,
         label=_("兜底的服务机构"),
         help=_("专项基金付款的对象，记入资金账。开启兜底时必须填写。"),
         group=G.GUARANTEE,

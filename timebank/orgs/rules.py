@@ -26,6 +26,8 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from pydantic import BaseModel, Field, create_model
 
+from timebank.lib.masking import PERSONAL_NUMBER
+
 Choices = Sequence[tuple[str, Any]]
 
 
@@ -47,12 +49,13 @@ class Group(Enum):
 
 
 # Error codes of `clean` (422 `invalid` with `fields={rule: code}`).
-UNKNOWN, REQUIRED, WRONG_TYPE, OUT_OF_RANGE, NOT_INCREASING = (
+UNKNOWN, REQUIRED, WRONG_TYPE, OUT_OF_RANGE, NOT_INCREASING, PERSONAL = (
     "unknown",
     "required",
     "wrong_type",
     "out_of_range",
     "not_increasing",
+    "personal_number",
 )
 
 
@@ -246,6 +249,7 @@ class TextRule(Rule):
     """A short line of text (a provider's name), stripped; empty allowed."""
 
     max_length: int = 100
+    no_personal_numbers: bool = False  # a name that goes on public records: no phone or ID number in it
 
     def api_type(self) -> Any:
         return Annotated[str, Field(strict=True, max_length=self.max_length)]
@@ -259,6 +263,8 @@ class TextRule(Rule):
         value = value.strip()
         if len(value) > self.max_length or any(ord(c) < 32 for c in value):
             raise RuleError(OUT_OF_RANGE, _("最多 %(n)s 个字，不含控制字符。") % {"n": self.max_length})
+        if self.no_personal_numbers and PERSONAL_NUMBER.search(value):
+            raise RuleError(PERSONAL, _("这里不要写电话或证件号码。"))
         return value
 
     def form_fields(self) -> dict[str, forms.Field]:
@@ -461,8 +467,24 @@ def choice(
     return _field(models.CharField(max_length=max_length, choices=choices, default=default), rule)
 
 
-def text(default: str, *, max_length: int, label: Any, group: Group, help: Any = "", none_text: Any = NONE) -> Any:
-    rule = TextRule(label=label, group=group, help=help, none_text=none_text, max_length=max_length)
+def text(
+    default: str,
+    *,
+    max_length: int,
+    label: Any,
+    group: Group,
+    help: Any = "",
+    none_text: Any = NONE,
+    no_personal_numbers: bool = False,
+) -> Any:
+    rule = TextRule(
+        label=label,
+        group=group,
+        help=help,
+        none_text=none_text,
+        max_length=max_length,
+        no_personal_numbers=no_personal_numbers,
+    )
     return _field(models.CharField(max_length=max_length, blank=True, default=default), rule)
 
 
