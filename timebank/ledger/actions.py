@@ -98,7 +98,10 @@ def credit_legs(
     """The one home of the storage cap (储存上限): credit `minutes` to `account`, one of `member_id`'s buckets; the
     part that would take the member's stored time (all three buckets together) above `cap` goes to the bank's
     donation pool instead (locked with the buckets, `pool_if_capped`). Exactly at the cap keeps everything.
-    Returns the legs and the minutes sent to the pool; `announce_over_cap` tells the member after posting."""
+    Returns the legs and the minutes sent to the pool; `announce_over_cap` tells the member after posting.
+    Applied where time is credited to a member from outside them: deposits (orders, service records, activities,
+    award bonuses), gifts from a relative, positive adjustments and yearly grants. Not to moves of the member's own
+    time (settlement between their buckets, an inter-bank move of their balance) nor to reversals (exact undoing)."""
     if cap is None or minutes <= 0:
         return [(account, minutes)], 0
     held = sum(locked.bucket(member_id, k).balance_minutes for k in MEMBER_BUCKETS)
