@@ -506,8 +506,18 @@ def test_statements_mirror_and_reconcile_names_the_transfers_that_differ(node_b:
     # The peer node itself reads it with a signed request; the same signed request again is a replay.
     url = f"{node_b.base}/api/v1/federation/peers/{b_peer['id']}/statement?date={today}"
     headers = signing.sign("GET", url, b"")
-    assert http("GET", url, None, headers) == (200, theirs)
-    assert http("GET", url, None, headers)[0] == 401
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
+        raw, answer_headers = resp.read(), dict(resp.headers.items())
+    assert json.loads(raw) == theirs
+    # The answer is signed by node B: its status and body, with B's key.
+    b_key = signing.load_public_key(node_b.public_key)
+    assert b_key is not None
+    signing.verify_answer(200, answer_headers, raw, "node-b", b_key)
+    with pytest.raises(signing.Unverified):
+        signing.verify_answer(200, answer_headers, raw.replace(b"-45", b"-46"), "node-b", b_key)
+    with pytest.raises(signing.Unverified):
+        signing.verify_answer(200, answer_headers, raw, "node-b", signing.load_public_key(_a_public()))  # type: ignore[arg-type]
+    assert http("GET", url, None, headers)[0] == 401  # the same signed request again: a replay
     assert http("GET", url, None, signing.sign("GET", url + "x", b""))[0] == 401  # signed for another query
 
     def differences() -> str:

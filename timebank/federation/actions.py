@@ -242,14 +242,25 @@ class Unreachable(Exception):
     """The peer did not answer with an outcome (down, timed out, an error page, a refused signature)."""
 
 
-def signed_request(peer: Peer, method: str, path: str, body: bytes = b"") -> dict[str, Any]:
-    """Send a signed request to the peer and read its JSON answer (200 only)."""
+def signed_request(
+    peer: Peer, method: str, path: str, body: bytes = b"", *, signed_answer: bool = False
+) -> dict[str, Any]:
+    """Send a signed request to the peer and read its JSON answer (200 only); with `signed_answer`, the answer must
+    carry the peer's own signature over its status and body (a statement)."""
     url = peer.url + path
     headers = signing.sign(method, url, body)
     request = urllib.request.Request(url, data=body if method != "GET" else None, method=method, headers=headers)  # noqa: S310 - https (or the loopback in tests) only, checked when the peer was registered
     try:
         with urllib.request.urlopen(request, timeout=settings.FEDERATION_TIMEOUT_SECONDS) as resp:  # noqa: S310
-            answer = json.loads(resp.read() or b"null")
+            raw = resp.read()
+            if signed_answer:
+                key = signing.load_public_key(peer.public_key)
+                assert key is not None  # checked when the peer was registered
+                try:
+                    signing.verify_answer(resp.status, dict(resp.headers.items()), raw, peer.node_id, key)
+                except signing.Unverified as exc:
+                    raise Unreachable(f"the answer's signature is invalid: {exc}") from None
+            answer = json.loads(raw or b"null")
     except urllib.error.HTTPError as exc:
         raise Unreachable(f"HTTP {exc.code}: {exc.read()[:200]!r}") from None
     except (OSError, ValueError) as exc:
@@ -524,7 +535,9 @@ def reconcile(peer: Peer, day: dt.date) -> Reconciliation:
     mine = statement(peer, day)
     problems: list[str] = []
     try:
-        theirs = signed_request(peer, "GET", f"/api/v1/federation/peers/{peer.pk}/statement?date={day.isoformat()}")
+        theirs = signed_request(
+            peer, "GET", f"/api/v1/federation/peers/{peer.pk}/statement?date={day.isoformat()}", signed_answer=True
+        )
     except Unreachable as exc:
         return Reconciliation(peer, [f"{peer.node_id}: statement not available ({exc})"])
     if theirs.get("peer_node_id") != signing.node_id() or theirs.get("date") != day.isoformat():

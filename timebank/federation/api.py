@@ -202,10 +202,17 @@ class NodeSignature:
     response=PeerStatementOut,
     auth=[BearerToken(), SessionAuth(), NodeSignature()],
 )
-def peer_statement(request: HttpRequest, peer_id: PathId, date: dt.date) -> dict[str, Any]:
+def peer_statement(request: HttpRequest, peer_id: PathId, date: dt.date) -> dict[str, Any] | HttpResponse:
     """The completed transfers with a peer on one day, signed from this node's side (positive: the peer owes us
     more). The superuser and that bank's head-office admins; or the peer node itself, by a signed request: it
-    then always gets its own statement (it does not know its id on this node), whatever the id in the path."""
+    then always gets its own statement (it does not know its id on this node), whatever the id in the path, and
+    the answer carries this node's signature (RFC 9421, over its status and Content-Digest)."""
     who = request.auth  # type: ignore[attr-defined]
-    peer = who if isinstance(who, Peer) else access_peer(caller(request), peer_id)
-    return actions.statement(peer, date)
+    if not isinstance(who, Peer):
+        return actions.statement(access_peer(caller(request), peer_id), date)
+    body = json.dumps(actions.statement(who, date), separators=(",", ":")).encode()
+    response = HttpResponse(body, content_type="application/json")
+    for name, value in signing.sign_answer(200, body).items():
+        if name.lower() != "content-type":
+            response[name] = value
+    return response

@@ -133,3 +133,46 @@ def verify(
     if len(results) != 1 or not results[0].nonce or results[0].body is None:
         raise Unverified("no nonce or no digest")
     return Verified(str(results[0].parameters["keyid"]), str(results[0].nonce))
+
+
+@dataclass
+class Answer:
+    """A response as the library signs and verifies it: its status and headers (no request components)."""
+
+    status_code: int
+    headers: dict[str, str] = field(default_factory=dict)
+    request: None = None
+
+
+ANSWER_COVERED = ("@status", "content-digest")
+
+
+def sign_answer(status: int, body: bytes) -> dict[str, str]:
+    """Headers that sign an answer of this node (a statement): its status and the Content-Digest of its body."""
+    answer = Answer(status, {"Content-Type": "application/json"})
+    signer = HTTPMessageSigner(signature_algorithm=algorithms.ED25519, key_resolver=_Keys())
+    signer.sign(
+        answer,
+        key_id=node_id(),
+        created=dt.datetime.now(dt.UTC),
+        label=LABEL,
+        covered_component_ids=("@status",),
+        body=body,
+    )
+    return answer.headers
+
+
+def verify_answer(status: int, headers: Mapping[str, str], body: bytes, key_id: str, key: Ed25519PublicKey) -> None:
+    """Check that an answer was signed by the node `key_id` with `key`, recently, over its status and body."""
+    wanted = {"signature-input", "signature", "content-digest", "content-type"}
+    answer = Answer(status, {k: v for k, v in headers.items() if k.lower() in wanted})
+    verifier = HTTPMessageVerifier(
+        signature_algorithm=algorithms.ED25519, key_resolver=_Keys(lambda k: key if k == key_id else None)
+    )
+    verifier.max_clock_skew = MAX_SKEW
+    try:
+        results = verifier.verify(answer, max_age=dt.timedelta(0), require_components=ANSWER_COVERED, body=body)
+    except (InvalidSignature, HTTPMessageSignaturesException) as exc:
+        raise Unverified(str(exc)[:200]) from None
+    if len(results) != 1 or results[0].body is None:
+        raise Unverified("no digest")
