@@ -298,6 +298,15 @@ def test_an_operator_corrects_a_logged_call_by_clicking_from_the_home(world: Wor
     assert call_updates(call) == 1
 
 
+def test_the_callers_screen_links_the_calls_one_may_correct(world: World) -> None:
+    mine, theirs = log_call(world), log_call(world, by="staff")
+    html = (
+        web_client(world.users["operator"]).get(f"/hotline/callers/{world.members['recipient'].pk}/").content.decode()
+    )
+    assert f'href="/hotline/call-log/{mine.pk}/"' in html
+    assert f'href="/hotline/call-log/{theirs.pk}/"' not in html  # logged by staff: the operator only reads it
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

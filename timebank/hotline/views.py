@@ -33,8 +33,9 @@ from timebank.hotline.forms import (
     UnknownCallForm,
     default_start,
 )
-from timebank.hotline.models import CallKind
+from timebank.hotline.models import CallKind, CallLog
 from timebank.hotline.queries import due_return_visits, due_welfare_checks, find_callers
+from timebank.hotline.views_calls import may_change
 from timebank.ledger.models import AccountKind
 from timebank.lib.errors import ApiError, NotFound
 from timebank.lib.masking import mask_phone
@@ -148,13 +149,21 @@ def situation(user: User, member: Member) -> dict[str, Any]:
         "goods": parts[AccountKind.GOODS],
         "last_check": visible_welfare_checks(user).filter(member=member).order_by("-checked_at", "-pk").first(),
         "relatives": relatives,
-        "calls": list(
-            visible_calls(user)
-            .filter(member=member)
-            .select_related("operator")
-            .order_by("-started_at", "-pk")[:RECENT_CALLS]
-        ),
+        "calls": recent_calls(user, member),
     }
+
+
+def recent_calls(user: User, member: Member) -> list[CallLog]:
+    """The caller's last calls; those the operator may correct (views_calls.may_change) link to their page."""
+    calls = list(
+        visible_calls(user)
+        .filter(member=member)
+        .select_related("operator", "org")
+        .order_by("-started_at", "-pk")[:RECENT_CALLS]
+    )
+    for call in calls:
+        call.changeable = may_change(user, call)  # type: ignore[attr-defined]
+    return calls
 
 
 def _produced(user: User, member: Member, raw: Any) -> Order | None:
