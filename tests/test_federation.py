@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -71,6 +72,8 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict[str, st
 
 B_SETUP = """
 import json
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
 from tests.conftest import make_member
 from timebank.federation.actions import do_create_peer
 from timebank.orgs.actions import do_create_org, do_issue_token
@@ -152,7 +155,7 @@ def _database_for_b(tmp: Path) -> tuple[str, Any]:
         return f"sqlite:///{tmp / 'node_b.sqlite3'}", None
     import psycopg
 
-    params = connection.settings_dict
+    params = django_settings.DATABASES["default"]
     name = f"{params['NAME']}_node_b"[:60]
     admin = psycopg.connect(
         host=params["HOST"] or "127.0.0.1",
@@ -175,12 +178,18 @@ def _database_for_b(tmp: Path) -> tuple[str, Any]:
     return url, drop
 
 
-@pytest.fixture(scope="module")
-def node_b(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> Iterator[NodeB]:
+@dataclass
+class Prepared:
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _node_b_prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prepared]:
+    """Node B's database, migrated and given a bank, a member and node A as a peer, in a process started before
+    the test database is made (session fixtures come first), so both sets of migrations run at once."""
     tmp = tmp_path_factory.mktemp("node_b")
-    with django_db_blocker.unblock():
-        database_url, drop = _database_for_b(tmp)
-    port = _free_port()
+    database_url, drop = _database_for_b(tmp)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -193,17 +202,32 @@ def node_b(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> 
         "DJANGO_SETTINGS_MODULE": "timebank.settings",
     }
     env.pop("FEDERATION_SIGNING_KEY", None)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
-    out = subprocess.run(
-        [*manage, "shell", "-c", B_SETUP % {"a_id": A_ID, "a_pub": _a_public()}],
+    setup = B_SETUP % {"a_id": A_ID, "a_pub": _a_public()}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", setup],
         env=env,
-        check=True,
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
-    made = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    try:
+        yield Prepared(process, env)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+        if drop is not None:
+            drop()
+
+
+@pytest.fixture(scope="module")
+def node_b(_node_b_prepared: Prepared) -> Iterator[NodeB]:
+    out, err = _node_b_prepared.process.communicate(timeout=300)
+    assert _node_b_prepared.process.returncode == 0, err.decode()[-2000:]
+    made = json.loads(out.decode().strip().splitlines()[-1])
+    port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    env = _node_b_prepared.env
     b = NodeB(base, "", "", made["member"], made["name"], made["peer"], made["bank"], made["token"], port, env)
     b.start()
     try:
@@ -213,9 +237,6 @@ def node_b(tmp_path_factory: pytest.TempPathFactory, django_db_blocker: Any) -> 
         yield b
     finally:
         b.stop()
-        if drop is not None:
-            with django_db_blocker.unblock():
-                drop()
 
 
 @pytest.fixture(autouse=True)
