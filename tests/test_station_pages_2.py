@@ -25,6 +25,7 @@ from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
 from timebank.funds.actions import EntryInput, do_record_entry
 from timebank.funds.models import FundEntry
+from timebank.goods.models import Goods
 from timebank.hotline.actions import do_log_call
 from timebank.hotline.models import CallLog
 from timebank.ledger import actions as ledger
@@ -538,6 +539,58 @@ def test_bad_donations_in_kind_are_refused_next_to_the_field_and_write_nothing(
     assert error_next_to(resp.content.decode(), field), resp.content.decode()[:3000]
     assert not FundEntry.objects.exists()
     assert staff.post(page, in_kind_form("k" * 32)).status_code == 302 and FundEntry.objects.count() == 1
+
+
+def test_donated_goods_go_on_an_outlets_shelf_in_the_same_step(world: World) -> None:
+    staff = web_client(world.users["staff"])
+    page = f"/funds/{world.community.pk}/in-kind/"
+    html = staff.get(page).content.decode()
+    for name in ("outlet_id", "quantity", "goods_id", "name", "price_minutes"):
+        assert f'name="stock.{name}"' in html
+    assert f'<option value="{world.outlet.pk}">' in html and f'<option value="{world.community2.pk}">' not in html
+    shelf = {"stock.outlet_id": world.outlet.pk, "stock.quantity": 20, "stock.name": "大米", "stock.price_minutes": 30}
+    assert staff.post(page, in_kind_form(form_key(html), **shelf)).status_code == 302
+    goods = Goods.objects.get()
+    entry = FundEntry.objects.get()
+    assert (goods.outlet_id, goods.name, goods.stock, goods.price_minutes, entry.goods_id) == (
+        world.outlet.pk,
+        "大米",
+        20,
+        30,
+        goods.pk,
+    )
+    # Restocking the same goods by their number.
+    more = {"stock.outlet_id": world.outlet.pk, "stock.quantity": 5, "stock.goods_id": goods.pk}
+    assert staff.post(page, in_kind_form("r" * 32, **more)).status_code == 302
+    goods.refresh_from_db()
+    assert goods.stock == 25 and FundEntry.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"stock.outlet_id": "next_community"}, "stock.outlet_id"),  # not offered: another community's
+        ({"stock.outlet_id": "abc"}, "stock.outlet_id"),
+        ({"stock.quantity": ""}, "stock.quantity"),
+        ({"stock.quantity": 0}, "stock.quantity"),
+        ({"stock.quantity": 10**9}, "stock.quantity"),
+        ({"stock.price_minutes": -5}, "stock.price_minutes"),
+        ({"stock.name": "", "stock.price_minutes": ""}, "stock.name"),  # new goods need a name and a price
+        ({"stock.goods_id": 99_999_999}, "stock.goods_id"),
+    ],
+)
+def test_a_bad_shelf_is_refused_next_to_its_field_and_nothing_is_booked(
+    world: World, change: dict[str, Any], field: str
+) -> None:
+    if change.get("stock.outlet_id") == "next_community":
+        change = {"stock.outlet_id": world.community2.pk}
+    shelf = {"stock.outlet_id": world.outlet.pk, "stock.quantity": 20, "stock.name": "大米", "stock.price_minutes": 30}
+    resp = web_client(world.users["staff"]).post(
+        f"/funds/{world.community.pk}/in-kind/", in_kind_form("q" * 32, **{**shelf, **change})
+    )
+    assert resp.status_code in (404, 422)
+    assert error_next_to(resp.content.decode(), field), resp.content.decode()[:3000]
+    assert not FundEntry.objects.exists() and not Goods.objects.exists()
 
 
 @pytest.mark.parametrize("persona", ["staff_next", "other_bank_admin", "operator", "volunteer", "recipient"])

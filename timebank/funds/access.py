@@ -7,8 +7,10 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from timebank.funds.actions import StockInput
 from timebank.funds.models import FundEntry
-from timebank.lib.errors import Forbidden, NotFound
+from timebank.goods.access import access_goods
+from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.orgs.access import has_role, staff_scope
 from timebank.orgs.models import MANAGING_ROLES, Org, User
 
@@ -44,3 +46,17 @@ def access_fund_entry(user: User, entry_id: int) -> FundEntry:
     if has_role(user, MANAGING_ROLES, entry.org):
         return entry
     raise Forbidden(_("只有本机构及上级的工作人员可以管理资金账目。"), code="outside_subtree")
+
+
+def access_stock(
+    user: User, *, outlet_id: int, quantity: int, goods_id: int | None, name: str, price_minutes: int | None
+) -> StockInput:
+    """Donated goods put on a shelf (the `stock` of POST /funds/in-kind, and its page): staff of the outlet's
+    subtree; `goods_id` restocks goods they manage, else the new goods need a name and a price."""
+    outlet = get_org(outlet_id)
+    if not has_role(user, MANAGING_ROLES, outlet):
+        raise Forbidden(_("只有网点所在社区及上级的工作人员可以管理物品。"), code="outside_subtree")
+    goods = access_goods(user, goods_id, manage=True) if goods_id else None
+    if goods is None and (not name.strip() or price_minutes is None):
+        raise Invalid(_("新物品需要填写名称和价格（分钟）。"), fields={"stock.name": "required"})
+    return StockInput(outlet=outlet, quantity=quantity, goods=goods, name=name, price_minutes=price_minutes or 0)

@@ -9,7 +9,7 @@ from ninja import Query, Router, Status
 
 from timebank.api.types import Page, PathId, paginate
 from timebank.funds import actions
-from timebank.funds.access import access_fund_entry, access_fund_org, get_org, visible_fund_entries
+from timebank.funds.access import access_fund_entry, access_fund_org, access_stock, get_org, visible_fund_entries
 from timebank.funds.disclosure import Period, as_text, check_period, disclose
 from timebank.funds.models import Direction, FundEntry
 from timebank.funds.money import yuan
@@ -23,14 +23,11 @@ from timebank.funds.schemas import (
     InKindIn,
     ReverseIn,
 )
-from timebank.goods.access import access_goods
-from timebank.lib.errors import Forbidden, Invalid
+from timebank.lib.errors import Forbidden
 from timebank.orders.access import access_order
 from timebank.orders.api import order_out
 from timebank.orders.rules import TRANSITIONS
-from timebank.orgs.access import has_role
 from timebank.orgs.api import caller
-from timebank.orgs.models import MANAGING_ROLES
 
 router = Router(tags=["funds"])
 
@@ -155,14 +152,13 @@ def record_in_kind(request: HttpRequest, response: HttpResponse, payload: InKind
     stock = None
     if payload.stock is not None:
         s = payload.stock
-        outlet = get_org(s.outlet_id)
-        if not has_role(user, MANAGING_ROLES, outlet):
-            raise Forbidden(_("只有网点所在社区及上级的工作人员可以管理物品。"), code="outside_subtree")
-        goods = access_goods(user, s.goods_id, manage=True) if s.goods_id else None
-        if goods is None and (not s.name.strip() or s.price_minutes is None):
-            raise Invalid(_("新物品需要填写名称和价格（分钟）。"), fields={"stock.name": "required"})
-        stock = actions.StockInput(
-            outlet=outlet, quantity=s.quantity, goods=goods, name=s.name, price_minutes=s.price_minutes or 0
+        stock = access_stock(
+            user,
+            outlet_id=s.outlet_id,
+            quantity=s.quantity,
+            goods_id=s.goods_id,
+            name=s.name,
+            price_minutes=s.price_minutes,
         )
     entry, replayed = actions.do_record_in_kind(
         user,

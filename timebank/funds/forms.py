@@ -155,3 +155,34 @@ class BuyServiceForm(Form):
 
     def clean_occurred_on(self) -> dt.date:
         return _past_day(self.cleaned_data["occurred_on"])
+
+
+class StockForm(Form):
+    """The optional `stock` of a donation in kind: put the goods on an outlet's shelf in the same step. Its inputs
+    are named as the API's nested fields (`stock.outlet_id`, `stock.quantity`, ...)."""
+
+    outlet_id = forms.TypedChoiceField(label=_("放到哪个网点"), coerce=int, required=False, empty_value=None)
+    quantity = forms.IntegerField(label=_("入库数量"), required=False, min_value=1, max_value=1_000_000)
+    goods_id = forms.IntegerField(
+        label=_("补充已有物品的编号（可以不填）"),
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text=_("网点已经有这种物品时填它的编号；新物品请填下面的名称和价格。"),
+    )
+    name = forms.CharField(label=_("新物品名称"), required=False, max_length=100)
+    price_minutes = forms.IntegerField(label=_("兑换价格（分钟）"), required=False, min_value=1, max_value=100_000)
+
+    def __init__(self, *args: Any, outlets: list[tuple[int, str]], **kwargs: Any) -> None:
+        kwargs["prefix"] = "stock"
+        super().__init__(*args, **kwargs)
+        self._choice("outlet_id").choices = [("", _("不入库，只记账")), *outlets]
+
+    def add_prefix(self, field_name: str) -> str:
+        return f"{self.prefix}.{field_name}" if self.prefix else field_name
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("outlet_id") is not None and data.get("quantity") is None and "quantity" not in self.errors:
+            self.add_error("quantity", _("请填写入库数量。"))
+        return data
