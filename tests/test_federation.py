@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -455,6 +456,18 @@ def test_unsigned_forged_stale_unknown_and_replayed_inbox_messages_are_401(node_
     status, answer = post(body, signing.sign("POST", url, body))
     assert status == 200 and answer["state"] == "completed"
     assert node_b.reserve() == b_reserve + 5
+    # One new transfer delivered five times at once (as two sync runs racing): credited once, every answer the same.
+    body = _message(node_b, minutes=3)
+    signed = [signing.sign("POST", url, body) for _ in range(5)]
+    answers: list[tuple[int, Any]] = []
+    threads = [threading.Thread(target=lambda h=h: answers.append(post(body, h))) for h in signed]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(a[0] for a in answers) == [200] * 5, answers
+    assert {a[1]["state"] for a in answers} == {"completed"}
+    assert node_b.reserve() == b_reserve + 8 and node_b.clearing() == b_clearing - 8
 
 
 def test_a_transfer_while_the_peer_is_down_is_delivered_by_federation_sync_exactly_once(node_b: NodeB) -> None:
