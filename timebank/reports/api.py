@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router
@@ -12,6 +12,7 @@ from timebank.api.types import PathId
 from timebank.lib.errors import Invalid
 from timebank.ops.replica import reading_from_replica
 from timebank.orgs.api import caller
+from timebank.reports import halfyear
 from timebank.reports.access import access_stats_org
 from timebank.reports.anomalies import find_anomalies
 from timebank.reports.risk import compute_risk
@@ -77,3 +78,31 @@ def anomalies(
     with reading_from_replica():
         items = [a.as_dict() for a in find_anomalies(org, date_from, date_to)]
     return {"org_id": org.pk, "date_from": date_from, "date_to": date_to, "items": items}
+
+
+def _half_year_file(request: HttpRequest, org_id: int | None, half_year: str, ext: str) -> HttpResponse:
+    period = halfyear.parse_half_year(half_year)
+    return halfyear.download(access_stats_org(caller(request), org_id), period, ext)
+
+
+@router.get(
+    "/reports/half-year.xlsx",
+    response={200: None},
+    summary="The half-year report for the civil affairs bureau (民政局) of an org's subtree, as .xlsx",
+)
+def half_year_xlsx(request: HttpRequest, half_year: str, org_id: PathId | None = None) -> HttpResponse:
+    """`half_year` is `2026-H1` (January–June) or `2026-H2` (July–December); anything else is 422. Members
+    (now and new in the half-year), services by category and tier, hours, 存取次数 (deposits and withdrawals:
+    counts and minutes), funds in and out, and the 供不应求 headline. Aggregates only. For staff and admins of the
+    subtree, as `/stats`."""
+    return _half_year_file(request, org_id, half_year, "xlsx")
+
+
+@router.get(
+    "/reports/half-year.pdf",
+    response={200: None},
+    summary="The half-year report for the civil affairs bureau (民政局) of an org's subtree, as PDF",
+)
+def half_year_pdf(request: HttpRequest, half_year: str, org_id: PathId | None = None) -> HttpResponse:
+    """The same report as `/reports/half-year.xlsx`, printable."""
+    return _half_year_file(request, org_id, half_year, "pdf")
