@@ -17,11 +17,11 @@ from timebank.lib.errors import ApiError
 from timebank.members.person import NameShield
 from timebank.ops.replica import reading_from_replica
 from timebank.orgs.access import has_role
-from timebank.orgs.models import FIGURE_READERS, Org, OrgKind, User
-from timebank.orgs.scope import banks_for, can_manage, require_manager, user_of
+from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind, User
+from timebank.orgs.scope import banks_for, require_manager, user_of
 from timebank.reports import dashboards as dash
 from timebank.reports import halfyear
-from timebank.reports.access import access_risk_rules, access_stats_org, may_edit_risk_rules, require_figure_reader
+from timebank.reports.access import access_risk_rules, access_stats_org, may_edit_risk_rules
 from timebank.reports.actions import RISK_FIELDS, do_update_risk_rules, risk_rules_for
 from timebank.reports.anomalies import find_anomalies
 from timebank.reports.forms import PeriodForm, RiskRulesForm
@@ -37,17 +37,17 @@ ANOMALY_LABELS = {
 }
 
 
-@page("login")  # staff, admins and supervisors: require_figure_reader
+@page("workbench")
 def dashboard_home(request: HttpRequest) -> HttpResponse:
     """The caller's own dashboard: a community's day for sub-branch staff, the overview for admins above."""
     user = user_of(request)
-    scope = require_figure_reader(user)
+    scope = require_manager(user)
     if scope is None:
         banks = banks_for(user)
         if not banks:
             return redirect("web:manage")
         scope = banks[0]
-    if scope.kind in DAILY_KINDS and can_manage(user):
+    if scope.kind in DAILY_KINDS:
         return redirect("web:dashboard_today", org_id=scope.pk)
     return redirect("web:dashboard", org_id=scope.pk)
 
@@ -74,13 +74,13 @@ def _charts_context(charts: list[dash.Chart]) -> dict[str, Any]:
 
 def _parent_visible(user: User, org: Org) -> bool:
     """Link up to the parent org only for those who may open it (a community's staff may not)."""
-    return org.parent is not None and has_role(user, FIGURE_READERS, org.parent)
+    return org.parent is not None and has_role(user, MANAGING_ROLES, org.parent)
 
 
-@page("login")  # staff, admins and supervisors: require_figure_reader
+@page("workbench")
 def overview(request: HttpRequest, org_id: int) -> HttpResponse:
     user = user_of(request)
-    require_figure_reader(user)
+    require_manager(user)
     org = access_stats_org(user, org_id)
     with reading_from_replica():  # the figures; who may see them was decided above, on the primary
         form, date_from, date_to = _period(request)
@@ -126,7 +126,6 @@ def overview(request: HttpRequest, org_id: int) -> HttpResponse:
                 "anomalies": anomaly_rows,
                 "is_daily": org.kind in DAILY_KINDS,
                 "parent_visible": _parent_visible(user, org),
-                "manages": can_manage(user),
                 **_charts_context(charts),
             },
         )
@@ -134,7 +133,6 @@ def overview(request: HttpRequest, org_id: int) -> HttpResponse:
 
 @page("workbench")
 def today(request: HttpRequest, org_id: int) -> HttpResponse:
-    """A community's working day names people and their needs: staff and admins only (not supervisors)."""
     user = user_of(request)
     require_manager(user)
     org = access_stats_org(user, org_id)
@@ -153,15 +151,14 @@ def today(request: HttpRequest, org_id: int) -> HttpResponse:
             cert.kind_label = kinds.get(cert.kind, cert.kind)
             cert.member_name = shield.member(cert.member)
             cert.days_left = (cert.valid_until - day.today).days if cert.valid_until else None
-        context = {"org": org, "day": day, "soon_days": dash.SOON_DAYS, "manages": True}
-        return render(request, "reports/today.html", context)
+        return render(request, "reports/today.html", {"org": org, "day": day, "soon_days": dash.SOON_DAYS})
 
 
-@page("login")  # staff, admins and supervisors: require_figure_reader
+@page("workbench")
 def risk_page(request: HttpRequest, org_id: int) -> HttpResponse:
     """供不应求 for the org and each org under it; head-office admins set the thresholds here."""
     user = user_of(request)
-    require_figure_reader(user)
+    require_manager(user)
     org = access_stats_org(user, org_id)
     bank = bank_of(org)
     can_edit = may_edit_risk_rules(user, bank)
@@ -217,7 +214,6 @@ def risk_page(request: HttpRequest, org_id: int) -> HttpResponse:
                 "outstanding_hours": dash.hours(risk.outstanding_minutes),
                 "capacity_hours": round(float(risk.capacity_minutes_per_month) / 60, 1),
                 "parent_visible": _parent_visible(user, org),
-                "manages": can_manage(user),
                 **_charts_context([age_chart, unfilled_chart]),
             },
         )
