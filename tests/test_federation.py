@@ -363,13 +363,9 @@ def test_a_transfer_completes_and_both_sides_move(node_b: NodeB) -> None:
     assert pair.a_reserve() == 110 and node_b.reserve() == b_reserve + 190
     # The sender, their relative and their staff read it; others do not.
     tid = out["transfer_id"]
-    for persona, status in [
-        ("recipient", 200),
-        ("relative", 200),
-        ("staff", 200),
-        ("staff_next", 403),
-        ("stranger", 403),
-    ]:
+    readers = [("recipient", 200), ("relative", 200), ("staff", 200), ("branch_admin", 200), ("head_office_admin", 200)]
+    others = [("staff_next", 403), ("operator", 403), ("volunteer", 403), ("stranger", 403), ("other_bank_admin", 403)]
+    for persona, status in readers + others:
         assert pair.w.api(persona).get(f"/api/v1/federation/transfers/{tid}").status_code == status, persona
     assert pair.w.api("recipient").get("/api/v1/federation/transfers/not-a-uuid").status_code == 404
     # Only from one's own account.

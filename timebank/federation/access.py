@@ -9,9 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.federation.models import Direction, FederatedTransfer, Peer
 from timebank.lib.errors import Forbidden, NotFound
-from timebank.members.access import may_read_member
+from timebank.members.access import member_of, relative_ids
 from timebank.orgs.access import has_role, staff_scope
-from timebank.orgs.models import Role, User
+from timebank.orgs.models import MANAGING_ROLES, Role, User
 
 
 def access_create_peer(user: User) -> None:
@@ -41,7 +41,8 @@ def access_peer(user: User, peer_id: int) -> Peer:
 
 
 def access_transfer(user: User, transfer_id: str) -> FederatedTransfer:
-    """Read a transfer sent from this node: the sender, their relatives, staff of the sender's home subtree."""
+    """Read a transfer sent from this node: the sender, their relatives, and staff (staff, branch and head-office
+    admins) of the sender's home subtree."""
     try:
         key = uuid.UUID(str(transfer_id))
     except ValueError:
@@ -53,6 +54,10 @@ def access_transfer(user: User, transfer_id: str) -> FederatedTransfer:
     )
     if transfer is None or transfer.member is None:
         raise NotFound(_("找不到这笔跨节点转账。"), code="transfer_not_found")
-    if may_read_member(user, transfer.member):
+    sender = transfer.member
+    if has_role(user, MANAGING_ROLES, sender.home_org):
+        return transfer
+    me = member_of(user)
+    if me is not None and (me.pk == sender.pk or sender.pk in relative_ids(me)):
         return transfer
     raise Forbidden(_("您无权查看这笔跨节点转账。"), code="outside_subtree")
