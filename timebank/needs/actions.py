@@ -18,6 +18,7 @@ from timebank.lib.errors import ApiError, Conflict, Invalid
 from timebank.members.actions import MemberInput, do_register_member
 from timebank.members.models import Member, MemberStatus
 from timebank.needs.census import Checked, Progress
+from timebank.needs.handover import FOLLOWING_ROLES, open_needs, open_orders
 from timebank.needs.models import (
     NEED_TRANSITIONS,
     CensusImport,
@@ -27,6 +28,7 @@ from timebank.needs.models import (
     NeedFollowUp,
     NeedLevel,
     NeedStatus,
+    WorkOwner,
 )
 from timebank.orders.models import Order, OrderState
 from timebank.orgs.access import has_role
@@ -344,3 +346,42 @@ def _write_row(
     except IntegrityError:
         return {"status": "failed", "reasons": [{"code": "write_failed"}]}
     return {"status": "written", "member_id": member.pk, "need_id": need.pk if need else None}
+
+
+@transaction.atomic
+def do_hand_over(actor: User | None, source: User, target: User) -> dict[str, list[int]]:
+    """工作交接: every open order and need `source` follows (timebank/needs/handover.py) is followed by `target`
+    from now on. All or nothing: when `target` cannot reach one of them (its org is outside the target's
+    subtree), nothing changes (409 out_of_reach). One audit entry lists what moved."""
+    # One hand-over of a login at a time: a second, concurrent one waits and then finds what is left.
+    User.objects.select_for_update().filter(pk=source.pk).first()
+    orders = list(open_orders(source).select_for_update(of=("self",)))
+    needs = list(open_needs(source).select_for_update(of=("self",)))
+    away = [o.pk for o in orders if not has_role(target, FOLLOWING_ROLES, o.org)]
+    away += [n.pk for n in needs if not has_role(target, FOLLOWING_ROLES, n.recipient.home_org)]
+    if away:
+        raise Conflict(
+            _("接手的工作人员管不到其中 %(n)s 项工作（不在其机构范围内），没有交接任何工作。") % {"n": len(away)},
+            code="out_of_reach",
+            fields={"to_staff_id": "out_of_reach"},
+        )
+    now = timezone.now()
+    by = actor if actor and actor.pk else None
+    for order in orders:
+        WorkOwner.objects.update_or_create(
+            order=order, defaults={"staff": target, "handed_over_by": by, "handed_over_at": now}
+        )
+    for need in needs:
+        WorkOwner.objects.update_or_create(
+            need=need, defaults={"staff": target, "handed_over_by": by, "handed_over_at": now}
+        )
+    moved = {"order_ids": [o.pk for o in orders], "need_ids": [n.pk for n in needs]}
+    assert source.org is not None
+    record(
+        actor,
+        "staff.hand_over",
+        source,
+        bank_id=source.org.head_office_id or source.org.pk,
+        data={"from_staff_id": source.pk, "to_staff_id": target.pk, **moved},
+    )
+    return moved

@@ -114,3 +114,28 @@ class NeedFollowUp(models.Model):
 
     def __str__(self) -> str:
         return f"follow-up #{self.pk} of need {self.need_id}"
+
+
+class WorkOwner(models.Model):
+    """Who follows an open order or need after a hand-over (工作交接), when the staff member who dispatched the
+    order or follows the need left or changed post. Without a row, the order is followed by whoever dispatched it
+    last and the need by whoever wrote its latest follow-up (else who entered it): see timebank/needs/handover.py."""
+
+    order = models.OneToOneField(Order, null=True, blank=True, on_delete=models.CASCADE, related_name="work_owner")
+    need = models.OneToOneField(Need, null=True, blank=True, on_delete=models.CASCADE, related_name="work_owner")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    handed_over_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    handed_over_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(order__isnull=False, need__isnull=True)
+                | models.Q(order__isnull=True, need__isnull=False),
+                name="work_owner_one_item",
+            )
+        ]
+        indexes = [models.Index(fields=["staff"])]
+
+    def __str__(self) -> str:
+        return f"work owner {self.staff_id} of order {self.order_id} / need {self.need_id}"
