@@ -148,6 +148,7 @@ def build_world() -> World:
         ("staff_next", community2, "staff"),
         ("operator", bank, "operator"),
         ("assessor", bank, "assessor"),
+        ("supervisor", branch, "supervisor"),  # 运河街道's 民政 office: reads its subtree's figures, writes nothing
         ("other_bank_admin", other_bank, "head_office_admin"),
         ("other_bank_staff", other_community, "staff"),
     ]
@@ -185,6 +186,7 @@ PERSONAS = (
     "staff_next",
     "operator",
     "assessor",
+    "supervisor",
     "other_bank_admin",
     "other_bank_staff",
     "volunteer",

@@ -55,6 +55,7 @@ ORG_LIST: dict[str, frozenset[str]] = {
     "staff_next": frozenset({"泥沟村"}),
     "operator": A_ORGS,
     "assessor": A_ORGS,
+    "supervisor": frozenset({"运河街道", "顺河社区", "顺河社区网点"}),
     "other_bank_admin": B_ORGS,
     "other_bank_staff": frozenset({"驻春路社区"}),
     **dict.fromkeys(A_MEMBERS, A_ORGS),
@@ -64,7 +65,7 @@ ORG_LIST: dict[str, frozenset[str]] = {
 # GET /orgs/{id}: readers see their subtree (members: their own bank).
 READ_ORG: dict[str, frozenset[str]] = {
     "bank": SU | {"head_office_admin", "operator", "assessor"} | A_MEMBERS,
-    "community": SU | {"head_office_admin", "branch_admin", "staff", "operator", "assessor"} | A_MEMBERS,
+    "community": SU | {"head_office_admin", "branch_admin", "staff", "operator", "assessor", "supervisor"} | A_MEMBERS,
     "community2": SU | {"head_office_admin", "staff_next", "operator", "assessor"} | A_MEMBERS,
     "other_community": SU | {"other_bank_admin", "other_bank_staff"} | B_MEMBERS,
 }
@@ -99,6 +100,7 @@ MEMBER_LIST: dict[str, frozenset[str]] = {
     "staff_next": frozenset({"relative", "neighbour"}),
     "operator": A_MEMBERS,
     "assessor": frozenset(),
+    "supervisor": frozenset(),  # reads figures, never members
     "other_bank_admin": B_MEMBERS,
     "other_bank_staff": B_MEMBERS,
     "volunteer": frozenset({"volunteer"}),
@@ -738,7 +740,17 @@ ID_REGISTRY: dict[str, tuple[str, str, str | None]] = {
 }
 CODE_FIELD = {"code": "voucher_code", "transfer_id": "transfer_id"}
 
-BANK1_PERSONAS = ("ho_admin", "branch_admin", "staff", "operator", "assessor", "volunteer", "recipient", "relative")
+BANK1_PERSONAS = (
+    "ho_admin",
+    "branch_admin",
+    "staff",
+    "operator",
+    "assessor",
+    "supervisor",
+    "volunteer",
+    "recipient",
+    "relative",
+)
 ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[\dXx](?![0-9A-Za-z])")
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 # Readable bank-wide by design (members choose where to be served; the menu and disclosure are public to members).
@@ -829,7 +841,7 @@ def test_generated_lists_mask_personal_data(db: None) -> None:
 
     generate(members=30, seed=1)
     problems: list[str] = []
-    for persona in ("assessor", "volunteer", "recipient", "relative", "operator", "staff"):
+    for persona in ("assessor", "supervisor", "volunteer", "recipient", "relative", "operator", "staff"):
         api = Api(User.objects.get(username=persona))
         for path in _get_operations():
             if "{" in path or not path.startswith("/api/v1/") or path in OWN_DATA:
@@ -840,6 +852,6 @@ def test_generated_lists_mask_personal_data(db: None) -> None:
             text = resp.content.decode()
             if ID_NUMBER.search(text):
                 problems.append(f"GET {path} as {persona} shows an unmasked ID number")
-            if persona == "assessor" and PHONE.search(text):
+            if persona in ("assessor", "supervisor") and PHONE.search(text):
                 problems.append(f"GET {path} as {persona} shows an unmasked phone number")
     assert_none(problems)

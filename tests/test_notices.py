@@ -55,6 +55,7 @@ EXPECTED: dict[str, set[str]] = {
     "staff_next": _set("ho", ALL_AUD),  # 泥沟村 is under the other branch
     "operator": _set("ho", ALL_AUD),
     "assessor": _set("ho", ALL_AUD),
+    "supervisor": _set("ho branch", ALL_AUD),
     "other_bank_admin": _set("other", ALL_AUD),
     "other_bank_staff": _set("other", ALL_AUD),
     "volunteer": _set("ho branch sub", "volunteers everyone"),

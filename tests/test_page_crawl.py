@@ -43,6 +43,7 @@ ROLES: dict[str, str | None] = {
     "staff": "staff",
     "operator": "operator",
     "assessor": "assessor",
+    "supervisor": "supervisor",
     "branch_admin": "branch_admin",
     "head_office_admin": "ho_admin",
 }
@@ -55,6 +56,7 @@ MUST_REACH: dict[str, set[str]] = {
     "staff": {"/staff/", "/staff/members/", "/staff/orders/", "/manage/"},
     "operator": {"/hotline/"},
     "assessor": {"/evaluation/"},
+    "supervisor": {"/evaluation/", "/evaluation/assessments/", "/notices/"},  # and its dashboards: test_supervisor_role
     "branch_admin": {"/staff/", "/manage/"},
     "head_office_admin": {"/staff/", "/manage/", "/evaluation/", "/notices/"},
 }

@@ -1,8 +1,10 @@
 """Who may see and do what in evaluation. Another bank's objects are 404; outside one's subtree is 403.
 
-- evaluation rules, indicators, award kinds: head-office admins write; staff and assessors of the bank read;
+- evaluation rules, indicators, award kinds: head-office admins write; staff, assessors and supervisors of the bank
+  read;
 - assessments: assessors (role `assessor`) score the sub-branches and outlets of their subtree; staff read
-  the assessments of their subtree, assessors the ones of theirs;
+  the assessments of their subtree, assessors and supervisors the ones of theirs; supervisors read the scores of
+  their subtree and write nothing;
 - self-assessments: a volunteer their own; staff of an org for the org;
 - complaints: staff and operators of the org's subtree file and follow up; admins decide;
 - penalties: admins of the volunteer's home subtree; staff read; the volunteer reads their own;
@@ -21,7 +23,7 @@ from timebank.members.models import Member
 from timebank.orgs.access import caller_bank_id, has_role, staff_scope
 from timebank.orgs.models import ADMIN_ROLES, MANAGING_ROLES, Org, OrgKind, Role, User
 
-READERS = MANAGING_ROLES | {Role.ASSESSOR}
+READERS = MANAGING_ROLES | {Role.ASSESSOR, Role.SUPERVISOR}
 COMPLAINT_ROLES = MANAGING_ROLES | {Role.OPERATOR}
 ASSESSED_KINDS = (OrgKind.SUB_BRANCH, OrgKind.OUTLET)
 

@@ -68,6 +68,7 @@ ROLE_KINDS: dict[str, set[str]] = {
     Role.STAFF: {OrgKind.BRANCH, OrgKind.SUB_BRANCH, OrgKind.OUTLET},
     Role.OPERATOR: set(OrgKind.values),
     Role.ASSESSOR: set(OrgKind.values),
+    Role.SUPERVISOR: {OrgKind.HEAD_OFFICE, OrgKind.BRANCH, OrgKind.SUB_BRANCH},
 }
 
 

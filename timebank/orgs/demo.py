@@ -38,6 +38,7 @@ STAFF_LOGINS: tuple[DemoLogin, ...] = (
     DemoLogin("staff", DEMO_PASSWORD, Role.STAFF, "支行工作人员", "sub-branch staff", "顺河社区", "李娜"),
     DemoLogin("operator", DEMO_PASSWORD, Role.OPERATOR, "12349 热线坐席", "hotline operator", BANK1, "赵静"),
     DemoLogin("assessor", DEMO_PASSWORD, Role.ASSESSOR, "第三方评估", "third-party assessor", BANK1, "陈立新"),
+    DemoLogin("supervisor", DEMO_PASSWORD, Role.SUPERVISOR, "监督单位（只读）", "supervisor (read only)", "运河街道", "孙建国"),
     DemoLogin("nc_admin", DEMO_PASSWORD, Role.HEAD_OFFICE_ADMIN, "总行管理员", "head office admin", BANK2, "何文华"),
 )
 

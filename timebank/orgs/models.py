@@ -55,12 +55,24 @@ class Role(models.TextChoices):
     STAFF = "staff", _("支行工作人员")
     OPERATOR = "operator", _("热线坐席")
     ASSESSOR = "assessor", _("第三方评估")
+    # 民政局, 老干部局, the leading group: reads the figures of its subtree, writes nothing, sees no personal data.
+    SUPERVISOR = "supervisor", _("监督单位（只读）")
 
 
 # Roles that the contract calls "staff": they manage members within their subtree.
 MANAGING_ROLES = frozenset({Role.HEAD_OFFICE_ADMIN, Role.BRANCH_ADMIN, Role.STAFF})
 ADMIN_ROLES = frozenset({Role.HEAD_OFFICE_ADMIN, Role.BRANCH_ADMIN})
-ROLE_RANK = {Role.HEAD_OFFICE_ADMIN: 3, Role.BRANCH_ADMIN: 2, Role.STAFF: 1, Role.OPERATOR: 1, Role.ASSESSOR: 1}
+ROLE_RANK = {
+    Role.HEAD_OFFICE_ADMIN: 3,
+    Role.BRANCH_ADMIN: 2,
+    Role.STAFF: 1,
+    Role.OPERATOR: 1,
+    Role.ASSESSOR: 1,
+    Role.SUPERVISOR: 1,
+}
+# Who reads an org's figures (dashboards, statistics, risk, evaluation) in their subtree: those who manage it and the
+# supervisor, who reads only (never a member's personal data: it is in none of READ_ROLES of members).
+FIGURE_READERS = frozenset(MANAGING_ROLES | {Role.SUPERVISOR})
 
 
 class User(AbstractUser):

@@ -17,11 +17,11 @@ from timebank.lib.errors import ApiError
 from timebank.members.person import NameShield
 from timebank.ops.replica import reading_from_replica
 from timebank.orgs.access import has_role
-from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind, User
-from timebank.orgs.scope import banks_for, require_manager, user_of
+from timebank.orgs.models import FIGURE_READERS, Org, OrgKind, User
+from timebank.orgs.scope import banks_for, can_manage, require_manager, user_of
 from timebank.reports import dashboards as dash
 from timebank.reports import halfyear
-from timebank.reports.access import access_risk_rules, access_stats_org, may_edit_risk_rules
+from timebank.reports.access import access_risk_rules, access_stats_org, may_edit_risk_rules, require_figure_reader
 from timebank.reports.actions import RISK_FIELDS, do_update_risk_rules, risk_rules_for
 from timebank.reports.anomalies import find_anomalies
 from timebank.reports.forms import PeriodForm, RiskRulesForm
@@ -37,17 +37,17 @@ ANOMALY_LABELS = {
 }
 
 
-@page("workbench")
+@page("login")  # staff, admins and supervisors: require_figure_reader
 def dashboard_home(request: HttpRequest) -> HttpResponse:
     """The caller's own dashboard: a community's day for sub-branch staff, the overview for admins above."""
     user = user_of(request)
-    scope = require_manager(user)
+    scope = require_figure_reader(user)
     if scope is None:
         banks = banks_for(user)
         if not banks:
             return redirect("web:manage")
         scope = banks[0]
-    if scope.kind in DAILY_KINDS:
+    if scope.kind in DAILY_KINDS and can_manage(user):
         return redirect("web:dashboard_today", org_id=scope.pk)
     return redirect("web:dashboard", org_id=scope.pk)
 
@@ -74,13 +74,13 @@ def _charts_context(charts: list[dash.Chart]) -> dict[str, Any]:
 
 def _parent_visible(user: User, org: Org) -> bool:
     """Link up to the parent org only for those who may open it (a community's staff may not)."""
-    return org.parent is not None and has_role(user, MANAGING_ROLES, org.parent)
+    return org.parent is not None and has_role(user, FIGURE_READERS, org.parent)
 
 
-@page("workbench")
+@page("login")  # staff, admins and supervisors: require_figure_reader
 def overview(request: HttpRequest, org_id: int) -> HttpResponse:
     user = user_of(request)
-    require_manager(user)
+    require_figure_reader(user)
     org = access_stats_org(user, org_id)
     with reading_from_replica():  # the figures; who may see them was decided above, on the primary
         form, date_from, date_to = _period(request)
@@ -126,6 +126,7 @@ def overview(request: HttpRequest, org_id: int) -> HttpResponse:
                 "anomalies": anomaly_rows,
                 "is_daily": org.kind in DAILY_KINDS,
                 "parent_visible": _parent_visible(user, org),
+                "manages": can_manage(user),
                 **_charts_context(charts),
             },
         )
@@ -133,6 +134,7 @@ def overview(request: HttpRequest, org_id: int) -> HttpResponse:
 
 @page("workbench")
 def today(request: HttpRequest, org_id: int) -> HttpResponse:
+    """A community's working day names people and their needs: staff and admins only (not supervisors)."""
     user = user_of(request)
     require_manager(user)
     org = access_stats_org(user, org_id)
@@ -151,14 +153,15 @@ def today(request: HttpRequest, org_id: int) -> HttpResponse:
             cert.kind_label = kinds.get(cert.kind, cert.kind)
             cert.member_name = shield.member(cert.member)
             cert.days_left = (cert.valid_until - day.today).days if cert.valid_until else None
-        return render(request, "reports/today.html", {"org": org, "day": day, "soon_days": dash.SOON_DAYS})
+        context = {"org": org, "day": day, "soon_days": dash.SOON_DAYS, "manages": True}
+        return render(request, "reports/today.html", context)
 
 
-@page("workbench")
+@page("login")  # staff, admins and supervisors: require_figure_reader
 def risk_page(request: HttpRequest, org_id: int) -> HttpResponse:
     """供不应求 for the org and each org under it; head-office admins set the thresholds here."""
     user = user_of(request)
-    require_manager(user)
+    require_figure_reader(user)
     org = access_stats_org(user, org_id)
     bank = bank_of(org)
     can_edit = may_edit_risk_rules(user, bank)
@@ -214,6 +217,7 @@ def risk_page(request: HttpRequest, org_id: int) -> HttpResponse:
                 "outstanding_hours": dash.hours(risk.outstanding_minutes),
                 "capacity_hours": round(float(risk.capacity_minutes_per_month) / 60, 1),
                 "parent_visible": _parent_visible(user, org),
+                "manages": can_manage(user),
                 **_charts_context([age_chart, unfilled_chart]),
             },
         )
@@ -227,11 +231,11 @@ def band_label(low: int, high: int | None) -> str:
     return str(_("%(low)s–%(high)s 岁") % {"low": low, "high": high - 1})
 
 
-@page("workbench")
+@page("login")  # staff, admins and supervisors: require_figure_reader
 def half_year_page(request: HttpRequest, org_id: int) -> HttpResponse:
     """The half-year report for the 民政局: pick a half-year, download it as .xlsx or PDF."""
     user = user_of(request)
-    require_manager(user)
+    require_figure_reader(user)
     org = access_stats_org(user, org_id)
     choices = halfyear.recent_half_years()
     chosen = choices[0]
@@ -240,14 +244,20 @@ def half_year_page(request: HttpRequest, org_id: int) -> HttpResponse:
     return render(
         request,
         "reports/half_year.html",
-        {"org": org, "choices": choices, "chosen": chosen, "parent_visible": _parent_visible(user, org)},
+        {
+            "org": org,
+            "choices": choices,
+            "chosen": chosen,
+            "parent_visible": _parent_visible(user, org),
+            "manages": can_manage(user),
+        },
     )
 
 
-@page("workbench")
+@page("login")  # staff, admins and supervisors: require_figure_reader
 def half_year_file(request: HttpRequest, org_id: int, ext: str) -> HttpResponse:
     """The report's file; the same function as the API's `/reports/half-year.{xlsx,pdf}`."""
     user = user_of(request)
-    require_manager(user)
+    require_figure_reader(user)
     period = halfyear.parse_half_year(request.GET.get("half_year"))
     return halfyear.download(access_stats_org(user, org_id), period, ext)
