@@ -39,6 +39,8 @@ ALLOWED = {
     # A settlement keeps the share it applied: its own column and its audit entry, not the rule.
     ("ledger/models.py", "goods_share_percent"): "goods_share_percent = models.PositiveSmallIntegerField()",
     ("ledger/settlement.py", "goods_share_percent"): '"goods_share_percent": rules.goods_share_percent',
+    # The buy-service page puts the refusal that names the rule beside the form field it concerns.
+    ("funds/views_in_kind.py", "dispatch_within_hours"): '"dispatch_within_hours": "unfillable"',
     # Matching carries the rule's value in its `Need`.
     ("orders/matching.py", "serve_relatives"): "serve_relatives: bool = False  # the rule",
 }
