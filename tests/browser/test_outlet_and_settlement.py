@@ -35,7 +35,9 @@ def test_settle_redeem_on_a_phone_and_hand_over_at_the_outlet(world: World, visi
     admin.page.get_by_role("link", name="管理").first.click()
     admin.page.get_by_role("link", name=re.compile("^结算")).click()
     admin.page.get_by_label("结算截止日期").fill(timezone.localdate().isoformat())
-    admin.page.get_by_role("button", name="开始结算").click()
+    admin.page.get_by_role("button", name="预览结算").click()  # the preview first: 1 member, 240 minutes
+    admin.page.get_by_role("heading", name=re.compile("^预览：结算到")).wait_for()
+    admin.page.get_by_role("button", name=re.compile("^确认结算到")).click()
     admin.page.get_by_role("heading", name="结算完成").wait_for()
     admin.page.get_by_role("link", name="下载结算报表（Excel）").wait_for()
     admin.shot("settlement-1280-done")

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -24,7 +26,7 @@ from timebank.audit.actions import next_entry, record
 from timebank.audit.chain import scope_for
 from timebank.audit.sealing import seal_inline
 from timebank.ledger.events import SettlementFinished
-from timebank.ledger.models import Account, AccountKind, Settlement, SettlementStatus, Transaction, TransactionKind
+from timebank.ledger.models import Account, AccountKind, Leg, Settlement, SettlementStatus, Transaction, TransactionKind
 from timebank.ledger.posting import write_transaction
 from timebank.ledger.summary import add_to_summary
 from timebank.lib.errors import Conflict, Invalid
@@ -43,6 +45,69 @@ def split(moved: int, goods_share_percent: int) -> tuple[int, int]:
     return goods, moved - goods
 
 
+def amounts(earned: int, since: int, goods_share_percent: int) -> tuple[int, int, int] | None:
+    """One member's settlement: (moved, goods, reserve), or None when nothing moves. `earned` is the bucket now and
+    `since` what was posted to it after the cutoff: the smaller of earned then and earned now moves. The plain-rows
+    batch and the preview use this; the set-based batch is the same rule in SQL (`_FILL_BATCH`)."""
+    moved = min(earned - since, earned)
+    if moved <= 0:
+        return None
+    goods, reserve = split(moved, goods_share_percent)
+    return moved, goods, reserve
+
+
+@dataclass
+class Preview:
+    """What a settlement for `period_end` would move now (a dry run: nothing is locked or written)."""
+
+    period_end: dt.date
+    goods_share_percent: int
+    members: int = 0
+    moved_minutes: int = 0
+    goods_minutes: int = 0
+    reserve_minutes: int = 0
+    existing: Settlement | None = None  # already started or done for that date: it answers instead
+
+
+def check_period_end(head_office: Org, period_end: dt.date) -> Settlement | None:
+    """`start_settlement`'s refusals (a future date, a date before the last settlement); the existing settlement
+    for that date, if any."""
+    if period_end > timezone.localdate():
+        raise Invalid(_("结算日期不能晚于今天。"), fields={"period_end": "in_future"})
+    existing = Settlement.objects.filter(head_office=head_office, period_end=period_end).first()
+    if existing is not None:
+        return existing
+    if Settlement.objects.filter(head_office=head_office, period_end__gt=period_end).exists():
+        raise Conflict(_("已有更晚的结算，不能再结算更早的期间。"), code="period_before_last")
+    return None
+
+
+def preview_settlement(head_office: Org, period_end: dt.date) -> Preview:
+    """The settlement's totals for `period_end` if it ran now, member by member with `amounts` as the run does;
+    refused as `start_settlement` refuses."""
+    existing = check_period_end(head_office, period_end)
+    rules = Rules.objects.get(head_office=head_office)
+    found = Preview(period_end, rules.goods_share_percent, existing=existing)
+    if existing is not None:
+        return found
+    earned = Account.objects.filter(bank_id=head_office.pk, kind=AccountKind.EARNED, member__isnull=False)
+    since = dict(
+        Leg.objects.filter(account__in=earned, transaction__created_at__gte=cutoff_for(period_end))
+        .values("account_id")
+        .annotate(s=Sum("minutes"))
+        .values_list("account_id", "s")
+    )
+    for account_id, balance in earned.values_list("pk", "balance_minutes").iterator():
+        got = amounts(balance, int(since.get(account_id) or 0), rules.goods_share_percent)
+        if got is None:
+            continue
+        found.members += 1
+        found.moved_minutes += got[0]
+        found.goods_minutes += got[1]
+        found.reserve_minutes += got[2]
+    return found
+
+
 def cutoff_for(period_end: dt.date) -> dt.datetime:
     """The end of `period_end` in Asia/Shanghai: postings before it count."""
     return dt.datetime.combine(period_end + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI)
@@ -50,14 +115,9 @@ def cutoff_for(period_end: dt.date) -> dt.datetime:
 
 def start_settlement(actor: User | None, head_office: Org, period_end: dt.date) -> tuple[Settlement, bool]:
     """Find or open the settlement for this period. Returns (settlement, already_settled)."""
-    if period_end > timezone.localdate():
-        raise Invalid(_("结算日期不能晚于今天。"), fields={"period_end": "in_future"})
-    existing = Settlement.objects.filter(head_office=head_office, period_end=period_end).first()
+    existing = check_period_end(head_office, period_end)
     if existing is not None:
         return existing, existing.status == SettlementStatus.DONE
-    later = Settlement.objects.filter(head_office=head_office, period_end__gt=period_end).exists()
-    if later:
-        raise Conflict(_("已有更晚的结算，不能再结算更早的期间。"), code="period_before_last")
     rules = Rules.objects.get(head_office=head_office)
     try:
         with transaction.atomic():
@@ -170,10 +230,10 @@ def _settle_batch(settlement_id: int, earned_ids: list[int], cutoff: dt.datetime
     lines: list[tuple[int, int, int, int]] = []
     for member_id, b in buckets.items():
         earned_id, earned = b[AccountKind.EARNED]
-        moved = min(earned - since.get(earned_id, 0), earned)
-        if moved <= 0:
+        got = amounts(earned, since.get(earned_id, 0), settlement.goods_share_percent)
+        if got is None:
             continue
-        goods, reserve = split(moved, settlement.goods_share_percent)
+        moved, goods, reserve = got
         changes[earned_id] = (-moved, earned - moved)
         for kind, amount in ((AccountKind.GOODS, goods), (AccountKind.RESERVE, reserve)):
             if amount:

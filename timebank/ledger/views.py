@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from timebank.ledger.forms import SettlementForm
 from timebank.ledger.models import Account, AccountKind, Settlement, SettlementStatus
-from timebank.ledger.settlement import start_settlement
+from timebank.ledger.settlement import preview_settlement, start_settlement
 from timebank.ledger.settlement_report import CONTENT_TYPE, report_file, report_name
 from timebank.ledger.tasks import enqueue_settlement
 from timebank.lib.errors import ApiError
@@ -61,37 +61,58 @@ def _run(settlement: Settlement) -> None:
     transaction.on_commit(partial(enqueue_settlement, settlement.pk))
 
 
+def next_period_end(bank: Org, rules: Rules, today: dt.date) -> dt.date | None:
+    """The period end the form proposes: the most recent scheduled boundary when it comes after the last settlement
+    (the usual case), a settlement still running (to finish it), else today for an early settlement; None when
+    today is settled already (nothing can run)."""
+    last = Settlement.objects.filter(head_office=bank).order_by("-period_end").first()
+    boundary = last_boundary(today, rules.settlement_period)
+    if last is None or boundary > last.period_end:
+        return boundary
+    if last.status != SettlementStatus.DONE:
+        return last.period_end
+    return today if today > last.period_end else None
+
+
 @page("workbench")
 def settlements(request: HttpRequest, bank_id: int) -> HttpResponse:
-    """Past settlements, and starting one for a period end (today or earlier)."""
+    """Past settlements, and starting one for a period end (today or earlier): the form proposes the next period
+    that can run; 预览 shows what it would move (members, minutes to goods and to reserve: a dry run by the
+    settlement's own rule, `preview_settlement`) and asks for confirmation; the confirmation starts it."""
     user = user_of(request)
     bank = access_bank_admin(user, bank_id)
     rules = Rules.objects.get(head_office=bank)
+    preview = None
+    proposed = next_period_end(bank, rules, timezone.localdate())
     if request.method == "POST":
         form = SettlementForm(request.POST)
         if form.is_valid():
             period_end = form.cleaned_data["period_end"]
             try:
-                settlement, already = start_settlement(user, bank, period_end)
+                if request.POST.get("preview"):
+                    preview = preview_settlement(bank, period_end)
+                else:
+                    settlement, already = start_settlement(user, bank, period_end)
             except ApiError as exc:
                 add_form_error(form, exc)
             else:
-                if already:
-                    messages.info(
-                        request,
-                        _("截至 %(day)s 的结算已经做过了，这次没有移动任何时间。下面是当时的结果。")
-                        % {"day": period_end.isoformat()},
-                    )
-                else:
-                    _run(settlement)
-                return redirect("web:settlement", bank_id=bank.pk, settlement_id=settlement.pk)
+                if preview is None:
+                    if already:
+                        messages.info(
+                            request,
+                            _("截至 %(day)s 的结算已经做过了，这次没有移动任何时间。下面是当时的结果。")
+                            % {"day": period_end.isoformat()},
+                        )
+                    else:
+                        _run(settlement)
+                    return redirect("web:settlement", bank_id=bank.pk, settlement_id=settlement.pk)
     else:
-        form = SettlementForm(initial={"period_end": last_boundary(timezone.localdate(), rules.settlement_period)})
+        form = SettlementForm(initial={"period_end": proposed or timezone.localdate()})
     rows = list(Settlement.objects.filter(head_office=bank).select_related("actor").order_by("-period_end")[:100])
     return render(
         request,
         "ledger/settlements.html",
-        {"bank": bank, "rules": rules, "form": form, "rows": rows},
+        {"bank": bank, "rules": rules, "form": form, "rows": rows, "preview": preview, "proposed": proposed},
         status=422 if form.errors else 200,
     )
 
