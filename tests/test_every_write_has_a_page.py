@@ -54,6 +54,7 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "POST /api/v1/members/{member_id}/anonymise": ("staff", ("web:staff_member_anonymise",)),
     # ledger
     "POST /api/v1/transfers": ("volunteer", ("web:give",)),
+    "POST /api/v1/federation/transfers": ("volunteer", ("web:federation_send",)),
     "POST /api/v1/ledger/adjustments": ("staff", ("web:staff_adjustment",)),
     "POST /api/v1/ledger/reversals": ("staff", ("web:staff_transaction_reverse",)),
     "POST /api/v1/ledger/withdrawals": ("staff", ("web:staff_withdrawal",)),
@@ -180,12 +181,20 @@ API_ONLY: dict[str, str] = {
     "POST /api/v1/auth/revoke": "revokes a bearer token; the pages log out with web:logout",
     # Node to node (issue 16): signed by the peer deployment's Ed25519 key, never sent by a person.
     "POST /api/v1/federation/inbox": "messages between nodes, signed by the sending node's key",
+    # Registering a peer is a deployment step done once per city pair by the superuser, with the other node's
+    # public key exchanged out of band; head-office admins see the peers on web:federation_peers.
+    "POST /api/v1/federation/peers": "superuser: register a peer node, a one-off deployment step (keys exchanged "
+    "out of band); the peers are shown on web:federation_peers",
 }
 
 # Operations without a page yet, with who needs it. Keep this list honest: the test fails when one has a page.
 KNOWN_MISSING: dict[str, str] = {
-    "POST /api/v1/federation/peers": "superuser: register a peer node (another city's deployment)",
-    "POST /api/v1/federation/transfers": "members: send minutes to a relative on another node (from 我的时间)",
+    # Moving home across nodes (issue 16): API only so far; the federation pages (views.py) are another
+    # engineer's. Staff of the member's home subtree ask from the member's page; the receiving head office
+    # approves or rejects from its federation page.
+    "POST /api/v1/federation/moves": "staff (or the member): ask to move a member to a peer node's community",
+    "POST /api/v1/federation/moves/{federated_move_id}/approve": "head_office_admin: approve an incoming move",
+    "POST /api/v1/federation/moves/{federated_move_id}/reject": "head_office_admin: reject an incoming move",
 }
 
 # A sample: (persona, url of a page, the form action on it that performs the operation).

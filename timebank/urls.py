@@ -20,6 +20,7 @@ WEB_PAGES = [
         "reports",
         "notify",
         "needs",
+        "federation",
     )
 ]
 
