@@ -12,6 +12,7 @@ from django.utils import timezone
 from tests.conftest import World, web_client
 from tests.test_orders import items as items
 from tests.test_orders import order_body
+from tests.test_trust_08_races import THREADS, Call, fire, postgres_only
 from timebank.audit.models import AuditEntry
 from timebank.catalogue.models import ServiceItem
 from timebank.needs.actions import do_add_follow_up, do_create_need, do_hand_over
@@ -135,3 +136,18 @@ def test_only_admins_of_the_subtree_open_the_hand_over(world: World, work: dict[
     assert client.post(f"/manage/staff/{staff.pk}/handover/", {"to_staff_id": two.pk}).status_code == 403
     assert not WorkOwner.objects.exists()
     assert isinstance(two, User)
+
+
+@postgres_only
+def test_a_hand_over_sent_ten_times_at_once_acts_once(world: World, work: dict[str, int]) -> None:
+    """A double click, a resend: ten identical posts at once move the work once (one audit entry); the repeats
+    wait on the departing login's lock, find nothing left and go where the first went."""
+    w, ids = world, work
+    staff, two = w.users["staff"], w.users["staff_two"]
+    answers = fire(
+        w, Call("branch_admin", f"/manage/staff/{staff.pk}/handover/", {"to_staff_id": two.pk}, form=True), "plain"
+    )
+    assert sorted(a.status for a in answers) == [302] * THREADS
+    assert AuditEntry.objects.filter(action="staff.hand_over").count() == 1
+    assert [o.pk for o in open_orders(two)] == [ids["open"]] and [n.pk for n in open_needs(two)] == [ids["need"]]
+    assert WorkOwner.objects.count() == 2

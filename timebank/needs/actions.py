@@ -365,6 +365,8 @@ def do_hand_over(actor: User | None, source: User, target: User) -> dict[str, li
             code="out_of_reach",
             fields={"to_staff_id": "out_of_reach"},
         )
+    if not orders and not needs:
+        return {"order_ids": [], "need_ids": []}  # nothing (left) to hand over: nothing happened, nothing to audit
     now = timezone.now()
     by = actor if actor and actor.pk else None
     for order in orders:
