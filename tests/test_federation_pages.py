@@ -276,3 +276,59 @@ def test_reconciliation_for_a_chosen_day(node: World, monkeypatch: pytest.Monkey
     html = client.get(url).content.decode()
     assert "对不上" in html and str(done.transfer_id) in html
     assert client.get(f"/manage/federation/{peer.pk}/?date=not-a-day").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_page_tries_the_peer_at_once_and_parallel_submits_move_once(settings: Any) -> None:
+    """As in production (pages run outside a transaction): the submit tries the peer at once; it is down, so the
+    transfer stays pending with one failed attempt and its error. The same form submitted five times at once
+    (PostgreSQL: five threads, each its own connection; SQLite serialises writers, so one after the other) moves
+    the minutes once and every answer leads to the same transfer."""
+    import threading
+
+    from django.db import connection, connections
+
+    from tests.conftest import MODEL_BACKEND, build_world
+
+    w = build_world()
+    settings.FEDERATION_NODE_ID = "node-here"
+    settings.FEDERATION_SIGNING_KEY = "A" * 43 + "="
+    do_adjustment(w.users["superuser"], member=w.members["volunteer"], minutes=300, bucket="reserve", reason="期初")
+    peer = _peer(w)
+    data = {
+        **_form(web_client(w.users["volunteer"])),
+        "peer": str(peer.pk),
+        "to_account": "7",
+        "to_name": "王小红",
+        "hours": "1",
+        "minutes": "0",
+    }
+    parallel = connection.vendor == "postgresql"
+    barrier = threading.Barrier(5 if parallel else 1)
+    answers: list[tuple[int, str]] = []
+
+    def submit() -> None:
+        try:
+            client = Client(raise_request_exception=False)
+            client.force_login(w.users["volunteer"], backend=MODEL_BACKEND)
+            barrier.wait(timeout=30)
+            resp = client.post("/me/federation/send/", data)
+            answers.append((resp.status_code, resp.get("Location", "")))
+        finally:
+            if parallel:
+                connections.close_all()
+
+    if parallel:
+        pool = [threading.Thread(target=submit) for _ in range(5)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(timeout=60)
+    else:
+        for _ in range(5):
+            submit()
+    transfer = FederatedTransfer.objects.get()
+    assert answers == [(302, f"/me/federation/{transfer.transfer_id}/")] * 5
+    box = Outbox.objects.get()
+    assert box.attempts == 1 and box.last_error and transfer.state == TransferState.PENDING
+    assert _spendable(w) == 240
