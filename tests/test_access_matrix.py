@@ -710,6 +710,50 @@ def test_federation_peers_and_transfers(world: World, settings: Any) -> None:
     assert_none(problems)
 
 
+# Moving home to a peer node: the member themselves or staff of their home subtree ask; reading the move is the
+# same; deciding is the receiving node's (an outgoing move here: 403 for everyone, the superuser too).
+MOVE_ASK: dict[str, frozenset[str]] = {
+    "volunteer": MANAGE_MEMBER["volunteer"] | {"volunteer"},
+    "neighbour": MANAGE_MEMBER["neighbour"] | {"neighbour"},
+}
+
+
+def test_federation_moves(world: World, settings: Any) -> None:
+    from timebank.federation.actions import do_create_peer
+    from timebank.federation.models import FederatedMove
+
+    settings.FEDERATION_NODE_ID = "node-here"
+    settings.FEDERATION_SIGNING_KEY = "A" * 43 + "="
+    settings.FEDERATION_ID_HASH_KEY = "federation-id-hash-key"
+    peer = do_create_peer(
+        world.users["superuser"],
+        node_id="node-down",
+        name="不在线",
+        url="https://127.0.0.1:9",
+        public_key=_peer_key(),
+        bank=world.bank,
+        limit_minutes=100_000,
+    )
+    problems: list[str] = []
+    for target, allowed in MOVE_ASK.items():
+        member = world.members[target]
+
+        def ask(persona: str, member: Member = member) -> Call:
+            # Each persona starts from no open move (one open move per member).
+            FederatedMove.objects.filter(member=member, state="requested").update(state="refused")
+            body = {"member_id": member.pk, "peer_id": peer.pk, "to_org_id": 7, "consent_share_id_number": True}
+            return Call("post", "/api/v1/federation/moves", body)
+
+        problems += run_matrix(world, f"ask to move {target}", ask, allowed, ok=(201,), resets=True)
+    move = FederatedMove.objects.filter(member=world.members["volunteer"]).latest("pk")
+    problems += run_matrix(
+        world, "read a move", get_call(f"/api/v1/federation/moves/{move.move_id}"), MOVE_ASK["volunteer"]
+    )
+    approve = Call("post", f"/api/v1/federation/moves/{move.move_id}/approve", {})
+    problems += run_matrix(world, "approve an outgoing move", lambda p: approve, frozenset())
+    assert_none(problems)
+
+
 # ---------------------------------------------------------------------------------------------
 # Generated: every GET operation with an id in its path × every persona × objects of another bank
 # and outside the caller's subtree, on the demo's two banks (which hold every kind of object).
@@ -735,10 +779,11 @@ ID_REGISTRY: dict[str, tuple[str, str, str | None]] = {
     "complaint_id": ("evaluation.Complaint", "bank_id", "org_id"),
     "peer_id": ("federation.Peer", "bank_id", None),
     "transfer_id": ("federation.FederatedTransfer", "member__home_org__head_office_id", "member__home_org_id"),
+    "federated_move_id": ("federation.FederatedMove", "peer__bank_id", "member__home_org_id"),
     # Not an id: a voucher's code, looked up by the redemption's outlet.
     "code": ("goods.Redemption", "outlet__head_office_id", "outlet_id"),
 }
-CODE_FIELD = {"code": "voucher_code", "transfer_id": "transfer_id"}
+CODE_FIELD = {"code": "voucher_code", "transfer_id": "transfer_id", "federated_move_id": "move_id"}
 
 BANK1_PERSONAS = (
     "ho_admin",

@@ -653,6 +653,12 @@ def _peer(c: Ctx) -> int:
     return peer.pk
 
 
+def _no_id_number(member: Member) -> int:
+    """A member without an ID number: nothing to hash, so no federation ID-hash key is needed (none is set here)."""
+    Member.objects.filter(pk=member.pk).update(id_number_encrypted="", id_number_hash="", id_number_masked="")
+    return member.pk
+
+
 def _census_xlsx(ctx: Ctx) -> bytes:
     from openpyxl import Workbook
 
@@ -784,6 +790,21 @@ CREATES: dict[str, Builder] = {
                 "to_name": "王小红",
                 "minutes": 1,
                 "idempotency_key": c.uniq("f"),
+            },
+            unique=True,
+        )
+    ),
+    # To a peer that cannot be reached: every bucket leaves at once and the move stays requested; one open move
+    # per member, so the duplicates are 409.
+    "POST /api/v1/federation/moves": _b(
+        lambda c, i: Call(
+            "staff",
+            "/api/v1/federation/moves",
+            {
+                "member_id": _no_id_number(c.member()),
+                "peer_id": _peer(c),
+                "to_org_id": 7,
+                "consent_share_id_number": True,
             },
             unique=True,
         )
@@ -1167,6 +1188,10 @@ NOT_CREATES = frozenset(
         "POST /api/v1/members/{member_id}/reactivate",
         "POST /api/v1/members/{member_id}/leave",
         "POST /api/v1/members/{member_id}/anonymise",
+        # The receiving head office decides an incoming move from a peer node (one decision: a second is 409);
+        # tests/test_federation_moves.py approves twice and re-delivers the request.
+        "POST /api/v1/federation/moves/{federated_move_id}/approve",
+        "POST /api/v1/federation/moves/{federated_move_id}/reject",
         "POST /api/v1/interbank-moves/{move_id}/approve",
         "POST /api/v1/interbank-moves/{move_id}/reject",
         "POST /api/v1/orders/{order_id}/dispatch",

@@ -223,6 +223,8 @@ CHECKPOINT_EVERY_MINUTES = env_int("CHECKPOINT_EVERY_MINUTES", 60)
 FEDERATION_NODE_ID = os.environ.get("FEDERATION_NODE_ID") or _local.get("FEDERATION_NODE_ID", "")
 FEDERATION_SIGNING_KEY = env_secret("FEDERATION_SIGNING_KEY") or _local.get("FEDERATION_SIGNING_KEY", "")
 FEDERATION_NAME = os.environ.get("FEDERATION_NAME", "")
+# Shared by the nodes of one federation: the keyed hash an ID number travels as when a member moves (moves.py).
+FEDERATION_ID_HASH_KEY = env_secret("FEDERATION_ID_HASH_KEY") or _local.get("FEDERATION_ID_HASH_KEY", "")
 # Peers must be https; this also allows http://127.0.0.1:<port> (tests, demos).
 FEDERATION_ALLOW_HTTP_LOOPBACK = env_bool("FEDERATION_ALLOW_HTTP_LOOPBACK")
 FEDERATION_TIMEOUT_SECONDS = env_int("FEDERATION_TIMEOUT_SECONDS", 10)

@@ -78,7 +78,8 @@ def hold_back(
 def credited_minutes(
     ids: Sequence[int], *, start: dt.datetime | None = None, end: dt.datetime | None = None
 ) -> dict[int, int]:
-    """Minutes credited for service (orders and service records), leaving out anything reversed."""
+    """Minutes credited for service (orders and service records), leaving out anything reversed; over a whole
+    lifetime (no `start`), with the minutes carried in by a move from another node."""
     totals = dict.fromkeys(ids, 0)
     if not ids:
         return totals
@@ -97,6 +98,17 @@ def credited_minutes(
             qs.order_by().values("volunteer_id").annotate(m=Sum("credited_minutes")).values_list("volunteer_id", "m")
         ):
             totals[vid] += minutes or 0
+    if start is None:
+        # Lifetime minutes a member brought when they moved here from another node (federation/moves.py).
+        from timebank.federation.models import FederatedMove
+
+        carried = FederatedMove.objects.filter(member_id__in=ids, direction="in", state="completed")
+        if end is not None:
+            carried = carried.filter(completed_at__lt=end)
+        for mid, minutes in (
+            carried.order_by().values("member_id").annotate(m=Sum("carried_minutes")).values_list("member_id", "m")
+        ):
+            totals[mid] += minutes or 0
     return totals
 
 

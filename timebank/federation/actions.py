@@ -361,6 +361,9 @@ def sync(*, due_only: bool = False) -> SyncResult:
             result.pending += 1
         else:
             result.delivered += 1
+    from timebank.federation.moves import sync_moves
+
+    result.pending += sync_moves()
     return result
 
 

@@ -180,6 +180,12 @@ def inbox(request: HttpRequest) -> dict[str, Any]:
     except ValueError:
         raise Invalid(_("消息不是 JSON。"), fields={"body": "invalid"}) from None
     try:
+        if isinstance(message, dict) and str(message.get("type", "")).startswith("move_"):
+            from django.http import JsonResponse
+
+            from timebank.federation import moves
+
+            return JsonResponse(moves.receive(peer, nonce, message))  # type: ignore[return-value]
         return actions.receive(peer, nonce, message)
     except actions.Replayed:
         raise NotAuthenticated(_("重复的消息。"), code="replayed") from None
@@ -216,3 +222,6 @@ def peer_statement(request: HttpRequest, peer_id: PathId, date: dt.date) -> dict
         if name.lower() != "content-type":
             response[name] = value
     return response
+
+
+from timebank.federation import api_moves  # noqa: E402,F401 - moving home across nodes: more routes on `router`

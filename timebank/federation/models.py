@@ -123,3 +123,60 @@ class SeenNonce(models.Model):
 
     def __str__(self) -> str:
         return f"{self.peer_id}:{self.nonce}"
+
+
+class MoveState(models.TextChoices):
+    REQUESTED = "requested", _("待对方总行审批")
+    COMPLETED = "completed", _("已迁入")
+    REFUSED = "refused", _("被拒绝")
+
+
+class FederatedMove(models.Model):
+    """Moving home across nodes (跨城迁移, issue 16; actions in moves.py), on either side under the `move_id` both
+    nodes use. Out: the leaving member, whose buckets were debited into the clearing account for the peer when
+    they asked. In: the request as received (`snapshot`), then the member created here on approval."""
+
+    move_id = models.UUIDField(unique=True, default=uuid.uuid4)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    peer = models.ForeignKey(Peer, on_delete=models.PROTECT, related_name="moves")
+    member = models.ForeignKey(
+        "members.Member", null=True, blank=True, on_delete=models.PROTECT, related_name="federated_moves"
+    )
+    # Out: the receiving community's id on the peer. In: the local community.
+    remote_org = models.CharField(max_length=64, blank=True)
+    to_org = models.ForeignKey(Org, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Out: the member's id on the peer once arrived. In: the member's id on the sending node.
+    remote_member = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=10, choices=MoveState.choices, default=MoveState.REQUESTED)
+    reason = models.CharField(max_length=200, blank=True)
+    # What travels: buckets, lifetime minutes by category, certificates, insurance, consents, the keyed hash of
+    # the ID number and the consent to share it (never the number).
+    snapshot = models.JSONField(default=dict)
+    earned_minutes = models.BigIntegerField(default=0)
+    goods_minutes = models.BigIntegerField(default=0)
+    reserve_minutes = models.BigIntegerField(default=0)
+    # Lifetime credited service minutes carried in (In, completed): star levels count them.
+    carried_minutes = models.BigIntegerField(default=0)
+    transaction = models.OneToOneField(Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # In: when the sending node acknowledged the outcome (None: `federation_sync` tells it again).
+    notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=Q(state="requested", direction="out"),
+                name="federated_move_one_open_per_member",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"move {self.direction} {self.move_id}"

@@ -1,0 +1,153 @@
+"""Moving home across nodes (跨城迁移, API-CONTRACT.md "Federation: moving home"): the routes on the federation
+router. Actions: moves.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from django.db import connection
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from ninja import Path, Schema, Status
+from pydantic import StringConstraints
+
+from timebank.api.types import Id, NoNul
+from timebank.federation import moves
+from timebank.federation.api import _configured, router
+from timebank.federation.models import Direction, FederatedMove, Peer
+from timebank.lib.errors import Forbidden, NotFound
+from timebank.members.access import _get as get_member
+from timebank.members.access import member_of
+from timebank.orgs.access import has_role
+from timebank.orgs.api import caller
+from timebank.orgs.models import MANAGING_ROLES, Role, User
+
+MoveKey = Annotated[str, Path(max_length=64)]
+
+
+class MoveIn(Schema):
+    member_id: Id
+    peer_id: Id
+    to_org_id: Id  # the receiving community's id on the peer node
+    consent_share_id_number: bool = False
+    reason: Annotated[str, StringConstraints(strict=True, max_length=500), NoNul] = ""
+
+
+class MoveRejectIn(Schema):
+    reason: Annotated[str, StringConstraints(strict=True, max_length=200), NoNul] = ""
+
+
+class MoveOut(Schema):
+    move_id: uuid.UUID
+    direction: str
+    state: str
+    reason: str
+    peer_id: int
+    member_id: int | None
+    to_org_id: str
+    remote_member_id: str
+    earned_minutes: int
+    goods_minutes: int
+    reserve_minutes: int
+    created_at: dt.datetime
+    completed_at: dt.datetime | None
+
+
+def move_out(m: FederatedMove) -> dict[str, Any]:
+    return {
+        "move_id": m.move_id,
+        "direction": m.direction,
+        "state": m.state,
+        "reason": m.reason,
+        "peer_id": m.peer_id,
+        "member_id": m.member_id,
+        "to_org_id": str(m.to_org_id) if m.direction == Direction.IN else m.remote_org,
+        "remote_member_id": m.remote_member,
+        "earned_minutes": m.earned_minutes,
+        "goods_minutes": m.goods_minutes,
+        "reserve_minutes": m.reserve_minutes,
+        "created_at": m.created_at,
+        "completed_at": m.completed_at,
+    }
+
+
+def _may_ask(user: User, member_id: int) -> Any:
+    """The member themselves, or staff (staff, branch and head-office admins) of their home subtree."""
+    member = get_member(member_id)
+    if has_role(user, MANAGING_ROLES, member.home_org):
+        return member
+    me = member_of(user)
+    if me is not None and me.pk == member.pk:
+        return member
+    raise Forbidden(_("只有会员本人或其所属机构的工作人员可以申请跨节点迁移。"), code="outside_subtree")
+
+
+def access_move(user: User, move_id: str, *, decide: bool = False) -> FederatedMove:
+    """An outgoing move: as `_may_ask` (reading only). An incoming one: that bank's head-office admins."""
+    try:
+        key = uuid.UUID(str(move_id))
+    except ValueError:
+        raise NotFound(_("找不到这个跨节点迁移。"), code="move_not_found") from None
+    move = FederatedMove.objects.select_related("peer__bank", "member").filter(move_id=key).first()
+    if move is None:
+        raise NotFound(_("找不到这个跨节点迁移。"), code="move_not_found")
+    if move.direction == Direction.IN:
+        if has_role(user, {Role.HEAD_OFFICE_ADMIN}, move.peer.bank):
+            return move
+        raise Forbidden(_("只有迁入银行的总行管理员可以办理。"), code="not_head_office_admin")
+    if decide:
+        raise Forbidden(_("迁出的申请由对方节点审批。"), code="not_receiving_node")
+    assert move.member_id is not None
+    _may_ask(user, move.member_id)
+    return move
+
+
+@router.post("/federation/moves", response={201: MoveOut})
+def request_move(request: HttpRequest, payload: MoveIn) -> Status[dict[str, Any]]:
+    """A member moving to a community on a peer node asks (the member, or staff of their home subtree). Every
+    bucket leaves at once into the clearing account for the peer; the request goes to the peer's head office."""
+    _configured()
+    user = caller(request)
+    member = _may_ask(user, payload.member_id)
+    peer = Peer.objects.filter(pk=payload.peer_id).first()
+    if peer is None:
+        raise NotFound(_("找不到这个对接节点。"), code="peer_not_found")
+    move = moves.do_request_move(
+        user,
+        member=member,
+        peer=peer,
+        to_org=str(payload.to_org_id),
+        consent_share_id_number=payload.consent_share_id_number,
+        reason=payload.reason,
+    )
+    if not connection.in_atomic_block:
+        move = moves.deliver_request(move)
+    return Status(201, move_out(move))
+
+
+@router.get("/federation/moves/{federated_move_id}", response=MoveOut)
+def get_move(request: HttpRequest, federated_move_id: MoveKey) -> dict[str, Any]:
+    return move_out(access_move(caller(request), federated_move_id))
+
+
+@router.post("/federation/moves/{federated_move_id}/approve", response=MoveOut)
+def approve_move(request: HttpRequest, federated_move_id: MoveKey) -> dict[str, Any]:
+    """The receiving bank's head office approves: the member arrives with their balances and records."""
+    _configured()
+    user = caller(request)
+    move = moves.do_approve_move(user, access_move(user, federated_move_id, decide=True))
+    if not connection.in_atomic_block:
+        move = moves.notify(move)
+    return move_out(move)
+
+
+@router.post("/federation/moves/{federated_move_id}/reject", response=MoveOut)
+def reject_move(request: HttpRequest, federated_move_id: MoveKey, payload: MoveRejectIn) -> dict[str, Any]:
+    _configured()
+    user = caller(request)
+    move = moves.do_reject_move(user, access_move(user, federated_move_id, decide=True), payload.reason)
+    if not connection.in_atomic_block:
+        move = moves.notify(move)
+    return move_out(move)
