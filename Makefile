@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
-PYTEST_ARGS ?=
+# The suite runs on every core (pytest-xdist), a test file per worker so a module's fixtures are built once.
+PYTEST_ARGS ?= -n auto --dist loadfile
 
 .PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement bench-reports bench-crash bench-http bench-fuzz clean
 

@@ -18,12 +18,19 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test import Client
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from timebank.lib import idnumber
 from timebank.members.actions import MemberInput, do_link_relative, do_register_member
 from timebank.members.models import Member
 from timebank.orgs.actions import do_create_org, do_create_staff, do_issue_token
 from timebank.orgs.models import Org, User
+
+# The suite shares a small machine between workers (and, in development, with other runs): hypothesis measures the
+# speed of its own input generation, which says nothing about the code under test there, so that check is off.
+hypothesis_settings.register_profile("timebank", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+hypothesis_settings.load_profile("timebank")
 
 _ids = itertools.count(1)
 _rng = random.Random(7)
