@@ -208,6 +208,19 @@ def test_without_consent_or_by_someone_else_nothing_changes(node_b: NodeB) -> No
     assert resp.status_code == 201, resp.content
     assert resp.json()["state"] == "refused" and resp.json()["reason"] == "unknown_org"
     assert _buckets(member) == before
+    # B's head office rejects a move: A learns it at its next sync and the minutes come back.
+    resp = _ask(w, node_b, peer)
+    assert resp.status_code == 201 and resp.json()["state"] == "requested", resp.content
+    assert _buckets(member) == {"earned": 0, "goods": 0, "reserve": 0}
+    status, body = node_b.post(f"/api/v1/federation/moves/{resp.json()['move_id']}/reject", {"reason": "社区已满"})
+    assert status == 200 and body["state"] == "refused", body
+    call_command("federation_sync", stdout=io.StringIO())
+    assert _buckets(member) == before
+    seen = w.api("volunteer").get(f"/api/v1/federation/moves/{resp.json()['move_id']}").json()
+    assert (seen["state"], seen["reason"]) == ("refused", "社区已满")
+    member.refresh_from_db()
+    assert member.status == "active"
+    assert verify(None).ok
     # Only B's head office approves an incoming move; A cannot approve its own outgoing one.
     assert (
         w.api("head_office_admin").post(f"/api/v1/federation/moves/{resp.json()['move_id']}/approve", {}).status_code

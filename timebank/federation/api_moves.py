@@ -55,6 +55,16 @@ class MoveOut(Schema):
     completed_at: dt.datetime | None
 
 
+def _deliver_after_commit() -> None:
+    """Under an Idempotency-Key header the view runs inside the middleware's transaction: the network is not
+    called then; the task worker (or `federation_sync`) delivers after commit."""
+    from django.db import transaction
+
+    from timebank.federation.tasks import enqueue_sync
+
+    transaction.on_commit(enqueue_sync)
+
+
 def move_out(m: FederatedMove) -> dict[str, Any]:
     return {
         "move_id": m.move_id,
@@ -122,7 +132,9 @@ def request_move(request: HttpRequest, payload: MoveIn) -> Status[dict[str, Any]
         consent_share_id_number=payload.consent_share_id_number,
         reason=payload.reason,
     )
-    if not connection.in_atomic_block:
+    if connection.in_atomic_block:
+        _deliver_after_commit()
+    else:
         move = moves.deliver_request(move)
     return Status(201, move_out(move))
 
@@ -138,7 +150,9 @@ def approve_move(request: HttpRequest, federated_move_id: MoveKey) -> dict[str, 
     _configured()
     user = caller(request)
     move = moves.do_approve_move(user, access_move(user, federated_move_id, decide=True))
-    if not connection.in_atomic_block:
+    if connection.in_atomic_block:
+        _deliver_after_commit()
+    else:
         move = moves.notify(move)
     return move_out(move)
 
@@ -148,6 +162,8 @@ def reject_move(request: HttpRequest, federated_move_id: MoveKey, payload: MoveR
     _configured()
     user = caller(request)
     move = moves.do_reject_move(user, access_move(user, federated_move_id, decide=True), payload.reason)
-    if not connection.in_atomic_block:
+    if connection.in_atomic_block:
+        _deliver_after_commit()
+    else:
         move = moves.notify(move)
     return move_out(move)
