@@ -149,7 +149,7 @@ def _average(total: int, count: int) -> Decimal | None:
 
 
 def star_levels(bank_id: int, ids: Iterable[int], *, now: dt.datetime | None = None) -> dict[int, StarLevel]:
-    """Star levels of several volunteers of one bank: six queries, however many."""
+    """Star levels of several volunteers of one bank: seven queries, however many."""
     ids = list(ids)
     now = now or timezone.now()
     thresholds = star_thresholds(bank_id)
