@@ -61,7 +61,7 @@ class Preview:
     """What a settlement for `period_end` would move now (a dry run: nothing is locked or written)."""
 
     period_end: dt.date
-    goods_share_percent: int
+    goods_percent: int  # the rule in force, as the run will apply it
     members: int = 0
     moved_minutes: int = 0
     goods_minutes: int = 0

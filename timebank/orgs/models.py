@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from timebank.orgs import rules
 from timebank.orgs.rules import Group as G
@@ -291,7 +292,7 @@ class Rules(models.Model):
         None,
         min=1,
         max=100_000,
-        unit=_("%(n)s 小时"),
+        unit=pgettext_lazy("rule unit", "%(n)s 小时"),
         none_text=_("不限"),
         label=_("个人储存时间上限（小时）"),
         help=_("记入后超过上限的部分自动转入捐赠池，并通知本人（南京、广州为 1500）。留空表示不限。"),
@@ -312,7 +313,7 @@ class Rules(models.Model):
         None,
         min=1,
         max=100_000,
-        unit=_("%(n)s 分钟"),
+        unit=pgettext_lazy("rule unit", "%(n)s 分钟"),
         none_text=_("不赠与"),
         label=_("每年赠与的时间（分钟）"),
         help=_("每年一次，记入下面这些老人的储存时间。留空表示不赠与。"),
