@@ -27,7 +27,7 @@ from timebank.orgs.models import MANAGING_ROLES, Role, User
 MoveKey = Annotated[str, Path(max_length=64)]
 
 
-class MoveIn(Schema):
+class FederatedMoveIn(Schema):
     member_id: Id
     peer_id: Id
     to_org_id: Id  # the receiving community's id on the peer node
@@ -35,11 +35,11 @@ class MoveIn(Schema):
     reason: Annotated[str, StringConstraints(strict=True, max_length=500), NoNul] = ""
 
 
-class MoveRejectIn(Schema):
+class FederatedMoveRejectIn(Schema):
     reason: Annotated[str, StringConstraints(strict=True, max_length=200), NoNul] = ""
 
 
-class MoveOut(Schema):
+class FederatedMoveOut(Schema):
     move_id: uuid.UUID
     direction: str
     state: str
@@ -114,8 +114,8 @@ def access_move(user: User, move_id: str, *, decide: bool = False) -> FederatedM
     return move
 
 
-@router.post("/federation/moves", response={201: MoveOut})
-def request_move(request: HttpRequest, payload: MoveIn) -> Status[dict[str, Any]]:
+@router.post("/federation/moves", response={201: FederatedMoveOut})
+def request_move(request: HttpRequest, payload: FederatedMoveIn) -> Status[dict[str, Any]]:
     """A member moving to a community on a peer node asks (the member, or staff of their home subtree). Every
     bucket leaves at once into the clearing account for the peer; the request goes to the peer's head office."""
     _configured()
@@ -139,12 +139,12 @@ def request_move(request: HttpRequest, payload: MoveIn) -> Status[dict[str, Any]
     return Status(201, move_out(move))
 
 
-@router.get("/federation/moves/{federated_move_id}", response=MoveOut)
+@router.get("/federation/moves/{federated_move_id}", response=FederatedMoveOut)
 def get_move(request: HttpRequest, federated_move_id: MoveKey) -> dict[str, Any]:
     return move_out(access_move(caller(request), federated_move_id))
 
 
-@router.post("/federation/moves/{federated_move_id}/approve", response=MoveOut)
+@router.post("/federation/moves/{federated_move_id}/approve", response=FederatedMoveOut)
 def approve_move(request: HttpRequest, federated_move_id: MoveKey) -> dict[str, Any]:
     """The receiving bank's head office approves: the member arrives with their balances and records."""
     _configured()
@@ -157,8 +157,8 @@ def approve_move(request: HttpRequest, federated_move_id: MoveKey) -> dict[str, 
     return move_out(move)
 
 
-@router.post("/federation/moves/{federated_move_id}/reject", response=MoveOut)
-def reject_move(request: HttpRequest, federated_move_id: MoveKey, payload: MoveRejectIn) -> dict[str, Any]:
+@router.post("/federation/moves/{federated_move_id}/reject", response=FederatedMoveOut)
+def reject_move(request: HttpRequest, federated_move_id: MoveKey, payload: FederatedMoveRejectIn) -> dict[str, Any]:
     _configured()
     user = caller(request)
     move = moves.do_reject_move(user, access_move(user, federated_move_id, decide=True), payload.reason)

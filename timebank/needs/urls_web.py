@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from timebank.needs import views
+from timebank.needs import views, views_handover
 from timebank.web import converters as _converters  # noqa: F401 - registers the bounded "id" converter
 
 urlpatterns = [
@@ -13,4 +13,5 @@ urlpatterns = [
     path("staff/needs/<id:need_id>/close/", views.need_close, name="staff_need_close"),
     path("staff/census-imports/", views.census_imports, name="census_imports"),
     path("staff/census-imports/<id:import_id>/", views.census_import, name="census_import"),
+    path("manage/staff/<id:staff_id>/handover/", views_handover.staff_handover, name="staff_handover"),
 ]

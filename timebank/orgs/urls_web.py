@@ -16,6 +16,5 @@ urlpatterns = [
     path("manage/staff/", views_staff.staff_logins, name="staff_logins"),
     path("manage/staff/<id:staff_id>/", views_staff.staff_login, name="staff_login"),
     path("manage/staff/<id:staff_id>/password-reset/", views_staff.staff_login_reset, name="staff_login_reset"),
-    path("manage/staff/<id:staff_id>/handover/", views_staff.staff_handover, name="staff_handover"),
     path("manage/orgs/", views_staff.org_tree, name="org_tree"),
 ]

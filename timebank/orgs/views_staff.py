@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from timebank.lib.errors import ApiError, Forbidden, Invalid
+from timebank.lib.errors import ApiError, Forbidden
 from timebank.orgs.access import (
     access_org_as_admin,
     access_staff_login,
@@ -38,7 +38,7 @@ from timebank.web.views.common import add_form_error, page
 # 工作人员账号 ---------------------------------------------------------------------------------------------------
 
 
-def _admin(user: User) -> User:
+def admin_of_logins(user: User) -> User:
     if not (user.is_superuser or (user.org_id is not None and user.role in ADMIN_ROLES)):
         raise Forbidden(_("工作人员账号由上级机构的管理员管理。"), code="not_admin")
     return user
@@ -98,7 +98,7 @@ def _list_page(
 @page("login")
 def staff_logins(request: HttpRequest) -> HttpResponse:
     """List the staff logins of the caller's subtree (filtered by org, role, state) and create new ones."""
-    user = _admin(user_of(request))
+    user = admin_of_logins(user_of(request))
     if request.method != "POST":
         return _list_page(request, user)
     orgs, roles = _orgs(user), _grantable_roles(user)
@@ -129,7 +129,7 @@ def staff_logins(request: HttpRequest) -> HttpResponse:
 @page("login")
 def staff_login(request: HttpRequest, staff_id: int) -> HttpResponse:
     """Move a staff login, change its role, or disable and re-enable it (an unticked box disables)."""
-    user = _admin(user_of(request))
+    user = admin_of_logins(user_of(request))
     target = access_staff_login(user, staff_id)
     form = StaffEditForm(request.POST, orgs=_orgs(user), roles=_grantable_roles(user), auto_id=f"staff-{target.pk}-%s")
     if form.is_valid():
@@ -154,7 +154,7 @@ def staff_login(request: HttpRequest, staff_id: int) -> HttpResponse:
 @page("login")
 def staff_login_reset(request: HttpRequest, staff_id: int) -> HttpResponse:
     """A temporary password, shown on this answer only (a POST: reloading the list never shows it again)."""
-    user = _admin(user_of(request))
+    user = admin_of_logins(user_of(request))
     target = access_staff_login(user, staff_id)
     temporary = do_reset_password(user, target)
     return render(
@@ -232,49 +232,3 @@ def org_tree(request: HttpRequest) -> HttpResponse:
         form = _org_form(user, orgs, parent_id=request.GET.get("parent_id"))
     context = {"roots": _tree(user, orgs), "form": form, "is_admin": _may_open_orgs(user)}
     return render(request, "orgs/org_tree.html", context, status=422 if form is not None and form.errors else 200)
-
-
-# 工作交接 (hand-over of a staff login's open work) ----------------------------------------------------------------
-
-
-@never_cache
-@page("login")
-def staff_handover(request: HttpRequest, staff_id: int) -> HttpResponse:
-    """A staff login's open work (orders they dispatched that are not finished, needs they follow), each linking to
-    it, and the hand-over of all of it to another staff login of the admin's subtree (needs.actions.do_hand_over)."""
-    from timebank.needs.actions import do_hand_over
-    from timebank.needs.handover import access_hand_over, handover_targets, open_needs, open_orders
-
-    user = _admin(user_of(request))
-    source, _target = access_hand_over(user, staff_id)
-    error = ""
-    status = 200
-    if request.method == "POST":
-        raw = request.POST.get("to_staff_id", "")
-        try:
-            if not raw.isdigit() or len(raw) > 18:
-                raise Invalid(_("请选择接手的工作人员。"), fields={"to_staff_id": "required"})
-            source, target = access_hand_over(user, staff_id, int(raw))
-            assert target is not None
-            moved = do_hand_over(user, source, target)
-        except ApiError as exc:
-            error, status = str(exc.message), exc.status
-        else:
-            messages.success(
-                request,
-                _("已把 %(orders)s 个订单和 %(needs)s 条需求交给 %(name)s。")
-                % {
-                    "orders": len(moved["order_ids"]),
-                    "needs": len(moved["need_ids"]),
-                    "name": target.display_name or target.username,
-                },
-            )
-            return redirect("web:staff_handover", staff_id=source.pk)
-    context = {
-        "source": source,
-        "orders": list(open_orders(source)[:200]),
-        "needs": list(open_needs(source)[:200]),
-        "targets": list(handover_targets(user, source)[:500]),
-        "error": error,
-    }
-    return render(request, "orgs/staff_handover.html", context, status=status)
