@@ -206,8 +206,34 @@ def _message(b: NodeB, minutes: int = 5, name: str | None = None) -> bytes:
         "quant": minutes,
         "description": "",
         "written": dt.datetime.now(dt.UTC).isoformat(),
+        "to": b.node_id,
+        "from": signing.node_id(),
     }
     return json.dumps(msg).encode()
+
+
+def test_a_message_addressed_to_another_node_or_from_another_sender_is_401(node_b: NodeB) -> None:
+    """A peer cannot replay our signed message to a third node: the body names its recipient and its sender."""
+    build_world()
+    url = node_b.base + "/api/v1/federation/inbox"
+    b_reserve, b_clearing = node_b.reserve(), node_b.clearing()
+    for change in ({"to": "node-c"}, {"from": "node-c"}, {"to": None}, {"from": None}):
+        msg = {k: v for k, v in {**json.loads(_message(node_b)), **change}.items() if v is not None}
+        body = json.dumps(msg).encode()
+        status, answer = http(
+            "POST", url, body, {"Content-Type": "application/json", **signing.sign("POST", url, body)}
+        )
+        assert status == 401 and answer["error"]["code"] == "misaddressed", (change, answer)
+    # A payee that is digits but not ASCII ("²".isdigit() is True) is an unknown account, not an error.
+    msg = {**json.loads(_message(node_b)), "payee": "²"}
+    body = json.dumps(msg).encode()
+    status, answer = http("POST", url, body, {"Content-Type": "application/json", **signing.sign("POST", url, body)})
+    assert status == 200 and (answer["state"], answer["reason"]) == ("refused", "unknown_account"), answer
+    # A `written` time from the future (beyond the signature's skew) is refused.
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)).isoformat()
+    body = json.dumps({**json.loads(_message(node_b)), "written": future}).encode()
+    assert http("POST", url, body, {"Content-Type": "application/json", **signing.sign("POST", url, body)})[0] == 422
+    assert node_b.reserve() == b_reserve and node_b.clearing() == b_clearing
 
 
 def test_unsigned_forged_stale_unknown_and_replayed_inbox_messages_are_401(node_b: NodeB, settings: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from tests.federation_nodes import NodeB, http
 from timebank.audit.models import AuditEntry
 from timebank.catalogue.models import ServiceItem
 from timebank.federation import signing
-from timebank.federation.models import FederatedMove
+from timebank.federation.models import FederatedMove, Peer
 from timebank.ledger.actions import do_adjustment
 from timebank.ledger.models import Account
 from timebank.ledger.verify import verify
@@ -153,6 +154,8 @@ def test_a_member_moves_with_balance_history_and_records_exactly_once(node_b: No
             "member_id": str(member.pk),
             "to_org": str(node_b.community_id),
             "snapshot": out.snapshot,
+            "to": node_b.node_id,
+            "from": nodes.A_ID,
         },
         separators=(",", ":"),
     ).encode()
@@ -226,3 +229,87 @@ def test_without_consent_or_by_someone_else_nothing_changes(node_b: NodeB) -> No
         w.api("head_office_admin").post(f"/api/v1/federation/moves/{resp.json()['move_id']}/approve", {}).status_code
         == 403
     )
+
+
+def _forged(b: NodeB, snapshot: dict[str, Any], **over: Any) -> tuple[int, Any]:
+    """A validly signed `move_request` from A to B carrying `snapshot`."""
+    msg = {
+        "type": "move_request",
+        "uuid": str(uuid.uuid4()),
+        "member_id": "1",
+        "to_org": str(b.community_id),
+        "snapshot": snapshot,
+        "to": b.node_id,
+        "from": nodes.A_ID,
+        **over,
+    }
+    body = json.dumps(msg).encode()
+    url = b.base + "/api/v1/federation/inbox"
+    return http("POST", url, body, {"Content-Type": "application/json", **signing.sign("POST", url, body)})
+
+
+def _snap(**over: Any) -> dict[str, Any]:
+    return {
+        "member": {"name": "李四", "birth_date": "1950-01-02"},
+        "id_number_hash": "",
+        "consent_share_id_number": True,
+        "buckets": {"earned": 10, "goods": 0, "reserve": 5},
+        "lifetime_minutes": {"mutual_care": 10},
+        "certificates": [],
+        "insurance": [],
+        "consents": {},
+        **over,
+    }
+
+
+def test_forged_or_malformed_move_requests_are_refused_and_credit_nothing(node_b: NodeB) -> None:
+    build_world()
+    b_clearing = node_b.clearing()
+    bad: list[dict[str, Any]] = [
+        _snap(buckets={"earned": -1_000, "goods": 0, "reserve": 0}),
+        _snap(buckets={"earned": 10_000_001, "goods": 0, "reserve": 0}),
+        _snap(buckets={"earned": 500, "goods": -500, "reserve": 0}),  # self-cancelling
+        _snap(lifetime_minutes={"mutual_care": 10**12}),
+        _snap(lifetime_minutes={"mutual_care": -5}),
+        _snap(certificates=["first_aid"]),
+        _snap(certificates=[{"kind": "first_aid", "valid_until": "2030-02-31"}]),
+        _snap(insurance=[{"insurer": "人保", "policy_number": "P", "starts_on": "2026-01-01"}]),
+        _snap(insurance={"insurer": "人保"}),
+        _snap(consents=["health_info"]),
+        _snap(member={"name": "李四", "birth_date": "yesterday"}),
+        _snap(member={"name": "李四", "phone": 13800000000}),
+        _snap(member={"name": "李" * 51}),
+        _snap(member={"name": "李四", "skills": "做饭"}),
+        _snap(member={"name": "李四", "is_volunteer": "yes"}),
+    ]
+    for snapshot in bad:
+        status, answer = _forged(node_b, snapshot)
+        assert status == 422, (snapshot, status, answer)
+    # Over the limit with A (100 000 minutes on B's side): refused on arrival, nothing credited.
+    status, answer = _forged(node_b, _snap(buckets={"earned": 100_001 + b_clearing, "goods": 0, "reserve": 0}))
+    assert status == 200 and (answer["state"], answer["reason"]) == ("refused", "peer_limit"), answer
+    # A community that is digits but not ASCII: an unknown community, not an error.
+    status, answer = _forged(node_b, _snap(), to_org="²")
+    assert status == 200 and (answer["state"], answer["reason"]) == ("refused", "unknown_org"), answer
+    assert node_b.clearing() == b_clearing
+    # Within the limit on arrival, past it at approval (another move arrived first): the approval is 409.
+    first = _forged(node_b, _snap(buckets={"earned": 60_000, "goods": 0, "reserve": 0}))[1]
+    second = _forged(node_b, _snap(buckets={"earned": 60_000, "goods": 0, "reserve": 0}))[1]
+    assert first["state"] == second["state"] == "requested", (first, second)
+    status, approved = node_b.post(f"/api/v1/federation/moves/{first['uuid']}/approve", {})
+    assert status == 200 and approved["state"] == "completed", approved
+    status, refused = node_b.post(f"/api/v1/federation/moves/{second['uuid']}/approve", {})
+    assert status == 409 and refused["error"]["code"] == "peer_limit", refused
+    assert node_b.clearing() == b_clearing - 60_000
+    assert node_b.get(f"/api/v1/federation/moves/{second['uuid']}")["state"] == "requested"
+    assert node_b.get("/api/v1/ledger/verify")["ok"] is True
+
+
+def test_the_sending_side_keeps_to_the_peer_limit(node_b: NodeB) -> None:
+    w, peer = _world(node_b)
+    member = w.members["volunteer"]
+    Peer.objects.filter(pk=peer["id"]).update(limit_minutes=100)
+    before = _buckets(member)
+    resp = _ask(w, node_b, peer)
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "peer_limit", resp.content
+    assert _buckets(member) == before and not FederatedMove.objects.exists()

@@ -180,6 +180,10 @@ def inbox(request: HttpRequest) -> dict[str, Any]:
     except ValueError:
         raise Invalid(_("消息不是 JSON。"), fields={"body": "invalid"}) from None
     try:
+        actions.check_address(peer, message)
+    except actions.Misaddressed:
+        raise NotAuthenticated(_("消息不是发给本节点的。"), code="misaddressed") from None
+    try:
         if isinstance(message, dict) and str(message.get("type", "")).startswith("move_"):
             from django.http import JsonResponse
 

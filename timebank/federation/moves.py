@@ -39,10 +39,18 @@ from timebank.federation.actions import INBOX, Replayed, Unreachable, note_nonce
 from timebank.federation.models import Direction, FederatedMove, MoveState, Peer
 from timebank.ledger.actions import member_account_ids, open_member_accounts
 from timebank.ledger.models import MEMBER_BUCKETS, AccountKind, TransactionKind
-from timebank.ledger.posting import lock_accounts, post
+from timebank.ledger.posting import MAX_MINUTES, lock_accounts, post
 from timebank.lib import crypto
 from timebank.lib.errors import Conflict, Invalid
-from timebank.members.models import Certificate, Consent, ConsentScope, InsurancePolicy, Member, MemberStatus
+from timebank.members.models import (
+    Certificate,
+    Consent,
+    ConsentScope,
+    Gender,
+    InsurancePolicy,
+    Member,
+    MemberStatus,
+)
 from timebank.orders.models import Order, ServiceRecord
 from timebank.orgs.models import Org, User
 
@@ -126,7 +134,7 @@ def do_request_move(
     if consent_share_id_number is not True:
         raise Invalid(_("需要会员同意向对方节点提供身份证号的校验值。"), fields={"consent_share_id_number": "required"})
     to_org = str(to_org).strip()
-    if not to_org.isdigit() or len(to_org) > 18:
+    if not (to_org.isascii() and to_org.isdigit()) or len(to_org) > 18:
         raise Invalid(_("请填写对方节点的社区编号。"), fields={"to_org_id": "invalid"})
     if len(reason) > 500:
         raise Invalid(_("备注太长。"), fields={"reason": "too_long"})
@@ -142,8 +150,13 @@ def do_request_move(
     amounts = {str(k): locked[ids[k]].balance_minutes for k in MEMBER_BUCKETS}
     move_id = uuid.uuid4()
     snapshot = _snapshot(member, amounts, True)
+    if any(v < 0 for v in amounts.values()):
+        # The receiving node takes no debt (it refuses a negative bucket): settle it here first.
+        raise Conflict(_("会员有负数余额，不能迁出。"), code="negative_balance")
     tx = None
     total = sum(amounts.values())
+    if _past_limit(peer, locked[peer.clearing_account_id].balance_minutes + total):
+        raise _limit_error(peer, locked[peer.clearing_account_id].balance_minutes)
     if any(amounts.values()):
         tx = post(
             bank_id=member.bank_id,
@@ -273,26 +286,98 @@ def where_went(move: FederatedMove) -> dict[str, Any]:
 # ---- the receiving node --------------------------------------------------------------------------------------
 
 
+def _bad(field: str) -> Invalid:
+    return Invalid(_("消息格式错误。"), fields={field: "invalid"})
+
+
+def _text(value: object, limit: int, *, required: bool = False) -> bool:
+    return isinstance(value, str) and len(value) <= limit and (bool(value.strip()) or not required)
+
+
+def _iso_date(value: object, *, required: bool = False) -> bool:
+    if value is None:
+        return not required
+    if not isinstance(value, str) or len(value) > 10:
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _minutes(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= MAX_MINUTES
+
+
 def _check_request(msg: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot of a peer's `move_request`, checked whole on arrival (a bad one is refused here, 422, never an
+    error at approval): every bucket and lifetime figure 0..MAX_MINUTES, the member's fields as the model keeps
+    them, certificates and insurance policies as lists of objects with real dates, consents an object."""
     snap = msg.get("snapshot")
     if (
         not isinstance(snap, dict)
         or not isinstance(snap.get("member"), dict)
         or not isinstance(snap.get("buckets"), dict)
     ):
-        raise Invalid(_("消息格式错误。"), fields={"snapshot": "invalid"})
-    for kind in MEMBER_BUCKETS:
-        value = snap["buckets"].get(str(kind))
-        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 10**12:
-            raise Invalid(_("消息格式错误。"), fields={"buckets": "invalid"})
-    name = snap["member"].get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 50:
-        raise Invalid(_("消息格式错误。"), fields={"name": "invalid"})
+        raise _bad("snapshot")
+    if not all(_minutes(snap["buckets"].get(str(kind))) for kind in MEMBER_BUCKETS):
+        raise _bad("buckets")
+    if sum(snap["buckets"][str(kind)] for kind in MEMBER_BUCKETS) > MAX_MINUTES:
+        raise _bad("buckets")
+    m = snap["member"]
+    if not _text(m.get("name"), 50, required=True):
+        raise _bad("name")
+    for f, limit in (("phone", 20), ("gender", 6), ("occupation", 100)):
+        if m.get(f) is not None and not _text(m[f], limit):
+            raise _bad(f)
+    if m.get("gender") and m["gender"] not in Gender.values:
+        raise _bad("gender")
+    for f in ("is_volunteer", "is_recipient"):
+        if m.get(f) is not None and not isinstance(m[f], bool):
+            raise _bad(f)
+    for f in ("recipient_categories", "skills"):
+        v = m.get(f)
+        if v is not None and (not isinstance(v, list) or len(v) > 50 or not all(_text(x, 100) for x in v)):
+            raise _bad(f)
+    if not _iso_date(m.get("birth_date")):
+        raise _bad("birth_date")
     lifetime = snap.get("lifetime_minutes") or {}
-    if not isinstance(lifetime, dict) or any(
-        isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in lifetime.values()
+    if (
+        not isinstance(lifetime, dict)
+        or len(lifetime) > 50
+        or not all(_text(k, 40) and _minutes(v) for k, v in lifetime.items())
     ):
-        raise Invalid(_("消息格式错误。"), fields={"lifetime_minutes": "invalid"})
+        raise _bad("lifetime_minutes")
+    certificates = snap.get("certificates") or []
+    if not isinstance(certificates, list) or len(certificates) > 100:
+        raise _bad("certificates")
+    for c in certificates:
+        if (
+            not isinstance(c, dict)
+            or not _text(c.get("kind"), 20, required=True)
+            or (c.get("issuer") is not None and not _text(c["issuer"], 100))
+            or not _iso_date(c.get("valid_from"))
+            or not _iso_date(c.get("valid_until"))
+        ):
+            raise _bad("certificates")
+    insurance = snap.get("insurance") or []
+    if not isinstance(insurance, list) or len(insurance) > 100:
+        raise _bad("insurance")
+    for p in insurance:
+        if (
+            not isinstance(p, dict)
+            or not _text(p.get("insurer"), 100, required=True)
+            or not _text(p.get("policy_number"), 60, required=True)
+            or not _iso_date(p.get("starts_on"), required=True)
+            or not _iso_date(p.get("ends_on"), required=True)
+        ):
+            raise _bad("insurance")
+    consents = snap.get("consents") or {}
+    if not isinstance(consents, dict) or len(consents) > 50:
+        raise _bad("consents")
+    if not _text(snap.get("id_number_hash") or "", 128):
+        raise _bad("id_number_hash")
     return snap
 
 
@@ -340,10 +425,14 @@ def _status(peer: Peer, key: uuid.UUID) -> dict[str, Any]:
 
 def _keep_request(peer: Peer, key: uuid.UUID, msg: dict[str, Any], snap: dict[str, Any]) -> FederatedMove:
     to = str(msg.get("to_org") or "")
-    org = Org.objects.filter(pk=int(to), path__startswith=peer.bank.path).first() if to.isdigit() else None
+    digits = to.isascii() and to.isdigit() and len(to) <= 18
+    org = Org.objects.filter(pk=int(to), path__startswith=peer.bank.path).first() if digits else None
+    total = sum(int(snap["buckets"][str(k)]) for k in MEMBER_BUCKETS)
     reason = ""
     if org is None:
         reason = "unknown_org"
+    elif _past_limit(peer, peer.clearing_account.balance_minutes - total):
+        reason = "peer_limit"
     elif snap.get("id_number_hash") and snap.get("consent_share_id_number") is not True:
         reason = "no_consent"
     move = FederatedMove.objects.create(
@@ -383,6 +472,19 @@ def _duplicate(bank_id: int, wire_hash: str) -> bool:
     return False
 
 
+def _past_limit(peer: Peer, balance: int) -> bool:
+    """Whether the clearing account for `peer` would end past its limit either way (as transfers: actions.py)."""
+    return abs(balance) > peer.limit_minutes
+
+
+def _limit_error(peer: Peer, balance: int) -> Conflict:
+    return Conflict(
+        _("超过了与这个节点的往来限额。"),
+        code="peer_limit",
+        fields={"available_minutes": max(peer.limit_minutes - abs(balance), 0)},
+    )
+
+
 def _date(value: object) -> dt.date | None:
     return dt.date.fromisoformat(str(value)) if value else None
 
@@ -397,6 +499,10 @@ def do_approve_move(actor: User | None, move: FederatedMove) -> FederatedMove:
     snap, peer = move.snapshot, move.peer
     if _duplicate(peer.bank_id, str(snap.get("id_number_hash") or "")):
         raise Conflict(_("本银行已有这个身份证号的会员。"), code="duplicate_id_number")
+    amounts = {k: int(snap["buckets"][str(k)]) for k in MEMBER_BUCKETS}
+    clearing = lock_accounts([peer.clearing_account_id])[peer.clearing_account_id]
+    if _past_limit(peer, clearing.balance_minutes - sum(amounts.values())):
+        raise _limit_error(peer, clearing.balance_minutes)
     fields = {f: snap["member"].get(f) for f in COPIED if snap["member"].get(f) is not None}
     member = Member.objects.create(
         bank_id=peer.bank_id,
@@ -408,7 +514,6 @@ def do_approve_move(actor: User | None, move: FederatedMove) -> FederatedMove:
     open_member_accounts(member)
     ids = member_account_ids(member.pk)
     locked = lock_accounts([*ids.values(), peer.clearing_account_id])
-    amounts = {k: int(snap["buckets"][str(k)]) for k in MEMBER_BUCKETS}
     if any(amounts.values()):
         move.transaction = post(
             bank_id=peer.bank_id,
