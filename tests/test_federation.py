@@ -393,3 +393,31 @@ def test_statements_mirror_and_reconcile_names_the_transfers_that_differ(node_b:
     assert status == 200 and answer["state"] == "completed"
     assert answer["uuid"] in differences()
     _both_verify(node_b)
+
+
+def test_a_signed_request_follows_no_redirect(node_b: NodeB) -> None:
+    """Whoever answers at a peer's address cannot send our signed request on elsewhere: a redirect is an error."""
+    import http.server
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", node_b.base + "/api/v1/federation/node")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        pair = _pair(node_b, url=f"http://127.0.0.1:{server.server_address[1]}")
+        b_reserve = node_b.reserve()
+        resp = pair.send(5)
+        assert resp.status_code == 201 and resp.json()["state"] == "pending", resp.content
+        assert "HTTP 302" in Outbox.objects.get().last_error
+        assert node_b.reserve() == b_reserve
+    finally:
+        server.shutdown()
+        server.server_close()
