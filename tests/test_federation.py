@@ -356,6 +356,11 @@ def test_statements_mirror_and_reconcile_names_the_transfers_that_differ(node_b:
     )
     # The peer node itself reads it with a signed request; the same signed request again is a replay.
     url = f"{node_b.base}/api/v1/federation/peers/{b_peer['id']}/statement?date={today}"
+    # Not addressed to B and from A (the query names both): 401.
+    for query in ("", "&to=node-b", "&from=node-a2", "&to=node-c&from=node-a2", "&to=node-b&from=node-x"):
+        status, answer = http("GET", url + query, None, signing.sign("GET", url + query, b""))
+        assert status == 401 and answer["error"]["code"] == "misaddressed", (query, answer)
+    url += "&to=node-b&from=node-a2"
     headers = signing.sign("GET", url, b"")
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as resp:
         raw, answer_headers = resp.read(), dict(resp.headers.items())

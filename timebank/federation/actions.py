@@ -568,7 +568,11 @@ def reconcile(peer: Peer, day: dt.date) -> Reconciliation:
     problems: list[str] = []
     try:
         theirs = signed_request(
-            peer, "GET", f"/api/v1/federation/peers/{peer.pk}/statement?date={day.isoformat()}", signed_answer=True
+            peer,
+            "GET",
+            f"/api/v1/federation/peers/{peer.pk}/statement?"
+            + urllib.parse.urlencode({"date": day.isoformat(), "to": peer.node_id, "from": signing.node_id()}),
+            signed_answer=True,
         )
     except Unreachable as exc:
         return Reconciliation(peer, [f"{peer.node_id}: statement not available ({exc})"])

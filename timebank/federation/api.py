@@ -202,6 +202,9 @@ class NodeSignature:
         if "Signature" not in request.headers:
             return None
         peer, nonce = verified_peer(request, request.body)
+        # The signed query names this node and the signer (a GET has no body to carry them): not replayable elsewhere.
+        if request.GET.get("to") != signing.node_id() or request.GET.get("from") != peer.node_id:
+            raise NotAuthenticated(_("消息不是发给本节点的。"), code="misaddressed")
         if not actions.note_nonce(peer, nonce):
             raise NotAuthenticated(_("重复的消息。"), code="replayed")
         return peer
