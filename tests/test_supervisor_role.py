@@ -177,7 +177,7 @@ def _example(schema: dict[str, Any], components: dict[str, Any], name: str, scop
         item = _example(schema.get("items", {}), components, name.removesuffix("s"), scope)
         return [item]
     if kind == "integer":
-        if name == "bank_id":
+        if name in ("bank_id", "head_office_id"):
             return scope.head_office_id
         if name in MODELS:
             return int(_pick(MODELS[name], scope))

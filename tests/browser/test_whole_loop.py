@@ -167,7 +167,8 @@ def test_the_whole_loop_by_every_role(world: World, visit: Any) -> None:
     admin.page.get_by_role("link", name=re.compile("^结算")).click()
     admin.page.get_by_label("结算截止日期").fill(timezone.localdate().isoformat())
     step(admin, "admin-settlement-form")
-    admin.page.get_by_role("button", name="开始结算").click()
+    admin.page.get_by_role("button", name="预览结算").click()  # what it would move, then the confirmation
+    admin.page.get_by_role("button", name=re.compile("^确认结算到")).click()
     admin.page.get_by_role("heading", name="结算完成").wait_for()
     step(admin, "admin-settled")
     assert Settlement.objects.get(head_office=world.bank).members >= 1
