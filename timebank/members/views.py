@@ -33,14 +33,14 @@ def _bank_for_about(request: HttpRequest) -> Org | None:
     if raw.isdigit() and len(raw) <= 12:
         org = Org.objects.select_related("head_office").filter(pk=int(raw)).first()
         if org is not None:
-            return org if org.kind == OrgKind.HEAD_OFFICE else org.head_office
+            return org.bank
     user = request.user
     if isinstance(user, User):
         member = Member.objects.select_related("bank").filter(user=user).first()
         if member is not None:
             return member.bank
         if user.org is not None:
-            return user.org if user.org.kind == OrgKind.HEAD_OFFICE else user.org.head_office
+            return user.org.bank
     banks = list(Org.objects.filter(kind=OrgKind.HEAD_OFFICE)[:2])
     return banks[0] if len(banks) == 1 else None
 

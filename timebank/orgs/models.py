@@ -49,6 +49,17 @@ class Org(models.Model):
     def contains(self, other: Org) -> bool:
         return bool(self.path) and other.path.startswith(self.path)
 
+    # An org's bank is its head office; a head office is its own bank. The one home of that rule.
+    @property
+    def bank_pk(self) -> int:
+        return int(self.pk if self.kind == OrgKind.HEAD_OFFICE else self.head_office_id or 0)
+
+    @property
+    def bank(self) -> Org:
+        if self.kind == OrgKind.HEAD_OFFICE or self.head_office_id is None:
+            return self
+        return self.head_office  # type: ignore[return-value]
+
 
 class Role(models.TextChoices):
     HEAD_OFFICE_ADMIN = "head_office_admin", _("总行管理员")

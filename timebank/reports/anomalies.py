@@ -27,7 +27,6 @@ from timebank.members.models import Member
 from timebank.orders.models import ServiceRecord
 from timebank.orgs.models import Org
 from timebank.reports.actions import risk_rules_for
-from timebank.reports.risk import bank_of
 from timebank.reports.stats import SHANGHAI, day_bounds, scope_q
 
 CREDIT_KINDS = (
@@ -82,7 +81,7 @@ def _credits(org: Org, start: dt.datetime, end: dt.datetime) -> Any:
 
 def find_anomalies(org: Org, date_from: dt.date, date_to: dt.date) -> list[Anomaly]:
     """The anomalies of the org's subtree in [date_from, date_to] (yearly: the calendar years it touches)."""
-    bank = bank_of(org)
+    bank = org.bank
     risk_rules = risk_rules_for(bank)
     daily_limit = risk_rules.anomaly_daily_hours * 60
     yearly_limit = risk_rules.anomaly_yearly_hours * 60

@@ -181,14 +181,10 @@ def fulfilment(org: Org, date_from: dt.date, date_to: dt.date) -> Chart:
     return Chart("chart-fulfilment", _("从下单到服务完成用了多久"), "bar", labels, [{"name": _("订单"), "data": data}])
 
 
-def bank_of(org: Org) -> int:
-    return org.pk if org.kind == OrgKind.HEAD_OFFICE else int(org.head_office_id or 0)
-
-
 def unfilled(org: Org, date_from: dt.date, date_to: dt.date) -> dict[str, Any]:
     """Orders waiting past the dispatch time now, and orders of the period no volunteer was dispatched to."""
     start, end = day_bounds(date_from, date_to)
-    late = overdue_q(bank_id=bank_of(org))
+    late = overdue_q(bank_id=org.bank_pk)
     never = Q(dispatched_at__isnull=True) & (Q(state=OrderState.CANCELLED) | late)
     made = Order.objects.filter(in_scope(org), created_at__gte=start, created_at__lt=end).aggregate(
         n=Count("pk"), u=Count("pk", filter=never)
@@ -272,7 +268,7 @@ def sub_orgs(org: Org, date_from: dt.date, date_to: dt.date) -> list[SubOrg]:
         served,
     )
     add(
-        Order.objects.filter(in_scope(org), overdue_q(bank_id=bank_of(org))).values("org_id").annotate(n=Count("pk")),
+        Order.objects.filter(in_scope(org), overdue_q(bank_id=org.bank_pk)).values("org_id").annotate(n=Count("pk")),
         "org_id",
         lambda s, r: setattr(s, "overdue", s.overdue + r["n"]),
     )
@@ -372,7 +368,7 @@ def today_for(org: Org, today: dt.date | None = None) -> Today:
     start, end = day_bounds(today, today)
     base = Order.objects.filter(in_scope(org)).select_related("service_item", "recipient", "volunteer")
     todays = base.filter(scheduled_start__gte=start, scheduled_start__lt=end).exclude(state=OrderState.CANCELLED)
-    overdue = base.filter(overdue_q(bank_id=bank_of(org)))
+    overdue = base.filter(overdue_q(bank_id=org.bank_pk))
     needs = (
         Need.objects.filter(in_scope(org, "recipient__", via="home_org"), status__in=OPEN_STATUSES)
         .filter(orders__isnull=True)

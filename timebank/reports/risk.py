@@ -234,13 +234,6 @@ def per_year(joined: int, since: dt.date, window_start: dt.date, today: dt.date,
     return Fraction(joined * 365, days) if days > 0 else Fraction(0)
 
 
-def bank_of(org: Org) -> Org:
-    """The head office whose rules apply to the org."""
-    if org.kind == OrgKind.HEAD_OFFICE or org.head_office_id is None:
-        return org
-    return Org.objects.get(pk=org.head_office_id)
-
-
 def reserve_age_of(rules: Rules | None, risk_rules: RiskRules) -> int:
     if rules is not None and rules.reserve_min_age is not None:
         return rules.reserve_min_age
@@ -249,7 +242,7 @@ def reserve_age_of(rules: Rules | None, risk_rules: RiskRules) -> int:
 
 def compute_risk(org: Org, today: dt.date | None = None) -> Risk:
     today = today or timezone.localdate()
-    bank = bank_of(org)
+    bank = org.bank
     risk_rules = risk_rules_for(bank)
     rules = Rules.objects.filter(head_office=bank).first()
     months = risk_rules.window_months

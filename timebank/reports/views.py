@@ -25,7 +25,7 @@ from timebank.reports.access import access_risk_rules, access_stats_org, may_edi
 from timebank.reports.actions import RISK_FIELDS, do_update_risk_rules, risk_rules_for
 from timebank.reports.anomalies import find_anomalies
 from timebank.reports.forms import PeriodForm, RiskRulesForm
-from timebank.reports.risk import bank_of, compute_risk, months_before
+from timebank.reports.risk import compute_risk, months_before
 from timebank.reports.stats import compute
 from timebank.web.views.common import add_form_error, page
 
@@ -163,7 +163,7 @@ def risk_page(request: HttpRequest, org_id: int) -> HttpResponse:
     user = user_of(request)
     require_figure_reader(user)
     org = access_stats_org(user, org_id)
-    bank = bank_of(org)
+    bank = org.bank
     can_edit = may_edit_risk_rules(user, bank)
     current = risk_rules_for(bank)
     form = RiskRulesForm(initial={f: getattr(current, f) for f in RISK_FIELDS}) if can_edit else None

@@ -40,7 +40,7 @@ from timebank.teams.attendance import (
     minutes_to_credit,
     pending_approvals,
 )
-from timebank.teams.common import bank_of, clean_text, is_staff_of
+from timebank.teams.common import clean_text, is_staff_of
 from timebank.teams.messages import notify_members, send_activity_reminders
 from timebank.teams.models import Team, TeamKind, TeamMembership, TeamRole
 
@@ -83,7 +83,7 @@ def do_create_team(actor: User | None, *, org: Org, name: str, kind: str, descri
         raise Conflict(_("这个社区已经有同名的队伍。"), code="duplicate_team", fields={"name": "taken"})
     # The same name created twice at once: the second INSERT waits for the first, then is this 409 too.
     with unique_or_conflict(_("这个社区已经有同名的队伍。"), code="duplicate_team", fields={"name": "taken"}):
-        team = Team.objects.create(bank_id=bank_of(org), org=org, name=name, kind=kind, description=description)
+        team = Team.objects.create(bank_id=org.bank_pk, org=org, name=name, kind=kind, description=description)
     record(actor, "team.create", team, bank_id=team.bank_id, data={"name": name, "kind": kind, "org": org.pk})
     return team
 

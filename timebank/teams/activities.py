@@ -24,7 +24,7 @@ from timebank.members.models import Certificate, Member, MemberStatus
 from timebank.orders.actions import age_on
 from timebank.orgs.actions import check_name
 from timebank.orgs.models import Org, User
-from timebank.teams.common import bank_of, clean_text, is_staff_of, person_or_none
+from timebank.teams.common import clean_text, is_staff_of, person_or_none
 from timebank.teams.messages import tell_members
 from timebank.teams.models import (
     Activity,
@@ -137,7 +137,7 @@ def _check_activity_input(data: ActivityInput, bank_id: int) -> dict[str, Any]:
 
 @transaction.atomic
 def do_publish_activity(actor: User | None, *, org: Org, team: Team | None, data: ActivityInput) -> Activity:
-    bank_id = bank_of(org)
+    bank_id = org.bank_pk
     if team is not None and team.org_id != org.pk:
         raise Invalid(_("活动要发布在队伍所属的社区。"), fields={"team_id": "other_org"})
     if team is not None and not team.active:

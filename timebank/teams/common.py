@@ -9,11 +9,6 @@ from timebank.orgs.access import has_role
 from timebank.orgs.models import MANAGING_ROLES, Org, User
 
 
-def bank_of(org: Org) -> int:
-    assert org.head_office_id is not None
-    return org.head_office_id
-
-
 def person_or_none(actor: User | None) -> User | None:
     return actor if actor is not None and actor.pk else None
 
