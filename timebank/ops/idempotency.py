@@ -28,17 +28,24 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.contrib import messages
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from timebank.lib.errors import Conflict, Invalid
+from timebank.lib.errors import ApiError, Conflict, Invalid
 from timebank.ops.models import IdempotentRequest
 from timebank.orgs.models import User
+from timebank.web.views.common import add_form_error
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise as Words  # a lazily translated message
+else:
+    Words = str
 
 KEY_FIELD = "idempotency_key"
 KEY_MAX = 64
@@ -167,6 +174,52 @@ def form_once(request: HttpRequest, key: object, action: str) -> Iterator[Claim]
         path=request.path,
     ) as claim:
         yield claim
+
+
+def form_refused(form: Any, exc: ApiError) -> int:
+    """The usual answer to an action's refusal on a page: beside the field it names, and the page is a 422."""
+    add_form_error(form, exc)
+    return 422
+
+
+def submit_once(
+    request: HttpRequest,
+    form: Any,
+    action: str,
+    act: Callable[[dict[str, Any]], object],
+    *,
+    done: Callable[[str], HttpResponse],
+    again: Callable[[int], HttpResponse],
+    success: str | Words | None = None,
+    refused: Callable[[Any, ApiError], int] = form_refused,
+) -> HttpResponse:
+    """A page's keyed form, written once: validate the form; run `act(cleaned_data)` under its hidden key
+    (`form_once`), so a double submit acts once and goes where the first one went; an action's refusal is put
+    on the form by `refused` (which says the page's status, and may re-raise an access refusal so it stays a
+    403/404 page) and rolls the claim back, so the corrected form can be sent again.
+
+    `act` returns what it made (a model, whose pk is kept, or a string); `done(kept)` answers the success
+    (usually a redirect), after the `success` message; a replay gets the first submit's `kept`.
+    `again(status)` shows the page again with the form's errors (422 for a form that does not validate)."""
+    status = 422
+    kept = ""
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            with form_once(request, data.get(KEY_FIELD), action) as claim:
+                if claim.replay is None:
+                    made = act(data)
+                    kept = str(getattr(made, "pk", made) if made is not None else "")
+                    claim.keep(kept)
+                else:
+                    kept = claim.replay.body
+        except ApiError as exc:
+            status = refused(form, exc)
+    if form.errors:
+        return again(status)
+    if success is not None:
+        messages.success(request, success)
+    return done(kept)
 
 
 # ---- keys kept on the action's own record ------------------------------------------------------------------

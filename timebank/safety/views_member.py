@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from timebank.catalogue.models import CertificateKind
 from timebank.lib.errors import ApiError
 from timebank.members.models import Certificate, InsurancePolicy, Member
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import form_once, submit_once
 from timebank.orgs.scope import user_of
 from timebank.safety import lists
 from timebank.safety.access import access_member_safety, access_members_to_insure, require_managing_staff
@@ -77,26 +77,22 @@ def member_insurance_policy(request: HttpRequest, member_id: int) -> HttpRespons
     user = user_of(request)
     member = access_member_safety(user, member_id, manage=True)
     form = PolicyForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "safety.add_policy") as once:
-                if once.replay is None:
-                    do_add_insurance_policy(
-                        user,
-                        member,
-                        insurer=data["insurer"],
-                        policy_number=data["policy_number"],
-                        starts_on=data["starts_on"],
-                        ends_on=data["ends_on"],
-                    )
-                    once.keep(str(member.pk))
-        except ApiError as exc:
-            add_form_error(form, exc)
-    if form.errors:
-        return _member_safety_page(request, member, status=422, policy_form=form)
-    messages.success(request, _("已登记保单。"))
-    return redirect(_safety_url(member.pk))
+    return submit_once(
+        request,
+        form,
+        "safety.add_policy",
+        lambda data: do_add_insurance_policy(
+            user,
+            member,
+            insurer=data["insurer"],
+            policy_number=data["policy_number"],
+            starts_on=data["starts_on"],
+            ends_on=data["ends_on"],
+        ),
+        success=_("已登记保单。"),
+        done=lambda _kept: redirect(_safety_url(member.pk)),
+        again=lambda status: _member_safety_page(request, member, status=status, policy_form=form),
+    )
 
 
 @require_POST
@@ -106,26 +102,22 @@ def member_certificate(request: HttpRequest, member_id: int) -> HttpResponse:
     user = user_of(request)
     member = access_member_safety(user, member_id, manage=True)
     form = CertificateForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "safety.add_certificate") as once:
-                if once.replay is None:
-                    do_add_certificate(
-                        user,
-                        member,
-                        kind=data["kind"],
-                        issuer=data["issuer"],
-                        valid_from=data["valid_from"],
-                        valid_until=data["valid_until"],
-                    )
-                    once.keep(str(member.pk))
-        except ApiError as exc:
-            add_form_error(form, exc)
-    if form.errors:
-        return _member_safety_page(request, member, status=422, certificate_form=form)
-    messages.success(request, _("已登记证书。"))
-    return redirect(_safety_url(member.pk))
+    return submit_once(
+        request,
+        form,
+        "safety.add_certificate",
+        lambda data: do_add_certificate(
+            user,
+            member,
+            kind=data["kind"],
+            issuer=data["issuer"],
+            valid_from=data["valid_from"],
+            valid_until=data["valid_until"],
+        ),
+        success=_("已登记证书。"),
+        done=lambda _kept: redirect(_safety_url(member.pk)),
+        again=lambda status: _member_safety_page(request, member, status=status, certificate_form=form),
+    )
 
 
 @never_cache
