@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -38,7 +37,7 @@ from timebank.needs.actions import (
 )
 from timebank.needs.forms import CensusUploadForm, CloseForm, ConfirmForm, FollowUpForm, NeedEditForm
 from timebank.needs.models import OPEN_STATUSES, CensusImport, CensusImportStatus, Need, NeedFollowUp, NeedStatus
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import submit_once
 from timebank.orgs.access import has_role
 from timebank.orgs.models import MANAGING_ROLES, User
 from timebank.orgs.scope import org_choices, user_of
@@ -146,27 +145,23 @@ def need_edit(request: HttpRequest, need_id: int) -> HttpResponse:
     user = user_of(request)
     need = access_need(user, need_id, manage=True)
     form = NeedEditForm(request.POST, items=_item_choices(need))
-    status = 422
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "needs.update") as once:
-                if once.replay is None:
-                    do_update_need(
-                        user,
-                        need,
-                        level=data["level"],
-                        item_ids=data["item_ids"],
-                        notes=data["notes"],
-                        status=data["status"] or None,
-                    )
-                    once.keep(str(need.pk))
-        except ApiError as exc:
-            status = _refused(form, exc)
-        else:
-            messages.success(request, _("需求已保存。"))
-            return redirect("web:staff_need", need.pk)
-    return _detail_page(request, user, need.pk, edit=form, status=status)
+    return submit_once(
+        request,
+        form,
+        "needs.update",
+        lambda data: do_update_need(
+            user,
+            need,
+            level=data["level"],
+            item_ids=data["item_ids"],
+            notes=data["notes"],
+            status=data["status"] or None,
+        ),
+        success=_("需求已保存。"),
+        done=lambda _kept: redirect("web:staff_need", need.pk),
+        again=lambda status: _detail_page(request, user, need.pk, edit=form, status=status),
+        refused=_refused,
+    )
 
 
 @require_POST
@@ -176,20 +171,16 @@ def need_follow_up(request: HttpRequest, need_id: int) -> HttpResponse:
     user = user_of(request)
     need = access_need(user, need_id, manage=True)
     form = FollowUpForm(request.POST)
-    status = 422
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "needs.follow_up") as once:
-                if once.replay is None:
-                    made = do_add_follow_up(user, need, note=data["note"], status=data["status"] or None)
-                    once.keep(str(made.pk))
-        except ApiError as exc:
-            status = _refused(form, exc)
-        else:
-            messages.success(request, _("跟进记录已保存。"))
-            return redirect("web:staff_need", need.pk)
-    return _detail_page(request, user, need.pk, follow=form, status=status)
+    return submit_once(
+        request,
+        form,
+        "needs.follow_up",
+        lambda data: do_add_follow_up(user, need, note=data["note"], status=data["status"] or None),
+        success=_("跟进记录已保存。"),
+        done=lambda _kept: redirect("web:staff_need", need.pk),
+        again=lambda status: _detail_page(request, user, need.pk, follow=form, status=status),
+        refused=_refused,
+    )
 
 
 @require_POST
@@ -199,20 +190,16 @@ def need_close(request: HttpRequest, need_id: int) -> HttpResponse:
     user = user_of(request)
     need = access_need(user, need_id, manage=True)
     form = CloseForm(request.POST)
-    status = 422
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "needs.close") as once:
-                if once.replay is None:
-                    do_close_need(user, need, reason=data["reason"])
-                    once.keep(str(need.pk))
-        except ApiError as exc:
-            status = _refused(form, exc)
-        else:
-            messages.success(request, _("需求已关闭。"))
-            return redirect("web:staff_need", need.pk)
-    return _detail_page(request, user, need.pk, close=form, status=status)
+    return submit_once(
+        request,
+        form,
+        "needs.close",
+        lambda data: do_close_need(user, need, reason=data["reason"]),
+        success=_("需求已关闭。"),
+        done=lambda _kept: redirect("web:staff_need", need.pk),
+        again=lambda status: _detail_page(request, user, need.pk, close=form, status=status),
+        refused=_refused,
+    )
 
 
 # ---- 人口普查导入 ---------------------------------------------------------------------------------------
@@ -237,24 +224,22 @@ def census_imports(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _imports_page(request, user, CensusUploadForm(orgs=orgs, initial=initial))
     form = CensusUploadForm(request.POST, request.FILES, orgs=orgs)
-    status = 422
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "needs.census_upload") as once:
-                if once.replay is not None:
-                    return redirect("web:census_import", int(once.replay.body))
-                org = census_scope(user, data["org_id"])
-                upload = data["file"]
-                filename = upload.name or ""
-                checked = census.check_table(org, census.read_table(filename, upload.read(census.MAX_FILE_BYTES + 1)))
-                imp = do_create_census_import(user, org=org, filename=filename, checked=checked)
-                once.keep(str(imp.pk))
-        except ApiError as exc:
-            status = _refused(form, exc)
-        else:
-            return redirect("web:census_import", imp.pk)
-    return _imports_page(request, user, form, status)
+
+    def upload(data: dict[str, Any]) -> CensusImport:
+        org = census_scope(user, data["org_id"])
+        filename = data["file"].name or ""
+        checked = census.check_table(org, census.read_table(filename, data["file"].read(census.MAX_FILE_BYTES + 1)))
+        return do_create_census_import(user, org=org, filename=filename, checked=checked)
+
+    return submit_once(
+        request,
+        form,
+        "needs.census_upload",
+        upload,
+        done=lambda kept: redirect("web:census_import", int(kept)),
+        again=lambda status: _imports_page(request, user, form, status),
+        refused=_refused,
+    )
 
 
 @never_cache
@@ -264,23 +249,23 @@ def census_import(request: HttpRequest, import_id: int) -> HttpResponse:
     (`POST .../confirm`: `access_census_import`, `do_confirm_census_import`)."""
     user = user_of(request)
     imp = access_census_import(user, import_id)
-    form = ConfirmForm()
-    status = 200
-    if request.method == "POST":
-        form = ConfirmForm(request.POST)
-        status = 422
-        if form.is_valid():
-            try:
-                with form_once(request, form.cleaned_data["idempotency_key"], "needs.census_confirm") as once:
-                    if once.replay is None:
-                        do_confirm_census_import(user, imp)
-                        once.keep(str(imp.pk))
-            except ApiError as exc:
-                status = _refused(form, exc)
-            else:
-                messages.success(request, _("已导入。"))
-                return redirect("web:census_import", imp.pk)
-        imp = access_census_import(user, import_id)
+    if request.method != "POST":
+        return _import_page(request, imp, ConfirmForm(), 200)
+    form = ConfirmForm(request.POST)
+    return submit_once(
+        request,
+        form,
+        "needs.census_confirm",
+        lambda _data: do_confirm_census_import(user, imp),
+        success=_("已导入。"),
+        done=lambda _kept: redirect("web:census_import", imp.pk),
+        # Read again: the refused confirmation may have changed nothing, or another one may have finished.
+        again=lambda status: _import_page(request, access_census_import(user, import_id), form, status),
+        refused=_refused,
+    )
+
+
+def _import_page(request: HttpRequest, imp: CensusImport, form: ConfirmForm, status: int) -> HttpResponse:
     wanted = request.GET.get("rows", "all")
     wanted = wanted if wanted in ROW_FILTERS else "all"
     report = imp.report or {}
