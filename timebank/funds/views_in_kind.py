@@ -15,7 +15,7 @@ from timebank.funds.access import access_fund_org, access_stock
 from timebank.funds.actions import StockInput, do_buy_market_service, do_record_in_kind
 from timebank.funds.forms import BuyServiceForm, InKindForm, StockForm
 from timebank.lib.errors import ApiError, Forbidden, NotFound
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import submit_once
 from timebank.orders.access import access_order
 from timebank.orders.models import Order
 from timebank.orders.rules import TRANSITIONS
@@ -144,29 +144,29 @@ def buy_service(request: HttpRequest, order_id: int) -> HttpResponse:
     orgs = _paying_orgs(user, order)
     initial = {"idempotency_key": new_idempotency_key(), "occurred_on": timezone.localdate(), "org_id": order.org_id}
     form = BuyServiceForm(request.POST or None, orgs=orgs, initial=initial)
-    status = 200
-    if request.method == "POST":
-        status = 422
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                with form_once(request, data["idempotency_key"], "funds.buy_service") as once:
-                    if once.replay is None:
-                        do_buy_market_service(
-                            user,
-                            order,
-                            fund_org=access_fund_org(user, data["org_id"]),
-                            provider=data["provider"],
-                            amount=data["amount"],
-                            note=data["note"],
-                            unfillable=data["unfillable"],
-                            occurred_on=data["occurred_on"],
-                        )
-                        once.keep(str(order.pk))
-            except ApiError as exc:
-                add_form_error(form, exc, {"available": "amount", "dispatch_within_hours": "unfillable"})
-                status = exc.status
-            if not form.errors:
-                messages.success(request, _("已由专项基金购买服务，订单已完成，老人的时间已按服务扣除。"))
-                return redirect("web:staff_order", order_id=order.pk)
-    return render(request, "funds/buy_service.html", {"order": order, "form": form}, status=status)
+    if request.method != "POST":
+        return render(request, "funds/buy_service.html", {"order": order, "form": form})
+
+    def refused(form: BuyServiceForm, exc: ApiError) -> int:
+        add_form_error(form, exc, {"available": "amount", "dispatch_within_hours": "unfillable"})
+        return exc.status
+
+    return submit_once(
+        request,
+        form,
+        "funds.buy_service",
+        lambda data: do_buy_market_service(
+            user,
+            order,
+            fund_org=access_fund_org(user, data["org_id"]),
+            provider=data["provider"],
+            amount=data["amount"],
+            note=data["note"],
+            unfillable=data["unfillable"],
+            occurred_on=data["occurred_on"],
+        ),
+        success=_("已由专项基金购买服务，订单已完成，老人的时间已按服务扣除。"),
+        done=lambda _kept: redirect("web:staff_order", order_id=order.pk),
+        again=lambda status: render(request, "funds/buy_service.html", {"order": order, "form": form}, status=status),
+        refused=refused,
+    )
