@@ -17,12 +17,12 @@ from django.views.decorators.http import require_POST
 
 from timebank.lib.errors import ApiError
 from timebank.members.forms_staff import KeyedForm
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import form_once, submit_once
 from timebank.orgs.scope import user_of
 from timebank.teams import actions
 from timebank.teams.access import access_member_for_team, access_team, access_team_as_staff
 from timebank.teams.models import TeamKind
-from timebank.web.views.common import add_form_error, explain, page
+from timebank.web.views.common import explain, page
 
 
 class TeamEditForm(KeyedForm):
@@ -51,26 +51,24 @@ def team_edit(request: HttpRequest, team_id: int) -> HttpResponse:
         "active": team.active,
     }
     form = TeamEditForm(request.POST if request.method == "POST" else None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "teams.update") as once:
-                if once.replay is None:
-                    actions.do_update_team(
-                        user,
-                        team,
-                        name=data["name"],
-                        kind=data["kind"],
-                        description=data["description"],
-                        active=data["active"],
-                    )
-                    once.keep(str(team.pk))
-        except ApiError as exc:
-            add_form_error(form, exc)
-        else:
-            messages.success(request, _("已保存。"))
-            return redirect("teams:team", team.pk)
-    return render(request, "teams/team_edit.html", {"team": team, "form": form}, status=422 if form.errors else 200)
+    if request.method != "POST":
+        return render(request, "teams/team_edit.html", {"team": team, "form": form})
+    return submit_once(
+        request,
+        form,
+        "teams.update",
+        lambda data: actions.do_update_team(
+            user,
+            team,
+            name=data["name"],
+            kind=data["kind"],
+            description=data["description"],
+            active=data["active"],
+        ),
+        success=_("已保存。"),
+        done=lambda _kept: redirect("teams:team", team.pk),
+        again=lambda status: render(request, "teams/team_edit.html", {"team": team, "form": form}, status=status),
+    )
 
 
 @require_POST
