@@ -8,7 +8,7 @@ PORT ?= 8000
 # The suite runs on every core (pytest-xdist), a test file per worker so a module's fixtures are built once.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement bench-reports bench-crash bench-http bench-fuzz clean
+.PHONY: install demo serve test lint check messages bench-ledger bench-matching bench-settlement bench-reports bench-crash bench-federation-crash bench-http bench-fuzz clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
@@ -61,6 +61,10 @@ bench-reports: install
 # SIGKILLs the app server and a private PostgreSQL cluster (never the shared one) under API load: docs/crash.md
 bench-crash: install
 	$(PY) bench/crash.py
+
+# Two nodes (own databases tb_fedcrash_a/_b on the shared server) trading both ways while either is SIGKILLed
+bench-federation-crash: install
+	$(PY) bench/federation_crash.py
 
 # schemathesis over the whole OpenAPI document, 100 examples per operation, caller and mode (hours; see bench/fuzz.py)
 bench-fuzz: install

@@ -2,7 +2,7 @@
 `federation_sync` loop) is SIGKILLed and restarted; afterwards every acknowledged transfer is exactly once on both
 sides, both ledgers verify, the clearing accounts mirror and the reconciled statements agree.
 
-    .venv/bin/python bench/federation_crash.py                      # moderate size: 120 s of load, 24 server kills
+    .venv/bin/python bench/federation_crash.py                      # moderate size: 120 s of load, 16 server kills
     .venv/bin/python bench/federation_crash.py --duration 15 --baseline 5 --server-kills 4 --sync-kills 2 --clients 4
 
 Two node processes, A and B (`manage.py runserver --noreload`), each on its own PostgreSQL database on the shared
@@ -599,8 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=120, help="seconds of load with kills (default 120)")
     parser.add_argument("--baseline", type=float, default=30, help="seconds of the same load, no kills (default 30)")
-    parser.add_argument("--server-kills", type=int, default=24, help="SIGKILLs of a node's server, A or B at random")
-    parser.add_argument("--sync-kills", type=int, default=8, help="SIGKILLs of a node's federation_sync loop")
+    parser.add_argument("--server-kills", type=int, default=16, help="SIGKILLs of the servers, A and B in turn")
+    parser.add_argument("--sync-kills", type=int, default=6, help="SIGKILLs of the federation_sync loops, in turn")
     parser.add_argument("--clients", type=int, default=6, help="client threads (default 6)")
     parser.add_argument("--members", type=int, default=6, help="members per node (default 6)")
     parser.add_argument("--refuse-every", type=int, default=10, help="every Nth transfer names the payee wrongly")
