@@ -780,6 +780,8 @@ ID_REGISTRY: dict[str, tuple[str, str, str | None]] = {
     "peer_id": ("federation.Peer", "bank_id", None),
     "transfer_id": ("federation.FederatedTransfer", "member__home_org__head_office_id", "member__home_org_id"),
     "federated_move_id": ("federation.FederatedMove", "peer__bank_id", "member__home_org_id"),
+    # A staff login (its open work, GET /staff/{id}/open-work): bank and org of the login's org.
+    "staff_id": ("orgs.User", "org__head_office_id", "org_id"),
     # Not an id: a voucher's code, looked up by the redemption's outlet.
     "code": ("goods.Redemption", "outlet__head_office_id", "outlet_id"),
 }
@@ -824,11 +826,16 @@ def _objects(param: str) -> list[tuple[str, int, int | None]]:
     label, bank_path, org_path = ID_REGISTRY[param]
     model = apps.get_model(label)
     key = CODE_FIELD.get(param, "pk")
-    rows = model.objects.order_by("pk").values_list(key, bank_path, org_path or bank_path)
+    objects = model.objects.all()
+    if label == "orgs.User":
+        objects = objects.filter(org__isnull=False).exclude(role="")  # staff logins only
+    rows = objects.order_by("pk").values_list(key, bank_path, org_path or bank_path)
     out: list[tuple[str, int, int | None]] = []
     for value, bank, org in rows:
         if label == "orgs.Org" and bank is None:
             bank = value  # a head office is its own bank
+        if label == "orgs.User" and bank is None:
+            bank = org  # a login of a head office itself
         out.append((str(value), int(bank), org if org_path else None))
     return out
 

@@ -39,6 +39,7 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "POST /api/v1/staff": ("branch_admin", ("web:staff_logins",)),
     "PATCH /api/v1/staff/{staff_id}": ("branch_admin", ("web:staff_login",)),
     "POST /api/v1/staff/{staff_id}/password-reset": ("branch_admin", ("web:staff_login_reset",)),
+    "POST /api/v1/staff/{staff_id}/handover": ("branch_admin", ("web:staff_handover",)),
     # members
     "POST /api/v1/members": ("staff", ("web:staff_member_new",)),
     "POST /api/v1/register": ("anonymous", ("web:join",)),

@@ -28,6 +28,7 @@ from timebank.needs.access import (
     visible_needs,
     visible_recipients,
 )
+from timebank.needs.handover import access_hand_over, handover_targets, open_needs, open_orders
 from timebank.needs.models import OPEN_STATUSES, CensusImport, Need, NeedFollowUp, NeedStatus
 from timebank.needs.priority import Priority, priority
 from timebank.needs.schemas import (
@@ -35,6 +36,8 @@ from timebank.needs.schemas import (
     CloseIn,
     FollowUpIn,
     FoundByCode,
+    HandoverIn,
+    HandoverOut,
     LevelCode,
     LinkOrderIn,
     NeedDetailOut,
@@ -42,6 +45,7 @@ from timebank.needs.schemas import (
     NeedOut,
     NeedPatch,
     RecipientOut,
+    StaffOpenWorkOut,
 )
 from timebank.orders.access import access_order
 from timebank.orders.models import Order, OrderState
@@ -391,3 +395,64 @@ def confirm_census_import(request: HttpRequest, import_id: PathId) -> dict[str, 
     if fresh is None:
         raise NotFound(_("找不到该导入记录。"), code="import_not_found")
     return import_out(fresh)
+
+
+# ---- 工作交接 ------------------------------------------------------------------------------------------------
+# Beside the hand-over page (needs/views_handover.py): the same access function (`access_hand_over`), the same
+# lists and the same action. The routes live here, not with the staff logins, because the work they move sits
+# above the org tree (timebank/layers.py).
+
+OPEN_WORK_SHOWN = 200  # as many as the page lists
+
+
+@router.get("/staff/{staff_id}/open-work", response=StaffOpenWorkOut, tags=["staff"])
+def staff_open_work(request: HttpRequest, staff_id: PathId) -> dict[str, Any]:
+    """A staff login's open work, as its hand-over page lists it: the open orders it dispatched last (or was handed)
+    and the open needs it follows, and the logins that may take them over. Admins of the login's subtree (never
+    of a higher role, never their own login), as for the login's other changes."""
+    user = caller(request)
+    source, _target = access_hand_over(user, staff_id)
+    orders = open_orders(source)
+    needs = open_needs(source)
+    return {
+        "staff_id": source.pk,
+        "orders": [
+            {
+                "id": o.pk,
+                "state": o.state,
+                "org_id": o.org_id,
+                "service_item": o.service_item.name,
+                "scheduled_start": o.scheduled_start,
+            }
+            for o in orders[:OPEN_WORK_SHOWN]
+        ],
+        "needs": [
+            {
+                "id": n.pk,
+                "status": n.status,
+                "level": n.level,
+                "recipient_id": n.recipient_id,
+                "home_org_id": n.recipient.home_org_id,
+            }
+            for n in needs[:OPEN_WORK_SHOWN]
+        ],
+        "order_count": orders.count(),
+        "need_count": needs.count(),
+        "targets": [
+            {"id": t.pk, "username": t.username, "name": t.display_name, "org_id": t.org_id, "role": t.role}
+            for t in handover_targets(user, source)[:500]
+        ],
+    }
+
+
+@router.post("/staff/{staff_id}/handover", response=HandoverOut, tags=["staff"])
+def hand_over_staff_work(request: HttpRequest, staff_id: PathId, payload: HandoverIn) -> dict[str, Any]:
+    """工作交接: every open order and need the login follows is followed by `to_staff_id` from now on, all or nothing
+    (409 out_of_reach when the receiver cannot reach one of them). The receiver: an active login of the caller's
+    subtree that follows work (staff, operators, admins), not the departing one. A repeat moves what is left
+    (nothing); under an Idempotency-Key (or the body's `idempotency_key`) it answers the first answer."""
+    user = caller(request)
+    source, target = access_hand_over(user, staff_id, payload.to_staff_id)
+    assert target is not None
+    moved = actions.do_hand_over(user, source, target)
+    return {"from_staff_id": source.pk, "to_staff_id": target.pk, **moved}

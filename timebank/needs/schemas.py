@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from ninja import Schema
 from pydantic import Field
 
-from timebank.api.types import Id, Memo, Reason
+from timebank.api.types import Id, IdempotencyKey, Memo, Reason
 from timebank.needs import actions
 from timebank.needs.models import FoundBy, NeedLevel
 
@@ -150,3 +150,53 @@ class CensusImportOut(Schema):
     created_by: str | None
     created_at: dt.datetime
     confirmed_at: dt.datetime | None
+
+
+# ---- 工作交接 (a staff login's open work and its hand-over) -----------------------------------------------------
+
+
+class HandoverOrderOut(Schema):
+    id: int
+    state: str
+    org_id: int
+    service_item: str
+    scheduled_start: dt.datetime
+
+
+class HandoverNeedOut(Schema):
+    id: int
+    status: str
+    level: str
+    recipient_id: int
+    home_org_id: int
+
+
+class HandoverTargetOut(Schema):
+    id: int
+    username: str
+    name: str
+    org_id: int
+    role: str
+
+
+class StaffOpenWorkOut(Schema):
+    staff_id: int
+    orders: list[HandoverOrderOut] = Field(description="open orders the login follows (at most 200, soonest first)")
+    needs: list[HandoverNeedOut] = Field(description="open needs the login follows (at most 200, oldest first)")
+    order_count: int
+    need_count: int
+    targets: list[HandoverTargetOut] = Field(
+        description="the staff logins of the caller's subtree who may take the work over (at most 500)"
+    )
+
+
+class HandoverIn(Schema):
+    to_staff_id: Id
+    idempotency_key: IdempotencyKey | None = None
+
+
+class HandoverOut(Schema):
+    from_staff_id: int
+    to_staff_id: int
+    order_ids: list[int]
+    need_ids: list[int]
