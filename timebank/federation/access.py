@@ -1,4 +1,5 @@
-"""Who may see and do what with peers and federated transfers: the API's endpoints ask these functions."""
+"""Who may see and do what with peers, federated transfers and moves across nodes: the API's endpoints and the
+pages ask these functions."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import uuid
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from timebank.federation.models import Direction, FederatedTransfer, Peer
+from timebank.federation.models import Direction, FederatedMove, FederatedTransfer, Peer
 from timebank.lib.errors import Forbidden, NotFound
+from timebank.members.access import _get as get_member
 from timebank.members.access import member_of, relative_ids
+from timebank.members.models import Member
 from timebank.orgs.access import has_role, staff_scope
 from timebank.orgs.models import MANAGING_ROLES, Role, User
 
@@ -61,3 +64,36 @@ def access_transfer(user: User, transfer_id: str) -> FederatedTransfer:
     if me is not None and (me.pk == sender.pk or sender.pk in relative_ids(me)):
         return transfer
     raise Forbidden(_("您无权查看这笔跨节点转账。"), code="outside_subtree")
+
+
+def access_move_request(user: User, member_id: int) -> Member:
+    """Asking to move a member to a peer node (跨城迁移), and reading their outgoing moves: the member themselves,
+    or staff (staff, branch and head-office admins) of their home subtree."""
+    member = get_member(member_id)
+    if has_role(user, MANAGING_ROLES, member.home_org):
+        return member
+    me = member_of(user)
+    if me is not None and me.pk == member.pk:
+        return member
+    raise Forbidden(_("只有会员本人或其所属机构的工作人员可以申请跨节点迁移。"), code="outside_subtree")
+
+
+def access_move(user: User, move_id: str, *, decide: bool = False) -> FederatedMove:
+    """An outgoing move: as `access_move_request` (reading only; the peer decides). An incoming one: the head-office
+    admins of the bank it arrives at (reading and deciding)."""
+    try:
+        key = uuid.UUID(str(move_id))
+    except ValueError:
+        raise NotFound(_("找不到这个跨节点迁移。"), code="move_not_found") from None
+    move = FederatedMove.objects.select_related("peer__bank", "member", "to_org").filter(move_id=key).first()
+    if move is None:
+        raise NotFound(_("找不到这个跨节点迁移。"), code="move_not_found")
+    if move.direction == Direction.IN:
+        if has_role(user, {Role.HEAD_OFFICE_ADMIN}, move.peer.bank):
+            return move
+        raise Forbidden(_("只有迁入银行的总行管理员可以办理。"), code="not_head_office_admin")
+    if decide:
+        raise Forbidden(_("迁出的申请由对方节点审批。"), code="not_receiving_node")
+    assert move.member_id is not None
+    access_move_request(user, move.member_id)
+    return move

@@ -15,14 +15,11 @@ from pydantic import StringConstraints
 
 from timebank.api.types import Id, NoNul
 from timebank.federation import moves
+from timebank.federation.access import access_move, access_move_request
 from timebank.federation.api import _configured, router
 from timebank.federation.models import Direction, FederatedMove, Peer
-from timebank.lib.errors import Forbidden, NotFound
-from timebank.members.access import _get as get_member
-from timebank.members.access import member_of
-from timebank.orgs.access import has_role
+from timebank.lib.errors import NotFound
 from timebank.orgs.api import caller
-from timebank.orgs.models import MANAGING_ROLES, Role, User
 
 MoveKey = Annotated[str, Path(max_length=64)]
 
@@ -83,44 +80,13 @@ def move_out(m: FederatedMove) -> dict[str, Any]:
     }
 
 
-def _may_ask(user: User, member_id: int) -> Any:
-    """The member themselves, or staff (staff, branch and head-office admins) of their home subtree."""
-    member = get_member(member_id)
-    if has_role(user, MANAGING_ROLES, member.home_org):
-        return member
-    me = member_of(user)
-    if me is not None and me.pk == member.pk:
-        return member
-    raise Forbidden(_("只有会员本人或其所属机构的工作人员可以申请跨节点迁移。"), code="outside_subtree")
-
-
-def access_move(user: User, move_id: str, *, decide: bool = False) -> FederatedMove:
-    """An outgoing move: as `_may_ask` (reading only). An incoming one: that bank's head-office admins."""
-    try:
-        key = uuid.UUID(str(move_id))
-    except ValueError:
-        raise NotFound(_("找不到这个跨节点迁移。"), code="move_not_found") from None
-    move = FederatedMove.objects.select_related("peer__bank", "member").filter(move_id=key).first()
-    if move is None:
-        raise NotFound(_("找不到这个跨节点迁移。"), code="move_not_found")
-    if move.direction == Direction.IN:
-        if has_role(user, {Role.HEAD_OFFICE_ADMIN}, move.peer.bank):
-            return move
-        raise Forbidden(_("只有迁入银行的总行管理员可以办理。"), code="not_head_office_admin")
-    if decide:
-        raise Forbidden(_("迁出的申请由对方节点审批。"), code="not_receiving_node")
-    assert move.member_id is not None
-    _may_ask(user, move.member_id)
-    return move
-
-
 @router.post("/federation/moves", response={201: FederatedMoveOut})
 def request_move(request: HttpRequest, payload: FederatedMoveIn) -> Status[dict[str, Any]]:
     """A member moving to a community on a peer node asks (the member, or staff of their home subtree). Every
     bucket leaves at once into the clearing account for the peer; the request goes to the peer's head office."""
     _configured()
     user = caller(request)
-    member = _may_ask(user, payload.member_id)
+    member = access_move_request(user, payload.member_id)
     peer = Peer.objects.filter(pk=payload.peer_id).first()
     if peer is None:
         raise NotFound(_("找不到这个对接节点。"), code="peer_not_found")

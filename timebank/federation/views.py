@@ -21,6 +21,7 @@ from timebank.federation.access import access_peer, access_transfer, visible_pee
 from timebank.federation.api import _configured
 from timebank.federation.forms import FederatedTransferForm, ReconcileForm
 from timebank.federation.models import Direction, FederatedTransfer, Peer, TransferState
+from timebank.federation.views_moves import incoming_waiting, move_reason, outgoing
 from timebank.ledger.models import AccountKind
 from timebank.lib.errors import ApiError
 from timebank.members.person import who
@@ -129,7 +130,7 @@ def _peers_reader(request: HttpRequest) -> Any:
 @page("login")
 def peers_page(request: HttpRequest) -> HttpResponse:
     """The peers of the caller's bank (the superuser: all): balance, limit, how many transfers wait or were
-    refused."""
+    refused; the moves across nodes waiting for this head office, and the bank's outgoing moves."""
     user = _peers_reader(request)
     rows = []
     for peer in visible_peers(user):
@@ -142,7 +143,16 @@ def peers_page(request: HttpRequest) -> HttpResponse:
                 "refused": out.filter(state=TransferState.REFUSED).count(),
             }
         )
-    return render(request, "federation/peers.html", {"rows": rows})
+    peers = visible_peers(user)
+    return render(
+        request,
+        "federation/peers.html",
+        {
+            "rows": rows,
+            "incoming": list(incoming_waiting(user)[:100]),
+            "outgoing": [(m, move_reason(m)) for m in outgoing(peers)[:50]],
+        },
+    )
 
 
 @page("login")
