@@ -4,16 +4,74 @@ A transaction's kind names it from the bank's side: an order paid from the recip
 `service_redemption` (兑换服务) for both people in it, so a volunteer's earnings read 兑换服务. A member's line
 says what happened to *them*: the volunteer served others (服务他人), the recipient used time for a service
 (兑换服务), a gift is 转赠给<name> on one side and 收到<name>的转赠 on the other.
+
+The balance is told the same way wherever a member's time is shown (我的时间, the staff's statement, the
+statement PDF and .xlsx, the personal-data copy): one total, the three parts it is made of, each in words, and
+what can be spent on services, with why that is less.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from timebank.ledger.models import Leg, TransactionKind
+from timebank.ledger.models import MEMBER_BUCKETS, Account, AccountKind, Leg, TransactionKind
+
+# What each part of a member's time is, in words an old person uses (never "bucket").
+PART_WORDS: dict[str, Any] = {
+    AccountKind.EARNED: _("最近服务存入的时间。到结算的时候，一部分可以换物品，其余的储存起来。"),
+    AccountKind.GOODS: _("可以到服务网点换生活用品。"),
+    AccountKind.RESERVE: _("存着，将来您或家人需要上门服务时用。"),
+}
+TOTAL_LABEL = _("我的时间一共")
+TOTAL_WORDS = _("是下面三部分加起来。")
+SPENDABLE_LABEL = _("可以用来换上门服务的")
+SPENDABLE_WORDS = _("是“待结算”和“储存”两部分加起来。")
+WHY_TWO_NUMBERS = _(
+    "为什么两个数不一样：“可兑换物品”那部分只能到服务网点换生活用品，不能换上门服务，也不能转赠，"
+    "所以可以换服务的时间比一共的少。"
+)
+
+
+@dataclass(frozen=True)
+class Part:
+    kind: str
+    label: str
+    minutes: int
+    words: str
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A member's time: the one total, its three parts with their words, and what may pay for a service."""
+
+    parts: list[Part]
+
+    @property
+    def total(self) -> int:
+        return sum(p.minutes for p in self.parts)
+
+    @property
+    def spendable(self) -> int:
+        return sum(p.minutes for p in self.parts if p.kind != AccountKind.GOODS)
+
+    total_label = TOTAL_LABEL
+    total_words = TOTAL_WORDS
+    spendable_label = SPENDABLE_LABEL
+    spendable_words = SPENDABLE_WORDS
+    why_two_numbers = WHY_TWO_NUMBERS
+
+
+def balance_of(member_id: int) -> Balance:
+    """The member's balance, explained (one query)."""
+    rows = dict(Account.objects.filter(member_id=member_id).values_list("kind", "balance_minutes"))
+    return Balance(
+        [Part(k.value, str(k.label), rows.get(k.value, 0), str(PART_WORDS[k.value])) for k in MEMBER_BUCKETS]
+    )
+
 
 # (kind, money came in) -> the words; None for "the same either way".
 WORDS = {

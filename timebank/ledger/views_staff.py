@@ -18,14 +18,12 @@ from timebank.ledger import actions
 from timebank.ledger.access import access_transaction
 from timebank.ledger.forms import AdjustmentForm, MemberSearchForm, ReversalForm, WithdrawalForm
 from timebank.ledger.models import (
-    MEMBER_BUCKETS,
-    Account,
-    AccountKind,
     InterBankMove,
     Leg,
     Transaction,
     TransactionKind,
 )
+from timebank.ledger.statement_words import balance_of, describe
 from timebank.lib.errors import ApiError, Forbidden, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members.access import access_member, access_member_to_manage
@@ -93,7 +91,6 @@ def staff_statement(request: HttpRequest, member_id: int) -> HttpResponse:
     """The member's buckets and their ledger legs, newest first (GET /members/{id}/statement)."""
     user = user_of(request)
     member = access_member(user, member_id)
-    balances = dict(Account.objects.filter(member=member).values_list("kind", "balance_minutes"))
     legs = Leg.objects.filter(account__member=member).select_related("transaction", "account").order_by("-pk")
     rows = Paginator(legs, 30).get_page(request.GET.get("page"))
     return render(
@@ -101,8 +98,9 @@ def staff_statement(request: HttpRequest, member_id: int) -> HttpResponse:
         "ledger/staff/statement.html",
         {
             "member": member,
-            "buckets": [(k.label, balances.get(k.value, 0)) for k in MEMBER_BUCKETS],
-            "total": sum(balances.get(k.value, 0) for k in MEMBER_BUCKETS),
+            # The same words, total and parts the member reads on 我的时间 (statement_words).
+            "balance": balance_of(member.pk),
+            "lines": describe(rows, member.pk),
             "rows": rows,
             "can_adjust": has_role(user, MANAGING_ROLES, member.home_org),
             # Inter-bank moves (跨行转移) change where the credits are: their state is shown with them.
@@ -247,7 +245,6 @@ def staff_withdrawal(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("已从 %(name)s 的时间里支取。") % {"name": member.name})
             return redirect("web:staff_transaction", transaction_id=int(made))
-    balances = dict(Account.objects.filter(member=member).values_list("kind", "balance_minutes")) if member else {}
     return render(
         request,
         "ledger/staff/withdrawal.html",
@@ -256,8 +253,8 @@ def staff_withdrawal(request: HttpRequest) -> HttpResponse:
             "search": search,
             "found": found,
             "member": member,
-            # What a withdrawal may take: reserve, then earned (never the goods bucket).
-            "spendable": balances.get(AccountKind.EARNED, 0) + balances.get(AccountKind.RESERVE, 0),
+            # What a withdrawal may take: reserve, then earned (never the goods bucket), as 我的时间 says it.
+            "spendable": balance_of(member.pk).spendable if member else 0,
         },
         status=status,
     )

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.catalogue.models import MenuEntry, ServiceItem
 from timebank.ledger.actions import do_transfer
 from timebank.ledger.models import Account, AccountKind, Leg
+from timebank.ledger.statement_words import balance_of
 from timebank.lib.errors import ApiError
 from timebank.members.models import Member, MemberStatus
 from timebank.members.person import Who, who
@@ -26,13 +27,6 @@ from timebank.orgs.models import Rules
 from timebank.orgs.scope import is_workbench_user, user_of
 from timebank.web.forms import new_idempotency_key
 from timebank.web.views.common import add_form_error, page
-
-# What each part of a member's time is, in words an old person uses (never "bucket").
-BUCKET_WORDS: dict[str, Any] = {
-    AccountKind.EARNED: _("最近服务存入的时间。到结算的时候，一部分可以换物品，其余的储存起来。"),
-    AccountKind.GOODS: _("可以到服务网点换生活用品。"),
-    AccountKind.RESERVE: _("存着，将来您或家人需要上门服务时用。"),
-}
 
 
 def care_people(person: Who) -> list[Member]:
@@ -101,7 +95,6 @@ def my_time(request: HttpRequest) -> HttpResponse:
     """My time, in three parts, and every change to it (newest first)."""
     member = who(request).member
     assert member is not None
-    parts = balances(member)
     legs = Leg.objects.filter(account__member=member).select_related("transaction", "account").order_by("-pk")
     statement = Paginator(legs, 30).get_page(request.GET.get("page"))
     return render(
@@ -109,9 +102,7 @@ def my_time(request: HttpRequest) -> HttpResponse:
         "orders/my_time.html",
         {
             "member": member,
-            "parts": [(kind, AccountKind(kind).label, parts[kind], BUCKET_WORDS[kind]) for kind in parts],
-            "total": sum(parts.values()),
-            "spendable": parts[AccountKind.EARNED] + parts[AccountKind.RESERVE],
+            "balance": balance_of(member.pk),
             "statement": statement,
             "kind_labels": dict(Account._meta.get_field("kind").choices or []),
         },

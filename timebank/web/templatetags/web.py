@@ -55,9 +55,24 @@ def when(value: dt.datetime | None) -> str:
     named = {-1: _("昨天"), 0: _("今天"), 1: _("明天"), 2: _("后天")}
     if days in named:
         return f"{named[days]} {clock}"
-    day = formats.date_format(local, "MONTH_DAY_FORMAT" if local.year == today.year else "DATE_FORMAT")
     weekday = formats.date_format(local, "l")
-    return f"{day} {weekday} {clock}"
+    return f"{calendar_day(local)} {weekday} {clock}"
+
+
+def calendar_day(value: dt.datetime | dt.date, *, always_year: bool = False) -> str:
+    """4月5日, or 2025年4月5日 where it is not this year's (or `always_year`: a document kept for years)."""
+    local = timezone.localtime(value) if isinstance(value, dt.datetime) else value
+    this_year = local.year == timezone.localdate().year and not always_year
+    return formats.date_format(local, "MONTH_DAY_FORMAT" if this_year else "DATE_FORMAT")
+
+
+@register.filter
+def dated(value: dt.datetime | None, always_year: bool = False) -> str:
+    """The day and time with no 今天/昨天, for a line read later (a download): 4月5日 09:00, 2025年4月5日 09:00."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    return f"{calendar_day(local, always_year=always_year)} {formats.time_format(local, 'H:i')}"
 
 
 @register.filter
