@@ -13,6 +13,7 @@ from timebank.exports.actions import do_record_export
 from timebank.exports.pdf import render_personal_data
 from timebank.exports.personal import member_data
 from timebank.exports.schemas import AnonymisedOut, ConsentIn, ConsentOut
+from timebank.ledger.statement_words import balance_of
 from timebank.members.access import access_member, access_member_to_manage
 from timebank.members.actions import current_consents, do_anonymise_member, do_record_consent
 from timebank.members.models import Consent, Member
@@ -47,7 +48,7 @@ def my_data(user: User, member: Member, *, fmt: str) -> tuple[dict[str, Any], by
     do_record_export(
         user, f"personal_data_{fmt}", bank_id=member.bank_id, rows=1, unmasked_rows=1, filters={"member": member.pk}
     )
-    return data, render_personal_data(data) if fmt == "pdf" else None
+    return data, render_personal_data(data, balance_of(member.pk)) if fmt == "pdf" else None
 
 
 @router.get("/me/data", response=dict[str, Any], summary="A copy of all my personal data (JSON)")

@@ -3,6 +3,7 @@ data (PIPL). Drawn with reportlab and its built-in CID font, so no font file shi
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
 from collections.abc import Iterable
@@ -10,7 +11,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 import segno
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from reportlab.graphics.shapes import Drawing, Rect
 from reportlab.lib import colors
@@ -23,6 +24,8 @@ from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, T
 
 from timebank.exports.certificates import category_label, check_code
 from timebank.exports.models import IssuedCertificate
+from timebank.ledger.statement_words import Balance
+from timebank.web.templatetags.web import dated
 
 FONT = "STSong-Light"
 GREY = colors.HexColor("#555555")
@@ -174,11 +177,12 @@ def render_statement(
     member_name: str,
     bank: str,
     period: str,
-    balances: list[tuple[str, int]],
+    balance: Balance,
     lines: Iterable[tuple[Any, str, str, str, int, int]],
 ) -> bytes:
-    """A member's statement: balances now, then every change in the period (date, what, memo, part, change,
-    balance after)."""
+    """A member's statement: the balance now, told as on 我的时间 (one total, its parts, what pays for services),
+    then every change in the period in the member's words (date, what happened, memo, part, change, balance
+    after)."""
     s = _styles()
     buffer = io.BytesIO()
     doc = _doc(buffer, _("时间银行对账单"))
@@ -186,44 +190,56 @@ def render_statement(
     story: list[Flowable] = [
         Paragraph(_("时间银行对账单"), s["title"]),
         Paragraph(escape(f"{member_name}\u3000{bank}\u3000{period}"), s["body"]),
-        Paragraph(_("当前余额（小时）"), s["heading"]),
-        _table(
-            [[_("部分"), _("余额")], *[[label, hours_text(m)] for label, m in balances]],
-            [width * 0.6, width * 0.4],
-        ),
+        Paragraph(_("现在的余额（小时）"), s["heading"]),
+        *balance_story(balance, width),
         Paragraph(_("明细"), s["heading"]),
     ]
-    rows = [[_("时间"), _("类型"), _("说明"), _("部分"), _("变动（小时）"), _("之后余额")]]
-    for when, kind, memo, part, change, after in lines:
-        stamp = formats.date_format(timezone.localtime(when), "Y-m-d H:i")
-        rows.append([stamp, kind, memo[:24], part, hours_text(change), hours_text(after)])
+    rows = [[_("时间"), _("发生了什么"), _("说明"), _("部分"), _("变动（小时）"), _("之后余额")]]
+    for when, words, memo, part, change, after in lines:
+        # A download is read later and kept: the year always, never 今天/昨天.
+        rows.append([dated(when, always_year=True), words, memo[:24], part, signed(change), hours_text(after)])
     if len(rows) == 1:
         rows.append([_("这段时间没有变动。"), "", "", "", "", ""])
-    story.append(_table(rows, [width * 0.2, width * 0.15, width * 0.25, width * 0.14, width * 0.13, width * 0.13]))
+    story.append(_table(rows, [width * 0.22, width * 0.2, width * 0.2, width * 0.12, width * 0.13, width * 0.13]))
     story.append(Spacer(1, 4 * mm))
-    generated = formats.date_format(timezone.localtime(), "Y-m-d H:i")
+    generated = dated(timezone.now(), always_year=True)
     story.append(Paragraph(escape(_("生成时间 %(when)s。1 小时 = 1 个时间币。") % {"when": generated}), s["small"]))
     doc.build(story)
     return buffer.getvalue()
 
 
-def render_personal_data(data: dict[str, Any]) -> bytes:
-    """A member's own data (PIPL): every section of the JSON export as label/value tables."""
+def signed(minutes: int) -> str:
+    return ("+" if minutes > 0 else "") + hours_text(minutes)
+
+
+def balance_story(balance: Balance, width: float) -> list[Flowable]:
+    """The one total, its parts and what pays for services, each with its words (statement_words)."""
+    s = _styles()
+    rows = [[balance.total_label, hours_text(balance.total), balance.total_words]]
+    rows += [[p.label, hours_text(p.minutes), p.words] for p in balance.parts]
+    rows.append([balance.spendable_label, hours_text(balance.spendable), balance.spendable_words])
+    cells = [[Paragraph(escape(str(c)), s["small" if i == 2 else "body"]) for i, c in enumerate(r)] for r in rows]
+    table = Table(cells, colWidths=[width * 0.3, width * 0.15, width * 0.55])
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.grey), ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
+    return [table, Paragraph(escape(str(balance.why_two_numbers)), s["small"])]
+
+
+def render_personal_data(data: dict[str, Any], balance: Balance | None = None) -> bytes:
+    """A member's own data (PIPL): every section of the JSON export as label/value tables; the balance and the
+    statement as on 我的时间 (the one total with its parts, each line in the member's words)."""
     s = _styles()
     buffer = io.BytesIO()
     doc = _doc(buffer, _("我的个人信息"))
     width = doc.width
     story: list[Flowable] = [Paragraph(_("我的个人信息"), s["title"])]
-    for section, title in (
-        ("member", _("基本信息")),
-        ("balances", _("时间余额（分钟）")),
-    ):
-        rows = [[_("项目"), _("内容")]] + [[str(k), _plain(v)] for k, v in data.get(section, {}).items()]
-        story += [Paragraph(title, s["heading"]), _table(rows, [width * 0.35, width * 0.65])]
+    rows = [[_("项目"), _("内容")]] + [[str(k), _plain(v)] for k, v in data.get("member", {}).items()]
+    story += [Paragraph(_("基本信息"), s["heading"]), _table(rows, [width * 0.35, width * 0.65])]
+    if balance is not None:
+        story += [Paragraph(_("现在的余额（小时）"), s["heading"]), *balance_story(balance, width)]
+    story += [Paragraph(_("时间明细"), s["heading"]), _statement_table(data.get("statement", []), width)]
     for section, title in (
         ("relatives", _("亲属")),
         ("consents", _("单独同意记录")),
-        ("statement", _("时间明细")),
         ("orders", _("订单")),
         ("certificates", _("志愿服务证明")),
     ):
@@ -244,6 +260,24 @@ def render_personal_data(data: dict[str, Any]) -> bytes:
     )
     doc.build(story)
     return buffer.getvalue()
+
+
+def _statement_table(lines: list[dict[str, Any]], width: float) -> Flowable:
+    if not lines:
+        return Paragraph(_("无"), _styles()["body"])
+    rows = [[_("时间"), _("发生了什么"), _("说明"), _("变动（小时）"), _("之后余额")]]
+    for line in lines:
+        at = dt.datetime.fromisoformat(line["at"]) if line.get("at") else None
+        rows.append(
+            [
+                dated(at, always_year=True),
+                line["words"],
+                (line.get("memo") or "")[:24],
+                signed(line["minutes"]),
+                hours_text(line["balance_after_minutes"]),
+            ]
+        )
+    return _table(rows, [width * 0.24, width * 0.24, width * 0.24, width * 0.14, width * 0.14])
 
 
 def _plain(value: Any) -> str:

@@ -7,7 +7,8 @@ from typing import Any
 from django.utils import timezone
 
 from timebank.exports.models import IssuedCertificate
-from timebank.ledger.models import Account, Leg
+from timebank.ledger.models import Leg
+from timebank.ledger.statement_words import balance_of, describe
 from timebank.members.actions import current_consents
 from timebank.members.models import Consent, Member, RelativeLink
 from timebank.orders.models import Order
@@ -21,6 +22,7 @@ def _iso(value: Any) -> str | None:
 
 def member_data(member: Member) -> dict[str, Any]:
     consents = current_consents(member)
+    balance = balance_of(member.pk)
     return {
         "generated_at": _iso(timezone.now()),
         "member": {
@@ -42,7 +44,17 @@ def member_data(member: Member) -> dict[str, Any]:
             "status": member.status,
             "created_at": _iso(member.created_at),
         },
-        "balances": dict(Account.objects.filter(member=member).values_list("kind", "balance_minutes")),
+        "balances": {p.kind: p.minutes for p in balance.parts},
+        # The one total and its parts, in words (statement_words): what the PDF shows.
+        "balance": {
+            "total_minutes": balance.total,
+            "total_words": f"{balance.total_label}: {balance.total_words}",
+            "parts": [
+                {"kind": p.kind, "label": p.label, "minutes": p.minutes, "words": p.words} for p in balance.parts
+            ],
+            "spendable_minutes": balance.spendable,
+            "spendable_words": f"{balance.spendable_label}: {balance.spendable_words} {balance.why_two_numbers}",
+        },
         "relatives": [
             {"member_id": link.relative_id, "name": link.relative.name, "relation": link.relation}
             for link in RelativeLink.objects.filter(member=member).select_related("relative")[:LIMIT]
@@ -58,18 +70,23 @@ def member_data(member: Member) -> dict[str, Any]:
             for c in Consent.objects.filter(member=member).order_by("created_at", "pk")[:LIMIT]
         ],
         "consents_now": {scope: (c.granted if c else None) for scope, c in consents.items()},
+        # Each line says what happened to the member (服务他人, 转赠给…), as 我的时间 does; `kind` is the bank's name.
         "statement": [
             {
-                "at": _iso(leg.transaction.created_at),
-                "kind": leg.transaction.kind,
-                "memo": leg.transaction.memo,
-                "account": leg.account.kind,
-                "minutes": leg.minutes,
-                "balance_after_minutes": leg.balance_after_minutes,
+                "at": _iso(line.leg.transaction.created_at),
+                "words": line.words,
+                "kind": line.leg.transaction.kind,
+                "memo": line.leg.transaction.memo,
+                "account": line.leg.account.kind,
+                "minutes": line.leg.minutes,
+                "balance_after_minutes": line.leg.balance_after_minutes,
             }
-            for leg in Leg.objects.filter(account__member=member)
-            .select_related("transaction", "account")
-            .order_by("-pk")[:LIMIT]
+            for line in describe(
+                Leg.objects.filter(account__member=member)
+                .select_related("transaction", "account")
+                .order_by("-pk")[:LIMIT],
+                member.pk,
+            )
         ],
         "orders": [
             {

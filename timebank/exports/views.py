@@ -23,7 +23,8 @@ from timebank.exports.forms import PeriodForm, default_period
 from timebank.exports.models import IssuedCertificate
 from timebank.exports.pdf import hours_text, render_certificate, render_statement
 from timebank.exports.xlsx import CHUNK, Column, export_response
-from timebank.ledger.models import Account, AccountKind, Leg, TransactionKind
+from timebank.ledger.models import AccountKind, Leg
+from timebank.ledger.statement_words import Balance, balance_of, describe
 from timebank.lib.errors import ApiError, Forbidden, Invalid
 from timebank.lib.masking import mask_name
 from timebank.members.access import visible_members
@@ -231,17 +232,32 @@ def _statement_lines(member: Member, start: dt.date, end: dt.date) -> Any:
         .select_related("transaction", "account")
         .order_by("transaction__created_at", "pk")
     )
-    kinds = dict(TransactionKind.choices)
     parts = dict(AccountKind.choices)
-    for leg in legs.iterator(chunk_size=CHUNK):
-        yield (
-            leg.transaction.created_at,
-            str(kinds.get(leg.transaction.kind, leg.transaction.kind)),
-            leg.transaction.memo,
-            str(parts.get(leg.account.kind, leg.account.kind)),
-            leg.minutes,
-            leg.balance_after_minutes,
-        )
+    stream = legs.iterator(chunk_size=CHUNK)
+    # In chunks: describe() reads the other person of each transaction (转赠给…) with one query per chunk.
+    while chunk := list(itertools.islice(stream, CHUNK)):
+        for line in describe(chunk, member.pk):
+            leg = line.leg
+            yield (
+                leg.transaction.created_at,
+                line.words,
+                leg.transaction.memo,
+                str(parts.get(leg.account.kind, leg.account.kind)),
+                leg.minutes,
+                leg.balance_after_minutes,
+            )
+
+
+def balance_rows(balance: Balance) -> list[list[Any]]:
+    """The closing balance under a statement's lines, told as on 我的时间: the one total, its parts, what pays
+    for services (minutes, as the lines above)."""
+    return [
+        [_("现在的余额"), _("分钟"), _("是什么")],
+        [balance.total_label, balance.total, balance.total_words],
+        *[[p.label, p.minutes, p.words] for p in balance.parts],
+        [balance.spendable_label, balance.spendable, balance.spendable_words],
+        [balance.why_two_numbers],
+    ]
 
 
 def _statement(request: HttpRequest, member: Member, *, fmt: str) -> HttpResponse:
@@ -253,7 +269,7 @@ def _statement(request: HttpRequest, member: Member, *, fmt: str) -> HttpRespons
     if fmt == "xlsx":
         columns = [
             Column(_("时间"), lambda r: r[0]),
-            Column(_("类型"), lambda r: r[1]),
+            Column(_("发生了什么"), lambda r: r[1]),
             Column(_("说明"), lambda r: r[2]),
             Column(_("部分"), lambda r: r[3]),
             Column(_("变动（分钟）"), lambda r: r[4]),
@@ -270,17 +286,14 @@ def _statement(request: HttpRequest, member: Member, *, fmt: str) -> HttpRespons
                 bank_id=member.bank_id,
                 filters={"member": member.pk, "from": start, "to": end},
                 filename=f"statement-{member.pk}-{start.isoformat()}-{end.isoformat()}.xlsx",
+                after=balance_rows(balance_of(member.pk)),
             )
         )
-    balances = dict(Account.objects.filter(member=member).values_list("kind", "balance_minutes"))
-    parts = dict(AccountKind.choices)
     data = render_statement(
         member_name=member.name,
         bank=member.bank.name,
         period=period,
-        balances=[
-            (str(parts[k]), balances.get(k, 0)) for k in (AccountKind.EARNED, AccountKind.GOODS, AccountKind.RESERVE)
-        ],
+        balance=balance_of(member.pk),
         lines=list(itertools.islice(_statement_lines(member, start, end), STATEMENT_PDF_LIMIT)),
     )
     do_record_export(

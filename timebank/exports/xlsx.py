@@ -131,8 +131,10 @@ def write_xlsx(
     columns: list[Column],
     rows: Iterable[Any],
     reveal: bool | Callable[[Any], bool] = False,
+    after: Iterable[Iterable[Any]] = (),
 ) -> ExportResult:
-    """Write one sheet: a header row, then one row per item of `rows`, masked where `reveal` says no."""
+    """Write one sheet: a header row, then one row per item of `rows`, masked where `reveal` says no; then, after
+    an empty row, the `after` rows as given (a statement's closing balance), not counted as rows."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(sheet_name(title))
     for i, col in enumerate(columns):
@@ -153,6 +155,10 @@ def write_xlsx(
         result.rows += 1
         if shown and has_masks:
             result.unmasked_rows += 1
+    if after:
+        ws.append([])
+        for extra in after:
+            ws.append([cell(ws, value) for value in extra])
     wb.save(out)
     return result
 
@@ -174,6 +180,7 @@ def export_response(
     bank_id: int | None,
     filters: dict[str, Any] | None = None,
     filename: str | None = None,
+    after: Iterable[Iterable[Any]] = (),
 ) -> FileResponse:
     """Write the sheet to a temporary file, audit the export, and stream the file back."""
     from timebank.exports.actions import do_record_export
@@ -181,7 +188,7 @@ def export_response(
     out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it after streaming
     try:
         with reading_from_replica():  # the rows; the audit entry below is a write, on the primary
-            result = write_xlsx(out, title=title, columns=columns, rows=rows, reveal=reveal)
+            result = write_xlsx(out, title=title, columns=columns, rows=rows, reveal=reveal, after=after)
         do_record_export(
             actor, name, bank_id=bank_id, rows=result.rows, unmasked_rows=result.unmasked_rows, filters=filters or {}
         )
