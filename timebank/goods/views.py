@@ -66,6 +66,11 @@ def grouped_code(code: str) -> str:
     return " ".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
+def voucher_url(code: str) -> str:
+    """The outlet's voucher page for a code: grouped 4+4 in the box too, as the member reads it out."""
+    return f"{reverse('web:voucher_check')}?{urlencode({'code': grouped_code(code)})}"
+
+
 def goods_minutes(member: Member) -> int:
     return (
         Account.objects.filter(member=member, kind=AccountKind.GOODS).values_list("balance_minutes", flat=True).first()
@@ -286,7 +291,7 @@ def _redeemed(request: HttpRequest, redemption: Redemption, replayed: bool) -> H
             _("已兑换 %(goods)s × %(n)s。请把物品交给会员，然后点“交付物品”。")
             % {"goods": redemption.goods.name, "n": redemption.quantity},
         )
-    return redirect(f"{reverse('web:voucher_check')}?{urlencode({'code': redemption.voucher_code})}")
+    return redirect(voucher_url(redemption.voucher_code))
 
 
 def _redeem_by_card(request: HttpRequest, org: Org, form: CardRedeemForm) -> tuple[HttpResponse | None, int]:
@@ -385,7 +390,7 @@ def hand_over(request: HttpRequest, code: str) -> HttpResponse:
         redemption = actions.do_hand_over(user, redemption)
     except Conflict as exc:
         fresh = access_redemption(user, voucher_code=redemption.voucher_code, manage=True)
-        context = {"form": VoucherForm(initial={"code": fresh.voucher_code}), "refusal": explain(exc)}
+        context = {"form": VoucherForm(initial={"code": grouped_code(fresh.voucher_code)}), "refusal": explain(exc)}
         context.update(_voucher_context(user, fresh))
         return render(request, "goods/voucher.html", context, status=409)
     messages.success(
@@ -394,7 +399,7 @@ def hand_over(request: HttpRequest, code: str) -> HttpResponse:
         % {"goods": redemption.goods.name, "n": redemption.quantity},
     )
     request.session[JUST_HANDED] = redemption.voucher_code
-    return redirect(f"{reverse('web:voucher_check')}?{urlencode({'code': redemption.voucher_code})}")
+    return redirect(voucher_url(redemption.voucher_code))
 
 
 # The member's side --------------------------------------------------------------------------------------
