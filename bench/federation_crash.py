@@ -310,10 +310,11 @@ def role_inspect(mine: Path, other: Path) -> dict[str, Any]:
             "key": t.idempotency_key,
             "minutes": t.minutes,
             "tx": t.transaction_id,
+            "failed_attempts": t.outbox.attempts if t.direction == "out" else 0,
             "refund": t.refund_id,
             "day": timezone.localdate(t.agreed_at).isoformat(),
         }
-        for t in FederatedTransfer.objects.all()
+        for t in FederatedTransfer.objects.select_related("outbox")
     ]
     memos = Counter(Transaction.objects.filter(memo__startswith="跨节点").values_list("memo", flat=True))
     out = io.StringIO()
@@ -548,8 +549,11 @@ def check(tally: Tally, seen: dict[str, dict[str, Any]]) -> tuple[dict[str, int]
         counts["found_once_receiver"] += once_r
         if mine is None or theirs is None:
             continue
-        if mine["state"] != theirs["state"]:
-            problems.append(f"{ack.key}: {mine['state']} on the sender, {theirs['state']} on the receiver")
+        if mine["state"] != theirs["state"] or mine["minutes"] != theirs["minutes"]:
+            problems.append(
+                f"{ack.key}: {mine['state']} {mine['minutes']} min on the sender, "
+                f"{theirs['state']} {theirs['minutes']} min on the receiver"
+            )
             continue
         counts[mine["state"]] += 1
         credits = memos_r.get(f"跨节点转入 {ack.transfer_id}", 0)
@@ -710,6 +714,10 @@ def main(argv: list[str] | None = None) -> int:
             "found_once_sender": counts.get("found_once_sender", 0),
             "found_once_receiver": counts.get("found_once_receiver", 0),
             "duplicates": counts.get("duplicates", 0),
+            # Delivered only after at least one failed attempt (the peer down, killed mid-request, or too slow).
+            "redelivered": sum(
+                1 for n in "ab" for t in seen[n]["transfers"] if t["dir"] == "out" and t["failed_attempts"]
+            ),
             "final_sync": {n: seen[n]["final_sync"] for n in "ab"},
             "days_reconciled": sorted(set(seen["a"]["reconciled"]) | set(seen["b"]["reconciled"])),
             "clearing_a_for_b": seen["a"]["clearing"],
@@ -766,7 +774,7 @@ def print_summary(r: dict[str, Any]) -> None:
         f"{r['acked_pending']} answered pending)\n"
         f"  outcome: completed {r['completed']}, refused {r['refused']} (minutes returned); "
         f"found exactly once on the sender {r['found_once_sender']}, on the receiver {r['found_once_receiver']}; "
-        f"duplicates {r['duplicates']}\n"
+        f"duplicates {r['duplicates']}; delivered after a failed attempt {r['redelivered']}\n"
         f"  clearing: A for B {r['clearing_a_for_b']:+d}, B for A {r['clearing_b_for_a']:+d}; "
         f"reconciled days {', '.join(r['days_reconciled'])}; final sync {r['final_sync']}"
     )
