@@ -25,6 +25,7 @@ from timebank.federation.schemas import (
     PeerOut,
     PeerStatementOut,
 )
+from timebank.federation.stuck import delivery
 from timebank.lib.errors import ApiError, Invalid, NotAuthenticated, NotFound
 from timebank.members.access import access_own_member
 from timebank.orgs.api import caller
@@ -87,6 +88,7 @@ def get_peer(request: HttpRequest, peer_id: PathId) -> dict[str, Any]:
 
 
 def transfer_out(t: FederatedTransfer) -> dict[str, Any]:
+    how = delivery(t)
     return {
         "transfer_id": t.transfer_id,
         "state": t.state,
@@ -95,6 +97,9 @@ def transfer_out(t: FederatedTransfer) -> dict[str, Any]:
         "peer_id": t.peer_id,
         "to_account": t.remote_account,
         "created_at": t.created_at,
+        "stuck": how.stuck,
+        "attempts": how.attempts,
+        "last_error": how.last_error,
     }
 
 

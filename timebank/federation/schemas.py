@@ -57,6 +57,11 @@ class FederatedTransferOut(Schema):
     peer_id: int
     to_account: str
     created_at: dt.datetime
+    # Beyond the contract (docs/federation.md): a `pending` transfer whose delivery failed or that waited past
+    # federation/stuck.py's threshold is stuck (滞留); the outbox's attempts and last delivery error say why.
+    stuck: bool = False
+    attempts: int = 0
+    last_error: str = ""
 
 
 class InboxOut(Schema):

@@ -21,6 +21,7 @@ from timebank.federation.access import access_peer, access_transfer, visible_pee
 from timebank.federation.api import _configured
 from timebank.federation.forms import FederatedTransferForm, ReconcileForm
 from timebank.federation.models import Direction, FederatedTransfer, Peer, TransferState
+from timebank.federation.stuck import STUCK_AFTER, delivery
 from timebank.federation.views_moves import incoming_waiting, move_reason, outgoing
 from timebank.ledger.models import AccountKind
 from timebank.lib.errors import ApiError
@@ -116,7 +117,11 @@ def transfer_page(request: HttpRequest, transfer_id: str) -> HttpResponse:
     return render(
         request,
         "federation/transfer.html",
-        {"t": transfer, "reason": reason_text(transfer.reason) if transfer.state == TransferState.REFUSED else ""},
+        {
+            "t": transfer,
+            "reason": reason_text(transfer.reason) if transfer.state == TransferState.REFUSED else "",
+            "delivery": delivery(transfer),
+        },
     )
 
 
@@ -135,11 +140,13 @@ def peers_page(request: HttpRequest) -> HttpResponse:
     rows = []
     for peer in visible_peers(user):
         out = peer.transfers.filter(direction=Direction.OUT)
+        pending = list(out.filter(state=TransferState.PENDING).select_related("outbox"))
         rows.append(
             {
                 "peer": peer,
                 "balance": peer.clearing_account.balance_minutes,
-                "pending": out.filter(state=TransferState.PENDING).count(),
+                "pending": len(pending),
+                "stuck": sum(delivery(t).stuck for t in pending),
                 "refused": out.filter(state=TransferState.REFUSED).count(),
             }
         )
@@ -175,7 +182,8 @@ def peer_page(request: HttpRequest, peer_id: int) -> HttpResponse:
         {
             "peer": peer,
             "balance": peer.clearing_account.balance_minutes,
-            "pending": transfers.filter(state=TransferState.PENDING)[:50],
+            "pending": [(t, delivery(t)) for t in transfers.filter(state=TransferState.PENDING)[:50]],
+            "stuck_after": int(STUCK_AFTER.total_seconds() // 60),
             "refused": refused,
             "completed": transfers.filter(state=TransferState.COMPLETED)[:20],
             "form": form,
