@@ -176,12 +176,6 @@ def form_once(request: HttpRequest, key: object, action: str) -> Iterator[Claim]
         yield claim
 
 
-def form_refused(form: Any, exc: ApiError) -> int:
-    """The usual answer to an action's refusal on a page: beside the field it names, and the page is a 422."""
-    add_form_error(form, exc)
-    return 422
-
-
 def submit_once(
     request: HttpRequest,
     form: Any,
@@ -191,12 +185,15 @@ def submit_once(
     done: Callable[[str], HttpResponse],
     again: Callable[[int], HttpResponse],
     success: str | Words | None = None,
-    refused: Callable[[Any, ApiError], int] = form_refused,
+    aliases: dict[str, str] | None = None,
+    refused: Callable[[Any, ApiError], int] | None = None,
 ) -> HttpResponse:
     """A page's keyed form, written once: validate the form; run `act(cleaned_data)` under its hidden key
     (`form_once`), so a double submit acts once and goes where the first one went; an action's refusal is put
-    on the form by `refused` (which says the page's status, and may re-raise an access refusal so it stays a
-    403/404 page) and rolls the claim back, so the corrected form can be sent again.
+    beside the field it names (`add_form_error`, its field names mapped by `aliases`), the page is a 422, and
+    the claim is rolled back, so the corrected form can be sent again. A page that answers otherwise passes
+    `refused(form, exc)`, which puts the error on the form and says the status (or re-raises an access refusal
+    so it stays a 403/404 page). A form without a key field just runs the action.
 
     `act` returns what it made (a model, whose pk is kept, or a string); `done(kept)` answers the success
     (usually a redirect), after the `success` message; a replay gets the first submit's `kept`.
@@ -214,7 +211,10 @@ def submit_once(
                 else:
                     kept = claim.replay.body
         except ApiError as exc:
-            status = refused(form, exc)
+            if refused is not None:
+                status = refused(form, exc)
+            else:
+                add_form_error(form, exc, aliases)
     if form.errors:
         return again(status)
     if success is not None:
