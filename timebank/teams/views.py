@@ -21,6 +21,7 @@ from timebank.catalogue.models import ServiceItem
 from timebank.lib.errors import ApiError, Forbidden, NotFound
 from timebank.members.models import Member
 from timebank.members.person import who
+from timebank.ops.idempotency import submit_once
 from timebank.orgs.access import caller_bank_id, has_role, visible_orgs
 from timebank.orgs.models import MANAGING_ROLES, Org, OrgKind
 from timebank.orgs.scope import is_workbench_user, user_of
@@ -249,20 +250,32 @@ def activity_new(request: HttpRequest) -> HttpResponse:
     if not owners:
         raise Forbidden(_("只有工作人员或队长可以发布活动。"), code="not_allowed")
     form = ActivityForm(request.POST or None, owners=owners, items=_items(request))
-    if request.method == "POST" and form.is_valid():
-        try:
-            org, team = _owner(request, form.cleaned_data["owner"])
-            check_may_publish(user, org, team)
-            activity = actions.do_publish_activity(user, org=org, team=team, data=_input(form))
-        except ApiError as exc:
-            if isinstance(exc, NotFound):
-                raise
-            add_form_error(form, exc, ALIASES)
-        else:
-            messages.success(request, _("活动已发布，志愿者现在可以报名了。"))
-            return redirect("teams:activity", activity.pk)
-    status = 422 if request.method == "POST" else 200
-    return render(request, "teams/activity_form.html", {"form": form, "activity": None}, status=status)
+    if request.method != "POST":
+        return render(request, "teams/activity_form.html", {"form": form, "activity": None})
+
+    def publish(data: dict[str, Any]) -> Activity:
+        org, team = _owner(request, data["owner"])
+        check_may_publish(user, org, team)
+        return actions.do_publish_activity(user, org=org, team=team, data=_input(form))
+
+    def refused(form: ActivityForm, exc: ApiError) -> int:
+        if isinstance(exc, NotFound):
+            raise exc
+        add_form_error(form, exc, ALIASES)
+        return 422
+
+    return submit_once(
+        request,
+        form,
+        "teams.publish_activity",
+        publish,
+        success=_("活动已发布，志愿者现在可以报名了。"),
+        done=lambda kept: redirect("teams:activity", int(kept)),
+        again=lambda status: render(
+            request, "teams/activity_form.html", {"form": form, "activity": None}, status=status
+        ),
+        refused=refused,
+    )
 
 
 @page("login")
@@ -288,16 +301,20 @@ def activity_edit(request: HttpRequest, activity_id: int) -> HttpResponse:
         "description": activity.description,
     }
     form = ActivityForm(request.POST or None, initial=initial, owners=[(owner, owner_label)], items=_items(request))
-    if request.method == "POST" and form.is_valid():
-        try:
-            actions.do_update_activity(user, activity, data=_input(form))
-        except ApiError as exc:
-            add_form_error(form, exc, ALIASES)
-        else:
-            messages.success(request, _("已保存。时间或地点有变动时，已报名的志愿者会收到通知。"))
-            return redirect("teams:activity", activity.pk)
-    status = 422 if request.method == "POST" else 200
-    return render(request, "teams/activity_form.html", {"form": form, "activity": activity}, status=status)
+    if request.method != "POST":
+        return render(request, "teams/activity_form.html", {"form": form, "activity": activity})
+    return submit_once(
+        request,
+        form,
+        "teams.update_activity",
+        lambda _data: actions.do_update_activity(user, activity, data=_input(form)),
+        success=_("已保存。时间或地点有变动时，已报名的志愿者会收到通知。"),
+        done=lambda _kept: redirect("teams:activity", activity.pk),
+        again=lambda status: render(
+            request, "teams/activity_form.html", {"form": form, "activity": activity}, status=status
+        ),
+        aliases=ALIASES,
+    )
 
 
 def _qr_context(request: HttpRequest, activity: Activity) -> dict[str, Any]:
@@ -408,19 +425,24 @@ def team_new(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
     orgs = [(o.pk, o.name) for o in visible_orgs(user).order_by("path") if has_role(user, MANAGING_ROLES, o)]
     form = TeamForm(request.POST or None, orgs=orgs)
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        try:
-            org = Org.objects.get(pk=d["org"])
-            check_may_create_team(user, org)
-            team = actions.do_create_team(user, org=org, name=d["name"], kind=d["kind"], description=d["description"])
-        except ApiError as exc:
-            add_form_error(form, exc, {"org_id": "org"})
-        else:
-            messages.success(request, _("队伍已建立。"))
-            return redirect("teams:team", team.pk)
-    status = 422 if request.method == "POST" else 200
-    return render(request, "teams/team_form.html", {"form": form}, status=status)
+    if request.method != "POST":
+        return render(request, "teams/team_form.html", {"form": form})
+
+    def create(d: dict[str, Any]) -> Team:
+        org = Org.objects.get(pk=d["org"])
+        check_may_create_team(user, org)
+        return actions.do_create_team(user, org=org, name=d["name"], kind=d["kind"], description=d["description"])
+
+    return submit_once(
+        request,
+        form,
+        "teams.create",
+        create,
+        success=_("队伍已建立。"),
+        done=lambda kept: redirect("teams:team", int(kept)),
+        again=lambda status: render(request, "teams/team_form.html", {"form": form}, status=status),
+        aliases={"org_id": "org"},
+    )
 
 
 @page("login")
@@ -462,24 +484,32 @@ def team_add_member(request: HttpRequest, team_id: int) -> HttpResponse:
     user = user_of(request)
     team = access_team(user, team_id, manage=True)
     form = TeamMemberForm(request.POST)
-    if form.is_valid():
-        d = form.cleaned_data
-        try:
-            member = access_member_for_team(user, team, d["member_id"])
-            actions.do_add_team_member(
-                user,
-                team,
-                member,
-                role=d["role"],
-                external_id=d["external_id"],
-                may_appoint_leader=has_role(user, MANAGING_ROLES, team.org),
-            )
-        except ApiError as exc:
-            form.add_error("member_id", explain(exc))
-        else:
-            messages.success(request, _("已加入队伍。"))
-            return redirect("teams:team", team.pk)
-    return team_detail(request, team_id, status=422, member_form=form)
+
+    def add(d: dict[str, Any]) -> object:
+        member = access_member_for_team(user, team, d["member_id"])
+        return actions.do_add_team_member(
+            user,
+            team,
+            member,
+            role=d["role"],
+            external_id=d["external_id"],
+            may_appoint_leader=has_role(user, MANAGING_ROLES, team.org),
+        )
+
+    def refused(form: TeamMemberForm, exc: ApiError) -> int:
+        form.add_error("member_id", explain(exc))  # every refusal is about whom to add
+        return 422
+
+    return submit_once(
+        request,
+        form,
+        "teams.add_member",
+        add,
+        success=_("已加入队伍。"),
+        done=lambda _kept: redirect("teams:team", team.pk),
+        again=lambda status: team_detail(request, team_id, status=status, member_form=form),
+        refused=refused,
+    )
 
 
 @page("login")
