@@ -1,0 +1,147 @@
+"""Every staff page at 360 px (issue 13: "every page at 360 px and 1280 px with no horizontal scroll"): for each staff
+role of the demo world (community staff, hotline operator, branch and head-office admins, the supervisor), the pages
+it reaches by clicking from its home are opened in Chromium at 360 x 740 and none may scroll sideways
+(document.documentElement.scrollWidth <= window.innerWidth). A wide table scrolls inside its own .table-wrap (or
+stacks), never the page.
+
+The crawl is tests/browser/test_accessibility.py's: same-origin links (GET, no downloads, no logout or language
+switch), one page of each kind (ids folded). Each kind is measured for the first role that reaches it; links to kinds
+nobody measured yet are followed first, and a page already measured is only read for its links (its HTML, not drawn),
+so the five roles together measure about 80 kinds of staff page in under a minute. A failure names each page that
+scrolls, by how much, and the outermost elements wider than the screen."""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.request
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.browser.conftest import PHONE, Visitor
+from tests.browser.test_accessibility import LINKS, kind_of, same_origin
+from timebank.demo.generator import DEMO_PASSWORD, generate
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# The staff roles' demo logins (timebank/orgs/demo.py), the widest reach first: a later role measures only the kinds
+# of page the earlier ones did not reach.
+ROLES: dict[str, str] = {
+    "staff": "staff",
+    "head_office_admin": "ho_admin",
+    "branch_admin": "branch_admin",
+    "operator": "operator",
+    "supervisor": "supervisor",
+}
+PAGES_PER_ROLE = 50  # new kinds of page measured per role
+VISITS_PER_ROLE = 55  # pages opened per role, measured or read for their links only
+STALE_AFTER = 12  # a role whose last pages opened found no new kind has reached what it can cheaply
+# The outermost elements reaching past the window's right edge that no scrolling box of their own holds.
+TOO_WIDE = """
+() => {
+  const width = window.innerWidth;
+  const over = document.documentElement.scrollWidth - width;
+  if (over <= 0) return null;
+  const clipped = (e) => {
+    for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== "visible") return true;
+    }
+    return false;
+  };
+  const wide = [...document.body.querySelectorAll("*")].filter((e) => {
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && r.right > width + 1 && !clipped(e);
+  });
+  const set = new Set(wide);
+  const name = (e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+    + (typeof e.className === "string" && e.className.trim() ? "." + e.className.trim().split(/\\s+/).join(".") : "")
+    + " " + Math.round(e.getBoundingClientRect().width) + "px";
+  return {over, wide: wide.filter((e) => !set.has(e.parentElement)).slice(0, 4).map(name)};
+}
+"""
+
+
+HREF = re.compile(r'<a\b[^>]*?\shref="([^"]*)"')
+
+
+def crawl(tab: Visitor, measured: set[str]) -> tuple[list[str], int, list[str]]:
+    """The pages this role measured (new kinds), how many it reached from its home by clicking, and the pages that
+    scroll sideways. A kind another role measured is only read for its links (its HTML, without drawing it)."""
+    queue: deque[str] = deque(["/"])
+    kinds: set[str] = {kind_of("/")}
+    pages: list[str] = []
+    problems: list[str] = []
+    visits = reached = stale = 0
+    while queue and len(pages) < PAGES_PER_ROLE and visits < VISITS_PER_ROLE and stale < STALE_AFTER:
+        path = queue.popleft()
+        visits += 1
+        stale += 1
+        if pages and kind_of(urlsplit(path).path) in measured:
+            answer = tab.page.request.get(tab.base + path, max_redirects=0)
+            if not answer.ok or "text/html" not in (answer.headers.get("content-type") or ""):
+                continue
+            reached += 1
+            hrefs = HREF.findall(answer.text())
+        else:
+            response = tab.page.goto(tab.base + path)
+            if response is None or not response.ok or "text/html" not in (response.headers.get("content-type") or ""):
+                continue
+            reached += 1
+            here = urlsplit(tab.page.url)
+            path = here.path + (f"?{here.query}" if here.query else "")
+            if not pages or kind_of(here.path) not in measured:
+                pages.append(path)
+                measured.add(kind_of(here.path))
+                stale = 0
+                tab.page.wait_for_load_state()
+                if (found := tab.page.evaluate(TOO_WIDE)) is not None:
+                    problems.append(f"{path}: {found['over']} px wider than the window: {found['wide']}")
+            hrefs = tab.page.evaluate(LINKS)
+        for href in hrefs:
+            target = same_origin(path, href)
+            if target is None or kind_of(urlsplit(target).path) in kinds:
+                continue
+            kinds.add(kind_of(urlsplit(target).path))
+            # A kind nobody measured yet goes first: the pages already measured are only ways to further links.
+            if kind_of(urlsplit(target).path) in measured:
+                queue.append(target)
+            else:
+                queue.appendleft(target)
+    return pages, reached, problems
+
+
+BUILD_STARTED = [0.0]
+
+
+@pytest.fixture
+def demo(transactional_db: None) -> None:
+    BUILD_STARTED[0] = time.monotonic()
+    generate(members=30, seed=7)
+
+
+def test_no_staff_page_scrolls_sideways_at_360_px(demo: None, browser: Any, live_server: Any) -> None:
+    print(f"demo world built in {time.monotonic() - BUILD_STARTED[0]:.0f} s")
+    urllib.request.urlopen(live_server.url + "/", timeout=120).close()  # the first request compiles everything
+    problems: list[str] = []
+    measured: set[str] = set()
+    started = time.monotonic()
+    for role, login in ROLES.items():
+        context = browser.new_context(viewport=PHONE, locale="zh-CN")
+        context.set_default_timeout(15_000)
+        try:
+            tab = Visitor(context.new_page(), live_server.url, [])
+            tab.login(login, DEMO_PASSWORD)
+            pages, reached, found = crawl(tab, measured)
+            if role == "supervisor":  # the measure itself: a box wider than the phone is found
+                tab.page.set_content('<body><main><div style="width: 600px">宽</div></main></body>')
+                assert tab.page.evaluate(TOO_WIDE) is not None
+        finally:
+            context.close()
+        print(f"{role}: {reached} pages reached, {len(pages)} measured: {pages}")
+        assert reached >= 5, f"{role} reached too few pages: {pages}"
+        problems += [f"{role} {p}" for p in found]
+    print(f"{len(measured)} kinds of page at 360 px in {time.monotonic() - started:.0f} s")
+    assert not problems, "These staff pages scroll sideways on a 360 px phone:\n" + "\n".join(problems)
