@@ -186,12 +186,13 @@ def submit_once(
     again: Callable[[int], HttpResponse],
     success: str | Words | None = None,
     aliases: dict[str, str] | None = None,
+    refusal_status: bool = False,
     refused: Callable[[Any, ApiError], int] | None = None,
 ) -> HttpResponse:
     """A page's keyed form, written once: validate the form; run `act(cleaned_data)` under its hidden key
     (`form_once`), so a double submit acts once and goes where the first one went; an action's refusal is put
-    beside the field it names (`add_form_error`, its field names mapped by `aliases`), the page is a 422, and
-    the claim is rolled back, so the corrected form can be sent again. A page that answers otherwise passes
+    beside the field it names (`add_form_error`, its field names mapped by `aliases`), the page is a 422 (or the
+    refusal's own status, 409 or 403, with `refusal_status`), and the claim is rolled back, so the corrected form can be sent again. A page that answers otherwise passes
     `refused(form, exc)`, which puts the error on the form and says the status (or re-raises an access refusal
     so it stays a 403/404 page). A form without a key field just runs the action.
 
@@ -215,6 +216,7 @@ def submit_once(
                 status = refused(form, exc)
             else:
                 add_form_error(form, exc, aliases)
+                status = exc.status if refusal_status else 422
     if form.errors:
         return again(status)
     if success is not None:
