@@ -311,6 +311,7 @@ def role_inspect(mine: Path, other: Path) -> dict[str, Any]:
             "minutes": t.minutes,
             "tx": t.transaction_id,
             "failed_attempts": t.outbox.attempts if t.direction == "out" else 0,
+            "done_at": t.completed_at.timestamp() if t.completed_at else None,
             "refund": t.refund_id,
             "day": timezone.localdate(t.agreed_at).isoformat(),
         }
@@ -556,6 +557,9 @@ def check(tally: Tally, seen: dict[str, dict[str, Any]]) -> tuple[dict[str, int]
             )
             continue
         counts[mine["state"]] += 1
+        # The receiver had committed well before the sender applied its answer: the answer was lost (the sender
+        # killed, the receiver killed before answering, a timeout) and a re-delivery got the first outcome.
+        counts["late_answers"] += (mine["done_at"] or 0) - (theirs["done_at"] or 0) > 1.0
         credits = memos_r.get(f"跨节点转入 {ack.transfer_id}", 0)
         refunds = memos_s.get(f"跨节点转账退回 {ack.transfer_id}", 0)
         if mine["state"] == "completed" and (credits != 1 or refunds != 0 or ack.wrong_name):
@@ -715,6 +719,7 @@ def main(argv: list[str] | None = None) -> int:
             "found_once_receiver": counts.get("found_once_receiver", 0),
             "duplicates": counts.get("duplicates", 0),
             # Delivered only after at least one failed attempt (the peer down, killed mid-request, or too slow).
+            "late_answers": counts.get("late_answers", 0),
             "redelivered": sum(
                 1 for n in "ab" for t in seen[n]["transfers"] if t["dir"] == "out" and t["failed_attempts"]
             ),
@@ -774,7 +779,8 @@ def print_summary(r: dict[str, Any]) -> None:
         f"{r['acked_pending']} answered pending)\n"
         f"  outcome: completed {r['completed']}, refused {r['refused']} (minutes returned); "
         f"found exactly once on the sender {r['found_once_sender']}, on the receiver {r['found_once_receiver']}; "
-        f"duplicates {r['duplicates']}; delivered after a failed attempt {r['redelivered']}\n"
+        f"duplicates {r['duplicates']}; delivered after a failed attempt {r['redelivered']}; "
+        f"the sender learned the outcome > 1 s after the receiver committed it {r['late_answers']}\n"
         f"  clearing: A for B {r['clearing_a_for_b']:+d}, B for A {r['clearing_b_for_a']:+d}; "
         f"reconciled days {', '.join(r['days_reconciled'])}; final sync {r['final_sync']}"
     )
