@@ -25,7 +25,7 @@ import pytest
 from django.utils import timezone
 from openpyxl import Workbook, load_workbook
 
-from tests.browser.conftest import DESKTOP
+from tests.browser.conftest import DESKTOP, PHONE
 from tests.conftest import World, make_member, new_id_number
 from timebank.approvals.models import Approval, ApprovalState
 from timebank.audit.models import AuditEntry
@@ -33,10 +33,12 @@ from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
 from timebank.hotline.models import CallLog
 from timebank.ledger.models import Account
+from timebank.members.actions import MemberInput, do_approve_member, do_register_member
 from timebank.members.models import Member, MemberStatus
 from timebank.needs.models import CensusImport, Need
 from timebank.orders.models import Order, OrderState, ServiceRecord
 from timebank.orgs.models import User
+from timebank.web.templatetags.web import when
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,6 +49,15 @@ PAPER_VOLUNTEER = "张纸质"
 CENSUS_GOOD = ("钱奶奶", "吴大爷")
 CENSUS_BAD = "郑伯伯"
 RECORD_MINUTES = 720  # above the bank's approval threshold (600)
+
+# Nothing scrolls sideways: the page's width within the screen's; if not, the elements sticking out (for the report).
+WIDER_THAN_SCREEN = """() => {
+  if (document.documentElement.scrollWidth <= window.innerWidth) return [];
+  const out = [...document.querySelectorAll("body *")]
+    .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+    .slice(0, 5).map((e) => e.tagName + "." + e.className + " " + (e.textContent || "").trim().slice(0, 40));
+  return ["scrollWidth " + document.documentElement.scrollWidth, ...out];
+}"""
 
 
 @pytest.fixture
@@ -103,6 +114,11 @@ def test_a_station_day_by_clicking_only(
         shots += 1
         assert who.errors == [], (name, who.errors)
         who.shot(f"station-day-{shots:02d}-{name}")
+        # The same page, as it is now (form answers too), on a 360 px phone: nothing scrolls sideways.
+        who.page.set_viewport_size(PHONE)
+        wide = who.page.evaluate(WIDER_THAN_SCREEN)
+        who.page.set_viewport_size(DESKTOP)
+        assert wide == [], (name, who.page.url, wide)
 
     # 1. The community's staff register a walk-in old woman with a login (the temporary password shown once).
     staff = visit(DESKTOP)
@@ -250,6 +266,8 @@ def test_a_station_day_by_clicking_only(
     confirm.get_by_role("button", name="确认并记入时间").click()
     staff.page.get_by_role("heading", name="代为确认").wait_for(state="detached")
     staff.page.locator("main .badge.state", has_text="已确认").wait_for()
+    facts = staff.page.locator("main dl.facts").inner_text()  # the times written on the sheet, as recorded
+    assert when(sheet["check-in"][2]) in facts and when(sheet["check-out"][2]) in facts
     step(staff, "paper-confirmed")
     order.refresh_from_db()
     assert order.state == OrderState.CONFIRMED
@@ -349,3 +367,110 @@ def test_a_station_day_by_clicking_only(
     staff_login = User.objects.get(username="staff")
     assert staff_login.check_password("shunhe-new-pass-1") and not staff_login.check_password("pass-word-1")
     assert not staff_login.must_change_password
+
+
+def test_the_pages_of_the_day_fit_a_phone(
+    world: World, items: dict[str, ServiceItem], paper_volunteer: Member, visit: Any, tmp_path: Path
+) -> None:
+    """Every page the walk above visits, opened afresh at 360 x 740 by its role, in the states the walk sees it
+    (built here through the API and the actions): none scrolls sideways."""
+    staff_api, op_api = world.api("staff"), world.api("operator")
+    tabs: dict[str, Any] = {}  # one phone tab per role
+    make_member(world.community, WALK_IN, login="sunguilan", roles=["recipient"])
+    headers: dict[str, Any] = dict(staff_api.headers)
+    with census_file(tmp_path).open("rb") as file:
+        form = {"file": file, "org_id": world.community.pk}
+        upload = staff_api.client.post("/api/v1/census-imports", form, **headers)
+    assert upload.status_code == 201, upload.content
+    census_id = upload.json()["id"]
+    caller = do_register_member(
+        world.users["operator"],
+        home_org=world.community,
+        data=MemberInput(name=CALLER, phone=CALLER_PHONE, roles=["recipient"], address="顺河社区 8 号楼"),
+        approved=False,
+    )
+    need = op_api.post(
+        "/api/v1/needs",
+        {"recipient_id": caller.pk, "level": "special", "found_by": "phone_call", "item_ids": [items["meals"].pk]},
+    )
+    assert need.status_code == 201, need.content
+    need_id = need.json()["id"]
+    pages: list[tuple[str, str]] = [
+        ("staff", "/staff/"),
+        ("staff", "/staff/members/new/"),
+        ("staff", "/staff/census-imports/"),
+        ("staff", f"/staff/census-imports/{census_id}/"),  # the dry run's report
+        ("staff", "/staff/members/?status=pending"),
+        ("operator", "/hotline/"),
+        ("operator", f"/hotline/new/?q={CALLER_PHONE}"),
+        ("operator", f"/hotline/new/{caller.pk}/?need={need_id}"),  # registered, pending: the need taken down
+    ]
+    checked = check_pages(visit, tabs, pages, "before")
+
+    # The rest of the day, as the walk leaves it after each step.
+    assert staff_api.post(f"/api/v1/census-imports/{census_id}/confirm").status_code == 200
+    do_approve_member(world.users["staff"], caller)
+    start = (timezone.now() + dt.timedelta(minutes=30)).isoformat()
+    body = {"recipient_id": caller.pk, "service_item_id": items["meals"].pk, "scheduled_start": start}
+    created = op_api.post("/api/v1/orders", {**body, "planned_minutes": 60, "payer": "subsidy", "channel": "hotline"})
+    assert created.status_code == 201, created.content
+    oid = created.json()["id"]
+    assert op_api.post(f"/api/v1/needs/{need_id}/orders", {"order_id": oid}).status_code in (200, 201)
+    assert op_api.post(f"/api/v1/orders/{oid}/dispatch", {"volunteer_id": paper_volunteer.pk}).status_code == 200
+    pages = [
+        ("staff", f"/staff/census-imports/{census_id}/"),  # confirmed
+        ("operator", f"/hotline/callers/{caller.pk}/"),
+        ("operator", f"/hotline/callers/{caller.pk}/?order={oid}"),  # the dispatch, done
+        ("staff", "/staff/orders/"),
+        ("staff", f"/staff/orders/{oid}/"),  # dispatched: 代为接单
+    ]
+    checked += check_pages(visit, tabs, pages, "dispatched")
+    for action in ("accept", "check-in"):
+        assert staff_api.post(f"/api/v1/orders/{oid}/{action}", {"source": "paper_sheet"}).status_code == 200
+    checked += check_pages(visit, tabs, [("staff", f"/staff/orders/{oid}/")], "in-service")  # 代为签退
+    Order.objects.filter(pk=oid).update(check_in_at=timezone.now() - dt.timedelta(minutes=60))
+    assert staff_api.post(f"/api/v1/orders/{oid}/check-out", {"source": "paper_sheet"}).status_code == 200
+    checked += check_pages(visit, tabs, [("staff", f"/staff/orders/{oid}/")], "completed")  # 代为确认
+    assert staff_api.post(f"/api/v1/orders/{oid}/confirm").status_code == 200
+    record = {
+        "volunteer_id": paper_volunteer.pk,
+        "service_item_id": items["clean_up"].pk,
+        "minutes": RECORD_MINUTES,
+        "served_at": (timezone.now() - dt.timedelta(hours=13)).isoformat(),
+        "idempotency_key": "station-day-clean-up",
+    }
+    assert staff_api.post("/api/v1/service-records", record).status_code == 202  # waits for approval
+    pages = [
+        ("staff", f"/staff/orders/{oid}/"),  # confirmed
+        ("staff", "/staff/service-records/new/?q=张纸质"),
+        ("staff", f"/staff/service-records/new/?volunteer_id={paper_volunteer.pk}"),
+        ("staff", "/staff/approvals/"),
+        ("branch_admin", "/staff/"),
+        ("branch_admin", "/staff/approvals/"),
+        ("branch_admin", "/manage/"),
+        ("branch_admin", "/manage/staff/"),
+        ("branch_admin", f"/manage/dashboard/{world.branch.pk}/"),
+        ("branch_admin", f"/manage/half-year/{world.branch.pk}/"),
+        ("staff", "/me/password/"),
+    ]
+    checked += check_pages(visit, tabs, pages, "approval")
+    assert len(checked) == 26
+
+
+def check_pages(visit: Any, tabs: dict[str, Any], pages: list[tuple[str, str]], moment: str) -> list[str]:
+    """Open each page in a 360 x 740 tab of its role: it must not scroll sideways. A screenshot of each."""
+    done = []
+    for persona, path in pages:
+        if persona not in tabs:
+            tabs[persona] = visit(PHONE)
+            tabs[persona].login(persona)
+        tab = tabs[persona]
+        tab.go(path)
+        wide = tab.page.evaluate(WIDER_THAN_SCREEN)
+        # Named without the ids (they differ from run to run on PostgreSQL): the same page keeps its file.
+        slug = re.sub(r"[^a-z]+", "-", re.sub(r"\d+", "n", path.lower())).strip("-") or "home"
+        tab.shot(f"station-day-360-{moment}-{persona}-{slug}")
+        assert wide == [], (persona, path, wide)
+        assert tab.errors == [], (persona, path, tab.errors)
+        done.append(path)
+    return done
