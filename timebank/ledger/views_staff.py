@@ -29,11 +29,11 @@ from timebank.lib.masking import mask_phone
 from timebank.members.access import access_member, access_member_to_manage
 from timebank.members.models import Member
 from timebank.members.search import find_members
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import submit_once
 from timebank.orgs.access import has_role
 from timebank.orgs.models import MANAGING_ROLES, User
 from timebank.orgs.scope import require_manager, user_of
-from timebank.web.views.common import add_form_error, explain, page
+from timebank.web.views.common import explain, page
 
 
 def finished(request: HttpRequest, made: str, posted: Any) -> HttpResponse:
@@ -153,24 +153,16 @@ def staff_transaction_reverse(request: HttpRequest, transaction_id: int) -> Http
     user = user_of(request)
     original = access_transaction(user, transaction_id, manage=True)
     form = ReversalForm(request.POST)
-    status = 422
-    made = ""
-    if form.is_valid():
-        try:
-            with form_once(request, form.cleaned_data["idempotency_key"], "ledger.reversal") as once:
-                if once.replay is None:
-                    tx, _replayed = actions.do_reversal(user, original=original, reason=form.cleaned_data["reason"])
-                    made = str(tx.pk)
-                    once.keep(made)
-                else:
-                    made = once.replay.body
-        except ApiError as exc:
-            add_form_error(form, exc)
-            status = exc.status
-    if form.errors:
-        return _transaction_page(request, original, form, status)
-    messages.success(request, _("已冲正"))
-    return redirect("web:staff_transaction", transaction_id=int(made))
+    return submit_once(
+        request,
+        form,
+        "ledger.reversal",
+        lambda data: actions.do_reversal(user, original=original, reason=data["reason"])[0],
+        success=_("已冲正"),
+        done=lambda made: redirect("web:staff_transaction", transaction_id=int(made)),
+        again=lambda status: _transaction_page(request, original, form, status),
+        refusal_status=True,
+    )
 
 
 # Adjustments -------------------------------------------------------------------------------------------------
@@ -188,28 +180,26 @@ def staff_adjustment(request: HttpRequest) -> HttpResponse:
     member, status = picked_member(user, request, "member_id", form)
     if member is not None and not form.is_bound:
         form = AdjustmentForm(initial={"member_id": member.pk})
-    if form.is_bound and not form.errors and member is not None:
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "ledger.adjustment") as once:
-                if once.replay is None:
-                    made_obj, _replayed = actions.do_adjustment(
-                        user, member=member, minutes=data["minutes"], bucket=data["bucket"], reason=data["reason"]
-                    )
-                    made = made_label(made_obj)
-                    once.keep(made)
-                else:
-                    made = once.replay.body
-        except ApiError as exc:
-            add_form_error(form, exc)
-            status = exc.status
-        else:
-            return finished(request, made, _("已调整 %(name)s 的时间，已入账。") % {"name": member.name})
-    return render(
+
+    def again(status: int) -> HttpResponse:
+        context = {"form": form, "search": search, "found": found, "member": member}
+        return render(request, "ledger/staff/adjustment.html", context, status=status)
+
+    if not (form.is_bound and not form.errors and member is not None):
+        return again(status)  # the search, the form, or why this member cannot be picked (403/404)
+    name = member.name
+    return submit_once(
         request,
-        "ledger/staff/adjustment.html",
-        {"form": form, "search": search, "found": found, "member": member},
-        status=status,
+        form,
+        "ledger.adjustment",
+        lambda data: made_label(
+            actions.do_adjustment(
+                user, member=member, minutes=data["minutes"], bucket=data["bucket"], reason=data["reason"]
+            )[0]
+        ),
+        done=lambda made: finished(request, made, _("已调整 %(name)s 的时间，已入账。") % {"name": name}),
+        again=again,
+        refusal_status=True,
     )
 
 
@@ -227,34 +217,28 @@ def staff_withdrawal(request: HttpRequest) -> HttpResponse:
     member, status = picked_member(user, request, "member_id", form)
     if member is not None and not form.is_bound:
         form = WithdrawalForm(initial={"member_id": member.pk})
-    if form.is_bound and not form.errors and member is not None:
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "ledger.withdrawal") as once:
-                if once.replay is None:
-                    tx, _replayed = actions.do_withdrawal(
-                        user, member=member, minutes=data["minutes"], memo=data["memo"]
-                    )
-                    made = str(tx.pk)
-                    once.keep(made)
-                else:
-                    made = once.replay.body
-        except ApiError as exc:
-            add_form_error(form, exc, {"available_minutes": "minutes"})
-            status = exc.status
-        else:
-            messages.success(request, _("已从 %(name)s 的时间里支取。") % {"name": member.name})
-            return redirect("web:staff_transaction", transaction_id=int(made))
-    return render(
-        request,
-        "ledger/staff/withdrawal.html",
-        {
+
+    def again(status: int) -> HttpResponse:
+        context = {
             "form": form,
             "search": search,
             "found": found,
             "member": member,
             # What a withdrawal may take: reserve, then earned (never the goods bucket), as 我的时间 says it.
             "spendable": balance_of(member.pk).spendable if member else 0,
-        },
-        status=status,
+        }
+        return render(request, "ledger/staff/withdrawal.html", context, status=status)
+
+    if not (form.is_bound and not form.errors and member is not None):
+        return again(status)
+    return submit_once(
+        request,
+        form,
+        "ledger.withdrawal",
+        lambda data: actions.do_withdrawal(user, member=member, minutes=data["minutes"], memo=data["memo"])[0],
+        success=_("已从 %(name)s 的时间里支取。") % {"name": member.name},
+        done=lambda made: redirect("web:staff_transaction", transaction_id=int(made)),
+        again=again,
+        aliases={"available_minutes": "minutes"},
+        refusal_status=True,
     )
