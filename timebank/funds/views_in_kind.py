@@ -146,11 +146,6 @@ def buy_service(request: HttpRequest, order_id: int) -> HttpResponse:
     form = BuyServiceForm(request.POST or None, orgs=orgs, initial=initial)
     if request.method != "POST":
         return render(request, "funds/buy_service.html", {"order": order, "form": form})
-
-    def refused(form: BuyServiceForm, exc: ApiError) -> int:
-        add_form_error(form, exc, {"available": "amount", "dispatch_within_hours": "unfillable"})
-        return exc.status
-
     return submit_once(
         request,
         form,
@@ -168,5 +163,6 @@ def buy_service(request: HttpRequest, order_id: int) -> HttpResponse:
         success=_("已由专项基金购买服务，订单已完成，老人的时间已按服务扣除。"),
         done=lambda _kept: redirect("web:staff_order", order_id=order.pk),
         again=lambda status: render(request, "funds/buy_service.html", {"order": order, "form": form}, status=status),
-        refused=refused,
+        aliases={"available": "amount", "dispatch_within_hours": "unfillable"},
+        refusal_status=True,
     )
