@@ -5,7 +5,8 @@ the same form acts once (`form_once`)."""
 
 from __future__ import annotations
 
-from django.contrib import messages
+from typing import Any
+
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,14 +17,14 @@ from timebank.ledger.access import access_move
 from timebank.ledger.forms_interbank import MoveApproveForm, MoveRejectForm, MoveRequestForm
 from timebank.ledger.interbank import do_approve_move, do_reject_move, do_request_move
 from timebank.ledger.models import InterBankMove, MoveStatus
-from timebank.lib.errors import ApiError, NotFound
+from timebank.lib.errors import NotFound
 from timebank.members.access import access_member, access_member_to_manage
 from timebank.members.models import Member
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import submit_once
 from timebank.orgs.access import has_role, staff_scope
 from timebank.orgs.models import MANAGING_ROLES, Org, Role, User
 from timebank.orgs.scope import require_manager, user_of
-from timebank.web.views.common import add_form_error, page
+from timebank.web.views.common import page
 
 
 def _moves() -> QuerySet[InterBankMove]:
@@ -92,24 +93,23 @@ def interbank_member(request: HttpRequest, member_id: int) -> HttpResponse:
         return _member_page(request, user, access_member(user, member_id))
     member = access_member_to_manage(user, member_id)
     form = MoveRequestForm(request.POST, bank_id=member.bank_id)
-    status = 422
-    if form.is_valid():
-        data = form.cleaned_data
+
+    def request_move(data: dict[str, Any]) -> InterBankMove:
         to_org = Org.objects.filter(pk=data["to_org_id"]).first()
-        try:
-            if to_org is None:
-                raise NotFound(_("找不到该机构。"), code="org_not_found", fields={"to_org_id": "not_found"})
-            with form_once(request, data["idempotency_key"], "ledger.interbank_request") as once:
-                if once.replay is None:
-                    move = do_request_move(user, member, to_org, data["reason"])
-                    once.keep(str(move.pk))
-        except ApiError as exc:
-            add_form_error(form, exc)
-            status = exc.status
-        else:
-            messages.success(request, _("已提交跨行转移申请，等待两家银行的总行管理员审批。"))
-            return redirect("web:interbank_member", member_id=member.pk)
-    return _member_page(request, user, member, form, status)
+        if to_org is None:
+            raise NotFound(_("找不到该机构。"), code="org_not_found", fields={"to_org_id": "not_found"})
+        return do_request_move(user, member, to_org, data["reason"])
+
+    return submit_once(
+        request,
+        form,
+        "ledger.interbank_request",
+        request_move,
+        success=_("已提交跨行转移申请，等待两家银行的总行管理员审批。"),
+        done=lambda _kept: redirect("web:interbank_member", member_id=member.pk),
+        again=lambda status: _member_page(request, user, member, form, status),
+        refusal_status=True,
+    )
 
 
 def _move_page(
@@ -153,21 +153,21 @@ def interbank_move_approve(request: HttpRequest, move_id: int) -> HttpResponse:
     user = user_of(request)
     move, side = access_move(user, move_id)
     form = MoveApproveForm(request.POST)
-    status = 422
-    if form.is_valid():
-        try:
-            with form_once(request, form.cleaned_data["idempotency_key"], "ledger.interbank_approve") as once:
-                if once.replay is None:
-                    done = do_approve_move(user, move, side=side)
-                    once.keep(done.status)
-        except ApiError as exc:
-            add_form_error(form, exc)
-            status = exc.status
-        else:
-            messages.success(request, _("已批准。"))
-            return redirect("web:interbank_move", move_id=move.pk)
-    move.refresh_from_db()
-    return _move_page(request, user, move, side, approve_form=form, status=status)
+
+    def again(status: int) -> HttpResponse:
+        move.refresh_from_db()
+        return _move_page(request, user, move, side, approve_form=form, status=status)
+
+    return submit_once(
+        request,
+        form,
+        "ledger.interbank_approve",
+        lambda _data: do_approve_move(user, move, side=side).status,
+        success=_("已批准。"),
+        done=lambda _kept: redirect("web:interbank_move", move_id=move.pk),
+        again=again,
+        refusal_status=True,
+    )
 
 
 @require_POST
@@ -177,18 +177,18 @@ def interbank_move_reject(request: HttpRequest, move_id: int) -> HttpResponse:
     user = user_of(request)
     move, side = access_move(user, move_id)
     form = MoveRejectForm(request.POST)
-    status = 422
-    if form.is_valid():
-        try:
-            with form_once(request, form.cleaned_data["idempotency_key"], "ledger.interbank_reject") as once:
-                if once.replay is None:
-                    done = do_reject_move(user, move, side=side, reason=form.cleaned_data["reason"])
-                    once.keep(done.status)
-        except ApiError as exc:
-            add_form_error(form, exc)
-            status = exc.status
-        else:
-            messages.success(request, _("已驳回。"))
-            return redirect("web:interbank_move", move_id=move.pk)
-    move.refresh_from_db()
-    return _move_page(request, user, move, side, reject_form=form, status=status)
+
+    def again(status: int) -> HttpResponse:
+        move.refresh_from_db()
+        return _move_page(request, user, move, side, reject_form=form, status=status)
+
+    return submit_once(
+        request,
+        form,
+        "ledger.interbank_reject",
+        lambda data: do_reject_move(user, move, side=side, reason=data["reason"]).status,
+        success=_("已驳回。"),
+        done=lambda _kept: redirect("web:interbank_move", move_id=move.pk),
+        again=again,
+        refusal_status=True,
+    )
