@@ -23,7 +23,8 @@ acknowledged transfer exactly once on the sender (by its key, debited once) and 
 (credited once when completed; refused ones refunded once on the sender), the same outcome on both sides,
 nothing on a receiver that its sender lacks, no transfer left pending, `manage.py verify` clean on both, A's
 clearing account for B = -(B's for A) = what the completed transfers add up to, and `federation_reconcile` clean
-on both nodes for every day with transfers. Prints the figures; exits non-zero on any problem.
+on both nodes for every day with transfers. Prints the figures; exits non-zero on any problem. What runs inside a
+node (building its world, the sync loop, the final inspection) is bench/_federation_node.py.
 """
 
 from __future__ import annotations
@@ -55,8 +56,7 @@ PYTHON = sys.executable
 PG_HOST = os.environ.get("BENCH_PGHOST", "127.0.0.1")
 PG_PORT = os.environ.get("BENCH_PGPORT", "5432")
 NODE_IDS = {"a": "fedcrash-a", "b": "fedcrash-b"}
-FUNDING = 5_000_000  # minutes per member: never short
-LIMIT = 10_000_000  # the bilateral limit (MAX_MINUTES): never reached
+NODE_SIDE = ROOT / "bench" / "_federation_node.py"  # what runs inside a node: setup, the sync loop, inspect
 WRONG_NAME = "查无此人"
 
 
@@ -116,9 +116,9 @@ class Node:
         self.world: dict[str, Any] = {}
 
     def role(self, role: str, *extra: str, timeout: float = 600) -> dict[str, Any]:
-        """Run this file in a role on this node (its database and secrets) and read the JSON it prints last."""
+        """Run a role of _federation_node.py on this node (its database and secrets); read its last JSON line."""
         done = subprocess.run(
-            [PYTHON, __file__, "--role", role, *extra],
+            [PYTHON, str(NODE_SIDE), role, *extra],
             env=self.env,
             cwd=ROOT,
             capture_output=True,
@@ -164,7 +164,7 @@ class Node:
 
     def start_sync(self) -> None:
         self.sync = subprocess.Popen(
-            [PYTHON, __file__, "--role", "sync-loop"], env=self.env, stdout=self.log, stderr=self.log, cwd=ROOT
+            [PYTHON, str(NODE_SIDE), "sync-loop"], env=self.env, stdout=self.log, stderr=self.log, cwd=ROOT
         )
 
     def kill_server(self) -> None:
@@ -207,147 +207,6 @@ def prepare(nodes: dict[str, Node]) -> None:
 
 def drop(nodes: dict[str, Node]) -> None:
     admin_sql(*(f'DROP DATABASE IF EXISTS "{n.db}" WITH (FORCE)' for n in nodes.values()))
-
-
-# ---------------------------------------------------------------- roles run inside a node (Django set up)
-
-
-def setup_django() -> None:
-    import django
-
-    django.setup()
-
-
-def role_setup(members: int, peer_id: str, peer_url: str, peer_key: str) -> dict[str, Any]:
-    """A bank, `members` members with logins and funded reserves, and the other node as a peer."""
-    import datetime as dt
-
-    from timebank.federation.actions import do_create_peer
-    from timebank.ledger.actions import do_adjustment
-    from timebank.members.actions import MemberInput, do_register_member
-    from timebank.orgs.actions import do_create_org, do_issue_token
-    from timebank.orgs.models import User
-
-    tag = os.environ["FEDERATION_NODE_ID"][-1]
-    root = User.objects.create_superuser(f"fc_root_{tag}", password=None)
-    bank = do_create_org(root, name=f"压测时间银行{tag}", kind="head_office", parent=None)
-    branch = do_create_org(root, name="压测街道", kind="branch", parent=bank)
-    community = do_create_org(root, name="压测社区", kind="sub_branch", parent=branch)
-    peer = do_create_peer(
-        root, node_id=peer_id, name=f"节点{peer_id}", url=peer_url, public_key=peer_key, bank=bank, limit_minutes=LIMIT
-    )
-    people = []
-    for i in range(members):
-        member = do_register_member(
-            None,
-            home_org=community,
-            data=MemberInput(
-                name=f"会员{tag}{i}",
-                roles=["volunteer"],
-                phone="13800000000",
-                birth_date=dt.date(1960, 1, 1),
-                gender="female",
-            ),
-            login=(f"fc_{tag}_{i}", "crash-pass-1"),
-            approved=True,
-        )
-        assert member.user is not None
-        do_adjustment(None, member=member, minutes=FUNDING, bucket="reserve", reason="压测开户")
-        people.append({"id": member.pk, "name": member.name, "token": do_issue_token(member.user)})
-    return {"peer": peer.pk, "bank": bank.pk, "members": people}
-
-
-def role_sync_loop() -> None:
-    """`manage.py federation_sync` over and over (as cron or the task worker would), until killed."""
-    from django.core.management import call_command
-
-    while True:
-        try:
-            call_command("federation_sync")
-        except Exception as exc:  # a peer's failure is per transfer; anything else: log it and go on
-            print(f"sync loop: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        time.sleep(0.3)
-
-
-def finish(mine: Path, other: Path) -> dict[str, Any]:
-    """Deliver everything still pending (both servers are up), then wait until the other node has done the same."""
-    from timebank.federation.actions import sync
-
-    deadline = time.monotonic() + 300
-    rounds = 0
-    while True:
-        rounds += 1
-        result = sync()
-        if result.pending == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    mine.touch()
-    while not other.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return {"rounds": rounds, "pending": result.pending}
-
-
-def role_inspect(mine: Path, other: Path) -> dict[str, Any]:
-    """This node's side once both outboxes are delivered: its transfers, the ledger transactions that carry them,
-    its clearing balance, verify, and federation_reconcile for every day with transfers."""
-    import io
-
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
-    from django.utils import timezone
-
-    from timebank.federation.models import FederatedTransfer, Outbox, Peer
-    from timebank.ledger.models import Transaction
-
-    finished = finish(mine, other)
-    peer = Peer.objects.select_related("clearing_account").get()
-    transfers = [
-        {
-            "id": str(t.transfer_id),
-            "dir": t.direction,
-            "state": t.state,
-            "reason": t.reason,
-            "key": t.idempotency_key,
-            "minutes": t.minutes,
-            "tx": t.transaction_id,
-            "failed_attempts": t.outbox.attempts if t.direction == "out" else 0,
-            "done_at": t.completed_at.timestamp() if t.completed_at else None,
-            "refund": t.refund_id,
-            "day": timezone.localdate(t.agreed_at).isoformat(),
-        }
-        for t in FederatedTransfer.objects.select_related("outbox")
-    ]
-    memos = Counter(Transaction.objects.filter(memo__startswith="跨节点").values_list("memo", flat=True))
-    out = io.StringIO()
-    try:
-        call_command("verify", stdout=out, stderr=out)
-        verified = True
-    except (CommandError, SystemExit):
-        verified = False
-    reconciled: dict[str, str] = {}
-    for day in sorted({str(t["day"]) for t in transfers}):
-        text = io.StringIO()
-        try:
-            call_command("federation_reconcile", date=dt_date(day), stdout=text, stderr=text)
-            reconciled[day] = "ok"
-        except CommandError as exc:
-            reconciled[day] = f"{exc}: {text.getvalue()[-1500:]}"
-    return {
-        "final_sync": finished,
-        "transfers": transfers,
-        "memos": dict(memos),
-        "clearing": peer.clearing_account.balance_minutes,
-        "undelivered": Outbox.objects.filter(delivered_at__isnull=True).count(),
-        "verified": verified,
-        "verify": out.getvalue().strip()[-2000:],
-        "reconciled": reconciled,
-    }
-
-
-def dt_date(text: str) -> Any:
-    import datetime as dt
-
-    return dt.date.fromisoformat(text)
 
 
 # ---------------------------------------------------------------- the clients
@@ -616,13 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the databases and the logs")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line at the end")
-    parser.add_argument("--role", help=argparse.SUPPRESS)
-    parser.add_argument("--peer", nargs=3, help=argparse.SUPPRESS)
-    parser.add_argument("--barrier", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.role:
-        return run_role(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a test's timeout still stops the nodes (finally)
     workdir = Path(tempfile.mkdtemp(prefix="timebank-fedcrash-"))
     nodes = {n: Node(n, workdir, f"{args.db_prefix}_{n}") for n in "ab"}
@@ -638,6 +492,10 @@ def main(argv: list[str] | None = None) -> int:
                 "setup", "--members", str(args.members), "--peer", other.node_id, other.url, other.public_key
             )
 
+        # The servers and sync loops start while the worlds are built (they read peers and members per request).
+        for n in nodes.values():
+            n.spawn_server()
+            n.start_sync()
         setups = [threading.Thread(target=setup, args=(x, y)) for x, y in ((a, b), (b, a))]
         for t in setups:
             t.start()
@@ -648,9 +506,6 @@ def main(argv: list[str] | None = None) -> int:
         log("worlds built")
         for n in nodes.values():
             n.world = made[n.name]
-            n.spawn_server()
-            n.start_sync()
-        for n in nodes.values():
             n.wait_server()
         log(f"nodes up: A on {a.port} ({a.db}), B on {b.port} ({b.db}); {args.clients} clients")
 
@@ -742,21 +597,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             drop(nodes)
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def run_role(args: argparse.Namespace) -> int:
-    setup_django()
-    if args.role == "sync-loop":
-        role_sync_loop()
-        return 0
-    if args.role == "setup":
-        result = role_setup(args.members, *args.peer)
-    elif args.role == "inspect":
-        result = role_inspect(Path(args.barrier[0]), Path(args.barrier[1]))
-    else:
-        raise SystemExit(f"unknown role {args.role}")
-    print(json.dumps(result, ensure_ascii=False))
-    return 0
 
 
 T0 = time.monotonic()
