@@ -5,6 +5,8 @@ the approvals page; a double submit of the same form acts once (`form_once`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
@@ -12,14 +14,13 @@ from django.utils.translation import gettext_lazy as _
 from timebank.approvals.models import Approval
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.views_staff import finished, made_label, picked_member, search_results
-from timebank.lib.errors import ApiError
 from timebank.members.models import Member
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import submit_once
 from timebank.orders import records
 from timebank.orders.forms import ServiceRecordForm
 from timebank.orgs.models import User
 from timebank.orgs.scope import require_manager, user_of
-from timebank.web.views.common import add_form_error, page
+from timebank.web.views.common import page
 
 
 def _items(user: User) -> list[tuple[int, str]]:
@@ -51,32 +52,33 @@ def staff_service_record(request: HttpRequest) -> HttpResponse:
         if recipient is None:
             form.add_error("recipient_id", _("找不到该会员。"))
             status = 404
-    if form.is_bound and not form.errors and volunteer is not None:
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "orders.service_record") as once:
-                if once.replay is None:
-                    made_obj, _replayed = records.do_service_record(
-                        user,
-                        volunteer=volunteer,
-                        service_item=ServiceItem.objects.get(pk=data["service_item_id"]),
-                        minutes=data["minutes"],
-                        served_at=data["served_at"],
-                        recipient=recipient,
-                        memo=data["memo"],
-                    )
-                    made = made_label(made_obj) if isinstance(made_obj, Approval) else f"tx:{made_obj.transaction_id}"
-                    once.keep(made)
-                else:
-                    made = once.replay.body
-        except ApiError as exc:
-            add_form_error(form, exc)
-            status = exc.status
-        else:
-            return finished(request, made, _("服务记录已入账：%(name)s 的时间已记入。") % {"name": volunteer.name})
-    return render(
+
+    def again(status: int) -> HttpResponse:
+        context = {"form": form, "search": search, "found": found, "volunteer": volunteer}
+        return render(request, "orders/staff/service_record.html", context, status=status)
+
+    if not (form.is_bound and not form.errors and volunteer is not None):
+        return again(status)  # the search, the form, or why this volunteer or recipient cannot be picked
+    name = volunteer.name
+
+    def record(data: dict[str, Any]) -> str:
+        made = records.do_service_record(
+            user,
+            volunteer=volunteer,
+            service_item=ServiceItem.objects.get(pk=data["service_item_id"]),
+            minutes=data["minutes"],
+            served_at=data["served_at"],
+            recipient=recipient,
+            memo=data["memo"],
+        )[0]
+        return made_label(made) if isinstance(made, Approval) else f"tx:{made.transaction_id}"
+
+    return submit_once(
         request,
-        "orders/staff/service_record.html",
-        {"form": form, "search": search, "found": found, "volunteer": volunteer},
-        status=status,
+        form,
+        "orders.service_record",
+        record,
+        done=lambda made: finished(request, made, _("服务记录已入账：%(name)s 的时间已记入。") % {"name": name}),
+        again=again,
+        refusal_status=True,
     )
