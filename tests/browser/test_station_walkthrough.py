@@ -59,6 +59,14 @@ WIDER_THAN_SCREEN = """() => {
   return ["scrollWidth " + document.documentElement.scrollWidth, ...out];
 }"""
 
+# How many lines the text of the first table cell reading `text` takes.
+LINES_OF_CELL = """(text) => {
+  const cell = [...document.querySelectorAll("main td")].find((td) => td.textContent.trim() === text);
+  const range = document.createRange();
+  range.selectNodeContents(cell);
+  return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+}"""
+
 
 @pytest.fixture
 def items(world: World) -> dict[str, ServiceItem]:
@@ -406,6 +414,11 @@ def test_the_pages_of_the_day_fit_a_phone(
         ("operator", f"/hotline/new/{caller.pk}/?need={need_id}"),  # registered, pending: the need taken down
     ]
     checked = check_pages(visit, tabs, pages, "before")
+    # The census report's names stay on one line (each character had its own line: the table now scrolls inside
+    # its frame instead, and only the reasons wrap).
+    tabs["staff"].go(f"/staff/census-imports/{census_id}/")
+    for text in (CENSUS_GOOD[0], "顺河社区", "将导入"):
+        assert tabs["staff"].page.evaluate(LINES_OF_CELL, text) == 1, text
 
     # The rest of the day, as the walk leaves it after each step.
     assert staff_api.post(f"/api/v1/census-imports/{census_id}/confirm").status_code == 200
