@@ -163,3 +163,30 @@ def test_the_outlet_keeps_the_voucher_code_grouped_4_and_4_after_a_redemption_an
     assert f'value="{grouped}"' in after and "交付完成" in after
     again = staff.post(f"/outlet/voucher/{r.voucher_code}/hand-over/")
     assert again.status_code == 409 and f'value="{grouped}"' in again.content.decode()
+
+
+def test_the_staff_today_page_dates_overdue_orders_with_the_year_where_it_is_not_this_years(world: World) -> None:
+    from timebank.orders.actions import do_create_order
+    from timebank.orders.models import Order
+
+    item = do_create_service_item(
+        None, head_office=world.bank, name="家庭保洁", category="mutual_care", tier="ordinary"
+    )
+    noon = dt.datetime.combine(timezone.localdate(), dt.time(12), tzinfo=timezone.get_current_timezone())
+    late = do_create_order(
+        None,
+        recipient=world.members["recipient"],
+        service_item=item,
+        scheduled_start=noon,
+        planned_minutes=30,
+        payer="subsidy",
+        channel="staff",
+    )
+    last_year = timezone.localtime().replace(year=timezone.localdate().year - 1, month=12, day=30, hour=8, minute=5)
+    Order.objects.filter(pk=late.pk).update(created_at=last_year)
+    html = web_client(world.users["staff"]).get(f"/manage/today/{world.community.pk}/").content.decode()
+    overdue = html[html.index('id="overdue"') :]
+    row = overdue[overdue.index(f'href="/staff/orders/{late.pk}/"') :]
+    row = row[: row.index("</tr>")]
+    assert f">{last_year.year}年12月30日 星期" in row and " 08:05</a>" in row
+    assert "<td>今天 12:00</td>" in row
