@@ -9,9 +9,11 @@ it → the branch admin resets a staff login's password (the person logs in with
 the branch admin downloads the half-year report, .xlsx and PDF.
 
 Each step starts from the role's home page and goes on by clicking, filling in forms and choosing a file; the
-page is asserted after each step and the database at the end. A screenshot of each step goes to
-test-artifacts/station-day-*.png. A second test opens every page the walk visits at 360 x 740 and checks that
-none scrolls sideways (screenshots test-artifacts/station-day-360-*.png)."""
+page is asserted after each step and the database at the end. One thing is not clicked: the clock. Before the
+paper steps the order is set back in the database as if dispatched this morning (recorded times may not precede
+the dispatch, nor lie in the future). A screenshot of each step (1280 px) goes to test-artifacts/station-day-*.png,
+and each step's page, as it stands, is measured at 360 px too. A second test opens every page the walk visits
+afresh at 360 x 740 by its role and checks that none scrolls sideways (test-artifacts/station-day-360-*.png)."""
 
 from __future__ import annotations
 
