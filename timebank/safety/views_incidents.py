@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from timebank.lib.errors import ApiError, NotFound
 from timebank.members.models import InsurancePolicy
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import form_once, submit_once
 from timebank.orgs.models import User
 from timebank.orgs.scope import user_of
 from timebank.safety import actions
@@ -204,17 +204,13 @@ def incident_step(request: HttpRequest, incident_id: int, step: str) -> HttpResp
     form = (
         ClaimForm(request.POST, policies=_policies(incident)) if form_class is ClaimForm else form_class(request.POST)
     )
-    status = 422
-    if form.is_valid():
-        try:
-            with form_once(request, form.cleaned_data["idempotency_key"], f"safety.incident_{step}") as once:
-                if once.replay is None:
-                    _perform(user, incident, step, form.cleaned_data)
-                    once.keep(step)
-        except ApiError as exc:
-            add_form_error(form, exc)
-            status = exc.status
-        else:
-            messages.success(request, DONE[step])
-            return redirect("web:incident", incident_id=incident.pk)
-    return _incident_page(request, user, incident.pk, form, status)
+    return submit_once(
+        request,
+        form,
+        f"safety.incident_{step}",
+        lambda data: _perform(user, incident, step, data),
+        success=DONE[step],
+        done=lambda _kept: redirect("web:incident", incident_id=incident.pk),
+        again=lambda status: _incident_page(request, user, incident.pk, form, status),
+        refusal_status=True,
+    )
