@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -16,11 +15,10 @@ from django.views.decorators.cache import never_cache
 
 from timebank.evaluation import access, actions
 from timebank.evaluation.models import AwardBasis, AwardKind, AwardSubject
-from timebank.lib.errors import ApiError
 from timebank.members.forms_staff import KeyedForm
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import submit_once
 from timebank.orgs.scope import user_of
-from timebank.web.views.common import add_form_error, page
+from timebank.web.views.common import page
 
 FIELDS = ("name", "basis", "winners", "bonus_minutes", "min_star_level", "active", "position")
 
@@ -73,23 +71,26 @@ def award_kinds(request: HttpRequest, bank_id: int) -> HttpResponse:
     user = user_of(request)
     bank = access.access_bank_settings(user, bank_id, write=True)
     form = AwardKindForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "evaluation.create_award_kind") as once:
-                if once.replay is None:
-                    kind = actions.do_create_award_kind(
-                        user, bank, form.kind_input(code=data["code"], subject=data["subject"])
-                    )
-                    once.keep(str(kind.pk))
-        except ApiError as exc:
-            add_form_error(form, exc)
-        else:
-            messages.success(request, _("已建立表彰类别。"))
-            return redirect("evaluation:award_kinds", bank_id=bank.pk)
-    kinds = list(AwardKind.objects.filter(bank=bank).order_by("position", "pk"))
-    context = {"bank": bank, "kinds": kinds, "form": form}
-    return render(request, "evaluation/award_kinds.html", context, status=422 if form.errors else 200)
+
+    def again(status: int) -> HttpResponse:
+        kinds = list(AwardKind.objects.filter(bank=bank).order_by("position", "pk"))
+        return render(
+            request, "evaluation/award_kinds.html", {"bank": bank, "kinds": kinds, "form": form}, status=status
+        )
+
+    if request.method != "POST":
+        return again(200)
+    return submit_once(
+        request,
+        form,
+        "evaluation.create_award_kind",
+        lambda data: actions.do_create_award_kind(
+            user, bank, form.kind_input(code=data["code"], subject=data["subject"])
+        ),
+        success=_("已建立表彰类别。"),
+        done=lambda _kept: redirect("evaluation:award_kinds", bank_id=bank.pk),
+        again=again,
+    )
 
 
 @never_cache
@@ -100,16 +101,14 @@ def award_kind(request: HttpRequest, kind_id: int) -> HttpResponse:
     kind = access.access_award_kind(user, kind_id, write=True)
     initial = {f: getattr(kind, f) for f in FIELDS}
     form = AwardKindEditForm(request.POST if request.method == "POST" else None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            with form_once(request, form.cleaned_data["idempotency_key"], "evaluation.update_award_kind") as once:
-                if once.replay is None:
-                    actions.do_update_award_kind(user, kind, form.kind_input())
-                    once.keep(str(kind.pk))
-        except ApiError as exc:
-            add_form_error(form, exc)
-        else:
-            messages.success(request, _("已保存。"))
-            return redirect("evaluation:award_kinds", bank_id=kind.bank_id)
-    context = {"kind": kind, "form": form}
-    return render(request, "evaluation/award_kind.html", context, status=422 if form.errors else 200)
+    if request.method != "POST":
+        return render(request, "evaluation/award_kind.html", {"kind": kind, "form": form})
+    return submit_once(
+        request,
+        form,
+        "evaluation.update_award_kind",
+        lambda _data: actions.do_update_award_kind(user, kind, form.kind_input()),
+        success=_("已保存。"),
+        done=lambda _kept: redirect("evaluation:award_kinds", bank_id=kind.bank_id),
+        again=lambda status: render(request, "evaluation/award_kind.html", {"kind": kind, "form": form}, status=status),
+    )
