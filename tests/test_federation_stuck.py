@@ -1,8 +1,9 @@
 """Issue 16: "a refused or stuck transfer shows its reason". A transfer to a peer stays `pending` (the contract's
 states are unchanged) until the peer answers; once a delivery has failed, or it has waited longer than
 federation/stuck.py's STUCK_AFTER, it is shown as 滞留 with the attempts and the last delivery error: on the member's
-transfer page, the head office's peer pages, and in the API's transfer output (added fields `stuck`, `attempts`,
-`last_error`; the contract's fields stay as they are).
+transfer page, the head office's peer pages, and in GET /federation/transfers/{id} (added fields `stuck`, `attempts`,
+`last_error`; the contract's fields stay as they are, and the POST's answer, which a replay repeats byte for byte,
+does not carry them).
 
 The peer is down: its address answers nothing (connection refused at once), as in tests/test_federation_pages.py."""
 

@@ -19,6 +19,7 @@ from timebank.federation.models import FederatedTransfer, Peer
 from timebank.federation.schemas import (
     FederatedTransferIn,
     FederatedTransferOut,
+    FederatedTransferStatusOut,
     InboxOut,
     NodeOut,
     PeerIn,
@@ -88,7 +89,6 @@ def get_peer(request: HttpRequest, peer_id: PathId) -> dict[str, Any]:
 
 
 def transfer_out(t: FederatedTransfer) -> dict[str, Any]:
-    how = delivery(t)
     return {
         "transfer_id": t.transfer_id,
         "state": t.state,
@@ -97,9 +97,6 @@ def transfer_out(t: FederatedTransfer) -> dict[str, Any]:
         "peer_id": t.peer_id,
         "to_account": t.remote_account,
         "created_at": t.created_at,
-        "stuck": how.stuck,
-        "attempts": how.attempts,
-        "last_error": how.last_error,
     }
 
 
@@ -147,10 +144,12 @@ def _in_transaction() -> bool:
     return connection.in_atomic_block
 
 
-@router.get("/federation/transfers/{transfer_id}", response=FederatedTransferOut)
+@router.get("/federation/transfers/{transfer_id}", response=FederatedTransferStatusOut)
 def get_transfer(request: HttpRequest, transfer_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
     """The sender, their relatives, and staff of the sender's home subtree."""
-    return transfer_out(access_transfer(caller(request), transfer_id))
+    transfer = access_transfer(caller(request), transfer_id)
+    how = delivery(transfer)
+    return transfer_out(transfer) | {"stuck": how.stuck, "attempts": how.attempts, "last_error": how.last_error}
 
 
 def _peer_key(node_id: str) -> Any:

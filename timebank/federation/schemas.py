@@ -57,8 +57,14 @@ class FederatedTransferOut(Schema):
     peer_id: int
     to_account: str
     created_at: dt.datetime
-    # Beyond the contract (docs/federation.md): a `pending` transfer whose delivery failed or that waited past
-    # federation/stuck.py's threshold is stuck (滞留); the outbox's attempts and last delivery error say why.
+
+
+class FederatedTransferStatusOut(FederatedTransferOut):
+    """GET /federation/transfers/{id}: the contract's fields, and beyond them (docs/federation.md) whether a
+    `pending` transfer is stuck (滞留: a delivery failed, or it waited past federation/stuck.py's threshold) with the
+    outbox's attempts and last delivery error. Not in the POST's answer: a replay of the key answers the first
+    answer's bytes, and these change while the outbox retries."""
+
     stuck: bool = False
     attempts: int = 0
     last_error: str = ""
