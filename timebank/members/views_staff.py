@@ -44,7 +44,7 @@ from timebank.members.forms_staff import (
     RelativeForm,
 )
 from timebank.members.models import ConsentScope, Member, MemberStatus, RelativeLink
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import form_once, submit_once
 from timebank.orgs.access import has_role
 from timebank.orgs.models import MANAGING_ROLES, OrgKind, User
 from timebank.orgs.scope import manage_org, org_choices, user_of
@@ -306,16 +306,12 @@ def staff_member_consent(request: HttpRequest, member_id: int) -> HttpResponse:
     user = user_of(request)
     member = access_member_to_manage(user, member_id)
     form = ConsentForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "members.consent") as once:
-                if once.replay is None:
-                    do_record_consent(user, member, scope=data["scope"], granted=data["granted"], channel="staff")
-                    once.keep(str(member.pk))
-        except ApiError as exc:
-            add_form_error(form, exc)
-    if form.errors:
-        return _member_page(request, user, member, status=422, consent_form=form)
-    messages.success(request, _("已记录。"))
-    return redirect(_member_url(member.pk))
+    return submit_once(
+        request,
+        form,
+        "members.consent",
+        lambda data: do_record_consent(user, member, scope=data["scope"], granted=data["granted"], channel="staff"),
+        success=_("已记录。"),
+        done=lambda _kept: redirect(_member_url(member.pk)),
+        again=lambda status: _member_page(request, user, member, status=status, consent_form=form),
+    )
