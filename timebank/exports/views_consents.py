@@ -6,20 +6,18 @@ rendered form records once."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
 from timebank.exports.access import access_own_member
-from timebank.lib.errors import ApiError
 from timebank.members.actions import current_consents, do_record_consent
 from timebank.members.forms_staff import KeyedForm
 from timebank.members.models import ConsentScope
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import submit_once
 from timebank.orgs.scope import user_of
-from timebank.web.views.common import add_form_error, page
+from timebank.web.views.common import page
 
 
 class MyConsentForm(KeyedForm):
@@ -40,18 +38,20 @@ def my_consents(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
     member = access_own_member(user)
     form = MyConsentForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "members.my_consent") as once:
-                if once.replay is None:
-                    do_record_consent(user, member, scope=data["scope"], granted=data["granted"], channel="web")
-                    once.keep(str(member.pk))
-        except ApiError as exc:
-            add_form_error(form, exc)
-        else:
-            messages.success(request, _("已记录您的意见。"))
-            return redirect("exports:my_consents")
-    consents = [(ConsentScope(scope).label, c) for scope, c in current_consents(member).items()]
-    context = {"member": member, "consents": consents, "form": form}
-    return render(request, "exports/my_consents.html", context, status=422 if form.errors else 200)
+
+    def again(status: int) -> HttpResponse:
+        consents = [(ConsentScope(scope).label, c) for scope, c in current_consents(member).items()]
+        context = {"member": member, "consents": consents, "form": form}
+        return render(request, "exports/my_consents.html", context, status=status)
+
+    if request.method != "POST":
+        return again(200)
+    return submit_once(
+        request,
+        form,
+        "members.my_consent",
+        lambda data: do_record_consent(user, member, scope=data["scope"], granted=data["granted"], channel="web"),
+        success=_("已记录您的意见。"),
+        done=lambda _kept: redirect("exports:my_consents"),
+        again=again,
+    )
