@@ -6,21 +6,19 @@ the page first names the member and what will be removed, and acts only on an ex
 from __future__ import annotations
 
 from django import forms
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
-from timebank.lib.errors import ApiError
 from timebank.members.access import access_member_to_manage
 from timebank.members.actions import do_anonymise_member
 from timebank.members.forms_staff import KeyedForm
 from timebank.members.models import MemberStatus
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import submit_once
 from timebank.orgs.scope import user_of
-from timebank.web.views.common import add_form_error, page
+from timebank.web.views.common import page
 
 
 class AnonymiseForm(KeyedForm):
@@ -38,16 +36,19 @@ def staff_member_anonymise(request: HttpRequest, member_id: int) -> HttpResponse
     member = access_member_to_manage(user, member_id)
     back = reverse("web:staff_member", kwargs={"member_id": member.pk})
     form = AnonymiseForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            with form_once(request, form.cleaned_data["idempotency_key"], "members.anonymise") as once:
-                if once.replay is None:
-                    do_anonymise_member(user, member)
-                    once.keep(str(member.pk))
-        except ApiError as exc:
-            add_form_error(form, exc)
-        else:
-            messages.success(request, _("已注销。这位会员的个人信息已删除，时间账户和记录保留。"))
-            return redirect(back)
-    context = {"m": member, "form": form, "back": back, "left": member.status == MemberStatus.LEFT}
-    return render(request, "members/staff/anonymise.html", context, status=422 if form.errors else 200)
+
+    def again(status: int) -> HttpResponse:
+        context = {"m": member, "form": form, "back": back, "left": member.status == MemberStatus.LEFT}
+        return render(request, "members/staff/anonymise.html", context, status=status)
+
+    if request.method != "POST":
+        return again(200)
+    return submit_once(
+        request,
+        form,
+        "members.anonymise",
+        lambda _data: do_anonymise_member(user, member),
+        success=_("已注销。这位会员的个人信息已删除，时间账户和记录保留。"),
+        done=lambda _kept: redirect(back),
+        again=again,
+    )
