@@ -18,7 +18,7 @@ from timebank.members.access import access_member_to_manage, visible_members
 from timebank.members.actions import contact_fields, do_approve_member, do_view_personal_data, duplicate_of
 from timebank.members.forms import MemberSearchForm
 from timebank.members.models import Member, MemberStatus
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import submit_once
 from timebank.orders import actions, worklists
 from timebank.orders.access import OPERATOR, STAFF, access_order, visible_orders
 from timebank.orders.forms import DispatchForm, NoShowForm, OrderFilterForm, ReasonForm, StaffConfirmForm
@@ -325,21 +325,20 @@ def _paper_action(request: HttpRequest, order_id: int, action: str) -> HttpRespo
     order, roles = _staff_order(request, order_id, action)
     step = PAPER_STEPS[action]
     form = PaperForm(request.POST, action=action)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], f"orders.paper.{action}") as once:
-                if once.replay is None:
-                    on_behalf = actions.on_behalf_for(action, roles, data["at"], data["source"])
-                    step.act(user, order, on_behalf=on_behalf)
-                    once.keep(str(order.pk))
-        except ApiError as exc:
-            add_form_error(form, exc)
-    if form.errors:
+
+    def again(status: int) -> HttpResponse:
         fresh, fresh_roles = _staff_order(request, order_id)
-        return _detail(request, fresh, fresh_roles, status=422, paper_form=form)
-    messages.success(request, step.done)
-    return redirect("web:staff_order", order_id=order_id)
+        return _detail(request, fresh, fresh_roles, status=status, paper_form=form)
+
+    return submit_once(
+        request,
+        form,
+        f"orders.paper.{action}",
+        lambda data: step.act(user, order, on_behalf=actions.on_behalf_for(action, roles, data["at"], data["source"])),
+        success=step.done,
+        done=lambda _kept: redirect("web:staff_order", order_id=order_id),
+        again=again,
+    )
 
 
 def _no_show(request: HttpRequest, order_id: int) -> HttpResponse:
@@ -348,17 +347,17 @@ def _no_show(request: HttpRequest, order_id: int) -> HttpResponse:
     user = user_of(request)
     order, _roles = _staff_order(request, order_id, "no-show")
     form = NoShowForm(request.POST, auto_id=NO_SHOW_IDS)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            with form_once(request, data["idempotency_key"], "orders.no_show") as once:
-                if once.replay is None:
-                    actions.do_no_show(user, order, data["reason"])
-                    once.keep(str(order.pk))
-        except ApiError as exc:
-            add_form_error(form, exc)
-    if form.errors:
+
+    def again(status: int) -> HttpResponse:
         fresh, fresh_roles = _staff_order(request, order_id)
-        return _detail(request, fresh, fresh_roles, status=422, no_show_form=form)
-    messages.success(request, _("已记录志愿者爽约，订单回到待派单，请重新派单。"))
-    return redirect("web:staff_order", order_id=order_id)
+        return _detail(request, fresh, fresh_roles, status=status, no_show_form=form)
+
+    return submit_once(
+        request,
+        form,
+        "orders.no_show",
+        lambda data: actions.do_no_show(user, order, data["reason"]),
+        success=_("已记录志愿者爽约，订单回到待派单，请重新派单。"),
+        done=lambda _kept: redirect("web:staff_order", order_id=order_id),
+        again=again,
+    )
