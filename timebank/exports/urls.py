@@ -2,7 +2,8 @@
 
 from django.urls import path, register_converter
 
-from timebank.exports import slips, views, views_consents
+from timebank.exports import sheets, slips, views, views_consents
+from timebank.web import converters as _converters  # noqa: F401 - registers the "isodate" converter
 
 
 class SerialConverter:
@@ -43,6 +44,7 @@ urlpatterns = [
     path("exports/me/certificate/", views.my_certificate, name="my_certificate"),
     path("me/consents/", views_consents.my_consents, name="my_consents"),
     path("exports/orders/<eid:order_id>/slip.pdf", slips.dispatch_slip, name="dispatch_slip"),
+    path("exports/sheets/orders/<isodate:day>.pdf", sheets.day_sheet, name="day_sheet"),
     path("exports/me/statement.pdf", views.my_statement, name="my_statement"),
     path("exports/certificates/<serial:serial>.pdf", views.certificate_pdf, name="certificate_pdf"),
     path("exports/members/<eid:member_id>/certificate/", views.staff_certificate, name="staff_certificate"),

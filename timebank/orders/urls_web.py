@@ -6,6 +6,7 @@ from django.urls import path
 from timebank.orders import views_care as care
 from timebank.orders import views_member as member
 from timebank.orders import views_records as records
+from timebank.orders import views_sheets as sheets
 from timebank.orders import views_staff as staff
 from timebank.orders import views_volunteer as volunteer
 from timebank.web import converters as _converters  # noqa: F401 - registers the bounded "id" converter
@@ -33,5 +34,7 @@ urlpatterns = [
     path("staff/orders/", staff.staff_orders, name="staff_orders"),
     path("staff/orders/<id:order_id>/", staff.staff_order, name="staff_order"),
     path("staff/orders/<id:order_id>/<slug:action>/", staff.staff_order_action, name="staff_order_action"),
+    # A day's paper sign-in sheet, entered back on one page (issue 13, paper mode)
+    path("staff/sheets/orders/<isodate:day>/", sheets.staff_order_sheet, name="staff_order_sheet"),
     path("staff/service-records/new/", records.staff_service_record, name="staff_service_record"),
 ]

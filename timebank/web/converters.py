@@ -16,3 +16,18 @@ class IdConverter:
 
 
 register_converter(IdConverter, "id")
+
+
+class IsoDateConverter:
+    """A day as YYYY-MM-DD (a day's sheet); a date that does not exist is the view's 404."""
+
+    regex = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(IsoDateConverter, "isodate")
