@@ -328,3 +328,40 @@ def test_the_same_sheet_sent_twice_at_once_enters_once(world: World, day_setup: 
     assert OrderEvent.objects.filter(order_id__in=[first, second], note=NOTE).count() == 5
     assert Order.objects.get(pk=first).state == OrderState.COMPLETED
     assert Order.objects.get(pk=second).state == OrderState.IN_SERVICE
+
+
+# ---- an activity's blank sheet --------------------------------------------------------------------------------
+
+
+def test_an_activitys_blank_sheet_lists_its_volunteers_for_those_who_run_it(world: World) -> None:
+    from tests.test_activities import _publish, _volunteers
+    from timebank.teams import actions as team_actions
+    from timebank.teams.sheet import activity_sheet_rows
+
+    activity = _publish(world, places=2)
+    people = _volunteers(world, 3)
+    for person in people:
+        team_actions.do_sign_up(person.user, activity, person)
+    team_actions.do_withdraw(people[0].user, activity, people[0])  # the waiting one moves up; this one is gone
+    rows = activity_sheet_rows(activity)
+    assert [r["name"] for r in rows] == [people[1].name, people[2].name]
+    # Staff reach it from the activity's page, where the filled sheet is entered (attendance marked by hand).
+    staff = web_client(world.users["staff"])
+    page = staff.get(f"/activities/{activity.pk}/").content.decode()
+    url = f"/exports/sheets/activities/{activity.pk}.pdf"
+    assert f'href="{url}"' in page
+    resp = staff.get(url)
+    assert resp.status_code == 200 and resp["Content-Type"] == "application/pdf"
+    assert resp.content.startswith(b"%PDF-")
+    text = pdf_text(resp.content)
+    assert people[1].name in text and people[2].name in text and people[0].name not in text
+    assert activity.title in text and "签到时间" in text and "签退时间" in text and "签字" in text
+    qr = segno.make(f"http://testserver/activities/{activity.pk}/", error="m")
+    assert pdf_squares(resp.content) >= sum(sum(1 for dark in row if dark) for row in qr.matrix)
+    # The activity page's access: its org's staff and above; not another community's, nor a volunteer.
+    assert web_client(world.users["branch_admin"]).get(url).status_code == 200
+    for persona in ("staff_next", "other_bank_staff", "volunteer", "recipient"):
+        assert web_client(world.users[persona]).get(url).status_code in (403, 404), persona
+    assert web_client(people[1].user).get(url).status_code in (403, 404)  # signed up, but does not run it
+    assert web_client(None).get(url).status_code == 302
+    assert staff.get("/exports/sheets/activities/99999999.pdf").status_code == 404
