@@ -83,9 +83,10 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "POST /api/v1/orders/{order_id}/dispatch": ("staff", ("web:staff_order_action", "web:hotline_dispatch")),
     "POST /api/v1/orders/{order_id}/take": ("volunteer", ("web:volunteer_action",)),
-    "POST /api/v1/orders/{order_id}/accept": ("volunteer", ("web:volunteer_action",)),
-    "POST /api/v1/orders/{order_id}/check-in": ("volunteer", ("web:volunteer_action",)),
-    "POST /api/v1/orders/{order_id}/check-out": ("volunteer", ("web:volunteer_action",)),
+    # Also for the volunteer in paper mode: a day's filled sign-in sheet, entered on one page (orders/views_sheets.py).
+    "POST /api/v1/orders/{order_id}/accept": ("volunteer", ("web:volunteer_action", "web:staff_order_sheet")),
+    "POST /api/v1/orders/{order_id}/check-in": ("volunteer", ("web:volunteer_action", "web:staff_order_sheet")),
+    "POST /api/v1/orders/{order_id}/check-out": ("volunteer", ("web:volunteer_action", "web:staff_order_sheet")),
     "POST /api/v1/orders/{order_id}/decline": ("volunteer", ("web:volunteer_action",)),
     "POST /api/v1/orders/{order_id}/no-show": ("staff", ("web:staff_order_action",)),
     "POST /api/v1/orders/{order_id}/confirm": ("recipient", ("web:care_action", "web:staff_order_action")),
