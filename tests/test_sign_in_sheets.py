@@ -238,6 +238,15 @@ def test_a_refused_row_writes_nothing_and_keeps_every_typed_value(
     # The refusal is beside the wrong row, not the good one.
     row = html.split(f'id="order-{second}"')[1].split("</tr>")[0]
     assert 'class="error"' in row
+    said = {
+        "before_dispatch": "早于订单的上一步",
+        "out_of_order": "早于订单的上一步",
+        "future": "不能在将来" if timezone.localtime().date() == day_setup["day"] else "早于订单的上一步",
+        "too_early": "还没到预约时间",
+        "garbage": "时间",
+        "state": "订单当前状态下不能做这项操作",
+    }[bad]
+    assert said in row, (bad, re.findall(r"</span>([^<]*)</p>", row))
     good_row = html.split(f'id="order-{first}"')[1].split("</tr>")[0]
     assert 'class="error"' not in good_row
     if bad == "state":
