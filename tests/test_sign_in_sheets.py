@@ -103,10 +103,13 @@ def test_staff_find_the_sheet_from_their_home_and_print_it(
 ) -> None:
     staff = web_client(world.users["staff"])
     home = staff.get("/staff/").content.decode()
-    assert 'href="/staff/orders/"' in home
-    orders_page = staff.get("/staff/orders/").content.decode()
     today = sheet_url(timezone.localdate())
+    assert 'href="/staff/orders/"' in home and f'href="{today}"' in home
+    orders_page = staff.get("/staff/orders/").content.decode()
     assert f'href="{today}"' in orders_page
+    today_page = staff.get(f"/manage/today/{world.community.pk}/").content.decode()
+    assert f'href="{today}?org={world.community.pk}"' in today_page
+    assert staff.get(f"{today}?org={world.community.pk}").status_code == 200
     assert staff.get(today).status_code == 200
     day = day_setup["day"]
     page = staff.get(sheet_url(day)).content.decode()
