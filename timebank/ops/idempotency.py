@@ -169,7 +169,8 @@ def form_once(request: HttpRequest, key: object, action: str) -> Iterator[Claim]
     with once(
         scope_of(user if isinstance(user, User) else None),
         key if isinstance(key, str) and key else None,
-        fingerprint(action, {}),
+        # The path too: a key reused on another object's form (same action) is a 409, not a silent "done".
+        fingerprint(action, {"path": request.path}),
         method=request.method or "",
         path=request.path,
     ) as claim:
