@@ -37,7 +37,10 @@ hypothesis_settings.load_profile("timebank")
 # so the run does not end with one worker alone on a long file while the other core idles.
 LONGEST_FIRST = (
     "test_fuzz_api.py",
+    "test_federation_crash.py",
     "test_crash_safety.py",
+    "browser/test_station_walkthrough.py",
+    "browser/test_staff_pages_at_360.py",
     "browser/test_accessibility.py",
     "browser/test_new_pages.py",
     "test_demo.py",
