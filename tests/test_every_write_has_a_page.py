@@ -156,7 +156,10 @@ PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "POST /api/v1/activities/{activity_id}/signup": ("volunteer", ("teams:activity_signup",)),
     "POST /api/v1/activities/{activity_id}/withdraw": ("volunteer", ("teams:activity_withdraw",)),
     "POST /api/v1/activities/{activity_id}/scan": ("volunteer", ("teams:check",)),
-    "POST /api/v1/activities/{activity_id}/attendance": ("staff", ("teams:activity_attendance",)),
+    "POST /api/v1/activities/{activity_id}/attendance": (
+        "staff",
+        ("teams:activity_attendance", "teams:activity_sheet_entry"),
+    ),
     "POST /api/v1/activities/{activity_id}/close": ("staff", ("teams:activity_close",)),
     # evaluation
     "PATCH /api/v1/orgs/{org_id}/evaluation-rules": ("head_office_admin", ("evaluation:settings",)),

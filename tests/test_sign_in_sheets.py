@@ -368,7 +368,7 @@ def test_an_activitys_blank_sheet_lists_its_volunteers_for_those_who_run_it(worl
     text = pdf_text(resp.content)
     assert people[1].name in text and people[2].name in text and people[0].name not in text
     assert activity.title in text and "签到时间" in text and "签退时间" in text and "签字" in text
-    qr = segno.make(f"http://testserver/activities/{activity.pk}/", error="m")
+    qr = segno.make(f"http://testserver/activities/{activity.pk}/sheet/", error="m")  # the one-screen entry
     assert pdf_squares(resp.content) >= sum(sum(1 for dark in row if dark) for row in qr.matrix)
     # The activity page's access: its org's staff and above; not another community's, nor a volunteer.
     assert web_client(world.users["branch_admin"]).get(url).status_code == 200

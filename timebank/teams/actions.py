@@ -33,8 +33,10 @@ from timebank.teams.activities import (
 )
 from timebank.teams.attendance import (
     CloseResult,
+    SheetMark,
     credit_key,
     do_close_activity,
+    do_enter_activity_sheet,
     do_mark_attendance,
     do_scan,
     minutes_to_credit,
@@ -48,6 +50,7 @@ __all__ = [
     "MAX_PLACES",
     "ActivityInput",
     "CloseResult",
+    "SheetMark",
     "check_eligible",
     "check_not_backdated",
     "credit_key",
@@ -55,6 +58,7 @@ __all__ = [
     "do_cancel_activity",
     "do_close_activity",
     "do_create_team",
+    "do_enter_activity_sheet",
     "do_export_school_hours",
     "do_mark_attendance",
     "do_publish_activity",

@@ -25,9 +25,10 @@ from django.utils.translation import gettext_lazy as _
 from timebank.approvals.actions import lock_members
 from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
-from timebank.lib.errors import Conflict, Invalid
+from timebank.lib.errors import ApiError, Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.orders.records import do_service_record
+from timebank.orders.sheets import SheetRefused
 from timebank.orgs.models import User
 from timebank.teams import qr
 from timebank.teams.activities import check_eligible, lock_activity, require_open
@@ -237,6 +238,37 @@ def do_mark_attendance(
         data={"member": member.pk, "attended": attended, "minutes": signup.manual_minutes},
     )
     return signup
+
+
+@dataclass(frozen=True)
+class SheetMark:
+    """One filled row of an activity's paper sign-in sheet: came (with the minutes, blank: the default) or not."""
+
+    member: Member
+    attended: bool
+    minutes: int | None = None
+
+
+@transaction.atomic
+def do_enter_activity_sheet(actor: User | None, activity: Activity, marks: list[SheetMark]) -> list[ActivitySignup]:
+    """Enter a filled activity sheet: each row through `do_mark_attendance`, all or nothing, as the orders' day
+    sheet (orders.sheets.do_enter_sheet): every row is tried in its own savepoint so the page shows every
+    refusal at once, and any refusal rolls the whole sheet back (`SheetRefused`, by member id). The activity is
+    locked first, so two sheets of it entered at once go one after the other."""
+    activity = lock_activity(activity)
+    errors: dict[int, tuple[str, ApiError]] = {}
+    done: list[ActivitySignup] = []
+    for mark in sorted(marks, key=lambda m: m.member.pk):
+        try:
+            with transaction.atomic():
+                done.append(
+                    do_mark_attendance(actor, activity, mark.member, attended=mark.attended, minutes=mark.minutes)
+                )
+        except ApiError as exc:
+            errors[mark.member.pk] = ("attendance", exc)
+    if errors:
+        raise SheetRefused(errors)
+    return done
 
 
 def scanned_minutes(activity: Activity, signup: ActivitySignup) -> int:

@@ -1,6 +1,6 @@
 """An activity's blank sign-in sheet (签到表, issue 13 "Paper mode"): its signed-up volunteers, with blank columns
-to sign in and out, and a QR code of the activity's page, where whoever runs it marks attendance by hand from the
-filled sheet. Those who manage the activity print it (the page's own access: `access_activity(manage=True)`)."""
+to sign in and out, and a QR code of the page where whoever runs it enters the filled sheet on one screen
+(teams/views_sheet.py). Those who manage the activity print it (the page's own access: `access_activity(manage=True)`)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def render_activity_sheet(activity: Activity, rows: list[dict[str, Any]], page_u
         Spacer(1, 10),
     ]
     note = Paragraph(
-        escape(_("活动结束后，组织者扫描二维码打开活动页面，按本表记录每位志愿者的出勤。")),
+        escape(_("活动结束后，组织者扫描二维码打开录入页面，按本表在一个页面里登记每位志愿者的出勤。")),
         s["small"],
     )
     footer = Table([[qr_drawing(page_url, 100), note]], colWidths=[110, width - 110])
@@ -89,7 +89,7 @@ def render_activity_sheet(activity: Activity, rows: list[dict[str, Any]], page_u
 def activity_sheet(request: HttpRequest, activity_id: int) -> HttpResponse:
     """The blank sheet as a PDF, for those who may mark the activity's attendance (as on its page)."""
     activity = access_activity(user_of(request), activity_id, manage=True)
-    url = request.build_absolute_uri(reverse("teams:activity", args=[activity.pk]))
+    url = request.build_absolute_uri(reverse("teams:activity_sheet_entry", args=[activity.pk]))
     response = HttpResponse(
         render_activity_sheet(activity, activity_sheet_rows(activity), url), content_type="application/pdf"
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from timebank.teams import sheet, views, views_manage
+from timebank.teams import sheet, views, views_manage, views_sheet
 from timebank.web import converters as _converters  # noqa: F401 - registers the bounded "id" converter
 
 app_name = "teams"
@@ -22,6 +22,8 @@ urlpatterns = [
     ),
     # A blank sign-in sheet to print (issue 13, paper mode), with the downloads under /exports/
     path("exports/sheets/activities/<id:activity_id>.pdf", sheet.activity_sheet, name="activity_sheet"),
+    # The filled sheet entered back on one screen (the PDF's QR code opens it)
+    path("activities/<id:activity_id>/sheet/", views_sheet.activity_sheet_entry, name="activity_sheet_entry"),
     path("activities/<id:activity_id>/close/", views.activity_close, name="activity_close"),
     path("activities/<id:activity_id>/cancel/", views.activity_cancel, name="activity_cancel"),
     path("teams/", views.team_list, name="teams"),
