@@ -19,16 +19,17 @@ from timebank.orders.access import check_roles, visible_orders
 from timebank.orders.actions import on_behalf_for
 from timebank.orders.models import Order, OrderQuerySet, OrderState, PaperSource
 from timebank.orders.paper import STEPS
+from timebank.orders.rules import sources_of
 from timebank.orgs.access import has_role, staff_scope
 from timebank.orgs.models import MANAGING_ROLES, Org, Role, User
 from timebank.orgs.scope import get_org
 
 # The sheet's readers: staff and operators of a subtree (the staff order list's readers).
 SHEET_ROLES = frozenset(MANAGING_ROLES | {Role.OPERATOR})
-# Orders whose volunteer still has a step to take: the entry page's rows.
-OPEN_STEP_STATES = (OrderState.DISPATCHED, OrderState.ACCEPTED, OrderState.IN_SERVICE)
 # The steps in the order they happen, each with the sheet's column (a form field's suffix).
 COLUMNS = (("accept", "accept"), ("check-in", "check_in"), ("check-out", "check_out"))
+# Orders whose volunteer still has a step of the sheet to take, read from the transition table.
+OPEN_STEP_STATES = tuple(dict.fromkeys(state for step, _column in COLUMNS for state in sources_of(step)))
 MAX_ROWS = 500
 
 
