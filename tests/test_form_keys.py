@@ -36,3 +36,20 @@ def test_a_form_key_reused_on_another_members_form_is_refused_and_writes_nothing
     fresh = _key(staff.get(f"/staff/members/{second.pk}/safety/").content.decode(), other)
     assert staff.post(other, {**body, "idempotency_key": fresh}).status_code == 302
     assert Certificate.objects.filter(member=second).count() == 1
+
+
+def test_a_form_restored_by_back_and_changed_is_refused_not_answered_done(world: World) -> None:
+    """Back restores the page with its key; a changed form sent again under it wrote nothing and said "done"."""
+    staff = web_client(world.users["staff"])
+    member = world.members["volunteer"]
+    body = {"kind": "first_aid", "issuer": "台儿庄区红十字会", "valid_from": "2025-06-01", "valid_until": ""}
+    action = f"/staff/members/{member.pk}/certificates/"
+    key = _key(staff.get(f"/staff/members/{member.pk}/safety/").content.decode(), action)
+    assert staff.post(action, {**body, "idempotency_key": key}).status_code == 302
+    changed = staff.post(action, {**body, "kind": "nursing", "idempotency_key": key})
+    assert changed.status_code in (409, 422)
+    assert "幂等键已用于另一个不同的请求" in changed.content.decode()
+    assert list(Certificate.objects.filter(member=member).values_list("kind", flat=True)) == ["first_aid"]
+    # The same form sent again unchanged (a double click, a resend) is still answered as the first.
+    assert staff.post(action, {**body, "idempotency_key": key}).status_code == 302
+    assert Certificate.objects.filter(member=member).count() == 1

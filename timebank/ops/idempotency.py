@@ -48,6 +48,8 @@ else:
     Words = str
 
 KEY_FIELD = "idempotency_key"
+# Fields of a page's POST that are not what the person filled in: the key itself and Django's CSRF token.
+NOT_SENT_BY_THE_FORM = frozenset({KEY_FIELD, "csrfmiddlewaretoken"})
 KEY_MAX = 64
 
 
@@ -164,13 +166,21 @@ def form_once(request: HttpRequest, key: object, action: str) -> Iterator[Claim]
     """A page's form, named by the hidden `idempotency_key` it got when rendered: a double submit (a double
     click, a browser's resend) does `action` once. The block keeps what it made (`claim.keep(str(pk))`); the
     repeat gets `claim.replay.body` to show the same result. A refusal raised out of the block gives the key
-    back, so the corrected form can be sent again. A form without a key just runs."""
+    back, so the corrected form can be sent again. A form without a key just runs.
+
+    The key is bound to what the form sent (its path with the query, its fields, the files' names and sizes):
+    the same key with anything else (another object's form, a page restored by Back and changed) is refused as
+    a reused key (409) instead of answering a "done" that wrote nothing."""
     user = getattr(request, "user", None)
+    sent: dict[str, Any] = {
+        "path": request.get_full_path(),
+        "fields": {k: request.POST.getlist(k) for k in sorted(request.POST) if k not in NOT_SENT_BY_THE_FORM},
+        "files": {k: [(f.name, f.size) for f in request.FILES.getlist(k)] for k in sorted(request.FILES)},
+    }
     with once(
         scope_of(user if isinstance(user, User) else None),
         key if isinstance(key, str) and key else None,
-        # The path too: a key reused on another object's form (same action) is a 409, not a silent "done".
-        fingerprint(action, {"path": request.path}),
+        fingerprint(action, sent),
         method=request.method or "",
         path=request.path,
     ) as claim:
