@@ -66,6 +66,12 @@ def access_transfer(user: User, transfer_id: str) -> FederatedTransfer:
     raise Forbidden(_("您无权查看这笔跨节点转账。"), code="outside_subtree")
 
 
+def reads_delivery_errors(user: User, transfer: FederatedTransfer) -> bool:
+    """A delivery's last error is the peer's or the network's own text (an HTTP body, a host name): for staff of
+    the sender's home subtree, who can act on it, not for the member or their relatives."""
+    return transfer.member is not None and has_role(user, MANAGING_ROLES, transfer.member.home_org)
+
+
 def access_move_request(user: User, member_id: int) -> Member:
     """Asking to move a member to a peer node (跨城迁移), and reading their outgoing moves: the member themselves,
     or staff (staff, branch and head-office admins) of their home subtree."""

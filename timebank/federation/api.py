@@ -14,7 +14,13 @@ from ninja import Path, Router, Status
 
 from timebank.api.types import Page, PathId
 from timebank.federation import actions, signing
-from timebank.federation.access import access_create_peer, access_peer, access_transfer, visible_peers
+from timebank.federation.access import (
+    access_create_peer,
+    access_peer,
+    access_transfer,
+    reads_delivery_errors,
+    visible_peers,
+)
 from timebank.federation.models import FederatedTransfer, Peer
 from timebank.federation.schemas import (
     FederatedTransferIn,
@@ -149,7 +155,8 @@ def get_transfer(request: HttpRequest, transfer_id: Annotated[str, Path(max_leng
     """The sender, their relatives, and staff of the sender's home subtree."""
     transfer = access_transfer(caller(request), transfer_id)
     how = delivery(transfer)
-    return transfer_out(transfer) | {"stuck": how.stuck, "attempts": how.attempts, "last_error": how.last_error}
+    error = how.last_error if reads_delivery_errors(caller(request), transfer) else ""
+    return transfer_out(transfer) | {"stuck": how.stuck, "attempts": how.attempts, "last_error": error}
 
 
 def _peer_key(node_id: str) -> Any:

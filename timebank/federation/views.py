@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.federation import actions
-from timebank.federation.access import access_peer, access_transfer, visible_peers
+from timebank.federation.access import access_peer, access_transfer, reads_delivery_errors, visible_peers
 from timebank.federation.api import _configured
 from timebank.federation.forms import FederatedTransferForm, ReconcileForm
 from timebank.federation.models import Direction, FederatedTransfer, Peer, TransferState
@@ -113,7 +113,8 @@ def send(request: HttpRequest) -> HttpResponse:
 @page("login")
 def transfer_page(request: HttpRequest, transfer_id: str) -> HttpResponse:
     """One transfer to a peer node: pending, completed, or refused with the reason (the minutes are back)."""
-    transfer = access_transfer(user_of(request), transfer_id)
+    user = user_of(request)
+    transfer = access_transfer(user, transfer_id)
     return render(
         request,
         "federation/transfer.html",
@@ -121,6 +122,7 @@ def transfer_page(request: HttpRequest, transfer_id: str) -> HttpResponse:
             "t": transfer,
             "reason": reason_text(transfer.reason) if transfer.state == TransferState.REFUSED else "",
             "delivery": delivery(transfer),
+            "shows_error": reads_delivery_errors(user, transfer),
         },
     )
 
