@@ -355,8 +355,9 @@ def do_hand_over(actor: User | None, source: User, target: User) -> dict[str, li
     subtree), nothing changes (409 out_of_reach). One audit entry lists what moved."""
     # One hand-over of a login at a time: a second, concurrent one waits and then finds what is left.
     User.objects.select_for_update().filter(pk=source.pk).first()
-    orders = list(open_orders(source).select_for_update(of=("self",)))
-    needs = list(open_needs(source).select_for_update(of=("self",)))
+    # Rows locked in key order, as the other writers of orders (the paper sheet, the order actions) lock them.
+    orders = list(open_orders(source).order_by("pk").select_for_update(of=("self",)))
+    needs = list(open_needs(source).order_by("pk").select_for_update(of=("self",)))
     away = [o.pk for o in orders if not has_role(target, FOLLOWING_ROLES, o.org)]
     away += [n.pk for n in needs if not has_role(target, FOLLOWING_ROLES, n.recipient.home_org)]
     if away:
