@@ -122,8 +122,11 @@ def test_staff_edit_a_need_through_the_action(world: World) -> None:
     audits = AuditEntry.objects.filter(action="need.update").count()
     assert audits == 1
     # The same form sent twice (a double click) does it once.
-    again = client.post(f"/staff/needs/{need.pk}/edit/", {**body, "notes": "changed"})
+    again = client.post(f"/staff/needs/{need.pk}/edit/", body)
     assert again.status_code == 302
+    # The form changed under the same key (restored by Back) is refused, not answered "done" with nothing written.
+    changed = client.post(f"/staff/needs/{need.pk}/edit/", {**body, "notes": "changed"})
+    assert changed.status_code == 409
     need.refresh_from_db()
     assert need.notes == "独居，需送餐" and AuditEntry.objects.filter(action="need.update").count() == 1
     # Moving it on: met is final.
