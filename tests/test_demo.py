@@ -138,8 +138,10 @@ def overdue() -> list[Order]:
 
 def test_small_demo_builds_both_banks_and_verifies(db: None, django_capture_on_commit_callbacks: Any) -> None:
     # The order transitions queue notifications after the commit: run them, as `seed_demo` does.
+    djangos_clock = timezone.now
     with django_capture_on_commit_callbacks(execute=True):
         result = generate(members=SIZE, seed=7)
+    assert timezone.now is djangos_clock  # the demo ran on its own clock without patching Django's (issue 15)
     assert [b.name for b in result.banks] == [BANK1, BANK2]
     assert set(Org.objects.filter(kind=OrgKind.HEAD_OFFICE).values_list("name", flat=True)) == {BANK1, BANK2}
     assert Org.objects.filter(head_office__name=BANK1, kind=OrgKind.BRANCH).count() == 6

@@ -24,13 +24,13 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.approvals.access import check_decider
 from timebank.approvals.events import ApprovalDecided, CreditsCounted
 from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Invalid
 from timebank.lib.events import publish
 from timebank.members.models import Member, MemberStatus
@@ -60,7 +60,7 @@ def lock_members(member_ids: Iterable[int]) -> None:
 
 def credited_lately(member: Member, *, now: dt.datetime | None = None) -> int:
     """Minutes credited to the member outside orders in the last 24 hours, posted or waiting for approval."""
-    since = (now or timezone.now()) - WINDOW
+    since = (now or clock.now()) - WINDOW
     posted = sum(publish(CreditsCounted(member.pk, since)))  # the ledger answers what it posted
     waiting = Approval.objects.filter(
         member_id=member.pk, state=ApprovalState.PENDING, created_at__gte=since
@@ -174,7 +174,7 @@ def do_approve(actor: User, approval: Approval) -> Approval:
     approval.transaction_id = _post(actor, approval)
     approval.state = ApprovalState.APPROVED
     approval.decided_by = actor
-    approval.decided_at = timezone.now()
+    approval.decided_at = clock.now()
     approval.save(update_fields=["transaction", "state", "decided_by", "decided_at", "updated_at"])
     record(
         actor,
@@ -203,7 +203,7 @@ def do_reject(actor: User, approval: Approval, *, reason: str) -> Approval:
     publish(ApprovalDecided(approval, approved=False, actor=actor))  # nothing moves
     approval.state = ApprovalState.REJECTED
     approval.decided_by = actor
-    approval.decided_at = timezone.now()
+    approval.decided_at = clock.now()
     approval.reason = reason
     approval.save(update_fields=["state", "decided_by", "decided_at", "reason", "updated_at"])
     record(

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.clock import ClockDateTimeField
 from timebank.members.models import Member
 from timebank.orgs.models import Org
 
@@ -53,8 +54,8 @@ class Approval(models.Model):
     # Same scope as the ledger's keys ("user:<pk>" or "system"), so a replay finds its approval.
     idem_scope = models.CharField(max_length=40)
     idempotency_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL stays out of the unique key
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         constraints = [

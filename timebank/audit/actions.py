@@ -8,11 +8,11 @@ from typing import Any, cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
 
 from timebank.audit.chain import scope_for
 from timebank.audit.models import AuditEntry
 from timebank.audit.sealing import seal_inline
+from timebank.lib import clock
 
 # Whoever acted: a login (settings.AUTH_USER_MODEL, the orgs app's User) or nobody (the system). Named by its
 # base class so the audit trail, below every app, imports none of them.
@@ -78,5 +78,5 @@ def next_entry(
         object_type=object_type or type(obj)._meta.model_name,
         object_id=str(getattr(obj, "pk", obj)),
         data=data or {},
-        created_at=timezone.now(),
+        created_at=clock.now(),
     )

@@ -31,10 +31,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models
-from django.utils import timezone
 
 from timebank.audit.chain import audit_payload, lock_head
 from timebank.audit.models import AuditEntry, ChainHead
+from timebank.lib import clock
 from timebank.lib.hashchain import link
 
 logger = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def seal_scope(scope: str, *, limit: int = BATCH, result: Sealed | None = None) 
         head = lock_head(scope)
         fields: list[str] = []
         done = 0
-        now = timezone.now()
+        now = clock.now()
         for chain in CHAINS.values():
             rows = seal_chain(head, chain, limit=limit)
             if rows:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.clock import ClockDateTimeField
 from timebank.orgs.models import Org
 
 
@@ -44,7 +45,7 @@ class ServiceItem(models.Model):
     requires_certificate = models.CharField(max_length=20, choices=CertificateKind.choices, blank=True)
     description = models.CharField(max_length=500, blank=True)
     active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["head_office", "name"], name="service_item_name_per_bank")]

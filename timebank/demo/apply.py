@@ -99,7 +99,7 @@ def existing_demo_usernames() -> list[str]:
 
 
 class Clock:
-    """The demo's time while the plan is applied: inside `timebank.lib.clock.running(clock.now)`, `timezone.now()`
+    """The demo's time while the plan is applied: inside `timebank.lib.clock.running(clock.now)`, `clock.now()`
     answers it. It never goes back, so ledger and audit timestamps stay in the order of their chains."""
 
     def __init__(self, start: dt.datetime) -> None:

@@ -23,7 +23,7 @@ It works in two steps:
    will see, so no step overdraws, and settles what the plan left open (payers, quantities, counts).
 2. `generate` applies the plan (`apply`): launch day by the apps' seed functions, then each planned call in
    time order, inside one database transaction. The calls run inside `timebank.lib.clock.running(...)`, so
-   `timezone.now()` follows the timeline (a clock that never goes back): ledger and audit timestamps, the
+   `clock.now()` follows the timeline (a clock that never goes back): ledger and audit timestamps, the
    settlement's cut-off, check-in and check-out times and "overdue" all look as they would have. Notifications
    for the order transitions are queued inside each transition; their delivery is handed to the task queue when
    the transaction commits.
@@ -36,13 +36,13 @@ from __future__ import annotations
 import time
 
 from django.db import transaction
-from django.utils import timezone
 
 from timebank.demo.apply import Applier, DemoResult, existing_demo_usernames, progress_bar
 from timebank.demo.simulation import Simulation
 from timebank.demo.steps import Plan
 from timebank.demo.timeline import Timeline
 from timebank.demo.world import MIN_MEMBERS, DemoDataExists
+from timebank.lib import clock
 from timebank.members.demo import Planner
 from timebank.orgs.demo import (
     BANK1,
@@ -61,7 +61,7 @@ def build_plan(*, members: int = 300, seed: int = 2019, year: int | None = None)
     """Everything the demo will hold, drawn from `random.Random(seed)`; no database access."""
     if members < MIN_MEMBERS:
         raise ValueError(f"members must be at least {MIN_MEMBERS}")
-    p = Planner(seed, year or timezone.localdate().year)
+    p = Planner(seed, year or clock.localdate().year)
     volunteer, recipient, relative = p.personas()
     pending = max(3, round(members * 0.03))
     approve_later = pending // 3
@@ -115,7 +115,7 @@ def generate(*, members: int = 300, seed: int = 2019, progress: bool = False, ac
     clash = existing_demo_usernames()
     if clash:
         raise DemoDataExists(f"demo logins already exist: {', '.join(clash)}")
-    now = timezone.now()
+    now = clock.now()
     plan = build_plan(members=members, seed=seed)
     with transaction.atomic(), progress_bar(progress) as bar:
         result = Applier(plan, actor, bar, now).run()

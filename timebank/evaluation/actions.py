@@ -8,7 +8,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.approvals.actions import AWARD_BONUS_KEY, needs_approval, open_approval
@@ -34,6 +33,7 @@ from timebank.evaluation.models import (
 from timebank.evaluation.notifications import after_award_confirmed, after_penalty
 from timebank.ledger.actions import do_deposit, do_reversal
 from timebank.ledger.models import Leg, Transaction, TransactionKind
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.ops.idempotency import fingerprint
@@ -96,7 +96,7 @@ def check_text(value: str, field: str, *, max_length: int, required: bool = Fals
 
 
 def check_year(year: object, field: str = "year") -> int:
-    if isinstance(year, bool) or not isinstance(year, int) or not MIN_YEAR <= year <= timezone.localdate().year:
+    if isinstance(year, bool) or not isinstance(year, int) or not MIN_YEAR <= year <= clock.localdate().year:
         raise Invalid(_("年份应在 2000 年到今年之间。"), fields={field: "out_of_range"})
     return year
 
@@ -442,7 +442,7 @@ def do_decide_complaint(actor: User | None, complaint: Complaint, *, upheld: boo
     complaint.status = ComplaintStatus.UPHELD if upheld else ComplaintStatus.DISMISSED
     complaint.decision_note = note
     complaint.decided_by = _user(actor)
-    complaint.decided_at = timezone.now()
+    complaint.decided_at = clock.now()
     complaint.save(update_fields=["status", "decision_note", "decided_by", "decided_at"])
     record(
         actor, "evaluation.complaint.decide", complaint, bank_id=complaint.bank_id, data={"status": complaint.status}
@@ -469,7 +469,7 @@ def do_impose_penalty(
     if kind not in PenaltyKind.values:
         raise Invalid(_("处理方式只能是警告、暂停派单或清退。"), fields={"kind": "invalid"})
     reason = check_text(reason, "reason", max_length=1000, required=True)
-    today = timezone.localdate()
+    today = clock.localdate()
     starts_on = starts_on or today
     if abs((starts_on - today).days) > MAX_PENALTY_DAYS:
         raise Invalid(_("日期不合理。"), fields={"starts_on": "out_of_range"})
@@ -516,7 +516,7 @@ def do_lift_penalty(actor: User | None, penalty: Penalty, *, reason: str) -> Pen
         raise Conflict(_("警告不需要解除。"), code="not_liftable")
     if penalty.lifted_at is not None:
         raise Conflict(_("这项处理已经解除了。"), code="already_lifted")
-    penalty.lifted_at = timezone.now()
+    penalty.lifted_at = clock.now()
     penalty.lifted_by = _user(actor)
     penalty.lift_reason = reason
     penalty.save(update_fields=["lifted_at", "lifted_by", "lift_reason"])
@@ -684,7 +684,7 @@ def do_confirm_award(actor: User | None, award: Award) -> tuple[Award, bool]:
         raise Conflict(_("这个表彰的名额已满。"), code="winners_full", fields={"winners": kind.winners})
     award.status = AwardStatus.CONFIRMED
     award.confirmed_by = _user(actor)
-    award.confirmed_at = timezone.now()
+    award.confirmed_at = clock.now()
     fields = ["status", "confirmed_by", "confirmed_at"]
     bonus_approval = None
     if kind.bonus_minutes and award.member is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
 
@@ -54,6 +53,7 @@ from timebank.evaluation.schemas import (
 from timebank.evaluation.scoring import Combined, org_score, volunteer_score
 from timebank.evaluation.stars import StarLevel, star_level
 from timebank.ledger.models import Transaction
+from timebank.lib import clock
 from timebank.lib.errors import Invalid, NotFound
 from timebank.members.access import member_of
 from timebank.orders.access import access_order
@@ -66,7 +66,7 @@ YearParam = Annotated[int | None, Query(ge=2000, le=2100)]
 
 
 def _year(year: int | None) -> int:
-    return year if year is not None else timezone.localdate().year
+    return year if year is not None else clock.localdate().year
 
 
 # Rules ----------------------------------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ def decide(request: HttpRequest, complaint_id: PathId, payload: DecideIn) -> dic
 
 
 def penalty_out(p: Penalty) -> dict[str, Any]:
-    today = timezone.localdate()
+    today = clock.localdate()
     in_force = p.in_force_on(today)
     return {
         "id": p.pk,

@@ -8,10 +8,9 @@ import datetime as dt
 import random
 from decimal import Decimal
 
-from django.utils import timezone
-
 from timebank.evaluation import actions
 from timebank.evaluation.models import AwardKind, AwardSubject, Indicator
+from timebank.lib import clock
 from timebank.lib.errors import ApiError
 from timebank.members.models import Member, MemberStatus
 from timebank.orgs.models import Org, OrgKind, User
@@ -33,7 +32,7 @@ def seed_evaluation(orgs: dict[str, Org], users: dict[str, User], *, seed: int =
     admin, assessor = users.get("ho_admin"), users.get("assessor")
     if bank is None or admin is None:
         return
-    year = timezone.localdate().year
+    year = clock.localdate().year
     grassroots = list(Org.objects.filter(head_office=bank, kind__in=(OrgKind.SUB_BRANCH, OrgKind.OUTLET))[:6])
     indicators = list(Indicator.objects.filter(bank=bank, active=True))
     for org in grassroots[:4]:
@@ -83,7 +82,7 @@ def seed_evaluation(orgs: dict[str, Org], users: dict[str, User], *, seed: int =
             others[-2],
             kind="suspension",
             reason="连续两次接单后未到场。",
-            ends_on=timezone.localdate() + dt.timedelta(days=14),
+            ends_on=clock.localdate() + dt.timedelta(days=14),
         )
 
     for kind in AwardKind.objects.filter(bank=bank, active=True):

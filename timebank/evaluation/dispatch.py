@@ -11,16 +11,16 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.evaluation.models import Penalty
+from timebank.lib import clock
 from timebank.lib.errors import Conflict
 from timebank.members.models import Member
 
 
 def blocking_penalties(today: dt.date | None = None) -> QuerySet[Penalty]:
-    return Penalty.objects.in_force(today or timezone.localdate())
+    return Penalty.objects.in_force(today or clock.localdate())
 
 
 def is_dispatch_blocked(member_id: int, today: dt.date | None = None) -> bool:

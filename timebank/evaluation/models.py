@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.clock import ClockDateTimeField
 from timebank.members.models import Member
 from timebank.orders.models import Order
 from timebank.orgs.models import Org
@@ -36,7 +37,7 @@ class EvaluationRules(models.Model):
     star_hold_rating_below = models.DecimalField(max_digits=3, decimal_places=2, default=Decimal("3.00"))
     star_min_reviews = models.PositiveSmallIntegerField(default=3)
     star_hold_complaints = models.PositiveSmallIntegerField(default=1)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "evaluation rules"
@@ -74,7 +75,7 @@ class Assessment(models.Model):
     # The weighted mean of the scores, fixed when recorded so that a later weight change does not rewrite it.
     total = models.DecimalField(max_digits=5, decimal_places=2)
     note = models.CharField(max_length=1000, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
@@ -112,7 +113,7 @@ class SelfAssessment(models.Model):
     score = models.DecimalField(max_digits=4, decimal_places=1)
     summary = models.CharField(max_length=2000, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -156,7 +157,7 @@ class Complaint(models.Model):
     # The org of the staff who filed it (null: filed by nobody's staff login). Its subtree follows the complaint up
     # as well as `org`'s: a complaint about another community's volunteer stays in its filer's lists.
     filed_in = models.ForeignKey(Org, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["bank", "status"]), models.Index(fields=["volunteer", "status"])]
@@ -169,7 +170,7 @@ class ComplaintFollowUp(models.Model):
     complaint = models.ForeignKey(Complaint, on_delete=models.CASCADE, related_name="follow_ups")
     note = models.CharField(max_length=1000)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["pk"]
@@ -215,7 +216,7 @@ class Penalty(models.Model):
         "ledger.Transaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     objects = PenaltyQuerySet.as_manager()
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Count, Sum
-from django.utils import timezone
 
 from timebank.evaluation.models import Complaint, ComplaintStatus, EvaluationRules
 from timebank.evaluation.rules import evaluation_rules, star_thresholds
 from timebank.hotline.models import ReturnVisit
+from timebank.lib import clock
 from timebank.members.models import Member
 from timebank.orders.models import Order, ServiceRecord
 
@@ -151,7 +151,7 @@ def _average(total: int, count: int) -> Decimal | None:
 def star_levels(bank_id: int, ids: Iterable[int], *, now: dt.datetime | None = None) -> dict[int, StarLevel]:
     """Star levels of several volunteers of one bank: seven queries, however many."""
     ids = list(ids)
-    now = now or timezone.now()
+    now = now or clock.now()
     thresholds = star_thresholds(bank_id)
     rules = evaluation_rules(bank_id)
     minutes = credited_minutes(ids)

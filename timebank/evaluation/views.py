@@ -37,6 +37,7 @@ from timebank.evaluation.rules import evaluation_rules
 from timebank.evaluation.scoring import org_scores, volunteer_score
 from timebank.evaluation.stars import star_level
 from timebank.ledger.models import Transaction, TransactionKind
+from timebank.lib import clock
 from timebank.lib.errors import ApiError, Forbidden, NotFound
 from timebank.members.models import Member, MemberStatus
 from timebank.members.person import who
@@ -50,7 +51,7 @@ MAX_CHOICES = 500
 
 def _year(request: HttpRequest) -> int:
     raw = request.GET.get("year", "")
-    this = timezone.localdate().year
+    this = clock.localdate().year
     return int(raw) if raw.isdigit() and 2000 <= int(raw) <= this else this
 
 
@@ -162,7 +163,7 @@ def assess(request: HttpRequest, org_id: int) -> HttpResponse:
     user = user_of(request)
     org = access.access_assess(user, org_id)
     indicators = list(Indicator.objects.filter(bank_id=org.head_office_id, active=True))
-    form = AssessForm(request.POST or None, indicators=indicators, initial={"year": timezone.localdate().year})
+    form = AssessForm(request.POST or None, indicators=indicators, initial={"year": clock.localdate().year})
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -347,7 +348,7 @@ def penalties(request: HttpRequest) -> HttpResponse:
                 return redirect("evaluation:penalties")
         status = 422
     rows = list(access.visible_penalties(user).select_related("member", "member__home_org").order_by("-pk")[:200])
-    today = timezone.localdate()
+    today = clock.localdate()
     for p in rows:
         p.in_force = p.in_force_on(today)  # type: ignore[attr-defined]
     return render(
@@ -485,7 +486,7 @@ def awards(request: HttpRequest, bank_id: int) -> HttpResponse:
 
 
 def _years() -> list[int]:
-    this = timezone.localdate().year
+    this = clock.localdate().year
     return [this, this - 1, this - 2]
 
 
@@ -497,7 +498,7 @@ def mine(request: HttpRequest) -> HttpResponse:
     member = who(request).member
     assert member is not None
     user = user_of(request)
-    year = timezone.localdate().year
+    year = clock.localdate().year
     current = SelfAssessment.objects.filter(member=member, year=year).first()
     initial = {"year": year, "score": current.score if current else None, "summary": current.summary if current else ""}
     form = SelfAssessForm(request.POST or None, initial=initial)

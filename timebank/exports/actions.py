@@ -7,11 +7,11 @@ import secrets
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
 from timebank.exports.models import IssuedCertificate
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.orgs.models import User
@@ -47,7 +47,7 @@ def do_issue_certificate(
     Returns (certificate, created)."""
     from timebank.exports.certificates import build_content, seal
 
-    today = timezone.localdate()
+    today = clock.localdate()
     if start > end:
         raise Invalid(_("开始日期不能晚于结束日期。"), code="invalid_period", fields={"from": "after_to"})
     if end > today or start < dt.date(2000, 1, 1) or (end - start).days > 366 * 10:
@@ -104,7 +104,7 @@ def do_revoke_member_certificates(actor: User | None, member: Member, *, reason:
         content = {**cert.content, "name": member.name, "id_number_masked": ""}
         cert.content = content
         cert.digest = seal(cert.serial, content)
-        cert.revoked_at = cert.revoked_at or timezone.now()
+        cert.revoked_at = cert.revoked_at or clock.now()
         cert.save(update_fields=["content", "digest", "revoked_at"])
         count += 1
     if count:

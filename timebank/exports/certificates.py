@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Sum
-from django.utils import timezone
 
 from timebank.catalogue.models import Category
 from timebank.exports.models import IssuedCertificate
-from timebank.lib import crypto
+from timebank.lib import clock, crypto
 from timebank.members.models import Member
 from timebank.orders.models import Order, ServiceRecord
 
@@ -71,7 +70,7 @@ def build_content(member: Member, start: dt.date, end: dt.date) -> dict[str, Any
         "total_count": sum(c["count"] for c in by_category),
         "total_minutes": sum(c["minutes"] for c in by_category),
         "total_credited_minutes": sum(c["credited_minutes"] for c in by_category),
-        "issued_on": timezone.localdate().isoformat(),
+        "issued_on": clock.localdate().isoformat(),
     }
 
 

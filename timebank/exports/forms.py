@@ -4,8 +4,9 @@ import datetime as dt
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from timebank.lib import clock
 
 
 class PeriodForm(forms.Form):
@@ -24,5 +25,5 @@ class PeriodForm(forms.Form):
 
 
 def default_period() -> dict[str, dt.date]:
-    today = timezone.localdate()
+    today = clock.localdate()
     return {"start": today.replace(month=1, day=1), "end": today}

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from timebank.lib.clock import ClockDateTimeField
 from timebank.members.models import Member
 from timebank.orgs.models import Org
 
@@ -20,7 +21,7 @@ class IssuedCertificate(models.Model):
     content = models.JSONField()
     digest = models.CharField(max_length=64)
     issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

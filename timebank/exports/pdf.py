@@ -11,7 +11,6 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 import segno
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from reportlab.graphics.shapes import Drawing, Rect
 from reportlab.lib import colors
@@ -25,6 +24,7 @@ from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, T
 from timebank.exports.certificates import category_label, check_code
 from timebank.exports.models import IssuedCertificate
 from timebank.ledger.statement_words import Balance
+from timebank.lib import clock
 from timebank.web.templatetags.web import dated
 
 FONT = "STSong-Light"
@@ -202,7 +202,7 @@ def render_statement(
         rows.append([_("这段时间没有变动。"), "", "", "", "", ""])
     story.append(_table(rows, [width * 0.22, width * 0.2, width * 0.2, width * 0.12, width * 0.13, width * 0.13]))
     story.append(Spacer(1, 4 * mm))
-    generated = dated(timezone.now(), always_year=True)
+    generated = dated(clock.now(), always_year=True)
     story.append(Paragraph(escape(_("生成时间 %(when)s。1 小时 = 1 个时间币。") % {"when": generated}), s["small"]))
     doc.build(story)
     return buffer.getvalue()

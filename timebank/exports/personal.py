@@ -9,6 +9,7 @@ from django.utils import timezone
 from timebank.exports.models import IssuedCertificate
 from timebank.ledger.models import Leg
 from timebank.ledger.statement_words import balance_of, describe
+from timebank.lib import clock
 from timebank.members.actions import current_consents
 from timebank.members.models import Consent, Member, RelativeLink
 from timebank.orders.models import Order
@@ -24,7 +25,7 @@ def member_data(member: Member) -> dict[str, Any]:
     consents = current_consents(member)
     balance = balance_of(member.pk)
     return {
-        "generated_at": _iso(timezone.now()),
+        "generated_at": _iso(clock.now()),
         "member": {
             "id": member.pk,
             "name": member.name,

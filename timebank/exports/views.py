@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -25,6 +24,7 @@ from timebank.exports.pdf import hours_text, render_certificate, render_statemen
 from timebank.exports.xlsx import CHUNK, Column, export_response
 from timebank.ledger.models import AccountKind, Leg
 from timebank.ledger.statement_words import Balance, balance_of, describe
+from timebank.lib import clock
 from timebank.lib.errors import ApiError, Forbidden, Invalid
 from timebank.lib.masking import mask_name
 from timebank.members.access import visible_members
@@ -129,7 +129,7 @@ def orders_xlsx(request: HttpRequest) -> HttpResponse:
 def _period_from(request: HttpRequest) -> tuple[dt.date, dt.date]:
     start = _date(request, "from") or _date(request, "stmt-start")
     end = _date(request, "to") or _date(request, "stmt-end")
-    today = timezone.localdate()
+    today = clock.localdate()
     return start or today.replace(month=1, day=1), end or today
 
 

@@ -47,6 +47,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from timebank.lib import clock
 from timebank.ops.replica import reading_from_replica
 from timebank.orgs.models import Org, User
 
@@ -196,5 +197,5 @@ def export_response(
         out.close()
         raise
     out.seek(0)
-    stamp = timezone.localdate().isoformat()
+    stamp = clock.localdate().isoformat()
     return FileResponse(out, as_attachment=True, filename=filename or f"{name}-{stamp}.xlsx", content_type=CONTENT_TYPE)

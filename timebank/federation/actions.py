@@ -35,6 +35,7 @@ from timebank.federation.models import Direction, FederatedTransfer, Outbox, Pee
 from timebank.ledger.actions import member_account_ids
 from timebank.ledger.models import Account, AccountKind, TransactionKind
 from timebank.ledger.posting import MAX_MINUTES, check_minutes, lock_accounts, post
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.ops.idempotency import check_key, fingerprint, scope_of, write_once
@@ -200,7 +201,7 @@ def do_send_transfer(
                 {"transfer_id": str(transfer_id), "peer": peer.node_id, "from": member.pk, "minutes": minutes},
             ),
         )
-        now = timezone.now()
+        now = clock.now()
         transfer = FederatedTransfer.objects.create(
             transfer_id=transfer_id,
             direction=Direction.OUT,
@@ -323,7 +324,7 @@ def _delivery_failed(transfer: FederatedTransfer, error: str) -> None:
             return
         box.attempts += 1
         delay = min(RETRY_BASE_SECONDS * 2 ** min(box.attempts - 1, 10), RETRY_MAX_SECONDS)
-        box.next_attempt_at = timezone.now() + dt.timedelta(seconds=delay)
+        box.next_attempt_at = clock.now() + dt.timedelta(seconds=delay)
         box.last_error = error[:300]
         box.save(update_fields=["attempts", "next_attempt_at", "last_error"])
         when = box.next_attempt_at
@@ -341,7 +342,7 @@ def apply_outcome(transfer: FederatedTransfer, state: str, reason: str) -> Feder
     )
     if locked.state != TransferState.PENDING:
         return locked
-    now = timezone.now()
+    now = clock.now()
     if state == TransferState.REFUSED:
         assert locked.member is not None and locked.transaction is not None
         debit = list(locked.transaction.legs.values_list("account_id", "minutes"))
@@ -377,10 +378,10 @@ class SyncResult:
 def sync(*, due_only: bool = False) -> SyncResult:
     """Deliver every pending outgoing transfer (`due_only`: those whose next attempt is due), and forget nonces
     older than any signature still accepted."""
-    SeenNonce.objects.filter(seen_at__lt=timezone.now() - NONCE_KEEP).delete()
+    SeenNonce.objects.filter(seen_at__lt=clock.now() - NONCE_KEEP).delete()
     boxes = Outbox.objects.filter(delivered_at__isnull=True).select_related("transfer__peer").order_by("pk")
     if due_only:
-        boxes = boxes.filter(next_attempt_at__lte=timezone.now())
+        boxes = boxes.filter(next_attempt_at__lte=clock.now())
     result = SyncResult()
     for box in boxes.iterator(chunk_size=200):
         done = deliver(box.transfer)
@@ -407,7 +408,7 @@ def _check_message(message: object) -> dict[str, Any]:
         raise Invalid(_("消息格式错误。"), fields={"uuid": "invalid"}) from None
     # Not from the future (beyond the clock skew a signature is allowed). A past one is fine: a transfer delivered
     # late by `federation_sync` keeps the time it was debited, and both statements date it so.
-    if timezone.is_naive(written) or written - timezone.now() > signing.MAX_SKEW:
+    if timezone.is_naive(written) or written - clock.now() > signing.MAX_SKEW:
         raise Invalid(_("消息格式错误。"), fields={"written": "invalid"})
     check_minutes(message.get("quant"), field="quant")
     for name in ("payer", "payee", "payee_name", "description"):
@@ -502,7 +503,7 @@ def _credit(peer: Peer, msg: dict[str, Any], key: uuid.UUID) -> FederatedTransfe
             )
     transfer.state = TransferState.REFUSED if reason else TransferState.COMPLETED
     transfer.reason = reason
-    transfer.completed_at = timezone.now()
+    transfer.completed_at = clock.now()
     transfer.save(force_insert=True)
     record(
         None,

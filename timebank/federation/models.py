@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from timebank.ledger.models import Account, Transaction
+from timebank.lib.clock import ClockDateTimeField
 from timebank.orgs.models import Org
 
 
@@ -28,7 +29,7 @@ class Peer(models.Model):
     limit_minutes = models.BigIntegerField()
     # Its balance is what the peer owes this node: positive after our members sent minutes to theirs.
     clearing_account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"peer {self.node_id}"
@@ -72,7 +73,7 @@ class FederatedTransfer(models.Model):
     idem_scope = models.CharField(max_length=40, blank=True)
     idempotency_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL stays out of the unique key
     fingerprint = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     # The time both nodes date it by (the sender's creation time, carried in the message): the day of the
     # statements it appears on once completed.
     agreed_at = models.DateTimeField()
@@ -116,7 +117,7 @@ class SeenNonce(models.Model):
 
     peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="+")
     nonce = models.CharField(max_length=100)
-    seen_at = models.DateTimeField(auto_now_add=True)
+    seen_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["peer", "nonce"], name="federation_nonce_once")]
@@ -166,7 +167,7 @@ class FederatedMove(models.Model):
     )
     # In: when the sending node acknowledged the outcome (None: `federation_sync` tells it again).
     notified_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -31,7 +31,6 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
@@ -40,7 +39,7 @@ from timebank.federation.models import Direction, FederatedMove, MoveState, Peer
 from timebank.ledger.actions import member_account_ids, open_member_accounts
 from timebank.ledger.models import MEMBER_BUCKETS, AccountKind, TransactionKind
 from timebank.ledger.posting import MAX_MINUTES, lock_accounts, post
-from timebank.lib import crypto
+from timebank.lib import clock, crypto
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import (
     Certificate,
@@ -219,7 +218,7 @@ def deliver_request(move: FederatedMove) -> FederatedMove:
         return move
     if answer.get("state") == MoveState.REFUSED:
         return apply_outcome(move.peer, {"uuid": str(move.move_id), "state": "refused", "reason": answer.get("reason")})
-    FederatedMove.objects.filter(pk=move.pk, notified_at__isnull=True).update(notified_at=timezone.now())
+    FederatedMove.objects.filter(pk=move.pk, notified_at__isnull=True).update(notified_at=clock.now())
     return FederatedMove.objects.get(pk=move.pk)
 
 
@@ -237,7 +236,7 @@ def apply_outcome(peer: Peer, msg: dict[str, Any]) -> FederatedMove:
         raise Conflict(_("找不到这个跨节点迁移。"), code="move_not_found")
     if move.state != MoveState.REQUESTED:
         return move
-    now = timezone.now()
+    now = clock.now()
     assert move.member_id is not None
     member = Member.objects.select_for_update().get(pk=move.member_id)
     if msg.get("state") == MoveState.COMPLETED:
@@ -419,7 +418,7 @@ def _status(peer: Peer, key: uuid.UUID) -> dict[str, Any]:
     if move is None:
         return {"uuid": str(key), "state": "unknown", "reason": "", "member_id": ""}
     if move.state != MoveState.REQUESTED and move.notified_at is None:
-        FederatedMove.objects.filter(pk=move.pk, notified_at__isnull=True).update(notified_at=timezone.now())
+        FederatedMove.objects.filter(pk=move.pk, notified_at__isnull=True).update(notified_at=clock.now())
     return {"uuid": str(key), "state": move.state, "reason": move.reason, "member_id": str(move.member_id or "")}
 
 
@@ -446,7 +445,7 @@ def _keep_request(peer: Peer, key: uuid.UUID, msg: dict[str, Any], snap: dict[st
         reason=reason,
         snapshot=snap,
         # A refusal on arrival is answered right here: nothing to tell the sender later.
-        notified_at=timezone.now() if reason else None,
+        notified_at=clock.now() if reason else None,
         **{BUCKET_FIELDS[k]: int(snap["buckets"][str(k)]) for k in MEMBER_BUCKETS},
     )
     record(None, "federation.move_received", move, bank_id=peer.bank_id, data={"move_id": str(key), "reason": reason})
@@ -549,7 +548,7 @@ def do_approve_move(actor: User | None, move: FederatedMove) -> FederatedMove:
     move.carried_minutes = sum(int(v) for v in (snap.get("lifetime_minutes") or {}).values())
     move.state = MoveState.COMPLETED
     move.decided_by = actor if actor is not None and actor.pk else None
-    move.completed_at = timezone.now()
+    move.completed_at = clock.now()
     move.save(update_fields=["member", "carried_minutes", "transaction", "state", "decided_by", "completed_at"])
     record(
         actor,
@@ -569,7 +568,7 @@ def do_reject_move(actor: User | None, move: FederatedMove, reason: str) -> Fede
     move.state = MoveState.REFUSED
     move.reason = (reason or "").strip()[:200] or "rejected"
     move.decided_by = actor if actor is not None and actor.pk else None
-    move.completed_at = timezone.now()
+    move.completed_at = clock.now()
     move.save(update_fields=["state", "reason", "decided_by", "completed_at"])
     record(actor, "federation.move_reject", move, bank_id=move.peer.bank_id, data={"reason": move.reason})
     return move
@@ -592,7 +591,7 @@ def notify(move: FederatedMove) -> FederatedMove:
         logger.warning("federation: move outcome %s not delivered (%s)", move.move_id, exc)
         return move
     if answer.get("uuid") == str(move.move_id) and answer.get("state") == move.state:
-        FederatedMove.objects.filter(pk=move.pk).update(notified_at=timezone.now())
+        FederatedMove.objects.filter(pk=move.pk).update(notified_at=clock.now())
     return FederatedMove.objects.select_related("peer").get(pk=move.pk)
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.utils import timezone
-
 from timebank.federation.models import Direction, FederatedTransfer, Outbox, TransferState
+from timebank.lib import clock
 
 STUCK_AFTER = dt.timedelta(minutes=30)
 
@@ -37,7 +36,7 @@ def delivery(t: FederatedTransfer, now: dt.datetime | None = None) -> Delivery:
     last_error = box.last_error if box is not None else ""
     pending = t.state == TransferState.PENDING and t.direction == Direction.OUT
     failed = attempts > 0 and bool(last_error)
-    old = (now or timezone.now()) - t.agreed_at > STUCK_AFTER
+    old = (now or clock.now()) - t.agreed_at > STUCK_AFTER
     return Delivery(
         stuck=pending and (failed or old),
         attempts=attempts,

@@ -13,7 +13,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.federation import actions
@@ -24,6 +23,7 @@ from timebank.federation.models import Direction, FederatedTransfer, Peer, Trans
 from timebank.federation.stuck import STUCK_AFTER, delivery
 from timebank.federation.views_moves import incoming_waiting, move_reason, outgoing
 from timebank.ledger.models import AccountKind
+from timebank.lib import clock
 from timebank.lib.errors import ApiError
 from timebank.members.person import who
 from timebank.orders.views_member import balances
@@ -172,7 +172,7 @@ def peer_page(request: HttpRequest, peer_id: int) -> HttpResponse:
     _peers_reader(request)
     peer = access_peer(user_of(request), peer_id)
     transfers = peer.transfers.select_related("member", "outbox").order_by("-agreed_at", "-pk")
-    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    yesterday = clock.localdate() - dt.timedelta(days=1)
     form = ReconcileForm(request.GET if "date" in request.GET else None, initial={"date": yesterday})
     result = None
     if form.is_bound and form.is_valid():

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
@@ -20,6 +19,7 @@ from timebank.goods.actions import do_create_goods, do_restock
 from timebank.goods.models import Goods
 from timebank.ledger.models import AccountKind, Transaction, TransactionKind
 from timebank.ledger.posting import lock_set, post
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Invalid
 from timebank.lib.masking import PERSONAL_NUMBER
 from timebank.members.models import Member
@@ -45,7 +45,7 @@ def _text(value: str, max_length: int, field: str, *, required: bool = False) ->
 def check_occurred_on(day: object, field: str = "occurred_on") -> dt.date:
     if not isinstance(day, dt.date) or isinstance(day, dt.datetime):
         raise Invalid(_("日期格式应为 YYYY-MM-DD。"), fields={field: "invalid"})
-    if day > timezone.localdate():
+    if day > clock.localdate():
         raise Invalid(_("日期不能在将来。"), fields={field: "in_future"})
     if day < EARLIEST:
         raise Invalid(_("日期太早了。"), fields={field: "too_early"})
@@ -288,7 +288,7 @@ def do_reverse_entry(actor: User | None, entry: FundEntry, *, reason: str) -> Fu
         kind=entry.kind,
         fund=entry.fund,
         amount=-entry.amount,
-        occurred_on=timezone.localdate(),
+        occurred_on=clock.localdate(),
         description=entry.description,
         donor_name=entry.donor_name,
         provider=entry.provider,
@@ -366,7 +366,7 @@ def do_buy_market_service(
     if PERSONAL_NUMBER.search(provider):
         raise Invalid(_("服务机构名称里不要写电话或证件号码。"), fields={"provider": "personal_number"})
     note = _text(note, 500, "note")
-    day = check_occurred_on(occurred_on or timezone.localdate())
+    day = check_occurred_on(occurred_on or clock.localdate())
     if unfillable and not note:
         raise Invalid(_("请说明为什么志愿者无法完成这个订单。"), fields={"note": "required"})
     # of=("self",): the order only, as the service loop locks it (locking the shared service item deadlocked).
@@ -425,7 +425,7 @@ def do_buy_market_service(
     order.actual_minutes = order.planned_minutes
     order.credited_minutes = credited
     order.transaction = tx
-    order.confirmed_at = timezone.now()
+    order.confirmed_at = clock.now()
     transition(
         order,
         actor,

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.funds.actions import EARLIEST
 from timebank.funds.models import Direction, ExpenseKind, Fund, FundEntry, Source
 from timebank.funds.money import ZERO, yuan
+from timebank.lib import clock
 from timebank.lib.errors import Invalid
 from timebank.orders.models import Order, ServiceRecord
 from timebank.orgs.models import Org
@@ -222,7 +223,7 @@ def disclose(org: Org, period: Period) -> dict[str, Any]:
         "currency": "CNY",
         **fund_report(org, period),
         "services": service_report(org, period),
-        "generated_at": timezone.now(),
+        "generated_at": clock.now(),
     }
 
 

@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.funds.models import Direction, ExpenseKind, Fund, Source
 from timebank.funds.money import parse_money
+from timebank.lib import clock
 from timebank.web.forms import Form
 
 # One choice for "what kind of money": an income's source or an expense's kind.
@@ -53,7 +53,7 @@ class FundEntryForm(Form):
 
     def clean_occurred_on(self) -> dt.date:
         day: dt.date = self.cleaned_data["occurred_on"]
-        if day > timezone.localdate():
+        if day > clock.localdate():
             raise forms.ValidationError(_("日期不能在将来。"))
         return day
 
@@ -84,7 +84,7 @@ def _money(value: str) -> Decimal:
 
 
 def _past_day(day: dt.date) -> dt.date:
-    if day > timezone.localdate():
+    if day > clock.localdate():
         raise forms.ValidationError(_("日期不能在将来。"))
     return day
 

@@ -17,10 +17,9 @@ import logging
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.utils import timezone
-
 from timebank.funds.actions import do_buy_market_service
 from timebank.funds.money import CENT
+from timebank.lib import clock
 from timebank.lib.errors import ApiError
 from timebank.orders.models import Order, Payer
 from timebank.orders.rules import TRANSITIONS
@@ -63,7 +62,7 @@ class GuaranteeReport:
 
 
 def run_guarantee(now: dt.datetime | None = None, *, bank_id: int | None = None) -> GuaranteeReport:
-    now = now or timezone.now()
+    now = now or clock.now()
     report = GuaranteeReport()
     banks = Rules.objects.filter(guarantee_after_days__isnull=False)
     if bank_id is not None:

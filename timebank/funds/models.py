@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.clock import ClockDateTimeField
 from timebank.orgs.models import Org
 
 
@@ -68,7 +69,7 @@ class FundEntry(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     idem_scope = models.CharField(max_length=40, blank=True)
     idempotency_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL stays out of the unique key
     fingerprint = models.CharField(max_length=64, blank=True)

@@ -10,7 +10,6 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -19,6 +18,7 @@ from timebank.funds.actions import EntryInput, do_record_entry, do_reverse_entry
 from timebank.funds.disclosure import Period, fund_report
 from timebank.funds.forms import FundEntryForm, ReverseForm
 from timebank.funds.models import FundEntry
+from timebank.lib import clock
 from timebank.lib.errors import ApiError
 from timebank.orgs.access import staff_scope
 from timebank.orgs.models import Org, OrgKind, User
@@ -40,7 +40,7 @@ def funds_home(request: HttpRequest) -> HttpResponse:
 
 
 def _entry_form(org: Org, data: Any = None) -> FundEntryForm:
-    return FundEntryForm(data, initial={"idempotency_key": new_idempotency_key(), "occurred_on": timezone.localdate()})
+    return FundEntryForm(data, initial={"idempotency_key": new_idempotency_key(), "occurred_on": clock.localdate()})
 
 
 def _funds_page(request: HttpRequest, org: Org, form: FundEntryForm, status: int = 200) -> HttpResponse:

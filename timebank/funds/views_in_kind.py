@@ -8,12 +8,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.funds.access import access_fund_org, access_stock
 from timebank.funds.actions import StockInput, do_buy_market_service, do_record_in_kind
 from timebank.funds.forms import BuyServiceForm, InKindForm, StockForm
+from timebank.lib import clock
 from timebank.lib.errors import ApiError, Forbidden, NotFound
 from timebank.ops.idempotency import submit_once
 from timebank.orders.access import access_order
@@ -45,7 +45,7 @@ def in_kind(request: HttpRequest, org_id: int) -> HttpResponse:
     submit books it once."""
     user = user_of(request)
     org = access_fund_org(user, org_id)
-    initial = {"idempotency_key": new_idempotency_key(), "occurred_on": timezone.localdate()}
+    initial = {"idempotency_key": new_idempotency_key(), "occurred_on": clock.localdate()}
     form = InKindForm(request.POST or None, initial=initial)
     stock_form = StockForm(request.POST or None, outlets=_outlets(user, org))
     status = 200
@@ -142,7 +142,7 @@ def buy_service(request: HttpRequest, order_id: int) -> HttpResponse:
     user = user_of(request)
     order = _staff_order(user, order_id)
     orgs = _paying_orgs(user, order)
-    initial = {"idempotency_key": new_idempotency_key(), "occurred_on": timezone.localdate(), "org_id": order.org_id}
+    initial = {"idempotency_key": new_idempotency_key(), "occurred_on": clock.localdate(), "org_id": order.org_id}
     form = BuyServiceForm(request.POST or None, orgs=orgs, initial=initial)
     if request.method != "POST":
         return render(request, "funds/buy_service.html", {"order": order, "form": form})

@@ -7,7 +7,6 @@ import hmac
 import secrets
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +23,7 @@ from timebank.goods.models import (
 from timebank.ledger.actions import member_account_ids, system_account_id
 from timebank.ledger.models import AccountKind, Transaction, TransactionKind
 from timebank.ledger.posting import lock_accounts, post, run_idempotent
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Forbidden, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.ops.idempotency import check_key, fingerprint
@@ -228,7 +228,7 @@ def do_hand_over(actor: User | None, redemption: Redemption) -> Redemption:
             fields={"handed_over_at": redemption.handed_over_at},  # a time: the API writes it in local time
         )
     redemption.status = VoucherStatus.HANDED_OVER
-    redemption.handed_over_at = timezone.now()
+    redemption.handed_over_at = clock.now()
     redemption.handed_over_by = actor if actor and actor.pk else None
     redemption.save(update_fields=["status", "handed_over_at", "handed_over_by"])
     record(
@@ -284,7 +284,7 @@ def void_reversed_redemption(actor: User | None, redemption: Redemption) -> None
         actor=actor if actor and actor.pk else None,
     )
     redemption.status = VoucherStatus.VOID
-    redemption.voided_at = timezone.now()
+    redemption.voided_at = clock.now()
     redemption.save(update_fields=["status", "voided_at"])
     record(
         actor,
@@ -342,7 +342,7 @@ def do_unlock_card(actor: User | None, member: Member) -> int:
     member's paper card keeps working). Answers how many wrong codes were cleared."""
     card = MemberCard.objects.select_for_update().get(pk=_card(member).pk)
     cleared = WrongCardCode.objects.filter(member=member, card_version=card.version, cleared_at__isnull=True).update(
-        cleared_at=timezone.now()
+        cleared_at=clock.now()
     )
     record(actor, "goods.card_unlocked", member, bank_id=member.bank_id, data={"cleared": cleared})
     return cleared
@@ -366,7 +366,7 @@ def do_check_card_code(actor: User, *, member: Member, outlet: Org, code: str) -
 def _check_card_code(actor: User, *, member: Member, outlet: Org, code: str) -> Forbidden | None:
     # One staff login's checks run one at a time, so parallel guesses cannot all slip under the limit.
     User.objects.select_for_update().filter(pk=actor.pk).first()
-    since = timezone.now() - ACTOR_WRONG_WINDOW
+    since = clock.now() - ACTOR_WRONG_WINDOW
     if WrongCardCode.objects.filter(actor=actor, created_at__gte=since).count() >= ACTOR_WRONG_LIMIT:
         return Forbidden(
             _("您今天输错会员卡码的次数太多，请明天再试，或请会员用自己的手机兑换。"), code="too_many_wrong_codes"
@@ -381,7 +381,7 @@ def _check_card_code(actor: User, *, member: Member, outlet: Org, code: str) -> 
             code="card_locked",
         )
     if hmac.compare_digest(code.encode(), _derive_code(card).encode()):
-        mine.update(cleared_at=timezone.now())
+        mine.update(cleared_at=clock.now())
         return None
     WrongCardCode.objects.create(member=member, actor=actor, outlet=outlet, card_version=card.version)
     tries = wrong + 1  # the login's row is locked above, so nobody else added one meanwhile

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.clock import ClockDateTimeField
 from timebank.members.models import Member
 from timebank.orgs.models import Org
 
@@ -17,7 +18,7 @@ class Goods(models.Model):
     price_minutes = models.PositiveIntegerField()
     stock = models.PositiveIntegerField(default=0)
     active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name_plural = "goods"
@@ -46,7 +47,7 @@ class StockMovement(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"{self.goods_id} {self.kind} {self.change}"
@@ -74,7 +75,7 @@ class Redemption(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     voided_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"redemption #{self.pk}"
@@ -89,7 +90,7 @@ class MemberCard(models.Model):
     member = models.OneToOneField(Member, on_delete=models.CASCADE, related_name="card")
     salt = models.CharField(max_length=32)
     version = models.PositiveIntegerField(default=1)
-    issued_at = models.DateTimeField(auto_now_add=True)
+    issued_at = ClockDateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"card of {self.member_id} v{self.version}"
@@ -101,7 +102,7 @@ class WrongCardCode(models.Model):
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     outlet = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = ClockDateTimeField(auto_now_add=True, db_index=True)
     # The card's version when typed, and when a right code or an unlock by the member's home staff ended this
     # run of wrong codes: the lock is per card and staff login (timebank.goods.actions._check_card_code).
     card_version = models.PositiveIntegerField(default=0)

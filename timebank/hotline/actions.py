@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
 from timebank.hotline.models import CallKind, CallLog, CheckMethod, ReturnVisit, ReturnVisitOutcome, WelfareCheck
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Invalid
 from timebank.lib.phone import PHONE_RE
 from timebank.members.models import Member
@@ -80,7 +81,7 @@ def do_log_call(
     phone = _text(phone, "phone", required=False, max_length=20).replace(" ", "")
     if phone and not PHONE_RE.match(phone):
         raise Invalid(_("电话号码格式不对。"), fields={"phone": "invalid"})
-    now = timezone.now()
+    now = clock.now()
     check_moment(started_at, "started_at", now)
     if ended_at is not None:
         check_moment(ended_at, "ended_at", now)
@@ -139,7 +140,7 @@ def do_update_call(
         call.summary = _text(summary, "summary", required=True)
         changed.append("summary")
     if ended_at is not None:
-        check_moment(ended_at, "ended_at", timezone.now())
+        check_moment(ended_at, "ended_at", clock.now())
         if ended_at < call.started_at:
             raise Invalid(_("结束时间不能早于开始时间。"), fields={"ended_at": "before_start"})
         call.ended_at = ended_at
@@ -201,7 +202,7 @@ def do_record_return_visit(
     if ReturnVisit.objects.filter(order=order).exclude(outcome=ReturnVisitOutcome.NOT_REACHED).exists():
         raise Conflict(_("这个订单已经回访过了。"), code="already_visited")
     recipient = order.recipient
-    now = timezone.now()
+    now = clock.now()
     call = CallLog.objects.create(
         bank_id=order.bank_id,
         org=recipient.home_org,
@@ -261,7 +262,7 @@ def do_record_welfare_check(
     if method not in CheckMethod.values:
         raise Invalid(_("巡访方式只能是 phone、visit 或 video。"), fields={"method": "invalid"})
     note = _text(note, "note", required=False)
-    now = timezone.now()
+    now = clock.now()
     checked_at = check_moment(checked_at, "checked_at", now) if checked_at is not None else now
     if not member.is_recipient:
         raise Invalid(_("只有服务对象需要定期巡访。"), code="not_a_recipient", fields={"member_id": "not_a_recipient"})

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from django.db.models import F, Max, Window
 from django.db.models.functions import RowNumber
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
 
@@ -42,6 +41,7 @@ from timebank.hotline.schemas import (
     WelfareCheckOut,
 )
 from timebank.ledger.models import Account
+from timebank.lib import clock
 from timebank.lib.errors import Forbidden, Invalid
 from timebank.lib.masking import mask_phone
 from timebank.members.models import Member
@@ -100,7 +100,7 @@ def caller_summaries(members: list[Member]) -> list[dict[str, Any]]:
         .annotate(last=Max("checked_at"))
         .values_list("member_id", "last")
     )
-    today = timezone.localdate()
+    today = clock.localdate()
     out = []
     for m in members:
         mine = {k: buckets[m.pk].get(k, 0) for k in ("earned", "goods", "reserve")}
@@ -201,7 +201,7 @@ def log_call(request: HttpRequest, payload: CallIn) -> Status[dict[str, Any]]:
         org=org,
         kind=payload.kind,
         summary=payload.summary,
-        started_at=payload.started_at or timezone.now(),
+        started_at=payload.started_at or clock.now(),
         ended_at=payload.ended_at,
         member=member,
         phone=payload.phone,

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.hotline.models import CallKind, CheckMethod, ReturnVisitOutcome
-from timebank.lib import idnumber
+from timebank.lib import clock, idnumber
 from timebank.lib.phone import clean_phone
 from timebank.members.actions import MemberInput
 from timebank.members.forms import PHONE_FORMAT
@@ -45,7 +45,7 @@ class KeyedForm(Form):
 
 def default_start(now: dt.datetime | None = None) -> dt.datetime:
     """At least an hour from now, on the next half hour: time for a volunteer to get there."""
-    local = timezone.localtime(now or timezone.now()) + dt.timedelta(hours=1)
+    local = timezone.localtime(now or clock.now()) + dt.timedelta(hours=1)
     rounded = local.replace(second=0, microsecond=0)
     extra = (30 - rounded.minute % 30) % 30
     return rounded + dt.timedelta(minutes=extra)
@@ -85,7 +85,7 @@ class HotlineOrderForm(KeyedForm):
 
     def clean_start(self) -> dt.datetime:
         start: dt.datetime = self.cleaned_data["start"]
-        if start < timezone.now() - dt.timedelta(minutes=5):
+        if start < clock.now() - dt.timedelta(minutes=5):
             raise forms.ValidationError(_("这个时间已经过去了，请选一个以后的时间。"))
         return start
 
@@ -286,7 +286,7 @@ class CallerOrderForm(KeyedForm):
 
     def clean_scheduled_start(self) -> dt.datetime:
         start: dt.datetime = self.cleaned_data["scheduled_start"]
-        if start < timezone.now() - dt.timedelta(minutes=5):
+        if start < clock.now() - dt.timedelta(minutes=5):
             raise forms.ValidationError(_("这个时间已经过去了，请选一个以后的时间。"))
         return start
 

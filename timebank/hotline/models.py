@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.clock import ClockDateTimeField
 from timebank.members.models import Member
 from timebank.needs.models import Need
 from timebank.orders.models import Order
@@ -36,7 +37,7 @@ class CallLog(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="calls")
     need = models.ForeignKey(Need, null=True, blank=True, on_delete=models.PROTECT, related_name="calls")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["member", "-started_at"]), models.Index(fields=["started_at"])]
@@ -61,7 +62,7 @@ class ReturnVisit(models.Model):
     satisfaction = models.PositiveSmallIntegerField(null=True, blank=True)
     note = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
@@ -100,7 +101,7 @@ class WelfareCheck(models.Model):
     call = models.OneToOneField(CallLog, null=True, blank=True, on_delete=models.PROTECT, related_name="welfare_check")
     checked_at = models.DateTimeField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["member", "-checked_at"])]

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
-from django.utils import timezone
 
 from timebank.hotline.access import desk_scope
 from timebank.hotline.models import ReturnVisit, ReturnVisitOutcome
-from timebank.lib import crypto, idnumber
+from timebank.lib import clock, crypto, idnumber
 from timebank.members.models import Member, MemberStatus
 from timebank.needs.priority import Priority, priority
 from timebank.orders.models import Order
@@ -84,7 +83,7 @@ def due_return_visits(user: User, after: dict[int, int] | None = None) -> QueryS
     Orders annotated with `attempts` and `last_attempt_at` (hence `Any`: the stubs lose annotations here)."""
     scope = desk_scope(user)
     after = return_visit_days(user) if after is None else after
-    now = timezone.now()
+    now = clock.now()
     due = Q(pk__in=[])
     for bank_id, days in after.items():
         due |= Q(bank_id=bank_id, confirmed_at__lte=now - dt.timedelta(days=days))
@@ -122,8 +121,8 @@ def due_welfare_checks(user: User, *, org: Org | None = None, category: str | No
     if org is not None:
         qs = qs.filter(home_org__path__startswith=org.path)
     rules = {r.head_office_id: r for r in _rules(scope)}
-    now = timezone.now()
-    today = timezone.localdate()
+    now = clock.now()
+    today = clock.localdate()
     ranked = []
     rows = qs.annotate(last=Max("welfare_checks__checked_at")).values_list(
         "pk", "bank_id", "birth_date", "recipient_categories", "last"

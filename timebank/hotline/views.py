@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -37,6 +36,7 @@ from timebank.hotline.models import CallKind, CallLog
 from timebank.hotline.queries import due_return_visits, due_welfare_checks, find_callers
 from timebank.hotline.views_calls import may_change
 from timebank.ledger.models import AccountKind
+from timebank.lib import clock
 from timebank.lib.errors import ApiError, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members.access import can_see_personal_data
@@ -70,7 +70,7 @@ QUEUE_PAGE = 30
 
 def _since(raw: Any) -> int:
     """When this call began (seconds since the epoch): carried from the first screen, else now."""
-    now = timezone.now()
+    now = clock.now()
     try:
         value = int(raw)
     except (TypeError, ValueError):
@@ -115,7 +115,7 @@ def recent_orders(member: Member) -> list[Order]:
 
 def situation(user: User, member: Member) -> dict[str, Any]:
     """What the operator sees while on the phone: who, how they are, what is open, whom to call back."""
-    today = timezone.localdate()
+    today = clock.localdate()
     cats = member.recipient_categories if isinstance(member.recipient_categories, list) else []
     prio = priority(member.birth_date, cats, today)
     personal = can_see_personal_data(user, member)
@@ -271,7 +271,7 @@ def _search_text(request: HttpRequest) -> str:
 def _results(request: HttpRequest, text: str) -> list[dict[str, Any]]:
     if not text:
         return []
-    today = timezone.localdate()
+    today = clock.localdate()
     rows = []
     for m in find_callers(user_of(request), text):
         cats = m.recipient_categories if isinstance(m.recipient_categories, list) else []
@@ -350,7 +350,7 @@ def log_unknown_call(request: HttpRequest) -> HttpResponse:
                     org=org,
                     kind=data["kind"],
                     summary=data["summary"],
-                    started_at=timezone.now(),
+                    started_at=clock.now(),
                     phone=data["phone"],
                 )
                 once.keep(str(call.pk))
@@ -488,7 +488,7 @@ def log_call(request: HttpRequest, member_id: int) -> HttpResponse:
                     kind=data["kind"],
                     summary=data["summary"],
                     started_at=started,
-                    ended_at=max(timezone.now(), started),
+                    ended_at=max(clock.now(), started),
                     order=order,
                     need=need,
                 )

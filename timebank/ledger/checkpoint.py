@@ -19,12 +19,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
-from django.utils import timezone
 
 from timebank.audit.chain import scope_for, ts
 from timebank.audit.models import AuditEntry
 from timebank.audit.sealing import seal_all
 from timebank.ledger.models import PublishedCheckpoint, Transaction
+from timebank.lib import clock
 from timebank.lib.hashchain import GENESIS, canonical
 from timebank.orgs.models import Org, OrgKind
 
@@ -63,7 +63,7 @@ def _audit_tip(bank_id: int | None) -> list[dict[str, Any]]:
 def make_checkpoint() -> dict[str, Any]:
     """A checkpoint of the sealed tips. What is still unsealed is sealed first (on demand), so it is included."""
     seal_all()
-    body = {"format": FORMAT, "made_at": ts(timezone.now()), "public_key": public_key_b64(), "chains": _tips()}
+    body = {"format": FORMAT, "made_at": ts(clock.now()), "public_key": public_key_b64(), "chains": _tips()}
     signature = _private_key().sign(canonical(body).encode())
     return {**body, "signature": base64.b64encode(signature).decode()}
 

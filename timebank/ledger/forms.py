@@ -7,11 +7,11 @@ import datetime as dt
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.ledger.models import MEMBER_BUCKETS, AccountKind
 from timebank.ledger.posting import MAX_MINUTES
+from timebank.lib import clock
 from timebank.web.forms import Form, new_idempotency_key
 
 
@@ -25,7 +25,7 @@ class SettlementForm(Form):
 
     def clean_period_end(self) -> dt.date:
         day: dt.date = self.cleaned_data["period_end"]
-        if day > timezone.localdate():
+        if day > clock.localdate():
             raise forms.ValidationError(_("结算日期不能晚于今天。"))
         if day < dt.date(2000, 1, 1):
             raise forms.ValidationError(_("日期太早了。"))

@@ -13,10 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.utils import timezone
-
 from timebank.ledger.actions import post_adjustment
 from timebank.ledger.models import AccountKind, Transaction
+from timebank.lib import clock
 from timebank.members.models import Member, MemberStatus
 from timebank.ops.idempotency import KeyBusy, KeyReused, scope_of
 from timebank.orgs.models import Rules
@@ -59,7 +58,7 @@ class GrantReport:
 
 def run_yearly_grants(year: int | None = None, *, bank_id: int | None = None) -> GrantReport:
     """Grant this year's time (or `year`'s) in every bank whose rules grant it (or only `bank_id`)."""
-    year = year or timezone.localdate().year
+    year = year or clock.localdate().year
     report = GrantReport(year)
     banks = Rules.objects.filter(yearly_grant_minutes__isnull=False)
     if bank_id is not None:

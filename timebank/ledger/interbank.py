@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
 from timebank.ledger.actions import member_account_ids, open_member_accounts, system_account_id
 from timebank.ledger.models import MEMBER_BUCKETS, AccountKind, InterBankMove, MoveStatus, TransactionKind
 from timebank.ledger.posting import lock_accounts, post
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.orgs.models import Org, User
@@ -130,7 +130,7 @@ def _complete(actor: User | None, move: InterBankMove) -> None:
         new.save(update_fields=["user"])
     move.new_member = new
     move.status = MoveStatus.COMPLETED
-    move.completed_at = timezone.now()
+    move.completed_at = clock.now()
     move.earned_minutes, move.goods_minutes, move.reserve_minutes = (amounts[k] for k in MEMBER_BUCKETS)
     move.save(
         update_fields=[

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.clock import ClockDateTimeField
 from timebank.orgs.models import Org
 
 
@@ -156,7 +157,7 @@ class Settlement(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    started_at = models.DateTimeField(auto_now_add=True)
+    started_at = ClockDateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -217,7 +218,7 @@ class InterBankMove(models.Model):
     target_transaction = models.OneToOneField(
         Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -266,7 +267,7 @@ class PublishedCheckpoint(models.Model):
 
     text = models.TextField()
     made_at = models.DateTimeField()  # the checkpoint's own `made_at`, signed inside `text`
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["-made_at", "-id"], name="checkpoint_latest")]

@@ -9,7 +9,6 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import next_entry
@@ -17,6 +16,7 @@ from timebank.audit.chain import scope_for, ts
 from timebank.audit.sealing import seal_inline
 from timebank.ledger.models import SUMMARY_STRIPES, Account, AccountKind, Leg, Transaction
 from timebank.ledger.summary import add_to_summary, day_of
+from timebank.lib import clock
 from timebank.lib.errors import Invalid
 from timebank.ops.idempotency import scope_of, write_once
 from timebank.orgs.models import User
@@ -206,7 +206,7 @@ def write_transaction(
         fingerprint=fp,
         reverses=reverses,
         minutes=sum(r[1] for r in rows if r[1] > 0),
-        created_at=timezone.now(),
+        created_at=clock.now(),
     )
     scope = scope_for(bank_id)
     if connection.vendor == "postgresql":

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import next_entry, record
@@ -29,6 +28,7 @@ from timebank.ledger.events import SettlementFinished
 from timebank.ledger.models import Account, AccountKind, Leg, Settlement, SettlementStatus, Transaction, TransactionKind
 from timebank.ledger.posting import write_transaction
 from timebank.ledger.summary import add_to_summary
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Invalid
 from timebank.lib.events import publish
 from timebank.ops.idempotency import scope_of
@@ -72,7 +72,7 @@ class Preview:
 def check_period_end(head_office: Org, period_end: dt.date) -> Settlement | None:
     """`start_settlement`'s refusals (a future date, a date before the last settlement); the existing settlement
     for that date, if any."""
-    if period_end > timezone.localdate():
+    if period_end > clock.localdate():
         raise Invalid(_("结算日期不能晚于今天。"), fields={"period_end": "in_future"})
     existing = Settlement.objects.filter(head_office=head_office, period_end=period_end).first()
     if existing is not None:
@@ -189,7 +189,7 @@ def run_settlement(
         settlement = Settlement.objects.select_for_update().get(pk=settlement.pk)
         if settlement.status != SettlementStatus.DONE:
             settlement.status = SettlementStatus.DONE
-            settlement.finished_at = timezone.now()
+            settlement.finished_at = clock.now()
             settlement.save(update_fields=["status", "finished_at"])
             record(
                 settlement.actor,
@@ -397,7 +397,7 @@ def _batch_transaction(settlement: Settlement, first_account_id: int, members: i
         idempotency_key=f"settlement-{settlement.pk}-{first_account_id}",
         fingerprint=f"settlement-{settlement.pk}",
         minutes=minutes,
-        created_at=timezone.now(),
+        created_at=clock.now(),
     )
     tx.save(force_insert=True)
     data = {"settlement": settlement.pk, "members": members}

@@ -11,13 +11,13 @@ from decimal import Decimal
 from typing import IO, Any
 
 from django.db.models import Count, Sum
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from timebank.ledger.models import Settlement, SettlementLine
+from timebank.lib import clock
 from timebank.members.person import NameShield
 from timebank.orgs.models import User
 
@@ -55,7 +55,7 @@ def write_report(settlement: Settlement, reader: User, out: IO[bytes]) -> None:
         (_("其中可兑换物品（分钟）"), settlement.goods_minutes),
         (_("其中储存（分钟）"), settlement.reserve_minutes),
         (_("结算小时数"), _hours(settlement.moved_minutes)),
-        (_("生成时间"), timezone.localtime().strftime("%Y-%m-%d %H:%M")),
+        (_("生成时间"), clock.localtime().strftime("%Y-%m-%d %H:%M")),
     ):
         summary.append(_row(summary, [label, value]))
 

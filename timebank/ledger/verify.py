@@ -10,7 +10,6 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum, Window
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from timebank.audit.chain import scope_for, walk_audit
 from timebank.audit.models import AuditEntry, ChainHead
@@ -21,6 +20,7 @@ from timebank.ledger.models import Account, AccountKind, Leg, Transaction
 from timebank.ledger.posting import transaction_payload
 from timebank.ledger.summary import summary_problems
 from timebank.ledger.verify_since import balance_problems_since, base, tip_problems
+from timebank.lib import clock
 from timebank.lib.events import publish
 from timebank.lib.hashchain import GENESIS, link
 from timebank.orgs.models import Org, OrgKind, Rules
@@ -88,7 +88,7 @@ def unsealed_problems(report: Report) -> list[str]:
     problems = []
     for name, row in oldest_unsealed().items():
         report.unsealed[name] = CHAINS[name].model._default_manager.filter(seq__isnull=True).count()
-        age = timezone.now() - row.created_at
+        age = clock.now() - row.created_at
         if age > bound:
             problems.append(
                 f"{name} chain: {report.unsealed[name]} row(s) not sealed, the oldest (id {row.pk}) for "

@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -19,6 +18,7 @@ from timebank.ledger.models import Account, AccountKind, Settlement, SettlementS
 from timebank.ledger.settlement import preview_settlement, start_settlement
 from timebank.ledger.settlement_report import CONTENT_TYPE, report_file, report_name
 from timebank.ledger.tasks import enqueue_settlement
+from timebank.lib import clock
 from timebank.lib.errors import ApiError
 from timebank.orgs.access import access_bank_admin
 from timebank.orgs.models import Org, Rules, SettlementPeriod
@@ -83,7 +83,7 @@ def settlements(request: HttpRequest, bank_id: int) -> HttpResponse:
     bank = access_bank_admin(user, bank_id)
     rules = Rules.objects.get(head_office=bank)
     preview = None
-    proposed = next_period_end(bank, rules, timezone.localdate())
+    proposed = next_period_end(bank, rules, clock.localdate())
     if request.method == "POST":
         form = SettlementForm(request.POST)
         if form.is_valid():
@@ -107,7 +107,7 @@ def settlements(request: HttpRequest, bank_id: int) -> HttpResponse:
                         _run(settlement)
                     return redirect("web:settlement", bank_id=bank.pk, settlement_id=settlement.pk)
     else:
-        form = SettlementForm(initial={"period_end": proposed or timezone.localdate()})
+        form = SettlementForm(initial={"period_end": proposed or clock.localdate()})
     rows = list(Settlement.objects.filter(head_office=bank).select_related("actor").order_by("-period_end")[:100])
     return render(
         request,

@@ -11,11 +11,10 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Case, IntegerField, Q, Value, When
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import Note, record, record_all
-from timebank.lib import crypto, idnumber
+from timebank.lib import clock, crypto, idnumber
 from timebank.lib.errors import Conflict, Invalid
 from timebank.lib.events import publish
 from timebank.lib.phone import PHONE_RE
@@ -94,7 +93,7 @@ def _apply(member: Member, data: MemberInput, *, creating: bool) -> list[str]:
             raise Invalid(_("电话号码格式不对。"), fields={"phone": "invalid"})
         put("phone", phone)
     if data.birth_date is not None:
-        today = timezone.localdate()
+        today = clock.localdate()
         if data.birth_date > today or data.birth_date < dt.date(1900, 1, 1):
             raise Invalid(_("出生日期不合理。"), fields={"birth_date": "out_of_range"})
         put("birth_date", data.birth_date)
@@ -273,7 +272,7 @@ def _create_member_login(member: Member, username: str, password: str, *, tempor
     if not temporary:
         return create_login(username, password, display_name=member.name)
     return create_login(
-        username, password, display_name=member.name, must_change_password=True, password_reset_at=timezone.now()
+        username, password, display_name=member.name, must_change_password=True, password_reset_at=clock.now()
     )
 
 
@@ -549,7 +548,7 @@ def do_anonymise_member(actor: User | None, member: Member) -> Member:
     member.availability = {}
     member.referred_by = None
     member.status = MemberStatus.LEFT
-    member.anonymised_at = timezone.now()
+    member.anonymised_at = clock.now()
     member.save()
     unlinked = RelativeLink.objects.filter(Q(member=member) | Q(relative=member)).delete()[0]
     if member.user_id is not None:
@@ -560,7 +559,7 @@ def do_anonymise_member(actor: User | None, member: Member) -> Member:
         user.is_active = False
         user.set_unusable_password()
         user.save()
-        user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        user.api_tokens.filter(revoked_at__isnull=True).update(revoked_at=clock.now())
     # Other places that copied the person's data forget it (the hotline's call log, the exports' certificates).
     publish(MemberAnonymised(actor, member))
     record(actor, "member.anonymise", member, bank_id=member.bank_id, data={"relative_links_removed": unlinked})

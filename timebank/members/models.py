@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from timebank.lib import crypto
+from timebank.lib.clock import ClockDateTimeField
 from timebank.orgs.models import Org
 
 
@@ -65,8 +66,8 @@ class Member(models.Model):
     status = models.CharField(max_length=10, choices=MemberStatus.choices, default=MemberStatus.PENDING)
     # Set when a member who left was anonymised: the row stays for the ledger, the person is gone from it.
     anonymised_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -115,7 +116,7 @@ class RelativeLink(models.Model):
     # On the member's own row: this relative is the member's contact, who gets the member's SMS (the order's
     # accept with its code) when the member has no mobile phone of their own. One per member.
     is_contact = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
@@ -145,7 +146,7 @@ class Certificate(models.Model):
     issuer = models.CharField(max_length=100, blank=True)
     valid_from = models.DateField(null=True, blank=True)
     valid_until = models.DateField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     objects = CertificateQuerySet.as_manager()
 
@@ -177,7 +178,7 @@ class InsurancePolicy(models.Model):
     policy_number = models.CharField(max_length=60)
     starts_on = models.DateField()
     ends_on = models.DateField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     objects = InsurancePolicyQuerySet.as_manager()
 
@@ -212,7 +213,7 @@ class Consent(models.Model):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["member", "scope", "-created_at"])]

@@ -8,12 +8,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
 from timebank.catalogue.models import ServiceItem
-from timebank.lib import crypto
+from timebank.lib import clock, crypto
 from timebank.lib.errors import ApiError, Conflict, Invalid
 from timebank.members.actions import MemberInput, do_register_member
 from timebank.members.models import Member, MemberStatus
@@ -80,10 +79,10 @@ def _transition(actor: User | None, need: Need, to: str, note: str) -> list[str]
     need.status = to
     changed = ["status"]
     if to == NeedStatus.MET:
-        need.met_at = timezone.now()
+        need.met_at = clock.now()
         changed.append("met_at")
     elif to == NeedStatus.CLOSED:
-        need.closed_at = timezone.now()
+        need.closed_at = clock.now()
         changed.append("closed_at")
     return changed
 
@@ -287,7 +286,7 @@ def _confirm_batch(actor: User | None, import_id: int, rows: list[dict[str, Any]
     fields = ["progress", "report", "status"]
     if finished:
         imp.status = CensusImportStatus.CONFIRMED
-        imp.confirmed_at = timezone.now()
+        imp.confirmed_at = clock.now()
         imp.confirmed_by = actor if actor and actor.pk else None
         # The ID numbers now live (encrypted) on the members; the import need not keep a second copy.
         imp.rows_encrypted = ""
@@ -368,7 +367,7 @@ def do_hand_over(actor: User | None, source: User, target: User) -> dict[str, li
         )
     if not orders and not needs:
         return {"order_ids": [], "need_ids": []}  # nothing (left) to hand over: nothing happened, nothing to audit
-    now = timezone.now()
+    now = clock.now()
     by = actor if actor and actor.pk else None
     for order in orders:
         WorkOwner.objects.update_or_create(

@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 
 from django.db.models import Count, Exists, OuterRef, Prefetch
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import File, Form, Query, Router, Status, UploadedFile
 
 from timebank.api.types import MAX_ID, Page, PathId, paginate
+from timebank.lib import clock
 from timebank.lib.errors import Invalid, NotFound
 from timebank.lib.masking import mask_phone
 from timebank.members.models import Member, MemberStatus, RecipientCategory
@@ -120,7 +120,7 @@ def list_recipients(
     qs = qs.filter(status=status) if status else qs.exclude(status="left")
     if not 1 <= limit <= 200:
         raise Invalid(_("每页条数应在 1 到 200 之间。"), fields={"limit": "out_of_range"})
-    ranked = ranked_recipients(qs, timezone.localdate(), category=category, rank=priority_rank)
+    ranked = ranked_recipients(qs, clock.localdate(), category=category, rank=priority_rank)
     if cursor:
         after = decode_key(cursor, 4)
         ranked = [r for r in ranked if r[0] > after]

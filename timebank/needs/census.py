@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from timebank.lib import crypto, idnumber
+from timebank.lib import clock, crypto, idnumber
 from timebank.lib.errors import Invalid
 from timebank.lib.phone import PHONE_RE
 from timebank.members.models import Member
@@ -436,7 +435,7 @@ def _check_row(number: int, get: Callable[[str], str], communities: Communities)
     elif id_number:
         gender = "male" if int(id_number[16]) % 2 else "female"
     birth = idnumber.birth_date(id_number) if id_number else None
-    if birth is not None and not dt.date(1900, 1, 1) <= birth <= timezone.localdate():
+    if birth is not None and not dt.date(1900, 1, 1) <= birth <= clock.localdate():
         reasons.append({"code": "birth_date_out_of_range"})
         birth = None
     birth_text = get("birth_date")

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import ServiceItem
+from timebank.lib.clock import ClockDateTimeField
 from timebank.members.models import Member
 from timebank.orders.models import Order
 from timebank.orgs.models import Org
@@ -63,7 +64,7 @@ class CensusImport(models.Model):
     # How many accepted rows confirmation has processed.
     progress = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -89,8 +90,8 @@ class Need(models.Model):
         CensusImport, null=True, blank=True, on_delete=models.SET_NULL, related_name="needs"
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
+    updated_at = ClockDateTimeField(auto_now=True)
     met_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=500, blank=True)
@@ -110,7 +111,7 @@ class NeedFollowUp(models.Model):
     from_status = models.CharField(max_length=12, choices=NeedStatus.choices)
     to_status = models.CharField(max_length=12, choices=NeedStatus.choices)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"follow-up #{self.pk} of need {self.need_id}"

@@ -9,9 +9,9 @@ Staff, branch and head-office admins also see (to manage) every notice published
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib import clock
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.members.access import member_of
 from timebank.notices.models import Audience, Notice
@@ -28,7 +28,7 @@ def ancestor_paths(path: str) -> list[str]:
 
 
 def live_q() -> Q:
-    today = timezone.localdate()
+    today = clock.localdate()
     return Q(withdrawn_at__isnull=True) & (Q(expires_on__isnull=True) | Q(expires_on__gte=today))
 
 

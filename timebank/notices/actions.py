@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Invalid
 from timebank.notices.models import Audience, Notice, NoticeRead, NoticeSource
 from timebank.orgs.models import Org, User
@@ -48,7 +48,7 @@ def do_publish_notice(
     body = _text(body, "body", MAX_BODY)
     if audience not in Audience.values:
         raise Invalid(_("请选择通知对象。"), fields={"audience": "invalid"})
-    if expires_on is not None and expires_on < timezone.localdate():
+    if expires_on is not None and expires_on < clock.localdate():
         raise Invalid(_("截止日期不能早于今天。"), fields={"expires_on": "in_past"})
     assert org.head_office_id is not None
     if source_key:
@@ -68,7 +68,7 @@ def do_publish_notice(
                 source=source,
                 source_key=source_key[:64],
                 published_by=_real(actor),
-                published_at=timezone.now(),
+                published_at=clock.now(),
             )
     except IntegrityError:
         # Two automatic publishers raced: the other one's notice stands.
@@ -95,7 +95,7 @@ def do_withdraw_notice(actor: User | None, notice: Notice) -> Notice:
     notice = Notice.objects.select_for_update().get(pk=notice.pk)
     if notice.withdrawn_at is not None:
         raise Conflict(_("这条通知已经撤回了。"), code="already_withdrawn")
-    notice.withdrawn_at = timezone.now()
+    notice.withdrawn_at = clock.now()
     notice.withdrawn_by = _real(actor)
     notice.save(update_fields=["withdrawn_at", "withdrawn_by"])
     record(actor, "notice.withdraw", notice, bank_id=notice.bank_id, data={"title": notice.title})
@@ -110,7 +110,7 @@ def do_mark_read(actor: User, notice: Notice) -> NoticeRead:
         return existing
     try:
         with transaction.atomic():
-            read = NoticeRead.objects.create(notice=notice, user=actor, read_at=timezone.now())
+            read = NoticeRead.objects.create(notice=notice, user=actor, read_at=clock.now())
     except IntegrityError:
         return NoticeRead.objects.get(notice=notice, user=actor)
     record(actor, "notice.read", notice, bank_id=notice.bank_id)

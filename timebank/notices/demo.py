@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.utils import timezone
-
+from timebank.lib import clock
 from timebank.notices.actions import do_publish_notice, do_withdraw_notice
 from timebank.notices.models import Audience, Notice
 from timebank.orgs.models import Org, User
@@ -21,7 +20,7 @@ def seed_notices(orgs: dict[str, Org], users: dict[str, User]) -> list[Notice]:
     made: list[Notice] = []
     if head_office is None or ho_admin is None:
         return made
-    today = timezone.localdate()
+    today = clock.localdate()
     made.append(
         do_publish_notice(
             ho_admin,

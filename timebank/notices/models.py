@@ -7,9 +7,9 @@ import datetime as dt
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib import clock
 from timebank.orgs.models import Org
 
 
@@ -41,7 +41,7 @@ class Notice(models.Model):
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    published_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(default=clock.now)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     withdrawn_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -59,14 +59,14 @@ class Notice(models.Model):
         return self.title
 
     def is_live(self, today: dt.date | None = None) -> bool:
-        day = today or timezone.localdate()
+        day = today or clock.localdate()
         return self.withdrawn_at is None and (self.expires_on is None or self.expires_on >= day)
 
 
 class NoticeRead(models.Model):
     notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="reads")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    read_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["notice", "user"], name="notice_read_once")]

@@ -17,10 +17,10 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import Note, record
+from timebank.lib import clock
 from timebank.lib.errors import Invalid
 from timebank.members.models import Member, MemberStatus, RelativeLink
 from timebank.notify.access import DUTY_ROLES, access_duty, visible_notifications
@@ -272,7 +272,7 @@ def do_remind(order: Order) -> list[Notification]:
 
 def send_reminders(hours: float | None = None, now: dt.datetime | None = None) -> int:
     """Remind every order that starts soon; answers how many orders were reminded."""
-    now = now or timezone.now()
+    now = now or clock.now()
     window = float(hours if hours is not None else getattr(settings, "NOTIFY_REMINDER_HOURS", 2))
     count = 0
     for order in due_reminders(now, window).order_by("scheduled_start", "pk"):
@@ -308,7 +308,7 @@ def do_send_notification(
 
     Answers the notification as it now stands, or None when it was not due (sent, leased or given up).
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     n = _claim(notification_id, now, force)
     if n is None:
         return None
@@ -319,7 +319,7 @@ def do_send_notification(
     with transaction.atomic():
         n = Notification.objects.select_for_update().get(pk=n.pk)
         n.status = NotificationStatus.SENT
-        n.sent_at = timezone.now()
+        n.sent_at = clock.now()
         n.next_attempt_at = None
         n.last_error = ""
         n.save(update_fields=["status", "sent_at", "next_attempt_at", "last_error"])
@@ -353,7 +353,7 @@ def due_notifications(now: dt.datetime, *, force: bool = False) -> QuerySet[Noti
 
 def send_due(*, now: dt.datetime | None = None, limit: int = 500, force: bool = False) -> dict[str, int]:
     """Send what is due (the cron fallback, and retries where the task queue cannot defer)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     counts = {"sent": 0, "failed": 0}
     ids = list(due_notifications(now, force=force).order_by("-urgent", "pk").values_list("pk", flat=True)[:limit])
     for pk in ids:
@@ -370,7 +370,7 @@ def send_due(*, now: dt.datetime | None = None, limit: int = 500, force: bool = 
 def do_mark_read(actor: User, notification: Notification) -> Notification:
     n = Notification.objects.select_for_update().get(pk=notification.pk)
     if n.read_at is None:
-        n.read_at = timezone.now()
+        n.read_at = clock.now()
         n.save(update_fields=["read_at"])
         record(actor, "notification.read", n, bank_id=n.bank_id)
     return n
@@ -379,7 +379,7 @@ def do_mark_read(actor: User, notification: Notification) -> Notification:
 @transaction.atomic
 def do_mark_all_read(actor: User) -> int:
     unread = visible_notifications(actor).filter(channel=NotifyChannel.OUTBOX, read_at__isnull=True)
-    count = unread.update(read_at=timezone.now())
+    count = unread.update(read_at=clock.now())
     if count:
         record(actor, "notification.read_all", actor, bank_id=caller_bank_id(actor), data={"count": count})
     return count

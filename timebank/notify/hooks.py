@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import Note, record
 from timebank.ledger.events import CreditsOverCap
+from timebank.lib import clock
 from timebank.lib.events import subscribe
 from timebank.members.models import Member
 from timebank.notify.actions import do_notify_order, member_reader, notifies, queue_message, relatives_of
@@ -64,7 +65,7 @@ def on_password_reset(event: PasswordReset) -> None:
     member = Member.objects.filter(user=event.login).select_related("user").first()
     if member is None:
         return  # a staff login: its admins did the reset
-    when = timezone.localtime(timezone.now()).strftime("%m-%d %H:%M")
+    when = timezone.localtime(clock.now()).strftime("%m-%d %H:%M")
     payload = {"member": member.name, "time": when}
     with translation.override(settings.LANGUAGE_CODE):
         own = Message(

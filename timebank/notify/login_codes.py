@@ -19,12 +19,12 @@ import secrets
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
-from timebank.lib import ratelimit
+from timebank.lib import clock, ratelimit
 from timebank.lib.client import client_address
 from timebank.lib.events import subscribe
 from timebank.members.models import Member, MemberStatus
@@ -74,7 +74,7 @@ def do_send_login_code(request: HttpRequest, phone: str) -> None:
         if member is None:
             return
         code = f"{secrets.randbelow(10**6):06d}"
-        now = timezone.now()
+        now = clock.now()
         fields = {
             "code_hash": code_hash(phone, code),
             "member": member,
@@ -123,7 +123,7 @@ def on_sms_code_login(event: SmsCodeLogin) -> list[User]:
     row = (
         SmsLoginCode.objects.select_for_update(of=("self",)).filter(phone=phone).select_related("member__user").first()
     )
-    now = timezone.now()
+    now = clock.now()
     if row is None or row.used_at is not None or row.wrong >= MAX_WRONG or row.expires_at <= now:
         return []
     if not constant_time_compare(row.code_hash, code_hash(phone, event.code)):

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.clock import ClockDateTimeField
 from timebank.members.models import Member
 from timebank.orgs.models import Org
 
@@ -48,7 +49,7 @@ class Notification(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     # When the next try may run; also a short lease while a sender holds it. Null: no more tries.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
 
@@ -74,7 +75,7 @@ class StaffDuty(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="duty")
     on_duty = models.BooleanField(default=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.user_id}: {'on' if self.on_duty else 'off'} duty"
@@ -85,7 +86,7 @@ class WeChatBinding(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wechat")
     openid = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"wechat of {self.user_id}"
@@ -96,7 +97,7 @@ class OrderReminder(models.Model):
 
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="+")
     volunteer = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["order", "volunteer"], name="order_reminder_once")]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.utils import timezone
 
 from timebank.audit.actions import record
+from timebank.lib import clock
 from timebank.ops.models import IdempotentRequest
 
 DEFAULT_KEEP_DAYS = 30
@@ -21,7 +21,7 @@ def purge_idempotent_requests(days: int = DEFAULT_KEEP_DAYS, *, now: dt.datetime
     Answers how many were deleted."""
     if not 1 <= days <= MAX_KEEP_DAYS:
         raise ValueError("days must be between 1 and 3660")
-    cutoff = (now or timezone.now()) - dt.timedelta(days=days)
+    cutoff = (now or clock.now()) - dt.timedelta(days=days)
     total = 0
     while True:
         deleted = _purge_batch(cutoff)

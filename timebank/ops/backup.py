@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from django.db import connection, transaction
-from django.utils import timezone
+
+from timebank.lib import clock
 
 
 class BackupError(Exception):
@@ -99,7 +100,7 @@ def backup(path: Path, contents: Contents) -> dict[str, Any]:
     os.replace(partial, path)
     manifest = {
         "vendor": connection.vendor,
-        "created_at": timezone.now().isoformat(),
+        "created_at": clock.now().isoformat(),
         "file": path.name,
         "bytes": path.stat().st_size,
         "file_sha256": _file_sha256(path),

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from timebank.lib.clock import ClockDateTimeField
+
 
 class IdempotentRequest(models.Model):
     """The claim of an idempotency key (timebank/ops/idempotency.py `once`) and what the write it named made.
@@ -21,7 +23,7 @@ class IdempotentRequest(models.Model):
     status = models.PositiveSmallIntegerField(default=0)
     content_type = models.CharField(max_length=100, blank=True)
     body = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = ClockDateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotent_request_key")]

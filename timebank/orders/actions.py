@@ -23,6 +23,7 @@ from timebank.catalogue.models import ServiceItem
 from timebank.ledger.actions import check_star_gate, do_deposit, member_account_ids
 from timebank.ledger.models import Account, AccountKind, TransactionKind
 from timebank.ledger.posting import MAX_MINUTES
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Forbidden, Invalid
 from timebank.lib.events import publish
 from timebank.members.access import member_of
@@ -59,7 +60,7 @@ def _rules(bank_id: int) -> Rules:
 def check_reserve_age(recipient: Member, rules: Rules) -> None:
     if rules.reserve_min_age is None:
         return
-    age = age_on(recipient.birth_date, timezone.localdate())
+    age = age_on(recipient.birth_date, clock.localdate())
     if age is None or age < rules.reserve_min_age:
         raise Conflict(
             _("未满规定年龄，储存的时间还不能用于本人的服务；可以转赠给亲属使用。"),
@@ -162,7 +163,7 @@ def do_create_order(
         raise Invalid(_("计划时长应在 1 到 720 分钟之间。"), fields={"planned_minutes": "out_of_range"})
     if timezone.is_naive(scheduled_start):
         raise Invalid(_("时间必须带时区。"), fields={"scheduled_start": "naive"})
-    now = timezone.now()
+    now = clock.now()
     if not now - dt.timedelta(days=7) <= scheduled_start <= now + dt.timedelta(days=366):
         raise Invalid(_("预约时间应在过去 7 天到未来一年之内。"), fields={"scheduled_start": "out_of_range"})
     if len(notes) > 500:
@@ -214,7 +215,7 @@ def check_volunteer_eligible(volunteer: Member, service_item: ServiceItem, today
     volunteer not suspended from dispatch, with a valid certificate when the item requires one (409)."""
     if not volunteer.is_volunteer or volunteer.status != MemberStatus.ACTIVE:
         raise Conflict(_("这位会员不是在册的志愿者。"), code="not_a_volunteer")
-    today = today or timezone.localdate()
+    today = today or clock.localdate()
     publish(VolunteerVetted(volunteer, today))  # a suspension from dispatch (奖惩, evaluation) is in force: 409
     kind = service_item.requires_certificate
     if kind and not Certificate.objects.filter(member=volunteer, kind=kind).valid_on(today).exists():
@@ -233,7 +234,7 @@ def check_volunteer_for(order: Order, volunteer: Member) -> None:
         raise Conflict(_("这位会员不是在册的志愿者。"), code="not_a_volunteer")
     rules = _rules(order.bank_id)
     check_no_conflict(order, volunteer, rules)
-    today = timezone.localdate()
+    today = clock.localdate()
     check_volunteer_eligible(volunteer, order.service_item, today)
     if (
         rules.require_insurance_to_dispatch
@@ -271,7 +272,7 @@ def do_dispatch(actor: User | None, order: Order, volunteer: Member) -> Order:
     order = _lock(order)
     check_volunteer_for(order, volunteer)
     order.volunteer = volunteer
-    order.dispatched_at = timezone.now()
+    order.dispatched_at = clock.now()
     return transition(
         order,
         actor,
@@ -287,7 +288,7 @@ def do_take(actor: User | None, order: Order, volunteer: Member) -> Order:
     if not allows("take", order.state):
         raise Conflict(_("这个订单已经有人接了。"), code="invalid_transition", fields={"state": order.state})
     check_volunteer_for(order, volunteer)
-    now = timezone.now()
+    now = clock.now()
     order.volunteer = volunteer
     order.dispatched_at = order.accepted_at = now
     return transition(
@@ -343,7 +344,7 @@ def _recorded_at(
     A recorded time is not in the future (beyond CLOCK_SKEW), not before the order was dispatched, and not before
     the order's earlier steps (`steps`: each earlier time, with the error code it names). A paper sheet says the
     minute: a time in the same minute as the earlier step counts as that step's time, so the steps stay in order."""
-    now = timezone.now()
+    now = clock.now()
     if on_behalf is None or on_behalf.at is None:
         return now
     at = on_behalf.at
@@ -628,20 +629,20 @@ def _confirm(
     order.actual_minutes = minutes
     order.credited_minutes = credited
     order.transaction = tx
-    order.confirmed_at = timezone.now()
+    order.confirmed_at = clock.now()
     note = "; ".join(filter(None, ["dispute resolved" if order.state == OrderState.DISPUTED else "", reason]))
     measured = checked_minutes(order) if order.check_in_at and order.check_out_at else None
-    clock: dict[str, Any] = {"actual_minutes": minutes, "measured_minutes": measured, "max_minutes": cap}
+    times: dict[str, Any] = {"actual_minutes": minutes, "measured_minutes": measured, "max_minutes": cap}
     if reason:
-        clock["reason"] = reason[:500]
-        clock["over_measured_time"] = minutes > cap
+        times["reason"] = reason[:500]
+        times["over_measured_time"] = minutes > cap
     return transition(
         order,
         actor,
         "confirm",
         note=note,
         fields=("actual_minutes", "credited_minutes", "transaction", "confirmed_at", *(("payer",) if changed else ())),
-        data={**clock, **changed},
+        data={**times, **changed},
         by_staff=by_staff,
     )
 
@@ -664,7 +665,7 @@ def do_review(actor: User | None, order: Order, *, rating: int, comment: str = "
         raise Conflict(_("志愿者不能评价自己服务的订单。"), code="conflict_of_interest", fields={"rating": "own_order"})
     order.rating = rating
     order.review_comment = comment.strip()
-    order.reviewed_at = timezone.now()
+    order.reviewed_at = clock.now()
     return transition(
         order,
         actor,

@@ -10,6 +10,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib import clock
 from timebank.orders.actions import MAX_PLANNED_MINUTES
 from timebank.orders.models import Payer
 from timebank.web.forms import Form, new_idempotency_key
@@ -59,7 +60,7 @@ def is_night(start: dt.datetime) -> bool:
 def visit_start(start: dt.datetime) -> dt.datetime:
     """A visit's time is not in the past (5 minutes' grace) nor at night: refused at step 2 where it is chosen, and
     at step 3, with the reason beside the time field."""
-    if start < timezone.now() - dt.timedelta(minutes=5):
+    if start < clock.now() - dt.timedelta(minutes=5):
         raise forms.ValidationError(_("这个时间已经过去了，请选一个以后的时间。"))
     if is_night(start):
         raise forms.ValidationError(
@@ -231,6 +232,6 @@ class ServiceRecordForm(Form):
     def __init__(self, *args: Any, items: list[tuple[int, str]], **kwargs: Any) -> None:
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("idempotency_key", new_idempotency_key())
-        kwargs["initial"].setdefault("served_at", timezone.localtime().replace(second=0, microsecond=0))
+        kwargs["initial"].setdefault("served_at", clock.localtime().replace(second=0, microsecond=0))
         super().__init__(*args, **kwargs)
         self._choice("service_item_id").choices = [("", "—"), *items]

@@ -48,6 +48,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import Category, CertificateKind
+from timebank.lib import clock
 from timebank.lib.events import publish
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus, RelativeLink
 from timebank.orders.actions import age_on
@@ -598,7 +599,7 @@ def pool_facts(order: Order, need: Need, *, today: dt.date) -> list[Facts]:
     if not rows:
         return []
     ids = _among([r["id"] for r in rows])
-    since = timezone.now() - dt.timedelta(days=RECENT_DAYS)
+    since = clock.now() - dt.timedelta(days=RECENT_DAYS)
     # One round trip for what is counted per volunteer: ratings (all time) and recent minutes from orders,
     # recent minutes from service records, who declined or missed this very order, and valid insurance.
     parts = [
@@ -687,7 +688,7 @@ def rank_candidates(order: Order, *, limit: int, offset: int = 0) -> list[Candid
         .values_list("require_insurance_to_dispatch", "serve_relatives")
         .first()
     ) or (False, False)
-    today = timezone.localdate()
+    today = clock.localdate()
     need = need_for(order, insurance_required, serve_relatives)
     ranked = rank(need, pool_facts(order, need, today=today))
     return render(ranked[offset : offset + limit])

@@ -7,10 +7,11 @@ import operator
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import ServiceItem
+from timebank.lib import clock
+from timebank.lib.clock import ClockDateTimeField
 from timebank.members.models import Member
 from timebank.orders.rules import ACTIVE_STATES as ACTIVE_STATES
 from timebank.orders.rules import CREDITED_STATES, OPEN_STATES, TASK_STATES, allowed_actions
@@ -48,7 +49,7 @@ def waiting_since_q(hours: int, now: dt.datetime) -> Q:
 def overdue_q(now: dt.datetime | None = None, *, bank_id: int | None = None) -> Q:
     """Overdue (超时未派单): requested orders not dispatched within their bank's `dispatch_within_hours`
     (the head office's rules), one condition per bank, all in SQL. `bank_id`: only that bank's orders."""
-    now = now or timezone.now()
+    now = now or clock.now()
     limits = Rules.objects.values_list("head_office_id", "dispatch_within_hours")
     if bank_id is not None:
         limits = limits.filter(head_office_id=bank_id)
@@ -63,7 +64,7 @@ URGENT_TAKEABLE_FOR = dt.timedelta(hours=12)
 def takeable_q(now: dt.datetime | None = None) -> Q:
     """May still be taken (offered in the volunteer's list and the API's pool): requested, and its start still
     to come, or, for an urgent order, not more than `URGENT_TAKEABLE_FOR` ago. A past order is not offered."""
-    now = now or timezone.now()
+    now = now or clock.now()
     return Q(state=OrderState.REQUESTED) & (
         Q(scheduled_start__gte=now) | Q(urgent=True, scheduled_start__gte=now - URGENT_TAKEABLE_FOR)
     )
@@ -117,8 +118,8 @@ class Order(models.Model):
     # Wrong codes typed by the volunteer: after a few the code stops working (no guessing 10^6 codes).
     code_failures = models.PositiveSmallIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
+    updated_at = ClockDateTimeField(auto_now=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
     check_in_at = models.DateTimeField(null=True, blank=True)
@@ -169,12 +170,12 @@ class Order(models.Model):
         """`waiting_since_q` for this order (None hours: the bank has no rules, so nothing is overdue)."""
         if dispatch_within_hours is None:
             return False
-        late = (now or timezone.now()) - dt.timedelta(hours=dispatch_within_hours)
+        late = (now or clock.now()) - dt.timedelta(hours=dispatch_within_hours)
         return self.state == OrderState.REQUESTED and self.created_at < late
 
     def is_takeable(self, now: dt.datetime | None = None) -> bool:
         """`takeable_q` for this order."""
-        now = now or timezone.now()
+        now = now or clock.now()
         since = now - URGENT_TAKEABLE_FOR if self.urgent else now
         return self.state == OrderState.REQUESTED and self.scheduled_start >= since
 
@@ -199,7 +200,7 @@ class OrderEvent(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     volunteer = models.ForeignKey(Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     note = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.action}"
@@ -221,7 +222,7 @@ class ServiceRecord(models.Model):
     memo = models.CharField(max_length=500, blank=True)
     transaction = models.OneToOneField("ledger.Transaction", on_delete=models.PROTECT, related_name="service_record")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"service record #{self.pk}"

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib import clock
 from timebank.orders import actions
 from timebank.orders.models import Order, PaperSource
 from timebank.orders.rules import acts_on_behalf, allows
@@ -58,7 +58,7 @@ class PaperForm(Form):
     def __init__(self, *args: Any, action: str, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("idempotency_key", new_idempotency_key())
-        kwargs["initial"].setdefault("at", timezone.localtime().replace(second=0, microsecond=0))
+        kwargs["initial"].setdefault("at", clock.localtime().replace(second=0, microsecond=0))
         kwargs["initial"].setdefault("source", PaperSource.PAPER_SHEET)
         kwargs.setdefault("auto_id", f"id_{action.replace('-', '_')}_%s")  # unique ids; the names stay the API's
         super().__init__(*args, **kwargs)

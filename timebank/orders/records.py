@@ -20,6 +20,7 @@ from timebank.catalogue.actions import multiplier_for, weighted_minutes
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.actions import do_deposit
 from timebank.ledger.models import TransactionKind
+from timebank.lib import clock
 from timebank.lib.errors import Invalid
 from timebank.members.models import Member
 from timebank.ops.idempotency import check_key, fingerprint, key_reused, scope_of
@@ -109,7 +110,7 @@ def _check_service_record(
     """Validate a service record; answers (multiplier, credited minutes)."""
     if not 1 <= minutes <= 24 * 60:
         raise Invalid(_("服务时长应在 1 到 1440 分钟之间。"), fields={"minutes": "out_of_range"})
-    if timezone.is_naive(served_at) or served_at > timezone.now() + dt.timedelta(hours=1):
+    if timezone.is_naive(served_at) or served_at > clock.now() + dt.timedelta(hours=1):
         raise Invalid(_("服务时间不能在将来。"), fields={"served_at": "in_future"})
     if service_item.head_office_id != volunteer.bank_id:
         raise Invalid(_("服务项目属于另一家时间银行。"), fields={"service_item_id": "other_bank"})

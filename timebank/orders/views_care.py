@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from timebank.catalogue.actions import weighted_minutes
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.models import AccountKind
+from timebank.lib import clock
 from timebank.lib.errors import ApiError, Forbidden
 from timebank.members.access import access_member
 from timebank.members.models import Member
@@ -65,7 +66,7 @@ def _item(request: HttpRequest, item_id: int, bank_id: int) -> ServiceItem:
 
 def slots(now: dt.datetime | None = None) -> list[dt.datetime]:
     """The next few usual visiting times (mornings and afternoons), at least two hours ahead."""
-    now = timezone.localtime(now or timezone.now())
+    now = timezone.localtime(now or clock.now())
     found: list[dt.datetime] = []
     for days in range(4):
         day = now.date() + dt.timedelta(days=days)
@@ -135,7 +136,7 @@ def emergency_order(request: HttpRequest, item_id: int) -> HttpResponse:
             user,
             recipient=access_member(user, person.pk),
             service_item=item,
-            scheduled_start=timezone.now(),
+            scheduled_start=clock.now(),
             planned_minutes=EMERGENCY_MINUTES,
             payer=Payer.SUBSIDY,
             channel="app",

@@ -13,9 +13,9 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib import clock
 from timebank.lib.errors import ApiError, NotFound
 from timebank.lib.masking import mask_name
 from timebank.ops.idempotency import form_once
@@ -63,9 +63,9 @@ class SheetForm(Form):
         rows = []
         for order in self.orders:
             times = tuple(
-                (action, at_on(day, clock))
+                (action, at_on(day, hour))
                 for action, column in COLUMNS
-                if (clock := self.cleaned_data.get(f"o{order.pk}_{column}")) is not None
+                if (hour := self.cleaned_data.get(f"o{order.pk}_{column}")) is not None
             )
             if times:
                 rows.append(SheetRow(order, times))
@@ -103,7 +103,7 @@ def _render(request: HttpRequest, day: dt.date, org: Org | None, form: SheetForm
             "pdf_url": reverse("exports:day_sheet", args=[day.isoformat()]) + query,
             "previous": (day - dt.timedelta(days=1)).isoformat(),
             "next": (day + dt.timedelta(days=1)).isoformat(),
-            "today": timezone.localdate().isoformat(),
+            "today": clock.localdate().isoformat(),
             "query": query,
         },
         status=status,

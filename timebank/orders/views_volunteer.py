@@ -10,11 +10,11 @@ from django.contrib import messages
 from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from timebank.catalogue.models import CertificateKind
+from timebank.lib import clock
 from timebank.lib.errors import ApiError, Invalid
 from timebank.members.actions import contact_fields, do_view_personal_data
 from timebank.members.person import who
@@ -75,7 +75,7 @@ def _decorate(order: Order, roles: set[str], early: int | None = None, **extra: 
     with the rules' `early` minutes, when check-in opens if that is still to come."""
     order.show_contact = sees_contact_details(roles, order)  # type: ignore[attr-defined]
     opens = order.scheduled_start - dt.timedelta(minutes=early) if early is not None else None
-    order.check_in_opens = opens if opens is not None and opens > timezone.now() else None  # type: ignore[attr-defined]
+    order.check_in_opens = opens if opens is not None and opens > clock.now() else None  # type: ignore[attr-defined]
     order.is_mine = VOLUNTEER in roles  # type: ignore[attr-defined]
     order.waited_minutes = extra.pop("waited_minutes", None)  # type: ignore[attr-defined]
     order.code_form = extra.pop("code_form", None) or CodeForm(prefix=f"o{order.pk}")  # type: ignore[attr-defined]
@@ -111,7 +111,7 @@ def volunteer_home(request: HttpRequest, focus: Order | None = None) -> HttpResp
         [(o.recipient, contact_fields(o.recipient)) for o in mine if getattr(o, "show_contact", False)],
         via="volunteer_home",
     )
-    now = timezone.now()
+    now = clock.now()
     for order in pool:
         # Urgent ones first, the longest waiting first, with how long they have waited.
         _decorate(order, {AREA_VOLUNTEER}, waited_minutes=int((now - order.created_at).total_seconds() // 60))
@@ -121,7 +121,7 @@ def volunteer_home(request: HttpRequest, focus: Order | None = None) -> HttpResp
         .select_related("service_item", "recipient")
         .order_by("-confirmed_at")[:5]
     )
-    today = timezone.localdate()
+    today = clock.localdate()
     # Their own cover and qualifications: what dispatch checks, shown so they can renew in time.
     policies = list(me.insurance_policies.filter(ends_on__gte=today - dt.timedelta(days=90)).order_by("-ends_on")[:5])
     certificates = [

@@ -6,9 +6,9 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib import clock
 from timebank.lib.errors import Forbidden, NotAuthenticated, NotFound
 from timebank.orgs.models import ADMIN_ROLES, MANAGING_ROLES, ROLE_RANK, Org, OrgKind, Role, Rules, User
 
@@ -137,7 +137,7 @@ RESET_HOLD = dt.timedelta(hours=72)
 
 
 def recently_reset(user: User) -> bool:
-    return user.password_reset_at is not None and timezone.now() - user.password_reset_at < RESET_HOLD
+    return user.password_reset_at is not None and clock.now() - user.password_reset_at < RESET_HOLD
 
 
 def check_may_act_for_relatives(user: User) -> None:

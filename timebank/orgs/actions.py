@@ -11,10 +11,10 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Forbidden, Invalid, NotAuthenticated
 from timebank.lib.events import publish
 from timebank.orgs import rules as rule_registry
@@ -165,7 +165,7 @@ def _token_hash(key: str) -> str:
 def do_issue_token(user: User) -> str:
     key = secrets.token_urlsafe(32)
     ApiToken.objects.create(
-        user=user, key_hash=_token_hash(key), expires_at=timezone.now() + dt.timedelta(days=settings.API_TOKEN_DAYS)
+        user=user, key_hash=_token_hash(key), expires_at=clock.now() + dt.timedelta(days=settings.API_TOKEN_DAYS)
     )
     return key
 
@@ -174,7 +174,7 @@ def do_issue_token(user: User) -> str:
 def do_revoke_token(user: User, key: str) -> bool:
     return (
         ApiToken.objects.filter(user=user, key_hash=_token_hash(key), revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
+            revoked_at=clock.now()
         )
         > 0
     )
@@ -184,7 +184,7 @@ def user_for_token(key: str) -> User | None:
     tokens = (
         # The login's member comes along (None for staff): nearly every API call asks `member_of` next.
         ApiToken.objects.select_related("user", "user__org", "user__member").filter(
-            key_hash=_token_hash(key), revoked_at__isnull=True, expires_at__gt=timezone.now()
+            key_hash=_token_hash(key), revoked_at__isnull=True, expires_at__gt=clock.now()
         )
     )
     # key_hash is unique, so no LIMIT: with `.first()`'s ORDER BY … LIMIT 1 PostgreSQL may plan the member join as
@@ -201,7 +201,7 @@ def revoke_tokens(user: User, *, keep: str | None = None) -> int:
     tokens = ApiToken.objects.filter(user=user, revoked_at__isnull=True)
     if keep:
         tokens = tokens.exclude(key_hash=_token_hash(keep))
-    return tokens.update(revoked_at=timezone.now())
+    return tokens.update(revoked_at=clock.now())
 
 
 # Passwords and staff logins ---------------------------------------------------------------------------------------
@@ -216,7 +216,7 @@ TEMPORARY_VALID = dt.timedelta(hours=72)
 
 def temporary_expired(user: User) -> bool:
     # A reset before these fields existed has no time: the migration gave it one (orgs 0005).
-    return user.password_reset_at is not None and timezone.now() - user.password_reset_at >= TEMPORARY_VALID
+    return user.password_reset_at is not None and clock.now() - user.password_reset_at >= TEMPORARY_VALID
 
 
 @transaction.atomic
@@ -228,7 +228,7 @@ def do_use_temporary_password(user: User) -> None:
             _("临时密码已经过期（72 小时内有效），请联系社区工作人员重新设置。"), code="temporary_password_expired"
         )
     claimed = User.objects.filter(pk=user.pk, must_change_password=True, temporary_used_at__isnull=True).update(
-        temporary_used_at=timezone.now()
+        temporary_used_at=clock.now()
     )
     if not claimed:
         raise NotAuthenticated(
@@ -290,7 +290,7 @@ def do_reset_password(actor: User | None, target: User) -> str:
     temporary = "".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(TEMPORARY_LENGTH))
     target.set_password(temporary)
     target.must_change_password = True
-    target.password_reset_at = timezone.now()
+    target.password_reset_at = clock.now()
     target.temporary_used_at = None
     target.save(update_fields=["password", "must_change_password", "password_reset_at", "temporary_used_at"])
     revoked = revoke_tokens(target)

@@ -21,9 +21,9 @@ from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib import clock
 from timebank.lib.client import client_address
 from timebank.lib.errors import Locked
 from timebank.orgs.models import KnownLoginAddress, LoginFailure, User
@@ -57,12 +57,12 @@ def _address(request: HttpRequest | None) -> str:
 
 
 def is_guarded(username: str) -> bool:
-    since = timezone.now() - GUARD_WINDOW
+    since = clock.now() - GUARD_WINDOW
     return LoginFailure.objects.filter(username=username, created_at__gte=since).count() >= GUARD_AFTER
 
 
 def is_known_address(username: str, address: str) -> bool:
-    since = timezone.now() - KNOWN_FOR
+    since = clock.now() - KNOWN_FOR
     return KnownLoginAddress.objects.filter(user__username=username, address=address, last_login_at__gte=since).exists()
 
 
@@ -74,7 +74,7 @@ def check_guard(request: HttpRequest, username: str) -> None:
 
 
 def record_failure(username: str, request: HttpRequest | None) -> None:
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         # Older rows count for nobody: dropped here (by the created_at index), for every username.
         LoginFailure.objects.filter(created_at__lt=now - GUARD_WINDOW).delete()
@@ -85,7 +85,7 @@ def remember_success(request: HttpRequest | None, user: User) -> None:
     address = _address(request)
     if not address:
         return
-    now = timezone.now()
+    now = clock.now()
     if KnownLoginAddress.objects.filter(user=user, address=address).update(last_login_at=now):
         return
     try:

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from timebank.lib.clock import ClockDateTimeField
 from timebank.orgs import rules
 from timebank.orgs.rules import Group as G
 
@@ -34,7 +35,7 @@ class Org(models.Model):
     head_office = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     # Materialised path "/1/4/9/": a subtree is one indexed prefix query.
     path = models.CharField(max_length=255, db_index=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["path"]
@@ -134,7 +135,7 @@ class ApiToken(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     # Only a hash is stored: a leaked database does not leak usable tokens.
     key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -376,7 +377,7 @@ class Rules(models.Model):
         help=_("专项基金付款的对象，记入资金账。开启兜底时必须填写。"),
         group=G.GUARANTEE,
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         verbose_name_plural = "rules"

@@ -4,11 +4,11 @@ import datetime as dt
 from typing import Annotated, Any
 
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router
 
 from timebank.api.types import PathId
+from timebank.lib import clock
 from timebank.lib.errors import Invalid
 from timebank.ops.replica import reading_from_replica
 from timebank.orgs.api import caller
@@ -68,7 +68,7 @@ def anomalies(
     threshold that are not an activity's attendance (`record_without_source`). For staff and admins of the
     subtree."""
     org = access_stats_org(caller(request), org_id)
-    today = timezone.localdate()
+    today = clock.localdate()
     date_to = date_to or today
     date_from = date_from or date_to - dt.timedelta(days=30)
     if date_from > date_to:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Sum
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from timebank.catalogue.models import Category, Tier
 from timebank.ledger.models import MEMBER_BUCKETS, Account
+from timebank.lib import clock
 from timebank.members.models import Member, MemberStatus
 from timebank.needs.models import OPEN_STATUSES, Need
 from timebank.orders.models import Order, OrderState, overdue_q
@@ -364,7 +364,7 @@ class Today:
 
 
 def today_for(org: Org, today: dt.date | None = None) -> Today:
-    today = today or timezone.localdate()
+    today = today or clock.localdate()
     start, end = day_bounds(today, today)
     base = Order.objects.filter(in_scope(org)).select_related("service_item", "recipient", "volunteer")
     todays = base.filter(scheduled_start__gte=start, scheduled_start__lt=end).exclude(state=OrderState.CANCELLED)

@@ -35,6 +35,7 @@ from timebank.catalogue.models import Category, Tier
 from timebank.funds.disclosure import Period, fund_report
 from timebank.funds.money import yuan
 from timebank.ledger.models import Leg, Transaction, TransactionKind
+from timebank.lib import clock
 from timebank.lib.errors import Invalid
 from timebank.orgs.models import Org, OrgKind
 from timebank.reports.risk import compute_risk
@@ -76,7 +77,7 @@ def parse_half_year(code: str | None) -> HalfYear:
 
 
 def current_half_year(today: dt.date | None = None) -> HalfYear:
-    today = today or timezone.localdate()
+    today = today or clock.localdate()
     return parse_half_year(f"{today.year}-H{1 if today.month <= 6 else 2}")
 
 
@@ -174,7 +175,7 @@ def build(org: Org, half_year: HalfYear) -> HalfYearReport:
         org=org,
         bank=org.head_office or org,
         half_year=half_year,
-        generated_at=timezone.now(),
+        generated_at=clock.now(),
         stats=stats.as_dict(),
         services=services_by_category(org, start, end),
         deposits=ledger_flow(org, start, end, DEPOSIT_KINDS, credit=True),

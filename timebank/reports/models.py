@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib.clock import ClockDateTimeField
 from timebank.orgs.models import Org
 
 
@@ -23,7 +24,7 @@ class RiskRules(models.Model):
     # The anomaly report: credits to one member above these are shown on the dashboards.
     anomaly_daily_hours = models.PositiveSmallIntegerField(_("一人一天记入超过多少小时提醒"), default=12)
     anomaly_yearly_hours = models.PositiveIntegerField(_("一人一年记入超过多少小时提醒"), default=1000)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"risk rules of {self.head_office_id}"

@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from timebank.ledger.models import MEMBER_BUCKETS, Account
+from timebank.lib import clock
 from timebank.members.models import Member, MemberStatus
 from timebank.orders.models import Order, OrderState, waiting_since_q
 from timebank.orgs.models import Org, OrgKind, Rules
@@ -196,7 +197,7 @@ def _unfilled(org: Org, today: dt.date, months: int, dispatch_within_hours: int)
     starts = _month_starts(today, months)
     bounds = [dt.datetime.combine(d, dt.time(), tzinfo=SHANGHAI) for d in starts]
     bounds.append(dt.datetime.combine(months_before(starts[-1], -1), dt.time(), tzinfo=SHANGHAI))
-    late = waiting_since_q(dispatch_within_hours, timezone.now())  # overdue
+    late = waiting_since_q(dispatch_within_hours, clock.now())  # overdue
     unfilled = Q(dispatched_at__isnull=True) & (Q(state=OrderState.CANCELLED) | late)
     scope = Q(bank_id=org.pk) if org.kind == OrgKind.HEAD_OFFICE else Q(org__path__startswith=org.path)
     aggregates: dict[str, Any] = {}
@@ -241,7 +242,7 @@ def reserve_age_of(rules: Rules | None, risk_rules: RiskRules) -> int:
 
 
 def compute_risk(org: Org, today: dt.date | None = None) -> Risk:
-    today = today or timezone.localdate()
+    today = today or clock.localdate()
     bank = org.bank
     risk_rules = risk_rules_for(bank)
     rules = Rules.objects.filter(head_office=bank).first()

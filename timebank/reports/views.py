@@ -9,10 +9,10 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import CertificateKind
+from timebank.lib import clock
 from timebank.lib.errors import ApiError
 from timebank.members.person import NameShield
 from timebank.ops.replica import reading_from_replica
@@ -54,7 +54,7 @@ def dashboard_home(request: HttpRequest) -> HttpResponse:
 
 def _period(request: HttpRequest) -> tuple[PeriodForm, dt.date, dt.date]:
     """The chosen period; by default the last twelve months up to today."""
-    today = timezone.localdate()
+    today = clock.localdate()
     default_from = months_before(today.replace(day=1), 11)
     form = PeriodForm(request.GET or None)
     date_from, date_to = default_from, today

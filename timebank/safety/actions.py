@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
 from timebank.catalogue.models import CertificateKind
-from timebank.lib import crypto
+from timebank.lib import clock, crypto
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus
 from timebank.orders.models import Order
@@ -293,7 +293,7 @@ def do_create_training(
     if not 1 <= certificate_valid_years <= MAX_CERTIFICATE_YEARS:
         raise Invalid(_("证书有效期应为 1 到 10 年。"), fields={"certificate_valid_years": "out_of_range"})
     _check_day(held_on, "held_on")
-    if held_on > timezone.localdate() + dt.timedelta(days=366):
+    if held_on > clock.localdate() + dt.timedelta(days=366):
         raise Invalid(_("培训日期应在一年之内。"), fields={"held_on": "out_of_range"})
     session = TrainingSession.objects.create(
         bank_id=_bank(org),
@@ -360,7 +360,7 @@ def do_record_attendance(
     _check_attendance(session, rows)
     # of=("self",): the session only, not its org (the members are locked next, in order).
     session = TrainingSession.objects.select_for_update(of=("self",)).select_related("org").get(pk=session.pk)
-    if session.held_on > timezone.localdate():
+    if session.held_on > clock.localdate():
         raise Conflict(_("培训还没有举行，不能登记出勤和考核。"), code="training_not_held")
     _lock_members([r.member for r in rows])
     existing = {a.member_id: a for a in TrainingAttendance.objects.filter(session=session)}
@@ -451,7 +451,7 @@ def do_report_incident(
         raise Invalid(_("没有受伤时不要填写伤情。"), fields={"injury_description": "no_injury"})
     if timezone.is_naive(occurred_at):
         raise Invalid(_("时间必须带时区。"), fields={"occurred_at": "naive"})
-    now = timezone.now()
+    now = clock.now()
     if not now - dt.timedelta(days=366) <= occurred_at <= now + dt.timedelta(minutes=10):
         raise Invalid(_("发生时间应在过去一年之内，且不能晚于现在。"), fields={"occurred_at": "out_of_range"})
     if order is not None:
@@ -552,7 +552,7 @@ def do_decide_responsibility(
             )
         if previous == responsibility and incident.decision_note == note:
             raise Conflict(_("新的认定与现有认定相同。"), code="same_decision")
-    now = timezone.now()
+    now = clock.now()
     decision = IncidentDecision.objects.create(
         incident=incident,
         responsibility=responsibility,
@@ -659,7 +659,7 @@ def do_close_incident(actor: User | None, incident: IncidentReport, note: str = 
     if incident.claim_status == ClaimStatus.FILED:
         raise Conflict(_("理赔还在处理中，暂不能结案。"), code="claim_pending")
     incident.status = IncidentStatus.CLOSED
-    incident.closed_at = timezone.now()
+    incident.closed_at = clock.now()
     incident.save(update_fields=["status", "closed_at", "updated_at"])
     _history(actor, incident, FollowUpKind.STATUS, f"{IncidentStatus.CLOSED.label}" + (f"：{note}" if note else ""))
     record(actor, "incident.close", incident, bank_id=incident.bank_id, data={"note": note[:200]})

@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 
 from django.db.models import Count, Q
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
 
 from timebank.api.types import Page, PathId, paginate
+from timebank.lib import clock
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.members.models import Certificate, InsurancePolicy, Member
 from timebank.orgs.access import access_org, has_role, staff_scope
@@ -72,7 +72,7 @@ Days = Annotated[int, Query(ge=0, le=366)]
 
 
 def policy_out(p: InsurancePolicy, today: dt.date | None = None) -> dict[str, Any]:
-    today = today or timezone.localdate()
+    today = today or clock.localdate()
     return {
         "id": p.pk,
         "member_id": p.member_id,
@@ -110,7 +110,7 @@ def list_policies(
     """A member's policies, newest first: the member, and staff of the home subtree."""
     member = access_member_safety(caller(request), member_id)
     rows, nxt = paginate(InsurancePolicy.objects.filter(member=member), limit, cursor, newest_first=True)
-    today = timezone.localdate()
+    today = clock.localdate()
     return {"items": [policy_out(p, today) for p in rows], "next_cursor": nxt}
 
 
@@ -162,7 +162,7 @@ def insurance_alerts(
     """Active volunteers of the caller's subtree (or of `org_id` in it) whose cover ends within `days`
     with no renewal after it (`expiring`), or who have no policy in force today (`uninsured`). Staff."""
     scope = _scope(caller(request), org_id)
-    today = timezone.localdate()
+    today = clock.localdate()
     rows, nxt = paginate(lists.insurance_alerts(scope, today=today, days=days, status=status), limit, cursor)
     current = lists.current_policies([m.pk for m in rows], today)
     items = []
@@ -185,7 +185,7 @@ def insurance_alerts(
 
 
 def certificate_out(c: Certificate, today: dt.date | None = None) -> dict[str, Any]:
-    today = today or timezone.localdate()
+    today = today or clock.localdate()
     return {
         "id": c.pk,
         "member_id": c.member_id,
@@ -221,7 +221,7 @@ def list_certificates(
 ) -> dict[str, Any]:
     member = access_member_safety(caller(request), member_id)
     rows, nxt = paginate(Certificate.objects.filter(member=member), limit, cursor, newest_first=True)
-    today = timezone.localdate()
+    today = clock.localdate()
     return {"items": [certificate_out(c, today) for c in rows], "next_cursor": nxt}
 
 
@@ -235,7 +235,7 @@ def expiring_certificates(
 ) -> dict[str, Any]:
     """Certificates of active members of the subtree that end within `days` and have not been renewed. Staff."""
     scope = _scope(caller(request), org_id)
-    today = timezone.localdate()
+    today = clock.localdate()
     rows, nxt = paginate(lists.expiring_certificates(scope, today=today, days=days), limit, cursor)
     items = []
     for c in rows:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import CertificateKind
 from timebank.lib import crypto
+from timebank.lib.clock import ClockDateTimeField
 from timebank.members.models import Certificate, InsurancePolicy, Member
 from timebank.orders.models import Order
 from timebank.orgs.models import Org
@@ -47,7 +48,7 @@ class TrainingSession(models.Model):
     grants_certificate = models.CharField(max_length=20, choices=CertificateKind.choices, blank=True)
     certificate_valid_years = models.PositiveSmallIntegerField(default=3)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["org", "held_on"])]
@@ -68,7 +69,7 @@ class TrainingAttendance(models.Model):
     # The certificate this pass granted (so a repeated record does not grant a second one).
     certificate = models.ForeignKey(Certificate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = ClockDateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
@@ -137,8 +138,8 @@ class IncidentReport(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.CharField(max_length=500, blank=True)
     reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
+    updated_at = ClockDateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -166,7 +167,7 @@ class IncidentFollowUp(models.Model):
     kind = models.CharField(max_length=10, choices=FollowUpKind.choices, default=FollowUpKind.NOTE)
     note = models.CharField(max_length=1000)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"follow-up #{self.pk} of incident {self.incident_id}"

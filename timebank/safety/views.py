@@ -10,11 +10,11 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import CertificateKind
 from timebank.goods.forms import FindMemberForm
+from timebank.lib import clock
 from timebank.lib.errors import ApiError, Forbidden
 from timebank.members.access import visible_members
 from timebank.members.models import Member, MemberStatus
@@ -48,7 +48,7 @@ def insurance(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         status = form.cleaned_data["status"] or None
         days = form.cleaned_data["days"] or 30
-    today = timezone.localdate()
+    today = clock.localdate()
     qs = lists.insurance_alerts(scope, today=today, days=days, status=status).select_related("home_org").order_by("pk")
     rows = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     current = lists.current_policies([m.pk for m in rows], today)
@@ -66,7 +66,7 @@ def certificates(request: HttpRequest) -> HttpResponse:
     scope = require_managing_staff(user)
     form = DaysForm(request.GET)
     days = (form.cleaned_data["days"] if form.is_valid() else None) or 30
-    today = timezone.localdate()
+    today = clock.localdate()
     qs = (
         lists.expiring_certificates(scope, today=today, days=days)
         .select_related("member__home_org")
@@ -98,7 +98,7 @@ def trainings(request: HttpRequest) -> HttpResponse:
     form = TrainingForm(
         request.POST if request.method == "POST" else None,
         orgs=orgs,
-        initial={"org": scope.pk if scope is not None else None, "held_on": timezone.localdate()},
+        initial={"org": scope.pk if scope is not None else None, "held_on": clock.localdate()},
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -211,6 +211,6 @@ def training(request: HttpRequest, training_id: int) -> HttpResponse:
         "find": find,
         "q": q,
         "can_record": can_record,
-        "held": session.held_on <= timezone.localdate(),
+        "held": session.held_on <= clock.localdate(),
     }
     return render(request, "safety/training.html", context, status=status)

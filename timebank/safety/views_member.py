@@ -12,12 +12,12 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from timebank.catalogue.models import CertificateKind
+from timebank.lib import clock
 from timebank.lib.errors import ApiError
 from timebank.members.models import Certificate, InsurancePolicy, Member
 from timebank.ops.idempotency import form_once, submit_once
@@ -43,7 +43,7 @@ def _member_safety_page(
     policy_form: PolicyForm | None = None,
     certificate_form: CertificateForm | None = None,
 ) -> HttpResponse:
-    today = timezone.localdate()
+    today = clock.localdate()
     kinds = dict(CertificateKind.choices)
     policies = list(InsurancePolicy.objects.filter(member=member).order_by("-ends_on", "-pk")[:50])
     for p in policies:
@@ -128,7 +128,7 @@ def group_policy(request: HttpRequest) -> HttpResponse:
     typed by member number. The caller must manage every member listed; all or nothing."""
     user = user_of(request)
     scope = require_managing_staff(user)
-    today = timezone.localdate()
+    today = clock.localdate()
     candidates = list(
         lists.insurance_alerts(scope, today=today, days=30)
         .select_related("home_org")

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
 from timebank.catalogue.models import CertificateKind, ServiceItem
+from timebank.lib import clock
 from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Certificate, Member, MemberStatus
 from timebank.orders.actions import age_on
@@ -69,7 +70,7 @@ def _check_times(starts_at: dt.datetime, ends_at: dt.datetime, deadline: dt.date
         raise Invalid(_("结束时间要晚于开始时间。"), fields={"ends_at": "before_start"})
     if ends_at - starts_at > MAX_DURATION:
         raise Invalid(_("一次活动最长 24 小时。"), fields={"ends_at": "too_long"})
-    if starts_at > timezone.now() + MAX_AHEAD:
+    if starts_at > clock.now() + MAX_AHEAD:
         raise Invalid(_("活动时间太远了（最多提前一年发布）。"), fields={"starts_at": "too_far"})
     if deadline > starts_at:
         raise Invalid(_("报名截止时间不能晚于活动开始时间。"), fields={"signup_deadline": "after_start"})
@@ -77,7 +78,7 @@ def _check_times(starts_at: dt.datetime, ends_at: dt.datetime, deadline: dt.date
 
 def check_not_backdated(actor: User | None, org: Org, starts_at: dt.datetime, reason: str) -> str:
     """A start in the past is refused, but staff of the org may enter one with a reason. Answers the reason."""
-    if starts_at >= timezone.now() - BACKDATE_SLACK:
+    if starts_at >= clock.now() - BACKDATE_SLACK:
         return ""
     reason = clean_text(reason, "reason", 500)
     if not is_staff_of(actor, org):
@@ -201,7 +202,7 @@ def _check_time_change(actor: User | None, activity: Activity, values: dict[str,
             values[key] = getattr(activity, key)
     if values["starts_at"] == activity.starts_at and values["ends_at"] == activity.ends_at:
         return ""
-    now = timezone.now()
+    now = clock.now()
     if activity.starts_at > now and values["ends_at"] > now:
         return check_not_backdated(actor, activity.org, values["starts_at"], reason)
     reason = clean_text(reason, "reason", 500)
@@ -241,7 +242,7 @@ def do_update_activity(actor: User | None, activity: Activity, *, data: Activity
     for key, value in values.items():
         setattr(activity, key, value)
     activity.save()
-    promoted = _promote(activity, now=timezone.now())
+    promoted = _promote(activity, now=clock.now())
     record(
         actor, "activity.update", activity, bank_id=activity.bank_id, data={"changed": changed, "promoted": promoted}
     )
@@ -283,7 +284,7 @@ def check_eligible(activity: Activity, member: Member, *, today: dt.date | None 
         raise Invalid(_("会员属于另一家时间银行。"), fields={"member_id": "other_bank"})
     if not member.is_volunteer or member.status != MemberStatus.ACTIVE:
         raise Conflict(_("只有在册的志愿者可以报名。"), code="not_a_volunteer")
-    today = today or timezone.localdate()
+    today = today or clock.localdate()
     if (
         activity.requires_certificate
         and not Certificate.objects.filter(member=member, kind=activity.requires_certificate).valid_on(today).exists()
@@ -315,7 +316,7 @@ def do_sign_up(actor: User | None, activity: Activity, member: Member) -> Activi
     """A place while there are places, else the waiting list."""
     activity = lock_activity(activity)
     require_open(activity)
-    now = timezone.now()
+    now = clock.now()
     if now > activity.signup_deadline:
         raise Conflict(_("报名已经截止。"), code="signup_closed")
     check_eligible(activity, member)
@@ -351,12 +352,12 @@ def do_withdraw(actor: User | None, activity: Activity, member: Member) -> Activ
     signup = ActivitySignup.objects.select_for_update().filter(activity=activity, member=member).first()
     if signup is None or signup.status == SignupStatus.WITHDRAWN:
         raise Conflict(_("您没有报名这个活动。"), code="not_signed_up")
-    if timezone.now() > activity.signup_deadline:
+    if clock.now() > activity.signup_deadline:
         raise Conflict(_("报名已截止，不能在网上退出了。去不了的话请告诉活动负责人。"), code="signup_closed")
     was = signup.status
     signup.status = SignupStatus.WITHDRAWN
     signup.save(update_fields=["status"])
-    promoted = _promote(activity, now=timezone.now()) if was == SignupStatus.CONFIRMED else []
+    promoted = _promote(activity, now=clock.now()) if was == SignupStatus.CONFIRMED else []
     record(
         actor,
         "activity.withdraw",

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.approvals.actions import lock_members
 from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
+from timebank.lib import clock
 from timebank.lib.errors import ApiError, Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.orders.records import do_service_record
@@ -63,7 +64,7 @@ def do_scan(actor: User | None, activity: Activity, member: Member, token: str) 
         )
     activity = lock_activity(activity)
     require_open(activity)
-    now = timezone.now()
+    now = clock.now()
     if now < activity.starts_at - SCAN_MARGIN:
         raise Conflict(_("活动还没开始，开始前一小时内才能签到。"), code="too_early")
     if now > activity.ends_at + SCAN_MARGIN:
@@ -222,7 +223,7 @@ def do_mark_attendance(
             raise Conflict(_("这位会员没有名额，不用记缺席。"), code="not_signed_up")
         if signup is None:
             signup = ActivitySignup.objects.create(
-                activity=activity, member=member, status=SignupStatus.CONFIRMED, queued_at=timezone.now()
+                activity=activity, member=member, status=SignupStatus.CONFIRMED, queued_at=clock.now()
             )
         else:
             signup.status = SignupStatus.CONFIRMED
@@ -347,7 +348,7 @@ def do_close_activity(actor: User | None, activity: Activity, *, reason: str = "
         return CloseResult(activity, already_closed=True)
     if activity.state == ActivityState.CANCELLED:
         raise Conflict(_("这个活动已取消。"), code="activity_cancelled")
-    now = timezone.now()
+    now = clock.now()
     early = _check_may_close_now(actor, activity, reason, now)
     planned_end = activity.ends_at
     if early:

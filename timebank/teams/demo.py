@@ -13,6 +13,7 @@ import datetime as dt
 from django.utils import timezone
 
 from timebank.catalogue.models import ServiceItem
+from timebank.lib import clock
 from timebank.members.models import Member, MemberStatus
 from timebank.orgs.models import Org, User
 from timebank.teams import actions
@@ -38,7 +39,7 @@ def seed_teams(orgs: dict[str, Org], users: dict[str, User]) -> list[Team]:
     volunteers = Member.objects.filter(bank_id=bank_id, is_volunteer=True, status=MemberStatus.ACTIVE).exclude(
         pk=leader.pk
     )
-    now = timezone.now()
+    now = clock.now()
     today = timezone.localdate(now)
 
     elders = actions.do_create_team(

@@ -13,6 +13,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import record
+from timebank.lib import clock
 from timebank.members.models import Member
 from timebank.notify.actions import member_reader, queue_message
 from timebank.notify.messages import Message
@@ -81,7 +82,7 @@ def notify_members(template: str, activity_id: int, member_ids: list[int]) -> in
 
 def send_activity_reminders(hours: float = 24, now: dt.datetime | None = None) -> int:
     """Remind everyone with a place in an activity that starts within `hours`, once. Answers how many."""
-    now = now or timezone.now()
+    now = now or clock.now()
     due = ActivitySignup.objects.filter(
         status=SignupStatus.CONFIRMED,
         reminded_at__isnull=True,

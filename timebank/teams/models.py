@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from timebank.catalogue.models import CertificateKind, ServiceItem
+from timebank.lib.clock import ClockDateTimeField
 from timebank.members.models import Member
 from timebank.orgs.models import Org
 
@@ -31,7 +32,7 @@ class Team(models.Model):
     kind = models.CharField(max_length=20, choices=TeamKind.choices)
     description = models.CharField(max_length=500, blank=True)
     active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "name"], name="team_org_name")]
@@ -52,7 +53,7 @@ class TeamMembership(models.Model):
     # 学号 / 工号: a school needs it to match its own roll; optional elsewhere.
     external_id = models.CharField(max_length=40, blank=True)
     active = models.BooleanField(default=True)
-    joined_at = models.DateTimeField(auto_now_add=True)
+    joined_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "member"], name="team_membership_once")]
@@ -90,7 +91,7 @@ class Activity(models.Model):
     qr_salt = models.CharField(max_length=32)
     cancel_reason = models.CharField(max_length=500, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -139,7 +140,7 @@ class ActivitySignup(models.Model):
         "orders.ServiceRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="activity_signup"
     )
     reminded_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = ClockDateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["activity", "member"], name="activity_signup_once")]

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.ledger.models import AccountKind, Leg, TransactionKind
+from timebank.lib import clock
 from timebank.lib.errors import Invalid
 from timebank.teams.models import ActivitySignup, ActivityState, Team, TeamMembership, TeamRole
 
@@ -69,7 +70,7 @@ def parse_term(code: str) -> Term:
 
 
 def current_term(today: dt.date | None = None) -> Term:
-    today = today or timezone.localdate()
+    today = today or clock.localdate()
     if today.month >= 9:
         return parse_term(f"{today.year}-{today.year + 1}-1")
     if today.month == 1:

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from timebank.catalogue.actions import multiplier_for
 from timebank.catalogue.models import ServiceItem
+from timebank.lib import clock
 from timebank.lib.errors import ApiError, Forbidden, NotFound
 from timebank.members.models import Member
 from timebank.members.person import who
@@ -67,7 +68,7 @@ def _decorate(activity: Activity, member: Member | None) -> Activity:
     ).count()
     activity.multiplier = multiplier_for(activity.bank_id, activity.service_item.tier)  # type: ignore[attr-defined]
     activity.open_for_signup = (  # type: ignore[attr-defined]
-        activity.state == ActivityState.PUBLISHED and timezone.now() <= activity.signup_deadline
+        activity.state == ActivityState.PUBLISHED and clock.now() <= activity.signup_deadline
     )
     return activity
 
@@ -77,7 +78,7 @@ def activity_list(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
     member = who(request).member
     qs = visible_activities(user).select_related("service_item", "org", "team")
-    now = timezone.now()
+    now = clock.now()
     upcoming = list(qs.filter(state=ActivityState.PUBLISHED, ends_at__gte=now).order_by("starts_at", "pk")[:50])
     past = list(qs.exclude(pk__in=[a.pk for a in upcoming]).order_by("-starts_at", "-pk")[:20])
     for a in upcoming + past:
@@ -450,7 +451,7 @@ def team_detail(request: HttpRequest, team_id: int, status: int = 200, **extra: 
     user = user_of(request)
     team = access_team(user, team_id)
     manage = can_manage_team(user, team)
-    year = timezone.localdate().year
+    year = clock.localdate().year
     members = []
     if manage or team.pk in my_team_ids(user):
         members = list(

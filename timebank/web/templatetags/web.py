@@ -12,6 +12,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from timebank.lib import clock
 from timebank.web.views.common import person_of
 
 register = template.Library()
@@ -49,20 +50,20 @@ def when(value: dt.datetime | None) -> str:
     if value is None:
         return ""
     local = timezone.localtime(value)
-    today = timezone.localdate()
+    today = clock.localdate()
     days = (local.date() - today).days
-    clock = formats.time_format(local, "H:i")
+    hour = formats.time_format(local, "H:i")
     named = {-1: _("昨天"), 0: _("今天"), 1: _("明天"), 2: _("后天")}
     if days in named:
-        return f"{named[days]} {clock}"
+        return f"{named[days]} {hour}"
     weekday = formats.date_format(local, "l")
-    return f"{calendar_day(local)} {weekday} {clock}"
+    return f"{calendar_day(local)} {weekday} {hour}"
 
 
 def calendar_day(value: dt.datetime | dt.date, *, always_year: bool = False) -> str:
     """4月5日, or 2025年4月5日 where it is not this year's (or `always_year`: a document kept for years)."""
     local = timezone.localtime(value) if isinstance(value, dt.datetime) else value
-    this_year = local.year == timezone.localdate().year and not always_year
+    this_year = local.year == clock.localdate().year and not always_year
     return formats.date_format(local, "MONTH_DAY_FORMAT" if this_year else "DATE_FORMAT")
 
 

@@ -4,10 +4,10 @@ import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from timebank.federation.actions import reconcile
 from timebank.federation.models import Peer
+from timebank.lib import clock
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--peer", help="only this peer's node id")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        day = options["date"] or timezone.localdate() - dt.timedelta(days=1)
+        day = options["date"] or clock.localdate() - dt.timedelta(days=1)
         peers = Peer.objects.order_by("pk")
         if options["peer"]:
             peers = peers.filter(node_id=options["peer"])

@@ -4,10 +4,10 @@ import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from timebank.ledger.settlement import run_settlement, start_settlement
+from timebank.lib import clock
 from timebank.lib.errors import ApiError
 from timebank.orgs.models import Org, OrgKind, Rules, SettlementPeriod
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no head office {options['bank']}")
         elif not options["due"]:
             raise CommandError("name a --bank, or use --due")
-        today = timezone.localdate()
+        today = clock.localdate()
         scheduled = not options["bank"]
         failed: list[str] = []
         for bank in banks:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from timebank.ledger.grants import run_yearly_grants
+from timebank.lib import clock
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         year = options["year"]
-        this_year = timezone.localdate().year
+        this_year = clock.localdate().year
         if year is not None and not this_year - 1 <= year <= this_year:
             raise CommandError("--year may be this year or last year only")
         report = run_yearly_grants(year, bank_id=options["bank"])
