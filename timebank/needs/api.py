@@ -28,7 +28,7 @@ from timebank.needs.access import (
     visible_needs,
     visible_recipients,
 )
-from timebank.needs.handover import access_hand_over, handover_targets, open_needs, open_orders
+from timebank.needs.handover import access_hand_over, handover_targets, open_work
 from timebank.needs.models import OPEN_STATUSES, CensusImport, Need, NeedFollowUp, NeedStatus
 from timebank.needs.priority import Priority, priority
 from timebank.needs.schemas import (
@@ -409,11 +409,13 @@ OPEN_WORK_SHOWN = 200  # as many as the page lists
 def staff_open_work(request: HttpRequest, staff_id: PathId) -> dict[str, Any]:
     """A staff login's open work, as its hand-over page lists it: the open orders it dispatched last (or was handed)
     and the open needs it follows, and the logins that may take them over. Admins of the login's subtree (never
-    of a higher role, never their own login), as for the login's other changes."""
+    of a higher role, never their own login), as for the login's other changes. Only the work the caller may see
+    is listed and counted; work outside the caller's subtree (a login moved between orgs may still follow some) is
+    counted in `orders_out_of_reach` / `needs_out_of_reach`, never shown."""
     user = caller(request)
     source, _target = access_hand_over(user, staff_id)
-    orders = open_orders(source)
-    needs = open_needs(source)
+    work = open_work(user, source)
+    orders, needs = work.orders, work.needs
     return {
         "staff_id": source.pk,
         "orders": [
@@ -438,6 +440,8 @@ def staff_open_work(request: HttpRequest, staff_id: PathId) -> dict[str, Any]:
         ],
         "order_count": orders.count(),
         "need_count": needs.count(),
+        "orders_out_of_reach": work.orders_out_of_reach,
+        "needs_out_of_reach": work.needs_out_of_reach,
         "targets": [
             {"id": t.pk, "username": t.username, "name": t.display_name, "org_id": t.org_id, "role": t.role}
             for t in handover_targets(user, source)[:500]

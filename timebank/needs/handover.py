@@ -12,12 +12,16 @@ audit) is never rewritten.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import BigIntegerField, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from timebank.lib.errors import Forbidden, Invalid, NotFound
+from timebank.needs.access import visible_needs
 from timebank.needs.models import OPEN_STATUSES, Need, NeedFollowUp, WorkOwner
+from timebank.orders.access import visible_orders
 from timebank.orders.models import Order, OrderEvent
 from timebank.orders.rules import OPEN_STATES
 from timebank.orgs.access import access_staff_login, has_role, visible_staff
@@ -61,6 +65,30 @@ def open_needs(staff: User) -> QuerySet[Need]:
         .filter(follower_id=staff.pk)
         .select_related("recipient__home_org")
         .order_by("created_at", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class OpenWork:
+    """A login's open work as `reader` may see it: the orders and needs of the reader's reach (`visible_orders`,
+    `visible_needs`: what the rest of the app shows them), and how many more lie outside it (counted, never shown).
+    A login moved between orgs may still follow work of its old subtree, which its new admin cannot see."""
+
+    orders: QuerySet[Order]
+    needs: QuerySet[Need]
+    orders_out_of_reach: int
+    needs_out_of_reach: int
+
+
+def open_work(reader: User, staff: User) -> OpenWork:
+    every_order, every_need = open_orders(staff), open_needs(staff)
+    orders = every_order.filter(pk__in=visible_orders(reader).values("pk"))
+    needs = every_need.filter(pk__in=visible_needs(reader).values("pk"))
+    return OpenWork(
+        orders=orders,
+        needs=needs,
+        orders_out_of_reach=every_order.count() - orders.count(),
+        needs_out_of_reach=every_need.count() - needs.count(),
     )
 
 

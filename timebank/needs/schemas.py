@@ -183,8 +183,14 @@ class StaffOpenWorkOut(Schema):
     staff_id: int
     orders: list[HandoverOrderOut] = Field(description="open orders the login follows (at most 200, soonest first)")
     needs: list[HandoverNeedOut] = Field(description="open needs the login follows (at most 200, oldest first)")
-    order_count: int
-    need_count: int
+    order_count: int = Field(description="open orders the login follows within the caller's reach")
+    need_count: int = Field(description="open needs the login follows within the caller's reach")
+    orders_out_of_reach: int = Field(
+        description="open orders the login follows outside the caller's subtree: counted, never listed"
+    )
+    needs_out_of_reach: int = Field(
+        description="open needs the login follows outside the caller's subtree: counted, never listed"
+    )
     targets: list[HandoverTargetOut] = Field(
         description="the staff logins of the caller's subtree who may take the work over (at most 500)"
     )

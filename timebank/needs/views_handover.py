@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 
 from timebank.lib.errors import ApiError, Invalid
 from timebank.needs.actions import do_hand_over
-from timebank.needs.handover import access_hand_over, handover_targets, open_needs, open_orders
+from timebank.needs.handover import access_hand_over, handover_targets, open_work
 from timebank.orgs.scope import user_of
 from timebank.orgs.views_staff import admin_of_logins
 from timebank.web.views.common import page
@@ -21,8 +21,8 @@ from timebank.web.views.common import page
 @never_cache
 @page("login")
 def staff_handover(request: HttpRequest, staff_id: int) -> HttpResponse:
-    """A staff login's open work (orders they dispatched that are not finished, needs they follow), each linking to
-    it, and the hand-over of all of it to another staff login of the admin's subtree (needs.actions.do_hand_over)."""
+    """A staff login's open work (orders they dispatched that are not finished, needs they follow) within the
+    admin's reach, each linking to it (what lies outside is counted only), and the hand-over of all of it to another staff login of the admin's subtree (needs.actions.do_hand_over)."""
     user = admin_of_logins(user_of(request))
     source, _target = access_hand_over(user, staff_id)
     error = ""
@@ -48,10 +48,13 @@ def staff_handover(request: HttpRequest, staff_id: int) -> HttpResponse:
                 },
             )
             return redirect("web:staff_handover", staff_id=source.pk)
+    work = open_work(user, source)  # only what the admin may see; the rest is counted, never shown
     context = {
         "source": source,
-        "orders": list(open_orders(source)[:200]),
-        "needs": list(open_needs(source)[:200]),
+        "orders": list(work.orders[:200]),
+        "needs": list(work.needs[:200]),
+        "orders_out_of_reach": work.orders_out_of_reach,
+        "needs_out_of_reach": work.needs_out_of_reach,
         "targets": list(handover_targets(user, source)[:500]),
         "error": error,
     }
