@@ -8,7 +8,9 @@ in one transaction, so a sheet with one refused row writes nothing."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -90,35 +92,58 @@ class SheetRow:
 
 
 class SheetRefused(Exception):
-    """Rows the actions refused: order id -> (the action, its refusal). Raised out of the transaction, so the
-    sheet's other rows are rolled back too."""
+    """Rows the actions refused: row key (an order id, a member id) -> (the action, its refusal). Raised out of the
+    transaction, so the sheet's other rows are rolled back too."""
 
     def __init__(self, errors: dict[int, tuple[str, ApiError]]) -> None:
         super().__init__(f"{len(errors)} rows refused")
         self.errors = errors
 
 
-@transaction.atomic
-def do_enter_sheet(actor: User, rows: list[SheetRow]) -> list[Order]:
-    """Enter a filled sheet: each row's steps through the paper-mode actions for the volunteer (source 纸质签到表),
-    all or nothing. Every row is tried (each in a savepoint) so that the page can show every refusal at once;
-    any refusal rolls the whole sheet back (`SheetRefused`). Rows go in id order: two sheets entered at once
-    lock their orders in the same order."""
+Row = TypeVar("Row")
+Done = TypeVar("Done")
+
+
+class SheetStep:
+    """The action a row is at, so that its refusal names it (a row of several steps sets it before each one)."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+
+def enter_rows(
+    rows: Iterable[Row], key: Callable[[Row], int], enter: Callable[[Row, SheetStep], Done], *, action: str = ""
+) -> list[Done]:
+    """A paper sheet's rows, all or nothing, inside the caller's transaction: every row is tried in its own
+    savepoint, in key order (two sheets entered at once lock their rows in the same order), so that the page can
+    show every refusal at once; any refusal raises `SheetRefused` (by key, with the row's action), which rolls the
+    whole sheet back. `enter(row, step)` writes one row through the actions and answers what it wrote."""
     errors: dict[int, tuple[str, ApiError]] = {}
-    done: list[Order] = []
-    for row in sorted(rows, key=lambda r: r.order.pk):
-        order = row.order
-        action = ""
+    done: list[Done] = []
+    for row in sorted(rows, key=key):
+        step = SheetStep(action)
         try:
             with transaction.atomic():
-                for action, at in row.times:
-                    roles = check_roles(actor, order, action)
-                    on_behalf = on_behalf_for(action, roles, at, PaperSource.PAPER_SHEET)
-                    order = STEPS[action].act(actor, order, on_behalf=on_behalf)
+                done.append(enter(row, step))
         except ApiError as exc:
-            errors[row.order.pk] = (action, exc)
-            continue
-        done.append(order)
+            errors[key(row)] = (step.action, exc)
     if errors:
         raise SheetRefused(errors)
     return done
+
+
+@transaction.atomic
+def do_enter_sheet(actor: User, rows: list[SheetRow]) -> list[Order]:
+    """Enter a filled sheet: each row's steps through the paper-mode actions for the volunteer (source 纸质签到表),
+    all or nothing (`enter_rows`: every row tried, in order id order, any refusal rolls the sheet back)."""
+
+    def enter(row: SheetRow, step: SheetStep) -> Order:
+        order = row.order
+        for action, at in row.times:
+            step.action = action
+            roles = check_roles(actor, order, action)
+            on_behalf = on_behalf_for(action, roles, at, PaperSource.PAPER_SHEET)
+            order = STEPS[action].act(actor, order, on_behalf=on_behalf)
+        return order
+
+    return enter_rows(rows, lambda r: r.order.pk, enter)

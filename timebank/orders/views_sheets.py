@@ -90,7 +90,7 @@ def _render(request: HttpRequest, day: dt.date, org: Org | None, form: SheetForm
     for order in form.orders:
         cells = [form[f"o{order.pk}_{column}"] for _action, column in COLUMNS]
         order.masked_recipient = mask_name(order.recipient.name)  # type: ignore[attr-defined]
-        rows.append({"order": order, "cells": cells})
+        rows.append({"key": order.pk, "order": order, "cells": cells})
     query = f"?org={org.pk}" if org else ""
     return render(
         request,

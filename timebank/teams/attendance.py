@@ -26,10 +26,10 @@ from timebank.approvals.actions import lock_members
 from timebank.approvals.models import Approval, ApprovalKind, ApprovalState
 from timebank.audit.actions import record
 from timebank.lib import clock
-from timebank.lib.errors import ApiError, Conflict, Invalid
+from timebank.lib.errors import Conflict, Invalid
 from timebank.members.models import Member, MemberStatus
 from timebank.orders.records import do_service_record
-from timebank.orders.sheets import SheetRefused
+from timebank.orders.sheets import enter_rows
 from timebank.orgs.models import User
 from timebank.teams import qr
 from timebank.teams.activities import check_eligible, lock_activity, require_open
@@ -253,23 +253,16 @@ class SheetMark:
 @transaction.atomic
 def do_enter_activity_sheet(actor: User | None, activity: Activity, marks: list[SheetMark]) -> list[ActivitySignup]:
     """Enter a filled activity sheet: each row through `do_mark_attendance`, all or nothing, as the orders' day
-    sheet (orders.sheets.do_enter_sheet): every row is tried in its own savepoint so the page shows every
-    refusal at once, and any refusal rolls the whole sheet back (`SheetRefused`, by member id). The activity is
+    sheet (orders.sheets.enter_rows): every row is tried in its own savepoint so the page shows every refusal at
+    once, and any refusal rolls the whole sheet back (`SheetRefused`, by member id). The activity is
     locked first, so two sheets of it entered at once go one after the other."""
     activity = lock_activity(activity)
-    errors: dict[int, tuple[str, ApiError]] = {}
-    done: list[ActivitySignup] = []
-    for mark in sorted(marks, key=lambda m: m.member.pk):
-        try:
-            with transaction.atomic():
-                done.append(
-                    do_mark_attendance(actor, activity, mark.member, attended=mark.attended, minutes=mark.minutes)
-                )
-        except ApiError as exc:
-            errors[mark.member.pk] = ("attendance", exc)
-    if errors:
-        raise SheetRefused(errors)
-    return done
+    return enter_rows(
+        marks,
+        lambda m: m.member.pk,
+        lambda m, _step: do_mark_attendance(actor, activity, m.member, attended=m.attended, minutes=m.minutes),
+        action="attendance",
+    )
 
 
 def scanned_minutes(activity: Activity, signup: ActivitySignup) -> int:

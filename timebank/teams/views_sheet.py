@@ -88,10 +88,10 @@ def _posted_signups(request: HttpRequest, activity: Activity) -> list[ActivitySi
 def _render(request: HttpRequest, activity: Activity, form: ActivitySheetForm, status: int = 200) -> HttpResponse:
     rows = [
         {
+            "key": s.member_id,
             "signup": s,
             "phone": mask_phone(s.member.phone) if s.member.phone else "",
-            "mark": form[f"m{s.member_id}_mark"],
-            "minutes": form[f"m{s.member_id}_minutes"],
+            "cells": [form[f"m{s.member_id}_mark"], form[f"m{s.member_id}_minutes"]],
         }
         for s in form.signups
     ]
