@@ -12,7 +12,9 @@ fields. Primary keys are left out and foreign keys are written as the rank of th
 texts is blanked as in tests/test_demo.py. Fields that differ between two runs of the same seed (salted password
 hashes, random tokens) were found by building twice when the fixture was written, and are left out; the fixture
 lists them. For the ledger's transactions, the orders and the audit log the sorted rows themselves are stored too,
-so a difference there can be read. Tables added after the fixture was written are not compared.
+so a difference there can be read. Tables added after the fixture was written are not compared; one entry was
+taken out of the written fixture by hand: `orders.DailyServiceSummary`, a read model that other work was adding
+(not yet committed) when the fixture was written.
 
 When an action's own behaviour changes on purpose (what it writes, not the demo's plan), this fixture no longer
 describes "the code before the move" and has to be written again from a commit whose demo code is unchanged.

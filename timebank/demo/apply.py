@@ -20,30 +20,18 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from timebank.catalogue.demo import (
-    seed_catalogue,
-    seed_menus,
-)
+from timebank.catalogue.demo import MenuSpec, seed_catalogue, seed_menus
 from timebank.catalogue.models import ServiceItem
-from timebank.demo.steps import (
-    LAUNCH,
-    RECENT,
-    RECENT_SPAN,
-    Do,
-    Plan,
-    Ref,
-    Step,
-    when,
-)
 from timebank.evaluation.demo import seed_evaluation
 from timebank.funds.models import FundEntry
 from timebank.goods.models import Redemption
 from timebank.hotline.models import CallLog
-from timebank.ledger.actions import do_adjustment
+from timebank.ledger.demo_timeline import seed_waiting_credit
 from timebank.ledger.models import Transaction
 from timebank.lib import clock
+from timebank.lib.demo_plan import LAUNCH, RECENT, RECENT_SPAN, Do, Ref, Step, when
 from timebank.members.actions import do_link_relative
-from timebank.members.demo import PersonSpec, register_person
+from timebank.members.demo import LinkSpec, PersonSpec, register_person
 from timebank.members.models import InsurancePolicy, Member, MemberStatus
 from timebank.needs.models import Need
 from timebank.notices.demo import seed_notices
@@ -54,14 +42,25 @@ from timebank.orgs.demo import (
     MEMBER_LOGINS,
     STAFF_LOGINS,
     DemoLogin,
+    OrgSpec,
     manager_of,
     seed_orgs,
 )
 from timebank.orgs.models import Org, User
 from timebank.teams.demo import seed_teams
 
-# --------------------------------------------------------------------------------------------------------------
-# Applying the plan through the actions
+
+@dataclass
+class Plan:
+    """What `generator.build_plan` drew: the orgs, the people and their links, the menus, and the timeline's steps
+    in time order."""
+
+    seed: int
+    orgs: list[OrgSpec]
+    people: list[PersonSpec]
+    links: list[LinkSpec]
+    menus: list[MenuSpec]
+    steps: list[Step]
 
 
 @dataclass
@@ -156,22 +155,6 @@ class Applier:
         """The login that enters a credit; with no second person to approve it, the system's import does."""
         return self.users[login] if login and self.second_of(login) is not None else None
 
-    def waiting_credit(self) -> None:
-        """The community's staff bring over a paper ledger page: above the threshold, so it waits for the
-        branch admin (or any second person of the subtree) on the 待审核 page."""
-        volunteer = Member.objects.filter(user__username="volunteer").first()
-        staff = self.users.get("staff")
-        if volunteer is None or staff is None:
-            return
-        do_adjustment(
-            staff,
-            member=volunteer,
-            minutes=720,
-            bucket="earned",
-            reason="纸质台账补录：去年社区助老服务 12 小时",
-            idempotency_key=self.key(),
-        )
-
     def member(self, index: int | None) -> Member | None:
         return self.members[index] if index is not None else None
 
@@ -194,7 +177,7 @@ class Applier:
                 self.bar.advance(step_task)
             seed_teams(self.orgs, self.users)  # teams and group activities, at the end: the clock is about now
             seed_evaluation(self.orgs, self.users)  # indicators, assessments, a complaint, penalties, awards
-            self.waiting_credit()  # one large credit left for a second person to approve (待审核)
+            seed_waiting_credit(self.users, self.key)  # one large credit left for a second person (待审核)
         banks = [self.orgs[BANK1], self.orgs[BANK2]]
         return DemoResult(
             banks=banks,

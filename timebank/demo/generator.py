@@ -7,20 +7,23 @@ retired cadres brought in 630 residents; the generator mimics that with `referre
 Each app keeps its part of the demo world in its own `demo.py`, and seeds it through its own actions: orgs (the
 banks, logins and org trees: `seed_orgs`), members (the people: `Planner`, `register_person`), catalogue (services
 and menus), orders, needs (the census import), hotline, goods, safety and funds (their words and data), approvals
-(`with_second_person`), notices, teams and evaluation (`seed_notices`, `seed_teams`, `seed_evaluation`). This
-package is the orchestration: the world's size and rules (`world`), the order of the apps, the shared random
-source and the clock.
+(`with_second_person`), notices, teams and evaluation (`seed_notices`, `seed_teams`, `seed_evaluation`). Each app
+also draws its part of the hundred days since launch, in its `demo_timeline.py` (orders also `demo_history.py`),
+with the plan's vocabulary in `timebank.lib.demo_plan` (`when`, `do`, `Ref`). This package is the driver: the
+world's size (`world`), the timeline composed from the apps' parts (`timeline`) and the order of its strands
+(`build_plan` below), the simulation of the balances (`simulation`), and the runner that applies the plan
+(`apply`).
 
 It works in two steps:
 
 1. `build_plan` draws everything from `random.Random(seed)` into plain data (no database): the people, then a
-   timeline of the hundred days since the platform went live (`timeline*`): opening balances from the paper
-   ledger, services and group activities, orders in every state, needs and census rows, hotline calls, return
-   visits and welfare checks, insurance, certificates and training, goods and redemptions, money in and out,
-   and one settlement. Each step is a planned call of an action (`steps.do`, with `steps.Ref`s for what the
-   database will hold). Times are kept relative to "today" and birth dates to the current year, so the same
-   seed gives the same plan on any day. `simulation` walks the steps with the balances and stock the actions
-   will see, so no step overdraws, and settles what the plan left open (payers, quantities, counts).
+   timeline of the hundred days since the platform went live: opening balances from the paper ledger, services
+   and group activities, orders in every state, needs and census rows, hotline calls, return visits and welfare
+   checks, insurance, certificates and training, goods and redemptions, money in and out, and one settlement.
+   Each step is a planned call of an action (`demo_plan.do`, with `demo_plan.Ref`s for what the database will
+   hold). Times are kept relative to "today" and birth dates to the current year, so the same seed gives the
+   same plan on any day. `simulation` walks the steps with the balances and stock the actions will see, so no
+   step overdraws, and settles what the plan left open (payers, quantities, counts).
 2. `generate` applies the plan (`apply`): launch day by the apps' seed functions, then each planned call in
    time order, inside one database transaction. The calls run inside `timebank.lib.clock.running(...)`, so
    `clock.now()` follows the timeline (a clock that never goes back): ledger and audit timestamps, the
@@ -37,9 +40,8 @@ import time
 
 from django.db import transaction
 
-from timebank.demo.apply import Applier, DemoResult, existing_demo_usernames, progress_bar
+from timebank.demo.apply import Applier, DemoResult, Plan, existing_demo_usernames, progress_bar
 from timebank.demo.simulation import Simulation
-from timebank.demo.steps import Plan
 from timebank.demo.timeline import Timeline
 from timebank.demo.world import MIN_MEMBERS, DemoDataExists
 from timebank.lib import clock
@@ -102,7 +104,8 @@ def build_plan(*, members: int = 300, seed: int = 2019, year: int | None = None)
     t.redemptions(min(30, max(3, members // 15)))
     t.money()
     t.registrations()
-    t.settlement_and_duty()
+    t.settlement()
+    t.duty()
     return Plan(seed=seed, orgs=p.orgs, people=p.people, links=p.links, menus=t.menus, steps=Simulation(t).run())
 
 

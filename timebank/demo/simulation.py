@@ -6,28 +6,20 @@ import dataclasses
 
 from timebank.approvals import demo as approvals_demo
 from timebank.catalogue.demo import SERVICE_BY_NAME
-from timebank.demo.steps import (
-    SETTLED,
-    Do,
-    DonationDraft,
-    OrderInfo,
-    Ref,
-    ServiceDraft,
-    Step,
-    StockCountDraft,
-    TransferDraft,
-    WithdrawalDraft,
-    do,
-    when,
-)
+from timebank.catalogue.demo_timeline import MULTIPLIERS, TIER_NAMES
 from timebank.demo.timeline import Timeline
-from timebank.demo.world import GOODS_SHARE_PERCENT, MULTIPLIERS, TIER_NAMES
+from timebank.demo.world import GOODS_SHARE_PERCENT
 from timebank.funds import actions as funds_actions
 from timebank.goods import actions as goods_actions
+from timebank.goods.demo_timeline import StockCountDraft
 from timebank.ledger import actions as ledger_actions
 from timebank.ledger import settlement
+from timebank.ledger.demo_timeline import DonationDraft, TransferDraft, WithdrawalDraft
+from timebank.lib.demo_plan import SETTLED, Do, Ref, Step, do, when
 from timebank.members.demo import POOR
 from timebank.orders import actions as order_actions
+from timebank.orders.demo_history import ServiceDraft
+from timebank.orders.demo_timeline import OrderInfo
 from timebank.orgs.demo import BANK1, BANK2
 
 

@@ -1,14 +1,13 @@
-"""The demo's timeline: moments (minutes from today's midnight) and the steps that happen at them."""
+"""The demo's plan, as every app's demo module writes its part of it: moments (minutes from today's midnight,
+`when`, `ago`), and the steps that happen at them, planned calls of actions (`do`) whose arguments name what the
+database will hold once the plan is applied (`Ref`). Plain data, no database and no app: the driver in
+`timebank/demo/` (`apply.Applier`) resolves the references and calls the actions in time order."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from timebank.catalogue.demo import MenuSpec
-from timebank.members.demo import LinkSpec, PersonSpec
-from timebank.orgs.demo import OrgSpec
 
 # --------------------------------------------------------------------------------------------------------------
 # The timeline: moments, and the steps that happen at them
@@ -171,72 +170,3 @@ class Do(Step):
 def do(at: int, action: Callable[..., Any], *args: Any, keep: Any = None, **kwargs: Any) -> Do:
     """A planned call of `action`: `do(at, do_add_certificate, Ref.login("staff"), Ref.member(3), kind=...)`."""
     return Do(at, action, args, kwargs, keep)
-
-
-OpAction = Literal["adjustment", "deposit", "transfer", "donation", "withdrawal"]
-
-
-# Drafts: what the plan means to do; the simulation turns them into steps once the balances are known.
-
-
-@dataclass(frozen=True)
-class StockCountDraft(Step):
-    """A stock count (盘点) of `goods` ("outlet:name") that finds `shortfall` fewer than the books."""
-
-    goods: str
-    shortfall: int
-    note: str
-    actor: str
-
-
-@dataclass(frozen=True)
-class ServiceDraft(Step):
-    volunteer: int
-    recipient: int
-    item: str
-    base: int
-    actor: str
-
-
-@dataclass(frozen=True)
-class DonationDraft(Step):
-    donor: int
-    wish: int
-
-
-@dataclass(frozen=True)
-class WithdrawalDraft(Step):
-    bank: str
-    item: str
-    wish: int
-
-
-@dataclass(frozen=True)
-class TransferDraft(Step):
-    giver: int
-    receiver: int
-    relation: str
-    wish: int
-
-
-@dataclass
-class Plan:
-    seed: int
-    orgs: list[OrgSpec]
-    people: list[PersonSpec]
-    links: list[LinkSpec]
-    menus: list[MenuSpec]
-    steps: list[Step]
-
-
-@dataclass
-class OrderInfo:
-    """What the simulation needs to know about an order."""
-
-    bank: str
-    recipient: int
-    multiplier: int
-    hold: int  # the most it may cost the payer
-    pays_at: int | None  # when it is confirmed (or bought), if it is
-    fixed_payer: bool = False  # a story that needs this payer: the plan must allow it
-    payer: str = ""

@@ -1,29 +1,22 @@
-"""Drawing the timeline's orders: random orders with their outcomes and the demo logins' stories."""
+"""The orders' part of the demo timeline: random orders with their outcomes, and the demo logins' stories
+(点单 → 派单 → 接单 → service → confirmation → 评单).
+
+An order's story also has steps of higher apps: the hotline's calls and return visits, the link to a need, a
+service the emergency fund buys. Their apps draw them (`call`, `return_visit`, `open_need`, `needs_of`,
+`link_need`, `buy_market_service` below are theirs): the timeline composed in `timebank/demo/timeline.py`
+puts those parts above this one, at the same points of the story."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from timebank.catalogue.demo import CORE_MENU, SERVICE_BY_NAME, Service
-from timebank.demo.steps import (
-    DAY,
-    RECENT,
-    Do,
-    OrderInfo,
-    Ref,
-    ago,
-    day_of,
-    daytime,
-    do,
-    when,
-)
-from timebank.demo.timeline_base import OUTCOMES, RATINGS, Story, TimelineBase
-from timebank.demo.world import MULTIPLIERS
-from timebank.funds.actions import do_buy_market_service
-from timebank.funds.demo import MARKET_PROVIDER
-from timebank.hotline.actions import do_record_return_visit
+from timebank.catalogue.demo_timeline import MULTIPLIERS
+from timebank.lib.demo_plan import DAY, RECENT, Do, Ref, ago, day_of, daytime, do, when
 from timebank.members.demo import POOR, PersonSpec, weighted
-from timebank.needs.actions import do_link_order
 from timebank.orders import actions as order_actions
 from timebank.orders.demo import (
     CANCEL_REASONS,
@@ -35,11 +28,80 @@ from timebank.orders.demo import (
     ORDER_NOTES,
     REVIEWS,
 )
-from timebank.orgs.demo import BANK1
+from timebank.orders.demo_history import OrdersHistory
+
+RATINGS = {5: 55, 4: 30, 3: 10, 2: 4, 1: 1}
+OUTCOMES = {
+    "done": 62,
+    "declined": 8,
+    "no_show": 3,
+    "cancelled": 8,
+    "cancelled_dispatched": 5,
+    "disputed": 6,
+    "unfilled": 4,
+}
 
 
-class OrderStories(TimelineBase):
-    """The orders of the timeline (点单 → 派单 → 接单 → service → confirmation → 评单)."""
+@dataclass
+class OrderInfo:
+    """What the simulation needs to know about an order."""
+
+    bank: str
+    recipient: int
+    multiplier: int
+    hold: int  # the most it may cost the payer
+    pays_at: int | None  # when it is confirmed (or bought), if it is
+    fixed_payer: bool = False  # a story that needs this payer: the plan must allow it
+    payer: str = ""
+
+
+@dataclass
+class Story:
+    """An order being drafted: its key, and the time of its latest step."""
+
+    key: int
+    recipient: PersonSpec
+    item: Service
+    t: int
+    open: bool = True  # False once a step would fall after now: the rest has not happened yet
+
+
+class OrderStories(OrdersHistory):
+    """The orders of the timeline."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.order_keys = itertools.count(1)
+        self.orders: dict[int, OrderInfo] = {}
+        self.done_orders: list[tuple[int, int, PersonSpec, PersonSpec]] = []  # key, check-in, volunteer, recipient
+
+    # -- the steps of higher apps in an order's story (drawn by their parts of the timeline)
+
+    def call(self, story: Story, at: int, kind: str, summary: str, actor: str, need: int | None = None) -> bool:
+        """A call to the hotline about the order (the hotline's part draws it); False once it would be after now."""
+        raise NotImplementedError
+
+    def return_visit(self, at: int, order: int, outcome: str, satisfaction: int | None, note: str, actor: str) -> Do:
+        """回访 after a service (the hotline's part)."""
+        raise NotImplementedError
+
+    def open_need(self, recipient: PersonSpec, at: int) -> int | None:
+        """The recipient's need open at `at`, if any (the needs' part)."""
+        raise NotImplementedError
+
+    def needs_of(self, person: PersonSpec) -> list[int]:
+        """The person's needs (the needs' part)."""
+        raise NotImplementedError
+
+    def link_need(self, at: int, actor: str, need: int, order: int) -> Do:
+        """The order linked to the need it meets (the needs' part)."""
+        raise NotImplementedError
+
+    def buy_market_service(self, at: int, order: int, amount: str, note: str) -> Do:
+        """The order bought from a provider by the emergency fund (专项基金兜底; the funds' part)."""
+        raise NotImplementedError
+
+    # -- the orders
 
     def new_order(
         self,
@@ -173,27 +235,6 @@ class OrderStories(TimelineBase):
                 return do(at, order_actions.do_dispute, who, order, reason=note, keep=keep)
         raise AssertionError(f"unknown order action {action}")
 
-    def call(self, story: Story, at: int, kind: str, summary: str, actor: str, need: int | None = None) -> bool:
-        moment = self.next_at(story, at)
-        if moment is None:
-            return False
-        r = story.recipient
-        minutes = self.rng.randint(2, 9)
-        self.add(self.log_call(moment, kind, actor, summary, minutes, member=r.index, order=story.key, need=need))
-        return True
-
-    def return_visit(self, at: int, order: int, outcome: str, satisfaction: int | None, note: str, actor: str) -> Do:
-        """回访: the desk calls the recipient after a service."""
-        return do(
-            at,
-            do_record_return_visit,
-            Ref.login(actor),
-            order=Ref.order(order),
-            outcome=outcome,
-            satisfaction=satisfaction,
-            note=note,
-        )
-
     def serve(self, s: Story, v: PersonSpec, scheduled: int, actual: int) -> int | None:
         """Check in at the scheduled time and out `actual` minutes later; the check-in moment, or None."""
         lat, lon = self.coords(s.recipient)
@@ -204,12 +245,6 @@ class OrderStories(TimelineBase):
         if not self.act(s, check_in + actual, "check-out", self.acts_for(v), lat=lat, lon=lon):
             return None
         return check_in
-
-    def open_need(self, recipient: PersonSpec, at: int) -> int | None:
-        for key, (who, created, ended) in self.needs.items():
-            if who == recipient.index and created < at < ended - 60:
-                return key
-        return None
 
     def random_orders(self, bank: str, count: int) -> None:
         rng = self.rng
@@ -260,9 +295,7 @@ class OrderStories(TimelineBase):
                     s, created + 2, "order", f"来电预约{item.name}", desk, need if need and rng.random() < 0.7 else None
                 )
             elif need is not None and rng.random() < 0.5:
-                self.add(
-                    do(created + 1, do_link_order, Ref.login(self.manager(r.org)), Ref.need(need), Ref.order(s.key))
-                )
+                self.add(self.link_need(created + 1, self.manager(r.org), need, s.key))
             self.order_outcome(s, weighted(rng, OUTCOMES), desk, scheduled, planned, urgent)
 
     def order_outcome(self, s: Story, outcome: str, desk: str, scheduled: int, planned: int, urgent: bool) -> None:
@@ -419,7 +452,7 @@ class OrderStories(TimelineBase):
             notes="换季了，帮忙把棉被拆洗一下",
         )
         if own_need is not None:
-            self.add(do(when(-20, 10, 5), do_link_order, Ref.login("staff"), Ref.need(own_need), Ref.order(s.key)))
+            self.add(self.link_need(when(-20, 10, 5), "staff", own_need, s.key))
         self.act(s, when(-20, 14), "dispatch", "staff", volunteer=V.index)
         self.act(s, when(-20, 15, 10), "accept", "volunteer")
         self.serve(s, V, when(-19, 9, 2), 120)
@@ -489,20 +522,8 @@ class OrderStories(TimelineBase):
         bought = self.next_at(s, when(-7, 10, 30))
         if bought is not None:
             self.orders[s.key].pays_at = bought
-            self.add(
-                do(
-                    bought,
-                    do_buy_market_service,
-                    Ref.login("ho_admin"),
-                    Ref.order(s.key),
-                    fund_org=Ref.org(BANK1),
-                    provider=MARKET_PROVIDER,
-                    amount="150.00",
-                    note="持证护理志愿者近期都排不开，由专项基金向护理公司购买服务",
-                    unfillable=True,
-                    keep=Ref.order(s.key),
-                )
-            )
+            note = "持证护理志愿者近期都排不开，由专项基金向护理公司购买服务"
+            self.add(self.buy_market_service(bought, s.key, "150.00", note))
         # cancelled by the son: his father is staying with him
         s = self.new_order(
             R,
