@@ -12,10 +12,13 @@ Account balances are the sums of their legs. The balance trigger is off during t
 transaction is balanced by construction) and the tables are analysed, as production would have statistics.
 
 Then it times, through the same code the API and pages run:
-  - the head office's stats for the last year (goal < 300 ms), which read the daily summary the posting path
-    keeps (`timebank.ledger.summary`; the build fills it from the bulk-loaded transactions as the data migration
-    does), and beside it the same stats without the summary (the transactions counted and summed, as before),
-    checked to give the same figures,
+  - the head office's stats for the last year (goal < 300 ms), which read three summaries kept with the rows:
+    the ledger's daily summary (`timebank.ledger.summary`, kept by the posting path), the services' daily summary
+    (`timebank.orders.summary`, kept where orders are credited and records posted) — the build fills both from
+    the bulk-loaded rows as their data migrations do — and the active members per join day
+    (`timebank.members.counts`, kept by triggers on the members' table, so also during the bulk load); and beside
+    them the same stats without any summary (stats_scan: the rows counted and summed, as before), checked to give
+    the same figures, and each part of the stats timed alone both ways,
   - one member's statement page, GET /api/v1/members/{id}/statement with a staff token (goal < 20 ms),
   - the head office's risk projection (goal < 2 s),
 and prints p50 and p95 of each, and how each grows from the first size to the last.
@@ -41,8 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DB_PREFIX = "timebank_bench_reports"
 BRANCHES = 10
 SUBS_PER_BRANCH = 10
-# stats_scan: the same stats without the daily summary (the head office's transactions counted and summed from
-# ledger_transaction, as before issue 17), timed in the same run as the baseline; it has no goal of its own.
+# stats_scan: the same stats without the summaries (the head office's members, orders, records and transactions
+# counted and summed from their tables, as before issue 17), timed in the same run as the baseline; no goal of its own.
 GOALS: dict[str, float | None] = {"stats_year": 0.300, "stats_scan": None, "statement": 0.020, "risk": 2.0}
 
 
@@ -227,6 +230,9 @@ def build(members: int, legs_per_member: int) -> dict[str, int]:
         t1 = step("service records", t1)
         refill_summary(cur)
         t1 = step("daily summary from the transactions", t1)
+        refill_services(cur)
+        t1 = step("services' daily summary from the orders and records", t1)
+        # The head counts per join day (members_dailymembercount) were kept by the members' triggers during the load.
         # Production tables are vacuumed and analysed by autovacuum; freshly bulk-loaded ones are not yet.
         cur.execute("VACUUM ANALYZE")
         step("vacuum analyse", t1)
@@ -241,6 +247,15 @@ def refill_summary(cur: Any) -> None:
     """The daily summary from the bulk-loaded transactions (they bypassed the posting path that keeps it), by
     the same set-based statement as the data migration."""
     from timebank.ledger.summary import TABLE, fill_sql
+
+    cur.execute(f"DELETE FROM {TABLE}")
+    cur.execute(fill_sql(), [])
+
+
+def refill_services(cur: Any) -> None:
+    """The services' daily summary from the bulk-loaded orders and records (they bypassed the actions that keep
+    it), by the same set-based statement as the data migration."""
+    from timebank.orders.summary import TABLE, fill_sql
 
     cur.execute(f"DELETE FROM {TABLE}")
     cur.execute(fill_sql(), [])
@@ -296,12 +311,36 @@ def measure(ids: dict[str, int], repeat: int) -> dict[str, tuple[float, float]]:
         assert scanned == stats, (scanned, stats)
 
     without_summary()
+    print_parts(bank, year_ago, today)
     return {
         "stats_year": timed(lambda: compute(bank, year_ago, today), repeat),
         "stats_scan": timed(without_summary, repeat),
         "statement": timed(statement, repeat * 4),
         "risk": timed(lambda: compute_risk(bank), repeat),
     }
+
+
+def print_parts(bank: Any, first: dt.date, last: dt.date) -> None:
+    """Where a year's stats spend their time: each part of `compute` timed alone (median of 3), read from the
+    summaries and counted from the rows (stats_scan)."""
+    from timebank.orders.models import ServiceSource
+    from timebank.reports import stats as s
+
+    start, end = s.day_bounds(first, last)
+    parts: dict[str, Callable[[], Any]] = {
+        "head counts": lambda: s.head_counts(bank, start, end),
+        "orders": lambda: s.service_sums(bank, start, end, ServiceSource.ORDER),
+        "service records": lambda: s.service_sums(bank, start, end, ServiceSource.RECORD),
+        "ledger transactions": lambda: s.ledger_transactions(bank, start, end),
+        "outstanding": lambda: s.outstanding_minutes(bank),
+    }
+    line = []
+    for name, fn in parts.items():
+        kept = timed(fn, 3)[0]
+        with mock.patch.object(s, "whole_days", lambda start, end: None):
+            scan = timed(fn, 3)[0]
+        line.append(f"{name} {kept * 1000:.1f} / {scan * 1000:.1f}")
+    print("  parts of the stats, median ms (summaries / scans): " + ", ".join(line), flush=True)
 
 
 def existing(members: int) -> dict[str, int] | None:
@@ -350,6 +389,15 @@ def run(members: int, legs_per_member: int, repeat: int, reuse: bool) -> dict[st
             if posted != summarised:
                 refill_summary(cur)
                 t0 = step("daily summary from the transactions", t0)
+            cur.execute(
+                "SELECT (SELECT count(*) FROM orders_order WHERE transaction_id IS NOT NULL "
+                "AND state IN ('confirmed', 'reviewed')) + (SELECT count(*) FROM orders_servicerecord), "
+                "(SELECT coalesce(sum(services), 0) FROM orders_dailyservicesummary)"
+            )
+            services, summarised = cur.fetchone()
+            if services != summarised:
+                refill_services(cur)
+                t0 = step("services' daily summary from the orders and records", t0)
             cur.execute("VACUUM ANALYZE")
         step("migrated and analysed", t0)
     return measure(ids, repeat)

@@ -23,6 +23,7 @@ from timebank.ledger.verify_since import balance_problems_since, base, tip_probl
 from timebank.lib import clock
 from timebank.lib.events import publish
 from timebank.lib.hashchain import GENESIS, link
+from timebank.members.counts import count_problems
 from timebank.orgs.models import Org, OrgKind, Rules
 
 
@@ -190,8 +191,11 @@ def _verify_chains(
 
 
 def _verify_summary(bank_id: int, report: Report) -> None:
-    """The daily summary the posting path keeps equals the bank's transactions counted and summed again."""
+    """The daily summary the posting path keeps equals the bank's transactions counted and summed again, and the
+    head counts the members' triggers keep equal its active members counted again (the orders' services summary
+    is checked by its own app, through BankVerifying)."""
     report.problems += summary_problems(bank_id)
+    report.problems += count_problems(bank_id)
 
 
 def _waiting(bank_id: int) -> bool:

@@ -220,3 +220,31 @@ class Consent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id}: {self.scope}={self.granted}"
+
+
+MEMBER_COUNT_STRIPES = 8  # rows per (bank, day): members approved or changed at once rarely share one
+
+
+class DailyMemberCount(models.Model):
+    """A bank's active members by the day they joined (`created_at`, Asia/Shanghai): how many, and how many of them
+    are volunteers, recipients, referred, referred volunteers. Kept by database triggers on `members_member`
+    (migration 0010), so every write of a member moves it in the same transaction, whichever app or statement makes
+    it; the head office's head counts sum a few thousand rows instead of scanning every member
+    (`timebank.members.counts`). `verify` recounts it. Striped by the member's id, summed on read."""
+
+    bank = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    stripe = models.PositiveSmallIntegerField()
+    members = models.BigIntegerField(default=0)
+    volunteers = models.BigIntegerField(default=0)
+    recipients = models.BigIntegerField(default=0)
+    referred = models.BigIntegerField(default=0)
+    referred_volunteers = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "day", "stripe"], name="daily_member_count_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_id} {self.day}: {self.members}"

@@ -31,7 +31,8 @@ from timebank.members.models import Certificate, InsurancePolicy, Member, Member
 from timebank.orders.access import check_may_order_for
 from timebank.orders.events import OrderTransitioned, VolunteerVetted
 from timebank.orders.models import Channel, Order, OrderEvent, OrderState, PaperSource, Payer
-from timebank.orders.rules import TRANSITIONS, acts_on_behalf, allows
+from timebank.orders.rules import CREDITED_STATES, TRANSITIONS, acts_on_behalf, allows
+from timebank.orders.summary import add_order
 from timebank.orgs.models import Rules, User
 
 MAX_PLANNED_MINUTES = 12 * 60
@@ -139,6 +140,8 @@ def transition(
         order,
         {"from": from_state, "to": to, "volunteer": order.volunteer_id, "note": note[:200], **(data or {})},
     )
+    if to in CREDITED_STATES and from_state not in CREDITED_STATES:
+        add_order(order)  # the services' daily summary, in this transaction (last: its row lock is held shortest)
     return order
 
 

@@ -226,3 +226,35 @@ class ServiceRecord(models.Model):
 
     def __str__(self) -> str:
         return f"service record #{self.pk}"
+
+
+SERVICE_STRIPES = 8  # rows per (bank, day, source), as the ledger's daily summary: concurrent writers rarely share one
+
+
+class ServiceSource(models.TextChoices):
+    ORDER = "order", _("订单")
+    RECORD = "record", _("服务记录")
+
+
+class DailyServiceSummary(models.Model):
+    """The services a bank completed per day (Asia/Shanghai), kept where they are written (`timebank.orders.summary`):
+    an order when it is credited (its `confirmed_at` day), a service record when it is posted (its transaction's
+    day), in the same database transaction, so the head office's stats read a few thousand rows instead of a year
+    of orders and records. `verify` recounts it. Striped by the order's or record's id, summed on read."""
+
+    bank = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    source = models.CharField(max_length=6, choices=ServiceSource.choices)
+    stripe = models.PositiveSmallIntegerField()
+    services = models.BigIntegerField(default=0)
+    # The sums of `actual_minutes` (orders) or `minutes` (records), and of `credited_minutes`.
+    minutes = models.BigIntegerField(default=0)
+    credited_minutes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bank", "day", "source", "stripe"], name="daily_service_summary_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_id} {self.day} {self.source}: {self.services}"

@@ -26,6 +26,7 @@ from timebank.members.models import Member
 from timebank.ops.idempotency import check_key, fingerprint, key_reused, scope_of
 from timebank.orders.actions import check_volunteer_eligible
 from timebank.orders.models import ServiceRecord
+from timebank.orders.summary import add_record
 from timebank.orgs.models import User
 
 
@@ -210,4 +211,5 @@ def post_service_record(
             bank_id=volunteer.bank_id,
             data={"volunteer": volunteer.pk, "minutes": minutes, "credited": credited},
         )
+        add_record(rec, tx)  # the services' daily summary, in this transaction
         return rec, False

@@ -14,6 +14,7 @@ from timebank.lib.events import subscribe
 from timebank.members.models import Member
 from timebank.orders.models import Order, ServiceRecord
 from timebank.orders.records import post_service_record
+from timebank.orders.summary import summary_problems
 from timebank.orgs.models import User
 
 
@@ -36,6 +37,12 @@ def verify_credits(event: BankVerifying) -> list[str]:
                 f"its transaction {tx_id} moved {legs}"
             )
     return problems
+
+
+@subscribe(BankVerifying)
+def verify_service_summary(event: BankVerifying) -> list[str]:
+    """The services' daily summary equals the bank's credited orders and posted records counted again."""
+    return summary_problems(event.bank_id)
 
 
 def post_approved_service_record(actor: User, approval: Approval) -> ServiceRecord:

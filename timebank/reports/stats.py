@@ -1,9 +1,11 @@
 """The bank's own measures for any org subtree and period, computed from the same rows the ledger keeps.
 
-Every figure is a query over orders, service records and ledger rows, so the numbers always reconcile with the
-ledger. The one thing kept separately is the ledger's daily summary (`timebank.ledger.summary`): the posting path
-updates it in the same database transaction as the legs and `verify` recounts it, and a head office's ledger
-figures for whole days are read from it instead of counting a year of transactions.
+Every figure is a query over members, orders, service records and ledger rows, so the numbers always reconcile
+with the ledger. For a head office and whole days three summaries are read instead, each kept in the same database
+transaction as the rows it counts and recounted by `verify`: the ledger's daily summary (`timebank.ledger.summary`,
+kept by the posting path), the services' daily summary (`timebank.orders.summary`, kept where orders are credited
+and service records posted) and the active members by join day (`timebank.members.counts`, kept by triggers on the
+members' table). Partial days and lower orgs count the rows, as before.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from timebank.ledger.models import Account, Leg, Transaction, TransactionKind
 from timebank.ledger.summary import summed, whole_days
+from timebank.members.counts import counted
 from timebank.members.models import Member, MemberStatus
-from timebank.orders.models import Order, ServiceRecord
+from timebank.orders.models import Order, ServiceRecord, ServiceSource
+from timebank.orders.summary import summed as summed_services
 from timebank.orgs.models import Org, OrgKind
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -108,20 +112,9 @@ def credited_minutes(org: Org, start: dt.datetime | None, end: dt.datetime | Non
 
 def compute(org: Org, date_from: dt.date | None = None, date_to: dt.date | None = None) -> Stats:
     start, end = day_bounds(date_from, date_to)
-    # One pass over the subtree's active members for every head count.
-    joined = _in("created_at", start, end)
-    people = Member.objects.filter(scope_q(org, "bank_id", "home_org"), status=MemberStatus.ACTIVE).aggregate(
-        members=Count("pk"),
-        volunteers=Count("pk", filter=Q(is_volunteer=True)),
-        recipients=Count("pk", filter=Q(is_recipient=True)),
-        referred=Count("pk", filter=Q(referred_by__isnull=False)),
-        joined=Count("pk", filter=joined) if joined else Count("pk"),
-        referred_volunteers=Count("pk", filter=joined & Q(is_volunteer=True, referred_by__isnull=False)),
-    )
-    orders = confirmed_orders(org, start, end)
-    order_sums = orders.aggregate(actual=Sum("actual_minutes"), credited=Sum("credited_minutes"), n=Count("pk"))
-    records = posted_records(org, start, end)
-    record_sums = records.aggregate(actual=Sum("minutes"), credited=Sum("credited_minutes"), n=Count("pk"))
+    people = head_counts(org, start, end)
+    order_sums = service_sums(org, start, end, ServiceSource.ORDER)
+    record_sums = service_sums(org, start, end, ServiceSource.RECORD)
     outstanding = outstanding_minutes(org)
     return Stats(
         org_id=org.pk,
@@ -135,12 +128,50 @@ def compute(org: Org, date_from: dt.date | None = None, date_to: dt.date | None 
         referred_volunteers=people["referred_volunteers"],
         orders_completed=order_sums["n"],
         services_completed=order_sums["n"] + record_sums["n"],
-        service_minutes=(order_sums["actual"] or 0) + (record_sums["actual"] or 0),
-        credited_minutes=(order_sums["credited"] or 0) + (record_sums["credited"] or 0),
+        service_minutes=order_sums["actual"] + record_sums["actual"],
+        credited_minutes=order_sums["credited"] + record_sums["credited"],
         service_records=record_sums["n"],
         ledger_transactions=ledger_transactions(org, start, end),
         outstanding_minutes=outstanding or 0,
     )
+
+
+def head_counts(org: Org, start: dt.datetime | None, end: dt.datetime | None) -> dict[str, int]:
+    """The subtree's active members: members, volunteers, recipients, referred, and of those who joined in
+    [start, end) `joined` and `referred_volunteers`. A head office's, for whole days, from the counts the members'
+    triggers keep per join day (`timebank.members.counts`); otherwise one pass over the members."""
+    days = whole_days(start, end)
+    if org.kind == OrgKind.HEAD_OFFICE and days is not None:
+        return counted(org.pk, *days)
+    joined = _in("created_at", start, end)
+    return Member.objects.filter(scope_q(org, "bank_id", "home_org"), status=MemberStatus.ACTIVE).aggregate(
+        members=Count("pk"),
+        volunteers=Count("pk", filter=Q(is_volunteer=True)),
+        recipients=Count("pk", filter=Q(is_recipient=True)),
+        referred=Count("pk", filter=Q(referred_by__isnull=False)),
+        joined=Count("pk", filter=joined) if joined else Count("pk"),
+        referred_volunteers=Count("pk", filter=joined & Q(is_volunteer=True, referred_by__isnull=False)),
+    )
+
+
+def service_sums(org: Org, start: dt.datetime | None, end: dt.datetime | None, source: str) -> dict[str, int]:
+    """The confirmed orders' (or posted service records') count, actual and credited minutes in [start, end).
+
+    A head office's whole days are read from the services' daily summary (`timebank.orders.summary`), which the
+    orders' actions keep where they credit; otherwise the rows are counted (`confirmed_orders`, `posted_records`)."""
+    days = whole_days(start, end)
+    if org.kind == OrgKind.HEAD_OFFICE and days is not None:
+        n, actual, credited = summed_services(org.pk, *days, source=source)
+        return {"n": n, "actual": actual, "credited": credited}
+    if source == ServiceSource.ORDER:
+        rows = confirmed_orders(org, start, end).aggregate(
+            actual=Sum("actual_minutes"), credited=Sum("credited_minutes"), n=Count("pk")
+        )
+    else:
+        rows = posted_records(org, start, end).aggregate(
+            actual=Sum("minutes"), credited=Sum("credited_minutes"), n=Count("pk")
+        )
+    return {key: int(value or 0) for key, value in rows.items()}
 
 
 def outstanding_minutes(org: Org) -> int:
