@@ -299,3 +299,34 @@ def test_only_that_banks_head_office_decides_an_incoming_move(node: World) -> No
     assert admin.post(f"/federation/moves/{uuid.uuid4()}/approve/", {"idempotency_key": "z"}).status_code == 404
     assert admin.get(url + "approve/").status_code == 405  # a decision is a POST
     assert web_client(node.users["superuser"]).get(url).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_tells_the_peer_once_after_commit(node: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The approve and reject pages run through `submit_once`: the peer is told after the keyed transaction has
+    committed (no atomic block open, the decision already readable), and a double submit tells it once. The reject
+    form is the inter-bank move's form with the federated move's own reason field (200 characters, its words)."""
+    from django.db import connection
+
+    told: list[tuple[uuid.UUID, bool, str]] = []
+
+    def notify(move: FederatedMove) -> None:
+        stored = FederatedMove.objects.get(pk=move.pk).state
+        told.append((move.move_id, connection.in_atomic_block, stored))
+
+    monkeypatch.setattr(moves, "notify", notify)
+    peer = _peer(node)
+    client = web_client(node.users["head_office_admin"])
+    approved = _incoming(peer, node.community.pk)
+    url = f"/federation/moves/{approved.move_id}/"
+    for _ in range(2):
+        assert client.post(f"{url}approve/", {"idempotency_key": "a" * 32}).status_code == 302
+    assert told == [(approved.move_id, False, "completed")]
+    refused = _incoming(peer, node.community.pk, name="王五")
+    url = f"/federation/moves/{refused.move_id}/"
+    blank = client.post(f"{url}reject/", {"idempotency_key": "r" * 32, "reason": " "})
+    form = blank.content.decode().split(f'action="{url}reject/"')[1].split("</form>")[0]
+    assert blank.status_code == 422 and "拒绝原因" in form and 'maxlength="200"' in form and 'class="error"' in form
+    for _ in range(2):
+        assert client.post(f"{url}reject/", {"idempotency_key": "r" * 32, "reason": "社区已满"}).status_code == 302
+    assert told[1:] == [(refused.move_id, False, "refused")]

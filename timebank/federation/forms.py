@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from timebank.api.types import MAX_ID
+from timebank.ledger import forms_interbank as interbank
 from timebank.orders.forms import TransferForm
 from timebank.web.forms import Form, new_idempotency_key
 
@@ -73,24 +74,9 @@ class FederatedMoveForm(Form):
         self.fields["to_org_id"].widget.attrs["inputmode"] = "numeric"
 
 
-class MoveApproveForm(Form):
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
+class MoveRejectForm(interbank.MoveRejectForm):
+    """POST /federation/moves/{id}/reject: the inter-bank move's reject form (the reason required); a federated
+    move keeps 200 characters of it, and the sending node shows it."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **_with_key(kwargs))
-
-
-class MoveRejectForm(Form):
-    """POST /federation/moves/{id}/reject: the page asks for the reason (the sending node shows it)."""
-
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
     reason = forms.CharField(label=_("拒绝原因"), max_length=200, widget=forms.Textarea(attrs={"rows": 2}))
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **_with_key(kwargs))
-
-    def clean_reason(self) -> str:
-        reason = str(self.cleaned_data["reason"]).strip()
-        if not reason:
-            raise forms.ValidationError(_("请写明拒绝原因。"))
-        return reason
+    missing_reason = _("请写明拒绝原因。")

@@ -6,6 +6,9 @@ acts once (`form_once`). The peer is called after commit, never inside the form'
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -16,12 +19,13 @@ from django.views.decorators.http import require_POST
 
 from timebank.federation import moves
 from timebank.federation.access import access_move, access_move_request, visible_peers
-from timebank.federation.api import _configured
-from timebank.federation.forms import FederatedMoveForm, MoveApproveForm, MoveRejectForm
+from timebank.federation.api import NotConfigured, _configured
+from timebank.federation.forms import FederatedMoveForm, MoveRejectForm
 from timebank.federation.models import Direction, FederatedMove, MoveState, Peer
+from timebank.ledger.forms_interbank import MoveApproveForm
 from timebank.lib.errors import ApiError
 from timebank.members.models import Member
-from timebank.ops.idempotency import form_once
+from timebank.ops.idempotency import Words, form_once, submit_once
 from timebank.orgs.models import User
 from timebank.orgs.scope import user_of
 from timebank.web.views.common import add_form_error, page
@@ -168,32 +172,58 @@ def move_page(request: HttpRequest, move_id: str) -> HttpResponse:
     return _move_page(request, access_move(user_of(request), move_id))
 
 
+def _decide(
+    request: HttpRequest,
+    move: FederatedMove,
+    form: MoveApproveForm | MoveRejectForm,
+    action: str,
+    decide: Callable[[dict[str, Any]], FederatedMove],
+    success: Words,
+) -> HttpResponse:
+    """A head office's decision on a move, once per form key (`submit_once`), and the peer told after commit:
+    `submit_once` answers (`done`) only once its keyed transaction has ended, and only the submit that decided
+    tells the peer (a replayed double submit decided nothing). A refusal stays on the page with its own status;
+    a node without federation is its error page, as before the form."""
+    decided: list[FederatedMove] = []
+
+    def act(data: dict[str, Any]) -> FederatedMove:
+        _configured()
+        decided.append(decide(data))
+        return decided[-1]
+
+    def refused(form: Any, exc: ApiError) -> int:
+        if isinstance(exc, NotConfigured):
+            raise exc
+        add_form_error(form, exc)
+        return exc.status
+
+    def done(_kept: str) -> HttpResponse:
+        if decided:
+            _deliver(decided[-1], outcome=True)
+        return redirect("web:federation_move", move_id=move.move_id)
+
+    def again(status: int) -> HttpResponse:
+        move.refresh_from_db()
+        forms: dict[str, Any] = {"approve_form" if isinstance(form, MoveApproveForm) else "reject_form": form}
+        return _move_page(request, move, status=status, **forms)
+
+    return submit_once(request, form, action, act, done=done, again=again, success=success, refused=refused)
+
+
 @require_POST
 @page("login")
 def move_approve(request: HttpRequest, move_id: str) -> HttpResponse:
     """POST /federation/moves/{id}/approve: the member arrives in the chosen community with their balances."""
     user = user_of(request)
     move = access_move(user, move_id, decide=True)
-    form = MoveApproveForm(request.POST)
-    status = 422
-    if form.is_valid():
-        _configured()
-        done = None
-        try:
-            with form_once(request, form.cleaned_data["idempotency_key"], "federation.move_approve") as once:
-                if once.replay is None:
-                    done = moves.do_approve_move(user, move)
-                    once.keep(done.state)
-        except ApiError as exc:
-            add_form_error(form, exc)
-            status = exc.status
-        else:
-            if done is not None:
-                _deliver(done, outcome=True)
-            messages.success(request, _("已批准，会员已迁入。"))
-            return redirect("web:federation_move", move_id=move.move_id)
-    move.refresh_from_db()
-    return _move_page(request, move, approve_form=form, status=status)
+    return _decide(
+        request,
+        move,
+        MoveApproveForm(request.POST),
+        "federation.move_approve",
+        lambda _data: moves.do_approve_move(user, move),
+        _("已批准，会员已迁入。"),
+    )
 
 
 @require_POST
@@ -202,23 +232,11 @@ def move_reject(request: HttpRequest, move_id: str) -> HttpResponse:
     """POST /federation/moves/{id}/reject: the reason is required here; the sending node shows it."""
     user = user_of(request)
     move = access_move(user, move_id, decide=True)
-    form = MoveRejectForm(request.POST)
-    status = 422
-    if form.is_valid():
-        _configured()
-        done = None
-        try:
-            with form_once(request, form.cleaned_data["idempotency_key"], "federation.move_reject") as once:
-                if once.replay is None:
-                    done = moves.do_reject_move(user, move, form.cleaned_data["reason"])
-                    once.keep(done.state)
-        except ApiError as exc:
-            add_form_error(form, exc)
-            status = exc.status
-        else:
-            if done is not None:
-                _deliver(done, outcome=True)
-            messages.success(request, _("已拒绝，对方节点会把时间退回给会员。"))
-            return redirect("web:federation_move", move_id=move.move_id)
-    move.refresh_from_db()
-    return _move_page(request, move, reject_form=form, status=status)
+    return _decide(
+        request,
+        move,
+        MoveRejectForm(request.POST),
+        "federation.move_reject",
+        lambda data: moves.do_reject_move(user, move, data["reason"]),
+        _("已拒绝，对方节点会把时间退回给会员。"),
+    )

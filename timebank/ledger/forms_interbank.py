@@ -46,10 +46,12 @@ class MoveApproveForm(Form):
 
 
 class MoveRejectForm(Form):
-    """POST /interbank-moves/{id}/reject: the reason is required."""
+    """POST /interbank-moves/{id}/reject: the reason is required. The federated moves' page uses this form too,
+    with its own `reason` field (a federated move keeps 200 characters) and `missing_reason`."""
 
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64, required=False)
     reason = forms.CharField(label=_("驳回原因"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    missing_reason = _("请写明驳回原因。")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **_with_key(kwargs))
@@ -57,5 +59,5 @@ class MoveRejectForm(Form):
     def clean_reason(self) -> str:
         reason = str(self.cleaned_data["reason"]).strip()
         if not reason:
-            raise forms.ValidationError(_("请写明驳回原因。"))
+            raise forms.ValidationError(self.missing_reason)
         return reason
