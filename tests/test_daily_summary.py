@@ -21,10 +21,11 @@ from timebank.ledger.models import SUMMARY_STRIPES, DailySummary, Transaction
 from timebank.ledger.settlement import do_settle
 from timebank.ledger.summary import fill, summary_problems, whole_days
 from timebank.ledger.verify import verify
+from timebank.lib.clock import day_bounds
 from timebank.members.actions import MemberInput, do_register_member
 from timebank.orders.records import do_service_record
 from timebank.orgs.actions import do_create_org
-from timebank.reports.stats import compute, credited_minutes, day_bounds, ledger_transactions
+from timebank.reports.stats import compute, credited_minutes, ledger_transactions
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 Totals = dict[tuple[dt.date, str], tuple[int, int]]
@@ -136,6 +137,22 @@ def test_days_are_the_deployments_days() -> None:
     assert whole_days(None, None) == (None, None)
     # Midnight in UTC is 08:00 in Shanghai: not a whole day there.
     assert whole_days(dt.datetime(2026, 3, 1, tzinfo=dt.UTC), None) is None
+
+
+def test_one_day_bounds_for_the_sheet_and_the_stats(world: World) -> None:
+    """`lib.clock.day_bounds` is the one home of the bank's day boundaries: the paper sheet's day is the stats'
+    one-day period, Shanghai midnight to midnight (16:00 UTC the day before)."""
+    from timebank.orders.sheets import day_orders
+
+    day = dt.date(2026, 3, 2)
+    start, end = day_bounds(day, day)
+    assert (start, end) == (
+        dt.datetime(2026, 3, 1, 16, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 2, 16, tzinfo=dt.UTC),
+    )
+    assert day_bounds(None, None) == (None, None) and day_bounds(day, None) == (start, None)
+    sql = str(day_orders(world.users["staff"], day).query)
+    assert "2026-03-01 16:00:00" in sql and "2026-03-02 16:00:00" in sql
 
 
 def test_a_summary_that_disagrees_with_the_ledger_is_reported(world: World) -> None:

@@ -18,6 +18,7 @@ HOMES = (
     ("overdue", re.compile(r"def (?:is_)?overdue|def overdue_q"), "orders/models.py"),
     ("insurance in force", re.compile(r"starts_on__lte=\w+,\s*ends_on__gte"), "members/models.py"),
     ("a valid certificate", re.compile(r"valid_from__lte"), "members/models.py"),
+    ("the bank's day boundaries", re.compile(r"def day_bounds\b"), "lib/clock.py"),
 )
 
 

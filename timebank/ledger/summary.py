@@ -56,7 +56,7 @@ def summed(bank_id: int, first: dt.date | None, last: dt.date | None, kind: str 
 
 def whole_days(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.date | None, dt.date | None] | None:
     """The days [first, last] that [start, end) covers exactly, when each bound is a local midnight (as the stats'
-    `day_bounds` makes them); None when a bound falls within a day, which the summary cannot split."""
+    `clock.day_bounds` makes them); None when a bound falls within a day, which the summary cannot split."""
     days: list[dt.date | None] = []
     for bound in (start, end):
         if bound is None:

@@ -21,7 +21,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, overload
 
 from django.db import models
 from django.utils import timezone
@@ -43,6 +43,20 @@ def localdate() -> dt.date:
 def localtime() -> dt.datetime:
     """`now()` in the bank's time zone."""
     return timezone.localtime(now())
+
+
+@overload
+def day_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]: ...
+@overload
+def day_bounds(first: dt.date | None, last: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]: ...
+def day_bounds(first: dt.date | None, last: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The moments [the start of `first`, the start of the day after `last`) in the bank's time zone (Asia/Shanghai,
+    settings.TIME_ZONE), for `start <= t < end` filters over whole days; None leaves that side open. One day is
+    `day_bounds(day, day)`. The one home of the bank's day boundaries (the paper sheet's day, the stats' periods)."""
+    tz = timezone.get_default_timezone()
+    start = dt.datetime.combine(first, dt.time.min, tzinfo=tz) if first is not None else None
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz) if last is not None else None
+    return start, end
 
 
 @contextmanager

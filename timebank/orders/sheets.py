@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.lib import clock
 from timebank.lib.errors import ApiError, Forbidden, Invalid, NotFound
 from timebank.orders.access import check_roles, visible_orders
 from timebank.orders.actions import on_behalf_for
@@ -59,15 +60,9 @@ def parse_day(raw: str) -> dt.date:
         raise NotFound(_("日期格式应为 YYYY-MM-DD。"), code="invalid_date") from None
 
 
-def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    tz = timezone.get_default_timezone()  # the sheet's day is Asia/Shanghai's
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
-    return start, start + dt.timedelta(days=1)
-
-
 def day_orders(user: User, day: dt.date, org: Org | None = None) -> OrderQuerySet:
     """The orders of `day` dispatched to a volunteer, in the caller's subtree (`visible_orders`), not cancelled."""
-    start, end = day_bounds(day)
+    start, end = clock.day_bounds(day, day)  # the sheet's day is Asia/Shanghai's
     orders = (
         visible_orders(user)
         .filter(scheduled_start__gte=start, scheduled_start__lt=end, volunteer__isnull=False)
@@ -80,9 +75,9 @@ def day_orders(user: User, day: dt.date, org: Org | None = None) -> OrderQuerySe
     return orders
 
 
-def at_on(day: dt.date, clock: dt.time) -> dt.datetime:
+def at_on(day: dt.date, hour: dt.time) -> dt.datetime:
     """HH:MM written on the sheet, on its day, in Asia/Shanghai."""
-    return dt.datetime.combine(day, clock.replace(second=0, microsecond=0), tzinfo=timezone.get_default_timezone())
+    return dt.datetime.combine(day, hour.replace(second=0, microsecond=0), tzinfo=timezone.get_default_timezone())
 
 
 @dataclass(frozen=True)

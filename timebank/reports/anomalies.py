@@ -23,11 +23,12 @@ from django.db.models.functions import ExtractYear, TruncDate
 
 from timebank.approvals.actions import threshold_for
 from timebank.ledger.models import Leg, TransactionKind
+from timebank.lib.clock import day_bounds
 from timebank.members.models import Member
 from timebank.orders.models import ServiceRecord
 from timebank.orgs.models import Org
 from timebank.reports.actions import risk_rules_for
-from timebank.reports.stats import SHANGHAI, day_bounds, scope_q
+from timebank.reports.stats import SHANGHAI, scope_q
 
 CREDIT_KINDS = (
     TransactionKind.DEPOSIT,

@@ -27,7 +27,7 @@ from timebank.needs.models import OPEN_STATUSES, Need
 from timebank.orders.models import Order, OrderState, overdue_q
 from timebank.orgs.models import Org, OrgKind
 from timebank.reports.risk import months_before
-from timebank.reports.stats import SHANGHAI, confirmed_orders, day_bounds, posted_records
+from timebank.reports.stats import SHANGHAI, confirmed_orders, posted_records
 from timebank.safety import lists
 
 MAX_MONTHS = 36
@@ -107,7 +107,7 @@ def activity(org: Org, date_from: dt.date, date_to: dt.date) -> tuple[Chart, Cha
     """Per month: services completed (orders confirmed + service records) and credited hours."""
     starts = month_starts(date_from, date_to)
     spans = _bounds(starts, date_from, date_to)
-    start, end = day_bounds(date_from, date_to)
+    start, end = clock.day_bounds(date_from, date_to)
 
     def per_month(qs: QuerySet[Any], when: str, minutes: str) -> dict[str, Any]:
         aggregates: dict[str, Any] = {}
@@ -139,7 +139,7 @@ def activity(org: Org, date_from: dt.date, date_to: dt.date) -> tuple[Chart, Cha
 
 def by_category(org: Org, date_from: dt.date, date_to: dt.date) -> Chart:
     """Orders made in the period, by category and tier (stacked)."""
-    start, end = day_bounds(date_from, date_to)
+    start, end = clock.day_bounds(date_from, date_to)
     rows = (
         Order.objects.filter(in_scope(org), created_at__gte=start, created_at__lt=end)
         .values("service_item__category", "service_item__tier")
@@ -166,7 +166,7 @@ FULFILMENT_BUCKETS: tuple[tuple[int, int | None], ...] = ((0, 1), (1, 3), (3, 7)
 
 def fulfilment(org: Org, date_from: dt.date, date_to: dt.date) -> Chart:
     """Orders whose service ended in the period, by days from the order to the volunteer checking out."""
-    start, end = day_bounds(date_from, date_to)
+    start, end = clock.day_bounds(date_from, date_to)
     qs = Order.objects.filter(in_scope(org), check_out_at__gte=start, check_out_at__lt=end)
     aggregates: dict[str, Any] = {}
     labels: list[str] = []
@@ -183,7 +183,7 @@ def fulfilment(org: Org, date_from: dt.date, date_to: dt.date) -> Chart:
 
 def unfilled(org: Org, date_from: dt.date, date_to: dt.date) -> dict[str, Any]:
     """Orders waiting past the dispatch time now, and orders of the period no volunteer was dispatched to."""
-    start, end = day_bounds(date_from, date_to)
+    start, end = clock.day_bounds(date_from, date_to)
     late = overdue_q(bank_id=org.bank_pk)
     never = Q(dispatched_at__isnull=True) & (Q(state=OrderState.CANCELLED) | late)
     made = Order.objects.filter(in_scope(org), created_at__gte=start, created_at__lt=end).aggregate(
@@ -234,7 +234,7 @@ def sub_orgs(org: Org, date_from: dt.date, date_to: dt.date) -> list[SubOrg]:
             if o.path.startswith(c.path):
                 owner[o.pk] = c.pk
                 break
-    start, end = day_bounds(date_from, date_to)
+    start, end = clock.day_bounds(date_from, date_to)
 
     def add(qs: QuerySet[Any], key: str, fill: Callable[[SubOrg, dict[str, Any]], None]) -> None:
         for r in qs:
@@ -320,7 +320,7 @@ def star_level_function() -> Callable[[int, list[int]], dict[int, Any]] | None:
 
 def top_volunteers(org: Org, date_from: dt.date, date_to: dt.date, limit: int = TOP_VOLUNTEERS) -> list[TopVolunteer]:
     """Ranked by credited minutes in the period, from orders and service records of the subtree."""
-    start, end = day_bounds(date_from, date_to)
+    start, end = clock.day_bounds(date_from, date_to)
     minutes: dict[int, int] = defaultdict(int)
     services: dict[int, int] = defaultdict(int)
     for qs in (
@@ -365,7 +365,7 @@ class Today:
 
 def today_for(org: Org, today: dt.date | None = None) -> Today:
     today = today or clock.localdate()
-    start, end = day_bounds(today, today)
+    start, end = clock.day_bounds(today, today)
     base = Order.objects.filter(in_scope(org)).select_related("service_item", "recipient", "volunteer")
     todays = base.filter(scheduled_start__gte=start, scheduled_start__lt=end).exclude(state=OrderState.CANCELLED)
     overdue = base.filter(overdue_q(bank_id=org.bank_pk))

@@ -39,7 +39,7 @@ from timebank.lib import clock
 from timebank.lib.errors import Invalid
 from timebank.orgs.models import Org, OrgKind
 from timebank.reports.risk import compute_risk
-from timebank.reports.stats import compute, confirmed_orders, day_bounds, posted_records
+from timebank.reports.stats import compute, confirmed_orders, posted_records
 
 HALF_YEAR_RE = re.compile(r"^(\d{4})-H([12])$")
 DEPOSIT_KINDS = (TransactionKind.DEPOSIT, TransactionKind.SERVICE_RECORD, TransactionKind.SERVICE_REDEMPTION)
@@ -168,7 +168,7 @@ def ledger_flow(
 
 
 def build(org: Org, half_year: HalfYear) -> HalfYearReport:
-    start, end = day_bounds(half_year.start, half_year.end)
+    start, end = clock.day_bounds(half_year.start, half_year.end)
     stats = compute(org, half_year.start, half_year.end)
     risk = compute_risk(org)
     return HalfYearReport(

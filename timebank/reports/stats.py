@@ -19,6 +19,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from timebank.ledger.models import Account, Leg, Transaction, TransactionKind
 from timebank.ledger.summary import summed, whole_days
+from timebank.lib.clock import day_bounds
 from timebank.members.counts import counted
 from timebank.members.models import Member, MemberStatus
 from timebank.orders.models import Order, ServiceRecord, ServiceSource
@@ -49,13 +50,6 @@ class Stats:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def day_bounds(date_from: dt.date | None, date_to: dt.date | None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """[start of `from`, start of the day after `to`) in Asia/Shanghai."""
-    start = dt.datetime.combine(date_from, dt.time(), tzinfo=SHANGHAI) if date_from else None
-    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI) if date_to else None
-    return start, end
 
 
 def _in(field: str, start: dt.datetime | None, end: dt.datetime | None) -> Q:
