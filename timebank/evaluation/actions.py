@@ -763,3 +763,12 @@ def waiting_bonuses(awards: list[Award]) -> dict[int, int]:
         payload__award_id__in=[a.pk for a in awards],
     ).values_list("pk", "payload")
     return {int(payload["award_id"]): pk for pk, payload in waiting}
+
+
+def mark_waiting_bonuses(awards: list[Award]) -> list[Award]:
+    """Set `waiting_approval_id` on each award (None when no bonus waits): what `AwardOut` answers as
+    `bonus_approval_id`."""
+    waiting = waiting_bonuses(awards)
+    for award in awards:
+        award.waiting_approval_id = waiting.get(award.pk)  # type: ignore[attr-defined]
+    return awards

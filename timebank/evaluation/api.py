@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
@@ -72,26 +73,22 @@ def _year(year: int | None) -> int:
 # Rules ----------------------------------------------------------------------------------------------------------
 
 
-def rules_out(r: EvaluationRules) -> dict[str, Any]:
-    return {"head_office_id": r.head_office_id, **{f: getattr(r, f) for f in actions.RULE_FIELDS}}
-
-
 @router.get("/orgs/{org_id}/evaluation-rules", response=EvaluationRulesOut)
-def get_rules(request: HttpRequest, org_id: PathId) -> dict[str, Any]:
+def get_rules(request: HttpRequest, org_id: PathId) -> EvaluationRules:
     """The head office's evaluation rules: weights of the three parts, complaint deduction, star hold-back."""
     bank = access.access_bank_settings(caller(request), org_id, write=False)
-    return rules_out(evaluation_rules(bank.pk))
+    return evaluation_rules(bank.pk)
 
 
 @router.patch("/orgs/{org_id}/evaluation-rules", response=EvaluationRulesOut)
-def patch_rules(request: HttpRequest, org_id: PathId, payload: EvaluationRulesPatch) -> dict[str, Any]:
+def patch_rules(request: HttpRequest, org_id: PathId, payload: EvaluationRulesPatch) -> EvaluationRules:
     """Head-office admins. Weights are 0..100 each and not all zero."""
     user = caller(request)
     bank = access.access_bank_settings(user, org_id, write=True)
     changes = payload.dict(exclude_unset=True)
     if any(v is None for v in changes.values()):
         raise Invalid(_("规则值不能为空。"), fields={k: "null" for k, v in changes.items() if v is None})
-    return rules_out(actions.do_update_rules(user, bank, changes))
+    return actions.do_update_rules(user, bank, changes)
 
 
 @router.post("/orgs/{org_id}/evaluation-defaults", response=dict[str, int])
@@ -106,54 +103,34 @@ def seed_defaults(request: HttpRequest, org_id: PathId) -> dict[str, int]:
 # Indicators -----------------------------------------------------------------------------------------------------
 
 
-def indicator_out(i: Indicator) -> dict[str, Any]:
-    return {f: getattr(i, f) for f in ("code", "name", "description", "weight", "active", "position")} | {"id": i.pk}
-
-
 @router.get("/orgs/{org_id}/indicators", response=list[IndicatorOut])
-def list_indicators(request: HttpRequest, org_id: PathId) -> list[dict[str, Any]]:
+def list_indicators(request: HttpRequest, org_id: PathId) -> QuerySet[Indicator]:
     """The head office's assessment indicators (运行管理, 服务品质, 时间认定 …) with their weights."""
     bank = access.access_bank_settings(caller(request), org_id, write=False)
-    return [indicator_out(i) for i in Indicator.objects.filter(bank=bank)]
+    return Indicator.objects.filter(bank=bank)
 
 
 @router.post("/orgs/{org_id}/indicators", response={201: IndicatorOut})
-def create_indicator(request: HttpRequest, org_id: PathId, payload: IndicatorIn) -> Status[dict[str, Any]]:
+def create_indicator(request: HttpRequest, org_id: PathId, payload: IndicatorIn) -> Status[Indicator]:
     user = caller(request)
     bank = access.access_bank_settings(user, org_id, write=True)
     indicator = actions.do_create_indicator(user, bank, actions.IndicatorInput(**payload.dict()))
-    return Status(201, indicator_out(indicator))
+    return Status(201, indicator)
 
 
 @router.patch("/indicators/{indicator_id}", response=IndicatorOut)
-def patch_indicator(request: HttpRequest, indicator_id: PathId, payload: IndicatorPatch) -> dict[str, Any]:
+def patch_indicator(request: HttpRequest, indicator_id: PathId, payload: IndicatorPatch) -> Indicator:
     user = caller(request)
     indicator = access.access_indicator(user, indicator_id, write=True)
     changes = payload.dict(exclude_unset=True)
-    return indicator_out(actions.do_update_indicator(user, indicator, actions.IndicatorInput(**changes)))
+    return actions.do_update_indicator(user, indicator, actions.IndicatorInput(**changes))
 
 
 # Assessments -----------------------------------------------------------------------------------------------------
 
 
-def assessment_out(a: Assessment) -> dict[str, Any]:
-    return {
-        "id": a.pk,
-        "org_id": a.org_id,
-        "year": a.year,
-        "assessor_id": a.assessor_id,
-        "total": a.total,
-        "note": a.note,
-        "scores": [
-            {"indicator_id": s.indicator_id, "score": s.score, "weight": s.weight}
-            for s in sorted(a.scores.all(), key=lambda s: s.indicator_id)
-        ],
-        "created_at": a.created_at,
-    }
-
-
 @router.post("/assessments", response={201: AssessmentOut})
-def create_assessment(request: HttpRequest, payload: AssessmentIn) -> Status[dict[str, Any]]:
+def create_assessment(request: HttpRequest, payload: AssessmentIn) -> Status[Assessment]:
     """A third-party assessor scores a sub-branch or outlet of their subtree on every active indicator
     (0..100, one decimal). Once per assessor, org and year (409 `already_assessed`)."""
     user = caller(request)
@@ -164,7 +141,7 @@ def create_assessment(request: HttpRequest, payload: AssessmentIn) -> Status[dic
     assessment = actions.do_record_assessment(
         user, org, year=payload.year, scores={s.indicator_id: s.score for s in payload.scores}, note=payload.note
     )
-    return Status(201, assessment_out(assessment))
+    return Status(201, assessment)
 
 
 @router.get("/assessments", response=Page[AssessmentOut])
@@ -183,25 +160,14 @@ def list_assessments(
     if year is not None:
         qs = qs.filter(year=year)
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
-    return {"items": [assessment_out(a) for a in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}
 
 
 # Self-assessments and combined scores -------------------------------------------------------------------------------
 
 
-def self_out(s: SelfAssessment) -> dict[str, Any]:
-    return {
-        "id": s.pk,
-        "member_id": s.member_id,
-        "org_id": s.org_id,
-        "year": s.year,
-        "score": s.score,
-        "summary": s.summary,
-    }
-
-
 @router.post("/self-assessments", response=SelfOut)
-def save_self_assessment(request: HttpRequest, payload: SelfIn) -> dict[str, Any]:
+def save_self_assessment(request: HttpRequest, payload: SelfIn) -> SelfAssessment:
     """自我评估 for a year: a volunteer's own (their login), or an org's (`org_id`, staff of it). Saving again
     corrects it."""
     user = caller(request)
@@ -213,63 +179,37 @@ def save_self_assessment(request: HttpRequest, payload: SelfIn) -> dict[str, Any
         if me is None:
             raise Invalid(_("请选择机构，或用志愿者本人的账号填写。"), fields={"org_id": "required"})
         row = actions.do_self_assess(user, member=me, year=payload.year, score=payload.score, summary=payload.summary)
-    return self_out(row)
-
-
-def combined_out(c: Combined, year: int) -> dict[str, Any]:
-    return {"year": year, **{f: getattr(c, f) for f in CombinedOut.model_fields if f != "year"}}
+    return row
 
 
 @router.get("/orgs/{org_id}/evaluation", response=CombinedOut)
-def org_evaluation(request: HttpRequest, org_id: PathId, year: YearParam = None) -> dict[str, Any]:
+def org_evaluation(request: HttpRequest, org_id: PathId, year: YearParam = None) -> Combined:
     """An org's combined score for a year (default: this year), part by part."""
     org = access.access_org_evaluation(caller(request), org_id)
     y = _year(year)
-    return combined_out(org_score(org, y), y)
+    return org_score(org, y)
 
 
 @router.get("/members/{member_id}/evaluation", response=CombinedOut)
-def member_evaluation(request: HttpRequest, member_id: PathId, year: YearParam = None) -> dict[str, Any]:
+def member_evaluation(request: HttpRequest, member_id: PathId, year: YearParam = None) -> Combined:
     """A volunteer's combined score for a year: the volunteer, and staff of their home subtree."""
     member = access.access_member_evaluation(caller(request), member_id)
     y = _year(year)
-    return combined_out(volunteer_score(member.bank_id, member.pk, y), y)
-
-
-def star_out(s: StarLevel) -> dict[str, Any]:
-    return {f: getattr(s, f) for f in StarOut.model_fields}
+    return volunteer_score(member.bank_id, member.pk, y)
 
 
 @router.get("/members/{member_id}/star-level", response=StarOut)
-def member_star_level(request: HttpRequest, member_id: PathId) -> dict[str, Any]:
+def member_star_level(request: HttpRequest, member_id: PathId) -> StarLevel:
     """星级: the level by credited hours against the head office's thresholds, and any hold-back."""
     member = access.access_member_evaluation(caller(request), member_id)
-    return star_out(star_level(member))
+    return star_level(member)
 
 
 # Complaints --------------------------------------------------------------------------------------------------------
 
 
-def complaint_out(c: Complaint) -> dict[str, Any]:
-    return {
-        "id": c.pk,
-        "org_id": c.org_id,
-        "volunteer_id": c.volunteer_id,
-        "order_id": c.order_id,
-        "complainant": c.complainant,
-        "text": c.text,
-        "status": c.status,
-        "decision_note": c.decision_note,
-        "decided_at": c.decided_at,
-        "created_at": c.created_at,
-        "follow_ups": [
-            {"id": f.pk, "note": f.note, "actor_id": f.actor_id, "created_at": f.created_at} for f in c.follow_ups.all()
-        ],
-    }
-
-
 @router.post("/complaints", response={201: ComplaintOut})
-def file_complaint(request: HttpRequest, payload: ComplaintIn) -> Status[dict[str, Any]]:
+def file_complaint(request: HttpRequest, payload: ComplaintIn) -> Status[Complaint]:
     """Record a complaint about an org, a volunteer or an order's service. Staff and operators of the
     subtree concerned."""
     user = caller(request)
@@ -286,7 +226,7 @@ def file_complaint(request: HttpRequest, payload: ComplaintIn) -> Status[dict[st
     complaint = actions.do_file_complaint(
         user, org=org, volunteer=volunteer, order=order, complainant=payload.complainant, text=payload.text
     )
-    return Status(201, complaint_out(complaint))
+    return Status(201, complaint)
 
 
 @router.get("/complaints", response=Page[ComplaintOut])
@@ -303,56 +243,35 @@ def list_complaints(
     if volunteer_id is not None:
         qs = qs.filter(volunteer_id=volunteer_id)
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
-    return {"items": [complaint_out(c) for c in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}
 
 
 @router.get("/complaints/{complaint_id}", response=ComplaintOut)
-def get_complaint(request: HttpRequest, complaint_id: PathId) -> dict[str, Any]:
-    return complaint_out(access.access_complaint(caller(request), complaint_id))
+def get_complaint(request: HttpRequest, complaint_id: PathId) -> Complaint:
+    return access.access_complaint(caller(request), complaint_id)
 
 
 @router.post("/complaints/{complaint_id}/follow-ups", response={201: ComplaintOut})
-def follow_up(request: HttpRequest, complaint_id: PathId, payload: EvaluationFollowUpIn) -> Status[dict[str, Any]]:
+def follow_up(request: HttpRequest, complaint_id: PathId, payload: EvaluationFollowUpIn) -> Status[Complaint]:
     user = caller(request)
     complaint = access.access_complaint(user, complaint_id)
     actions.do_follow_up_complaint(user, complaint, payload.note)
-    return Status(201, complaint_out(Complaint.objects.get(pk=complaint.pk)))
+    return Status(201, Complaint.objects.get(pk=complaint.pk))
 
 
 @router.post("/complaints/{complaint_id}/decide", response=ComplaintOut)
-def decide(request: HttpRequest, complaint_id: PathId, payload: DecideIn) -> dict[str, Any]:
+def decide(request: HttpRequest, complaint_id: PathId, payload: DecideIn) -> Complaint:
     """投诉成立 / 不成立: branch and head-office admins. Once (409 `complaint_decided`)."""
     user = caller(request)
     complaint = access.access_complaint(user, complaint_id, decide=True)
-    return complaint_out(
-        actions.do_decide_complaint(user, complaint, upheld=payload.outcome == "upheld", note=payload.note)
-    )
+    return actions.do_decide_complaint(user, complaint, upheld=payload.outcome == "upheld", note=payload.note)
 
 
 # Penalties ---------------------------------------------------------------------------------------------------------
 
 
-def penalty_out(p: Penalty) -> dict[str, Any]:
-    today = clock.localdate()
-    in_force = p.in_force_on(today)
-    return {
-        "id": p.pk,
-        "member_id": p.member_id,
-        "kind": p.kind,
-        "reason": p.reason,
-        "complaint_id": p.complaint_id,
-        "starts_on": p.starts_on,
-        "ends_on": p.ends_on,
-        "in_force": in_force,
-        "lifted_at": p.lifted_at,
-        "lift_reason": p.lift_reason,
-        "correction_transaction_id": p.correction_id,
-        "created_at": p.created_at,
-    }
-
-
 @router.post("/penalties", response={201: PenaltyOut})
-def impose_penalty(request: HttpRequest, payload: PenaltyIn) -> Status[dict[str, Any]]:
+def impose_penalty(request: HttpRequest, payload: PenaltyIn) -> Status[Penalty]:
     """奖惩: a warning, a suspension from dispatch (until `ends_on`, or until lifted) or a removal. Admins of
     the volunteer's home subtree. Credits are never touched."""
     user = caller(request)
@@ -371,7 +290,7 @@ def impose_penalty(request: HttpRequest, payload: PenaltyIn) -> Status[dict[str,
         starts_on=payload.starts_on,
         ends_on=payload.ends_on,
     )
-    return Status(201, penalty_out(penalty))
+    return Status(201, penalty)
 
 
 @router.get("/penalties", response=Page[PenaltyOut])
@@ -382,15 +301,15 @@ def list_penalties(
     if member_id is not None:
         qs = qs.filter(member_id=member_id)
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
-    return {"items": [penalty_out(p) for p in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}
 
 
 @router.post("/penalties/{penalty_id}/lift", response=PenaltyOut)
-def lift_penalty(request: HttpRequest, penalty_id: PathId, payload: LiftIn) -> dict[str, Any]:
+def lift_penalty(request: HttpRequest, penalty_id: PathId, payload: LiftIn) -> Penalty:
     """End a suspension or removal early: dispatch and matching include the volunteer again."""
     user = caller(request)
     penalty = access.access_penalty(user, penalty_id, manage=True)
-    return penalty_out(actions.do_lift_penalty(user, penalty, reason=payload.reason))
+    return actions.do_lift_penalty(user, penalty, reason=payload.reason)
 
 
 @router.post("/penalties/{penalty_id}/correction", response={201: EvaluationTransactionOut})
@@ -418,48 +337,25 @@ def correct_credit(request: HttpRequest, penalty_id: PathId, payload: Correction
 # Awards ------------------------------------------------------------------------------------------------------------
 
 
-def kind_out(k: AwardKind) -> dict[str, Any]:
-    return {"id": k.pk} | {f: getattr(k, f) for f in AwardKindOut.model_fields if f != "id"}
-
-
 @router.get("/orgs/{org_id}/award-kinds", response=list[AwardKindOut])
-def list_award_kinds(request: HttpRequest, org_id: PathId) -> list[dict[str, Any]]:
+def list_award_kinds(request: HttpRequest, org_id: PathId) -> QuerySet[AwardKind]:
     bank = access.access_bank_settings(caller(request), org_id, write=False)
-    return [kind_out(k) for k in AwardKind.objects.filter(bank=bank)]
+    return AwardKind.objects.filter(bank=bank)
 
 
 @router.post("/orgs/{org_id}/award-kinds", response={201: AwardKindOut})
-def create_award_kind(request: HttpRequest, org_id: PathId, payload: AwardKindIn) -> Status[dict[str, Any]]:
+def create_award_kind(request: HttpRequest, org_id: PathId, payload: AwardKindIn) -> Status[AwardKind]:
     """A kind of yearly award. `bonus_minutes` (volunteer awards only) are credited to each confirmed winner."""
     user = caller(request)
     bank = access.access_bank_settings(user, org_id, write=True)
-    return Status(201, kind_out(actions.do_create_award_kind(user, bank, actions.AwardKindInput(**payload.dict()))))
+    return Status(201, actions.do_create_award_kind(user, bank, actions.AwardKindInput(**payload.dict())))
 
 
 @router.patch("/award-kinds/{kind_id}", response=AwardKindOut)
-def patch_award_kind(request: HttpRequest, kind_id: PathId, payload: AwardKindPatch) -> dict[str, Any]:
+def patch_award_kind(request: HttpRequest, kind_id: PathId, payload: AwardKindPatch) -> AwardKind:
     user = caller(request)
     kind = access.access_award_kind(user, kind_id, write=True)
-    return kind_out(
-        actions.do_update_award_kind(user, kind, actions.AwardKindInput(**payload.dict(exclude_unset=True)))
-    )
-
-
-def award_out(a: Award, waiting: dict[int, int] | None = None) -> dict[str, Any]:
-    return {
-        "id": a.pk,
-        "kind_id": a.kind_id,
-        "year": a.year,
-        "member_id": a.member_id,
-        "org_id": a.org_id,
-        "name": a.member.name if a.member is not None else (a.org.name if a.org is not None else ""),
-        "rank": a.rank,
-        "score": a.score,
-        "status": a.status,
-        "confirmed_at": a.confirmed_at,
-        "bonus_transaction_id": a.bonus_transaction_id,
-        "bonus_approval_id": (waiting or {}).get(a.pk),
-    }
+    return actions.do_update_award_kind(user, kind, actions.AwardKindInput(**payload.dict(exclude_unset=True)))
 
 
 @router.post("/award-kinds/{kind_id}/rank", response=Page[AwardOut])
@@ -470,7 +366,7 @@ def rank_awards(request: HttpRequest, kind_id: PathId, payload: RankIn) -> dict[
     kind = access.access_award_kind(user, kind_id, write=True)
     rows = actions.do_rank_awards(user, kind, payload.year)
     rows = list(Award.objects.filter(pk__in=[a.pk for a in rows]).select_related("member", "org").order_by("rank"))
-    return {"items": [award_out(a) for a in rows], "next_cursor": None}
+    return {"items": rows, "next_cursor": None}
 
 
 @router.get("/awards", response=Page[AwardOut])
@@ -490,16 +386,15 @@ def list_awards(
     if status:
         qs = qs.filter(status=status)
     rows, nxt = paginate(qs, limit, cursor)
-    waiting = actions.waiting_bonuses(list(rows))
-    return {"items": [award_out(a, waiting) for a in rows], "next_cursor": nxt}
+    return {"items": actions.mark_waiting_bonuses(list(rows)), "next_cursor": nxt}
 
 
 @router.post("/awards/{award_id}/confirm", response=AwardOut)
-def confirm_award(request: HttpRequest, award_id: PathId) -> dict[str, Any]:
+def confirm_award(request: HttpRequest, award_id: PathId) -> Award:
     """The head office confirms a winner; any bonus is credited once through the ledger (its idempotency key
     is the award's). A bonus above the approval threshold (with the member's other credits of the last 24
     hours) waits for a second person: `bonus_approval_id`. Confirming again answers the same award."""
     user = caller(request)
     award = access.access_award(user, award_id, confirm=True)
     award, _new = actions.do_confirm_award(user, award)
-    return award_out(Award.objects.select_related("member", "org").get(pk=award.pk), actions.waiting_bonuses([award]))
+    return actions.mark_waiting_bonuses([Award.objects.select_related("member", "org").get(pk=award.pk)])[0]

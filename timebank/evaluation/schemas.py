@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from ninja import Schema
 from pydantic import Field, StringConstraints
@@ -12,6 +12,10 @@ from pydantic import Field, StringConstraints
 from timebank.api.types import Id, NoNul
 from timebank.evaluation import actions
 from timebank.evaluation.models import AwardBasis, AwardStatus, AwardSubject, ComplaintStatus, PenaltyKind
+from timebank.lib import clock
+
+if TYPE_CHECKING:
+    from timebank.evaluation.models import Assessment, AssessmentScore, Award, Complaint, ComplaintFollowUp, Penalty
 
 Year = Annotated[int, Field(strict=True, ge=2000, le=2100)]
 
@@ -112,6 +116,11 @@ class AssessmentOut(Schema):
     scores: list[ScoreOut]
     created_at: dt.datetime
 
+    # Read from the Assessment row; its scores in the order of their indicators.
+    @staticmethod
+    def resolve_scores(assessment: Assessment) -> list[AssessmentScore]:
+        return sorted(assessment.scores.all(), key=lambda s: s.indicator_id)
+
 
 class SelfIn(Schema):
     year: Year
@@ -184,6 +193,11 @@ class ComplaintOut(Schema):
     created_at: dt.datetime
     follow_ups: list[EvaluationFollowUpOut]
 
+    # Read from the Complaint row.
+    @staticmethod
+    def resolve_follow_ups(complaint: Complaint) -> list[ComplaintFollowUp]:
+        return list(complaint.follow_ups.all())
+
 
 class EvaluationFollowUpIn(Schema):
     note: RequiredNote
@@ -216,6 +230,15 @@ class PenaltyOut(Schema):
     lift_reason: str
     correction_transaction_id: int | None
     created_at: dt.datetime
+
+    # Read from the Penalty row: in force today (the bank's local date), and its correction's transaction.
+    @staticmethod
+    def resolve_in_force(penalty: Penalty) -> bool:
+        return penalty.in_force_on(clock.localdate())
+
+    @staticmethod
+    def resolve_correction_transaction_id(penalty: Penalty) -> int | None:
+        return penalty.correction_id
 
 
 class LiftIn(Schema):
@@ -284,6 +307,18 @@ class AwardOut(Schema):
     bonus_transaction_id: int | None
     # A bonus above the approval threshold waits for a second person (四眼原则): the approval it waits for.
     bonus_approval_id: int | None = None
+
+    # Read from the Award row: the winner's name (the member's, else the org's); the waiting approval is the
+    # one `actions.mark_waiting_bonuses` found for it, when the handler asked.
+    @staticmethod
+    def resolve_name(award: Award) -> str:
+        if award.member is not None:
+            return award.member.name
+        return award.org.name if award.org is not None else ""
+
+    @staticmethod
+    def resolve_bonus_approval_id(award: Award) -> int | None:
+        return getattr(award, "waiting_approval_id", None)
 
 
 class RankIn(Schema):

@@ -46,6 +46,7 @@ class Combined:
     deduction: Decimal
     total: Decimal | None  # None when no part is known
     credited_minutes: int = 0
+    year: int = 0  # the year scored (set by volunteer_scores / org_scores)
 
 
 def combine(
@@ -95,6 +96,7 @@ def volunteer_scores(bank_id: int, ids: Iterable[int], year: int) -> dict[int, C
     for vid in ids:
         result = _result(rules, None, own.get(vid), rated[vid], upheld[vid])
         result.credited_minutes = minutes[vid]
+        result.year = year
         out[vid] = result
     return out
 
@@ -184,6 +186,7 @@ def org_scores(bank_id: int, orgs: Sequence[Org], year: int) -> dict[int, Combin
             rules, third.get(org.pk), own.get(org.pk), (rating_sum[org.pk], rating_n[org.pk]), upheld[org.pk]
         )
         result.credited_minutes = minutes[org.pk]
+        result.year = year
         out[org.pk] = result
     return out
 

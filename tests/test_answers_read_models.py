@@ -1,0 +1,622 @@
+"""Whole answers pinned while the output schemas move from hand-built dicts to reading the models (issue 15).
+
+Each test makes a known world through the actions and the API, then compares the WHOLE JSON of an answer (keys,
+their order, types, nulls, masking per caller) with what the test computes from the rows in the database. The key
+order is the answer's promise to integrators (API-CONTRACT.md), so the comparisons are of ordered key lists too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from tests.conftest import World
+from tests.evaluation_helpers import credit, served_order
+from timebank.api.core import LocalTimeEncoder
+from timebank.evaluation import actions as evaluation_actions
+from timebank.evaluation.models import (
+    Assessment,
+    Award,
+    AwardKind,
+    Complaint,
+    EvaluationRules,
+    Indicator,
+    Penalty,
+    SelfAssessment,
+)
+from timebank.evaluation.scoring import org_score, volunteer_score
+from timebank.evaluation.stars import star_level
+from timebank.hotline.models import CallLog, ReturnVisit, WelfareCheck
+from timebank.members.models import Certificate, InsurancePolicy
+from timebank.safety.models import TrainingAttendance, TrainingSession
+
+pytestmark = pytest.mark.django_db
+
+
+def j(value: Any) -> Any:
+    """`value` as the API's renderer writes it (times at +08:00, decimals as the encoder writes them)."""
+    return json.loads(json.dumps(value, cls=LocalTimeEncoder, ensure_ascii=False))
+
+
+def same(answer: Any, expected: Any) -> None:
+    """Equal JSON, and the same key order at every level."""
+    expected = j(expected)
+    assert answer == expected
+    assert json.dumps(answer, ensure_ascii=False) == json.dumps(expected, ensure_ascii=False)
+
+
+# Evaluation -----------------------------------------------------------------------------------------------------
+
+RULE_FIELDS = (
+    "third_party_weight",
+    "self_weight",
+    "satisfaction_weight",
+    "complaint_deduction",
+    "star_hold_rating_below",
+    "star_min_reviews",
+    "star_hold_complaints",
+)
+
+
+def _indicator(i: Indicator) -> dict[str, Any]:
+    return {
+        "id": i.pk,
+        "code": i.code,
+        "name": i.name,
+        "description": i.description,
+        "weight": i.weight,
+        "active": i.active,
+        "position": i.position,
+    }
+
+
+def _assessment(a: Assessment) -> dict[str, Any]:
+    return {
+        "id": a.pk,
+        "org_id": a.org_id,
+        "year": a.year,
+        "assessor_id": a.assessor_id,
+        "total": a.total,
+        "note": a.note,
+        "scores": [
+            {"indicator_id": s.indicator_id, "score": s.score, "weight": s.weight}
+            for s in a.scores.order_by("indicator_id")
+        ],
+        "created_at": a.created_at,
+    }
+
+
+def _complaint(c: Complaint) -> dict[str, Any]:
+    return {
+        "id": c.pk,
+        "org_id": c.org_id,
+        "volunteer_id": c.volunteer_id,
+        "order_id": c.order_id,
+        "complainant": c.complainant,
+        "text": c.text,
+        "status": c.status,
+        "decision_note": c.decision_note,
+        "decided_at": c.decided_at,
+        "created_at": c.created_at,
+        "follow_ups": [
+            {"id": f.pk, "note": f.note, "actor_id": f.actor_id, "created_at": f.created_at} for f in c.follow_ups.all()
+        ],
+    }
+
+
+def _penalty(p: Penalty) -> dict[str, Any]:
+    return {
+        "id": p.pk,
+        "member_id": p.member_id,
+        "kind": p.kind,
+        "reason": p.reason,
+        "complaint_id": p.complaint_id,
+        "starts_on": p.starts_on,
+        "ends_on": p.ends_on,
+        "in_force": p.in_force_on(timezone.localdate()),
+        "lifted_at": p.lifted_at,
+        "lift_reason": p.lift_reason,
+        "correction_transaction_id": p.correction_id,
+        "created_at": p.created_at,
+    }
+
+
+def _kind(k: AwardKind) -> dict[str, Any]:
+    return {
+        "id": k.pk,
+        "code": k.code,
+        "name": k.name,
+        "subject": k.subject,
+        "basis": k.basis,
+        "winners": k.winners,
+        "bonus_minutes": k.bonus_minutes,
+        "min_star_level": k.min_star_level,
+        "active": k.active,
+        "position": k.position,
+    }
+
+
+def _award(a: Award, approval_id: int | None = None) -> dict[str, Any]:
+    return {
+        "id": a.pk,
+        "kind_id": a.kind_id,
+        "year": a.year,
+        "member_id": a.member_id,
+        "org_id": a.org_id,
+        "name": a.member.name if a.member else (a.org.name if a.org else ""),
+        "rank": a.rank,
+        "score": a.score,
+        "status": a.status,
+        "confirmed_at": a.confirmed_at,
+        "bonus_transaction_id": a.bonus_transaction_id,
+        "bonus_approval_id": approval_id,
+    }
+
+
+COMBINED = (
+    "third_party",
+    "self_score",
+    "satisfaction",
+    "rating_count",
+    "upheld_complaints",
+    "weighted",
+    "deduction",
+    "total",
+    "credited_minutes",
+)
+STAR = (
+    "member_id",
+    "level",
+    "earned_level",
+    "credited_minutes",
+    "thresholds_hours",
+    "next_threshold_hours",
+    "minutes_to_next",
+    "held_back",
+    "average_rating",
+    "rating_count",
+    "upheld_complaints",
+)
+
+
+def test_evaluation_answers_read_the_rows(world: World) -> None:
+    admin, staff, assessor = world.api("head_office_admin"), world.api("staff"), world.api("assessor")
+    bank, community, volunteer = world.bank, world.community, world.members["volunteer"]
+    year = timezone.localdate().year
+
+    # Rules, read and patched.
+    answer = admin.get(f"/api/v1/orgs/{bank.pk}/evaluation-rules").json()
+    rules = EvaluationRules.objects.filter(head_office=bank).first() or EvaluationRules(head_office=bank)
+    same(answer, {"head_office_id": bank.pk, **{f: getattr(rules, f) for f in RULE_FIELDS}})
+    answer = admin.patch(f"/api/v1/orgs/{bank.pk}/evaluation-rules", {"complaint_deduction": "7.5"}).json()
+    rules = EvaluationRules.objects.get(head_office=bank)
+    same(answer, {"head_office_id": bank.pk, **{f: getattr(rules, f) for f in RULE_FIELDS}})
+
+    # Indicators and award kinds, seeded, created and patched.
+    assert admin.post(f"/api/v1/orgs/{bank.pk}/evaluation-defaults").status_code == 200
+    answer = staff.get(f"/api/v1/orgs/{bank.pk}/indicators").json()
+    same(answer, [_indicator(i) for i in Indicator.objects.filter(bank=bank)])
+    created = admin.post(f"/api/v1/orgs/{bank.pk}/indicators", {"code": "extra", "name": "附加", "weight": 3})
+    assert created.status_code == 201
+    same(created.json(), _indicator(Indicator.objects.get(pk=created.json()["id"])))
+    patched = admin.patch(f"/api/v1/indicators/{created.json()['id']}", {"active": False, "position": 9}).json()
+    same(patched, _indicator(Indicator.objects.get(pk=created.json()["id"])))
+    answer = staff.get(f"/api/v1/orgs/{bank.pk}/award-kinds").json()
+    same(answer, [_kind(k) for k in AwardKind.objects.filter(bank=bank)])
+    kind = admin.post(
+        f"/api/v1/orgs/{bank.pk}/award-kinds",
+        {"code": "pin", "name": "测试奖", "subject": "volunteer", "winners": 1, "bonus_minutes": 30},
+    )
+    assert kind.status_code == 201
+    same(kind.json(), _kind(AwardKind.objects.get(pk=kind.json()["id"])))
+    patched = admin.patch(f"/api/v1/award-kinds/{kind.json()['id']}", {"position": 4}).json()
+    same(patched, _kind(AwardKind.objects.get(pk=kind.json()["id"])))
+
+    # An assessment, listed.
+    scores = [{"indicator_id": i.pk, "score": "80.5"} for i in Indicator.objects.filter(bank=bank, active=True)]
+    created = assessor.post("/api/v1/assessments", {"org_id": community.pk, "year": year, "scores": scores[::-1]})
+    assert created.status_code == 201, created.json()
+    same(created.json(), _assessment(Assessment.objects.get(pk=created.json()["id"])))
+    answer = staff.get("/api/v1/assessments").json()
+    same(answer, {"items": [_assessment(a) for a in Assessment.objects.order_by("-pk")], "next_cursor": None})
+
+    # Self-assessments and the combined scores.
+    own = world.api("volunteer").post("/api/v1/self-assessments", {"year": year, "score": "90.0", "summary": "好"})
+    s = SelfAssessment.objects.get(pk=own.json()["id"])
+    assert own.status_code == 200, own.json()
+    same(
+        own.json(),
+        {"id": s.pk, "member_id": s.member_id, "org_id": None, "year": year, "score": s.score, "summary": "好"},
+    )
+    answer = staff.get(f"/api/v1/orgs/{community.pk}/evaluation").json()
+    c = org_score(community, year)
+    same(answer, {"year": year, **{f: getattr(c, f) for f in COMBINED}})
+    served_order(world, volunteer, minutes=45, rating=4)
+    answer = staff.get(f"/api/v1/members/{volunteer.pk}/evaluation", {"year": year}).json()
+    c = volunteer_score(bank.pk, volunteer.pk, year)
+    same(answer, {"year": year, **{f: getattr(c, f) for f in COMBINED}})
+    answer = staff.get(f"/api/v1/members/{volunteer.pk}/star-level").json()
+    star = star_level(volunteer)
+    same(answer, {f: getattr(star, f) for f in STAR})
+
+    # A complaint with a follow-up, decided; listed and read.
+    filed = staff.post("/api/v1/complaints", {"volunteer_id": volunteer.pk, "text": "迟到", "complainant": "李"})
+    assert filed.status_code == 201
+    cid = filed.json()["id"]
+    same(filed.json(), _complaint(Complaint.objects.get(pk=cid)))
+    followed = staff.post(f"/api/v1/complaints/{cid}/follow-ups", {"note": "已回访"})
+    same(followed.json(), _complaint(Complaint.objects.get(pk=cid)))
+    decided = world.api("branch_admin").post(f"/api/v1/complaints/{cid}/decide", {"outcome": "upheld", "note": "属实"})
+    same(decided.json(), _complaint(Complaint.objects.get(pk=cid)))
+    same(staff.get(f"/api/v1/complaints/{cid}").json(), _complaint(Complaint.objects.get(pk=cid)))
+    same(
+        staff.get("/api/v1/complaints").json(),
+        {"items": [_complaint(x) for x in Complaint.objects.order_by("-pk")], "next_cursor": None},
+    )
+
+    # Penalties: imposed, listed, lifted.
+    imposed = world.api("branch_admin").post(
+        "/api/v1/penalties", {"member_id": volunteer.pk, "kind": "suspension", "reason": "迟到", "complaint_id": cid}
+    )
+    assert imposed.status_code == 201, imposed.json()
+    pid = imposed.json()["id"]
+    same(imposed.json(), _penalty(Penalty.objects.get(pk=pid)))
+    assert imposed.json()["in_force"] is True
+    same(
+        staff.get("/api/v1/penalties", {"member_id": volunteer.pk}).json(),
+        {"items": [_penalty(p) for p in Penalty.objects.order_by("-pk")], "next_cursor": None},
+    )
+    lifted = world.api("branch_admin").post(f"/api/v1/penalties/{pid}/lift", {"reason": "已改正"})
+    same(lifted.json(), _penalty(Penalty.objects.get(pk=pid)))
+    assert lifted.json()["in_force"] is False
+
+
+def test_award_answers_read_the_rows_with_the_bonus_waiting_for_approval(world: World) -> None:
+    admin = world.api("head_office_admin")
+    bank, volunteer = world.bank, world.members["volunteer"]
+    year = timezone.localdate().year
+    credit(world, volunteer, 120, when=timezone.now() - dt.timedelta(minutes=1))
+    kind = admin.post(
+        f"/api/v1/orgs/{bank.pk}/award-kinds",
+        {"code": "pin", "name": "测试奖", "subject": "volunteer", "basis": "credited_hours", "bonus_minutes": 6000},
+    ).json()
+    ranked = admin.post(f"/api/v1/award-kinds/{kind['id']}/rank", {"year": year}).json()
+    awards = list(Award.objects.filter(kind_id=kind["id"]).select_related("member", "org").order_by("rank"))
+    assert awards
+    same(ranked, {"items": [_award(a) for a in awards], "next_cursor": None})
+
+    confirmed = admin.post(f"/api/v1/awards/{awards[0].pk}/confirm")
+    assert confirmed.status_code == 200, confirmed.json()
+    waiting = evaluation_actions.waiting_bonuses(awards)
+    assert waiting, "a bonus of 100 hours waits for a second person"
+    award = Award.objects.select_related("member", "org").get(pk=awards[0].pk)
+    same(confirmed.json(), _award(award, waiting.get(award.pk)))
+
+    listed = world.api("staff").get("/api/v1/awards", {"kind_id": kind["id"]}).json()
+    rows = list(Award.objects.filter(kind_id=kind["id"]).select_related("member", "org").order_by("pk"))
+    same(listed, {"items": [_award(a, waiting.get(a.pk)) for a in rows], "next_cursor": None})
+
+
+# Safety ---------------------------------------------------------------------------------------------------------
+
+
+def _policy(p: InsurancePolicy) -> dict[str, Any]:
+    return {
+        "id": p.pk,
+        "member_id": p.member_id,
+        "insurer": p.insurer,
+        "policy_number": p.policy_number,
+        "starts_on": p.starts_on,
+        "ends_on": p.ends_on,
+        "in_force": p.starts_on <= timezone.localdate() <= p.ends_on,
+        "created_at": p.created_at,
+    }
+
+
+def _certificate(c: Certificate) -> dict[str, Any]:
+    today = timezone.localdate()
+    return {
+        "id": c.pk,
+        "member_id": c.member_id,
+        "kind": c.kind,
+        "issuer": c.issuer,
+        "valid_from": c.valid_from,
+        "valid_until": c.valid_until,
+        "valid_now": (c.valid_from is None or c.valid_from <= today)
+        and (c.valid_until is None or today <= c.valid_until),
+        "created_at": c.created_at,
+    }
+
+
+def _training(s: TrainingSession) -> dict[str, Any]:
+    rows = TrainingAttendance.objects.filter(session=s)
+    return {
+        "id": s.pk,
+        "org_id": s.org_id,
+        "title": s.title,
+        "topic": s.topic,
+        "held_on": s.held_on,
+        "place": s.place,
+        "trainer": s.trainer,
+        "kind": s.kind,
+        "grants_certificate": s.grants_certificate or None,
+        "certificate_valid_years": s.certificate_valid_years,
+        "attended": rows.filter(attended=True).count(),
+        "passed": rows.filter(assessment="passed").count(),
+        "created_at": s.created_at,
+    }
+
+
+def _attendance(a: TrainingAttendance) -> dict[str, Any]:
+    return {
+        "member_id": a.member_id,
+        "member_name": a.member.name,
+        "attended": a.attended,
+        "assessment": a.assessment,
+        "score": a.score,
+        "note": a.note,
+        "certificate_id": a.certificate_id,
+    }
+
+
+def test_safety_answers_read_the_rows(world: World) -> None:
+    staff, volunteer = world.api("staff"), world.members["volunteer"]
+    today = timezone.localdate()
+    base = f"/api/v1/members/{volunteer.pk}"
+
+    # Policies: one in force, one ending soon for another member through a group policy; the alert list.
+    body = {"insurer": "中国人保", "policy_number": "PICC-0001", "starts_on": str(today - dt.timedelta(days=30))}
+    added = staff.post(f"{base}/insurance-policies", {**body, "ends_on": str(today + dt.timedelta(days=10))})
+    assert added.status_code == 201, added.json()
+    same(added.json(), _policy(InsurancePolicy.objects.get(pk=added.json()["id"])))
+    old = {**body, "policy_number": "PICC-0000", "starts_on": str(today - dt.timedelta(days=400))}
+    expired = staff.post(f"{base}/insurance-policies", {**old, "ends_on": str(today - dt.timedelta(days=40))})
+    assert expired.status_code == 201, expired.json()
+    for persona in ("staff", "volunteer", "head_office_admin"):
+        same(
+            world.api(persona).get(f"{base}/insurance-policies").json(),
+            {
+                "items": [_policy(p) for p in InsurancePolicy.objects.filter(member=volunteer).order_by("-pk")],
+                "next_cursor": None,
+            },
+        )
+    recipient = world.members["recipient"]
+    group = staff.post(
+        "/api/v1/insurance-policies/bulk",
+        {
+            **body,
+            "policy_number": "GRP-0001",
+            "ends_on": str(today + dt.timedelta(days=5)),
+            "member_ids": [recipient.pk],
+        },
+    )
+    assert group.status_code == 201, group.json()
+    policies = list(InsurancePolicy.objects.filter(policy_number="GRP-0001").order_by("pk"))
+    same(
+        group.json(),
+        {
+            "insurer": "中国人保",
+            "policy_number": "GRP-0001",
+            "starts_on": policies[0].starts_on,
+            "ends_on": policies[0].ends_on,
+            "count": 1,
+            "policies": [_policy(p) for p in policies],
+        },
+    )
+    alerts = staff.get("/api/v1/insurance-policies/expiring", {"days": 30}).json()["items"]
+    mine = next(a for a in alerts if a["member_id"] == volunteer.pk)
+    current = InsurancePolicy.objects.get(policy_number="PICC-0001")
+    same(
+        mine,
+        {
+            "member_id": volunteer.pk,
+            "name": volunteer.name,
+            "home_org_id": volunteer.home_org_id,
+            "status": "expiring",
+            "policy": _policy(current),
+            "days_left": (current.ends_on - today).days,
+        },
+    )
+
+    # Certificates, and the expiring list.
+    cert = staff.post(
+        f"{base}/certificates",
+        {
+            "kind": "first_aid",
+            "issuer": "红十字会",
+            "valid_from": str(today - dt.timedelta(days=3)),
+            "valid_until": str(today + dt.timedelta(days=9)),
+        },
+    )
+    assert cert.status_code == 201, cert.json()
+    same(cert.json(), _certificate(Certificate.objects.get(pk=cert.json()["id"])))
+    same(
+        world.api("volunteer").get(f"{base}/certificates").json(),
+        {
+            "items": [_certificate(c) for c in Certificate.objects.filter(member=volunteer).order_by("-pk")],
+            "next_cursor": None,
+        },
+    )
+    expiring = staff.get("/api/v1/certificates/expiring", {"days": 30}).json()
+    c = Certificate.objects.get(pk=cert.json()["id"])
+    assert c.valid_until is not None
+    same(
+        expiring,
+        {
+            "items": [
+                {
+                    **_certificate(c),
+                    "member_name": volunteer.name,
+                    "home_org_id": volunteer.home_org_id,
+                    "days_left": (c.valid_until - today).days,
+                }
+            ],
+            "next_cursor": None,
+        },
+    )
+
+    # A training: created, attendance recorded (a pass grants a certificate), read and listed.
+    made = staff.post(
+        "/api/v1/trainings",
+        {
+            "org_id": world.community.pk,
+            "title": "急救",
+            "held_on": str(today - dt.timedelta(days=1)),
+            "kind": "first_aid",
+            "grants_certificate": "first_aid",
+        },
+    )
+    assert made.status_code == 201, made.json()
+    session = TrainingSession.objects.get(pk=made.json()["id"])
+    same(made.json(), _training(session))
+    records = [
+        {"member_id": volunteer.pk, "attended": True, "passed": True, "score": "92.5"},
+        {"member_id": recipient.pk, "attended": True, "passed": False, "note": "补考"},
+    ]
+    result = staff.post(f"/api/v1/trainings/{session.pk}/attendance", {"records": records})
+    assert result.status_code == 200, result.json()
+    rows = list(TrainingAttendance.objects.filter(session=session).select_related("member").order_by("pk"))
+    granted = Certificate.objects.filter(pk__in=[r.certificate_id for r in rows if r.certificate_id])
+    same(
+        result.json(),
+        {
+            "training": _training(session),
+            "records": [_attendance(a) for a in rows],
+            "certificates_granted": [_certificate(c) for c in granted],
+        },
+    )
+    same(staff.get(f"/api/v1/trainings/{session.pk}").json(), _training(session))
+    listed = staff.get("/api/v1/trainings").json()
+    same(listed, {"items": [_training(s) for s in TrainingSession.objects.order_by("-pk")], "next_cursor": None})
+    same(
+        staff.get(f"/api/v1/trainings/{session.pk}/attendance").json(),
+        {"items": [_attendance(a) for a in rows], "next_cursor": None},
+    )
+    # A member sees only their own row, and their training record.
+    same(
+        world.api("volunteer").get(f"/api/v1/trainings/{session.pk}/attendance").json(),
+        {"items": [_attendance(a) for a in rows if a.member_id == volunteer.pk], "next_cursor": None},
+    )
+    own = TrainingAttendance.objects.get(session=session, member=volunteer)
+    same(
+        world.api("volunteer").get(f"{base}/trainings").json(),
+        {
+            "items": [
+                {
+                    **_attendance(own),
+                    "training_id": session.pk,
+                    "title": "急救",
+                    "kind": "first_aid",
+                    "held_on": session.held_on,
+                }
+            ],
+            "next_cursor": None,
+        },
+    )
+
+
+# Hotline ----------------------------------------------------------------------------------------------------------
+
+
+def _call(c: CallLog) -> dict[str, Any]:
+    phone = c.phone
+    return {
+        "id": c.pk,
+        "org_id": c.org_id,
+        "kind": c.kind,
+        "summary": c.summary,
+        "member_id": c.member_id,
+        "member_name": c.member.name if c.member else None,
+        "phone": phone[:3] + "****" + phone[-4:],
+        "operator_id": c.operator_id,
+        "operator": (c.operator.display_name or c.operator.username) if c.operator else None,
+        "started_at": c.started_at,
+        "ended_at": c.ended_at,
+        "order_id": c.order_id,
+        "need_id": c.need_id,
+        "created_at": c.created_at,
+    }
+
+
+def _by(user: Any) -> str | None:
+    return (user.display_name or user.username) if user is not None else None
+
+
+def test_hotline_answers_read_the_rows_with_phones_masked(world: World) -> None:
+    operator = world.api("operator")
+    recipient = world.members["recipient"]
+    logged = operator.post(
+        "/api/v1/hotline/calls",
+        {"kind": "order", "summary": "要保洁", "member_id": recipient.pk, "phone": "13912345678"},
+    )
+    assert logged.status_code == 201, logged.json()
+    call = CallLog.objects.select_related("member", "operator").get(pk=logged.json()["id"])
+    same(logged.json(), _call(call))
+    assert logged.json()["phone"] == "139****5678"
+    anonymous = operator.post("/api/v1/hotline/calls", {"kind": "other", "summary": "问问", "phone": "13700001111"})
+    assert anonymous.status_code == 201, anonymous.json()
+    same(anonymous.json(), _call(CallLog.objects.select_related("member", "operator").get(pk=anonymous.json()["id"])))
+    for persona in ("operator", "staff", "head_office_admin"):
+        same(world.api(persona).get(f"/api/v1/hotline/calls/{call.pk}").json(), _call(call))
+    patched = operator.patch(f"/api/v1/hotline/calls/{call.pk}", {"summary": "要保洁，下周二"})
+    call.refresh_from_db()
+    same(patched.json(), _call(call))
+    calls = CallLog.objects.select_related("member", "operator")
+    same(
+        operator.get("/api/v1/hotline/calls").json(),
+        {"items": [_call(c) for c in calls.order_by("-pk")], "next_cursor": None},
+    )
+
+    # A welfare check, and a return visit of a served order.
+    check = operator.post(
+        "/api/v1/hotline/welfare-checks", {"member_id": recipient.pk, "method": "phone", "found_ok": True, "note": "好"}
+    )
+    assert check.status_code == 201, check.json()
+
+    def _check(w: WelfareCheck) -> dict[str, Any]:
+        return {
+            "id": w.pk,
+            "member_id": w.member_id,
+            "method": w.method,
+            "found_ok": w.found_ok,
+            "health_changed": w.health_changed,
+            "note": w.note,
+            "need_id": w.need_id,
+            "call_id": w.call_id,
+            "checked_at": w.checked_at,
+            "created_by": _by(w.created_by),
+            "created_at": w.created_at,
+        }
+
+    same(check.json(), _check(WelfareCheck.objects.get(pk=check.json()["id"])))
+    same(
+        world.api("staff").get("/api/v1/hotline/welfare-checks").json(),
+        {"items": [_check(w) for w in WelfareCheck.objects.order_by("-pk")], "next_cursor": None},
+    )
+    order = served_order(world, world.members["volunteer"], minutes=30)
+    visit = operator.post(
+        "/api/v1/hotline/return-visits", {"order_id": order.pk, "outcome": "reached", "satisfaction": 4, "note": "满意"}
+    )
+    assert visit.status_code == 201, visit.json()
+
+    def _visit(v: ReturnVisit) -> dict[str, Any]:
+        return {
+            "id": v.pk,
+            "order_id": v.order_id,
+            "outcome": v.outcome,
+            "satisfaction": v.satisfaction,
+            "note": v.note,
+            "call_id": v.call_id,
+            "created_by": _by(v.created_by),
+            "created_at": v.created_at,
+        }
+
+    same(visit.json(), _visit(ReturnVisit.objects.get(pk=visit.json()["id"])))
+    same(
+        operator.get("/api/v1/hotline/return-visits").json(),
+        {"items": [_visit(v) for v in ReturnVisit.objects.order_by("-pk")], "next_cursor": None},
+    )
