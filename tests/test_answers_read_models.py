@@ -30,6 +30,7 @@ from timebank.evaluation.models import (
 )
 from timebank.evaluation.scoring import org_score, volunteer_score
 from timebank.evaluation.stars import star_level
+from timebank.funds.models import FundEntry
 from timebank.hotline.models import CallLog, ReturnVisit, WelfareCheck
 from timebank.members.models import Certificate, InsurancePolicy
 from timebank.safety.models import TrainingAttendance, TrainingSession
@@ -619,4 +620,58 @@ def test_hotline_answers_read_the_rows_with_phones_masked(world: World) -> None:
     same(
         operator.get("/api/v1/hotline/return-visits").json(),
         {"items": [_visit(v) for v in ReturnVisit.objects.order_by("-pk")], "next_cursor": None},
+    )
+
+
+# Funds ------------------------------------------------------------------------------------------------------------
+
+
+def _entry(e: FundEntry) -> dict[str, Any]:
+    reversal = FundEntry.objects.filter(reverses=e).first()
+    label = e.get_source_display() if e.source else e.get_kind_display()
+    return {
+        "id": e.pk,
+        "org_id": e.org_id,
+        "org_name": e.org.name,
+        "direction": e.direction,
+        "source": e.source,
+        "kind": e.kind,
+        "category_label": str(label),
+        "fund": e.fund,
+        "amount": f"{e.amount:.2f}",
+        "occurred_on": e.occurred_on,
+        "description": e.description,
+        "donor_name": e.donor_name,
+        "provider": e.provider,
+        "in_kind": e.in_kind,
+        "item_description": e.item_description,
+        "goods_id": e.goods_id,
+        "order_id": e.order_id,
+        "reverses_id": e.reverses_id,
+        "reversed_by_id": reversal.pk if reversal else None,
+        "reason": e.reason,
+        "created_by": (e.created_by.display_name or e.created_by.username) if e.created_by else None,
+        "created_at": e.created_at,
+    }
+
+
+def test_fund_entry_answers_read_the_rows(world: World) -> None:
+    admin = world.api("head_office_admin")
+    day = str(timezone.localdate())
+    body = {"org_id": world.community.pk, "direction": "income", "source": "enterprise", "occurred_on": day}
+    booked = admin.post("/api/v1/funds/entries", {**body, "amount": "1200.5", "donor_name": "张三"})
+    assert booked.status_code == 201, booked.json()
+    same(booked.json(), _entry(FundEntry.objects.get(pk=booked.json()["id"])))
+    spent = {"org_id": world.community.pk, "direction": "expense", "kind": "operations", "occurred_on": day}
+    assert admin.post("/api/v1/funds/entries", {**spent, "amount": "30"}).status_code == 201
+    reversed_ = admin.post(f"/api/v1/funds/entries/{booked.json()['id']}/reverse", {"reason": "记错了"})
+    assert reversed_.status_code == 201, reversed_.json()
+    same(reversed_.json(), _entry(FundEntry.objects.get(pk=reversed_.json()["id"])))
+    same(
+        admin.get(f"/api/v1/funds/entries/{booked.json()['id']}").json(),
+        _entry(FundEntry.objects.get(pk=booked.json()["id"])),
+    )
+    same(
+        world.api("staff").get("/api/v1/funds/entries").json(),
+        {"items": [_entry(e) for e in FundEntry.objects.order_by("-pk")], "next_cursor": None},
     )

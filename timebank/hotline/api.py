@@ -46,7 +46,7 @@ from timebank.lib.errors import Forbidden, Invalid
 from timebank.lib.masking import mask_phone
 from timebank.members.models import Member
 from timebank.needs.access import access_need
-from timebank.needs.api import CategoryCode, decode_key, encode_key, person_name
+from timebank.needs.api import CategoryCode, decode_key, encode_key
 from timebank.needs.models import OPEN_STATUSES, Need
 from timebank.needs.priority import priority
 from timebank.orders.access import access_order
@@ -153,27 +153,8 @@ def lookup(request: HttpRequest, q: Annotated[str, Query(min_length=1, max_lengt
 # ---- the call log -------------------------------------------------------------------------------------
 
 
-def call_out(call: CallLog) -> dict[str, Any]:
-    return {
-        "id": call.pk,
-        "org_id": call.org_id,
-        "kind": call.kind,
-        "summary": call.summary,
-        "member_id": call.member_id,
-        "member_name": call.member.name if call.member else None,
-        "phone": mask_phone(call.phone),
-        "operator_id": call.operator_id,
-        "operator": person_name(call.operator),
-        "started_at": call.started_at,
-        "ended_at": call.ended_at,
-        "order_id": call.order_id,
-        "need_id": call.need_id,
-        "created_at": call.created_at,
-    }
-
-
-def _call(call_id: int) -> dict[str, Any]:
-    return call_out(CallLog.objects.select_related("member", "operator").get(pk=call_id))
+def _call(call_id: int) -> CallLog:
+    return CallLog.objects.select_related("member", "operator").get(pk=call_id)
 
 
 def _linked(user: User, order_id: int | None, need_id: int | None) -> tuple[Order | None, Need | None]:
@@ -183,7 +164,7 @@ def _linked(user: User, order_id: int | None, need_id: int | None) -> tuple[Orde
 
 
 @router.post("/hotline/calls", response={201: CallOut})
-def log_call(request: HttpRequest, payload: CallIn) -> Status[dict[str, Any]]:
+def log_call(request: HttpRequest, payload: CallIn) -> Status[CallLog]:
     """Log a call (operators and staff). Every call is logged, from an unknown caller too."""
     user = caller(request)
     desk_scope(user)
@@ -236,16 +217,16 @@ def list_calls(
     if mine:
         qs = qs.filter(operator=user)
     rows, nxt = paginate(qs.select_related("member", "operator"), limit, cursor, newest_first=True)
-    return {"items": [call_out(c) for c in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}
 
 
 @router.get("/hotline/calls/{call_id}", response=CallOut)
-def get_call(request: HttpRequest, call_id: PathId) -> dict[str, Any]:
+def get_call(request: HttpRequest, call_id: PathId) -> CallLog:
     return _call(access_call(caller(request), call_id).pk)
 
 
 @router.patch("/hotline/calls/{call_id}", response=CallOut)
-def patch_call(request: HttpRequest, call_id: PathId, payload: CallPatch) -> dict[str, Any]:
+def patch_call(request: HttpRequest, call_id: PathId, payload: CallPatch) -> CallLog:
     """Finish a call's record: when it ended, a fuller summary, the order or need it produced."""
     user = caller(request)
     call = access_call(user, call_id, write=True)
@@ -259,19 +240,6 @@ def patch_call(request: HttpRequest, call_id: PathId, payload: CallPatch) -> dic
 
 
 # ---- 满意度回访 ---------------------------------------------------------------------------------------
-
-
-def visit_out(visit: ReturnVisit) -> dict[str, Any]:
-    return {
-        "id": visit.pk,
-        "order_id": visit.order_id,
-        "outcome": visit.outcome,
-        "satisfaction": visit.satisfaction,
-        "note": visit.note,
-        "call_id": visit.call_id,
-        "created_by": person_name(visit.created_by),
-        "created_at": visit.created_at,
-    }
 
 
 @router.get("/hotline/return-visits/due", response=Page[DueVisitOut])
@@ -309,7 +277,7 @@ def return_visits_due(request: HttpRequest, limit: int = 50, cursor: CursorParam
 
 
 @router.post("/hotline/return-visits", response={201: ReturnVisitOut})
-def record_return_visit(request: HttpRequest, payload: ReturnVisitIn) -> Status[dict[str, Any]]:
+def record_return_visit(request: HttpRequest, payload: ReturnVisitIn) -> Status[ReturnVisit]:
     """Record a return visit (operators and staff of the order's subtree). `satisfaction` (1..5) is required
     when the recipient was reached. A second visit is 409, except after `not_reached`. The call is logged."""
     user = caller(request)
@@ -317,7 +285,7 @@ def record_return_visit(request: HttpRequest, payload: ReturnVisitIn) -> Status[
     visit = actions.do_record_return_visit(
         user, order=order, outcome=payload.outcome, satisfaction=payload.satisfaction, note=payload.note
     )
-    return Status(201, visit_out(ReturnVisit.objects.select_related("created_by").get(pk=visit.pk)))
+    return Status(201, ReturnVisit.objects.select_related("created_by").get(pk=visit.pk))
 
 
 @router.get("/hotline/return-visits", response=Page[ReturnVisitOut])
@@ -331,26 +299,10 @@ def list_return_visits(
     if order_id:
         qs = qs.filter(order_id=order_id)
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
-    return {"items": [visit_out(v) for v in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}
 
 
 # ---- 定期巡访 -----------------------------------------------------------------------------------------
-
-
-def check_out(check: WelfareCheck) -> dict[str, Any]:
-    return {
-        "id": check.pk,
-        "member_id": check.member_id,
-        "method": check.method,
-        "found_ok": check.found_ok,
-        "health_changed": check.health_changed,
-        "note": check.note,
-        "need_id": check.need_id,
-        "call_id": check.call_id,
-        "checked_at": check.checked_at,
-        "created_by": person_name(check.created_by),
-        "created_at": check.created_at,
-    }
 
 
 @router.get("/hotline/welfare-checks/due", response=Page[DueCheckOut])
@@ -397,7 +349,7 @@ def welfare_checks_due(
 
 
 @router.post("/hotline/welfare-checks", response={201: WelfareCheckOut})
-def record_welfare_check(request: HttpRequest, payload: WelfareCheckIn) -> Status[dict[str, Any]]:
+def record_welfare_check(request: HttpRequest, payload: WelfareCheckIn) -> Status[WelfareCheck]:
     """Record a welfare check (operators and staff of the member's home subtree). With `need`, a need is
     opened in the same action, found by the check's method (phone call, home visit, video call)."""
     user = caller(request)
@@ -417,7 +369,7 @@ def record_welfare_check(request: HttpRequest, payload: WelfareCheckIn) -> Statu
         checked_at=payload.checked_at,
         need=spec,
     )
-    return Status(201, check_out(WelfareCheck.objects.select_related("created_by").get(pk=check.pk)))
+    return Status(201, WelfareCheck.objects.select_related("created_by").get(pk=check.pk))
 
 
 @router.get("/hotline/welfare-checks", response=Page[WelfareCheckOut])
@@ -430,4 +382,4 @@ def list_welfare_checks(
     if member_id:
         qs = qs.filter(member_id=member_id)
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
-    return {"items": [check_out(c) for c in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from ninja import Schema
 from pydantic import AwareDatetime, Field, StrictBool
 
 from timebank.api.types import Id, Memo, Phone, Reason
 from timebank.hotline.models import CallKind, CheckMethod, ReturnVisitOutcome
+from timebank.lib.masking import mask_phone
+from timebank.needs.api import person_name
 from timebank.needs.models import NeedLevel
 from timebank.needs.schemas import ItemIds, LevelCode, PriorityOut
+
+if TYPE_CHECKING:
+    from timebank.hotline.models import CallLog, ReturnVisit, WelfareCheck
 
 CallKindCode = CallKind
 
@@ -90,6 +95,19 @@ class CallOut(Schema):
     need_id: int | None
     created_at: dt.datetime
 
+    # Read from the CallLog row (with its member and operator). Every answer masks the phone (mask_phone).
+    @staticmethod
+    def resolve_member_name(call: CallLog) -> str | None:
+        return call.member.name if call.member else None
+
+    @staticmethod
+    def resolve_phone(call: CallLog) -> str:
+        return mask_phone(call.phone)
+
+    @staticmethod
+    def resolve_operator(call: CallLog) -> str | None:
+        return person_name(call.operator)
+
 
 class DueVisitOut(Schema):
     order_id: int
@@ -122,6 +140,11 @@ class ReturnVisitOut(Schema):
     call_id: int | None
     created_by: str | None
     created_at: dt.datetime
+
+    # Read from the ReturnVisit row (with created_by): the recorder's display name.
+    @staticmethod
+    def resolve_created_by(visit: ReturnVisit) -> str | None:
+        return person_name(visit.created_by)
 
 
 class DueCheckOut(Schema):
@@ -165,3 +188,8 @@ class WelfareCheckOut(Schema):
     checked_at: dt.datetime
     created_by: str | None
     created_at: dt.datetime
+
+    # Read from the WelfareCheck row (with created_by): the recorder's display name.
+    @staticmethod
+    def resolve_created_by(check: WelfareCheck) -> str | None:
+        return person_name(check.created_by)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.db.models import Count, Q
@@ -71,22 +70,8 @@ Days = Annotated[int, Query(ge=0, le=366)]
 # Insurance policies ---------------------------------------------------------------------------------
 
 
-def policy_out(p: InsurancePolicy, today: dt.date | None = None) -> dict[str, Any]:
-    today = today or clock.localdate()
-    return {
-        "id": p.pk,
-        "member_id": p.member_id,
-        "insurer": p.insurer,
-        "policy_number": p.policy_number,
-        "starts_on": p.starts_on,
-        "ends_on": p.ends_on,
-        "in_force": p.in_force_on(today),
-        "created_at": p.created_at,
-    }
-
-
 @router.post("/members/{member_id}/insurance-policies", response={201: PolicyOut})
-def add_policy(request: HttpRequest, member_id: PathId, payload: PolicyIn) -> Status[dict[str, Any]]:
+def add_policy(request: HttpRequest, member_id: PathId, payload: PolicyIn) -> Status[InsurancePolicy]:
     """Register a member's accident insurance policy (人身意外伤害险). Staff of the member's home subtree.
     The same policy for the same member twice is 409; a policy number already registered by the same
     insurer with another period is 409 (a group policy shares one period)."""
@@ -100,7 +85,7 @@ def add_policy(request: HttpRequest, member_id: PathId, payload: PolicyIn) -> St
         starts_on=payload.starts_on,
         ends_on=payload.ends_on,
     )
-    return Status(201, policy_out(policy))
+    return Status(201, policy)
 
 
 @router.get("/members/{member_id}/insurance-policies", response=Page[PolicyOut])
@@ -110,8 +95,7 @@ def list_policies(
     """A member's policies, newest first: the member, and staff of the home subtree."""
     member = access_member_safety(caller(request), member_id)
     rows, nxt = paginate(InsurancePolicy.objects.filter(member=member), limit, cursor, newest_first=True)
-    today = clock.localdate()
-    return {"items": [policy_out(p, today) for p in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}
 
 
 @router.post("/insurance-policies/bulk", response={201: GroupPolicyOut})
@@ -137,7 +121,7 @@ def add_group_policy(request: HttpRequest, payload: GroupPolicyIn) -> Status[dic
             "starts_on": first.starts_on,
             "ends_on": first.ends_on,
             "count": len(policies),
-            "policies": [policy_out(p) for p in policies],
+            "policies": policies,
         },
     )
 
@@ -174,7 +158,7 @@ def insurance_alerts(
                 "name": m.name,
                 "home_org_id": m.home_org_id,
                 "status": lists.EXPIRING if p is not None else lists.UNINSURED,
-                "policy": policy_out(p, today) if p is not None else None,
+                "policy": p,
                 "days_left": (p.ends_on - today).days if p is not None else None,
             }
         )
@@ -184,23 +168,8 @@ def insurance_alerts(
 # Certificates ---------------------------------------------------------------------------------------
 
 
-def certificate_out(c: Certificate, today: dt.date | None = None) -> dict[str, Any]:
-    today = today or clock.localdate()
-    return {
-        "id": c.pk,
-        "member_id": c.member_id,
-        "kind": c.kind,
-        "issuer": c.issuer,
-        "valid_from": c.valid_from,
-        "valid_until": c.valid_until,
-        # Dispatch's and matching's rule (Certificate.valid_on): from its start date to its end date.
-        "valid_now": c.valid_on(today),
-        "created_at": c.created_at,
-    }
-
-
 @router.post("/members/{member_id}/certificates", response={201: CertificateOut})
-def add_certificate(request: HttpRequest, member_id: PathId, payload: CertificateIn) -> Status[dict[str, Any]]:
+def add_certificate(request: HttpRequest, member_id: PathId, payload: CertificateIn) -> Status[Certificate]:
     """Register a certificate (资质). Certificates feed matching's hard filter. Staff of the home subtree."""
     user = caller(request)
     member = access_member_safety(user, member_id, manage=True)
@@ -212,7 +181,7 @@ def add_certificate(request: HttpRequest, member_id: PathId, payload: Certificat
         valid_from=payload.valid_from,
         valid_until=payload.valid_until,
     )
-    return Status(201, certificate_out(cert))
+    return Status(201, cert)
 
 
 @router.get("/members/{member_id}/certificates", response=Page[CertificateOut])
@@ -221,8 +190,7 @@ def list_certificates(
 ) -> dict[str, Any]:
     member = access_member_safety(caller(request), member_id)
     rows, nxt = paginate(Certificate.objects.filter(member=member), limit, cursor, newest_first=True)
-    today = clock.localdate()
-    return {"items": [certificate_out(c, today) for c in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}
 
 
 @router.get("/certificates/expiring", response=Page[ExpiringCertificateOut])
@@ -235,51 +203,15 @@ def expiring_certificates(
 ) -> dict[str, Any]:
     """Certificates of active members of the subtree that end within `days` and have not been renewed. Staff."""
     scope = _scope(caller(request), org_id)
-    today = clock.localdate()
-    rows, nxt = paginate(lists.expiring_certificates(scope, today=today, days=days), limit, cursor)
-    items = []
-    for c in rows:
-        assert c.valid_until is not None
-        items.append(
-            {
-                **certificate_out(c, today),
-                "member_name": c.member.name,
-                "home_org_id": c.member.home_org_id,
-                "days_left": (c.valid_until - today).days,
-            }
-        )
-    return {"items": items, "next_cursor": nxt}
+    rows, nxt = paginate(lists.expiring_certificates(scope, today=clock.localdate(), days=days), limit, cursor)
+    return {"items": rows, "next_cursor": nxt}  # ExpiringCertificateOut reads each certificate
 
 
 # Training and assessment ----------------------------------------------------------------------------
 
 
-def training_out(s: TrainingSession, counts: dict[str, int] | None = None) -> dict[str, Any]:
-    if counts is None:
-        rows = TrainingAttendance.objects.filter(session=s)
-        counts = {
-            "attended": rows.filter(attended=True).count(),
-            "passed": rows.filter(assessment=Assessment.PASSED).count(),
-        }
-    return {
-        "id": s.pk,
-        "org_id": s.org_id,
-        "title": s.title,
-        "topic": s.topic,
-        "held_on": s.held_on,
-        "place": s.place,
-        "trainer": s.trainer,
-        "kind": s.kind,
-        "grants_certificate": s.grants_certificate or None,
-        "certificate_valid_years": s.certificate_valid_years,
-        "attended": counts["attended"],
-        "passed": counts["passed"],
-        "created_at": s.created_at,
-    }
-
-
 @router.post("/trainings", response={201: TrainingOut})
-def create_training(request: HttpRequest, payload: TrainingIn) -> Status[dict[str, Any]]:
+def create_training(request: HttpRequest, payload: TrainingIn) -> Status[TrainingSession]:
     """A training session (培训) held by an org. Staff of that org's subtree."""
     user = caller(request)
     org = Org.objects.filter(pk=payload.org_id).first()
@@ -299,7 +231,7 @@ def create_training(request: HttpRequest, payload: TrainingIn) -> Status[dict[st
         grants_certificate=payload.grants_certificate,
         certificate_valid_years=payload.certificate_valid_years,
     )
-    return Status(201, training_out(session, {"attended": 0, "passed": 0}))
+    return Status(201, session)
 
 
 @router.get("/trainings", response=Page[TrainingOut])
@@ -319,30 +251,12 @@ def list_trainings(
         n_passed=Count("attendance", filter=Q(attendance__assessment=Assessment.PASSED)),
     )
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
-    return {
-        "items": [
-            training_out(s, {"attended": getattr(s, "n_attended", 0), "passed": getattr(s, "n_passed", 0)})
-            for s in rows
-        ],
-        "next_cursor": nxt,
-    }
+    return {"items": rows, "next_cursor": nxt}  # TrainingOut reads the annotated counts
 
 
 @router.get("/trainings/{training_id}", response=TrainingOut)
-def get_training(request: HttpRequest, training_id: PathId) -> dict[str, Any]:
-    return training_out(access_training(caller(request), training_id))
-
-
-def attendance_out(a: TrainingAttendance) -> dict[str, Any]:
-    return {
-        "member_id": a.member_id,
-        "member_name": a.member.name,
-        "attended": a.attended,
-        "assessment": a.assessment,
-        "score": a.score,
-        "note": a.note,
-        "certificate_id": a.certificate_id,
-    }
+def get_training(request: HttpRequest, training_id: PathId) -> TrainingSession:
+    return access_training(caller(request), training_id)
 
 
 @router.post("/trainings/{training_id}/attendance", response=AttendanceResultOut)
@@ -370,11 +284,7 @@ def record_attendance(request: HttpRequest, training_id: PathId, payload: Attend
         for r in payload.records
     ]
     saved, granted = actions.do_record_attendance(user, session, rows)
-    return {
-        "training": training_out(session),
-        "records": [attendance_out(a) for a in saved],
-        "certificates_granted": [certificate_out(c) for c in granted],
-    }
+    return {"training": session, "records": saved, "certificates_granted": granted}
 
 
 @router.get("/trainings/{training_id}/attendance", response=Page[AttendanceOut])
@@ -394,7 +304,7 @@ def list_attendance(
     else:
         qs = qs.filter(member__user=user)
     rows, nxt = paginate(qs, limit, cursor)
-    return {"items": [attendance_out(a) for a in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}
 
 
 @router.get("/members/{member_id}/trainings", response=Page[MemberTrainingOut])
@@ -405,19 +315,7 @@ def member_trainings(
     member = access_member_safety(caller(request), member_id)
     qs = TrainingAttendance.objects.filter(member=member).select_related("session", "member")
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
-    return {
-        "items": [
-            {
-                **attendance_out(a),
-                "training_id": a.session_id,
-                "title": a.session.title,
-                "kind": a.session.kind,
-                "held_on": a.session.held_on,
-            }
-            for a in rows
-        ],
-        "next_cursor": nxt,
-    }
+    return {"items": rows, "next_cursor": nxt}  # MemberTrainingOut reads each row and its session
 
 
 # Incidents ------------------------------------------------------------------------------------------

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from ninja import Schema
 from pydantic import Field, StringConstraints
 
 from timebank.api.types import Id, Memo, NoNul, Reason
 from timebank.catalogue.models import CertificateKind
+from timebank.lib import clock
 from timebank.safety import actions
-from timebank.safety.models import Responsibility, TrainingKind
+from timebank.safety.models import Assessment, Responsibility, TrainingKind
+
+if TYPE_CHECKING:
+    from timebank.members.models import Certificate, InsurancePolicy
+    from timebank.safety.models import TrainingAttendance, TrainingSession
 
 CertificateCode = CertificateKind
 
@@ -67,6 +72,11 @@ class PolicyOut(Schema):
     in_force: bool
     created_at: dt.datetime
 
+    # Read from the InsurancePolicy row: in force on the bank's local today.
+    @staticmethod
+    def resolve_in_force(policy: InsurancePolicy) -> bool:
+        return policy.in_force_on(clock.localdate())
+
 
 class GroupPolicyOut(Schema):
     insurer: str
@@ -103,11 +113,31 @@ class CertificateOut(Schema):
     valid_now: bool
     created_at: dt.datetime
 
+    # Read from the Certificate row. Dispatch's and matching's rule (Certificate.valid_on): from its start date
+    # to its end date, on the bank's local today.
+    @staticmethod
+    def resolve_valid_now(cert: Certificate) -> bool:
+        return cert.valid_on(clock.localdate())
+
 
 class ExpiringCertificateOut(CertificateOut):
     member_name: str
     home_org_id: int
     days_left: int
+
+    # Read from the Certificate row (with its member) that `lists.expiring_certificates` found.
+    @staticmethod
+    def resolve_member_name(cert: Certificate) -> str:
+        return cert.member.name
+
+    @staticmethod
+    def resolve_home_org_id(cert: Certificate) -> int:
+        return cert.member.home_org_id
+
+    @staticmethod
+    def resolve_days_left(cert: Certificate) -> int:
+        assert cert.valid_until is not None
+        return (cert.valid_until - clock.localdate()).days
 
 
 class TrainingIn(Schema):
@@ -137,6 +167,21 @@ class TrainingOut(Schema):
     passed: int
     created_at: dt.datetime
 
+    # Read from the TrainingSession row; lists annotate the counts (n_attended, n_passed), one session counts.
+    @staticmethod
+    def resolve_grants_certificate(session: TrainingSession) -> str | None:
+        return session.grants_certificate or None
+
+    @staticmethod
+    def resolve_attended(session: TrainingSession) -> int:
+        n = getattr(session, "n_attended", None)
+        return n if n is not None else session.attendance.filter(attended=True).count()
+
+    @staticmethod
+    def resolve_passed(session: TrainingSession) -> int:
+        n = getattr(session, "n_passed", None)
+        return n if n is not None else session.attendance.filter(assessment=Assessment.PASSED).count()
+
 
 class AttendanceRecordIn(Schema):
     member_id: Id
@@ -159,6 +204,11 @@ class AttendanceOut(Schema):
     note: str
     certificate_id: int | None
 
+    # Read from the TrainingAttendance row (with its member).
+    @staticmethod
+    def resolve_member_name(row: TrainingAttendance) -> str:
+        return row.member.name
+
 
 class AttendanceResultOut(Schema):
     training: TrainingOut
@@ -171,6 +221,23 @@ class MemberTrainingOut(AttendanceOut):
     title: str
     kind: str
     held_on: dt.date
+
+    # Read from the TrainingAttendance row and its session.
+    @staticmethod
+    def resolve_training_id(row: TrainingAttendance) -> int:
+        return row.session_id
+
+    @staticmethod
+    def resolve_title(row: TrainingAttendance) -> str:
+        return row.session.title
+
+    @staticmethod
+    def resolve_kind(row: TrainingAttendance) -> str:
+        return row.session.kind
+
+    @staticmethod
+    def resolve_held_on(row: TrainingAttendance) -> dt.date:
+        return row.session.held_on
 
 
 class IncidentIn(Schema):
