@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.db.backends.sqlite3 import base as _sqlite_base  # noqa: F401  # first: operations alone is a circular import
 from django.db.backends.sqlite3.operations import DatabaseOperations as SQLiteOperations
 from django.test import Client
 from hypothesis import HealthCheck
