@@ -323,10 +323,11 @@ def measure(ids: dict[str, int], repeat: int) -> dict[str, tuple[float, float]]:
 def print_parts(bank: Any, first: dt.date, last: dt.date) -> None:
     """Where a year's stats spend their time: each part of `compute` timed alone (median of 3), read from the
     summaries and counted from the rows (stats_scan)."""
+    from timebank.lib.clock import day_bounds
     from timebank.orders.models import ServiceSource
     from timebank.reports import stats as s
 
-    start, end = s.day_bounds(first, last)
+    start, end = day_bounds(first, last)
     parts: dict[str, Callable[[], Any]] = {
         "head counts": lambda: s.head_counts(bank, start, end),
         "orders": lambda: s.service_sums(bank, start, end, ServiceSource.ORDER),
