@@ -12,7 +12,6 @@ from timebank.funds import actions
 from timebank.funds.access import access_fund_entry, access_fund_org, access_stock, get_org, visible_fund_entries
 from timebank.funds.disclosure import Period, as_text, check_period, disclose
 from timebank.funds.models import Direction, FundEntry
-from timebank.funds.money import yuan
 from timebank.funds.schemas import (
     BoughtServiceOut,
     BuyServiceIn,
@@ -35,39 +34,11 @@ DateFrom = Annotated[dt.date | None, Query(alias="from")]
 DateTo = Annotated[dt.date | None, Query(alias="to")]
 
 
-def entry_out(e: FundEntry) -> dict[str, Any]:
-    reversal = getattr(e, "reversed_by", None)
-    return {
-        "id": e.pk,
-        "org_id": e.org_id,
-        "org_name": e.org.name,
-        "direction": e.direction,
-        "source": e.source,
-        "kind": e.kind,
-        "category_label": str(e.get_source_display() if e.source else e.get_kind_display()),
-        "fund": e.fund,
-        "amount": yuan(e.amount),
-        "occurred_on": e.occurred_on,
-        "description": e.description,
-        "donor_name": e.donor_name,
-        "provider": e.provider,
-        "in_kind": e.in_kind,
-        "item_description": e.item_description,
-        "goods_id": e.goods_id,
-        "order_id": e.order_id,
-        "reverses_id": e.reverses_id,
-        "reversed_by_id": reversal.pk if reversal is not None else None,
-        "reason": e.reason,
-        "created_by": (e.created_by.display_name or e.created_by.username) if e.created_by else None,
-        "created_at": e.created_at,
-    }
+def _entry_by_pk(pk: int) -> FundEntry:
+    return FundEntry.objects.select_related("org", "created_by", "reversed_by").get(pk=pk)
 
 
-def _entry_by_pk(pk: int) -> dict[str, Any]:
-    return entry_out(FundEntry.objects.select_related("org", "created_by", "reversed_by").get(pk=pk))
-
-
-def _answer(response: HttpResponse, entry: FundEntry, replayed: bool) -> Status[dict[str, Any]]:
+def _answer(response: HttpResponse, entry: FundEntry, replayed: bool) -> Status[FundEntry]:
     if replayed:
         response["Idempotent-Replayed"] = "true"
     return Status(201, _entry_by_pk(entry.pk))
@@ -99,11 +70,11 @@ def list_entries(
     if fund:
         qs = qs.filter(fund=fund)
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
-    return {"items": [entry_out(e) for e in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}
 
 
 @router.post("/funds/entries", response={201: FundEntryOut})
-def create_entry(request: HttpRequest, response: HttpResponse, payload: FundEntryIn) -> Status[dict[str, Any]]:
+def create_entry(request: HttpRequest, response: HttpResponse, payload: FundEntryIn) -> Status[FundEntry]:
     """Book an income (by `source`) or an expense (by `kind`) for an org. Staff of the org's subtree.
     Amounts are yuan as a string with at most two decimals. An `idempotency_key` makes a double submit
     answer with the first entry."""
@@ -129,12 +100,12 @@ def create_entry(request: HttpRequest, response: HttpResponse, payload: FundEntr
 
 
 @router.get("/funds/entries/{entry_id}", response=FundEntryOut)
-def get_entry(request: HttpRequest, entry_id: PathId) -> dict[str, Any]:
+def get_entry(request: HttpRequest, entry_id: PathId) -> FundEntry:
     return _entry_by_pk(access_fund_entry(caller(request), entry_id).pk)
 
 
 @router.post("/funds/entries/{entry_id}/reverse", response={201: FundEntryOut})
-def reverse_entry(request: HttpRequest, entry_id: PathId, payload: ReverseIn) -> Status[dict[str, Any]]:
+def reverse_entry(request: HttpRequest, entry_id: PathId, payload: ReverseIn) -> Status[FundEntry]:
     """Correct a mistake with a reversing entry (the amount negated). Entries are never edited or deleted."""
     user = caller(request)
     entry = access_fund_entry(user, entry_id)
@@ -143,7 +114,7 @@ def reverse_entry(request: HttpRequest, entry_id: PathId, payload: ReverseIn) ->
 
 
 @router.post("/funds/in-kind", response={201: FundEntryOut})
-def record_in_kind(request: HttpRequest, response: HttpResponse, payload: InKindIn) -> Status[dict[str, Any]]:
+def record_in_kind(request: HttpRequest, response: HttpResponse, payload: InKindIn) -> Status[FundEntry]:
     """A donation in kind (goods from a company or residents), booked at its estimated value. With `stock`,
     the goods go on an outlet's shelf in the same transaction: `goods_id` restocks existing goods, or
     `name` and `price_minutes` create new ones."""

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from ninja import Schema
 from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 from timebank.api.types import Id, IdempotencyKey, Memo, NoNul, Reason
 from timebank.funds.models import Direction, ExpenseKind, Fund, Source
-from timebank.funds.money import parse_money
+from timebank.funds.money import parse_money, yuan
 from timebank.orders.schemas import OrderOut
+
+if TYPE_CHECKING:
+    from timebank.funds.models import FundEntry
 
 # Yuan as a decimal string ("12.30") or an integer; never a float, which cannot hold cents exactly.
 Money = Annotated[
@@ -70,6 +73,29 @@ class FundEntryOut(Schema):
     reason: str
     created_by: str | None
     created_at: dt.datetime
+
+    # Read from the FundEntry row (with its org, created_by and reversed_by). Amounts in yuan as a string.
+    @staticmethod
+    def resolve_org_name(entry: FundEntry) -> str:
+        return entry.org.name
+
+    @staticmethod
+    def resolve_category_label(entry: FundEntry) -> str:
+        return str(entry.get_source_display() if entry.source else entry.get_kind_display())
+
+    @staticmethod
+    def resolve_amount(entry: FundEntry) -> str:
+        return yuan(entry.amount)
+
+    @staticmethod
+    def resolve_reversed_by_id(entry: FundEntry) -> int | None:
+        reversal = getattr(entry, "reversed_by", None)
+        return reversal.pk if reversal is not None else None
+
+    @staticmethod
+    def resolve_created_by(entry: FundEntry) -> str | None:
+        user = entry.created_by
+        return (user.display_name or user.username) if user is not None else None
 
 
 class ReverseIn(Schema):
