@@ -7,11 +7,14 @@ order is the answer's promise to integrators (API-CONTRACT.md), so the compariso
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.utils import timezone
 
 from tests.conftest import World
@@ -30,8 +33,10 @@ from timebank.evaluation.models import (
 )
 from timebank.evaluation.scoring import org_score, volunteer_score
 from timebank.evaluation.stars import star_level
+from timebank.federation.models import Peer
 from timebank.funds.models import FundEntry
 from timebank.hotline.models import CallLog, ReturnVisit, WelfareCheck
+from timebank.ledger.models import Account, InterBankMove
 from timebank.members.models import Certificate, InsurancePolicy
 from timebank.safety.models import TrainingAttendance, TrainingSession
 
@@ -675,3 +680,78 @@ def test_fund_entry_answers_read_the_rows(world: World) -> None:
         world.api("staff").get("/api/v1/funds/entries").json(),
         {"items": [_entry(e) for e in FundEntry.objects.order_by("-pk")], "next_cursor": None},
     )
+
+
+# Ledger: inter-bank moves -----------------------------------------------------------------------------------------
+
+
+def _move(m: InterBankMove) -> dict[str, Any]:
+    return {
+        "id": m.pk,
+        "member_id": m.member_id,
+        "to_org_id": m.to_org_id,
+        "status": m.status,
+        "new_member_id": m.new_member_id,
+        "source_approved": m.source_approved_by_id is not None,
+        "target_approved": m.target_approved_by_id is not None,
+        "earned_minutes": m.earned_minutes,
+        "goods_minutes": m.goods_minutes,
+        "reserve_minutes": m.reserve_minutes,
+    }
+
+
+def test_interbank_move_answers_read_the_row(world: World) -> None:
+    volunteer = world.members["volunteer"]
+    credit(world, volunteer, 90)
+    asked = world.api("volunteer").post(
+        "/api/v1/interbank-moves", {"member_id": volunteer.pk, "to_org_id": world.other_community.pk}
+    )
+    assert asked.status_code == 201, asked.json()
+    mid = asked.json()["id"]
+    same(asked.json(), _move(InterBankMove.objects.get(pk=mid)))
+    first = world.api("head_office_admin").post(f"/api/v1/interbank-moves/{mid}/approve")
+    same(first.json(), _move(InterBankMove.objects.get(pk=mid)))
+    assert first.json()["source_approved"] is True and first.json()["target_approved"] is False
+    for persona in ("head_office_admin", "other_bank_admin"):
+        same(world.api(persona).get(f"/api/v1/interbank-moves/{mid}").json(), _move(InterBankMove.objects.get(pk=mid)))
+    done = world.api("other_bank_admin").post(f"/api/v1/interbank-moves/{mid}/approve")
+    same(done.json(), _move(InterBankMove.objects.get(pk=mid)))
+    assert done.json()["target_approved"] is True and done.json()["new_member_id"] is not None
+
+
+# Federation: peers ------------------------------------------------------------------------------------------------
+
+
+def test_peer_answers_read_the_row_and_its_clearing_account(world: World, settings: Any) -> None:
+    settings.FEDERATION_NODE_ID = "node-here"
+    settings.FEDERATION_SIGNING_KEY = "A" * 43 + "="
+    key = base64.b64encode(
+        Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    ).decode()
+    body = {
+        "node_id": "qingdao",
+        "name": "青岛市时间银行",
+        "url": "https://127.0.0.1:9",
+        "public_key": key,
+        "bank_id": world.bank.pk,
+        "limit_minutes": 6000,
+    }
+    made = world.api("superuser").post("/api/v1/federation/peers", body)
+    assert made.status_code == 201, made.json()
+
+    def _peer(p: Peer) -> dict[str, Any]:
+        return {
+            "id": p.pk,
+            "node_id": p.node_id,
+            "name": p.name,
+            "url": p.url,
+            "bank_id": p.bank_id,
+            "limit_minutes": p.limit_minutes,
+            "balance_minutes": Account.objects.get(pk=p.clearing_account_id).balance_minutes,
+        }
+
+    peer = Peer.objects.get(pk=made.json()["id"])
+    same(made.json(), _peer(peer))
+    for persona in ("superuser", "head_office_admin"):
+        same(world.api(persona).get(f"/api/v1/federation/peers/{peer.pk}").json(), _peer(peer))
+        same(world.api(persona).get("/api/v1/federation/peers").json(), {"items": [_peer(peer)], "next_cursor": None})

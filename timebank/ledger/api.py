@@ -239,23 +239,8 @@ def list_settlements(
     return {"items": [settlement_out(s, s.status == "done") for s in rows], "next_cursor": nxt}
 
 
-def move_out(m: InterBankMove) -> dict[str, Any]:
-    return {
-        "id": m.pk,
-        "member_id": m.member_id,
-        "to_org_id": m.to_org_id,
-        "status": m.status,
-        "new_member_id": m.new_member_id,
-        "source_approved": m.source_approved_by_id is not None,
-        "target_approved": m.target_approved_by_id is not None,
-        "earned_minutes": m.earned_minutes,
-        "goods_minutes": m.goods_minutes,
-        "reserve_minutes": m.reserve_minutes,
-    }
-
-
 @router.post("/interbank-moves", response={201: MoveOut}, tags=["ledger", "members"])
-def request_move(request: HttpRequest, payload: MoveIn) -> Status[dict[str, Any]]:
+def request_move(request: HttpRequest, payload: MoveIn) -> Status[InterBankMove]:
     """跨行转移: a member moving to a community of another bank on this deployment keeps their credits.
     Requested by the member or staff of their home subtree; both head offices then approve."""
     user = caller(request)
@@ -268,28 +253,28 @@ def request_move(request: HttpRequest, payload: MoveIn) -> Status[dict[str, Any]
     to_org = Org.objects.filter(pk=payload.to_org_id).first()
     if to_org is None:
         raise NotFound(_("找不到该机构。"), code="org_not_found")
-    return Status(201, move_out(do_request_move(user, member, to_org, payload.reason)))
+    return Status(201, do_request_move(user, member, to_org, payload.reason))
 
 
 @router.get("/interbank-moves/{move_id}", response=MoveOut, tags=["ledger", "members"])
-def get_move(request: HttpRequest, move_id: PathId) -> dict[str, Any]:
+def get_move(request: HttpRequest, move_id: PathId) -> InterBankMove:
     move, _side = access_move(caller(request), move_id)
-    return move_out(move)
+    return move
 
 
 @router.post("/interbank-moves/{move_id}/approve", response=MoveOut, tags=["ledger", "members"])
-def approve_move(request: HttpRequest, move_id: PathId) -> dict[str, Any]:
+def approve_move(request: HttpRequest, move_id: PathId) -> InterBankMove:
     """Each head office approves for itself; the second approval moves the credits through the clearing accounts."""
     user = caller(request)
     move, side = access_move(user, move_id)
-    return move_out(do_approve_move(user, move, side=side))
+    return do_approve_move(user, move, side=side)
 
 
 @router.post("/interbank-moves/{move_id}/reject", response=MoveOut, tags=["ledger", "members"])
-def reject_move(request: HttpRequest, move_id: PathId, payload: MoveRejectIn) -> dict[str, Any]:
+def reject_move(request: HttpRequest, move_id: PathId, payload: MoveRejectIn) -> InterBankMove:
     user = caller(request)
     move, side = access_move(user, move_id)
-    return move_out(do_reject_move(user, move, side=side, reason=payload.reason))
+    return do_reject_move(user, move, side=side, reason=payload.reason)
 
 
 @router.get("/orgs/{org_id}/pool", response=PoolOut, tags=["ledger"])

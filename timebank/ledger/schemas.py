@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ninja import Schema
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Minutes, Reason
+
+if TYPE_CHECKING:
+    from timebank.ledger.models import InterBankMove
 
 
 class LegOut(Schema):
@@ -112,6 +115,15 @@ class MoveOut(Schema):
     earned_minutes: int
     goods_minutes: int
     reserve_minutes: int
+
+    # Read from the InterBankMove row: each side has approved once its head office's approver is set.
+    @staticmethod
+    def resolve_source_approved(move: InterBankMove) -> bool:
+        return move.source_approved_by_id is not None
+
+    @staticmethod
+    def resolve_target_approved(move: InterBankMove) -> bool:
+        return move.target_approved_by_id is not None
 
 
 class MoveRejectIn(Schema):
