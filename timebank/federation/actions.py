@@ -124,18 +124,6 @@ def do_create_peer(
     return peer
 
 
-def peer_out(peer: Peer) -> dict[str, Any]:
-    return {
-        "id": peer.pk,
-        "node_id": peer.node_id,
-        "name": peer.name,
-        "url": peer.url,
-        "bank_id": peer.bank_id,
-        "limit_minutes": peer.limit_minutes,
-        "balance_minutes": peer.clearing_account.balance_minutes,
-    }
-
-
 # ---- sending -------------------------------------------------------------------------------------------------
 
 

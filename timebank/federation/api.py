@@ -64,7 +64,7 @@ def node(request: HttpRequest) -> dict[str, Any]:
 
 
 @router.post("/federation/peers", response={201: PeerOut})
-def create_peer(request: HttpRequest, payload: PeerIn) -> Status[dict[str, Any]]:
+def create_peer(request: HttpRequest, payload: PeerIn) -> Status[Peer]:
     """Register a peer node for one head office (the superuser), with its clearing account and limit."""
     user = caller(request)
     access_create_peer(user)
@@ -80,18 +80,18 @@ def create_peer(request: HttpRequest, payload: PeerIn) -> Status[dict[str, Any]]
         bank=bank,
         limit_minutes=payload.limit_minutes,
     )
-    return Status(201, actions.peer_out(Peer.objects.select_related("clearing_account").get(pk=peer.pk)))
+    return Status(201, Peer.objects.select_related("clearing_account").get(pk=peer.pk))
 
 
 @router.get("/federation/peers", response=Page[PeerOut])
 def list_peers(request: HttpRequest) -> dict[str, Any]:
     """The superuser: every peer. A head-office admin: their bank's peers."""
-    return {"items": [actions.peer_out(p) for p in visible_peers(caller(request))[:200]], "next_cursor": None}
+    return {"items": list(visible_peers(caller(request))[:200]), "next_cursor": None}
 
 
 @router.get("/federation/peers/{peer_id}", response=PeerOut)
-def get_peer(request: HttpRequest, peer_id: PathId) -> dict[str, Any]:
-    return actions.peer_out(access_peer(caller(request), peer_id))
+def get_peer(request: HttpRequest, peer_id: PathId) -> Peer:
+    return access_peer(caller(request), peer_id)
 
 
 def transfer_out(t: FederatedTransfer) -> dict[str, Any]:

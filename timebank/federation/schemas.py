@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from ninja import Schema
 from pydantic import StringConstraints
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Minutes, NoNul
+
+if TYPE_CHECKING:
+    from timebank.federation.models import Peer
 
 Text = Annotated[str, StringConstraints(strict=True, max_length=300), NoNul]
 
@@ -37,6 +40,11 @@ class PeerOut(Schema):
     bank_id: int
     limit_minutes: int
     balance_minutes: int
+
+    # Read from the Peer row (with its clearing account): what the peer owes us (+) or we owe it (-).
+    @staticmethod
+    def resolve_balance_minutes(peer: Peer) -> int:
+        return peer.clearing_account.balance_minutes
 
 
 class FederatedTransferIn(Schema):
