@@ -27,12 +27,12 @@ DESKTOP = {"width": 1280, "height": 900}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """BROWSER_TESTS=0 skips the browser tests: CI runs them in its PostgreSQL pass only (once is enough, and the
+    """BROWSER_TESTS=0 skips the browser tests: CI runs them in its SQLite pass only (once is enough, and the
     two passes together must stay under 30 minutes on a 2-core machine). `make test` alone runs them."""
     if os.environ.get("BROWSER_TESTS") != "0":
         return
     here = os.path.dirname(__file__)
-    skip = pytest.mark.skip(reason="BROWSER_TESTS=0: the browser tests run in CI's PostgreSQL pass")
+    skip = pytest.mark.skip(reason="BROWSER_TESTS=0: the browser tests run in CI's SQLite pass")
     for item in items:
         if str(item.path).startswith(here):
             item.add_marker(skip)
