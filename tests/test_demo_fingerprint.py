@@ -32,6 +32,7 @@ import re
 import uuid
 from typing import Any
 
+import pytest
 from django.apps import apps
 from django.db import models, transaction
 
@@ -120,7 +121,8 @@ def fingerprint(found: dict[str, list[Any]]) -> dict[str, Any]:
     return {"tables": tables, "shown": shown}
 
 
-def test_the_demo_world_is_the_one_the_code_before_the_move_made(db: None) -> None:
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
+def test_the_demo_world_is_the_one_the_code_before_the_move_made() -> None:
     if os.environ.get("DEMO_FINGERPRINT_WRITE"):
         first, second = build(), build()
         unstable = {
