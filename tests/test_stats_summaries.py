@@ -19,7 +19,7 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from tests.conftest import World, new_id_number
+from tests.conftest import World, is_postgres, new_id_number
 from tests.test_orders import items as items
 from tests.test_orders import order_body, run_loop, serve
 from timebank.catalogue.actions import do_create_service_item
@@ -33,7 +33,7 @@ from timebank.members.actions import (
     do_suspend_member,
     do_update_member,
 )
-from timebank.members.counts import count_problems, counted
+from timebank.members.counts import TRIGGERS, count_problems, counted
 from timebank.members.models import DailyMemberCount, Member
 from timebank.orders import summary as services
 from timebank.orders.models import DailyServiceSummary, Order, ServiceRecord
@@ -346,3 +346,13 @@ def test_parallel_records_and_registrations_lose_no_count() -> None:
     assert stats == scanned(bank, timezone.localdate(), timezone.localdate())
     report = verify([bank.pk])
     assert report.ok, report.problems
+
+
+def test_a_missing_count_trigger_is_reported(world: World) -> None:
+    """On SQLite a migration that remakes the members' table drops its triggers silently; verify names the gap."""
+    assert verify().ok
+    name = TRIGGERS[connection.vendor][0]
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER {name} ON members_member" if is_postgres() else f"DROP TRIGGER {name}")
+    problems = verify().problems
+    assert any(f"the trigger {name}" in p for p in problems), problems

@@ -80,7 +80,7 @@ def count_problems(bank_id: int) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [bank_id, MemberStatus.ACTIVE, bank_id])
         rows = cursor.fetchall()
-    problems = []
+    problems = [f"bank {bank_id}: {missing}" for missing in missing_triggers()]
     for day, *values in rows:
         now, was = values[: len(FIGURES)], values[len(FIGURES) :]
         problems.append(
@@ -90,3 +90,30 @@ def count_problems(bank_id: int) -> list[str]:
             + ", ".join(f"{f} {int(n)}" for f, n in zip(FIGURES, now, strict=True))
         )
     return problems
+
+
+# The triggers of migration 0011 that keep the counts. On SQLite a later migration that remakes `members_member`
+# (Django rebuilds the table for most AlterField) drops them without a word; verify says so.
+TRIGGERS = {
+    "postgresql": ("members_count_active_rows", "members_count_active_changes"),
+    "sqlite": ("members_count_active_insert", "members_count_active_delete", "members_count_active_update"),
+}
+
+
+def missing_triggers() -> list[str]:
+    """The count-keeping triggers absent from the members' table, each as a problem for `verify`."""
+    names = TRIGGERS.get(connection.vendor, ())
+    if not names:
+        return []
+    if connection.vendor == "postgresql":
+        sql = "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [MEMBERS])
+        present = {row[0] for row in cursor.fetchall()}
+    return [
+        f"the trigger {name} that keeps the head counts is missing from {MEMBERS}; new members are not counted"
+        for name in names
+        if name not in present
+    ]
