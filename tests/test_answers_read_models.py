@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import json
 from typing import Any
+from unittest import mock
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,6 +21,8 @@ from django.utils import timezone
 from tests.conftest import World
 from tests.evaluation_helpers import credit, served_order
 from timebank.api.core import LocalTimeEncoder
+from timebank.catalogue.actions import do_create_service_item
+from timebank.catalogue.models import ServiceItem
 from timebank.evaluation import actions as evaluation_actions
 from timebank.evaluation.models import (
     Assessment,
@@ -37,8 +40,16 @@ from timebank.federation.models import Peer
 from timebank.funds.models import FundEntry
 from timebank.hotline.models import CallLog, ReturnVisit, WelfareCheck
 from timebank.ledger.models import Account, InterBankMove
-from timebank.members.models import Certificate, InsurancePolicy
+from timebank.members.models import Certificate, InsurancePolicy, Member
+from timebank.needs.models import Need, NeedFollowUp
+from timebank.notices.access import can_manage_notice
+from timebank.notices.models import Notice, NoticeRead
+from timebank.orders.actions import do_create_order
+from timebank.orders.models import Order
+from timebank.orgs.models import Rules
 from timebank.safety.models import TrainingAttendance, TrainingSession
+from timebank.teams.access import can_manage_activity, can_manage_team
+from timebank.teams.models import Activity, ActivitySignup, Team, TeamMembership
 
 pytestmark = pytest.mark.django_db
 
@@ -755,3 +766,310 @@ def test_peer_answers_read_the_row_and_its_clearing_account(world: World, settin
     for persona in ("superuser", "head_office_admin"):
         same(world.api(persona).get(f"/api/v1/federation/peers/{peer.pk}").json(), _peer(peer))
         same(world.api(persona).get("/api/v1/federation/peers").json(), {"items": [_peer(peer)], "next_cursor": None})
+
+
+# Notices ----------------------------------------------------------------------------------------------------------
+
+
+def _notice(n: Notice, user: Any) -> dict[str, Any]:
+    """A notice as `user` sees it: unread until they read it; withdrawable while live by its org's managers."""
+    return {
+        "id": n.pk,
+        "org_id": n.org_id,
+        "org_name": n.org.name,
+        "title": n.title,
+        "body": n.body,
+        "audience": n.audience,
+        "pinned": n.pinned,
+        "expires_on": n.expires_on,
+        "source": n.source,
+        "published_at": n.published_at,
+        "withdrawn_at": n.withdrawn_at,
+        "unread": not NoticeRead.objects.filter(user=user, notice=n).exists(),
+        "can_withdraw": n.withdrawn_at is None and can_manage_notice(user, n),
+    }
+
+
+def test_notice_answers_read_the_row_and_the_caller(world: World) -> None:
+    staff = world.api("staff")
+    body = {"org_id": world.community.pk, "title": "停水通知", "body": "明天停水", "pinned": True}
+    made = staff.post("/api/v1/notices", {**body, "expires_on": str(timezone.localdate() + dt.timedelta(days=3))})
+    assert made.status_code == 201, made.json()
+    nid = made.json()["id"]
+    same(made.json(), _notice(Notice.objects.get(pk=nid), world.users["staff"]))
+    bank_wide = {"org_id": world.bank.pk, "title": "总行", "body": "x"}
+    other = world.api("head_office_admin").post("/api/v1/notices", bank_wide)
+    assert other.status_code == 201, other.json()
+    # The reader's own flags: unread and can_withdraw differ per caller.
+    for persona in ("volunteer", "recipient", "staff", "head_office_admin", "branch_admin"):
+        same(
+            world.api(persona).get(f"/api/v1/notices/{nid}").json(),
+            _notice(Notice.objects.get(pk=nid), world.users[persona]),
+        )
+    read = world.api("volunteer").post(f"/api/v1/notices/{nid}/read")
+    same(read.json(), _notice(Notice.objects.get(pk=nid), world.users["volunteer"]))
+    assert read.json()["unread"] is False
+    for persona, params in (
+        ("volunteer", {}),
+        ("volunteer", {"unread": "true"}),
+        ("volunteer", {"unread": "false"}),
+        ("recipient", {}),
+        ("staff", {"scope": "managed"}),
+        ("head_office_admin", {"scope": "managed"}),
+    ):
+        answer = world.api(persona).get("/api/v1/notices", params).json()
+        ids = [n["id"] for n in answer["items"]]
+        assert ids == sorted(ids, reverse=True) and ids
+        rows = [Notice.objects.get(pk=i) for i in ids]
+        same(answer, {"items": [_notice(n, world.users[persona]) for n in rows], "next_cursor": None})
+    gone = world.api("head_office_admin").post(f"/api/v1/notices/{nid}/withdraw")
+    same(gone.json(), _notice(Notice.objects.get(pk=nid), world.users["head_office_admin"]))
+    assert gone.json()["can_withdraw"] is False and gone.json()["withdrawn_at"] is not None
+
+
+# Catalogue --------------------------------------------------------------------------------------------------------
+
+
+def _item(i: ServiceItem) -> dict[str, Any]:
+    return {
+        "id": i.pk,
+        "name": i.name,
+        "category": i.category,
+        "tier": i.tier,
+        "multiplier": float(Rules.objects.get(head_office_id=i.head_office_id).multipliers[i.tier]),
+        "requires_certificate": i.requires_certificate or None,
+        "description": i.description,
+        "head_office_id": i.head_office_id,
+        "active": i.active,
+    }
+
+
+def test_catalogue_item_answers_read_the_row_and_the_bank_multipliers(world: World) -> None:
+    Rules.objects.filter(head_office=world.bank).update(
+        multipliers={"ordinary": 1, "technical": 1.5, "professional": 3}
+    )
+    admin = world.api("head_office_admin")
+    made = admin.post("/api/v1/catalogue/items", {"name": "陪诊", "category": "mutual_care", "tier": "technical"})
+    assert made.status_code == 201, made.json()
+    same(made.json(), _item(ServiceItem.objects.get(pk=made.json()["id"])))
+    body = {"name": "护理", "category": "mutual_care", "tier": "professional", "description": "上门护理"}
+    made = admin.post("/api/v1/catalogue/items", {**body, "requires_certificate": "nursing"})
+    assert made.status_code == 201, made.json()
+    same(made.json(), _item(ServiceItem.objects.get(pk=made.json()["id"])))
+    other = world.api("other_bank_admin").post(
+        "/api/v1/catalogue/items", {"name": "理发", "category": "mutual_care", "tier": "ordinary"}
+    )
+    assert other.status_code == 201, other.json()
+    org = world.bank
+    for persona in ("head_office_admin", "staff", "volunteer"):
+        same(
+            world.api(persona).get("/api/v1/catalogue/items").json(),
+            {"items": [_item(i) for i in ServiceItem.objects.filter(head_office=org).order_by("pk")], "next_cursor": None},
+        )
+    org = world.other_bank
+    same(
+        world.api("superuser").get("/api/v1/catalogue/items", {"head_office_id": org.pk}).json(),
+        {"items": [_item(i) for i in ServiceItem.objects.filter(head_office=org).order_by("pk")], "next_cursor": None},
+    )
+
+
+# Needs ------------------------------------------------------------------------------------------------------------
+
+
+def _need(n: Need, *, detail: bool = False) -> dict[str, Any]:
+    recipient = Member.objects.get(pk=n.recipient_id)
+    items = ServiceItem.objects.filter(needs=n).order_by("pk")
+    out = {
+        "id": n.pk,
+        "recipient_id": n.recipient_id,
+        "recipient_name": recipient.name,
+        "recipient_phone": recipient.phone[:3] + "****" + recipient.phone[-4:],
+        "home_org_id": recipient.home_org_id,
+        "level": n.level,
+        "found_by": n.found_by,
+        "status": n.status,
+        "item_ids": [i.pk for i in items],
+        "items": [{"id": i.pk, "name": i.name} for i in items],
+        "notes": n.notes,
+        "order_ids": [o.pk for o in Order.objects.filter(needs=n).order_by("pk")],
+        "census_import_id": n.census_import_id,
+        "created_by": _by(n.created_by),
+        "created_at": n.created_at,
+        "updated_at": n.updated_at,
+        "met_at": n.met_at,
+        "closed_at": n.closed_at,
+        "close_reason": n.close_reason,
+    }
+    if detail:
+        out["follow_ups"] = [
+            {
+                "id": f.pk,
+                "note": f.note,
+                "from_status": f.from_status,
+                "to_status": f.to_status,
+                "created_by": _by(f.created_by),
+                "created_at": f.created_at,
+            }
+            for f in NeedFollowUp.objects.filter(need=n).order_by("pk")
+        ]
+    return out
+
+
+def test_need_answers_read_the_rows_with_phones_masked(world: World) -> None:
+    meals = do_create_service_item(None, head_office=world.bank, name="餐饮配送", category="mutual_care", tier="ordinary")
+    wash = do_create_service_item(None, head_office=world.bank, name="助浴", category="mutual_care", tier="ordinary")
+    grandpa = world.members["recipient"]
+    body = {"recipient_id": grandpa.pk, "level": "essential", "found_by": "phone_call", "notes": "午饭没人做"}
+    made = world.api("operator").post("/api/v1/needs", {**body, "item_ids": [wash.pk, meals.pk]})
+    assert made.status_code == 201, made.json()
+    nid = made.json()["id"]
+    same(made.json(), _need(Need.objects.get(pk=nid), detail=True))
+    bare = world.api("staff").post("/api/v1/needs", {"recipient_id": grandpa.pk, "found_by": "survey"})
+    assert bare.status_code == 201, bare.json()
+    same(bare.json(), _need(Need.objects.get(pk=bare.json()["id"]), detail=True))
+    staff = world.api("staff")
+    step = staff.post(f"/api/v1/needs/{nid}/follow-ups", {"note": "上门看过", "status": "in_progress"})
+    assert step.status_code == 201, step.json()
+    same(step.json(), _need(Need.objects.get(pk=nid), detail=True))
+    patched = staff.patch(f"/api/v1/needs/{nid}", {"notes": "每周一三五送餐", "item_ids": [meals.pk]})
+    same(patched.json(), _need(Need.objects.get(pk=nid), detail=True))
+    order = do_create_order(
+        world.users["operator"],
+        recipient=grandpa,
+        service_item=meals,
+        scheduled_start=timezone.now() + dt.timedelta(days=1),
+        planned_minutes=60,
+        payer="subsidy",
+        channel="hotline",
+    )
+    linked = world.api("operator").post(f"/api/v1/needs/{bare.json()['id']}/orders", {"order_id": order.pk})
+    same(linked.json(), _need(Need.objects.get(pk=bare.json()["id"]), detail=True))
+    closed = staff.post(f"/api/v1/needs/{nid}/close", {"reason": "老人已搬去女儿家"})
+    same(closed.json(), _need(Need.objects.get(pk=nid), detail=True))
+    for persona in ("staff", "operator", "head_office_admin"):
+        same(world.api(persona).get(f"/api/v1/needs/{nid}").json(), _need(Need.objects.get(pk=nid), detail=True))
+        same(
+            world.api(persona).get("/api/v1/needs").json(),
+            {"items": [_need(n) for n in Need.objects.order_by("-pk")], "next_cursor": None},
+        )
+
+
+# Teams ------------------------------------------------------------------------------------------------------------
+
+
+def _team(t: Team, user: Any) -> dict[str, Any]:
+    """A team as `user` sees it: whether they are in it, and whether they may manage it."""
+    return {
+        "id": t.pk,
+        "org_id": t.org_id,
+        "name": t.name,
+        "kind": t.kind,
+        "description": t.description,
+        "active": t.active,
+        "members": TeamMembership.objects.filter(team=t, active=True).count(),
+        "is_mine": TeamMembership.objects.filter(team=t, member__user=user, active=True).exists(),
+        "may_manage": can_manage_team(user, t),
+    }
+
+
+def test_team_answers_read_the_row_and_the_caller(world: World) -> None:
+    staff = world.api("staff")
+    made = staff.post("/api/v1/teams", {"org_id": world.community.pk, "name": "顺河医疗队", "kind": "medical"})
+    assert made.status_code == 201, made.json()
+    tid = made.json()["id"]
+    same(made.json(), _team(Team.objects.get(pk=tid), world.users["staff"]))
+    other = staff.post("/api/v1/teams", {"org_id": world.community.pk, "name": "顺河志愿队", "kind": "residents"})
+    assert other.status_code == 201, other.json()
+    joined = staff.post(f"/api/v1/teams/{tid}/members", {"member_id": world.members["volunteer"].pk, "role": "leader"})
+    assert joined.status_code == 200, joined.json()
+    patched = staff.patch(f"/api/v1/teams/{tid}", {"description": "上门问诊"})
+    same(patched.json(), _team(Team.objects.get(pk=tid), world.users["staff"]))
+    for persona in ("volunteer", "recipient", "staff", "branch_admin", "head_office_admin"):
+        user = world.users[persona]
+        same(world.api(persona).get(f"/api/v1/teams/{tid}").json(), _team(Team.objects.get(pk=tid), user))
+        answer = world.api(persona).get("/api/v1/teams").json()
+        rows = [Team.objects.get(pk=t["id"]) for t in answer["items"]]
+        assert [t.pk for t in rows] == sorted(t.pk for t in rows)
+        same(answer, {"items": [_team(t, user) for t in rows], "next_cursor": None})
+    mine = world.api("volunteer").get("/api/v1/teams", {"mine": "true"}).json()
+    same(mine, {"items": [_team(Team.objects.get(pk=tid), world.users["volunteer"])], "next_cursor": None})
+    assert mine["items"][0]["is_mine"] is True and mine["items"][0]["may_manage"] is True
+
+
+def _activity(a: Activity, user: Any) -> dict[str, Any]:
+    """An activity as `user` sees it: their own sign-up, and whether they may manage it."""
+    mine = ActivitySignup.objects.filter(activity=a, member__user=user).first()
+    signups = ActivitySignup.objects.filter(activity=a)
+    return {
+        "id": a.pk,
+        "org_id": a.org_id,
+        "team_id": a.team_id,
+        "title": a.title,
+        "description": a.description,
+        "service_item_id": a.service_item_id,
+        "service_item_name": a.service_item.name,
+        "tier": a.service_item.tier,
+        "multiplier": float(Rules.objects.get(head_office_id=a.bank_id).multipliers[a.service_item.tier]),
+        "place": a.place,
+        "starts_at": a.starts_at,
+        "ends_at": a.ends_at,
+        "signup_deadline": a.signup_deadline,
+        "places": a.places,
+        "confirmed": signups.filter(status="confirmed").count(),
+        "waiting": signups.filter(status="waiting").count(),
+        "requires_certificate": a.requires_certificate,
+        "min_age": a.min_age,
+        "max_age": a.max_age,
+        "team_only": a.team_only,
+        "state": a.state,
+        "cancel_reason": a.cancel_reason,
+        "closed_at": a.closed_at,
+        "my_status": mine.status if mine else None,
+        "my_attendance": mine.attendance if mine else None,
+        "may_manage": can_manage_activity(user, a),
+    }
+
+
+def test_activity_answers_read_the_row_and_the_caller(world: World) -> None:
+    item = do_create_service_item(
+        None, head_office=world.bank, name="健康讲座", category="health_talks", tier="professional"
+    )
+    staff = world.api("staff")
+    start = timezone.now() + dt.timedelta(minutes=30)
+    body = {
+        "org_id": world.community.pk,
+        "title": "健康讲座：冬季养生",
+        "service_item_id": item.pk,
+        "place": "顺河社区活动室",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + dt.timedelta(hours=1)).isoformat(),
+        "places": 1,
+        "min_age": 18,
+    }
+    made = staff.post("/api/v1/activities", body)
+    assert made.status_code == 201, made.json()
+    aid = made.json()["id"]
+    same(made.json(), _activity(Activity.objects.get(pk=aid), world.users["staff"]))
+    for persona in ("volunteer", "neighbour"):
+        assert world.api(persona).post(f"/api/v1/activities/{aid}/signup").status_code == 200
+    patched = staff.patch(f"/api/v1/activities/{aid}", {"place": "礼堂", "max_age": 90})
+    assert patched.status_code == 200, patched.json()
+    same(patched.json(), _activity(Activity.objects.get(pk=aid), world.users["staff"]))
+    other = staff.post("/api/v1/activities", {**body, "title": "取消的讲座"})
+    assert other.status_code == 201, other.json()
+    cancelled = staff.post(f"/api/v1/activities/{other.json()['id']}/cancel", {"reason": "下雨"})
+    assert cancelled.status_code == 200, cancelled.json()
+    same(cancelled.json(), _activity(Activity.objects.get(pk=other.json()["id"]), world.users["staff"]))
+    for persona in ("volunteer", "neighbour", "recipient", "staff", "head_office_admin"):
+        user = world.users[persona]
+        same(world.api(persona).get(f"/api/v1/activities/{aid}").json(), _activity(Activity.objects.get(pk=aid), user))
+        answer = world.api(persona).get("/api/v1/activities").json()
+        rows = [Activity.objects.get(pk=a["id"]) for a in answer["items"]]
+        same(answer, {"items": [_activity(a, user) for a in rows], "next_cursor": None})
+    with mock.patch("django.utils.timezone.now", return_value=start + dt.timedelta(hours=2)):
+        closed = staff.post(f"/api/v1/activities/{aid}/close")
+        assert closed.status_code == 200, closed.json()
+        assert list(closed.json()) == ["activity", "already_closed", "credited", "pending", "no_shows", "skipped"]
+        same(closed.json()["activity"], _activity(Activity.objects.get(pk=aid), world.users["staff"]))
+        again = staff.post(f"/api/v1/activities/{aid}/close")
+        same(again.json()["activity"], _activity(Activity.objects.get(pk=aid), world.users["staff"]))
