@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from django.db.models import Exists, OuterRef
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
@@ -13,36 +14,14 @@ from timebank.notices.access import (
     access_notice,
     access_notice_to_manage,
     access_publishing_org,
-    can_manage_notice,
     managed_notices,
     reaching_notices,
 )
 from timebank.notices.models import Notice, NoticeRead
 from timebank.notices.schemas import NoticeIn, NoticeOut
 from timebank.orgs.api import caller
-from timebank.orgs.models import User
 
 router = Router(tags=["notices"])
-
-
-def notice_out(user: User, n: Notice, read_ids: set[int] | None = None) -> dict[str, Any]:
-    if read_ids is None:
-        read_ids = set(NoticeRead.objects.filter(user=user, notice=n).values_list("notice_id", flat=True))
-    return {
-        "id": n.pk,
-        "org_id": n.org_id,
-        "org_name": n.org.name,
-        "title": n.title,
-        "body": n.body,
-        "audience": n.audience,
-        "pinned": n.pinned,
-        "expires_on": n.expires_on,
-        "source": n.source,
-        "published_at": n.published_at,
-        "withdrawn_at": n.withdrawn_at,
-        "unread": n.pk not in read_ids,
-        "can_withdraw": n.withdrawn_at is None and can_manage_notice(user, n),
-    }
 
 
 @router.get("/notices", response=Page[NoticeOut])
@@ -62,15 +41,15 @@ def list_notices(
         qs = qs.exclude(pk__in=read)
     elif unread is False:
         qs = qs.filter(pk__in=read)
-    rows, nxt = paginate(qs.select_related("org"), limit, cursor, newest_first=True)
-    read_ids = set(
-        NoticeRead.objects.filter(user=user, notice_id__in=[n.pk for n in rows]).values_list("notice_id", flat=True)
+    read_by_caller = Exists(NoticeRead.objects.filter(user=user, notice=OuterRef("pk")))
+    rows, nxt = paginate(
+        qs.select_related("org").annotate(read_by_caller=read_by_caller), limit, cursor, newest_first=True
     )
-    return {"items": [notice_out(user, n, read_ids) for n in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}  # NoticeOut reads each row and the caller
 
 
 @router.post("/notices", response={201: NoticeOut})
-def publish_notice(request: HttpRequest, payload: NoticeIn) -> Status[dict[str, Any]]:
+def publish_notice(request: HttpRequest, payload: NoticeIn) -> Status[Notice]:
     """Staff and admins publish to their own org or one below it (head office, branch or sub-branch)."""
     user = caller(request)
     org = access_publishing_org(user, payload.org_id)
@@ -83,25 +62,23 @@ def publish_notice(request: HttpRequest, payload: NoticeIn) -> Status[dict[str, 
         pinned=payload.pinned,
         expires_on=payload.expires_on,
     )
-    return Status(201, notice_out(user, notice, set()))
+    return Status(201, notice)
 
 
 @router.get("/notices/{notice_id}", response=NoticeOut)
-def get_notice(request: HttpRequest, notice_id: PathId) -> dict[str, Any]:
-    user = caller(request)
-    return notice_out(user, access_notice(user, notice_id))
+def get_notice(request: HttpRequest, notice_id: PathId) -> Notice:
+    return access_notice(caller(request), notice_id)
 
 
 @router.post("/notices/{notice_id}/read", response=NoticeOut)
-def read_notice(request: HttpRequest, notice_id: PathId) -> dict[str, Any]:
+def read_notice(request: HttpRequest, notice_id: PathId) -> Notice:
     user = caller(request)
     notice = access_notice(user, notice_id)
     actions.do_mark_read(user, notice)
-    return notice_out(user, notice, {notice.pk})
+    return notice
 
 
 @router.post("/notices/{notice_id}/withdraw", response=NoticeOut)
-def withdraw_notice(request: HttpRequest, notice_id: PathId) -> dict[str, Any]:
+def withdraw_notice(request: HttpRequest, notice_id: PathId) -> Notice:
     user = caller(request)
-    notice = actions.do_withdraw_notice(user, access_notice_to_manage(user, notice_id))
-    return notice_out(user, notice)
+    return actions.do_withdraw_notice(user, access_notice_to_manage(user, notice_id))
