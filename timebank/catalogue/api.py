@@ -13,27 +13,9 @@ from timebank.catalogue.schemas import CategoryCode, ItemIn, ItemOut, MenuIn, Me
 from timebank.lib.errors import Forbidden, NotFound
 from timebank.orgs.access import access_bank_admin, access_org, caller_bank_id, has_role
 from timebank.orgs.api import caller
-from timebank.orgs.models import MANAGING_ROLES, Rules
+from timebank.orgs.models import MANAGING_ROLES
 
 router = Router(tags=["catalogue"])
-
-
-def item_out(item: ServiceItem, multipliers: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": item.pk,
-        "name": item.name,
-        "category": item.category,
-        "tier": item.tier,
-        "multiplier": float(multipliers[item.tier]),
-        "requires_certificate": item.requires_certificate or None,
-        "description": item.description,
-        "head_office_id": item.head_office_id,
-        "active": item.active,
-    }
-
-
-def _multipliers(bank_id: int) -> dict[str, Any]:
-    return Rules.objects.values_list("multipliers", flat=True).get(head_office_id=bank_id)
 
 
 @router.get("/catalogue/items", response=Page[ItemOut])
@@ -54,18 +36,17 @@ def list_items(
         raise Forbidden(_("只能查看本银行的服务清单。"), code="outside_subtree")
     if bank_id is None:
         return {"items": [], "next_cursor": None}
-    qs = ServiceItem.objects.filter(head_office_id=bank_id)
+    qs = ServiceItem.objects.filter(head_office_id=bank_id).select_related("head_office__rules")
     if category:
         qs = qs.filter(category=category)
     if tier:
         qs = qs.filter(tier=tier)
     rows, nxt = paginate(qs, limit, cursor)
-    multipliers = _multipliers(bank_id)
-    return {"items": [item_out(i, multipliers) for i in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}  # ItemOut reads each row and its bank's multipliers
 
 
 @router.post("/catalogue/items", response={201: ItemOut})
-def create_item(request: HttpRequest, payload: ItemIn) -> Status[dict[str, Any]]:
+def create_item(request: HttpRequest, payload: ItemIn) -> Status[ServiceItem]:
     """Head-office admins add service items to their bank's catalogue."""
     user = caller(request)
     bank_id = payload.head_office_id or caller_bank_id(user)
@@ -81,7 +62,7 @@ def create_item(request: HttpRequest, payload: ItemIn) -> Status[dict[str, Any]]
         requires_certificate=payload.requires_certificate,
         description=payload.description,
     )
-    return Status(201, item_out(item, _multipliers(head_office.pk)))
+    return Status(201, item)
 
 
 @router.get("/orgs/{org_id}/menu", response=list[MenuOut])

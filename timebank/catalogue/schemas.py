@@ -5,7 +5,7 @@ from __future__ import annotations
 from ninja import Schema
 
 from timebank.api.types import Address, Id, Memo, OrgName
-from timebank.catalogue.models import Category, CertificateKind, MenuEntry, Tier
+from timebank.catalogue.models import Category, CertificateKind, MenuEntry, ServiceItem, Tier
 
 CategoryCode = Category
 
@@ -35,6 +35,15 @@ class ItemOut(Schema):
     description: str
     head_office_id: int
     active: bool
+
+    # Read from the ServiceItem row; its tier's multiplier from its bank's rules (a list selects them with the rows).
+    @staticmethod
+    def resolve_multiplier(item: ServiceItem) -> float:
+        return float(item.head_office.rules.multipliers[item.tier])
+
+    @staticmethod
+    def resolve_requires_certificate(item: ServiceItem) -> str | None:
+        return item.requires_certificate or None
 
 
 class MenuIn(Schema):
