@@ -29,7 +29,7 @@ from timebank.needs.access import (
     visible_recipients,
 )
 from timebank.needs.handover import access_hand_over, handover_targets, open_work
-from timebank.needs.models import OPEN_STATUSES, CensusImport, Need, NeedFollowUp, NeedStatus
+from timebank.needs.models import OPEN_STATUSES, CensusImport, Need, NeedStatus
 from timebank.needs.priority import Priority, priority
 from timebank.needs.schemas import (
     CensusImportOut,
@@ -46,22 +46,18 @@ from timebank.needs.schemas import (
     NeedPatch,
     RecipientOut,
     StaffOpenWorkOut,
+    person_name,
 )
 from timebank.orders.access import access_order
 from timebank.orders.models import Order, OrderState
 from timebank.orgs.access import access_org
 from timebank.orgs.api import caller
-from timebank.orgs.models import User
 
 router = Router(tags=["needs"])
 
 CategoryCode = RecipientCategory
 StatusCode = NeedStatus
 CursorParam = Annotated[str | None, Query(max_length=100)]
-
-
-def person_name(user: User | None) -> str | None:
-    return (user.display_name or user.username) if user is not None else None
 
 
 # ---- 对象清单 -----------------------------------------------------------------------------------------
@@ -165,46 +161,8 @@ def _need_qs() -> Any:
     )
 
 
-def need_out(need: Need, *, detail: bool = False) -> dict[str, Any]:
-    items = sorted(need.items.all(), key=lambda i: i.pk)
-    out: dict[str, Any] = {
-        "id": need.pk,
-        "recipient_id": need.recipient_id,
-        "recipient_name": need.recipient.name,
-        "recipient_phone": mask_phone(need.recipient.phone),
-        "home_org_id": need.recipient.home_org_id,
-        "level": need.level,
-        "found_by": need.found_by,
-        "status": need.status,
-        "item_ids": [i.pk for i in items],
-        "items": [{"id": i.pk, "name": i.name} for i in items],
-        "notes": need.notes,
-        "order_ids": [o.pk for o in need.orders.all()],
-        "census_import_id": need.census_import_id,
-        "created_by": person_name(need.created_by),
-        "created_at": need.created_at,
-        "updated_at": need.updated_at,
-        "met_at": need.met_at,
-        "closed_at": need.closed_at,
-        "close_reason": need.close_reason,
-    }
-    if detail:
-        out["follow_ups"] = [
-            {
-                "id": f.pk,
-                "note": f.note,
-                "from_status": f.from_status,
-                "to_status": f.to_status,
-                "created_by": person_name(f.created_by),
-                "created_at": f.created_at,
-            }
-            for f in NeedFollowUp.objects.filter(need=need).select_related("created_by").order_by("pk")
-        ]
-    return out
-
-
-def _detail(need: Need) -> dict[str, Any]:
-    return need_out(_need_qs().get(pk=need.pk), detail=True)
+def _detail(need: Need) -> Need:
+    return _need_qs().get(pk=need.pk)  # NeedDetailOut reads it, and its follow-ups
 
 
 @router.get("/needs", response=Page[NeedOut])
@@ -243,11 +201,11 @@ def list_needs(
         qs = qs.filter(~Exists(placed))
     rows, nxt = paginate(qs, limit, cursor, newest_first=True)
     by_pk = _need_qs().in_bulk([n.pk for n in rows])
-    return {"items": [need_out(by_pk[n.pk]) for n in rows], "next_cursor": nxt}
+    return {"items": [by_pk[n.pk] for n in rows], "next_cursor": nxt}  # NeedOut reads each
 
 
 @router.post("/needs", response={201: NeedDetailOut})
-def create_need(request: HttpRequest, payload: NeedIn) -> Status[dict[str, Any]]:
+def create_need(request: HttpRequest, payload: NeedIn) -> Status[Need]:
     """Open a need for a recipient: staff and hotline operators of the recipient's home subtree."""
     user = caller(request)
     recipient = access_recipient_for_need(user, payload.recipient_id)
@@ -263,12 +221,12 @@ def create_need(request: HttpRequest, payload: NeedIn) -> Status[dict[str, Any]]
 
 
 @router.get("/needs/{need_id}", response=NeedDetailOut)
-def get_need(request: HttpRequest, need_id: PathId) -> dict[str, Any]:
+def get_need(request: HttpRequest, need_id: PathId) -> Need:
     return _detail(access_need(caller(request), need_id))
 
 
 @router.patch("/needs/{need_id}", response=NeedDetailOut)
-def patch_need(request: HttpRequest, need_id: PathId, payload: NeedPatch) -> dict[str, Any]:
+def patch_need(request: HttpRequest, need_id: PathId, payload: NeedPatch) -> Need:
     """Edit the level, items or notes, or move the status on (in_progress, met): staff of the subtree."""
     user = caller(request)
     need = access_need(user, need_id, manage=True)
@@ -288,7 +246,7 @@ def patch_need(request: HttpRequest, need_id: PathId, payload: NeedPatch) -> dic
 
 
 @router.post("/needs/{need_id}/follow-ups", response={201: NeedDetailOut})
-def add_follow_up(request: HttpRequest, need_id: PathId, payload: FollowUpIn) -> Status[dict[str, Any]]:
+def add_follow_up(request: HttpRequest, need_id: PathId, payload: FollowUpIn) -> Status[Need]:
     """A dated follow-up note; with `status` the need moves on (in_progress, met). Staff of the subtree."""
     user = caller(request)
     need = access_need(user, need_id, manage=True)
@@ -297,7 +255,7 @@ def add_follow_up(request: HttpRequest, need_id: PathId, payload: FollowUpIn) ->
 
 
 @router.post("/needs/{need_id}/close", response=NeedDetailOut)
-def close_need(request: HttpRequest, need_id: PathId, payload: CloseIn) -> dict[str, Any]:
+def close_need(request: HttpRequest, need_id: PathId, payload: CloseIn) -> Need:
     """Close a need that will not be met, with a reason. A met or closed need is 409."""
     user = caller(request)
     need = access_need(user, need_id, manage=True)
@@ -305,7 +263,7 @@ def close_need(request: HttpRequest, need_id: PathId, payload: CloseIn) -> dict[
 
 
 @router.post("/needs/{need_id}/orders", response=NeedDetailOut)
-def link_order(request: HttpRequest, need_id: PathId, payload: LinkOrderIn) -> dict[str, Any]:
+def link_order(request: HttpRequest, need_id: PathId, payload: LinkOrderIn) -> Need:
     """Link an order placed for this need (staff and operators, who place orders); an open need goes
     in progress. Linking the same order again changes nothing."""
     user = caller(request)

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import Field
 
 from timebank.api.types import Id, IdempotencyKey, Memo, Reason
+from timebank.lib.masking import mask_phone
 from timebank.needs import actions
-from timebank.needs.models import FoundBy, NeedLevel
+from timebank.needs.models import FoundBy, NeedFollowUp, NeedLevel
+
+if TYPE_CHECKING:
+    from timebank.catalogue.models import ServiceItem
+    from timebank.needs.models import Need
+    from timebank.orgs.models import User
 
 LevelCode = NeedLevel
 FoundByCode = FoundBy
 
 ItemIds = Annotated[list[Id], Field(max_length=actions.MAX_ITEMS)]
+
+
+def person_name(user: User | None) -> str | None:
+    return (user.display_name or user.username) if user is not None else None
 
 
 class PriorityOut(Schema):
@@ -53,6 +63,10 @@ class FollowUpOut(Schema):
     created_by: str | None
     created_at: dt.datetime
 
+    @staticmethod
+    def resolve_created_by(follow_up: NeedFollowUp) -> str | None:
+        return person_name(follow_up.created_by)
+
 
 class NeedOut(Schema):
     id: int
@@ -75,9 +89,47 @@ class NeedOut(Schema):
     closed_at: dt.datetime | None
     close_reason: str
 
+    # Read from the Need row with its recipient and who opened it, its items and its orders prefetched (the orders in
+    # id order). The recipient's phone is masked; items are listed in id order.
+    @staticmethod
+    def resolve_recipient_name(need: Need) -> str:
+        return need.recipient.name
+
+    @staticmethod
+    def resolve_recipient_phone(need: Need) -> str:
+        return mask_phone(need.recipient.phone)
+
+    @staticmethod
+    def resolve_home_org_id(need: Need) -> int:
+        return need.recipient.home_org_id
+
+    @staticmethod
+    def resolve_item_ids(need: Need) -> list[int]:
+        return [i.pk for i in _items(need)]
+
+    @staticmethod
+    def resolve_items(need: Need) -> list[ServiceItem]:
+        return _items(need)
+
+    @staticmethod
+    def resolve_order_ids(need: Need) -> list[int]:
+        return [o.pk for o in need.orders.all()]
+
+    @staticmethod
+    def resolve_created_by(need: Need) -> str | None:
+        return person_name(need.created_by)
+
+
+def _items(need: Need) -> list[ServiceItem]:
+    return sorted(need.items.all(), key=lambda i: i.pk)
+
 
 class NeedDetailOut(NeedOut):
     follow_ups: list[FollowUpOut]
+
+    @staticmethod
+    def resolve_follow_ups(need: Need) -> list[NeedFollowUp]:
+        return list(NeedFollowUp.objects.filter(need=need).select_related("created_by").order_by("pk"))
 
 
 class NeedIn(Schema):
