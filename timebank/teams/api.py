@@ -13,7 +13,6 @@ from ninja import Query, Router, Status
 from pydantic import StringConstraints
 
 from timebank.api.types import Cursor, Page, PathId, paginate
-from timebank.catalogue.actions import multiplier_for
 from timebank.catalogue.models import ServiceItem
 from timebank.lib.errors import Forbidden, Invalid, NotFound
 from timebank.members.access import member_of
@@ -75,20 +74,6 @@ Term = Annotated[str, StringConstraints(strict=True, max_length=20, pattern=r"^\
 # --- teams ---
 
 
-def team_out(team: Team, user: User) -> dict[str, Any]:
-    return {
-        "id": team.pk,
-        "org_id": team.org_id,
-        "name": team.name,
-        "kind": team.kind,
-        "description": team.description,
-        "active": team.active,
-        "members": TeamMembership.objects.filter(team=team, active=True).count(),
-        "is_mine": team.pk in my_team_ids(user),
-        "may_manage": can_manage_team(user, team),
-    }
-
-
 @router.get("/teams", response=Page[TeamOut], summary="Teams the caller may see")
 def list_teams(
     request: HttpRequest,
@@ -107,30 +92,28 @@ def list_teams(
     if mine:
         qs = qs.filter(pk__in=my_team_ids(user))
     rows, nxt = paginate(qs, limit, cursor)
-    return {"items": [team_out(t, user) for t in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}  # TeamOut reads each row and the caller
 
 
 @router.post("/teams", response={201: TeamOut}, summary="Create a team (staff of the org's subtree)")
-def create_team(request: HttpRequest, payload: TeamIn) -> Status[dict[str, Any]]:
+def create_team(request: HttpRequest, payload: TeamIn) -> Status[Team]:
     user = caller(request)
     org = access_org(user, payload.org_id)
     check_may_create_team(user, org)
     team = actions.do_create_team(user, org=org, name=payload.name, kind=payload.kind, description=payload.description)
-    return Status(201, team_out(team, user))
+    return Status(201, team)
 
 
 @router.get("/teams/{team_id}", response=TeamOut)
-def get_team(request: HttpRequest, team_id: PathId) -> dict[str, Any]:
-    user = caller(request)
-    return team_out(access_team(user, team_id), user)
+def get_team(request: HttpRequest, team_id: PathId) -> Team:
+    return access_team(caller(request), team_id)
 
 
 @router.patch("/teams/{team_id}", response=TeamOut)
-def patch_team(request: HttpRequest, team_id: PathId, payload: TeamPatch) -> dict[str, Any]:
+def patch_team(request: HttpRequest, team_id: PathId, payload: TeamPatch) -> Team:
     user = caller(request)
     team = access_team_as_staff(user, team_id)
-    team = actions.do_update_team(user, team, **payload.dict(exclude_unset=True))
-    return team_out(team, user)
+    return actions.do_update_team(user, team, **payload.dict(exclude_unset=True))
 
 
 def _member(member_id: int, bank_id: int) -> Member:
@@ -207,43 +190,6 @@ def school_hours(request: HttpRequest, team_id: PathId, term: Term) -> HttpRespo
 # --- activities ---
 
 
-def activity_out(a: Activity, user: User) -> dict[str, Any]:
-    counts = {
-        s: ActivitySignup.objects.filter(activity=a, status=s).count()
-        for s in (SignupStatus.CONFIRMED, SignupStatus.WAITING)
-    }
-    me = member_of(user)
-    mine = ActivitySignup.objects.filter(activity=a, member=me).first() if me is not None else None
-    return {
-        "id": a.pk,
-        "org_id": a.org_id,
-        "team_id": a.team_id,
-        "title": a.title,
-        "description": a.description,
-        "service_item_id": a.service_item_id,
-        "service_item_name": a.service_item.name,
-        "tier": a.service_item.tier,
-        "multiplier": float(multiplier_for(a.bank_id, a.service_item.tier)),
-        "place": a.place,
-        "starts_at": a.starts_at,
-        "ends_at": a.ends_at,
-        "signup_deadline": a.signup_deadline,
-        "places": a.places,
-        "confirmed": counts[SignupStatus.CONFIRMED],
-        "waiting": counts[SignupStatus.WAITING],
-        "requires_certificate": a.requires_certificate,
-        "min_age": a.min_age,
-        "max_age": a.max_age,
-        "team_only": a.team_only,
-        "state": a.state,
-        "cancel_reason": a.cancel_reason,
-        "closed_at": a.closed_at,
-        "my_status": mine.status if mine else None,
-        "my_attendance": mine.attendance if mine else None,
-        "may_manage": can_manage_activity(user, a),
-    }
-
-
 def _item(item_id: int, bank_id: int) -> ServiceItem:
     item = ServiceItem.objects.filter(pk=item_id).first()
     if item is None:
@@ -274,11 +220,11 @@ def list_activities(
     if mine:
         qs = qs.filter(signups__member=member_of(user)).exclude(signups__status=SignupStatus.WITHDRAWN)
     rows, nxt = paginate(qs, limit, cursor)
-    return {"items": [activity_out(a, user) for a in rows], "next_cursor": nxt}
+    return {"items": rows, "next_cursor": nxt}  # ActivityOut reads each row and the caller
 
 
 @router.post("/activities", response={201: ActivityOut}, summary="Publish a group activity (staff or a team leader)")
-def create_activity(request: HttpRequest, payload: ActivityIn) -> Status[dict[str, Any]]:
+def create_activity(request: HttpRequest, payload: ActivityIn) -> Status[Activity]:
     user = caller(request)
     team = access_team(user, payload.team_id) if payload.team_id else None
     if payload.org_id is None and team is None:
@@ -302,19 +248,18 @@ def create_activity(request: HttpRequest, payload: ActivityIn) -> Status[dict[st
         backdate_reason=payload.reason or "",
     )
     activity = actions.do_publish_activity(user, org=org, team=team, data=data)
-    return Status(201, activity_out(activity, user))
+    return Status(201, activity)
 
 
 @router.get("/activities/{activity_id}", response=ActivityOut)
-def get_activity(request: HttpRequest, activity_id: PathId) -> dict[str, Any]:
-    user = caller(request)
-    return activity_out(access_activity(user, activity_id), user)
+def get_activity(request: HttpRequest, activity_id: PathId) -> Activity:
+    return access_activity(caller(request), activity_id)
 
 
 @router.patch(
     "/activities/{activity_id}", response=ActivityOut, summary="Change an open activity (tells those signed up)"
 )
-def patch_activity(request: HttpRequest, activity_id: PathId, payload: ActivityPatch) -> dict[str, Any]:
+def patch_activity(request: HttpRequest, activity_id: PathId, payload: ActivityPatch) -> Activity:
     user = caller(request)
     a = access_activity(user, activity_id, manage=True)
     change = payload.dict(exclude_unset=True)
@@ -338,14 +283,14 @@ def patch_activity(request: HttpRequest, activity_id: PathId, payload: ActivityP
             current[key] = value
     item = _item(item_id, a.bank_id) if item_id else a.service_item
     data = actions.ActivityInput(service_item=item, backdate_reason=reason, **current)
-    return activity_out(actions.do_update_activity(user, a, data=data), user)
+    return actions.do_update_activity(user, a, data=data)
 
 
 @router.post("/activities/{activity_id}/cancel", response=ActivityOut)
-def cancel_activity(request: HttpRequest, activity_id: PathId, payload: TeamsReasonIn) -> dict[str, Any]:
+def cancel_activity(request: HttpRequest, activity_id: PathId, payload: TeamsReasonIn) -> Activity:
     user = caller(request)
     a = access_activity(user, activity_id, manage=True)
-    return activity_out(actions.do_cancel_activity(user, a, reason=payload.reason), user)
+    return actions.do_cancel_activity(user, a, reason=payload.reason)
 
 
 def signup_out(s: ActivitySignup, pending: dict[int, Any] | None = None) -> dict[str, Any]:
@@ -467,7 +412,7 @@ def close_activity(request: HttpRequest, activity_id: PathId, payload: TeamsClos
     reason = payload.reason if payload is not None and payload.reason else ""
     result = actions.do_close_activity(user, a, reason=reason)
     return {
-        "activity": activity_out(result.activity, user),
+        "activity": result.activity,  # ActivityOut reads it and the caller
         "already_closed": result.already_closed,
         "credited": result.credited,
         "pending": result.pending,

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from django.utils import timezone
 from ninja import Schema
 from pydantic import AfterValidator, Field, StringConstraints
 
 from timebank.api.types import Id, NoNul, OrgName, Reason
+from timebank.catalogue.actions import multiplier_for
+from timebank.members.access import member_of
 from timebank.teams import actions
-from timebank.teams.models import TeamKind, TeamMembership, TeamRole
+from timebank.teams.access import can_manage_activity, can_manage_team, my_team_ids
+from timebank.teams.models import Activity, ActivitySignup, SignupStatus, Team, TeamKind, TeamMembership, TeamRole
 
 Text200 = Annotated[str, StringConstraints(strict=True, max_length=200), NoNul]
 Text500 = Annotated[str, StringConstraints(strict=True, max_length=500), NoNul]
@@ -58,6 +61,20 @@ class TeamOut(Schema):
     members: int
     is_mine: bool
     may_manage: bool
+
+    # Read from the Team row and the caller, the request's user in the schema's context: whether they are in it
+    # (teams.access.my_team_ids) and may manage it (teams.access.can_manage_team), each rule in its one place.
+    @staticmethod
+    def resolve_members(team: Team) -> int:
+        return TeamMembership.objects.filter(team=team, active=True).count()
+
+    @staticmethod
+    def resolve_is_mine(team: Team, context: dict[str, Any]) -> bool:
+        return team.pk in my_team_ids(context["request"].user)
+
+    @staticmethod
+    def resolve_may_manage(team: Team, context: dict[str, Any]) -> bool:
+        return can_manage_team(context["request"].user, team)
 
 
 class TeamMemberIn(Schema):
@@ -156,6 +173,47 @@ class ActivityOut(Schema):
     my_status: str | None
     my_attendance: str | None
     may_manage: bool
+
+    # Read from the Activity row with its service item, its sign-ups counted, and the caller, the request's user in the
+    # schema's context: their own sign-up, and whether they may manage it (teams.access.can_manage_activity).
+    @staticmethod
+    def resolve_service_item_name(activity: Activity) -> str:
+        return activity.service_item.name
+
+    @staticmethod
+    def resolve_tier(activity: Activity) -> str:
+        return activity.service_item.tier
+
+    @staticmethod
+    def resolve_multiplier(activity: Activity) -> float:
+        return float(multiplier_for(activity.bank_id, activity.service_item.tier))
+
+    @staticmethod
+    def resolve_confirmed(activity: Activity) -> int:
+        return ActivitySignup.objects.filter(activity=activity, status=SignupStatus.CONFIRMED).count()
+
+    @staticmethod
+    def resolve_waiting(activity: Activity) -> int:
+        return ActivitySignup.objects.filter(activity=activity, status=SignupStatus.WAITING).count()
+
+    @staticmethod
+    def resolve_my_status(activity: Activity, context: dict[str, Any]) -> str | None:
+        mine = _my_signup(activity, context)
+        return mine.status if mine else None
+
+    @staticmethod
+    def resolve_my_attendance(activity: Activity, context: dict[str, Any]) -> str | None:
+        mine = _my_signup(activity, context)
+        return mine.attendance if mine else None
+
+    @staticmethod
+    def resolve_may_manage(activity: Activity, context: dict[str, Any]) -> bool:
+        return can_manage_activity(context["request"].user, activity)
+
+
+def _my_signup(activity: Activity, context: dict[str, Any]) -> ActivitySignup | None:
+    me = member_of(context["request"].user)
+    return ActivitySignup.objects.filter(activity=activity, member=me).first() if me is not None else None
 
 
 class TeamsReasonIn(Schema):
