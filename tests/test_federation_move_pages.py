@@ -264,7 +264,7 @@ def test_the_head_office_rejects_with_a_reason_shown_on_the_moves_page(node: Wor
     url = f"/federation/moves/{move.move_id}/"
     for blank in ("", "   "):
         resp = client.post(f"{url}reject/", {"idempotency_key": "r" * 32, "reason": blank})
-        assert resp.status_code == 422
+        assert resp.status_code == 422 and "请写明拒绝原因。" in resp.content.decode()
     assert client.post(f"{url}reject/", {"idempotency_key": "r" * 32, "reason": "长" * 201}).status_code == 422
     move.refresh_from_db()
     assert move.state == "requested"

@@ -144,7 +144,11 @@ def test_reject_needs_a_reason(world: World) -> None:
     url = f"/staff/interbank-moves/{move.pk}/reject/"
     for reason in ("", "   "):
         resp = target.post(url, {"idempotency_key": "r" * 32, "reason": reason})
-        assert resp.status_code == 422 and "请检查" in resp.content.decode()
+        assert (
+            resp.status_code == 422
+            and "请检查" in resp.content.decode()
+            and "请写明驳回原因。" in resp.content.decode()
+        )
     assert target.post(url, {"idempotency_key": "r" * 32, "reason": "长" * 501}).status_code == 422
     move.refresh_from_db()
     assert move.status == "requested"

@@ -55,9 +55,5 @@ class MoveRejectForm(Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **_with_key(kwargs))
-
-    def clean_reason(self) -> str:
-        reason = str(self.cleaned_data["reason"]).strip()
-        if not reason:
-            raise forms.ValidationError(self.missing_reason)
-        return reason
+        # The field strips blanks and refuses what is left empty itself, so the page's own words go there.
+        self.fields["reason"].error_messages["required"] = self.missing_reason
