@@ -118,7 +118,7 @@ class Applier:
         self.bar = bar
         self.real_now = now
         self.today = timezone.localdate(now)
-        self.midnight = timezone.make_aware(dt.datetime.combine(self.today, dt.time.min))
+        self.midnight = clock.start_of_day(self.today)
         self.clock = Clock(self.moment(when(LAUNCH, 7)))
         self.specs = {o.name: o for o in plan.orgs}
         self.orgs: dict[str, Org] = {}

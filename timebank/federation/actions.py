@@ -515,9 +515,7 @@ def _credit(peer: Peer, msg: dict[str, Any], key: uuid.UUID) -> FederatedTransfe
 def statement(peer: Peer, day: dt.date) -> dict[str, Any]:
     """The completed transfers with `peer` dated `day` (both nodes date a transfer by the sender's time), signed
     from this node's side: positive when the peer owes us more."""
-    tz = timezone.get_current_timezone()
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
-    end = start + dt.timedelta(days=1)
+    start, end = clock.day_bounds(day, day)
     done = FederatedTransfer.objects.filter(peer=peer, state=TransferState.COMPLETED)
 
     def signed_sum(qs: Any) -> int:

@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Q, Sum
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.funds.actions import EARLIEST
@@ -34,14 +33,10 @@ class Period:
     end: dt.date | None = None
 
     def start_at(self) -> dt.datetime | None:
-        if self.start is None:
-            return None
-        return timezone.make_aware(dt.datetime.combine(self.start, dt.time.min))
+        return clock.day_bounds(self.start, self.end)[0]
 
     def end_before(self) -> dt.datetime | None:
-        if self.end is None:
-            return None
-        return timezone.make_aware(dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time.min))
+        return clock.day_bounds(self.start, self.end)[1]
 
 
 def check_period(start: dt.date | None, end: dt.date | None) -> Period:

@@ -53,10 +53,14 @@ def day_bounds(first: dt.date | None, last: dt.date | None) -> tuple[dt.datetime
     """The moments [the start of `first`, the start of the day after `last`) in the bank's time zone (Asia/Shanghai,
     settings.TIME_ZONE), for `start <= t < end` filters over whole days; None leaves that side open. One day is
     `day_bounds(day, day)`. The one home of the bank's day boundaries (the paper sheet's day, the stats' periods)."""
-    tz = timezone.get_default_timezone()
-    start = dt.datetime.combine(first, dt.time.min, tzinfo=tz) if first is not None else None
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz) if last is not None else None
+    start = start_of_day(first) if first is not None else None
+    end = start_of_day(last + dt.timedelta(days=1)) if last is not None else None
     return start, end
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    """Midnight starting `day` in the bank's time zone (`day_bounds` for one side)."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_default_timezone())
 
 
 @contextmanager

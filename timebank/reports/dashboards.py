@@ -27,7 +27,7 @@ from timebank.needs.models import OPEN_STATUSES, Need
 from timebank.orders.models import Order, OrderState, overdue_q
 from timebank.orgs.models import Org, OrgKind
 from timebank.reports.risk import months_before
-from timebank.reports.stats import SHANGHAI, confirmed_orders, posted_records
+from timebank.reports.stats import confirmed_orders, posted_records
 from timebank.safety import lists
 
 MAX_MONTHS = 36
@@ -94,12 +94,7 @@ def _bounds(starts: list[dt.date], date_from: dt.date, date_to: dt.date) -> list
         hi = min(months_before(month, -1), date_to + dt.timedelta(days=1))
         if i == len(starts) - 1:
             hi = date_to + dt.timedelta(days=1)
-        spans.append(
-            (
-                dt.datetime.combine(lo, dt.time(), tzinfo=SHANGHAI),
-                dt.datetime.combine(hi, dt.time(), tzinfo=SHANGHAI),
-            )
-        )
+        spans.append((clock.start_of_day(lo), clock.start_of_day(hi)))
     return spans
 
 

@@ -35,7 +35,7 @@ from timebank.orders.models import Order, OrderState, waiting_since_q
 from timebank.orgs.models import Org, OrgKind, Rules
 from timebank.reports.actions import risk_rules_for
 from timebank.reports.models import RiskRules
-from timebank.reports.stats import SHANGHAI, credited_minutes
+from timebank.reports.stats import credited_minutes
 
 HORIZONS = (5, 10)
 # A bank's first days of registrations (its paper records moved in, the opening drive) make its base, not inflow.
@@ -195,8 +195,7 @@ def _unfilled(org: Org, today: dt.date, months: int, dispatch_within_hours: int)
     """Per calendar month of the window: orders made, and those no volunteer was ever dispatched to (cancelled
     before dispatch, or still waiting past the rules' dispatch time)."""
     starts = _month_starts(today, months)
-    bounds = [dt.datetime.combine(d, dt.time(), tzinfo=SHANGHAI) for d in starts]
-    bounds.append(dt.datetime.combine(months_before(starts[-1], -1), dt.time(), tzinfo=SHANGHAI))
+    bounds = [clock.start_of_day(d) for d in [*starts, months_before(starts[-1], -1)]]
     late = waiting_since_q(dispatch_within_hours, clock.now())  # overdue
     unfilled = Q(dispatched_at__isnull=True) & (Q(state=OrderState.CANCELLED) | late)
     scope = Q(bank_id=org.pk) if org.kind == OrgKind.HEAD_OFFICE else Q(org__path__startswith=org.path)
@@ -252,8 +251,7 @@ def compute_risk(org: Org, today: dt.date | None = None) -> Risk:
     # 1. Owed against capacity over [same day `months` ago, end of today).
     owed = _owed(org)
     outstanding = sum(owed.values())
-    window_start = dt.datetime.combine(months_before(today, months), dt.time(), tzinfo=SHANGHAI)
-    window_end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=SHANGHAI)
+    window_start, window_end = clock.day_bounds(months_before(today, months), today)
     credited = credited_minutes(org, window_start, window_end)
     capacity = ratio(credited, months) or Decimal(0)
     if outstanding <= 0:
@@ -265,7 +263,7 @@ def compute_risk(org: Org, today: dt.date | None = None) -> Risk:
     # 2. Ages now and ahead, against the inflow at the current rate (not the volunteers the bank opened with).
     first_day = months_before(today, months)
     since = inflow_since(bank, first_day)
-    ages = _ages(org, today, reserve_age, dt.datetime.combine(since, dt.time(), tzinfo=SHANGHAI))
+    ages = _ages(org, today, reserve_age, clock.start_of_day(since))
     joined = ages["joined"]
     yearly = per_year(joined, since, first_day, today, months)
     projections = []

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Q, Sum
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.ledger.models import AccountKind, Leg, TransactionKind
@@ -79,7 +78,7 @@ def current_term(today: dt.date | None = None) -> Term:
 
 
 def _local_midnight(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    return clock.start_of_day(day)
 
 
 def student_rows(team: Team, term: Term) -> list[dict[str, Any]]:
