@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from timebank.approvals.actions import is_person, needs_approval, open_approval, replayed_approval
 from timebank.approvals.models import Approval, ApprovalKind
 from timebank.audit.actions import record
+from timebank.ledger import summary
 from timebank.ledger.checkpoint import checkpoint_text, make_checkpoint
 from timebank.ledger.events import CreditsOverCap, StoredTimeSpending, TransactionReversed, TransactionReversing
 from timebank.ledger.models import (
@@ -26,9 +27,10 @@ from timebank.ledger.models import (
 from timebank.ledger.posting import Locked, check_minutes, lock_accounts, lock_set, post, run_idempotent
 from timebank.lib.errors import Conflict, Invalid
 from timebank.lib.events import publish
+from timebank.lib.summaries import LOCK_TIMEOUT_SECONDS, Rebuilt, rebuild
 from timebank.members.models import Member, MemberStatus, RelativeLink
 from timebank.ops.idempotency import check_key, fingerprint, scope_of
-from timebank.orgs.models import Org, Rules, User
+from timebank.orgs.models import Org, OrgKind, Rules, User
 
 
 def open_system_accounts(bank: Org) -> None:
@@ -487,3 +489,26 @@ def do_publish_checkpoint(actor: User | None) -> PublishedCheckpoint:
             },
         )
     return row
+
+
+@transaction.atomic
+def do_rebuild_daily_summary(
+    actor: User | None, bank: Org, *, dry_run: bool = False, lock_timeout: float = LOCK_TIMEOUT_SECONDS
+) -> Rebuilt:
+    """Make the bank's daily summary equal to its transactions counted again (`manage.py rebuild_summaries`): only the
+    rows that differ are written, under a lock that holds off the table's writers until commit (see
+    `timebank.lib.summaries`). Audited in the global chain, not the bank's: the bank's writers may hold its chain head
+    while they wait for the table, and the rebuild must not wait for them in turn."""
+    if bank.kind != OrgKind.HEAD_OFFICE:
+        raise Invalid(_("汇总按总行保存：%(name)s 不是总行。") % {"name": bank.name}, code="not_head_office")
+    done = rebuild(
+        summary.SUMMARY,
+        bank.pk,
+        summary.recount_sql("AND t.bank_id = %s"),
+        [bank.pk],
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+    )
+    if done.rows and not dry_run:
+        record(actor, "summary.rebuild", bank, bank_id=None, data=done.as_data())
+    return done

@@ -2,8 +2,10 @@
 
 `add_to_summary` is called once per transaction by `posting.write_transaction`, the one place that writes ledger
 rows, so the summary moves in the same database transaction as the legs and can never drift from them.
-`fill_sql` rebuilds it from the transactions (the data migration, the reports benchmark) and `summary_problems`
-is `verify`'s check that it still equals that recomputation.
+`recount_sql` counts it again from the transactions: `fill_sql` adds that to an empty summary (the reports
+benchmark; data migration 0011 keeps its own frozen copy) and `actions.do_rebuild_daily_summary` (`manage.py
+rebuild_summaries`) makes a drifted bank's rows equal to it. `summary_problems` is `verify`'s check that it still
+equals that recomputation.
 
 Contention: the upsert takes a row lock held until commit, and every posting of a bank on one day would queue on
 the same (bank, day, kind) row. The row is therefore striped by the transaction's id (`SUMMARY_STRIPES` rows per
@@ -20,9 +22,11 @@ from django.db import connection
 from django.db.models import Sum
 
 from timebank.ledger.models import SUMMARY_STRIPES, DailySummary, Transaction
+from timebank.lib.summaries import SummaryTable
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # days are the deployment's days, as the stats bound them
 TABLE = DailySummary._meta.db_table
+SUMMARY = SummaryTable("ledger", TABLE, keys=("day", "kind", "stripe"), figures=("transactions", "minutes"))
 
 UPSERT = (
     f"INSERT INTO {TABLE} (bank_id, day, kind, stripe, transactions, minutes) VALUES (%s, %s, %s, %s, 1, %s) "  # noqa: S608
@@ -77,14 +81,22 @@ def _day_sql() -> str:
     return "date(t.created_at, '+8 hours')"
 
 
+def recount_sql(bank_filter: str = "") -> str:
+    """The summary's rows counted again from the transactions, one per (bank, day, kind, stripe), its columns
+    named as the table's; `bank_filter` is "" (every bank) or "AND t.bank_id = %s". Its modulo is written `%%`."""
+    return (
+        f"SELECT t.bank_id AS bank_id, {_day_sql()} AS day, t.kind AS kind, t.id %% {SUMMARY_STRIPES} AS stripe, "  # noqa: S608
+        f"count(*) AS transactions, sum(t.minutes) AS minutes FROM {Transaction._meta.db_table} t "
+        f"WHERE 1 = 1 {bank_filter} GROUP BY 1, 2, 3, 4"
+    )
+
+
 def fill_sql() -> str:
-    """One set-based statement adding every transaction to an empty summary (the data migration's, for callers
-    that bypassed the posting path such as the reports benchmark's bulk load). Run it with an empty parameter
-    list: its modulo is written `%%`."""
+    """One set-based statement adding every transaction to an empty summary (for callers that bypassed the posting
+    path such as the reports benchmark's bulk load). Run it with an empty parameter list."""
     return (
         f"INSERT INTO {TABLE} (bank_id, day, kind, stripe, transactions, minutes) "  # noqa: S608
-        f"SELECT t.bank_id, {_day_sql()}, t.kind, t.id %% {SUMMARY_STRIPES}, count(*), sum(t.minutes) "
-        f"FROM {Transaction._meta.db_table} t GROUP BY 1, 2, 3, 4"
+        f"SELECT bank_id, day, kind, stripe, transactions, minutes FROM ({recount_sql()}) AS found"
     )
 
 

@@ -18,6 +18,8 @@ from timebank.lib import clock, crypto, idnumber
 from timebank.lib.errors import Conflict, Invalid
 from timebank.lib.events import publish
 from timebank.lib.phone import PHONE_RE
+from timebank.lib.summaries import LOCK_TIMEOUT_SECONDS, Rebuilt, rebuild
+from timebank.members import counts
 from timebank.members.events import MemberAnonymised, MemberRegistered, MemberStatusChanged
 from timebank.members.models import (
     Consent,
@@ -29,7 +31,7 @@ from timebank.members.models import (
     RelativeLink,
 )
 from timebank.orgs.actions import TEMPORARY_ALPHABET, TEMPORARY_LENGTH, check_login, check_name, create_login
-from timebank.orgs.models import Org, User
+from timebank.orgs.models import Org, OrgKind, User
 
 LIST_LIMIT = 50
 ITEM_LIMIT = 50
@@ -564,3 +566,26 @@ def do_anonymise_member(actor: User | None, member: Member) -> Member:
     publish(MemberAnonymised(actor, member))
     record(actor, "member.anonymise", member, bank_id=member.bank_id, data={"relative_links_removed": unlinked})
     return member
+
+
+@transaction.atomic
+def do_rebuild_member_counts(
+    actor: User | None, bank: Org, *, dry_run: bool = False, lock_timeout: float = LOCK_TIMEOUT_SECONDS
+) -> Rebuilt:
+    """Make the bank's head counts (`DailyMemberCount`) equal to its active members counted again (`manage.py
+    rebuild_summaries`): only the rows that differ are written, under a lock that holds off the table's writers until
+    commit (see `timebank.lib.summaries`). Audited in the global chain, not the bank's: the bank's writers may hold its
+    chain head while they wait for the table, and the rebuild must not wait for them in turn."""
+    if bank.kind != OrgKind.HEAD_OFFICE:
+        raise Invalid(_("汇总按总行保存：%(name)s 不是总行。") % {"name": bank.name}, code="not_head_office")
+    done = rebuild(
+        counts.SUMMARY,
+        bank.pk,
+        counts.recount_sql("AND m.bank_id = %s"),
+        [MemberStatus.ACTIVE, bank.pk],
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+    )
+    if done.rows and not dry_run:
+        record(actor, "summary.rebuild", bank, bank_id=None, data=done.as_data())
+    return done

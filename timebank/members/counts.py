@@ -4,6 +4,8 @@ table, migration 0011), and `verify`'s recount of it.
 `counted` answers what the stats' one pass over a head office's active members answers (members, volunteers,
 recipients, referred; and of those who joined on the days [first, last], how many, and how many are referred
 volunteers) from a few rows per day. `count_problems` compares the kept rows with the members counted again.
+`recount_sql` is that recount by stripe: `fill_sql` adds it to an empty table (migration 0011 keeps its own frozen
+copy) and `actions.do_rebuild_member_counts` (`manage.py rebuild_summaries`) makes a drifted bank's rows equal to it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,21 @@ import datetime as dt
 from django.db import connection
 from django.db.models import Q, Sum
 
-from timebank.members.models import DailyMemberCount, Member, MemberStatus
+from timebank.lib.summaries import SummaryTable
+from timebank.members.models import MEMBER_COUNT_STRIPES, DailyMemberCount, Member, MemberStatus
 
 TABLE = DailyMemberCount._meta.db_table
 MEMBERS = Member._meta.db_table
 FIGURES = ("members", "volunteers", "recipients", "referred", "referred_volunteers")
+SUMMARY = SummaryTable("members", TABLE, keys=("day", "stripe"), figures=FIGURES)
+# Each figure as one member adds it (the triggers of migration 0011 add the same).
+COUNTS = {
+    "members": "1",
+    "volunteers": "CASE WHEN m.is_volunteer THEN 1 ELSE 0 END",
+    "recipients": "CASE WHEN m.is_recipient THEN 1 ELSE 0 END",
+    "referred": "CASE WHEN m.referred_by_id IS NOT NULL THEN 1 ELSE 0 END",
+    "referred_volunteers": "CASE WHEN m.is_volunteer AND m.referred_by_id IS NOT NULL THEN 1 ELSE 0 END",
+}
 
 
 def counted(bank_id: int, first: dt.date | None, last: dt.date | None) -> dict[str, int]:
@@ -46,19 +58,34 @@ def _day(column: str) -> str:
     return f"date({column}, '+8 hours')"  # SQLite keeps UTC text; Shanghai has kept UTC+8 all year since 1992
 
 
+def recount_sql(bank_filter: str = "") -> str:
+    """The active members counted again, one row per (bank, join day, stripe), its columns named as the table's;
+    `bank_filter` is "" (every bank) or "AND m.bank_id = %s". Run with `MemberStatus.ACTIVE` as its first
+    parameter (then the bank's); its modulo is written `%%`."""
+    return (
+        f"SELECT m.bank_id AS bank_id, {_day('m.created_at')} AS day, m.id %% {MEMBER_COUNT_STRIPES} AS stripe, "  # noqa: S608
+        + ", ".join(f"sum({COUNTS[f]}) AS {f}" for f in FIGURES)
+        + f" FROM {MEMBERS} m WHERE m.status = %s {bank_filter} GROUP BY 1, 2, 3"
+    )
+
+
+def fill_sql() -> str:
+    """One set-based statement adding every active member to an empty table. Run it with `[MemberStatus.ACTIVE]`."""
+    columns = ", ".join(("bank_id", "day", "stripe", *FIGURES))
+    return f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM ({recount_sql()}) AS found"  # noqa: S608
+
+
+def fill() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(fill_sql(), [MemberStatus.ACTIVE])
+
+
 def count_problems(bank_id: int) -> list[str]:
     """Every join day where the bank's kept counts (stripes summed) differ from its active members counted again:
     one grouped query over both."""
-    counts = {
-        "members": "1",
-        "volunteers": "CASE WHEN m.is_volunteer THEN 1 ELSE 0 END",
-        "recipients": "CASE WHEN m.is_recipient THEN 1 ELSE 0 END",
-        "referred": "CASE WHEN m.referred_by_id IS NOT NULL THEN 1 ELSE 0 END",
-        "referred_volunteers": "CASE WHEN m.is_volunteer AND m.referred_by_id IS NOT NULL THEN 1 ELSE 0 END",
-    }
     recount = (
         f"SELECT {_day('m.created_at')} AS day, "  # noqa: S608
-        + ", ".join(f"{counts[f]} AS {f}" for f in FIGURES)
+        + ", ".join(f"{COUNTS[f]} AS {f}" for f in FIGURES)
         + ", "
         + ", ".join(f"0 AS kept_{f}" for f in FIGURES)
         + f" FROM {MEMBERS} m WHERE m.bank_id = %s AND m.status = %s"

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from timebank.audit.actions import Note, record_all
+from timebank.audit.actions import Note, record, record_all
 from timebank.catalogue.actions import weighted_minutes
 from timebank.catalogue.models import ServiceItem
 from timebank.ledger.actions import check_star_gate, do_deposit, member_account_ids
@@ -26,14 +26,16 @@ from timebank.ledger.posting import MAX_MINUTES
 from timebank.lib import clock
 from timebank.lib.errors import Conflict, Forbidden, Invalid
 from timebank.lib.events import publish
+from timebank.lib.summaries import LOCK_TIMEOUT_SECONDS, Rebuilt, rebuild
 from timebank.members.access import member_of
 from timebank.members.models import Certificate, InsurancePolicy, Member, MemberStatus, RelativeLink
+from timebank.orders import summary
 from timebank.orders.access import check_may_order_for
 from timebank.orders.events import OrderTransitioned, VolunteerVetted
 from timebank.orders.models import Channel, Order, OrderEvent, OrderState, PaperSource, Payer
 from timebank.orders.rules import CREDITED_STATES, TRANSITIONS, acts_on_behalf, allows
 from timebank.orders.summary import add_order
-from timebank.orgs.models import Rules, User
+from timebank.orgs.models import Org, OrgKind, Rules, User
 
 MAX_PLANNED_MINUTES = 12 * 60
 MAX_CODE_FAILURES = 5
@@ -700,3 +702,26 @@ def do_dispute(actor: User | None, order: Order, *, reason: str) -> Order:
 def require_staff_payer(payer: str, roles: set[str]) -> None:
     if payer in (Payer.SUBSIDY, Payer.POOL) and not roles:
         raise Forbidden(_("只有工作人员或热线坐席可以选择补贴或捐赠池付款。"), code="payer_not_allowed")
+
+
+@transaction.atomic
+def do_rebuild_service_summary(
+    actor: User | None, bank: Org, *, dry_run: bool = False, lock_timeout: float = LOCK_TIMEOUT_SECONDS
+) -> Rebuilt:
+    """Make the bank's services' daily summary equal to its credited orders and posted records counted again (`manage.py
+    rebuild_summaries`): only the rows that differ are written, under a lock that holds off the table's writers until
+    commit (see `timebank.lib.summaries`). Audited in the global chain, not the bank's: the bank's writers may hold its
+    chain head while they wait for the table, and the rebuild must not wait for them in turn."""
+    if bank.kind != OrgKind.HEAD_OFFICE:
+        raise Invalid(_("汇总按总行保存：%(name)s 不是总行。") % {"name": bank.name}, code="not_head_office")
+    done = rebuild(
+        summary.SUMMARY,
+        bank.pk,
+        summary.kept_rows_sql("AND {t}.bank_id = %s"),
+        [bank.pk, bank.pk],
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+    )
+    if done.rows and not dry_run:
+        record(actor, "summary.rebuild", bank, bank_id=None, data=done.as_data())
+    return done

@@ -7,8 +7,9 @@ transition leaves that stage and nothing else writes an order's credited figures
 the same database transaction as the row, so the summary moves with the rows. The days are those the stats count
 them in: an order's `confirmed_at`, a record's transaction's `created_at`, in Asia/Shanghai.
 
-`fill_sql` rebuilds it from the rows (the data migration, the reports benchmark) and `summary_problems` is
-`verify`'s check (through `BankVerifying`) that it still equals that recount. Striped by the row's id like the
+`kept_rows_sql` counts it again from the rows: `fill_sql` adds that to an empty summary (the reports benchmark; data
+migration 0005 keeps its own frozen copy) and `actions.do_rebuild_service_summary` (`manage.py rebuild_summaries`)
+makes a drifted bank's rows equal to it. `summary_problems` is `verify`'s check (through `BankVerifying`) that it still equals that recount. Striped by the row's id like the
 ledger's daily summary (`timebank.ledger.summary`), so writers of one bank-day rarely queue on one row.
 """
 
@@ -21,6 +22,7 @@ from django.db.models import Sum
 
 from timebank.ledger.models import Transaction, TransactionKind
 from timebank.ledger.summary import day_of
+from timebank.lib.summaries import SummaryTable
 from timebank.orders.models import SERVICE_STRIPES, DailyServiceSummary, Order, ServiceRecord, ServiceSource
 from timebank.orders.rules import CREDITED_STATES
 
@@ -28,6 +30,9 @@ TABLE = DailyServiceSummary._meta.db_table
 ORDERS = Order._meta.db_table
 RECORDS = ServiceRecord._meta.db_table
 TRANSACTIONS = Transaction._meta.db_table
+SUMMARY = SummaryTable(
+    "services", TABLE, keys=("day", "source", "stripe"), figures=("services", "minutes", "credited_minutes")
+)
 
 UPSERT = (
     f"INSERT INTO {TABLE} (bank_id, day, source, stripe, services, minutes, credited_minutes) "  # noqa: S608
@@ -88,13 +93,13 @@ def _credited_states() -> str:
 
 
 def _recount_sql(bank_filter: str) -> str:
-    """(bank_id, day, source, stripe, services, minutes, credited) recounted from the orders and records: the rows
-    the stats' `confirmed_orders` and `posted_records` find. An order credited without a `confirmed_at` (none is
-    written so) lands on a NULL day, which the summary cannot hold: verify reports it."""
+    """(bank_id, day, source, stripe, services, minutes, credited_minutes) recounted from the orders and records:
+    the rows the stats' `confirmed_orders` and `posted_records` find. An order credited without a `confirmed_at`
+    (none is written so) lands on a NULL day, which the summary cannot hold: verify reports it."""
     return (
         f"SELECT o.bank_id AS bank_id, {_day('o.confirmed_at')} AS day, '{ServiceSource.ORDER}' AS source, "  # noqa: S608
         f"o.id %% {SERVICE_STRIPES} AS stripe, count(*) AS services, coalesce(sum(o.actual_minutes), 0) AS minutes, "
-        f"coalesce(sum(o.credited_minutes), 0) AS credited FROM {ORDERS} o "
+        f"coalesce(sum(o.credited_minutes), 0) AS credited_minutes FROM {ORDERS} o "
         f"WHERE o.state IN ({_credited_states()}) AND o.transaction_id IS NOT NULL {bank_filter.format(t='o')} "
         "GROUP BY 1, 2, 3, 4 "
         f"UNION ALL SELECT r.bank_id, {_day('t.created_at')}, '{ServiceSource.RECORD}', r.id %% {SERVICE_STRIPES}, "
@@ -104,15 +109,20 @@ def _recount_sql(bank_filter: str) -> str:
     )
 
 
-def fill_sql() -> str:
-    """One set-based statement adding every credited order and posted record to an empty summary (the data
-    migration's, for callers that bypassed the actions such as the reports benchmark's bulk load). Run it with an
-    empty parameter list: its modulo is written `%%`."""
+def kept_rows_sql(bank_filter: str = "") -> str:
+    """The rows the summary should hold, counted again: `_recount_sql` without the days it cannot hold. Its columns
+    are named as the table's; `bank_filter` is "" (every bank) or "AND {t}.bank_id = %s"."""
     return (
-        f"INSERT INTO {TABLE} (bank_id, day, source, stripe, services, minutes, credited_minutes) "  # noqa: S608
-        f"SELECT bank_id, day, source, stripe, services, minutes, credited FROM ({_recount_sql('')}) AS found "
-        "WHERE day IS NOT NULL"
+        "SELECT bank_id, day, source, stripe, services, minutes, credited_minutes "  # noqa: S608
+        f"FROM ({_recount_sql(bank_filter)}) AS found WHERE day IS NOT NULL"
     )
+
+
+def fill_sql() -> str:
+    """One set-based statement adding every credited order and posted record to an empty summary (for callers that
+    bypassed the actions such as the reports benchmark's bulk load). Run it with an empty parameter list: its
+    modulo is written `%%`."""
+    return f"INSERT INTO {TABLE} (bank_id, day, source, stripe, services, minutes, credited_minutes) {kept_rows_sql()}"
 
 
 def fill() -> None:
@@ -126,7 +136,7 @@ def summary_problems(bank_id: int) -> list[str]:
     recount = _recount_sql("AND {t}.bank_id = %s")
     sql = (
         "SELECT day, source, sum(n), sum(m), sum(c), sum(kept_n), sum(kept_m), sum(kept_c) FROM ("  # noqa: S608
-        f"SELECT day, source, services AS n, minutes AS m, credited AS c, 0 AS kept_n, 0 AS kept_m, 0 AS kept_c "
+        f"SELECT day, source, services AS n, minutes AS m, credited_minutes AS c, 0 AS kept_n, 0 AS kept_m, 0 AS kept_c "
         f"FROM ({recount}) AS found "
         f"UNION ALL SELECT s.day, s.source, 0, 0, 0, s.services, s.minutes, s.credited_minutes FROM {TABLE} s "
         "WHERE s.bank_id = %s) AS both_sides GROUP BY day, source "
