@@ -48,8 +48,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_HOST = os.environ.get("BENCH_PGHOST", "127.0.0.1")
 PG_PORT = os.environ.get("BENCH_PGPORT", "5432")
 PG_USER = os.environ.get("BENCH_PGUSER", "postgres")
-BENCH_DB = "timebank_bench"
-PGBENCH_DB = "timebank_pgbench"
+# Scratch databases, dropped first: BENCH_DB/PGBENCH_DB name others when several people bench on one server.
+BENCH_DB = os.environ.get("BENCH_DB", "timebank_bench")
+PGBENCH_DB = os.environ.get("PGBENCH_DB", "timebank_pgbench")
 PGBENCH = os.environ.get("PGBENCH", shutil.which("pgbench") or "/usr/bin/pgbench")
 OPENING_MINUTES = 1_000_000  # each member's opening reserve: far more than 15 s of 1..60-minute transfers
 OPENING_CHUNK = 500  # members per opening-balance transaction (the balance trigger is O(legs²) per transaction)
@@ -394,6 +395,8 @@ def statement_label(sql: str) -> str:
     verb = sql.lstrip().split(" ", 1)[0].upper()
     if verb == "WITH":
         return "WITH ... (data-modifying CTE)"
+    if call := re.match(r"\s*SELECT\s+(\w+)\(", sql):  # one call of a SQL function: ledger_transfer(...)
+        return f"SELECT {call.group(1)}(...)"
     target = re.search(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', sql)
     lock = " FOR UPDATE" if "FOR UPDATE" in sql else ""
     return f"{verb} {target.group(1) if target else '?'}{lock}"
@@ -412,8 +415,19 @@ def statements_per_transfer(fixture: Fixture, fn: str, case: str, sealing: str =
     return [q["sql"] for q in ctx.captured_queries]
 
 
-def profile(fixture: Fixture, fn: str, case: str, n: int) -> None:
-    """Single process: where the time of one do_transfer goes (SQL round trips vs Python), then cProfile."""
+def profile(fixture: Fixture, fn: str, case: str, n: int, sealing: str) -> None:
+    """Single process: where the time of one do_transfer goes (SQL round trips vs Python), then cProfile. In
+    "process" sealing nothing seals the rows while profiling (the writer's part only); they are sealed after."""
+    from django.test.utils import override_settings
+
+    from timebank.audit.sealing import seal_all
+
+    with override_settings(CHAIN_SEALING=sealing):
+        _profile(fixture, fn, case, n, sealing)
+    seal_all()
+
+
+def _profile(fixture: Fixture, fn: str, case: str, n: int, sealing: str) -> None:
     from django.db import connection
 
     sql_time = 0.0
@@ -444,7 +458,7 @@ def profile(fixture: Fixture, fn: str, case: str, n: int) -> None:
         finally:
             commit_time += time.perf_counter() - t0
 
-    transfers = Transfers(fixture, case, f"profile-{case}", seed=2, fn=fn)
+    transfers = Transfers(fixture, case, f"profile-{case}-{sealing}", seed=2, fn=fn)
     for _ in range(50):  # warm up
         transfers.one()
     connection.commit = timed_commit  # type: ignore[method-assign]
@@ -457,7 +471,9 @@ def profile(fixture: Fixture, fn: str, case: str, n: int) -> None:
     finally:
         connection.commit = raw_commit  # type: ignore[method-assign]
     py = wall - sql_time - commit_time
-    say(f"  {case}: {n} transfers in {wall:.2f} s, one client: {n / wall:.0f}/s, {wall / n * 1000:.2f} ms each")
+    say(
+        f"  {case}, {sealing} sealing: {n} transfers in {wall:.2f} s, one client: {n / wall:.0f}/s, {wall / n * 1000:.2f} ms each"
+    )
     say(f"    SQL statements: {sql_count / n:.1f} per transfer, {sql_time / n * 1000:.2f} ms ({sql_time / wall:.0%})")
     say(f"    COMMIT:         {commit_time / n * 1000:.2f} ms ({commit_time / wall:.0%})")
     say(f"    Python/Django:  {py / n * 1000:.2f} ms ({py / wall:.0%})")
@@ -555,15 +571,19 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes:
             sqls = statements_per_transfer(fixture, args.transfer_fn, case, mode)
             plain = [s for s in sqls if s not in ("BEGIN", "COMMIT")]
-            say(f"  {case}, {mode} sealing: {len(sqls)} round trips = {len(plain)} SQL statements + BEGIN/COMMIT")
+            say(
+                f"  {case}, {mode} sealing: {len(sqls)} round trips = {len(plain)} SQL statements"
+                f" + {len(sqls) - len(plain)} of BEGIN/COMMIT"
+            )
             for s in sqls:
                 say(f"    {s[:150]}{'...' if len(s) > 150 else ''}")
     say()
 
     if args.profile:
-        say(f"-- single-process profile ({args.profile} transfers per case)")
+        say(f"-- single-process profile ({args.profile} transfers per case and sealing mode)")
         for case in cases:
-            profile(fixture, args.transfer_fn, case, args.profile)
+            for mode in modes:
+                profile(fixture, args.transfer_fn, case, args.profile, mode)
         say()
 
     ours: dict[tuple[str, int, str], Result] = {}
@@ -608,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         expected = (
             math.ceil(fixture.members / OPENING_CHUNK) + sum(r.count for r in ours.values()) + len(cases) * len(modes)
         )
-        expected += sum(args.profile * 2 + 50 for _ in cases) if args.profile else 0
+        expected += (args.profile * 2 + 50) * len(cases) * len(modes) if args.profile else 0
         stored = Transaction.objects.filter(bank_id=fixture.bank_id).count()
         say(
             f"-- verify: {report.transactions} transactions re-hashed in {time.monotonic() - t0:.1f} s: "

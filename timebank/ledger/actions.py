@@ -24,7 +24,15 @@ from timebank.ledger.models import (
     Transaction,
     TransactionKind,
 )
-from timebank.ledger.posting import Locked, check_minutes, lock_accounts, lock_set, post, run_idempotent
+from timebank.ledger.posting import (
+    Locked,
+    check_minutes,
+    lock_accounts,
+    lock_set,
+    post,
+    run_idempotent,
+    transfer_in_one_call,
+)
 from timebank.lib.errors import Conflict, Invalid
 from timebank.lib.events import publish
 from timebank.lib.summaries import LOCK_TIMEOUT_SECONDS, Rebuilt, rebuild
@@ -271,6 +279,28 @@ def do_transfer(
         {"from": from_member.pk, "to": to_member.pk if to_member else None, "m": minutes, "kind": kind, "memo": memo},
     )
     tx_kind = TransactionKind.TRANSFER if kind == "relative" else TransactionKind.DONATION
+    audit_data: dict[str, object] = {
+        "from": from_member.pk,
+        "to": to_member.pk if to_member else "pool",
+        "minutes": minutes,
+    }
+
+    if from_member.status == MemberStatus.ACTIVE and (to_member is None or to_member.status == MemberStatus.ACTIVE):
+        # PostgreSQL: the common case in one statement; None when it wrote nothing and `body` must decide.
+        done = transfer_in_one_call(
+            bank_id=from_member.bank_id,
+            from_member_id=from_member.pk,
+            to_member_id=to_member.pk if to_member is not None else None,
+            minutes=minutes,
+            kind=tx_kind,
+            memo=memo,
+            actor=actor,
+            key=key,
+            fp=fp,
+            audit=(f"ledger.{tx_kind}", audit_data),
+        )
+        if done is not None:
+            return done, False
 
     def body() -> Transaction:
         _require_active(from_member, "from_member_id")
@@ -296,15 +326,7 @@ def do_transfer(
             memo=memo,
             key=key,
             fp=fp,
-            audit=(
-                f"ledger.{tx_kind}",
-                {
-                    "from": from_member.pk,
-                    "to": to_member.pk if to_member else "pool",
-                    "minutes": minutes,
-                    **({"over_cap": over} if over else {}),
-                },
-            ),
+            audit=(f"ledger.{tx_kind}", {**audit_data, **({"over_cap": over} if over else {})}),
         )
         if to_member is not None:
             announce_over_cap(to_member.pk, over, cap, tx)

@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import next_entry
 from timebank.audit.chain import scope_for, ts
-from timebank.audit.sealing import seal_inline
+from timebank.audit.sealing import inline, seal_inline
 from timebank.ledger.models import SUMMARY_STRIPES, Account, AccountKind, Leg, Transaction
 from timebank.ledger.summary import add_to_summary, day_of
 from timebank.lib import clock
@@ -196,18 +196,7 @@ def write_transaction(
 
     The transaction and its audit entry are inserted unsealed; the sealer links them into the bank's chains
     (at once, before commit, in "inline" mode)."""
-    tx = Transaction(
-        bank_id=bank_id,
-        kind=kind,
-        memo=memo,
-        actor=actor if actor is not None and actor.pk else None,
-        idem_scope=scope_of(actor) if key else "",
-        idempotency_key=key,
-        fingerprint=fp,
-        reverses=reverses,
-        minutes=sum(r[1] for r in rows if r[1] > 0),
-        created_at=clock.now(),
-    )
+    tx = _new_transaction(bank_id, kind, memo, actor, key, fp, reverses, sum(r[1] for r in rows if r[1] > 0))
     scope = scope_for(bank_id)
     if connection.vendor == "postgresql":
         _post_in_one_call(tx, rows, scope, audit)
@@ -220,6 +209,107 @@ def write_transaction(
             next_entry(scope, actor, audit[0], tx, data=audit[1]).save(force_insert=True)
     seal_inline(scope, ["ledger", "audit"] if audit is not None else ["ledger"])
     return tx
+
+
+def _new_transaction(
+    bank_id: int,
+    kind: str,
+    memo: str,
+    actor: User | None,
+    key: str | None,
+    fp: str,
+    reverses: Transaction | None,
+    minutes: int,
+) -> Transaction:
+    return Transaction(
+        bank_id=bank_id,
+        kind=kind,
+        memo=memo,
+        actor=actor if actor is not None and actor.pk else None,
+        idem_scope=scope_of(actor) if key else "",
+        idempotency_key=key,
+        fingerprint=fp,
+        reverses=reverses,
+        minutes=minutes,
+        created_at=clock.now(),
+    )
+
+
+def transfer_in_one_call(
+    *,
+    bank_id: int,
+    from_member_id: int,
+    to_member_id: int | None,
+    minutes: int,
+    kind: str,
+    memo: str,
+    actor: User | None,
+    key: str | None,
+    fp: str,
+    audit: tuple[str, dict[str, Any]],
+) -> Transaction | None:
+    """PostgreSQL: `do_transfer`'s common case in one statement (`ledger_transfer`, migration ledger/0019): a new
+    key, a payer who can pay, a receiver the credit keeps under the storage cap. With the sealer in its own process
+    and no caller's transaction around, that statement is the whole database transaction (one round trip).
+    Returns None when nothing was written (SQLite, a key seen before, a refusal, a credit over the cap, a
+    concurrent request with the same key): the caller then takes its general path, which decides those."""
+    if connection.vendor != "postgresql":
+        return None
+    tx = _new_transaction(bank_id, kind, memo, actor, key, fp, None, minutes)
+    scope = scope_for(bank_id)
+    params = [
+        bank_id,
+        from_member_id,
+        to_member_id,
+        minutes,
+        kind,
+        memo,
+        tx.actor_id,
+        tx.idem_scope,
+        key,
+        fp,
+        tx.created_at,
+        scope,
+        audit[0],
+        json.dumps(audit[1]),
+        day_of(tx.created_at),
+        SUMMARY_STRIPES,
+    ]
+    outer = connection.in_atomic_block
+    try:
+        if outer or inline():
+            # Inline sealing seals before the commit; inside a caller's transaction a savepoint keeps that
+            # transaction usable when the statement fails (a concurrent request with the same key).
+            with transaction.atomic():
+                tx_id = _transfer_call(params)
+                if tx_id is not None:
+                    seal_inline(scope, ["ledger", "audit"])
+        else:
+            tx_id = _transfer_call(params)  # autocommitted
+            if tx_id is not None:
+                seal_inline(scope, ["ledger", "audit"])  # process mode: only its after-commit backlog check
+    except IntegrityError:
+        return None  # the same key committed first (the general path replays it), or a guard refused
+    except OperationalError:
+        if outer:
+            raise
+        return None  # a deadlock or serialization failure: the general path retries
+    if tx_id is None:
+        return None
+    tx.pk = tx_id
+    tx._state.adding = False
+    tx._state.db = connection.alias
+    return tx
+
+
+def _transfer_call(params: list[Any]) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ledger_transfer(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::date, %s)",
+            params,
+        )
+        row = cursor.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def _post_in_one_call(
