@@ -12,15 +12,12 @@ import itertools
 import json
 import os
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.db import connection
-from django.db.backends.sqlite3 import base as _sqlite_base  # noqa: F401  # first: operations alone is a circular import
-from django.db.backends.sqlite3.operations import DatabaseOperations as SQLiteOperations
 from django.test import Client
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -104,40 +101,6 @@ def _fast_hashing(settings: Any) -> None:
 def _fresh_cache() -> None:
     # What the cache counts (registrations per client address, ...) belongs to one test, not to the whole run.
     cache.clear()
-
-
-def _sqlite_flush_triggered_tables_first(
-    self: SQLiteOperations, style: Any, tables: Any, *, reset_sequences: bool = False, allow_cascade: bool = False
-) -> list[str]:
-    """Django's SQLite flush, emptying the tables that have triggers before the others.
-
-    PostgreSQL's flush is one TRUNCATE, which fires no row trigger. SQLite's is a DELETE per table in no fixed order
-    (the names come out of a set, so the order changes with each process's hash seed). `members_member`'s delete
-    trigger (members/0011) writes `members_dailymembercount`: when that table had been emptied first, the trigger
-    wrote count rows back for banks the same flush deleted, the COMMIT failed (FOREIGN KEY constraint failed) and
-    every row stayed for the next test (TransactionTestCase: the browser tests' live server). Emptying the
-    trigger-bearing tables first lets the triggers write, and the DELETE of what they wrote comes after. No trigger
-    is dropped and none is skipped: the flush still ends with every table empty."""
-    if tables and allow_cascade:
-        # As Django does (TRUNCATE … CASCADE simulated): add the tables that reference the ones named.
-        graph = self._references_graph  # type: ignore[attr-defined]  # Django's own, missing from the stubs
-        tables = set(itertools.chain.from_iterable(graph(table) for table in tables))
-    with self.connection.cursor() as cursor:
-        cursor.execute("SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger'")
-        triggered = {row[0] for row in cursor.fetchall()}
-    ordered = sorted(tables, key=lambda table: (table not in triggered, table))
-    return list(_DJANGO_SQLITE_FLUSH(self, style, ordered, reset_sequences=reset_sequences))
-
-
-_DJANGO_SQLITE_FLUSH = SQLiteOperations.sql_flush
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _sqlite_flush_empties_everything() -> Iterator[None]:
-    """The tests' flush on SQLite (tests/test_flush_with_triggers.py); the project's code and triggers are as is."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SQLiteOperations, "sql_flush", _sqlite_flush_triggered_tables_first)
-        yield
 
 
 def is_postgres() -> bool:

@@ -1,5 +1,5 @@
 """A bank's head counts from `DailyMemberCount` (its active members by join day, kept by triggers on the members'
-table, migration 0011), and `verify`'s recount of it.
+table, migrations 0011 and 0012), and `verify`'s recount of it.
 
 `counted` answers what the stats' one pass over a head office's active members answers (members, volunteers,
 recipients, referred; and of those who joined on the days [first, last], how many, and how many are referred
@@ -119,8 +119,9 @@ def count_problems(bank_id: int) -> list[str]:
     return problems
 
 
-# The triggers of migration 0011 that keep the counts. On SQLite a later migration that remakes `members_member`
-# (Django rebuilds the table for most AlterField) drops them without a word; verify says so.
+# The triggers of migration 0011 (0012 rewrote their decrement) that keep the counts. On SQLite a later migration
+# that remakes `members_member` (Django rebuilds the table for most AlterField) drops them without a word; verify
+# says so.
 TRIGGERS = {
     "postgresql": ("members_count_active_rows", "members_count_active_changes"),
     "sqlite": ("members_count_active_insert", "members_count_active_delete", "members_count_active_update"),

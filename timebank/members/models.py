@@ -228,8 +228,8 @@ MEMBER_COUNT_STRIPES = 8  # rows per (bank, day): members approved or changed at
 class DailyMemberCount(models.Model):
     """A bank's active members by the day they joined (`created_at`, Asia/Shanghai): how many, and how many of them
     are volunteers, recipients, referred, referred volunteers. Kept by database triggers on `members_member`
-    (migration 0011), so every write of a member moves it in the same transaction, whichever app or statement makes
-    it; the head office's head counts sum a few thousand rows instead of scanning every member
+    (migrations 0011, 0012), so every write of a member moves it in the same transaction, whichever app or statement
+    makes it; the head office's head counts sum a few thousand rows instead of scanning every member
     (`timebank.members.counts`). `verify` recounts it. Striped by the member's id, summed on read."""
 
     bank = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
