@@ -37,7 +37,8 @@ def visible_members(user: User) -> QuerySet[Member]:
 
 
 def _get(member_id: int) -> Member:
-    member = Member.objects.select_related("home_org", "bank").filter(pk=member_id).first()
+    # By its key, so at most one row: no `.first()`, whose ORDER BY makes Django hash every selected column.
+    member = next(iter(Member.objects.select_related("home_org", "bank").filter(pk=member_id)), None)
     if member is None:
         raise NotFound(_("找不到该会员。"), code="member_not_found")
     return member

@@ -19,8 +19,8 @@ from django.utils.translation import gettext_lazy as _
 
 from timebank.audit.actions import Note
 from timebank.lib.phone import clean_phone
-from timebank.members.models import Member, MemberStatus, RelativeLink
-from timebank.notify.actions import enqueue_send, member_reader
+from timebank.members.models import Member, RelativeLink
+from timebank.notify.actions import enqueue_send, family_links, member_reader
 from timebank.notify.adapters import NotConfigured, sms_config
 from timebank.notify.messages import Message
 from timebank.notify.models import Notification, NotificationStatus, NotifyChannel
@@ -68,12 +68,8 @@ def queue_sms(member: Member, message: Message, *, bank_id: int | None, order: O
 def sms_contact(member: Member, *, not_member: int | None = None) -> Member | None:
     """Who gets a member's SMS: the relative marked as their contact, when they have a mobile phone, else the
     member themselves when they have one. Never `not_member` (the order's volunteer)."""
-    link = (
-        RelativeLink.objects.filter(member=member, is_contact=True)
-        .exclude(relative__status=MemberStatus.LEFT)
-        .select_related("relative__user")
-        .first()
-    )
+    # At most one contact per member (the constraint relative_one_contact), among the links the family's message read.
+    link = next((link for link in family_links(member) if link.is_contact), None)
     for candidate in ([link.relative] if link else []) + [member]:
         if candidate.pk != not_member and mobile_number(candidate.phone):
             return candidate

@@ -34,10 +34,6 @@ def volunteer_area(member: Member) -> Org:
     return home.parent if home.parent_id and home.kind in ("sub_branch", "outlet") and home.parent else home
 
 
-# The order's fields `party_roles` reads (and the org's, joined).
-PARTY_FIELDS = ("id", "bank_id", "org", "recipient_id", "volunteer_id", "state", "urgent", "scheduled_start")
-
-
 def _relatives(me: Member) -> set[int]:
     # Asked again for the answer after an action: kept on the caller's member object, which lives as long
     # as the request.
@@ -86,14 +82,16 @@ def check_may_order_for(user: User, recipient: Member) -> None:
         check_may_act_for_relatives(user)
 
 
-def access_order(user: User, order_id: int, action: str = "read", *, lean: bool = False) -> tuple[Order, set[str]]:
-    """The order and the caller's roles on it, if they allow `action`. `lean`: only what the check needs (the
-    order and its org), for a caller that hands the order to an action, which locks and reads it afresh."""
-    if lean:
-        orders = Order.objects.select_related("org").only(*PARTY_FIELDS)
-    else:
-        orders = Order.objects.select_related("org", "recipient", "volunteer", "service_item", "recipient__home_org")
-    order = orders.filter(pk=order_id).first()
+def access_order(user: User, order_id: int, action: str = "read") -> tuple[Order, set[str]]:
+    """The order and the caller's roles on it, if they allow `action`. The API's order actions read it locked
+    instead (orders.actions.lock_order, then `check_found`)."""
+    orders = Order.objects.select_related("org", "recipient", "volunteer", "service_item", "recipient__home_org")
+    # By its key, so at most one row: no `.first()`, whose ORDER BY makes Django hash every selected column.
+    return check_found(user, next(iter(orders.filter(pk=order_id)), None), action)
+
+
+def check_found(user: User, order: Order | None, action: str = "read") -> tuple[Order, set[str]]:
+    """`access_order`'s rule for an order the caller read (None: there is none), e.g. locked for an action."""
     if order is None:
         raise NotFound(_("找不到该订单。"), code="order_not_found")
     return order, check_roles(user, order, action)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -32,7 +32,7 @@ from timebank.members.models import Certificate, InsurancePolicy, Member, Member
 from timebank.orders import summary
 from timebank.orders.access import check_may_order_for
 from timebank.orders.events import OrderTransitioned, VolunteerVetted
-from timebank.orders.models import Channel, Order, OrderEvent, OrderState, PaperSource, Payer
+from timebank.orders.models import Channel, Order, OrderEvent, OrderQuerySet, OrderState, PaperSource, Payer
 from timebank.orders.rules import CREDITED_STATES, TRANSITIONS, acts_on_behalf, allows
 from timebank.orders.summary import add_order
 from timebank.orgs.models import Org, OrgKind, Rules, User
@@ -88,16 +88,36 @@ def _spendable(member: Member) -> int:
     )
 
 
-def _lock(order: Order) -> Order:
+def _locking() -> OrderQuerySet:
     # of=("self",): lock the order row only. A plain FOR UPDATE would also lock the joined service item,
     # which every order of that item shares: all order actions queued on it, and deadlocked with the
     # KEY SHARE lock that inserting a new order takes on the same item.
     # The parties and their logins come along (read, not locked): the answer and the notifications need them.
-    return (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("org", "service_item", "recipient__user", "volunteer__user")
-        .get(pk=order.pk)
+    return Order.objects.select_for_update(of=("self",)).select_related(
+        "org", "service_item", "recipient__user", "volunteer__user"
     )
+
+
+def lock_order(order_id: int) -> Order | None:
+    """The order read and locked as an action reads it, or None. Call it in a transaction block of its own
+    (`with transaction.atomic():`) and hand the order to the action inside that block: the action then reads
+    it no more (the API checks access on it and acts on it with one read instead of two)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_order must run inside the acting transaction")
+    # By its key, so at most one row: no `.first()`, whose ORDER BY makes Django hash every selected column.
+    order = next(iter(_locking().filter(pk=order_id)), None)
+    if order is not None:
+        # The block holding the lock: while it is open (a rolled-back savepoint leaves the stack, and its lock
+        # is released with it), `_lock` answers this object.
+        order._locked_in = connection.atomic_blocks[-1]  # type: ignore[attr-defined]
+    return order
+
+
+def _lock(order: Order) -> Order:
+    held = getattr(order, "_locked_in", None)
+    if held is not None and any(block is held for block in connection.atomic_blocks):
+        return order  # locked and read by lock_order in this transaction
+    return _locking().get(pk=order.pk)
 
 
 def _require(order: Order, action: str, *, by_staff: bool = False) -> None:
@@ -581,7 +601,7 @@ def do_confirm(
                 locked.code_failures += 1
                 locked.save(update_fields=["code_failures"])
         if wrong:
-            raise _WrongCode()
+            raise WrongCode()
     return _confirm(actor, order, actual_minutes=actual_minutes, by_staff=by_staff, reason=reason, payer=payer)
 
 
@@ -652,7 +672,7 @@ def _confirm(
     )
 
 
-class _WrongCode(Invalid):
+class WrongCode(Invalid):
     code = "wrong_code"
 
     def __init__(self) -> None:

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Status
@@ -24,6 +27,7 @@ from timebank.orders.access import (
     RELATIVE,
     STAFF,
     access_order,
+    check_found,
     check_roles,
     party_roles,
     pool_orders,
@@ -113,6 +117,14 @@ def order_out(
     }
 
 
+@contextmanager
+def _acting(user: User, order_id: int, action: str) -> Iterator[tuple[Order, set[str]]]:
+    """The order and the caller's roles on it, if they allow `action`, inside the transaction the action runs in:
+    read once and locked as the action reads it (`actions.lock_order`), so the action does not read it again."""
+    with transaction.atomic():
+        yield check_found(user, actions.lock_order(order_id), action)
+
+
 def _answer(order: Order, user: User) -> dict[str, Any]:
     """The order as the action left it (its row locked and written in the action's transaction, so it is
     what the database holds), shown to the caller with their roles now (a volunteer who declined is no
@@ -131,7 +143,7 @@ def create_order(request: HttpRequest, payload: OrderIn) -> Status[dict[str, Any
         raise Forbidden(_("您不能为这位会员下单。"), code="not_allowed")
     if payload.payer in ("subsidy", "pool") and not staffish:
         raise Forbidden(_("只有工作人员或热线坐席可以选择补贴或捐赠池付款。"), code="payer_not_allowed")
-    item = ServiceItem.objects.filter(pk=payload.service_item_id).first()
+    item = next(iter(ServiceItem.objects.filter(pk=payload.service_item_id)), None)  # by key: no ORDER BY
     if item is None:
         raise NotFound(_("找不到该服务项目。"), code="item_not_found")
     order = actions.do_create_order(
@@ -216,7 +228,7 @@ def order_events(request: HttpRequest, order_id: PathId) -> list[dict[str, Any]]
 
 def _volunteer(user: User, volunteer_id: int, order: Order) -> Member:
     # With the login: the dispatch notification goes to it.
-    volunteer = Member.objects.select_related("home_org", "user").filter(pk=volunteer_id).first()
+    volunteer = next(iter(Member.objects.select_related("home_org", "user").filter(pk=volunteer_id)), None)
     if volunteer is None:
         raise NotFound(_("找不到该志愿者。"), code="member_not_found")
     if volunteer.bank_id != order.bank_id:
@@ -228,33 +240,35 @@ def _volunteer(user: User, volunteer_id: int, order: Order) -> Member:
 def dispatch(request: HttpRequest, order_id: PathId, payload: DispatchIn) -> dict[str, Any]:
     """派单: staff or an operator sends the order to a volunteer (again, to change the volunteer before acceptance)."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "dispatch", lean=True)
-    return _answer(actions.do_dispatch(user, order, _volunteer(user, payload.volunteer_id, order)), user)
+    with _acting(user, order_id, "dispatch") as (order, _roles):
+        done = actions.do_dispatch(user, order, _volunteer(user, payload.volunteer_id, order))
+    return _answer(done, user)
 
 
 @router.post("/orders/{order_id}/take", response=OrderOut)
 def take(request: HttpRequest, order_id: PathId, payload: EmptyIn | None = None) -> dict[str, Any]:
     """A volunteer takes an open order from the pool of their area (where the rules allow it)."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "take", lean=True)
-    me = member_of(user)
-    assert me is not None
-    return _answer(actions.do_take(user, order, me), user)
+    with _acting(user, order_id, "take") as (order, _roles):
+        me = member_of(user)
+        assert me is not None
+        done = actions.do_take(user, order, me)
+    return _answer(done, user)
 
 
 def _simple(action: str, fn: Any, doc: str) -> None:
     @router.post(f"/orders/{{order_id}}/{action}", response=OrderOut, operation_id=f"order_{action.replace('-', '_')}")
     def endpoint(request: HttpRequest, order_id: PathId, payload: LocationIn | None = None) -> dict[str, Any]:
         user = caller(request)
-        order, roles = access_order(user, order_id, action, lean=True)
         payload = payload or LocationIn()
-        # Paper mode: staff and operators of the order's subtree act for its volunteer (the transition table's
-        # `on_behalf`), at the time they were told; the volunteer acts for themselves, now.
-        on_behalf = actions.on_behalf_for(action, roles, payload.at, payload.source)
-        if action in ("check-in", "check-out"):
-            done = fn(user, order, payload.latitude, payload.longitude, on_behalf=on_behalf)
-        else:
-            done = fn(user, order, on_behalf=on_behalf)
+        with _acting(user, order_id, action) as (order, roles):
+            # Paper mode: staff and operators of the order's subtree act for its volunteer (the transition table's
+            # `on_behalf`), at the time they were told; the volunteer acts for themselves, now.
+            on_behalf = actions.on_behalf_for(action, roles, payload.at, payload.source)
+            if action in ("check-in", "check-out"):
+                done = fn(user, order, payload.latitude, payload.longitude, on_behalf=on_behalf)
+            else:
+                done = fn(user, order, on_behalf=on_behalf)
         return _answer(done, user)
 
     endpoint.__doc__ = doc
@@ -284,16 +298,18 @@ _simple(
 def decline(request: HttpRequest, order_id: PathId, payload: OptionalReasonIn | None = None) -> dict[str, Any]:
     """The dispatched volunteer declines; the order goes back to dispatch."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "decline", lean=True)
-    return _answer(actions.do_decline(user, order, payload.reason if payload else ""), user)
+    with _acting(user, order_id, "decline") as (order, _roles):
+        done = actions.do_decline(user, order, payload.reason if payload else "")
+    return _answer(done, user)
 
 
 @router.post("/orders/{order_id}/no-show", response=OrderOut)
 def no_show(request: HttpRequest, order_id: PathId, payload: OptionalReasonIn | None = None) -> dict[str, Any]:
     """The volunteer did not come: recorded, and the order goes back to dispatch."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "no-show", lean=True)
-    return _answer(actions.do_no_show(user, order, payload.reason if payload else ""), user)
+    with _acting(user, order_id, "no-show") as (order, _roles):
+        done = actions.do_no_show(user, order, payload.reason if payload else "")
+    return _answer(done, user)
 
 
 @router.post("/orders/{order_id}/confirm", response=OrderOut)
@@ -307,20 +323,26 @@ def confirm(request: HttpRequest, order_id: PathId, payload: ConfirmIn | None = 
     its payer, when the donation pool or the recipient cannot pay (409 `insufficient_pool` or
     `insufficient_balance`); anyone else is 403 `payer_not_allowed`."""
     user = caller(request)
-    order, roles = access_order(user, order_id, "confirm", lean=True)
     payload = payload or ConfirmIn()
-    by_staff = STAFF in roles
-    by_party = bool(roles & {RECIPIENT, RELATIVE})
-    done = actions.do_confirm(
-        user,
-        order,
-        actual_minutes=payload.actual_minutes,
-        code=payload.code,
-        by_staff=by_staff,
-        by_volunteer=not by_staff and not by_party,
-        reason=payload.reason,
-        payer=payload.payer,
-    )
+    wrong: actions.WrongCode | None = None
+    with _acting(user, order_id, "confirm") as (order, roles):
+        by_staff = STAFF in roles
+        by_party = bool(roles & {RECIPIENT, RELATIVE})
+        try:
+            done = actions.do_confirm(
+                user,
+                order,
+                actual_minutes=payload.actual_minutes,
+                code=payload.code,
+                by_staff=by_staff,
+                by_volunteer=not by_staff and not by_party,
+                reason=payload.reason,
+                payer=payload.payer,
+            )
+        except actions.WrongCode as refused:
+            wrong = refused  # the failure is counted: it commits with this block, and the refusal is answered after
+    if wrong is not None:
+        raise wrong
     return _answer(done, user)
 
 
@@ -328,8 +350,9 @@ def confirm(request: HttpRequest, order_id: PathId, payload: ConfirmIn | None = 
 def review(request: HttpRequest, order_id: PathId, payload: ReviewIn) -> dict[str, Any]:
     """评单: the recipient or a relative rates the service."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "review", lean=True)
-    return _answer(actions.do_review(user, order, rating=payload.rating, comment=payload.comment), user)
+    with _acting(user, order_id, "review") as (order, _roles):
+        done = actions.do_review(user, order, rating=payload.rating, comment=payload.comment)
+    return _answer(done, user)
 
 
 @router.post("/orders/{order_id}/cancel", response=OrderOut)
@@ -337,18 +360,18 @@ def cancel(request: HttpRequest, order_id: PathId, payload: ReasonIn) -> dict[st
     """Cancel with a reason: staff and operators (also during service or a dispute), or the recipient's side
     before the service starts."""
     user = caller(request)
-    order, roles = access_order(user, order_id, "cancel", lean=True)
-    return _answer(
-        actions.do_cancel(user, order, reason=payload.reason, by_staff=bool(roles & {STAFF, OPERATOR})), user
-    )
+    with _acting(user, order_id, "cancel") as (order, roles):
+        done = actions.do_cancel(user, order, reason=payload.reason, by_staff=bool(roles & {STAFF, OPERATOR}))
+    return _answer(done, user)
 
 
 @router.post("/orders/{order_id}/dispute", response=OrderOut)
 def dispute(request: HttpRequest, order_id: PathId, payload: ReasonIn) -> dict[str, Any]:
     """The recipient or a relative refuses the completed service; staff then confirm (maybe changed) or cancel."""
     user = caller(request)
-    order, _roles = access_order(user, order_id, "dispute", lean=True)
-    return _answer(actions.do_dispute(user, order, reason=payload.reason), user)
+    with _acting(user, order_id, "dispute") as (order, _roles):
+        done = actions.do_dispute(user, order, reason=payload.reason)
+    return _answer(done, user)
 
 
 @router.post("/service-records", response={201: ServiceRecordOut, 202: PendingApprovalOut}, tags=["orders", "ledger"])
