@@ -92,12 +92,16 @@ def build(members: int) -> int:
             )
     print(f"  opening earned balances posted in {time.perf_counter() - t0:.1f} s")
     with connection.cursor() as cur:
-        # A production database has planner statistics; freshly bulk-loaded tables do not until analysed.
-        cur.execute("ANALYZE")
+        # A production database has planner statistics and is vacuumed; freshly bulk-loaded tables are not.
+        cur.execute("VACUUM ANALYZE")
     return bank.pk
 
 
-def run(members: int, batch: int | None, baseline: bool) -> list[dict[str, float | str]]:
+def run(
+    members: int, batch: int | None, baseline: str | None, baseline_sql: str | None
+) -> list[dict[str, float | str]]:
+    """Build the data; at the baseline size settle a copy first by `baseline` ("rows" or "set-based", the latter
+    after `baseline_sql`, e.g. a schema as it was, ran on the copy), then the data by the set-based path."""
     from django.db import connections
 
     connections.close_all()
@@ -110,7 +114,10 @@ def run(members: int, batch: int | None, baseline: bool) -> list[dict[str, float
         return [settle(members, bank_id, batch, set_based=True)]
     connections.close_all()
     psql(f"CREATE DATABASE {DB}_tpl TEMPLATE {DB}")
-    results = [settle(members, bank_id, batch, set_based=False)]
+    for statement in (baseline_sql or "").split(";"):
+        if statement.strip():
+            psql(statement, DB)  # one by one: VACUUM cannot run in psql's one transaction of a multi-statement -c
+    results = [settle(members, bank_id, batch, set_based=baseline == "set-based", label="baseline")]
     connections.close_all()
     psql(f"DROP DATABASE {DB} WITH (FORCE)")
     psql(f"CREATE DATABASE {DB} TEMPLATE {DB}_tpl")
@@ -119,7 +126,9 @@ def run(members: int, batch: int | None, baseline: bool) -> list[dict[str, float
     return results
 
 
-def settle(members: int, bank_id: int, batch: int | None, *, set_based: bool) -> dict[str, float | str]:
+def settle(
+    members: int, bank_id: int, batch: int | None, *, set_based: bool, label: str = ""
+) -> dict[str, float | str]:
     from django.utils import timezone
 
     from timebank.ledger.models import SettlementLine
@@ -127,6 +136,7 @@ def settle(members: int, bank_id: int, batch: int | None, *, set_based: bool) ->
     from timebank.orgs.models import Org
 
     bank = Org.objects.get(pk=bank_id)
+    backend0, python0 = backend_cpu(), time.process_time()
     tracemalloc.start()
     t0 = time.perf_counter()
     settlement, _ = start_settlement(None, bank, timezone.localdate())
@@ -134,6 +144,7 @@ def settle(members: int, bank_id: int, batch: int | None, *, set_based: bool) ->
     wall = time.perf_counter() - t0
     _current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    backend, python = backend_cpu() - backend0, time.process_time() - python0
     assert done.status == "done" and done.members == members, (done.status, done.members)
     assert done.goods_minutes + done.reserve_minutes == done.moved_minutes
     sample = SettlementLine.objects.filter(settlement=done).order_by("?")[:5]
@@ -143,8 +154,11 @@ def settle(members: int, bank_id: int, batch: int | None, *, set_based: bool) ->
             and line.reserve_minutes == line.earned_minutes - line.goods_minutes
         )
     path = "set-based" if set_based else "rows (before)"
+    if label and set_based:
+        path = "set-b. (before)"
     print(
-        f"  {path}: settled in {wall:.1f} s: {members / wall:,.0f} members/s, peak Python memory {peak / 2**20:.1f} MiB"
+        f"  {path}: settled in {wall:.1f} s: {members / wall:,.0f} members/s, peak Python memory {peak / 2**20:.1f} MiB; "
+        f"CPU s: database backend {backend:.1f}, Python {python:.1f}"
     )
     return {
         "path": path,
@@ -153,10 +167,28 @@ def settle(members: int, bank_id: int, batch: int | None, *, set_based: bool) ->
         "rate": members / wall,
         "peak_mb": peak / 2**20,
         "moved": done.moved_minutes,
+        "backend_cpu": backend,
+        "python_cpu": python,
     }
 
 
+def backend_cpu() -> float:
+    """CPU seconds the settling connection's server process has used (0 when the server is not on this machine):
+    on a shared machine the wall time follows the load, the CPU time much less."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
+    global DB
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", default="100000,1000000", help="comma-separated sizes")
     parser.add_argument(
@@ -168,26 +200,43 @@ def main() -> None:
         default=100_000,
         help="at this size, first settle a copy of the data by the plain-rows path (the one before); 0: never",
     )
+    parser.add_argument(
+        "--baseline-path",
+        choices=["rows", "set-based"],
+        default="rows",
+        help="how the baseline copy settles: the plain-rows path, or the set-based one after --baseline-sql",
+    )
+    parser.add_argument(
+        "--baseline-sql",
+        default=None,
+        help="SQL run on the baseline copy before it settles (e.g. restoring an index as it was, to compare)",
+    )
+    parser.add_argument("--db", default=DB, help=f"the scratch database (dropped and rebuilt; default {DB})")
     args = parser.parse_args()
+    DB = args.db
     setup_django(DB)
     load_start = os.getloadavg()
     results: list[dict[str, float | str]] = []
     for size in (int(s) for s in args.members.split(",")):
         print(f"== {size:,} members (load average {os.getloadavg()[0]:.1f})", flush=True)
-        results += run(size, args.batch, baseline=size == args.baseline)
+        baseline = args.baseline_path if size == args.baseline else None
+        results += run(size, args.batch, baseline, args.baseline_sql)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("\n== Summary (goal: 1,000,000 members in under 60 s, memory flat as members grow)")
-    print(f"{'path':>14} | {'members':>10} | {'wall s':>8} | {'members/s':>10} | {'peak MiB':>9}")
+    print(
+        f"{'path':>15} | {'members':>10} | {'wall s':>8} | {'members/s':>10} | {'peak MiB':>9} | "
+        f"{'backend CPU s':>13} | {'Python CPU s':>12}"
+    )
     for r in results:
         print(
-            f"{r['path']:>14} | {int(r['members']):>10,} | {float(r['wall']):>8.1f} | {float(r['rate']):>10,.0f} | "
-            f"{float(r['peak_mb']):>9.1f}"
+            f"{r['path']:>15} | {int(r['members']):>10,} | {float(r['wall']):>8.1f} | {float(r['rate']):>10,.0f} | "
+            f"{float(r['peak_mb']):>9.1f} | {float(r['backend_cpu']):>13.1f} | {float(r['python_cpu']):>12.1f}"
         )
     new = [r for r in results if r["path"] == "set-based"]
     old = [r for r in results if r["path"] != "set-based"]
     if old:
         same = [r for r in new if r["members"] == old[0]["members"]]
-        print(f"set-based ×{float(same[0]['rate']) / float(old[0]['rate']):.1f} the members/s of the rows path")
+        print(f"set-based ×{float(same[0]['rate']) / float(old[0]['rate']):.2f} the members/s of {old[0]['path']}")
     if len(new) > 1:
         a, b = new[0], new[-1]
         print(

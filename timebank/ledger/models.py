@@ -64,14 +64,12 @@ class Account(models.Model):
                 condition=~Q(kind="goods") | Q(balance_minutes__gte=0), name="account_goods_not_negative"
             ),
         ]
-        # What a bank owes its members per bucket, read from the index alone (reports, risk).
         indexes = [
-            models.Index(
-                fields=["bank", "kind"],
-                include=["balance_minutes"],
-                condition=Q(member__isnull=False),
-                name="account_bank_kind_owed",
-            ),
+            # A bank's member accounts of one bucket. No balance included (it was, for the risk's sums from the index
+            # alone, migration 0008): an indexed balance makes every balance update non-HOT and rewrites an entry in
+            # every index of the table, the larger part of a settlement's time (bench/README.md "Settlement
+            # benchmark"); the sums read the table instead, at the same cost when it is not freshly vacuumed.
+            models.Index(fields=["bank", "kind"], condition=Q(member__isnull=False), name="account_bank_kind"),
             # A bank's few system accounts, federation clearing accounts included (account_system_kind leaves
             # those out, so it cannot serve `member IS NULL`): the head office's outstanding minutes by double entry
             # read a handful of rows instead of scanning every account. No balance included: the system accounts

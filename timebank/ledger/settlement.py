@@ -362,7 +362,7 @@ def _settle_batch_set_based(settlement_id: int, cutoff: dt.datetime, batch: int)
         if not count:
             return settlement, 0
         if members:
-            tx = _batch_transaction(settlement, first_id, members)
+            tx = _batch_transaction(settlement, first_id, members, int(moved))
             add_to_summary(tx)
             tx_id = tx.pk
             cursor.execute(_INSERT_LEGS, [tx_id])
@@ -378,15 +378,13 @@ def _settle_batch_set_based(settlement_id: int, cutoff: dt.datetime, batch: int)
     return settlement, count
 
 
-def _batch_transaction(settlement: Settlement, first_account_id: int, members: int) -> Transaction:
+def _batch_transaction(settlement: Settlement, first_account_id: int, members: int, moved: int) -> Transaction:
     """The batch's one ledger transaction, inserted unsealed before its legs, and its `settlement.batch` audit entry.
-    The sealer links both into the bank's chains once the legs are in (at once in "inline" mode)."""
+    The sealer links both into the bank's chains once the legs are in (at once in "inline" mode).
+
+    `moved` is the transaction's amount, the sum of its positive legs: each member's goods and reserve legs add up to
+    what left earned (`split`), so the batch's total moved is that sum without another pass over the legs."""
     bank_id = settlement.head_office_id
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COALESCE(SUM(minutes) FILTER (WHERE minutes > 0), 0) FROM ({_BATCH_LEGS}) AS legs"  # noqa: S608
-        )
-        minutes = int(cursor.fetchone()[0])
     actor = settlement.actor
     tx = Transaction(
         bank_id=bank_id,
@@ -396,7 +394,7 @@ def _batch_transaction(settlement: Settlement, first_account_id: int, members: i
         idem_scope=scope_of(actor),
         idempotency_key=f"settlement-{settlement.pk}-{first_account_id}",
         fingerprint=f"settlement-{settlement.pk}",
-        minutes=minutes,
+        minutes=moved,
         created_at=clock.now(),
     )
     tx.save(force_insert=True)
