@@ -5,6 +5,7 @@ wrong confirmation code is still counted (with and without an Idempotency-Key), 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -14,6 +15,7 @@ from django.utils import timezone
 from tests.conftest import World, error_code
 from timebank.catalogue.actions import do_create_service_item
 from timebank.catalogue.models import ServiceItem
+from timebank.lib.prepared import OneByKey
 from timebank.orders import actions
 from timebank.orders.models import Order, OrderEvent, OrderState
 
@@ -115,3 +117,39 @@ def test_lock_order_holds_only_inside_its_block(world: World, item: ServiceItem)
     assert again is not order and again.notes == "changed since"
     with transaction.atomic():
         assert actions.lock_order(999999) is None
+
+
+def _fields(obj: object) -> dict[str, object]:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}  # type: ignore[attr-defined]
+
+
+def test_the_compiled_read_builds_what_the_queryset_builds(
+    world: World, item: ServiceItem, django_assert_num_queries: Any
+) -> None:
+    unassigned, served_id = new_order(world, item), served(world, item)
+    for oid in (unassigned, served_id, unassigned):  # the second time on the compiled SQL
+        with transaction.atomic():
+            fast = actions._LOCKED.get(oid)
+            slow = actions._locking(oid).get()
+        assert fast is not None and fast is not slow
+        assert _fields(fast) == _fields(slow) and fast._state.db == slow._state.db and not fast._state.adding
+        with django_assert_num_queries(0):  # the related objects came with the row, as select_related brings them
+            for name in ("org", "service_item", "recipient", "volunteer"):
+                mine, theirs = getattr(fast, name), getattr(slow, name)
+                assert (mine is None) == (theirs is None) and (mine is None or _fields(mine) == _fields(theirs))
+            for member, other in ((fast.recipient, slow.recipient), (fast.volunteer, slow.volunteer)):
+                if member is not None and other is not None:
+                    assert (member.user is None) == (other.user is None)
+                    assert member.user is None or _fields(member.user) == _fields(other.user)
+    with transaction.atomic():
+        assert actions._LOCKED.get(999999) is None
+
+
+def test_a_query_with_more_parameters_than_the_key_runs_as_usual(world: World, item: ServiceItem) -> None:
+    oid = new_order(world, item)
+    requested = OneByKey(lambda key: Order.objects.filter(pk=key, state=OrderState.REQUESTED))
+    for _ in range(2):
+        found = requested.get(oid)
+        assert found is not None and found.pk == oid
+    Order.objects.filter(pk=oid).update(state=OrderState.CANCELLED)
+    assert requested.get(oid) is None
