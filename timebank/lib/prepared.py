@@ -3,7 +3,7 @@
 Building and compiling a queryset costs Django more CPU than running it, the more so the more columns it selects:
 the order an action locks, with its org, service item, parties and their logins (138 columns), compiled in about
 1 ms of CPU each time, read in a third of that. `OneByKey` compiles its query the first time on each database
-connection alias and then only runs the SQL with the new key, building the same model instances (related objects
+connection alias and then only runs the SQL with the new keys, building the same model instances (related objects
 included) as the queryset would.
 """
 
@@ -32,23 +32,23 @@ class _Compiled:
 
 
 class OneByKey(Generic[M]):
-    """`query(key)` is a queryset of at most one row whose only parameter is `key` (a filter on a unique field
-    and any select_related / select_for_update): `get(key)` answers that row's instance, or None."""
+    """`query(*keys)` is a queryset of at most one row whose parameters are `keys`, in order (filters that pick one
+    row, and any select_related / select_for_update): `get(*keys)` answers that row's instance, or None."""
 
-    def __init__(self, query: Callable[[Any], QuerySet[M]]) -> None:
+    def __init__(self, query: Callable[..., QuerySet[M]]) -> None:
         self.query = query
         self._compiled: dict[tuple[str, str], _Compiled | None] = {}
 
-    def get(self, key: Any, using: str = "default") -> M | None:
+    def get(self, *keys: Any, using: str = "default") -> M | None:
         connection = connections[using]
         compiled = self._compiled.get((using, connection.vendor), _MISSING)
         if compiled is _MISSING:
-            compiled = self._compile(key, using)
+            compiled = self._compile(keys, using)
         if compiled is None:  # a query this cannot reuse: the ORM as usual
-            return next(iter(self.query(key).using(using)), None)
+            return next(iter(self.query(*keys).using(using)), None)
         assert isinstance(compiled, _Compiled)
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, (key,))
+            cursor.execute(compiled.sql, keys)
             rows = cursor.fetchall()
         if not rows:
             return None
@@ -63,15 +63,15 @@ class OneByKey(Generic[M]):
             populator.populate(row, obj)
         return obj  # type: ignore[return-value]
 
-    def _compile(self, key: Any, using: str) -> _Compiled | None:
-        queryset = self.query(key).using(using)
+    def _compile(self, keys: tuple[Any, ...], using: str) -> _Compiled | None:
+        queryset = self.query(*keys).using(using)
         compiler = queryset.query.get_compiler(using=using)
         sql, params = compiler.as_sql()
         compiled: _Compiled | None = None
-        # Only a query whose one parameter is the key as given (not adapted, as SQLite adapts a datetime), with
-        # nothing a plain model iteration would not do (annotations, extra columns).
+        # Only a query whose parameters are the keys as given, in order (not adapted, as SQLite adapts a datetime),
+        # with nothing a plain model iteration would not do (annotations, extra columns).
         if (
-            tuple(params) == (key,)
+            tuple(params) == keys
             and not compiler.annotation_col_map
             and not getattr(queryset, "_known_related_objects", None)
         ):

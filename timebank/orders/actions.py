@@ -57,8 +57,15 @@ def age_on(born: dt.date | None, day: dt.date) -> int | None:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
+# Read by every action but the last ones: the SQL compiled once.
+_RULES = OneByKey(lambda bank_id: Rules.objects.filter(head_office_id=bank_id))
+
+
 def _rules(bank_id: int) -> Rules:
-    return Rules.objects.get(head_office_id=bank_id)
+    rules = _RULES.get(bank_id)
+    if rules is None:
+        raise Rules.DoesNotExist("Rules matching query does not exist.")
+    return rules
 
 
 def check_reserve_age(recipient: Member, rules: Rules) -> None:
