@@ -31,6 +31,7 @@ from _postgres import psql, setup_django
 ROOT = Path(__file__).resolve().parent.parent
 DB = "timebank_bench_settlement"
 OPENING_CHUNK = 20_000
+MEMBER_CHUNK = 5_000
 
 
 def build(members: int) -> int:
@@ -45,19 +46,23 @@ def build(members: int) -> int:
     community = do_create_org(None, name="基准社区", kind="sub_branch", parent=bank)
     t0 = time.perf_counter()
     with connection.cursor() as cur:
-        # Bulk rows for the benchmark only: the product registers members through its actions.
-        cur.execute(
-            """
-            INSERT INTO members_member (bank_id, home_org_id, name, phone, gender, id_number_encrypted,
-                id_number_hash, id_number_masked, address_encrypted, is_volunteer, is_recipient,
-                recipient_categories, skills, occupation, willing_services, availability, status,
-                created_at, updated_at)
-            SELECT %s, %s, '会员' || g, '', '', '', '', '', '', true, false, '[]', '[]', '', '[]', '{}', 'active',
-                   now(), now()
-            FROM generate_series(1, %s) AS g
-            """,
-            [bank.pk, community.pk, members],
-        )
+        # Bulk rows for the benchmark only: the product registers members through its actions. In chunks, each
+        # committed on its own: the members' count triggers (members/0011) upsert one of 8 rows per join day for
+        # every member, and within one transaction each upsert walks that row's versions written before it, so a
+        # million members in one statement take quadratic time (more than an hour); committed chunks get pruned.
+        for start in range(1, members + 1, MEMBER_CHUNK):
+            cur.execute(
+                """
+                INSERT INTO members_member (bank_id, home_org_id, name, phone, gender, id_number_encrypted,
+                    id_number_hash, id_number_masked, address_encrypted, is_volunteer, is_recipient,
+                    recipient_categories, skills, occupation, willing_services, availability, status,
+                    created_at, updated_at)
+                SELECT %s, %s, '会员' || g, '', '', '', '', '', '', true, false, '[]', '[]', '', '[]', '{}',
+                       'active', now(), now()
+                FROM generate_series(%s, %s) AS g
+                """,
+                [bank.pk, community.pk, start, min(start + MEMBER_CHUNK - 1, members)],
+            )
         cur.execute(
             """
             INSERT INTO ledger_account (bank_id, member_id, kind, balance_minutes)
