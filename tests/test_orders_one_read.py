@@ -18,6 +18,8 @@ from timebank.catalogue.models import ServiceItem
 from timebank.lib.prepared import OneByKey
 from timebank.orders import actions
 from timebank.orders.models import Order, OrderEvent, OrderState
+from timebank.orgs import actions as orgs_actions
+from timebank.orgs.actions import user_for_token
 
 
 @pytest.fixture
@@ -143,6 +145,11 @@ def test_the_compiled_read_builds_what_the_queryset_builds(
                     assert member.user is None or _fields(member.user) == _fields(other.user)
     with transaction.atomic():
         assert actions._LOCKED.get(999999) is None
+    assert list(actions._LOCKED._compiled.values()) == [actions._LOCKED._compiled[("default", connection.vendor)]]
+    assert actions._LOCKED._compiled[("default", connection.vendor)] is not None  # the compiled SQL, not the ORM
+    if connection.vendor == "postgresql":  # SQLite adapts the token's datetime: the ORM as usual there
+        assert user_for_token("no such token") is None
+        assert orgs_actions._LIVE_TOKEN._compiled[("default", "postgresql")] is not None
 
 
 def test_a_query_with_more_parameters_than_the_key_runs_as_usual(world: World, item: ServiceItem) -> None:
@@ -153,3 +160,14 @@ def test_a_query_with_more_parameters_than_the_key_runs_as_usual(world: World, i
         assert found is not None and found.pk == oid
     Order.objects.filter(pk=oid).update(state=OrderState.CANCELLED)
     assert requested.get(oid) is None
+
+
+def test_keys_in_any_order_of_the_filters(world: World, item: ServiceItem) -> None:
+    oid = new_order(world, item)
+    # Django sorts a filter's keywords: the SQL's parameters come as (id, state), the keys as (state, id).
+    by_state = OneByKey(lambda state, pk: Order.objects.filter(state=state, id=pk))
+    for _ in range(2):
+        found = by_state.get(OrderState.REQUESTED.value, oid)
+        assert found is not None and found.pk == oid
+        assert by_state.get(OrderState.CANCELLED.value, oid) is None
+    assert by_state._compiled[("default", connection.vendor)] is not None

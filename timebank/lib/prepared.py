@@ -23,6 +23,7 @@ M = TypeVar("M", bound=Model)
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
+    order: tuple[int, ...]  # the position in `keys` of each parameter of the SQL
     model: type[Model]
     start: int  # the main model's columns in the row
     end: int
@@ -32,8 +33,8 @@ class _Compiled:
 
 
 class OneByKey(Generic[M]):
-    """`query(*keys)` is a queryset of at most one row whose parameters are `keys`, in order (filters that pick one
-    row, and any select_related / select_for_update): `get(*keys)` answers that row's instance, or None."""
+    """`query(*keys)` is a queryset of at most one row whose parameters are `keys` (filters that pick one row, and
+    any select_related / select_for_update): `get(*keys)` answers that row's instance, or None."""
 
     def __init__(self, query: Callable[..., QuerySet[M]]) -> None:
         self.query = query
@@ -48,7 +49,7 @@ class OneByKey(Generic[M]):
             return next(iter(self.query(*keys).using(using)), None)
         assert isinstance(compiled, _Compiled)
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, keys)
+            cursor.execute(compiled.sql, tuple(keys[i] for i in compiled.order))
             rows = cursor.fetchall()
         if not rows:
             return None
@@ -68,10 +69,11 @@ class OneByKey(Generic[M]):
         compiler = queryset.query.get_compiler(using=using)
         sql, params = compiler.as_sql()
         compiled: _Compiled | None = None
-        # Only a query whose parameters are the keys as given, in order (not adapted, as SQLite adapts a datetime),
-        # with nothing a plain model iteration would not do (annotations, extra columns).
+        # Only a query whose parameters are the keys themselves (Django sorts a filter's keywords; not adapted, as
+        # SQLite adapts a datetime), with nothing a plain model iteration would not do (annotations, extra columns).
+        order = tuple(next((i for i, key in enumerate(keys) if key is param), -1) for param in params)
         if (
-            tuple(params) == keys
+            sorted(order) == list(range(len(keys)))
             and not compiler.annotation_col_map
             and not getattr(queryset, "_known_related_objects", None)
         ):
@@ -80,6 +82,7 @@ class OneByKey(Generic[M]):
             start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
             compiled = _Compiled(
                 sql=sql,
+                order=order,
                 model=klass_info["model"],
                 start=start,
                 end=end,
