@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import DatabaseError, connection, models
 
 from timebank.audit.chain import audit_payload, lock_head
 from timebank.audit.models import AuditEntry, ChainHead
@@ -225,9 +225,15 @@ def _maybe_back_off() -> None:
         return
     limit = int(getattr(settings, "CHAIN_SEAL_BACKLOG", 50_000))
     waited = 0.0
-    while waited < 5.0 and _capped_backlog(limit) > limit:
-        time.sleep(0.05)
-        waited += 0.05
+    try:
+        while waited < 5.0 and _capped_backlog(limit) > limit:
+            time.sleep(0.05)
+            waited += 0.05
+    except DatabaseError:
+        # Best effort: it runs after the write committed, so a cancelled or failed count must not turn a
+        # committed write into an error its caller might retry.
+        logger.warning("chain sealing backlog check failed", exc_info=True)
+        return
     if waited >= 5.0:
         logger.warning("chain sealing backlog over %s rows: is `manage.py sealer` running?", limit)
 

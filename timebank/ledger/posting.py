@@ -286,8 +286,6 @@ def transfer_in_one_call(
                     seal_inline(scope, ["ledger", "audit"])
         else:
             tx_id = _transfer_call(params)  # autocommitted
-            if tx_id is not None:
-                seal_inline(scope, ["ledger", "audit"])  # process mode: only its after-commit backlog check
     except IntegrityError:
         return None  # the same key committed first (the general path replays it), or a guard refused
     except OperationalError:
@@ -296,6 +294,10 @@ def transfer_in_one_call(
         return None  # a deadlock or serialization failure: the general path retries
     if tx_id is None:
         return None
+    if not (outer or inline()):
+        # Committed already: the after-commit backlog check stays outside the `try` above, so nothing that fails
+        # from here on can be taken for "nothing written" and posted again by the general path.
+        seal_inline(scope, ["ledger", "audit"])
     tx.pk = tx_id
     tx._state.adding = False
     tx._state.db = connection.alias
