@@ -119,13 +119,20 @@ def sheet(response: object) -> list[list[object]]:
 def world() -> World:
     # --no-migrations builds the tables from the models; the posting's one-round-trip SQL function comes from a
     # migration (ledger/0013), so it is installed here (on the primary; the standby replays it).
-    # The same for the triggers that keep the head counts the head office's stats read (members/0011, 0012).
+    # The same for the triggers that keep the head counts the head office's stats read (members/0011, 0012, 0013).
     post_function = importlib.import_module("timebank.ledger.migrations.0013_post_function")
     count_triggers = importlib.import_module("timebank.members.migrations.0011_daily_member_count_triggers")
     count_in_place = importlib.import_module("timebank.members.migrations.0012_daily_member_count_decrement_in_place")
+    per_statement = importlib.import_module("timebank.members.migrations.0013_daily_member_count_per_statement")
     with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute(post_function.FORWARD)
-        cursor.execute(count_triggers.POSTGRES_DROP + count_triggers.POSTGRES + count_in_place.POSTGRES)
+        cursor.execute(
+            per_statement.POSTGRES_DROP
+            + count_triggers.POSTGRES_DROP
+            + count_triggers.POSTGRES
+            + count_in_place.POSTGRES
+            + per_statement.POSTGRES
+        )
     return build_world()
 
 

@@ -119,11 +119,11 @@ def count_problems(bank_id: int) -> list[str]:
     return problems
 
 
-# The triggers of migration 0011 (0012 rewrote their decrement) that keep the counts. On SQLite a later migration
-# that remakes `members_member` (Django rebuilds the table for most AlterField) drops them without a word; verify
-# says so.
+# The triggers of migration 0011 (0012 rewrote their decrement; on PostgreSQL 0013 counts inserts per statement)
+# that keep the counts. On SQLite a later migration that remakes `members_member` (Django rebuilds the table for most
+# AlterField) drops them without a word; verify says so.
 TRIGGERS = {
-    "postgresql": ("members_count_active_rows", "members_count_active_changes"),
+    "postgresql": ("members_count_active_inserts", "members_count_active_deletes", "members_count_active_changes"),
     "sqlite": ("members_count_active_insert", "members_count_active_delete", "members_count_active_update"),
 }
 
