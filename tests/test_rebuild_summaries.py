@@ -107,9 +107,18 @@ def test_each_tampered_summary_is_reported_and_rebuilt(world: World, items: dict
     report = verify()
     assert report.ok, report.problems
     audited = AuditEntry.objects.filter(action="summary.rebuild").order_by("pk")
-    assert [(a.object_id, a.data) for a in audited] == [
+    assert [(a.object_id, {k: v for k, v in a.data.items() if k != "rows"}) for a in audited] == [
         (str(world.bank.pk), {"summary": name, "added": 1, "changed": 1, "removed": 1}) for name in MODELS
     ]
+    # What the rebuild overwrote stays in its audit entry: the restored row (none before), the changed row's figures
+    # before and after (the tampered +1 undone), and the invented row with its figures (none after).
+    for entry, name in zip(audited, MODELS, strict=True):
+        first = FIGURES[name][0]
+        added, changed, removed = entry.data["rows"]
+        assert added["before"] is None and added["after"][first] > 0, entry.data
+        assert changed["before"][first] == changed["after"][first] + 1, entry.data
+        assert removed["key"]["day"] == "2020-01-01" and removed["after"] is None, entry.data
+        assert removed["before"][first] == 1, entry.data
     # Nothing left to do: a second run writes and audits nothing.
     assert "0 row(s) were added, 0 changed, 0 removed" in run()
     assert audited.count() == 3

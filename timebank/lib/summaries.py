@@ -50,13 +50,23 @@ class Rebuilt:
     changed: int
     removed: int
     dry_run: bool
+    # The first DETAILED differing rows: key, the figures kept before (None: no row) and after (None: removed). A
+    # rebuild recounts from rows nobody chains (an order's minutes), so its audit entry keeps what it overwrote:
+    # drift that was an edit stays visible after the repair.
+    rows_changed: tuple[dict[str, Any], ...] = ()
 
     @property
     def rows(self) -> int:
         return self.added + self.changed + self.removed
 
     def as_data(self) -> dict[str, Any]:
-        return {"summary": self.summary, "added": self.added, "changed": self.changed, "removed": self.removed}
+        return {
+            "summary": self.summary,
+            "added": self.added,
+            "changed": self.changed,
+            "removed": self.removed,
+            "rows": list(self.rows_changed),
+        }
 
 
 def lock_against_writers(table: str, timeout_seconds: float) -> None:
@@ -110,16 +120,41 @@ def rebuild(
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH}")
         cursor.execute(f"CREATE TEMPORARY TABLE {SCRATCH} AS SELECT {columns} FROM ({recount}) AS found", params)  # noqa: S608
-        cursor.execute(f"SELECT count(*) FROM {SCRATCH} r WHERE {missing}")  # noqa: S608
-        added = int(cursor.fetchone()[0])
-        cursor.execute(f"SELECT count(*) FROM {t} JOIN {SCRATCH} r ON {same_key} WHERE {differs}")  # noqa: S608
-        changed = int(cursor.fetchone()[0])
-        cursor.execute(f"SELECT count(*) FROM {t} WHERE {unmatched}", [bank_id])  # noqa: S608
-        removed = int(cursor.fetchone()[0])
+        keys = ", ".join(f"r.{c}" for c in summary.keys)
+        kept = ", ".join(f"{t}.{f}" for f in summary.figures)
+        found = ", ".join(f"r.{f}" for f in summary.figures)
+        n = len(summary.figures)
+        cursor.execute(f"SELECT {keys}, {found} FROM {SCRATCH} r WHERE {missing} ORDER BY {keys}")  # noqa: S608
+        added_rows = [(row[:-n], None, row[-n:]) for row in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT {keys}, {kept}, {found} FROM {t} JOIN {SCRATCH} r ON {same_key} WHERE {differs} ORDER BY {keys}"  # noqa: S608
+        )
+        changed_rows = [(row[: -2 * n], row[-2 * n : -n], row[-n:]) for row in cursor.fetchall()]
+        own_keys = ", ".join(f"{t}.{c}" for c in summary.keys)
+        cursor.execute(f"SELECT {own_keys}, {kept} FROM {t} WHERE {unmatched} ORDER BY {own_keys}", [bank_id])  # noqa: S608
+        removed_rows = [(row[:-n], row[-n:], None) for row in cursor.fetchall()]
+        added, changed, removed = len(added_rows), len(changed_rows), len(removed_rows)
+        detail = [_described(summary, *row) for row in (added_rows + changed_rows + removed_rows)[:DETAILED]]
         if not dry_run:
             cursor.execute(f"DELETE FROM {t} WHERE {unmatched}", [bank_id])  # noqa: S608
             figures = ", ".join(f"{f} = r.{f}" for f in summary.figures)
             cursor.execute(f"UPDATE {t} SET {figures} FROM {SCRATCH} r WHERE {same_key} AND ({differs})")  # noqa: S608
             cursor.execute(f"INSERT INTO {t} ({columns}) SELECT {columns} FROM {SCRATCH} r WHERE {missing}")  # noqa: S608
         cursor.execute(f"DROP TABLE {SCRATCH}")
-    return Rebuilt(summary.name, bank_id, added, changed, removed, dry_run)
+    return Rebuilt(summary.name, bank_id, added, changed, removed, dry_run, tuple(detail))
+
+
+DETAILED = 100  # differing rows kept in the rebuild's audit entry
+
+
+def _described(
+    summary: SummaryTable, key: tuple[Any, ...], before: tuple[Any, ...] | None, after: tuple[Any, ...] | None
+) -> dict[str, Any]:
+    def figures(values: tuple[Any, ...] | None) -> dict[str, int] | None:
+        return None if values is None else {f: int(v) for f, v in zip(summary.figures, values, strict=True)}
+
+    return {
+        "key": {c: str(v) for c, v in zip(summary.keys, key, strict=True)},
+        "before": figures(before),
+        "after": figures(after),
+    }
