@@ -736,3 +736,36 @@ def test_staff_cancel_needs_a_reason(scene: Scene) -> None:
     assert response.status_code == 302
     order.refresh_from_db()
     assert order.state == OrderState.CANCELLED and order.cancel_reason == "老人住院了"
+
+
+def test_a_volunteer_cannot_accept_an_order_re_dispatched_to_another_meanwhile(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's access check reads the order before the action locks it: an order re-dispatched in between is
+    checked again on the locked row (as the API does), so the first volunteer neither accepts nor declines the
+    second one's order."""
+    from timebank.orders import views_volunteer
+
+    order = scene.orders["dispatched"]
+    other = make_member(scene.world.community, "李改派", roles=["volunteer"])
+    real = views_volunteer.access_order
+
+    def then_re_dispatched(user: User, order_id: int, action: str = "read") -> Any:
+        found = real(user, order_id, action)  # the caller passed, as the order was a moment ago
+        order_actions.do_decline(scene.world.users["staff"], Order.objects.get(pk=order_id), "改派")
+        order_actions.do_dispatch(scene.world.users["staff"], Order.objects.get(pk=order_id), other)
+        return found
+
+    for action in ("accept", "decline"):
+        if Order.objects.get(pk=order.pk).volunteer_id != scene.world.members["volunteer"].pk:  # back to the first
+            order_actions.do_decline(scene.world.users["staff"], Order.objects.get(pk=order.pk), "改派")
+            order_actions.do_dispatch(
+                scene.world.users["staff"], Order.objects.get(pk=order.pk), scene.world.members["volunteer"]
+            )
+        monkeypatch.setattr(views_volunteer, "access_order", then_re_dispatched)
+        response = scene.client("volunteer").post(f"/volunteer/orders/{order.pk}/{action}/", HTTP_HX_REQUEST="true")
+        monkeypatch.undo()
+        assert response.status_code == 422, (action, response.content.decode()[-2000:])
+        order.refresh_from_db()
+        assert (order.state, order.volunteer_id) == (OrderState.DISPATCHED, other.pk), action
+        assert not order.events.filter(action=action, actor=scene.world.users["volunteer"]).exists(), action

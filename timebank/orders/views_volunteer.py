@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,6 +27,7 @@ from timebank.orders.access import (
     STAFF,
     VOLUNTEER,
     access_order,
+    check_found,
     pool_orders,
     sees_contact_details,
 )
@@ -154,30 +156,40 @@ def volunteer_action(request: HttpRequest, order_id: int, action: str) -> HttpRe
     user = user_of(request)
     me = who(request).member
     assert me is not None
-    order, roles = access_order(user, order_id, action)
+    order, roles = access_order(user, order_id, action)  # a 403/404 page before anything else
     code_form = CodeForm(request.POST, prefix=f"o{order.pk}") if action == "confirm" else None
     error = ""
+    wrong: actions.WrongCode | None = None
     try:
-        if action == "take":
-            actions.do_take(user, order, me)
-        elif action == "accept":
-            actions.do_accept(user, order)
-        elif action == "decline":
-            actions.do_decline(user, order, request.POST.get("reason", "")[:500])
-        elif action == "check-in":
-            actions.do_check_in(user, order, *_shared_location(request))
-        elif action == "check-out":
-            actions.do_check_out(user, order)
-        elif code_form is not None and code_form.is_valid():
-            by_staff = STAFF in roles
-            by_party = bool(roles & {RECIPIENT, RELATIVE})
-            actions.do_confirm(
-                user,
-                order,
-                code=code_form.cleaned_data["code"].strip(),
-                by_staff=by_staff,
-                by_volunteer=not by_staff and not by_party,
-            )
+        with transaction.atomic():
+            # Checked again on the row the action locks, as the API does: between the page's read and the lock the
+            # order may have been re-dispatched to another volunteer, whose order this caller must not move.
+            order, roles = check_found(user, actions.lock_order(order_id), action)
+            if action == "take":
+                actions.do_take(user, order, me)
+            elif action == "accept":
+                actions.do_accept(user, order)
+            elif action == "decline":
+                actions.do_decline(user, order, request.POST.get("reason", "")[:500])
+            elif action == "check-in":
+                actions.do_check_in(user, order, *_shared_location(request))
+            elif action == "check-out":
+                actions.do_check_out(user, order)
+            elif code_form is not None and code_form.is_valid():
+                by_staff = STAFF in roles
+                by_party = bool(roles & {RECIPIENT, RELATIVE})
+                try:
+                    actions.do_confirm(
+                        user,
+                        order,
+                        code=code_form.cleaned_data["code"].strip(),
+                        by_staff=by_staff,
+                        by_volunteer=not by_staff and not by_party,
+                    )
+                except actions.WrongCode as refused:
+                    wrong = refused  # the failure is counted: it commits with this block, and is shown after
+        if wrong is not None:
+            raise wrong
     except ApiError as exc:
         error = explain(exc)
         if code_form is not None and "code" in exc.fields:
